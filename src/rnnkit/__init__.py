@@ -1,0 +1,1 @@
+"""rnnkit: recurrent sequence models on PyTorch."""
