@@ -1,0 +1,167 @@
+"""The Python API, mirroring the command line: ``rnnkit.train(...)`` and ``rnnkit.load(DIR)``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rnnkit import distributed as dist_utils
+from rnnkit.checkpoint import (
+    CONFIG_FILE,
+    RESULTS_FILE,
+    WEIGHTS_FILE,
+    atomic_write_text,
+    load_weights,
+    require_model_dir,
+)
+from rnnkit.config import Config, apply_overrides, config_from_dict, load_config, load_yaml, save_config
+from rnnkit.errors import RnnkitError
+from rnnkit.tasks import task_classes
+from rnnkit.train import Trainer, resolve_device, seed_everything
+
+# What may change when resuming: how long to train and where, not what is trained.
+RESUMABLE_KEYS = ("train.epochs", "train.max_steps", "train.device", "train.progress", "train.threads",
+                  "train.log_every", "train.eval_every", "train.save_every", "train.early_stop")
+
+
+def find_splits(path: str | Path) -> dict[str, str]:
+    """A file is the training text; a folder is searched for train / valid / test files by name."""
+    path = Path(path)
+    if not path.exists():
+        raise RnnkitError("data path not found", path)
+    if path.is_file():
+        return {"train": str(path.resolve())}
+    found: dict[str, str] = {}
+    for split, words in (("train", ("train",)), ("valid", ("valid", "val", "dev")), ("test", ("test",))):
+        matches = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
+                         and any(w in p.name.split(".") or p.name.startswith(w) for w in words)
+                         and ".char." not in p.name)
+        if len(matches) > 1:
+            raise RnnkitError(f"several {split} files ({', '.join(m.name for m in matches)}); "
+                              "name the file instead", path)
+        if matches:
+            found[split] = str(matches[0].resolve())
+    if "train" not in found:
+        raise RnnkitError("no training file (a name containing 'train') in the folder", path)
+    return found
+
+
+def _resolved(path: str | None) -> str | None:
+    return str(Path(path).resolve()) if path else None
+
+
+def build_config(task: str, recipe: str | None, data: str | None, valid: str | None, test: str | None,
+                 overrides: list[str] | None) -> Config:
+    extra: dict[str, Any] = {"task": task}
+    splits = find_splits(data) if data else {}
+    if valid:
+        splits["valid"] = str(Path(valid).resolve())
+    if test:
+        splits["test"] = str(Path(test).resolve())
+    if splits:
+        extra["data"] = splits
+    cfg = load_config(recipe, overrides, extra)
+    for split in ("train", "valid", "test"):
+        setattr(cfg.data, split, _resolved(getattr(cfg.data, split)))
+    return cfg
+
+
+def _resume_config(out_dir: Path, overrides: list[str] | None) -> Config:
+    values = load_yaml(out_dir / CONFIG_FILE)
+    for item in overrides or []:
+        key = item.split("=", 1)[0].strip()
+        if key not in RESUMABLE_KEYS:
+            raise RnnkitError(f"cannot change '{key}' when resuming (only {', '.join(RESUMABLE_KEYS)})")
+    return config_from_dict(apply_overrides(values, overrides or []), str(out_dir / CONFIG_FILE))
+
+
+def train(task: str = "lm", recipe: str | None = None, data: str | None = None, out: str | Path = "runs/model",
+          overrides: list[str] | None = None, resume: bool = False, init_from: str | Path | None = None,
+          device: str | None = None, valid: str | None = None, test: str | None = None):
+    """Train a model into ``out`` and return it loaded (``rnnkit.load(out)``).
+
+    ``recipe`` is a built-in name (``rnnkit recipes``) or a YAML file; ``data`` a training file or a
+    folder with train/valid/test files; ``overrides`` are ``section.key=value`` strings.
+    ``resume`` continues the checkpoint in ``out`` exactly (optimizer, schedule, data position, RNG);
+    ``init_from`` starts a fresh run from another model's weights and vocabulary.
+    """
+    out_dir = Path(out)
+    if resume and init_from:
+        raise RnnkitError("--resume and --init-from exclude each other")
+    if resume:
+        if not (out_dir / CONFIG_FILE).is_file():
+            raise RnnkitError("nothing to resume: no config.yaml in the output folder", out_dir)
+        cfg = _resume_config(out_dir, overrides)
+    else:
+        cfg = build_config(task, recipe, data, valid, test, overrides)
+    if device:
+        cfg.train.device = device
+    device_ = resolve_device(cfg.train.device)
+    dist = dist_utils.init_distributed(device_)  # under torchrun: join the group before touching files
+    if not resume and out_dir.exists() and any(out_dir.iterdir()):
+        raise RnnkitError("output folder is not empty; pass --resume to continue it, or choose "
+                          "another --out", out_dir)
+    dist_utils.barrier()
+    if dist.enabled and device_.type == "cuda":
+        device_ = torch.device("cuda", dist.local_rank)
+        torch.cuda.set_device(device_)
+    return run(cfg, out_dir, device_, dist, resume, Path(init_from) if init_from else None)
+
+
+def run(cfg: Config, out_dir: Path, device: torch.device, dist: dist_utils.DistInfo, resume: bool = False,
+        init_from: Path | None = None):
+    """Train ``cfg`` into ``out_dir`` on ``device`` (the body of :func:`train`)."""
+    task_cls, _ = task_classes(cfg.task)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    seed_everything(cfg.train.seed)  # same initial weights on every rank
+    if init_from is not None:
+        require_model_dir(init_from)
+    vocab_from = out_dir if resume else init_from
+    task = task_cls(cfg, dist, device, vocab_from=vocab_from)
+    if init_from is not None:
+        load_weights(task.model, init_from / WEIGHTS_FILE)
+    if dist.is_main and not resume:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out_dir / CONFIG_FILE)
+        task.tokenizer.save(out_dir)
+        task.vocab.save(out_dir / "vocab.json")
+    dist_utils.barrier()
+    seed_everything(cfg.train.seed + dist.rank)  # dropout masks differ between ranks
+    trainer = Trainer(task, cfg.train, out_dir, device, dist)
+    if resume:
+        trainer.resume()
+    trainer.fit()
+    results = None
+    if dist.is_main:
+        results = _final_results(cfg, out_dir, device)
+    dist_utils.barrier()
+    if dist.enabled:
+        dist_utils.shutdown()
+    model = load(out_dir, device=str(device)) if dist.is_main else None
+    if model is not None:
+        model.results = results
+    return model
+
+
+def _final_results(cfg: Config, out_dir: Path, device: torch.device) -> dict:
+    """Score the best weights on the validation and test data; write results.json."""
+    model = load(out_dir, device=str(device))
+    results = {}
+    for split in ("valid", "test"):
+        path = getattr(cfg.data, split)
+        if path:
+            results[split] = model.evaluate(path)
+    atomic_write_text(out_dir / RESULTS_FILE, json.dumps(results, indent=1))
+    return results
+
+
+def load(model_dir: str | Path, device: str = "cpu"):
+    """Load a trained model directory on ``device`` (any device, wherever it was trained)."""
+    model_dir = require_model_dir(model_dir)
+    cfg = config_from_dict(load_yaml(model_dir / CONFIG_FILE), str(model_dir / CONFIG_FILE))
+    _, model_cls = task_classes(cfg.task)
+    return model_cls.load(model_dir, cfg, resolve_device(device))

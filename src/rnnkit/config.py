@@ -1,0 +1,226 @@
+"""Configuration: dataclasses, YAML recipes and ``key=value`` overrides.
+
+A config has four sections (``data``, ``tokenizer``, ``model``, ``train``) plus ``task``. Recipes are
+YAML files with the same shape; unknown keys are an error naming the key. The fully resolved config is
+written as ``config.yaml`` into every model directory, so a model dir alone says how it was made.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.resources
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rnnkit.errors import RnnkitError
+
+
+@dataclass
+class DataConfig:
+    train: str | None = None  # training text (.txt, .txt.gz, .jsonl[.gz] with a "text" field)
+    valid: str | None = None  # validation text; when absent, the last valid_fraction of train is held out
+    test: str | None = None  # test text, scored after training when given
+    valid_fraction: float = 0.1  # share of train held out when no valid file is given
+    mode: str = "stream"  # stream: running text | sentences: <bos> s <eos> each | windows (seed 002)
+    window: int = 3  # windows mode: words of context before each predicted word (seed 002: 3)
+    split_sentences: bool = False  # split each line into sentences first (seed 001 on review text)
+    max_lines: int = 0  # read at most this many lines (sentences after splitting) per file; 0 = all
+    max_length: int = 0  # sentences mode: drop sentences longer than this many tokens; 0 = keep all
+    min_length: int = 0  # sentences mode: drop sentences shorter than this many tokens
+
+
+@dataclass
+class TokenizerConfig:
+    kind: str = "word"  # char | word | sentencepiece
+    split_punctuation: bool = True  # word: split punctuation off words ("mice," -> "mice ,")
+    lowercase: bool = False  # lower-case text (training data and prompts) before tokenizing
+    vocab_size: int = 0  # keep the most frequent N tokens (specials included); 0 = no limit
+    min_freq: int = 1  # drop tokens seen fewer times than this
+    spm_model: str | None = None  # sentencepiece: a trained .model file to load instead of training
+    spm_type: str = "unigram"  # sentencepiece model type when training: unigram | bpe | char | word
+
+
+@dataclass
+class ModelConfig:
+    cell: str = "lstm"  # rnn_tanh | rnn_relu | gru | lstm (torch.nn.RNN/GRU/LSTM)
+    embedding_size: int = 200  # size of the token embeddings
+    hidden_size: int = 200  # hidden units per layer
+    layers: int = 2  # stacked recurrent layers
+    dropout: float = 0.0  # dropout on the last layer's output, before the softmax
+    embedding_dropout: float = 0.0  # dropout on the embedded inputs
+    layer_dropout: float = 0.0  # dropout between recurrent layers
+    locked_dropout: bool = False  # one dropout mask per sequence instead of per step (Gal & Ghahramani)
+    word_dropout: float = 0.0  # drop whole rows of the embedding matrix (AWD-LSTM "embedding dropout")
+    weight_drop: float = 0.0  # DropConnect on the hidden-to-hidden weights (AWD-LSTM)
+    tie_weights: bool = False  # share embedding and softmax weights; the last layer then has embedding_size units
+    init_range: float = 0.0  # > 0: all weights uniform in [-r, r] (Zaremba et al.); 0: PyTorch defaults
+
+
+@dataclass
+class TrainConfig:
+    optimizer: str = "sgd"  # sgd | adam | adamw | rmsprop | asgd
+    lr: float = 1.0  # learning rate
+    momentum: float = 0.0  # sgd / rmsprop momentum
+    weight_decay: float = 0.0  # L2 penalty (decoupled for adamw)
+    rmsprop_alpha: float = 0.9  # rmsprop smoothing constant (0.9 as in TensorFlow's RMSProp, seed 002)
+    nt_asgd: int = 0  # > 0: switch SGD to averaged SGD when val loss has not improved for N evals (AWD)
+    schedule: str = "none"  # none | halve_on_increase | plateau | step
+    lr_decay: float = 0.5  # factor applied by a schedule
+    decay_start: int = 0  # step schedule: decay once per epoch after this many epochs
+    patience: int = 0  # plateau schedule: evaluations without improvement before decaying
+    min_lr: float = 0.0  # never decay below this
+    clip: float = 0.0  # clip the global gradient norm to this (0 = no clipping)
+    batch_size: int = 20  # sequences per batch (streams for running text; global over all processes)
+    eval_batch_size: int = 10  # sequences per batch when evaluating
+    bptt: int = 35  # truncated BPTT length (running text)
+    variable_bptt: bool = False  # AWD-LSTM: random BPTT length around bptt, lr scaled to match
+    epochs: int = 10  # passes over the training data
+    max_steps: int = 0  # stop after this many updates (0 = no limit)
+    eval_every: int = 0  # validate every N updates (0 = once per epoch)
+    save_every: int = 0  # also save a resumable checkpoint every N updates (0 = at each validation)
+    early_stop: int = 0  # stop after N evaluations without improvement (0 = never)
+    activation_reg: float = 0.0  # AWD-LSTM AR: alpha * mean(h^2) on the dropped last-layer output
+    temporal_reg: float = 0.0  # AWD-LSTM TAR: beta * mean((h_t - h_{t-1})^2)
+    seed: int = 1111  # seeds python, numpy and torch; data order depends only on it and the epoch
+    device: str = "auto"  # auto | cpu | cuda
+    amp: bool = True  # bf16 autocast on GPU (ignored on CPU)
+    threads: int = 0  # torch CPU threads (0 = PyTorch's default)
+    log_every: int = 50  # write a log row every N updates
+    progress: bool = True  # show a progress bar
+
+
+@dataclass
+class Config:
+    task: str = "lm"  # lm (more tasks plug in here)
+    data: DataConfig = field(default_factory=DataConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _build(cls: type, values: dict[str, Any], where: str, source: str) -> Any:
+    """Instantiate dataclass ``cls`` from ``values``, rejecting unknown keys and wrong types."""
+    if not isinstance(values, dict):
+        raise RnnkitError(f"section '{where}' must be a mapping, got {type(values).__name__}", source)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        name = f"{where}.{key}" if where else key
+        if key not in fields:
+            raise RnnkitError(f"unknown config key '{name}' (known: {', '.join(fields)})", source)
+        f = fields[key]
+        if f.default_factory is not dataclasses.MISSING and dataclasses.is_dataclass(f.default_factory):
+            kwargs[key] = _build(f.default_factory, value or {}, name, source)
+        else:
+            kwargs[key] = _check_type(value, f.default, name, source)
+    return cls(**kwargs)
+
+
+def _check_type(value: Any, default: Any, name: str, source: str) -> Any:
+    """Coerce ints to floats where a float is expected; reject other mismatches."""
+    if default is None or value is None:
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise RnnkitError(f"config key '{name}' must be true or false, got {value!r}", source)
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise RnnkitError(f"config key '{name}' must be a number, got {value!r}", source)
+        return float(value)
+    elif isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise RnnkitError(f"config key '{name}' must be an integer, got {value!r}", source)
+    elif isinstance(default, str) and not isinstance(value, str):
+        raise RnnkitError(f"config key '{name}' must be a string, got {value!r}", source)
+    return value
+
+
+def config_from_dict(values: dict[str, Any], source: str = "<config>") -> Config:
+    return _build(Config, values or {}, "", source)
+
+
+def recipe_dir() -> Path:
+    return Path(str(importlib.resources.files("rnnkit") / "recipes"))
+
+
+def list_recipes() -> dict[str, str]:
+    """Built-in recipe names mapped to their one-line description (the YAML's first comment line)."""
+    out = {}
+    for path in sorted(recipe_dir().glob("*.yaml")):
+        first = path.read_text(encoding="utf-8").splitlines()[0]
+        out[path.stem] = first.lstrip("# ").strip()
+    return out
+
+
+def resolve_recipe(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise RnnkitError("recipe file not found", path)
+        return path
+    builtin = recipe_dir() / f"{name_or_path}.yaml"
+    if not builtin.is_file():
+        raise RnnkitError(f"unknown recipe '{name_or_path}' (built-in: {', '.join(list_recipes())})")
+    return builtin
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RnnkitError("file not found", path) from None
+    except UnicodeDecodeError as e:
+        raise RnnkitError(f"not UTF-8 ({e.reason} at byte {e.start})", path) from None
+    try:
+        values = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise RnnkitError(f"invalid YAML: {getattr(e, 'problem', e)}", path, line) from None
+    return values or {}
+
+
+def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``section.key=value`` strings; values are parsed as YAML scalars (``0.5``, ``true``)."""
+    for item in overrides or []:
+        if "=" not in item:
+            raise RnnkitError(f"override '{item}' is not of the form key=value (e.g. train.lr=0.5)")
+        key, raw = item.split("=", 1)
+        parts = key.strip().split(".")
+        node = values
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise RnnkitError(f"override '{item}': '{part}' is not a section")
+        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+    return values
+
+
+def load_config(recipe: str | None = None, overrides: list[str] | None = None,
+                extra: dict[str, Any] | None = None) -> Config:
+    """Recipe (built-in name or YAML path) + ``extra`` dict + ``key=value`` overrides -> Config."""
+    values: dict[str, Any] = {}
+    source = "<overrides>"
+    if recipe:
+        path = resolve_recipe(recipe)
+        values = load_yaml(path)
+        source = str(path)
+    for section, sub in (extra or {}).items():
+        if isinstance(sub, dict):
+            values.setdefault(section, {}).update(sub)
+        else:
+            values[section] = sub
+    values = apply_overrides(values, overrides or [])
+    return config_from_dict(values, source)
+
+
+def save_config(config: Config, path: str | Path) -> None:
+    from rnnkit.checkpoint import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))

@@ -1,0 +1,1 @@
+"""Data: readers, tokenizers, vocabulary and batching."""

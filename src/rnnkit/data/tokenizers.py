@@ -1,0 +1,167 @@
+"""Tokenizers: char, word (punctuation split off, as the seeds do) and sentencepiece subwords.
+
+A tokenizer turns a line of text into a list of string tokens and back; :class:`~rnnkit.data.vocab.Vocab`
+maps tokens to ids. Both are saved into the model directory, so a loaded model reads prompts exactly
+as its training data was read.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import re
+import tempfile
+from pathlib import Path
+
+from rnnkit.config import TokenizerConfig
+from rnnkit.errors import RnnkitError
+
+TOKENIZER_FILE = "tokenizer.json"
+SPM_FILE = "spm.model"
+
+_SPECIAL = re.compile(r"^<[A-Za-z_]+>$")  # <unk>, <eos>: never split
+_CLITIC = re.compile(r"^'[A-Za-z]{1,3}$")  # 's 're 'll (PTB keeps these as tokens)
+_EDGE_PUNCT = re.compile(r"^([^\w<]*)(.*?)([^\w>]*)$", re.DOTALL)
+
+
+class Tokenizer(abc.ABC):
+    """Base: ``tokenize(line) -> tokens`` and ``detokenize(tokens) -> text``."""
+
+    kind = ""
+
+    def __init__(self, lowercase: bool = False):
+        self.lowercase = lowercase
+
+    def tokenize(self, line: str) -> list[str]:
+        return self._split(line.lower() if self.lowercase else line)
+
+    @abc.abstractmethod
+    def _split(self, line: str) -> list[str]:
+        """Tokens of one (already lower-cased if asked) line."""
+
+    def detokenize(self, tokens: list[str]) -> str:
+        return " ".join(tokens)
+
+    def options(self) -> dict:
+        return {"kind": self.kind, "lowercase": self.lowercase}
+
+    def save(self, model_dir: str | Path) -> None:
+        from rnnkit.checkpoint import atomic_write_text
+
+        atomic_write_text(Path(model_dir) / TOKENIZER_FILE, json.dumps(self.options(), indent=1))
+
+
+class CharTokenizer(Tokenizer):
+    kind = "char"
+
+    def _split(self, line: str) -> list[str]:
+        return list(line)
+
+    def detokenize(self, tokens: list[str]) -> str:
+        return "".join("\n" if t == "<eos>" else t for t in tokens)
+
+
+class WordTokenizer(Tokenizer):
+    """Whitespace tokens; with ``split_punctuation`` leading/trailing punctuation becomes its own token."""
+
+    kind = "word"
+
+    def __init__(self, lowercase: bool = False, split_punctuation: bool = True):
+        super().__init__(lowercase)
+        self.split_punctuation = split_punctuation
+
+    def _split(self, line: str) -> list[str]:
+        chunks = line.split()
+        if not self.split_punctuation:
+            return chunks
+        tokens: list[str] = []
+        for chunk in chunks:
+            if _SPECIAL.match(chunk) or _CLITIC.match(chunk):
+                tokens.append(chunk)
+                continue
+            lead, core, trail = _EDGE_PUNCT.match(chunk).groups()
+            tokens.extend(lead)
+            if core:
+                tokens.append(core)
+            tokens.extend(trail)
+        return tokens
+
+    def options(self) -> dict:
+        return {**super().options(), "split_punctuation": self.split_punctuation}
+
+
+class SentencePieceTokenizer(Tokenizer):
+    """Subword pieces from a sentencepiece model (trained on the training text, or given)."""
+
+    kind = "sentencepiece"
+
+    def __init__(self, model_file: str | Path, lowercase: bool = False):
+        import sentencepiece as spm
+
+        super().__init__(lowercase)
+        self.model_file = Path(model_file)
+        try:
+            self.processor = spm.SentencePieceProcessor(model_file=str(model_file))
+        except (OSError, RuntimeError) as e:
+            raise RnnkitError(f"cannot load sentencepiece model ({e})", model_file) from None
+
+    @classmethod
+    def train(cls, lines: list[str], vocab_size: int, model_type: str, lowercase: bool) -> SentencePieceTokenizer:
+        import sentencepiece as spm
+
+        tmp = Path(tempfile.mkdtemp(prefix="rnnkit-spm-"))
+        text = tmp / "train.txt"
+        text.write_text("\n".join(line.lower() if lowercase else line for line in lines), encoding="utf-8")
+        spm.SentencePieceTrainer.train(
+            input=str(text), model_prefix=str(tmp / "spm"), vocab_size=vocab_size or 8000,
+            model_type=model_type, hard_vocab_limit=False, bos_id=-1, eos_id=-1,
+            minloglevel=2, input_sentence_size=2_000_000, shuffle_input_sentence=True)
+        return cls(tmp / "spm.model", lowercase)
+
+    def _split(self, line: str) -> list[str]:
+        return self.processor.encode(line, out_type=str)
+
+    def detokenize(self, tokens: list[str]) -> str:
+        return self.processor.decode_pieces([t for t in tokens if not _SPECIAL.match(t)])
+
+    def save(self, model_dir: str | Path) -> None:
+        from rnnkit.checkpoint import atomic_write_bytes
+
+        atomic_write_bytes(Path(model_dir) / SPM_FILE, self.model_file.read_bytes())
+        super().save(model_dir)
+
+
+def build_tokenizer(cfg: TokenizerConfig, train_lines: list[str]) -> Tokenizer:
+    """The tokenizer a config asks for; sentencepiece is trained on ``train_lines`` unless given."""
+    if cfg.kind == "char":
+        return CharTokenizer(cfg.lowercase)
+    if cfg.kind == "word":
+        return WordTokenizer(cfg.lowercase, cfg.split_punctuation)
+    if cfg.kind == "sentencepiece":
+        if cfg.spm_model:
+            if not Path(cfg.spm_model).is_file():
+                raise RnnkitError("sentencepiece model not found", cfg.spm_model)
+            return SentencePieceTokenizer(cfg.spm_model, cfg.lowercase)
+        return SentencePieceTokenizer.train(train_lines, cfg.vocab_size, cfg.spm_type, cfg.lowercase)
+    raise RnnkitError(f"unknown tokenizer kind '{cfg.kind}' (char | word | sentencepiece)")
+
+
+def load_tokenizer(model_dir: str | Path) -> Tokenizer:
+    path = Path(model_dir) / TOKENIZER_FILE
+    try:
+        opts = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RnnkitError("model directory has no tokenizer file", path) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RnnkitError(f"tokenizer file is corrupt ({e})", path) from None
+    kind = opts.get("kind")
+    if kind == "char":
+        return CharTokenizer(opts.get("lowercase", False))
+    if kind == "word":
+        return WordTokenizer(opts.get("lowercase", False), opts.get("split_punctuation", True))
+    if kind == "sentencepiece":
+        spm_path = Path(model_dir) / SPM_FILE
+        if not spm_path.is_file():
+            raise RnnkitError("model directory has no sentencepiece model", spm_path)
+        return SentencePieceTokenizer(spm_path, opts.get("lowercase", False))
+    raise RnnkitError(f"unknown tokenizer kind {kind!r}", path)

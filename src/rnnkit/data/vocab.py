@@ -1,0 +1,67 @@
+"""Vocabulary: tokens <-> ids, with the specials every task shares."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+
+from rnnkit.errors import RnnkitError
+
+PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
+SPECIALS = (PAD, UNK, BOS, EOS)
+
+
+class Vocab:
+    """Ids 0..3 are ``<pad> <unk> <bos> <eos>``; then tokens by descending frequency (ties: first seen)."""
+
+    def __init__(self, tokens: Iterable[str]):
+        self.itos: list[str] = list(SPECIALS) + [t for t in tokens if t not in SPECIALS]
+        self.stoi: dict[str, int] = {t: i for i, t in enumerate(self.itos)}
+        if len(self.stoi) != len(self.itos):
+            raise ValueError("duplicate tokens in vocabulary")
+
+    pad_id, unk_id, bos_id, eos_id = 0, 1, 2, 3
+
+    @classmethod
+    def build(cls, token_lists: Iterable[Iterable[str]], max_size: int = 0, min_freq: int = 1) -> Vocab:
+        """Count tokens; keep those seen ``min_freq`` times, at most ``max_size`` entries with specials."""
+        counts: Counter[str] = Counter()
+        for tokens in token_lists:
+            counts.update(tokens)
+        # Counter.most_common keeps first-seen order among equal counts: deterministic.
+        kept = [t for t, c in counts.most_common() if c >= min_freq and t not in SPECIALS]
+        if max_size:
+            kept = kept[: max(0, max_size - len(SPECIALS))]
+        return cls(kept)
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def __contains__(self, token: str) -> bool:
+        return token in self.stoi
+
+    def encode(self, tokens: Iterable[str]) -> list[int]:
+        unk = self.unk_id
+        return [self.stoi.get(t, unk) for t in tokens]
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        return [self.itos[i] for i in ids]
+
+    def save(self, path: str | Path) -> None:
+        from rnnkit.checkpoint import atomic_write_text
+
+        atomic_write_text(path, json.dumps(self.itos, ensure_ascii=False, indent=0))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Vocab:
+        try:
+            itos = json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise RnnkitError("vocabulary file missing", path) from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise RnnkitError(f"vocabulary file is corrupt ({e})", path) from None
+        if not isinstance(itos, list) or tuple(itos[:4]) != SPECIALS:
+            raise RnnkitError("vocabulary file does not start with <pad> <unk> <bos> <eos>", path)
+        return cls(itos[4:])

@@ -1,0 +1,1 @@
+"""Building blocks: recurrent layers and dropout variants."""

@@ -1,0 +1,228 @@
+"""Language modelling: the task the trainer runs, and the loaded model users generate with.
+
+``LMTask`` turns a config into data, vocabulary and model and tells the trainer how to score a batch;
+``LanguageModel`` is what ``rnnkit.load(DIR)`` returns for an LM directory: ``generate``,
+``evaluate``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rnnkit.checkpoint import VOCAB_FILE, WEIGHTS_FILE, load_weights
+from rnnkit.config import Config
+from rnnkit.data.lm import IGNORE_INDEX, Batch, encode_lines, make_batches, read_corpus_lines
+from rnnkit.data.tokenizers import CharTokenizer, Tokenizer, build_tokenizer, load_tokenizer
+from rnnkit.data.vocab import Vocab
+from rnnkit.distributed import DistInfo
+from rnnkit.errors import RnnkitError
+from rnnkit.models.lm import RNNLanguageModel
+from rnnkit.search import SamplingConfig, sample_sequences
+from rnnkit.train import LossResult
+
+
+def lm_loss(model: nn.Module, batch: Batch, state) -> tuple[torch.Tensor, object, object]:
+    """Summed cross-entropy of one batch (padding ignored), the model's new state and its output."""
+    out = model(batch.inputs, state)
+    logits = out.logits
+    loss_sum = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), batch.targets.reshape(-1),
+                               ignore_index=IGNORE_INDEX, reduction="sum")
+    return loss_sum, out.state, out
+
+
+def lm_metrics(loss_sum: float, count: int, char_level: bool) -> dict[str, float]:
+    loss = loss_sum / max(count, 1)
+    metrics = {"loss": loss, "ppl": math.exp(min(loss, 50.0)), "tokens": float(count)}
+    if char_level:
+        metrics["bpc"] = loss / math.log(2)
+    return metrics
+
+
+@torch.no_grad()
+def evaluate_sequences(model: nn.Module, sequences: list[list[int]], mode: str, batch_size: int, bptt: int,
+                       device: torch.device, char_level: bool) -> dict[str, float]:
+    """Perplexity of ``sequences`` (loss in nats per token; bits per char for char models)."""
+    was_training = model.training
+    model.eval()
+    data = make_batches(sequences, mode, min(batch_size, _max_columns(sequences, mode, batch_size)), bptt,
+                        shuffle=False)
+    total, count, state = 0.0, 0, None
+    for spec in data.plan(0):
+        batch = data.batch(spec).to(device)
+        loss_sum, new_state, _ = lm_loss(model, batch, state if batch.carry_state else None)
+        state = new_state
+        total += float(loss_sum)
+        count += batch.num_tokens
+    model.train(was_training)
+    return lm_metrics(total, count, char_level)
+
+
+def _max_columns(sequences: list[list[int]], mode: str, wanted: int) -> int:
+    """Streams need at least two steps per column: shrink the batch for very short texts."""
+    if mode != "stream":
+        return wanted
+    tokens = sum(len(s) for s in sequences)
+    return max(1, min(wanted, (tokens - 1) // 2))
+
+
+class LMTask:
+    """Data, vocabulary and model of a language-model run, as the trainer needs them."""
+
+    def __init__(self, cfg: Config, dist: DistInfo, device: torch.device, vocab_from: Path | None = None):
+        self.cfg, self.device = cfg, device
+        d, t = cfg.data, cfg.train
+        if not d.train:
+            raise RnnkitError("no training data: give --data FILE (or set data.train in the recipe)")
+        if d.mode not in ("stream", "sentences", "windows"):
+            raise RnnkitError(f"unknown data.mode '{d.mode}' (stream | sentences | windows)")
+        train_lines = read_corpus_lines(d.train, d)
+        if d.valid:
+            valid_lines = read_corpus_lines(d.valid, d)
+        elif d.valid_fraction > 0 and len(train_lines) >= 10:
+            cut = len(train_lines) - max(1, int(len(train_lines) * d.valid_fraction))
+            train_lines, valid_lines = train_lines[:cut], train_lines[cut:]
+        else:  # tiny texts (the fable): report the training loss as the validation figure
+            valid_lines = train_lines
+        if vocab_from is not None:
+            self.tokenizer, self.vocab = load_tokenizer(vocab_from), Vocab.load(vocab_from / VOCAB_FILE)
+        else:
+            self.tokenizer = build_tokenizer(cfg.tokenizer, train_lines)
+            self.vocab = Vocab.build((self.tokenizer.tokenize(x) for x in train_lines),
+                                     cfg.tokenizer.vocab_size, cfg.tokenizer.min_freq)
+        self.char_level = isinstance(self.tokenizer, CharTokenizer)
+        train_seqs = encode_lines(train_lines, self.tokenizer, self.vocab, d)
+        self.valid_seqs = encode_lines(valid_lines, self.tokenizer, self.vocab, d)
+        if not train_seqs:
+            raise RnnkitError("no training sentences left after length filtering", d.train)
+        try:
+            self.train_data = make_batches(train_seqs, d.mode, t.batch_size, t.bptt, t.variable_bptt,
+                                           seed=t.seed, rank=dist.rank, world=dist.world)
+        except ValueError as e:
+            raise RnnkitError(f"cannot batch the training data: {e}", d.train) from None
+        self.model = RNNLanguageModel(cfg.model, len(self.vocab))
+
+    def batch_loss(self, model: nn.Module, batch: Batch, state) -> LossResult:
+        loss_sum, new_state, out = lm_loss(model, batch, state)
+        penalty = 0.0
+        t = self.cfg.train
+        if t.activation_reg:  # AR (Merity et al. 2017): keep the dropped outputs small
+            penalty = penalty + t.activation_reg * out.last_dropped.float().pow(2).mean()
+        if t.temporal_reg:  # TAR: keep consecutive (undropped) outputs close
+            h = out.last_hidden.float()
+            penalty = penalty + t.temporal_reg * (h[1:] - h[:-1]).pow(2).mean()
+        return LossResult(loss_sum, batch.num_tokens, new_state, penalty)
+
+    def lr_scale(self, batch: Batch) -> float:
+        """AWD-LSTM scales the step with the random BPTT length, so every token weighs the same."""
+        return batch.inputs.size(0) / self.cfg.train.bptt if self.cfg.train.variable_bptt else 1.0
+
+    def validate(self, model: nn.Module) -> dict[str, float]:
+        t = self.cfg.train
+        return evaluate_sequences(model, self.valid_seqs, self.cfg.data.mode, t.eval_batch_size, t.bptt,
+                                  self.device, self.char_level)
+
+
+class LanguageModel:
+    """A trained LM loaded from its directory: ``generate`` text, ``evaluate`` perplexity."""
+
+    def __init__(self, model_dir: Path, cfg: Config, tokenizer: Tokenizer, vocab: Vocab,
+                 model: RNNLanguageModel, device: torch.device):
+        self.model_dir, self.config, self.tokenizer, self.vocab = model_dir, cfg, tokenizer, vocab
+        self.model, self.device = model.eval(), device
+
+    @classmethod
+    def load(cls, model_dir: Path, cfg: Config, device: torch.device) -> LanguageModel:
+        tokenizer = load_tokenizer(model_dir)
+        vocab = Vocab.load(model_dir / VOCAB_FILE)
+        model = RNNLanguageModel(cfg.model, len(vocab))
+        load_weights(model, model_dir / WEIGHTS_FILE)
+        return cls(model_dir, cfg, tokenizer, vocab, model.to(device), device)
+
+    # ------------------------------------------------------------------ generation
+    def prompt_ids(self, prompt: str, allow_unk: bool = False) -> list[int]:
+        """Token ids of a prompt; an unknown token is an error unless ``allow_unk`` maps it to <unk>."""
+        tokens = self.tokenizer.tokenize(prompt)
+        unknown = [tok for tok in tokens if tok not in self.vocab]
+        if unknown and not allow_unk:
+            shown = ", ".join(repr(u) for u in dict.fromkeys(unknown))
+            raise RnnkitError(f"prompt has {len(unknown)} token(s) not in the model's vocabulary of "
+                              f"{len(self.vocab)}: {shown} (use --allow-unk to read them as <unk>)")
+        return self.vocab.encode(tokens)
+
+    @torch.no_grad()
+    def generate(self, prompt: str = "", n: int = 32, *, greedy: bool = False, temperature: float = 1.0,
+                 top_k: int = 0, top_p: float = 1.0, seed: int | None = None, num_samples: int = 1,
+                 stop_at_eos: bool | None = None, allow_unk: bool = False, sentence: bool = False,
+                 min_length: int = 0, include_prompt: bool = False) -> list[str]:
+        """Continue ``prompt`` by up to ``n`` tokens, ``num_samples`` times (sampled together).
+
+        ``sentence=True`` is seed 001's sentence mode: start at <bos>, never emit <unk> (masking it is
+        the same as resampling until another token comes), stop at <eos>, and require at least
+        ``min_length`` words before <eos> may end the sentence. ``stop_at_eos`` defaults to True for
+        word and subword models and False for char models (where <eos> is just a line break).
+        """
+        char_level = isinstance(self.tokenizer, CharTokenizer)
+        if stop_at_eos is None:
+            stop_at_eos = sentence or not char_level
+        sampling = SamplingConfig(greedy, temperature, top_k, top_p)
+        try:
+            sampling.validate()
+        except ValueError as e:
+            raise RnnkitError(str(e)) from None
+        ids = self.prompt_ids(prompt, allow_unk) if prompt else []
+        if sentence or self.config.data.mode == "sentences":
+            ids = [Vocab.bos_id, *ids]
+        if not ids:
+            ids = [Vocab.eos_id]  # running text: an empty prompt starts as after a line end
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        windows = self.config.data.mode == "windows"
+        if windows:  # the seed-002 model always sees the last `window` words from a zero state
+            ids = ids[-self.config.data.window:]
+        x = torch.tensor(ids, dtype=torch.long, device=self.device).unsqueeze(1).repeat(1, num_samples)
+        out = self.model(x, None)
+        step = self._window_step_fn() if windows else self._step_fn()
+        banned = [Vocab.pad_id, Vocab.bos_id] + ([Vocab.unk_id] if sentence else [])
+        new = sample_sequences(step, x[-1], out.logits[-1].cpu(), x if windows else out.state, n, sampling,
+                               Vocab.eos_id if stop_at_eos else None, generator, banned,
+                               min_new=min_length if sentence else 0)
+        texts = []
+        for seq in new:
+            tokens = self.vocab.decode(ids + seq if include_prompt else seq)
+            tokens = [tok for tok in tokens if tok not in ("<bos>",)]
+            if not char_level:
+                tokens = [tok for tok in tokens if tok != "<eos>"]
+            texts.append(self.tokenizer.detokenize(tokens))
+        return texts
+
+    def _step_fn(self):
+        def step(ids: torch.Tensor, state):
+            out = self.model(ids.to(self.device).unsqueeze(0), state)
+            return out.logits[0].cpu(), out.state
+
+        return step
+
+    def _window_step_fn(self):
+        window = self.config.data.window
+
+        def step(ids: torch.Tensor, recent: torch.Tensor):
+            recent = torch.cat([recent, ids.to(self.device).unsqueeze(0)])[-window:]
+            return self.model(recent, None).logits[-1].cpu(), recent
+
+        return step
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, path: str | Path, batch_size: int | None = None) -> dict[str, float]:
+        """Perplexity on a text file read like the training data (unknown tokens count as <unk>)."""
+        d = self.config.data
+        lines = read_corpus_lines(str(path), d)
+        seqs = encode_lines(lines, self.tokenizer, self.vocab, d)
+        if not seqs:
+            raise RnnkitError("no sentences to evaluate after length filtering", path)
+        t = self.config.train
+        return evaluate_sequences(self.model, seqs, d.mode, batch_size or t.eval_batch_size, t.bptt,
+                                  self.device, isinstance(self.tokenizer, CharTokenizer))

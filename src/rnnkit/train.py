@@ -1,0 +1,450 @@
+"""The one trainer every task uses.
+
+A task (see :mod:`rnnkit.tasks`) supplies the model, the training batches, the loss of one batch and
+a validation function; the trainer owns everything else: optimizer and learning-rate schedule,
+gradient clipping, bf16 autocast on GPU, data parallelism (DDP), validation, checkpoints with exact
+resume, early stopping, the CSV log, learning curves and the progress bar.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import random
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from rnnkit import distributed as dist_utils
+from rnnkit.checkpoint import (
+    WEIGHTS_FILE,
+    atomic_write_text,
+    checkpoint_path,
+    load_trainer_state,
+    load_weights,
+    save_checkpoint,
+    save_weights,
+)
+from rnnkit.config import TrainConfig
+from rnnkit.errors import RnnkitError
+from rnnkit.nn.rnn import detach_state
+from rnnkit.plotting import plot_curves
+
+LOG_FIELDS = ["step", "epoch", "split", "loss", "lr", "tokens_per_sec", "elapsed_sec"]
+
+
+@dataclass
+class LossResult:
+    """What a task returns for one batch: summed loss over ``count`` targets, the next state, and
+    an extra penalty (already a mean, e.g. AWD's activation regularisation) added to the mean loss."""
+
+    loss_sum: torch.Tensor
+    count: int
+    state: Any = None
+    penalty: torch.Tensor | float = 0.0
+
+
+class Task(Protocol):
+    model: nn.Module
+    train_data: Any  # .plan(epoch) -> list of specs; .batch(spec) -> Batch; .num_tokens
+
+    def batch_loss(self, model: nn.Module, batch: Any, state: Any) -> LossResult: ...
+
+    def validate(self, model: nn.Module) -> dict[str, float]: ...
+
+    def lr_scale(self, batch: Any) -> float: ...
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RnnkitError("--device cuda asked for, but no CUDA GPU is available (use --device cpu)")
+    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+        raise RnnkitError(f"unknown device '{name}' (auto | cpu | cuda)")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def make_optimizer(name: str, params, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=cfg.lr, alpha=cfg.rmsprop_alpha, momentum=cfg.momentum,
+                                   weight_decay=cfg.weight_decay, eps=1e-10)
+    if name == "asgd":
+        return torch.optim.ASGD(params, lr=cfg.lr, t0=0, lambd=0.0, weight_decay=cfg.weight_decay)
+    raise RnnkitError(f"unknown optimizer '{name}' (sgd | adam | adamw | rmsprop | asgd)")
+
+
+class LRSchedule:
+    """Learning-rate rules driven by epochs and validation losses.
+
+    halve_on_increase: lr *= lr_decay when validation loss rises over the previous one (seed 001).
+    plateau: lr *= lr_decay after ``patience`` evaluations without a new best (pytorch/examples: 0.25, 0).
+    step: lr = lr0 * lr_decay ** max(epoch + 1 - decay_start, 0) (Zaremba et al. 2014).
+    """
+
+    def __init__(self, cfg: TrainConfig):
+        if cfg.schedule not in ("none", "halve_on_increase", "plateau", "step"):
+            raise RnnkitError(f"unknown schedule '{cfg.schedule}' (none | halve_on_increase | plateau | step)")
+        self.cfg = cfg
+        self.lr = cfg.lr
+        self.best = math.inf
+        self.previous = math.inf
+        self.bad = 0
+
+    def on_epoch_start(self, epoch: int) -> float:
+        if self.cfg.schedule == "step":
+            self.lr = self.cfg.lr * self.cfg.lr_decay ** max(epoch + 1 - self.cfg.decay_start, 0)
+        return self.lr
+
+    def on_validation(self, loss: float) -> float:
+        cfg = self.cfg
+        if cfg.schedule == "halve_on_increase" and loss > self.previous:
+            self.lr = max(self.lr * cfg.lr_decay, cfg.min_lr)
+        elif cfg.schedule == "plateau":
+            if loss < self.best:
+                self.bad = 0
+            else:
+                self.bad += 1
+                if self.bad > cfg.patience:
+                    self.lr = max(self.lr * cfg.lr_decay, cfg.min_lr)
+                    self.bad = 0
+        self.previous = loss
+        self.best = min(self.best, loss)
+        return self.lr
+
+    def state_dict(self) -> dict:
+        return {"lr": self.lr, "best": self.best, "previous": self.previous, "bad": self.bad}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.lr, self.best, self.previous, self.bad = state["lr"], state["best"], state["previous"], state["bad"]
+
+
+class _StopFlag:
+    """Turns Ctrl-C / SIGTERM into a request to stop at the next step boundary (and save first)."""
+
+    def __init__(self):
+        self.requested = False
+        self._old = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+
+class Trainer:
+    """Train ``task.model`` into ``out_dir`` as ``cfg`` says; ``resume`` continues the checkpoint there."""
+
+    def __init__(self, task: Task, cfg: TrainConfig, out_dir: str | Path, device: torch.device,
+                 dist: dist_utils.DistInfo | None = None):
+        self.task, self.cfg, self.out_dir, self.device = task, cfg, Path(out_dir), device
+        self.dist = dist or dist_utils.DistInfo()
+        self.model = task.model.to(device)
+        self.train_model: nn.Module = self.model
+        if self.dist.enabled:
+            self.train_model = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[device.index] if device.type == "cuda" else None)
+        self.schedule = LRSchedule(cfg)
+        self.optimizer_name = cfg.optimizer
+        self.optimizer = make_optimizer(cfg.optimizer, self.model.parameters(), cfg)
+        self.step = 0
+        self.epoch = 0
+        self.batch_index = 0  # next batch of self.epoch's plan
+        self.carried_state = None
+        self.best_loss = math.inf
+        self.bad_evals = 0
+        self.val_history: list[float] = []
+        self.rows: list[dict] = []
+        self.elapsed = 0.0
+        self.finished = False
+        self.validated_at = -1  # step of the last validation
+        self.autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.amp and device.type == "cuda")
+
+    # ----------------------------------------------------------------- checkpoints
+    def _trainer_state(self) -> dict:
+        return {
+            "step": self.step, "epoch": self.epoch, "batch_index": self.batch_index,
+            "optimizer_name": self.optimizer_name, "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(), "best_loss": self.best_loss, "bad_evals": self.bad_evals,
+            "val_history": self.val_history, "rows": self.rows, "elapsed": self.elapsed,
+            "finished": self.finished, "validated_at": self.validated_at,
+        }
+
+    def _rng_state(self) -> dict:
+        state = {"torch": torch.get_rng_state(), "numpy": _numpy_state(), "python": list(random.getstate()[1]),
+                 "python_pos": random.getstate()[2], "carried": _to_cpu(self.carried_state)}
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def save_checkpoint(self) -> None:
+        """Every rank contributes its RNG and carried state; rank 0 writes the folder."""
+        rng = self._rng_state()
+        if self.dist.enabled:
+            gathered = [None] * self.dist.world
+            torch.distributed.all_gather_object(gathered, rng)
+            rank_states = dict(enumerate(gathered))
+        else:
+            rank_states = {0: rng}
+        if self.dist.is_main:
+            save_checkpoint(self.out_dir, self.model, self._trainer_state(), rank_states)
+            self._write_log()
+        dist_utils.barrier()
+
+    def resume(self) -> None:
+        ckpt = checkpoint_path(self.out_dir)
+        load_weights(self.model, ckpt / "last.safetensors")
+        state, rng = load_trainer_state(ckpt, self.dist.rank)
+        if state["optimizer_name"] != self.optimizer_name:  # NT-ASGD had switched to averaging
+            self.optimizer_name = state["optimizer_name"]
+            self.optimizer = make_optimizer(self.optimizer_name, self.model.parameters(), self.cfg)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        for key in ("step", "epoch", "batch_index", "best_loss", "bad_evals", "val_history", "rows",
+                    "elapsed", "finished", "validated_at"):
+            setattr(self, key, state[key])
+        if rng is not None:
+            torch.set_rng_state(rng["torch"])
+            np.random.set_state(("MT19937", np.array(rng["numpy"][0], dtype=np.uint32), *rng["numpy"][1:]))
+            random.setstate((3, tuple(rng["python"]), rng["python_pos"]))
+            if "cuda" in rng and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(rng["cuda"])
+            self.carried_state = _to_device(rng["carried"], self.device)
+
+    def _write_log(self) -> None:
+        buf = io.StringIO()
+        extra = sorted({k for r in self.rows for k in r} - set(LOG_FIELDS))
+        writer = csv.DictWriter(buf, fieldnames=LOG_FIELDS + extra, restval="")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        atomic_write_text(self.out_dir / "log.csv", buf.getvalue())
+        if any(r["split"] == "valid" for r in self.rows) or len(self.rows) > 1:
+            plot_curves(self.rows, self.out_dir / "curves.png", "loss")
+
+    # ----------------------------------------------------------------- training
+    def fit(self) -> dict[str, float]:
+        """Train until ``epochs`` / ``max_steps`` / early stopping; returns the last validation metrics."""
+        cfg = self.cfg
+        last_metrics: dict[str, float] = {}
+        if self.finished:
+            return self.task.validate(self.model)
+        with _StopFlag() as stop:
+            while self.epoch < cfg.epochs and not self._out_of_steps():
+                lr = self.schedule.on_epoch_start(self.epoch)
+                plan = self.task.train_data.plan(self.epoch)
+                bar = self._progress(len(plan))
+                window = _Window()
+                if self.batch_index == 0:  # each epoch starts the streams from the top: zero state
+                    self.carried_state = None
+                while self.batch_index < len(plan):
+                    batch = self.task.train_data.batch(plan[self.batch_index]).to(self.device)
+                    loss, count = self._train_step(batch, lr * self.task.lr_scale(batch))
+                    self.batch_index += 1
+                    self.step += 1
+                    window.add(loss, count)
+                    if bar is not None:
+                        bar.update(1)
+                        bar.set_postfix_str(window.postfix(lr), refresh=False)
+                    if cfg.log_every and self.step % cfg.log_every == 0:
+                        self._log("train", window.mean(), lr, window.rate())
+                        window = _Window()
+                    if cfg.eval_every and self.step % cfg.eval_every == 0:
+                        last_metrics = self._validate_and_save()
+                        lr = self.schedule.lr
+                    elif cfg.save_every and self.step % cfg.save_every == 0:
+                        self.save_checkpoint()
+                    if stop.requested or self._out_of_steps() or self._early_stopped():
+                        break
+                if bar is not None:
+                    bar.close()
+                if stop.requested:
+                    self.save_checkpoint()
+                    raise KeyboardInterrupt
+                if self.batch_index >= len(plan):
+                    self.epoch += 1
+                    self.batch_index = 0
+                    if not cfg.eval_every:
+                        last_metrics = self._validate_and_save()
+                if self._early_stopped():
+                    break
+            if self.validated_at != self.step:
+                last_metrics = self._validate_and_save()
+            self.finished = True
+            self.save_checkpoint()
+        return last_metrics
+
+    def _out_of_steps(self) -> bool:
+        return bool(self.cfg.max_steps) and self.step >= self.cfg.max_steps
+
+    def _early_stopped(self) -> bool:
+        return bool(self.cfg.early_stop) and self.bad_evals >= self.cfg.early_stop
+
+    def _train_step(self, batch: Any, lr: float) -> tuple[float, int]:
+        t0 = time.perf_counter()
+        self.train_model.train()
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.zero_grad(set_to_none=True)
+        state = self.carried_state if getattr(batch, "carry_state", False) else None
+        with self.autocast:
+            result = self.task.batch_loss(self.train_model, batch, state)
+        count = result.count
+        if self.dist.enabled:  # mean over the global batch: DDP averages gradients over ranks
+            global_count = dist_utils.all_reduce_sum(count, self.device)
+            scale = self.dist.world / max(global_count, 1.0)
+        else:
+            scale = 1.0 / max(count, 1)
+        loss = result.loss_sum.float() * scale + result.penalty
+        if not torch.isfinite(loss):
+            raise RnnkitError(f"loss is {loss.item()} at step {self.step + 1} (epoch {self.epoch + 1}): "
+                              "lower train.lr, set train.clip, or check the data")
+        loss.backward()
+        if self.cfg.clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip)
+        self.optimizer.step()
+        self.carried_state = detach_state(result.state) if getattr(batch, "carry_state", False) else None
+        self.elapsed += time.perf_counter() - t0
+        return float(result.loss_sum.detach().float()), count
+
+    def _progress(self, total: int):
+        if not (self.cfg.progress and self.dist.is_main):
+            return None
+        from tqdm import tqdm
+
+        return tqdm(total=total, initial=self.batch_index, desc=f"epoch {self.epoch + 1}/{self.cfg.epochs}",
+                    mininterval=1.0, dynamic_ncols=True, leave=True)
+
+    def _log(self, split: str, loss: float, lr: float, rate: float | None, metrics: dict | None = None) -> None:
+        row = {"step": self.step, "epoch": self.epoch + (self.batch_index > 0), "split": split,
+               "loss": round(loss, 6), "lr": lr, "tokens_per_sec": round(rate, 1) if rate else "",
+               "elapsed_sec": round(self.elapsed, 2)}
+        row.update({k: round(v, 6) for k, v in (metrics or {}).items() if k != "loss"})
+        self.rows.append(row)
+
+    # ----------------------------------------------------------------- validation
+    def _validate_and_save(self) -> dict[str, float]:
+        averaged = self._swap_in_average()
+        metrics = self.task.validate(self.model)
+        loss = metrics["loss"]
+        self.validated_at = self.step
+        self._log("valid", loss, self.schedule.lr, None, metrics)
+        improved = loss < self.best_loss
+        if improved:
+            self.best_loss, self.bad_evals = loss, 0
+            if self.dist.is_main:
+                save_weights(self.model, self.out_dir / WEIGHTS_FILE, {"step": str(self.step)})
+        else:
+            self.bad_evals += 1
+        if averaged is not None:
+            _restore(self.model, averaged)
+        self.val_history.append(loss)
+        self.schedule.on_validation(loss)
+        self._maybe_switch_to_asgd()
+        if self.dist.is_main and self.cfg.progress:
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+            print(f"step {self.step} valid: {shown}{' (best)' if improved else ''}", flush=True)
+        self.save_checkpoint()
+        return metrics
+
+    def _maybe_switch_to_asgd(self) -> None:
+        """NT-ASGD (Merity et al. 2017): average once validation stops improving for ``nt_asgd`` evals."""
+        n = self.cfg.nt_asgd
+        hist = self.val_history
+        if n and self.optimizer_name == "sgd" and len(hist) > n and hist[-1] > min(hist[:-n]):
+            self.optimizer_name = "asgd"
+            self.optimizer = make_optimizer("asgd", self.model.parameters(), self.cfg)
+            if self.dist.is_main:
+                print(f"step {self.step}: switching to averaged SGD (NT-ASGD)", flush=True)
+
+    def _swap_in_average(self) -> dict | None:
+        """With ASGD, evaluate and save the averaged weights; returns the raw ones to restore."""
+        if self.optimizer_name != "asgd":
+            return None
+        backup = {}
+        for p in self.model.parameters():
+            ax = self.optimizer.state.get(p, {}).get("ax")
+            if ax is not None:
+                backup[p] = p.detach().clone()
+                p.data.copy_(ax)
+        return backup
+
+
+def _restore(model: nn.Module, backup: dict) -> None:
+    for p, value in backup.items():
+        p.data.copy_(value)
+
+
+class _Window:
+    """Running loss / token counts between two log rows."""
+
+    def __init__(self):
+        self.loss = 0.0
+        self.count = 0
+        self.t0 = time.perf_counter()
+
+    def add(self, loss_sum: float, count: int) -> None:
+        self.loss += loss_sum
+        self.count += count
+
+    def mean(self) -> float:
+        return self.loss / max(self.count, 1)
+
+    def rate(self) -> float:
+        return self.count / max(time.perf_counter() - self.t0, 1e-9)
+
+    def postfix(self, lr: float) -> str:
+        loss = self.mean()
+        return f"loss {loss:.3f} ppl {math.exp(min(loss, 50)):.1f} lr {lr:.3g} {self.rate():,.0f} tok/s"
+
+
+def _numpy_state() -> list:
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return [keys.tolist(), int(pos), int(has_gauss), float(gauss)]
+
+
+def _to_cpu(state):
+    return _map_state(state, lambda t: t.detach().cpu())
+
+
+def _to_device(state, device: torch.device):
+    return _map_state(state, lambda t: t.to(device))
+
+
+def _map_state(state, fn):
+    """Apply ``fn`` to every tensor of a nested list/tuple state, keeping its structure."""
+    if state is None:
+        return None
+    if isinstance(state, torch.Tensor):
+        return fn(state)
+    return type(state)(_map_state(s, fn) for s in state)
