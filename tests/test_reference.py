@@ -276,12 +276,13 @@ def test_run_fails_on_a_broken_gradient(cell, monkeypatch):
     assert bad and all(n.endswith("bias_hh_l0") for n in bad)
 
 
-def test_run_fails_on_a_broken_decoder_gradient(monkeypatch, capsys):
+@pytest.mark.parametrize("scale", [1.01, np.nan])
+def test_run_fails_on_a_broken_decoder_gradient(monkeypatch, capsys, scale):
     original = NumpyLanguageModel.loss_and_grads
 
     def broken(self, *a, **kw):
         loss, grads, state = original(self, *a, **kw)
-        grads["decoder.bias"] *= 1.01
+        grads["decoder.bias"] *= scale
         return loss, grads, state
 
     monkeypatch.setattr(NumpyLanguageModel, "loss_and_grads", broken)
@@ -442,7 +443,7 @@ def test_initial_loss_is_ln_V_with_small_init(seed):
         m = NumpyLanguageModel(cell, 13, 8, 8, 2, seed=seed, init_scale=0.01)
         x, y = random_batch(rng, 13, 10, 4)
         loss, _ = m.loss(x, y)
-        assert loss == pytest.approx(math.log(13), abs=1e-3)
+        assert loss == pytest.approx(math.log(13), abs=5e-3)  # logits are all within ~0.05 of 0
     # the torch-like default init is further off but still in the neighbourhood
     loss, _ = NumpyLanguageModel("lstm", 13, 8, 8, 2, seed=seed).loss(x, y)
     assert abs(loss - math.log(13)) < 0.5

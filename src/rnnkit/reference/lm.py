@@ -123,9 +123,10 @@ class NumpyLanguageModel:
             for key, a in zip(_LAYER_KEYS, w, strict=True):
                 p[f"rnns.{k}.{key}"] = a
         kd = 1.0 / np.sqrt(H) if init_scale is None else init_scale  # nn.Linear default: U(±1/sqrt(in))
-        p["decoder.weight"] = p["embedding.weight"] if tie_weights else rng.uniform(-kd, kd, (V, H)).astype(
-            self.dtype
-        )
+        if tie_weights:
+            p["decoder.weight"] = p["embedding.weight"]  # one array, not a copy
+        else:
+            p["decoder.weight"] = rng.uniform(-kd, kd, (V, H)).astype(self.dtype)
         p["decoder.bias"] = rng.uniform(-kd, kd, V).astype(self.dtype)
         self.params = p
 
@@ -297,14 +298,9 @@ class NumpyLanguageModel:
 
     def sgd_step(self, grads: Mapping[str, np.ndarray], lr: float, clip: float | None = None) -> None:
         """p -= lr * g in place, each shared (tied) array once; optional elementwise clip (min-char-rnn)."""
-        done = set()
-        for n in self.unique_names():
-            g = grads[n]
-            if clip is not None:
-                g = np.clip(g, -clip, clip)
-            if id(self.params[n]) not in done:
-                self.params[n] -= lr * g
-                done.add(id(self.params[n]))
+        for n in self.unique_names():  # a tied array updated under both names would take two steps
+            g = grads[n] if clip is None else np.clip(grads[n], -clip, clip)
+            self.params[n] -= lr * g
 
 
 def train_sgd(
