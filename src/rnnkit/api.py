@@ -137,7 +137,7 @@ def run(cfg: Config, out_dir: Path, device: torch.device, dist: dist_utils.DistI
     trainer.fit()
     results = None
     if dist.is_main:
-        results = _final_results(cfg, out_dir, device)
+        results = _final_results(cfg, task, out_dir, device)
     dist_utils.barrier()
     if dist.enabled:
         dist_utils.shutdown()
@@ -147,14 +147,12 @@ def run(cfg: Config, out_dir: Path, device: torch.device, dist: dist_utils.DistI
     return model
 
 
-def _final_results(cfg: Config, out_dir: Path, device: torch.device) -> dict:
-    """Score the best weights on the validation and test data; write results.json."""
-    model = load(out_dir, device=str(device))
-    results = {}
-    for split in ("valid", "test"):
-        path = getattr(cfg.data, split)
-        if path:
-            results[split] = model.evaluate(path)
+def _final_results(cfg: Config, task, out_dir: Path, device: torch.device) -> dict:
+    """Score the best weights on the validation data (file or held out) and the test file."""
+    load_weights(task.model, out_dir / WEIGHTS_FILE)
+    results = {"valid": task.validate(task.model)}
+    if cfg.data.test:
+        results["test"] = load(out_dir, device=str(device)).evaluate(cfg.data.test)
     atomic_write_text(out_dir / RESULTS_FILE, json.dumps(results, indent=1))
     return results
 
