@@ -5,7 +5,8 @@
     rnnkit train lm --recipe NAME|FILE.yaml --data PATH --out DIR [--set key=value ...]
                     [--resume | --init-from DIR] [--device auto|cpu|cuda] [--backend torch|numpy]
     rnnkit generate DIR [--prompt TEXT] [-n N] [--greedy | --temperature T --top-k K --top-p P] [--seed S]
-    rnnkit evaluate DIR --data PATH [--json FILE]
+                    [--backend torch|numpy]
+    rnnkit evaluate DIR --data PATH [--json FILE] [--backend torch|numpy]
     rnnkit gradcheck --cell rnn|gru|lstm
 
 Errors in the user's input print one ``error: ...`` line naming the file, line and problem (exit 2).
@@ -65,6 +66,8 @@ def _add_generate(sub) -> None:
     p.add_argument("--allow-unk", action="store_true", help="read prompt words outside the vocabulary as <unk>")
     p.add_argument("--include-prompt", action="store_true", help="print the prompt before the continuation")
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--backend", choices=["torch", "numpy"], default="torch",
+                   help="numpy: run the model on the from-scratch NumPy reference (float64, CPU)")
 
 
 def _add_evaluate(sub) -> None:
@@ -74,6 +77,8 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--batch-size", type=int, help="sequences per batch (default: the training config's)")
     p.add_argument("--json", dest="json_out", help="also write the metrics to this JSON file")
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--backend", choices=["torch", "numpy"], default="torch",
+                   help="numpy: run the model on the from-scratch NumPy reference (float64, CPU)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,20 +122,25 @@ def cmd_recipes(args) -> int:
 def cmd_train(args) -> int:
     import rnnkit
 
-    if args.backend == "numpy":
-        from rnnkit.reference.train import train_numpy
+    backend = " --backend numpy" if args.backend == "numpy" else ""
+    try:
+        if args.backend == "numpy":
+            from rnnkit.reference.train import train_numpy
 
-        model = train_numpy(recipe=args.recipe, data=args.data, out=args.out, overrides=args.overrides,
-                            valid=args.valid, test=args.test, resume=args.resume)
-    else:
-        try:
+            if args.init_from:
+                raise RnnkitError("--init-from is not supported with --backend numpy")
+            if args.device == "cuda":
+                raise RnnkitError("the numpy backend runs on the CPU (leave out --device cuda)")
+            model = train_numpy(recipe=args.recipe, data=args.data, out=args.out, overrides=args.overrides,
+                                valid=args.valid, test=args.test, resume=args.resume, task=args.task)
+        else:
             model = rnnkit.train(args.task, recipe=args.recipe, data=args.data, out=args.out,
                                  overrides=args.overrides, resume=args.resume, init_from=args.init_from,
                                  device=args.device, valid=args.valid, test=args.test)
-        except KeyboardInterrupt:
-            print(f"\ninterrupted: checkpoint saved in {args.out}; continue with\n"
-                  f"  rnnkit train {args.task} --out {args.out} --resume", file=sys.stderr)
-            return 130
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: checkpoint saved in {args.out}; continue with\n"
+              f"  rnnkit train {args.task} --out {args.out} --resume{backend}", file=sys.stderr)
+        return 130
     if model is not None:  # None on the non-zero ranks of a torchrun job
         for split, metrics in (model.results or {}).items():
             print(f"{split}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k != "tokens"))
@@ -138,10 +148,21 @@ def cmd_train(args) -> int:
     return 0
 
 
-def cmd_generate(args) -> int:
+def _load_model(args):
+    """``rnnkit.load`` (torch), or the NumPy reference with ``--backend numpy``."""
+    if args.backend == "numpy":
+        from rnnkit.reference.backend import load_numpy
+
+        if args.device == "cuda":
+            raise RnnkitError("the numpy backend runs on the CPU (leave out --device cuda)")
+        return load_numpy(args.model)
     import rnnkit
 
-    model = rnnkit.load(args.model, device=args.device)
+    return rnnkit.load(args.model, device=args.device)
+
+
+def cmd_generate(args) -> int:
+    model = _load_model(args)
     texts = model.generate(args.prompt, args.n, greedy=args.greedy, temperature=args.temperature,
                            top_k=args.top_k, top_p=args.top_p, seed=args.seed, num_samples=args.num_samples,
                            stop_at_eos=False if args.no_stop else None, allow_unk=args.allow_unk,
@@ -153,13 +174,12 @@ def cmd_generate(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    import rnnkit
-
-    model = rnnkit.load(args.model, device=args.device)
+    model = _load_model(args)
     metrics = model.evaluate(args.data, batch_size=args.batch_size)
     for key, value in metrics.items():
         print(f"{key:>6}  {value:.4f}" if key != "tokens" else f"{key:>6}  {int(value)}")
-    line = json.dumps({"model": str(args.model), "data": str(args.data), **metrics})
+    extra = {"backend": "numpy"} if args.backend == "numpy" else {}
+    line = json.dumps({"model": str(args.model), "data": str(args.data), **extra, **metrics})
     print(line)
     if args.json_out:
         from rnnkit.checkpoint import atomic_write_text

@@ -46,6 +46,10 @@ Example::
     loss, grads, state = m.loss_and_grads(x, y, m.init_state(x.shape[1]), bptt_truncate=None)
     m.sgd_step(grads, lr=0.5)
     torch_lm.load_state_dict({k: torch.from_numpy(v) for k, v in m.state_dict().items()})
+
+As a backend (imported on first use: they need torch): :func:`train_numpy` (``rnnkit train lm
+--backend numpy``, in :mod:`rnnkit.reference.train`) and :func:`load_numpy` (``rnnkit evaluate|generate DIR
+--backend numpy``, in :mod:`rnnkit.reference.backend`).
 """
 
 from .cells import (
@@ -84,11 +88,24 @@ __all__ = [
     "layer_backward",
     "layer_forward",
     "lstm_step",
+    "load_numpy",
     "lstm_step_backward",
     "num_gates",
     "rnn_step",
     "rnn_step_backward",
     "run",
     "sigmoid",
+    "train_numpy",
     "train_sgd",
 ]
+
+_LAZY = {"train_numpy": "rnnkit.reference.train", "load_numpy": "rnnkit.reference.backend"}
+
+
+def __getattr__(name: str):
+    """``train_numpy`` / ``load_numpy``, imported on first use (they need torch and :mod:`rnnkit.api`)."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
