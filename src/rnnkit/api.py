@@ -124,14 +124,17 @@ def run(cfg: Config, out_dir: Path, device: torch.device, dist: dist_utils.DistI
     task = task_cls(cfg, dist, device, vocab_from=vocab_from)
     if init_from is not None:
         load_weights(task.model, init_from / WEIGHTS_FILE)
+    seed_everything(cfg.train.seed + dist.rank)  # dropout masks differ between ranks
+    if dist.is_main and cfg.train.progress:
+        print(f"{task.describe()}; device {device}; {dist.world} process(es)", flush=True)
+    # the trainer checks optimizer and schedule names: fail before anything is written to out_dir
+    trainer = Trainer(task, cfg.train, out_dir, device, dist)
     if dist.is_main and not resume:
         out_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out_dir / CONFIG_FILE)
         task.tokenizer.save(out_dir)
         task.vocab.save(out_dir / "vocab.json")
     dist_utils.barrier()
-    seed_everything(cfg.train.seed + dist.rank)  # dropout masks differ between ranks
-    trainer = Trainer(task, cfg.train, out_dir, device, dist)
     if resume:
         trainer.resume()
     trainer.fit()

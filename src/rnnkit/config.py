@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.resources
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from typing import Any
 import yaml
 
 from rnnkit.errors import RnnkitError
+
+_EXPONENT_FLOAT = re.compile(r"[-+]?\d+(\.\d*)?[eE][-+]?\d+")
 
 
 @dataclass
@@ -130,6 +133,8 @@ def _check_type(value: Any, default: Any, name: str, source: str) -> Any:
         if not isinstance(value, bool):
             raise RnnkitError(f"config key '{name}' must be true or false, got {value!r}", source)
     elif isinstance(default, float):
+        if isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value.strip()):
+            value = float(value)  # PyYAML (YAML 1.1) reads 1e-3, without a dot, as a string
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise RnnkitError(f"config key '{name}' must be a number, got {value!r}", source)
         return float(value)

@@ -257,7 +257,7 @@ class Trainer:
         """Train until ``epochs`` / ``max_steps`` / early stopping; returns the last validation metrics."""
         cfg = self.cfg
         last_metrics: dict[str, float] = {}
-        if self.finished:
+        if self.finished and self._done():  # resuming may raise epochs / max_steps: then go on
             return self.task.validate(self.model)
         with _StopFlag() as stop:
             while self.epoch < cfg.epochs and not self._out_of_steps():
@@ -282,6 +282,7 @@ class Trainer:
                     if cfg.eval_every and self.step % cfg.eval_every == 0:
                         last_metrics = self._validate_and_save()
                         lr = self.schedule.lr
+                        window = _Window()  # tokens/s of training only, not of the validation
                     elif cfg.save_every and self.step % cfg.save_every == 0:
                         self.save_checkpoint()
                     if stop.requested or self._out_of_steps() or self._early_stopped():
@@ -303,6 +304,9 @@ class Trainer:
             self.finished = True
             self.save_checkpoint()
         return last_metrics
+
+    def _done(self) -> bool:
+        return self.epoch >= self.cfg.epochs or self._out_of_steps() or self._early_stopped()
 
     def _out_of_steps(self) -> bool:
         return bool(self.cfg.max_steps) and self.step >= self.cfg.max_steps

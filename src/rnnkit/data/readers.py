@@ -15,8 +15,9 @@ from pathlib import Path
 from rnnkit.errors import RnnkitError
 
 _BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
-# A sentence ends at . ! or ? (runs of them, optional closing quote/bracket) followed by space.
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
+# A sentence ends at . ! or ? (runs of them, optionally one closing quote/bracket, which stays with
+# the sentence: it is matched by lookbehind, not consumed) followed by space.
+_SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+(?=[\"'(\[]?[A-Z0-9])")
 
 
 def _open_bytes(path: Path):

@@ -104,7 +104,20 @@ class LMTask:
                                            seed=t.seed, rank=dist.rank, world=dist.world)
         except ValueError as e:
             raise RnnkitError(f"cannot batch the training data: {e}", d.train) from None
-        self.model = RNNLanguageModel(cfg.model, len(self.vocab))
+        try:
+            self.model = RNNLanguageModel(cfg.model, len(self.vocab))
+        except ValueError as e:  # an unknown model.cell
+            raise RnnkitError(f"model.cell: {e}") from None
+
+    def describe(self) -> str:
+        """One line saying what runs, and on which kernel path (DESIGN: never fall off it silently)."""
+        m = self.cfg.model
+        kernel = type(self.model.rnns[0]).__name__
+        path = "cuDNN" if self.device.type == "cuda" else "oneDNN/CPU"
+        drop = ", DropConnect through functional_call" if m.weight_drop else ""
+        params = sum(p.numel() for p in self.model.parameters())
+        return (f"lm: {params:,} parameters; vocabulary {len(self.vocab):,}; {m.layers} x torch.nn.{kernel}"
+                f" ({path} fused kernel{drop}); {self.train_data.num_tokens:,} training tokens")
 
     def batch_loss(self, model: nn.Module, batch: Batch, state) -> LossResult:
         loss_sum, new_state, out = lm_loss(model, batch, state)
@@ -181,9 +194,10 @@ class LanguageModel:
             ids = [Vocab.eos_id]  # running text: an empty prompt starts as after a line end
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         windows = self.config.data.mode == "windows"
-        if windows:  # the seed-002 model always sees the last `window` words from a zero state
-            ids = ids[-self.config.data.window:]
-        x = torch.tensor(ids, dtype=torch.long, device=self.device).unsqueeze(1).repeat(1, num_samples)
+        # the seed-002 model always sees the last `window` words from a zero state; the whole prompt
+        # is still what --include-prompt prints
+        context = ids[-self.config.data.window:] if windows else ids
+        x = torch.tensor(context, dtype=torch.long, device=self.device).unsqueeze(1).repeat(1, num_samples)
         out = self.model(x, None)
         step = self._window_step_fn() if windows else self._step_fn()
         banned = [Vocab.pad_id, Vocab.bos_id] + ([Vocab.unk_id] if sentence else [])
@@ -224,5 +238,8 @@ class LanguageModel:
         if not seqs:
             raise RnnkitError("no sentences to evaluate after length filtering", path)
         t = self.config.train
-        return evaluate_sequences(self.model, seqs, d.mode, batch_size or t.eval_batch_size, t.bptt,
-                                  self.device, isinstance(self.tokenizer, CharTokenizer))
+        try:
+            return evaluate_sequences(self.model, seqs, d.mode, batch_size or t.eval_batch_size, t.bptt,
+                                      self.device, isinstance(self.tokenizer, CharTokenizer))
+        except ValueError as e:  # the batcher's complaint, e.g. a text too short to make a stream
+            raise RnnkitError(f"cannot score this text: {e}", path) from None

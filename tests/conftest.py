@@ -1,0 +1,120 @@
+"""Shared fixtures: tiny corpora written to tmp_path, a tiny training config, the real data slices."""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import importlib.resources
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+import rnnkit
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+FABLE = Path(str(importlib.resources.files("rnnkit") / "assets" / "belling_the_cat.txt"))
+DEMO_PROMPT = "had a general"
+DEMO_CONTINUATION = "council to consider what measures they could take to outwit their common enemy"
+
+# A model small enough that a few dozen updates take well under a second on one CPU core.
+TINY = ["model.cell=lstm", "model.embedding_size=8", "model.hidden_size=16", "model.layers=1",
+        "train.optimizer=adam", "train.lr=0.01", "train.batch_size=4", "train.eval_batch_size=4",
+        "train.bptt=8", "train.epochs=2", "train.log_every=1", "train.progress=false", "train.seed=3",
+        "train.device=cpu", "tokenizer.kind=word"]
+
+_SUBJECTS = ["the cat", "a dog", "the old mouse", "my friend", "the bird"]
+_VERBS = ["sees", "likes", "chases", "finds", "hears"]
+_OBJECTS = ["the ball", "a red box", "the tree", "some cheese", "the cat"]
+
+
+def corpus_lines(n: int = 60, seed: int = 0) -> list[str]:
+    """``n`` short, regular sentences (about 6 words each): learnable in a few updates."""
+    rng = random.Random(seed)
+    return [f"{rng.choice(_SUBJECTS)} {rng.choice(_VERBS)} {rng.choice(_OBJECTS)} ." for _ in range(n)]
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def read_log(model_dir: Path) -> list[dict[str, str]]:
+    with (Path(model_dir) / "log.csv").open(encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "curves: the test checks curves.png, so draw it for real")
+
+
+@pytest.fixture
+def no_curves(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Skip drawing curves.png (about 0.5 s per checkpoint here) unless the test is marked ``curves``."""
+    if request.node.get_closest_marker("curves") is None:
+        trainer_module = importlib.import_module("rnnkit.train")  # rnnkit.train is also the API function
+        monkeypatch.setattr(trainer_module, "plot_curves", lambda rows, path, metric="ppl": None)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    """The machine is small and shared: one intra-op thread keeps timings steady and results exact."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """A training text of 60 lines (about 350 tokens)."""
+    return write_lines(tmp_path / "data" / "train.txt", corpus_lines(60, seed=0))
+
+
+@pytest.fixture
+def valid_corpus(tmp_path: Path) -> Path:
+    """A held-out text in the same small language."""
+    return write_lines(tmp_path / "data" / "valid.txt", corpus_lines(12, seed=1))
+
+
+@pytest.fixture
+def train_tiny(tmp_path: Path, corpus: Path) -> Callable[..., Path]:
+    """``train_tiny(name, *overrides, **train_kwargs) -> model dir``: a tiny LM on ``corpus``."""
+
+    def run(name: str = "model", *overrides: str, **kwargs) -> Path:
+        out = tmp_path / name
+        kwargs.setdefault("data", str(corpus))
+        rnnkit.train("lm", out=out, overrides=[*TINY, *overrides], **kwargs)
+        return out
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def demo_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo recipe trained on the embedded fable (about 10-30 s), shared by the tests that need it."""
+    out = tmp_path_factory.mktemp("demo") / "model"
+    rnnkit.train("lm", recipe="demo", data=str(FABLE), out=out, device="cpu")
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny word LM trained once (stream mode, with a validation file); copy it before changing it."""
+    root = tmp_path_factory.mktemp("tiny")
+    train = write_lines(root / "train.txt", corpus_lines(60, seed=0))
+    valid = write_lines(root / "valid.txt", corpus_lines(12, seed=1))
+    out = root / "model"
+    rnnkit.train("lm", data=str(train), valid=str(valid), out=out, overrides=[*TINY, "train.epochs=3"])
+    return out
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """../shared/data (real data slices); tests using it skip when it is not checked out beside us."""
+    if not SHARED.is_dir():
+        pytest.skip(f"shared data folder not found at {SHARED}")
+    return SHARED

@@ -1,0 +1,182 @@
+"""CLI smoke tests: every command end to end on tiny data (in-process ``main``, one real subprocess)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import rnnkit
+from conftest import DEMO_CONTINUATION, DEMO_PROMPT, TINY, read_log
+from rnnkit.cli import COMMANDS, main
+from rnnkit.config import list_recipes
+
+pytestmark = pytest.mark.usefixtures("no_curves")
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def sets(*overrides: str) -> list[str]:
+    return [a for s in overrides for a in ("--set", s)]
+
+
+@pytest.mark.parametrize("verb", [None, *COMMANDS])
+def test_help_of_every_verb_exits_0(capsys, verb: str | None) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main([verb, "--help"] if verb else ["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: rnnkit{' ' + verb if verb else ''}")
+    if verb is None:
+        assert all(name in out for name in COMMANDS)
+
+
+def test_no_command_is_a_usage_error(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main([])
+    assert exit_.value.code == 2
+    assert "required" in capsys.readouterr().err
+
+
+def test_recipes_lists_every_builtin(capsys) -> None:
+    rc, out, _ = run(capsys, "recipes")
+    assert rc == 0
+    lines = out.splitlines()
+    assert len(lines) == len(list_recipes())
+    for (name, description), line in zip(list_recipes().items(), lines, strict=True):
+        assert line.split()[0] == name and line.endswith(description)
+
+
+def test_console_script_runs(tmp_path: Path) -> None:
+    """The installed entry point (not just main()): ``python -m rnnkit`` and the ``rnnkit`` script."""
+    script = Path(sys.executable).with_name("rnnkit")
+    cmd = [str(script)] if script.is_file() else [sys.executable, "-m", "rnnkit"]
+    proc = subprocess.run([*cmd, "recipes"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "demo" in proc.stdout and "ptb-small" in proc.stdout
+
+
+def test_train_lm_command(capsys, tmp_path: Path, corpus: Path, valid_corpus: Path) -> None:
+    out = tmp_path / "model"
+    rc, stdout, stderr = run(capsys, "train", "lm", "--data", corpus, "--valid", valid_corpus, "--test",
+                             valid_corpus, "--out", out, *sets(*TINY, "train.max_steps=8"), "--device", "cpu")
+    assert rc == 0, stderr
+    assert f"model saved in {out}" in stdout
+    assert "valid: loss" in stdout and "test: loss" in stdout and " ppl " in stdout
+    assert int(read_log(out)[-1]["step"]) == 8
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert results["valid"] == results["test"]  # same file, same best weights
+
+
+def test_train_with_a_recipe_file_and_a_data_folder(capsys, tmp_path: Path, corpus: Path) -> None:
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text("# tiny\ndata:\n  mode: sentences  # one line each\nmodel:\n  init_range: 0.05  # small\n",
+                      encoding="utf-8")
+    (corpus.parent / "valid.txt").write_text("the cat sees the ball .\n", encoding="utf-8")
+    out = tmp_path / "model"
+    rc, stdout, stderr = run(capsys, "train", "lm", "--recipe", recipe, "--data", corpus.parent, "--out", out,
+                             *sets(*TINY, "train.max_steps=3"))
+    assert rc == 0, stderr
+    cfg = rnnkit.load(out).config
+    assert (cfg.data.mode, cfg.model.init_range, cfg.model.cell) == ("sentences", 0.05, "lstm")  # --set wins
+    assert cfg.data.valid == str((corpus.parent / "valid.txt").resolve())  # found by name in the folder
+
+
+def test_generate_greedy_matches_the_api(capsys, tiny_model: Path) -> None:
+    rc, out, err = run(capsys, "generate", tiny_model, "--prompt", "the cat", "-n", "12", "--greedy")
+    assert rc == 0, err
+    expected = rnnkit.load(tiny_model).generate("the cat", 12, greedy=True)[0]
+    assert out == expected + "\n"
+    rc, out, _ = run(capsys, "generate", tiny_model, "--prompt", "the cat", "-n", "12", "--greedy",
+                     "--include-prompt")
+    assert out == "the cat " + expected + "\n"
+
+
+def test_generate_demo_model_greedy(capsys, demo_model: Path) -> None:
+    rc, out, err = run(capsys, "generate", demo_model, "--prompt", DEMO_PROMPT, "-n", "32", "--greedy")
+    assert rc == 0, err
+    assert out.startswith(DEMO_CONTINUATION)
+
+
+@pytest.mark.parametrize("options", [["--temperature", "0.7"], ["--top-k", "3"], ["--top-p", "0.8"],
+                                     ["--temperature", "1.3", "--top-k", "5", "--top-p", "0.9"]])
+def test_generate_sampling_with_seed_is_repeatable(capsys, tiny_model: Path, options: list[str]) -> None:
+    argv = ["generate", tiny_model, "--prompt", "the", "-n", "15", "--no-stop", "--num-samples", "4", *options]
+    rc, first, err = run(capsys, *argv, "--seed", "3")
+    assert rc == 0, err
+    lines = first.splitlines()
+    assert len(lines) == 4 and all(0 < len(line.split()) <= 15 for line in lines)  # <eos> is not printed
+    assert run(capsys, *argv, "--seed", "3")[1] == first
+    assert run(capsys, *argv, "--seed", "4")[1] != first
+
+
+def test_generate_sentences(capsys, tiny_model: Path) -> None:
+    rc, out, err = run(capsys, "generate", tiny_model, "--sentence", "--min-length", "3", "-n", "20",
+                       "--num-samples", "5", "--seed", "1")
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert len(lines) == 5
+    for line in lines:
+        words = line.split()
+        assert len(words) >= 3 and "<unk>" not in words and "<eos>" not in words
+
+
+def test_evaluate_prints_ppl_and_json(capsys, tmp_path: Path, tiny_model: Path) -> None:
+    valid = tiny_model.parent / "valid.txt"
+    json_file = tmp_path / "metrics.json"
+    rc, out, err = run(capsys, "evaluate", tiny_model, "--data", valid, "--json", json_file)
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert lines[1].split()[0] == "ppl"
+    record = json.loads(lines[-1])
+    expected = rnnkit.load(tiny_model).evaluate(valid)
+    assert record["ppl"] == pytest.approx(expected["ppl"], rel=1e-9)
+    assert float(lines[1].split()[1]) == pytest.approx(expected["ppl"], abs=1e-4)
+    assert record["data"] == str(valid) and record["model"] == str(tiny_model)
+    assert json.loads(json_file.read_text(encoding="utf-8")) == record
+    results = json.loads((tiny_model / "results.json").read_text(encoding="utf-8"))
+    assert record["loss"] == pytest.approx(results["valid"]["loss"], rel=1e-9)  # the figure training reported
+
+
+def test_demo_command(capsys, monkeypatch, tmp_path: Path) -> None:
+    """The demo's wiring and report (its learning is test_train's demo test); shortened to 40 updates."""
+    real_train = rnnkit.train
+
+    def short_train(*args, overrides=(), **kwargs):
+        return real_train(*args, overrides=[*overrides, "train.max_steps=40"], **kwargs)
+
+    monkeypatch.setattr(rnnkit, "train", short_train)
+    out = tmp_path / "demo"
+    for _ in range(2):  # a second run replaces the first model directory
+        rc, stdout, err = run(capsys, "demo", "--out", out)
+        assert rc == 0, err
+        assert "greedy:" in stdout and "sampled (T=0.8):" in stdout and "perplexity on the fable" in stdout
+        assert int(read_log(out)[-1]["step"]) == 40
+    (tmp_path / "precious").mkdir()
+    (tmp_path / "precious" / "thesis.txt").write_text("keep me", encoding="utf-8")
+    rc, _, err = run(capsys, "demo", "--out", tmp_path / "precious")
+    assert rc == 2 and "not an rnnkit model directory" in err
+    assert (tmp_path / "precious" / "thesis.txt").read_text(encoding="utf-8") == "keep me"
+
+
+def test_resume_and_init_from_commands(capsys, tmp_path: Path, corpus: Path, tiny_model: Path) -> None:
+    out = tmp_path / "model"
+    rc, _, err = run(capsys, "train", "lm", "--data", corpus, "--out", out, *sets(*TINY, "train.max_steps=4"))
+    assert rc == 0, err
+    rc, _, err = run(capsys, "train", "lm", "--out", out, "--resume", *sets("train.max_steps=6"))
+    assert rc == 0, err
+    assert [int(r["step"]) for r in read_log(out) if r["split"] == "train"] == list(range(1, 7))
+    rc, _, err = run(capsys, "train", "lm", "--data", corpus, "--out", tmp_path / "fine", "--init-from", tiny_model,
+                     *sets(*TINY, "train.max_steps=2"))
+    assert rc == 0, err
+    assert (tmp_path / "fine" / "vocab.json").read_text() == (tiny_model / "vocab.json").read_text()
+    with pytest.raises(SystemExit) as exit_:  # argparse: the two exclude each other
+        main(["train", "lm", "--out", str(out), "--resume", "--init-from", str(tiny_model)])
+    assert exit_.value.code == 2

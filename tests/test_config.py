@@ -1,0 +1,194 @@
+"""Config: recipes, overrides with type checking, unknown keys, and the config.yaml a run writes."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import TINY
+from rnnkit.api import find_splits
+from rnnkit.config import (
+    Config,
+    apply_overrides,
+    config_from_dict,
+    list_recipes,
+    load_config,
+    recipe_dir,
+    resolve_recipe,
+)
+from rnnkit.errors import RnnkitError
+from rnnkit.models.lm import RNNLanguageModel
+
+REPO = Path(__file__).resolve().parents[1]
+EXPECTED_RECIPES = {"demo", "seed-001", "seed-002", "ptb-small", "ptb-medium", "ptb-large", "ptb-awd",
+                    "shakespeare-char"}
+
+
+def test_demo_recipe_loads_its_values() -> None:
+    cfg = load_config("demo")
+    assert cfg.task == "lm"
+    assert (cfg.data.mode, cfg.data.window) == ("windows", 3)
+    assert (cfg.model.cell, cfg.model.embedding_size, cfg.model.hidden_size, cfg.model.layers) == ("lstm", 64, 256, 1)
+    assert (cfg.train.optimizer, cfg.train.lr, cfg.train.epochs) == ("adam", 0.005, 60)
+    assert cfg.model.dropout == 0.0  # not in the recipe: the dataclass default
+
+
+def test_recipe_from_a_yaml_path(tmp_path: Path) -> None:
+    path = tmp_path / "mine.yaml"
+    path.write_text("model:\n  cell: gru  # a comment\n  hidden_size: 7\ntrain:\n  lr: 2\n", encoding="utf-8")
+    cfg = load_config(str(path))
+    assert cfg.model.cell == "gru" and cfg.model.hidden_size == 7
+    assert cfg.train.lr == 2.0 and isinstance(cfg.train.lr, float)  # int coerced where a float is expected
+
+
+def test_every_builtin_recipe_parses_and_builds_a_model() -> None:
+    recipes = list_recipes()
+    assert EXPECTED_RECIPES <= set(recipes)
+    for name, description in recipes.items():
+        assert description and not description.startswith("#"), name
+        cfg = load_config(name)
+        assert isinstance(cfg, Config), name
+        assert cfg.task == "lm"
+        assert cfg.data.mode in ("stream", "sentences", "windows"), name
+        assert cfg.tokenizer.kind in ("char", "word", "sentencepiece"), name
+        assert cfg.model.cell in ("rnn_tanh", "rnn_relu", "gru", "lstm"), name
+        assert cfg.train.optimizer in ("sgd", "adam", "adamw", "rmsprop", "asgd"), name
+        assert cfg.train.schedule in ("none", "halve_on_increase", "plateau", "step"), name
+        # the shapes are consistent: a model of the recipe's layout can be built (tiny sizes for speed)
+        cfg.model.embedding_size, cfg.model.hidden_size = 4, 4
+        model = RNNLanguageModel(cfg.model, 10)
+        assert len(model.rnns) == cfg.model.layers
+
+
+def test_every_recipe_key_has_a_comment() -> None:
+    """DESIGN.md: every recipe is a YAML file with a comment on every key."""
+    for path in sorted(recipe_dir().glob("*.yaml")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if re.match(r"^\s+\w+:\s*\S", line):  # an indented key with a value
+                assert "#" in line, f"{path.name}:{number} has no comment: {line!r}"
+
+
+def test_data_paths_named_in_recipe_comments_are_accepted() -> None:
+    """A recipe's "Use with: --data PATH" (relative to the repo root) must work where PATH exists."""
+    checked = 0
+    for path in sorted(recipe_dir().glob("*.yaml")):
+        comments = "\n".join(line for line in path.read_text(encoding="utf-8").splitlines() if line.startswith("#"))
+        for match in re.finditer(r"--data (\S+)", comments):
+            data = REPO / match.group(1)
+            if data.exists():  # ../shared/data may not be checked out
+                assert Path(find_splits(data)["train"]).is_file(), f"{path.name}: {match.group(1)}"
+                checked += 1
+    assert checked >= 1  # at least the embedded fable
+
+
+def test_overrides_set_values_with_types() -> None:
+    cfg = load_config("demo", ["train.lr=0.5", "model.cell=gru", "train.progress=true", "train.epochs=3",
+                               "data.valid=/tmp/v.txt", "tokenizer.spm_model=null", "train.clip=1"])
+    assert cfg.train.lr == 0.5
+    assert cfg.model.cell == "gru"
+    assert cfg.train.progress is True
+    assert cfg.train.epochs == 3 and isinstance(cfg.train.epochs, int)
+    assert cfg.data.valid == "/tmp/v.txt"
+    assert cfg.tokenizer.spm_model is None
+    assert cfg.train.clip == 1.0 and isinstance(cfg.train.clip, float)
+    # what the recipe set and no override touched stays
+    assert cfg.model.hidden_size == 256
+
+
+def test_later_override_wins_and_value_may_contain_equals() -> None:
+    cfg = load_config(None, ["train.lr=0.5", "train.lr=0.25", "data.train=a=b.txt"])
+    assert cfg.train.lr == 0.25
+    assert cfg.data.train == "a=b.txt"
+
+
+@pytest.mark.parametrize("override, key", [
+    ("train.lrr=0.1", "train.lrr"),
+    ("model.hidden=3", "model.hidden"),
+    ("optim.lr=1", "optim"),
+])
+def test_unknown_key_is_an_error_naming_it(override: str, key: str) -> None:
+    with pytest.raises(RnnkitError, match=f"unknown config key '{re.escape(key)}'"):
+        load_config("demo", [override])
+
+
+def test_unknown_key_in_a_yaml_file_names_the_file_and_key(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("train:\n  lr: 0.1\n  epoch: 3\n", encoding="utf-8")
+    with pytest.raises(RnnkitError) as err:
+        load_config(str(path))
+    assert str(path) in str(err.value) and "'train.epoch'" in str(err.value)
+
+
+@pytest.mark.parametrize("override, key", [
+    ("train.epochs=abc", "train.epochs"),
+    ("train.epochs=1.5", "train.epochs"),
+    ("train.epochs=true", "train.epochs"),
+    ("train.lr=fast", "train.lr"),
+    ("train.lr=true", "train.lr"),
+    ("train.progress=maybe", "train.progress"),
+    ("train.progress=1", "train.progress"),
+    ("model.cell=3", "model.cell"),
+])
+def test_bad_type_is_an_error_naming_the_key(override: str, key: str) -> None:
+    with pytest.raises(RnnkitError, match=re.escape(f"'{key}' must be")):
+        load_config("demo", [override])
+
+
+def test_a_section_given_a_scalar_is_an_error() -> None:
+    with pytest.raises(RnnkitError, match="section 'train' must be a mapping"):
+        config_from_dict({"train": 3})
+
+
+@pytest.mark.parametrize("override", ["train.lr", "train.lr 0.5"])
+def test_bad_override_syntax(override: str) -> None:
+    with pytest.raises(RnnkitError, match="not of the form key=value"):
+        apply_overrides({}, [override])
+
+
+def test_override_into_a_value_is_an_error() -> None:
+    with pytest.raises(RnnkitError, match="'lr' is not a section"):
+        apply_overrides({"train": {"lr": 0.5}}, ["train.lr.x=1"])
+
+
+def test_unknown_recipe_lists_the_builtin_ones() -> None:
+    with pytest.raises(RnnkitError, match="unknown recipe 'no-such-recipe'") as err:
+        resolve_recipe("no-such-recipe")
+    assert "demo" in str(err.value)
+
+
+def test_missing_recipe_file(tmp_path: Path) -> None:
+    with pytest.raises(RnnkitError, match="recipe file not found") as err:
+        load_config(str(tmp_path / "nope.yaml"))
+    assert "nope.yaml" in str(err.value)
+
+
+def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("train:\n  lr: 0.1\n  epochs: [3\n", encoding="utf-8")
+    with pytest.raises(RnnkitError, match="invalid YAML") as err:
+        load_config(str(path))
+    assert err.value.path == str(path) and err.value.line is not None and err.value.line >= 3
+
+
+def test_resolved_config_written_to_the_model_dir_is_what_was_trained(train_tiny, corpus: Path, no_curves) -> None:
+    out = train_tiny("model", "model.cell=gru", "model.hidden_size=12", "train.max_steps=2")
+    written = yaml.safe_load((out / "config.yaml").read_text(encoding="utf-8"))
+    cfg = config_from_dict(written)
+    assert cfg.model.cell == "gru" and cfg.model.hidden_size == 12 and cfg.model.embedding_size == 8
+    assert cfg.train.max_steps == 2 and cfg.train.progress is False
+    assert cfg.data.train == str(corpus.resolve())  # data paths are stored resolved
+    # every field is present and equals the config the run was built from
+    expected = load_config(None, [*TINY, "model.cell=gru", "model.hidden_size=12", "train.max_steps=2"],
+                           {"task": "lm", "data": {"train": str(corpus.resolve())}})
+    assert written == expected.to_dict()
+    assert set(written) == {"task", "data", "tokenizer", "model", "train"}
+    assert set(written["train"]) == set(Config().to_dict()["train"])
+    # and the weights have the shapes that config describes
+    from safetensors.torch import load_file
+
+    weights = load_file(out / "model.safetensors")
+    assert tuple(weights["rnns.0.weight_hh_l0"].shape) == (3 * 12, 12)  # GRU: 3 gates
+    assert tuple(weights["embedding.weight"].shape)[1] == 8

@@ -1,0 +1,245 @@
+"""Search: greedy, temperature, top-k, top-p, seeds, min length and banned ids; LanguageModel.generate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from rnnkit.config import Config, ModelConfig
+from rnnkit.data.tokenizers import WordTokenizer
+from rnnkit.data.vocab import Vocab
+from rnnkit.errors import RnnkitError
+from rnnkit.models.lm import RNNLanguageModel
+from rnnkit.search import SamplingConfig, choose, filter_logits, sample_sequences
+from rnnkit.tasks.lm import LanguageModel
+
+EOS = 3
+
+
+def rows(logits: list[float], n: int) -> torch.Tensor:
+    """The same next-token logits for ``n`` sequences: (n, V)."""
+    return torch.tensor(logits).repeat(n, 1)
+
+
+def gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def frequencies(ids: torch.Tensor, vocab: int) -> torch.Tensor:
+    return torch.bincount(ids, minlength=vocab).float() / ids.numel()
+
+
+def test_greedy_is_argmax() -> None:
+    logits = torch.randn(6, 40, generator=gen(0))
+    assert torch.equal(choose(logits, SamplingConfig(greedy=True)), logits.argmax(-1))
+    # greedy ignores temperature / top-k / top-p and the generator
+    assert torch.equal(choose(logits, SamplingConfig(True, 0.3, 5, 0.5), gen(1)), logits.argmax(-1))
+
+
+def test_banned_ids_are_never_chosen() -> None:
+    logits = torch.randn(500, 12, generator=gen(0))
+    logits[:, 7] = 100.0  # by far the best
+    assert (choose(logits, SamplingConfig(greedy=True), banned=[7]) == logits.topk(2).indices[:, 1]).all()
+    sampled = choose(logits, SamplingConfig(), gen(1), banned=[7, 0])
+    assert not ((sampled == 7) | (sampled == 0)).any()
+
+
+def test_top_k_never_picks_outside_the_k_best() -> None:
+    logits = torch.randn(30, generator=gen(2))
+    best = set(logits.topk(5).indices.tolist())
+    filtered = filter_logits(logits.unsqueeze(0), top_k=5)[0]
+    assert {i for i in range(30) if filtered[i] > float("-inf")} == best
+    assert torch.equal(filtered[list(best)], logits[list(best)])  # kept logits are unchanged
+    picks = choose(rows(logits.tolist(), 3000), SamplingConfig(top_k=5, temperature=5.0), gen(3))
+    assert set(picks.tolist()) == best  # every one of the k is reachable, nothing else is
+    assert torch.equal(choose(rows(logits.tolist(), 50), SamplingConfig(top_k=1), gen(4)),
+                       torch.full((50,), int(logits.argmax())))
+
+
+@pytest.mark.parametrize("top_p, nucleus", [(0.5, {1}), (0.7, {1, 3}), (0.9, {0, 1, 3}), (1.0, {0, 1, 2, 3})])
+def test_top_p_keeps_the_smallest_nucleus(top_p: float, nucleus: set[int]) -> None:
+    probs = torch.tensor([0.1, 0.6, 0.05, 0.25])  # sorted: 1 (0.6), 3 (0.85), 0 (0.95), 2 (1.0)
+    logits = probs.log().unsqueeze(0)
+    filtered = filter_logits(logits, top_p=top_p)[0]
+    assert {i for i in range(4) if filtered[i] > float("-inf")} == nucleus
+    picks = choose(logits.repeat(4000, 1), SamplingConfig(top_p=top_p), gen(5))
+    assert set(picks.tolist()) == nucleus
+    # within the nucleus the probabilities are renormalised, not flattened
+    freq = frequencies(picks, 4)
+    kept = torch.tensor(sorted(nucleus))
+    torch.testing.assert_close(freq[kept], probs[kept] / probs[kept].sum(), atol=0.03, rtol=0)
+
+
+def test_top_k_and_top_p_together() -> None:
+    probs = torch.tensor([0.3, 0.29, 0.21, 0.2])
+    filtered = filter_logits(probs.log().unsqueeze(0), top_k=3, top_p=0.5)[0]
+    assert {i for i in range(4) if filtered[i] > float("-inf")} == {0, 1}
+
+
+@pytest.mark.parametrize("temperature", [0.5, 1.0, 2.0])
+def test_temperature_reshapes_the_distribution(temperature: float) -> None:
+    probs = torch.tensor([0.5, 0.3, 0.15, 0.05])
+    picks = choose(probs.log().repeat(20000, 1), SamplingConfig(temperature=temperature), gen(6))
+    expected = probs ** (1 / temperature)
+    torch.testing.assert_close(frequencies(picks, 4), expected / expected.sum(), atol=0.015, rtol=0)
+
+
+def test_extreme_temperatures() -> None:
+    logits = torch.randn(10, generator=gen(7))
+    cold = choose(rows(logits.tolist(), 1000), SamplingConfig(temperature=1e-3), gen(8))
+    assert (cold == logits.argmax()).all()
+    hot = choose(rows(logits.tolist(), 5000), SamplingConfig(temperature=1e3), gen(9))
+    assert frequencies(hot, 10).max() < 0.15  # close to uniform (0.1 each)
+
+
+def test_seeded_sampling_is_repeatable() -> None:
+    logits = torch.randn(64, 50, generator=gen(10))
+    cfg = SamplingConfig(temperature=0.9, top_k=20, top_p=0.95)
+    a = choose(logits, cfg, gen(11))
+    assert torch.equal(a, choose(logits, cfg, gen(11)))
+    assert not torch.equal(a, choose(logits, cfg, gen(12)))
+
+
+@pytest.mark.parametrize("cfg, message", [
+    (SamplingConfig(temperature=0), "temperature must be > 0"),
+    (SamplingConfig(top_k=-1), "top-k must be >= 0"),
+    (SamplingConfig(top_p=0), "top-p must be in"),
+    (SamplingConfig(top_p=1.5), "top-p must be in"),
+])
+def test_sampling_config_validation(cfg: SamplingConfig, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        cfg.validate()
+
+
+# ----------------------------------------------------------------------------------------------------
+# sample_sequences
+
+
+def eos_loving_step(calls: list[int]):
+    """A fake decoder: EOS is always the most likely next token; token 5 the second."""
+
+    def step(ids: torch.Tensor, state):
+        calls.append(len(ids))
+        logits = torch.zeros(len(ids), 8)
+        logits[:, EOS], logits[:, 5] = 10.0, 5.0
+        return logits, state
+
+    return step
+
+
+def test_stops_at_eos_and_keeps_it() -> None:
+    calls: list[int] = []
+    first = torch.zeros(2, 8)
+    first[:, 4] = 1.0
+    out = sample_sequences(eos_loving_step(calls), torch.zeros(2), first, None, 10, SamplingConfig(greedy=True), EOS)
+    assert out == [[4, EOS], [4, EOS]]
+    assert len(calls) == 1  # no step is run once every sequence has ended
+
+
+def test_min_length_bans_eos_until_reached() -> None:
+    calls: list[int] = []
+    first = torch.zeros(1, 8)
+    first[0, EOS], first[0, 5] = 10.0, 5.0
+    out = sample_sequences(eos_loving_step(calls), torch.zeros(1), first, None, 10, SamplingConfig(greedy=True),
+                           EOS, min_new=4)
+    assert out == [[5, 5, 5, 5, EOS]]
+
+
+def test_max_new_without_eos_and_banned_ids() -> None:
+    calls: list[int] = []
+    out = sample_sequences(eos_loving_step(calls), torch.zeros(3), torch.zeros(3, 8), None, 6,
+                           SamplingConfig(greedy=True), eos_id=None, banned=[0])
+    assert [len(o) for o in out] == [6, 6, 6]
+    assert len(calls) == 5  # the last token needs no further step
+    assert all(i != 0 for seq in out for i in seq)
+
+
+def test_finished_rows_stop_while_others_continue() -> None:
+    def step(ids, state):
+        logits = torch.zeros(len(ids), 8)
+        logits[0, EOS] = 10.0  # row 0 wants to end, row 1 never does
+        logits[1, 6] = 10.0
+        return logits, state
+
+    out = sample_sequences(step, torch.zeros(2), torch.zeros(2, 8) + torch.eye(8)[[7, 7]], None, 5,
+                           SamplingConfig(greedy=True), EOS)
+    assert out == [[7, EOS], [7, 6, 6, 6, 6]]
+
+
+# ----------------------------------------------------------------------------------------------------
+# LanguageModel.generate on an untrained tiny model (generation logic, not quality)
+
+WORDS = "the cat sat on a mat and dog ran".split()
+
+
+def tiny_lm(mode: str = "stream", bias: dict[str, float] | None = None) -> LanguageModel:
+    torch.manual_seed(0)
+    cfg = Config()
+    cfg.data.mode = mode
+    cfg.model = ModelConfig(cell="gru", embedding_size=8, hidden_size=12, layers=2)
+    vocab = Vocab(WORDS)
+    model = RNNLanguageModel(cfg.model, len(vocab))
+    with torch.no_grad():
+        for token, value in (bias or {}).items():
+            model.decoder.bias[vocab.stoi[token]] += value
+    return LanguageModel(Path("."), cfg, WordTokenizer(), vocab, model, torch.device("cpu"))
+
+
+def manual_greedy(lm: LanguageModel, ids: list[int], n: int, window: int = 0) -> list[str]:
+    """Greedy decoding that re-reads the whole history each step (no carried state)."""
+    ids, new = list(ids), []
+    for _ in range(n):
+        x = torch.tensor(ids[-window:] if window else ids).unsqueeze(1)
+        logits = lm.model(x).logits[-1, 0]
+        logits[[Vocab.pad_id, Vocab.bos_id]] = float("-inf")
+        nxt = int(logits.argmax())
+        if nxt == Vocab.eos_id:
+            break
+        ids.append(nxt)
+        new.append(lm.vocab.itos[nxt])
+    return new
+
+
+@pytest.mark.parametrize("mode, window", [("stream", 0), ("windows", 3)])
+def test_greedy_generation_with_carried_state_equals_rereading(mode: str, window: int) -> None:
+    lm = tiny_lm(mode, bias={"<eos>": -20.0})
+    lm.config.data.window = 3
+    prompt = "the cat sat on"
+    got = lm.generate(prompt, 12, greedy=True)[0].split()
+    assert len(got) == 12
+    assert got == manual_greedy(lm, lm.vocab.encode(prompt.split()), 12, window)
+    assert lm.generate(prompt, 5, greedy=True, include_prompt=True)[0] == " ".join(prompt.split() + got[:5])
+
+
+def test_seeded_generation_repeatable_and_num_samples() -> None:
+    lm = tiny_lm(bias={"<eos>": -20.0})
+    a = lm.generate("the cat", 10, temperature=1.5, top_k=6, top_p=0.95, seed=4, num_samples=5)
+    assert len(a) == 5 and all(len(t.split()) == 10 for t in a)
+    assert a == lm.generate("the cat", 10, temperature=1.5, top_k=6, top_p=0.95, seed=4, num_samples=5)
+    assert len(set(a)) > 1  # the samples differ from each other
+    assert a != lm.generate("the cat", 10, temperature=1.5, top_k=6, top_p=0.95, seed=5, num_samples=5)
+
+
+def test_sentence_mode_never_emits_unk_and_respects_min_length() -> None:
+    lm = tiny_lm(bias={"<unk>": 30.0, "<pad>": 30.0, "<bos>": 30.0})
+    plain = lm.generate("", 6, greedy=True)[0].split()
+    assert plain == ["<unk>"] * 6  # the model loves <unk> ...
+    sentence = lm.generate("", 6, greedy=True, sentence=True)[0].split()
+    assert sentence and "<unk>" not in sentence and "<pad>" not in sentence and "<bos>" not in sentence
+    eager = tiny_lm(bias={"<eos>": 30.0})
+    assert eager.generate("", 6, greedy=True, sentence=True) == [""]  # ... or ends at once
+    words = eager.generate("", 10, greedy=True, sentence=True, min_length=4)[0].split()
+    assert len(words) == 4 and "<eos>" not in words
+
+
+def test_prompt_outside_the_vocabulary() -> None:
+    lm = tiny_lm()
+    with pytest.raises(RnnkitError, match="'zebra'") as err:
+        lm.generate("the zebra sat", 3)
+    assert "--allow-unk" in str(err.value)
+    assert lm.prompt_ids("the zebra", allow_unk=True) == [lm.vocab.stoi["the"], Vocab.unk_id]
+    assert len(lm.generate("the zebra sat", 3, greedy=True, allow_unk=True, stop_at_eos=False)[0].split()) == 3
+    with pytest.raises(RnnkitError, match="temperature must be > 0"):
+        lm.generate("the", 3, temperature=0.0)

@@ -1,0 +1,462 @@
+"""The trainer: learning, optimizers, schedules, clipping, early stopping, NT-ASGD, exact resume,
+interruption, --init-from, the model directory, and the demo learning test."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file
+
+import rnnkit
+from conftest import DEMO_CONTINUATION, DEMO_PROMPT, FABLE, TINY, corpus_lines, read_log, write_lines
+from rnnkit.config import TrainConfig, load_config
+from rnnkit.distributed import DistInfo
+from rnnkit.errors import RnnkitError
+from rnnkit.tasks.lm import LMTask
+from rnnkit.train import LOG_FIELDS, LRSchedule, Trainer, seed_everything
+
+CPU = torch.device("cpu")
+pytestmark = pytest.mark.usefixtures("no_curves")
+
+
+def make_trainer(out: Path, data: Path, *overrides: str) -> Trainer:
+    """A Trainer over a tiny LM, built the way ``rnnkit.train`` builds it, without the model-dir files."""
+    cfg = load_config(None, [*TINY, *overrides], {"data": {"train": str(data)}})
+    seed_everything(cfg.train.seed)
+    task = LMTask(cfg, DistInfo(), CPU)
+    seed_everything(cfg.train.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    return Trainer(task, cfg.train, out, CPU)
+
+
+def script_validation(trainer: Trainer, losses: list[float], seen: list | None = None) -> None:
+    """Replace validation by a fixed sequence of losses (repeating the last one)."""
+    it = itertools.chain(losses, itertools.repeat(losses[-1]))
+
+    def validate(model):
+        if seen is not None:
+            seen.append({n: p.detach().clone() for n, p in model.named_parameters()})
+        loss = next(it)
+        return {"loss": loss, "ppl": math.exp(loss)}
+
+    trainer.task.validate = validate
+
+
+def train_rows(rows: list[dict]) -> list[dict]:
+    return [r for r in rows if r["split"] == "train"]
+
+
+def comparable(rows: list[dict]) -> list[tuple]:
+    """Log rows without the timing columns."""
+    return [(int(r["step"]), int(r["epoch"]), r["split"], float(r["loss"]), float(r["lr"])) for r in rows]
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_file(path)
+
+
+def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+
+
+# ----------------------------------------------------------------------------------------------------
+# learning and the model directory
+
+
+@pytest.mark.curves
+def test_loss_decreases_and_model_dir_is_complete(train_tiny, valid_corpus: Path) -> None:
+    out = train_tiny("model", "train.epochs=4", "train.eval_every=13", valid=str(valid_corpus))
+    rows = read_log(out)
+    train = [float(r["loss"]) for r in train_rows(rows)]
+    valid = [float(r["loss"]) for r in rows if r["split"] == "valid"]
+    assert len(train) == int(rows[-1]["step"]) >= 40  # log_every=1: one row per update
+    assert sum(train[-5:]) / 5 < sum(train[:5]) / 5 - 0.8  # well below the start (about ln 24 = 3.2)
+    vocab_size = len(json.loads((out / "vocab.json").read_text(encoding="utf-8")))
+    assert valid[-1] < valid[0] - 0.2 and valid[-1] < math.log(vocab_size) - 0.6  # chance is ln |V|
+    for name in ("config.yaml", "tokenizer.json", "vocab.json", "model.safetensors", "log.csv", "curves.png",
+                 "results.json", "checkpoint/last.safetensors", "checkpoint/trainer_state.pt",
+                 "checkpoint/rng_rank0.pt"):
+        assert (out / name).is_file(), name
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert list(rows[0])[: len(LOG_FIELDS)] == LOG_FIELDS
+    leftovers = [p.name for p in out.rglob("*") if p.name.startswith(".") or p.name.endswith(".tmp")]
+    assert leftovers == []  # every temporary file was renamed into place
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert results["valid"]["loss"] == pytest.approx(min(valid), abs=1e-5)  # scored with the best weights
+
+
+def test_loaded_model_evaluates_to_the_training_perplexity(train_tiny, valid_corpus: Path) -> None:
+    out = train_tiny("model", "train.eval_every=5", valid=str(valid_corpus))
+    rows = [r for r in read_log(out) if r["split"] == "valid"]
+    best = min(rows, key=lambda r: float(r["loss"]))
+    lm = rnnkit.load(out, device="cpu")
+    metrics = lm.evaluate(valid_corpus)
+    assert metrics["ppl"] == pytest.approx(float(best["ppl"]), rel=1e-5)
+    assert metrics["loss"] == pytest.approx(float(best["loss"]), abs=1e-5)
+    assert metrics["tokens"] == float(best["tokens"])
+    with safe_open(str(out / "model.safetensors"), "pt") as f:  # model.safetensors is the best step's
+        assert f.metadata()["step"] == best["step"]
+
+
+def test_save_load_round_trip_gives_identical_logits(tmp_path: Path, corpus: Path) -> None:
+    trainer = make_trainer(tmp_path / "m", corpus, "train.max_steps=6", "train.eval_every=6")
+    trainer.fit()
+    valid = [r for r in trainer.rows if r["split"] == "valid"]
+    assert len(valid) == 1  # the final weights are the best (only) validated ones
+    lm = rnnkit.load(_complete_dir(trainer), device="cpu")
+    x = torch.randint(4, len(lm.vocab), (9, 3), generator=torch.Generator().manual_seed(0))
+    trainer.model.eval()
+    assert torch.equal(lm.model(x).logits, trainer.model(x).logits)
+    for (name, a), b in zip(lm.model.state_dict().items(), trainer.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+
+
+def _complete_dir(trainer: Trainer) -> Path:
+    """Add the files ``rnnkit.train`` writes before training to a bare Trainer's folder."""
+    from rnnkit.config import Config, save_config
+
+    task, out = trainer.task, trainer.out_dir
+    save_config(Config(data=task.cfg.data, tokenizer=task.cfg.tokenizer, model=task.cfg.model, train=task.cfg.train),
+                out / "config.yaml")
+    task.tokenizer.save(out)
+    task.vocab.save(out / "vocab.json")
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# optimizers, schedules, clipping
+
+
+OPTIMIZER_STATE = {"sgd": "momentum_buffer", "adam": "exp_avg", "adamw": "exp_avg", "rmsprop": "square_avg",
+                   "asgd": "ax"}
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZER_STATE))
+def test_each_optimizer_trains(tmp_path: Path, corpus: Path, name: str) -> None:
+    lr = {"sgd": 1.0, "asgd": 1.0}.get(name, 0.01)
+    trainer = make_trainer(tmp_path / name, corpus, f"train.optimizer={name}", f"train.lr={lr}",
+                           "train.momentum=0.5" if name == "sgd" else "train.momentum=0.0",
+                           "train.epochs=3", "train.clip=5")
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    trainer.fit()
+    assert type(trainer.optimizer).__name__.lower() == name
+    state = trainer.optimizer.state[trainer.model.decoder.bias]
+    assert OPTIMIZER_STATE[name] in state  # the optimizer's own statistics exist: it really ran
+    assert all(not torch.equal(before[n], p) for n, p in trainer.model.named_parameters())
+    train = [r["loss"] for r in train_rows(trainer.rows)]
+    assert sum(train[-5:]) / 5 < sum(train[:5]) / 5 - 0.3, train  # each one learns
+
+
+def test_unknown_optimizer_and_schedule(tmp_path: Path, corpus: Path) -> None:
+    with pytest.raises(RnnkitError, match="unknown optimizer 'lbfgs'"):
+        make_trainer(tmp_path / "a", corpus, "train.optimizer=lbfgs")
+    with pytest.raises(RnnkitError, match="unknown schedule 'cosine'"):
+        LRSchedule(TrainConfig(schedule="cosine"))
+
+
+def test_schedule_none_keeps_lr() -> None:
+    s = LRSchedule(TrainConfig(lr=0.3))
+    assert [s.on_epoch_start(e) for e in range(5)] == [0.3] * 5
+    assert [s.on_validation(v) for v in (3, 4, 5, 6)] == [0.3] * 4
+
+
+def test_schedule_halve_on_increase() -> None:
+    s = LRSchedule(TrainConfig(lr=1.0, schedule="halve_on_increase", lr_decay=0.5, min_lr=0.2))
+    lrs = [s.on_validation(v) for v in (5.0, 4.0, 4.5, 4.2, 4.3, 4.4, 4.5)]
+    assert lrs == [1.0, 1.0, 0.5, 0.5, 0.25, 0.2, 0.2]  # halved on every rise, never below min_lr
+    assert s.on_epoch_start(9) == 0.2  # epochs alone do not change it
+
+
+def test_schedule_plateau() -> None:
+    s = LRSchedule(TrainConfig(lr=1.0, schedule="plateau", lr_decay=0.1, patience=1))
+    lrs = [s.on_validation(v) for v in (5.0, 4.0, 4.5, 4.6, 3.0, 3.5, 2.0, 2.5, 2.6, 2.7)]
+    assert lrs == pytest.approx([1.0, 1.0, 1.0, 0.1, 0.1, 0.1, 0.1, 0.1, 0.01, 0.01])
+    s0 = LRSchedule(TrainConfig(lr=1.0, schedule="plateau", lr_decay=0.5, patience=0))
+    assert [s0.on_validation(v) for v in (2.0, 2.0, 1.0, 1.5)] == [1.0, 0.5, 0.5, 0.25]  # a tie is no gain
+
+
+def test_schedule_step_follows_zaremba() -> None:
+    s = LRSchedule(TrainConfig(lr=1.0, schedule="step", lr_decay=0.5, decay_start=4))
+    assert [s.on_epoch_start(e) for e in range(7)] == [1.0, 1.0, 1.0, 1.0, 0.5, 0.25, 0.125]
+    assert s.on_validation(100.0) == 0.125  # validation does not move it
+
+
+def test_schedule_state_round_trip() -> None:
+    cfg = TrainConfig(lr=1.0, schedule="plateau", lr_decay=0.5, patience=2)
+    a = LRSchedule(cfg)
+    for v in (3.0, 2.0, 2.5, 2.6):
+        a.on_validation(v)
+    b = LRSchedule(cfg)
+    b.load_state_dict(a.state_dict())
+    assert [a.on_validation(2.7), a.on_validation(2.8)] == [b.on_validation(2.7), b.on_validation(2.8)]
+    assert a.lr == 0.5
+
+
+@pytest.mark.parametrize("schedule", ["none", "halve_on_increase", "plateau", "step"])
+def test_trainer_applies_the_schedule(tmp_path: Path, corpus: Path, schedule: str) -> None:
+    """Every update uses the lr the schedule gives after the validations and epochs before it."""
+    trainer = make_trainer(tmp_path / schedule, corpus, "train.optimizer=sgd", "train.lr=0.5",
+                           f"train.schedule={schedule}", "train.lr_decay=0.5", "train.decay_start=1",
+                           "train.patience=0", "train.eval_every=3", "train.epochs=2")
+    script_validation(trainer, [3.0, 2.9, 3.1, 2.8, 2.85, 2.9, 2.7, 2.75, 2.8, 2.9])
+    seen_lrs = []
+    step_fn = trainer._train_step
+    trainer._train_step = lambda batch, lr: (seen_lrs.append(lr), step_fn(batch, lr))[1]
+    trainer.fit()
+    replay, epoch, expected = LRSchedule(trainer.cfg), 0, []
+    for row in trainer.rows:
+        if row["split"] == "train":
+            if row["epoch"] != epoch:
+                epoch = row["epoch"]
+                replay.on_epoch_start(epoch - 1)
+            expected.append(replay.lr)
+        else:
+            assert row["lr"] == replay.lr  # a valid row logs the lr in force when it was scored
+            replay.on_validation(row["loss"])
+    assert [r["lr"] for r in train_rows(trainer.rows)] == expected == pytest.approx(seen_lrs)
+    # the optimizer really used it
+    assert trainer.optimizer.param_groups[0]["lr"] == expected[-1]
+    assert (len(set(expected)) == 1) == (schedule == "none")
+
+
+def _update_norm(trainer: Trainer) -> tuple[float, torch.Tensor]:
+    params = list(trainer.model.parameters())
+    before = [p.detach().clone() for p in params]
+    batch = trainer.task.train_data.batch(trainer.task.train_data.plan(0)[0])
+    trainer._train_step(batch, 1.0)
+    delta = torch.cat([(p.detach() - b).flatten() for p, b in zip(params, before, strict=True)])
+    return float(delta.norm()), delta
+
+
+def test_gradient_clipping_bounds_the_update(tmp_path: Path, corpus: Path) -> None:
+    free_norm, free = _update_norm(make_trainer(tmp_path / "a", corpus, "train.optimizer=sgd"))
+    assert free_norm > 0.05
+    clipped_norm, clipped = _update_norm(make_trainer(tmp_path / "b", corpus, "train.optimizer=sgd",
+                                                      "train.clip=0.01"))
+    assert clipped_norm == pytest.approx(0.01, rel=1e-3)  # SGD, lr 1: the update is the clipped gradient
+    cosine = torch.dot(free, clipped) / (free.norm() * clipped.norm())
+    assert float(cosine) == pytest.approx(1.0, abs=1e-4)  # same direction, only shorter
+    loose_norm, _ = _update_norm(make_trainer(tmp_path / "c", corpus, "train.optimizer=sgd", "train.clip=1e6"))
+    assert loose_norm == pytest.approx(free_norm, rel=1e-5)
+
+
+# ----------------------------------------------------------------------------------------------------
+# stopping rules
+
+
+def test_max_steps_stops_mid_epoch(tmp_path: Path, corpus: Path) -> None:
+    trainer = make_trainer(tmp_path / "m", corpus, "train.max_steps=7", "train.epochs=50")
+    trainer.fit()
+    assert trainer.step == 7 and trainer.epoch == 0 and trainer.batch_index == 7
+    assert [r["step"] for r in train_rows(trainer.rows)] == list(range(1, 8))
+    assert trainer.rows[-1]["split"] == "valid" and trainer.rows[-1]["step"] == 7  # a run ends validated
+
+
+def test_early_stopping_stops_and_stays_stopped(tmp_path: Path, corpus: Path) -> None:
+    out = tmp_path / "m"
+    trainer = make_trainer(out, corpus, "train.eval_every=2", "train.early_stop=2", "train.epochs=50")
+    script_validation(trainer, [3.0, 2.5, 2.6, 2.55, 2.4])
+    trainer.fit()
+    assert trainer.step == 8  # best at step 4, then two evaluations without a gain
+    assert [r["loss"] for r in trainer.rows if r["split"] == "valid"] == [3.0, 2.5, 2.6, 2.55]
+    with safe_open(str(out / "model.safetensors"), "pt") as f:
+        assert f.metadata()["step"] == "4"  # the best weights are the ones kept
+    again = make_trainer(out, corpus, "train.eval_every=2", "train.early_stop=2", "train.epochs=50")
+    again.resume()
+    again.fit()
+    assert again.step == 8  # resuming a stopped run does not train further
+
+
+def test_nt_asgd_switches_and_validates_averaged_weights(tmp_path: Path, corpus: Path) -> None:
+    out = tmp_path / "m"
+    trainer = make_trainer(out, corpus, "train.optimizer=sgd", "train.lr=0.5", "train.nt_asgd=2",
+                           "train.eval_every=2", "train.epochs=2")
+    seen: list[dict] = []
+    script_validation(trainer, [5.0, 4.0, 4.5, 4.6, 4.7, 4.8, 4.9, 5.0], seen)
+    trainer.fit()
+    assert trainer.optimizer_name == "asgd" and isinstance(trainer.optimizer, torch.optim.ASGD)
+    # switched at the 4th validation (step 8): 4.6 > min of all but the last 2 (4.0), as in AWD-LSTM
+    assert trainer.optimizer.state[trainer.model.decoder.bias]["step"] == trainer.step - 8
+    # later validations scored the average, and training carried on with the raw weights
+    ax = trainer.optimizer.state[trainer.model.decoder.bias]["ax"]
+    assert torch.equal(seen[-1]["decoder.bias"], ax)
+    assert not torch.equal(trainer.model.decoder.bias, ax)
+    resumed = make_trainer(out, corpus, "train.optimizer=sgd", "train.lr=0.5", "train.nt_asgd=2",
+                           "train.eval_every=2", "train.epochs=2")
+    resumed.resume()
+    assert resumed.optimizer_name == "asgd" and isinstance(resumed.optimizer, torch.optim.ASGD)
+
+
+def test_nan_loss_is_an_error_naming_the_step(train_tiny) -> None:
+    with pytest.raises(RnnkitError, match=r"loss is nan at step \d+ \(epoch 1\)") as err:
+        train_tiny("model", "model.cell=rnn_relu", "train.optimizer=sgd", "train.lr=1e10")
+    assert "train.lr" in str(err.value) and "train.clip" in str(err.value)
+
+
+# ----------------------------------------------------------------------------------------------------
+# exact resume
+
+RESUME_CASES = {
+    "stream-dropout-adam": ["model.dropout=0.3", "model.embedding_dropout=0.2", "model.weight_drop=0.3",
+                            "model.word_dropout=0.1", "model.locked_dropout=true", "model.layers=2"],
+    "sentences-sgd-momentum": ["data.mode=sentences", "model.dropout=0.3", "train.optimizer=sgd", "train.lr=0.5",
+                               "train.momentum=0.9", "model.cell=gru"],
+    "awd-variable-bptt": ["model.tie_weights=true", "model.dropout=0.2", "train.variable_bptt=true",
+                          "train.optimizer=sgd", "train.lr=2", "train.clip=0.5", "train.activation_reg=1.0",
+                          "train.temporal_reg=1.0"],
+}
+
+
+@pytest.mark.parametrize("case", list(RESUME_CASES))
+def test_resume_equals_uninterrupted_training(train_tiny, case: str) -> None:
+    settings = [*RESUME_CASES[case], "train.eval_every=4", "train.epochs=3"]
+    full = train_tiny("full", *settings, "train.max_steps=22")
+    part = train_tiny("part", *settings, "train.max_steps=10")  # stops mid-epoch, between validations
+    assert torch.load(part / "checkpoint" / "trainer_state.pt", weights_only=True)["step"] == 10
+    rnnkit.train("lm", out=part, resume=True, overrides=["train.max_steps=22"])
+    assert_same_weights(weights(full / "checkpoint" / "last.safetensors"),
+                        weights(part / "checkpoint" / "last.safetensors"))
+    full_rows, part_rows = comparable(read_log(full)), comparable(read_log(part))
+    assert [r for r in part_rows if r[:3] != (10, 1, "valid")] == full_rows  # plus the stop's own validation
+    assert max(r[1] for r in full_rows) >= 2  # the runs crossed an epoch boundary
+
+
+def test_resuming_a_finished_run_changes_nothing(train_tiny) -> None:
+    out = train_tiny("model", "train.max_steps=5")
+    before = weights(out / "checkpoint" / "last.safetensors")
+    rows = read_log(out)
+    rnnkit.train("lm", out=out, resume=True)
+    assert_same_weights(before, weights(out / "checkpoint" / "last.safetensors"))
+    assert comparable(read_log(out)) == comparable(rows)
+
+
+def interrupt_at(at: int, signum: int, calls: list[int]):
+    """A stand-in for LMTask.batch_loss that delivers a real signal to this process during update ``at``."""
+    original = LMTask.batch_loss
+
+    def batch_loss(task, model, batch, state):
+        calls.append(1)
+        if len(calls) == at:
+            signal.raise_signal(signum)
+        return original(task, model, batch, state)
+
+    return batch_loss
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupted_run_saves_a_complete_checkpoint_and_resumes_exactly(train_tiny, monkeypatch, signum) -> None:
+    settings = ["model.dropout=0.3", "train.eval_every=5", "train.epochs=2"]
+    full = train_tiny("full", *settings, "train.max_steps=20")
+    calls: list[int] = []
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(LMTask, "batch_loss", interrupt_at(7, signum, calls))
+    with pytest.raises(KeyboardInterrupt):
+        train_tiny("part", *settings, "train.max_steps=20")
+    monkeypatch.undo()
+    part = full.parent / "part"
+    assert len(calls) == 7  # stopped at the end of the update the signal came in
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers  # given back
+    ckpt = part / "checkpoint"
+    assert sorted(p.name for p in ckpt.iterdir()) == ["last.safetensors", "rng_rank0.pt", "trainer_state.pt"]
+    assert torch.load(ckpt / "trainer_state.pt", weights_only=True)["step"] == 7
+    assert not [p for p in part.iterdir() if p.name.startswith(".")]
+    rnnkit.train("lm", out=part, resume=True)
+    assert_same_weights(weights(full / "checkpoint" / "last.safetensors"), weights(ckpt / "last.safetensors"))
+    assert comparable(read_log(part)) == comparable(read_log(full))
+
+
+def test_sigterm_to_a_cli_training_process(tmp_path: Path, corpus: Path) -> None:
+    out = tmp_path / "model"
+    sets = [a for s in [*TINY, "train.epochs=100000", "train.save_every=5"] for a in ("--set", s)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "rnnkit", "train", "lm", "--data", str(corpus),
+                             "--out", str(out), *sets], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "checkpoint" / "trainer_state.pt").is_file():  # training (and the handler) is on
+            if proc.poll() is not None:
+                pytest.fail(f"training exited early ({proc.returncode}): {proc.stderr.read()}")
+            assert time.monotonic() < deadline, "no checkpoint after 120 s"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    assert "interrupted: checkpoint saved" in stderr and "--resume" in stderr
+    state = torch.load(out / "checkpoint" / "trainer_state.pt", weights_only=True)
+    assert state["step"] >= 5 and not state["finished"]
+    rnnkit.train("lm", out=out, resume=True, overrides=[f"train.max_steps={state['step'] + 3}"])
+    resumed = torch.load(out / "checkpoint" / "trainer_state.pt", weights_only=True)
+    assert resumed["step"] == state["step"] + 3 and resumed["finished"]
+    assert [int(r["step"]) for r in train_rows(read_log(out))] == list(range(1, state["step"] + 4))
+
+
+# ----------------------------------------------------------------------------------------------------
+# --init-from
+
+
+def test_init_from_loads_weights_with_fresh_optimizer_and_step(train_tiny, tmp_path: Path) -> None:
+    base = train_tiny("base", "train.max_steps=6")
+    other = write_lines(tmp_path / "other.txt", [*corpus_lines(30, seed=5), "a zebra finds the ball ."])
+    new = train_tiny("new", "train.max_steps=2", "train.lr=0.0", data=str(other), init_from=str(base))
+    # lr 0: the weights it trained are exactly the ones it started from
+    assert_same_weights(weights(base / "model.safetensors"), weights(new / "checkpoint" / "last.safetensors"))
+    state = torch.load(new / "checkpoint" / "trainer_state.pt", weights_only=True)
+    assert state["step"] == 2
+    assert all(s["step"] == 2 for s in state["optimizer"]["state"].values())  # Adam started afresh
+    assert [int(r["step"]) for r in train_rows(read_log(new))] == [1, 2]
+    # the vocabulary comes with the weights: the new word is <unk>, not a new row
+    assert (new / "vocab.json").read_text() == (base / "vocab.json").read_text()
+    assert "zebra" not in json.loads((new / "vocab.json").read_text())
+
+
+def test_init_from_a_different_shape_is_an_error(train_tiny, tmp_path: Path) -> None:
+    base = train_tiny("base", "train.max_steps=2")
+    with pytest.raises(RnnkitError, match="config and weights disagree"):
+        train_tiny("new", "model.hidden_size=24", init_from=str(base))
+    assert not (tmp_path / "new").exists()  # nothing half-written
+
+
+def test_ptb_recipe_on_a_slice_of_ptb(shared_data: Path, tmp_path: Path) -> None:
+    """The PTB folder resolves to its word-level train / valid / test files; the recipe runs on a slice."""
+    ptb = shared_data / "ptb"
+    if not (ptb / "ptb.train.txt").is_file():
+        pytest.skip(f"{ptb} has no ptb.train.txt")
+    out = tmp_path / "ptb"
+    lm = rnnkit.train("lm", recipe="ptb-small", data=str(ptb), out=out, device="cpu", overrides=[
+        "model.embedding_size=16", "model.hidden_size=16", "data.max_lines=300", "train.batch_size=4",
+        "train.eval_batch_size=4", "train.epochs=1", "train.max_steps=10", "train.progress=false"])
+    names = {split: Path(getattr(lm.config.data, split)).name for split in ("train", "valid", "test")}
+    assert names == {"train": "ptb.train.txt", "valid": "ptb.valid.txt", "test": "ptb.test.txt"}
+    assert lm.vocab.itos.count("<unk>") == 1 and "N" in lm.vocab
+    assert lm.tokenizer.split_punctuation is False  # PTB's tokens are kept as they are
+    for split in ("valid", "test"):
+        assert math.isfinite(lm.results[split]["ppl"]) and lm.results[split]["tokens"] > 1000
+        assert lm.results[split]["ppl"] < len(lm.vocab)  # better than uniform after 10 updates
+
+
+# ----------------------------------------------------------------------------------------------------
+# the learning test
+
+
+def test_demo_learns_the_fable(demo_model: Path) -> None:
+    lm = rnnkit.load(demo_model, device="cpu")
+    text = lm.generate(DEMO_PROMPT, 32, greedy=True)[0]
+    assert text.startswith(DEMO_CONTINUATION), text
+    assert lm.evaluate(FABLE)["ppl"] < 1.5  # it has learned the fable by heart
