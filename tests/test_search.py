@@ -234,6 +234,15 @@ def test_sentence_mode_never_emits_unk_and_respects_min_length() -> None:
     assert len(words) == 4 and "<eos>" not in words
 
 
+def test_generation_past_eos_prints_a_line_per_sentence() -> None:
+    lm = tiny_lm(bias={"<eos>": 30.0})
+    assert lm.generate("the", 4, greedy=True) == [""]  # stops at the first <eos>
+    assert lm.generate("the", 4, greedy=True, stop_at_eos=False) == [""]  # four empty sentences: nothing
+    mixed = tiny_lm(bias={"<eos>": 3.0})
+    text = mixed.generate("the", 40, temperature=1.0, seed=0, stop_at_eos=False)[0]
+    assert "<eos>" not in text and "\n" in text
+
+
 def test_prompt_outside_the_vocabulary() -> None:
     lm = tiny_lm()
     with pytest.raises(RnnkitError, match="'zebra'") as err:

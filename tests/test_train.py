@@ -7,6 +7,7 @@ import itertools
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -341,6 +342,26 @@ def test_resuming_a_finished_run_changes_nothing(train_tiny) -> None:
     rnnkit.train("lm", out=out, resume=True)
     assert_same_weights(before, weights(out / "checkpoint" / "last.safetensors"))
     assert comparable(read_log(out)) == comparable(rows)
+
+
+def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_it_again(train_tiny) -> None:
+    full = train_tiny("full", "train.max_steps=6")
+    killed = train_tiny("killed", "train.max_steps=6")
+    for name in ("checkpoint", "model.safetensors", "log.csv", "curves.png", "results.json"):
+        path = killed / name  # what a hard kill during the first epoch leaves: the set-up files only
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    rnnkit.train("lm", out=killed, resume=True)
+    assert_same_weights(weights(full / "checkpoint" / "last.safetensors"),
+                        weights(killed / "checkpoint" / "last.safetensors"))
+
+
+def test_resume_refuses_different_data(train_tiny, valid_corpus: Path) -> None:
+    out = train_tiny("model", "train.max_steps=2")
+    with pytest.raises(RnnkitError, match="continues with the run's own data"):
+        rnnkit.train("lm", out=out, resume=True, data=str(valid_corpus))
+    rnnkit.train("lm", out=out, resume=True, data=str(out.parent / "data" / "train.txt"),
+                 overrides=["train.max_steps=3"])  # the same data named again is fine
+    assert torch.load(out / "checkpoint" / "trainer_state.pt", weights_only=True)["step"] == 3
 
 
 def interrupt_at(at: int, signum: int, calls: list[int]):

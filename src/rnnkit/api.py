@@ -78,6 +78,19 @@ def _resume_config(out_dir: Path, overrides: list[str] | None) -> Config:
     return config_from_dict(apply_overrides(values, overrides or []), str(out_dir / CONFIG_FILE))
 
 
+def _check_resume_inputs(cfg: Config, out_dir: Path, recipe, data, valid, test) -> None:
+    """Resuming trains what ``config.yaml`` in ``out_dir`` says; data named again must be the same data."""
+    given = {**(find_splits(data) if data else {}), **({"valid": _resolved(valid)} if valid else {}),
+             **({"test": _resolved(test)} if test else {})}
+    for split, path in given.items():
+        if path != getattr(cfg.data, split):
+            raise RnnkitError(f"--resume continues with the run's own data; its {split} file is "
+                              f"{getattr(cfg.data, split)}, not {path} (leave out --data to resume)",
+                              out_dir / CONFIG_FILE)
+    if recipe:
+        print(f"resuming with {out_dir / CONFIG_FILE} (the recipe is not read again)", flush=True)
+
+
 def train(task: str = "lm", recipe: str | None = None, data: str | None = None, out: str | Path = "runs/model",
           overrides: list[str] | None = None, resume: bool = False, init_from: str | Path | None = None,
           device: str | None = None, valid: str | None = None, test: str | None = None):
@@ -95,6 +108,7 @@ def train(task: str = "lm", recipe: str | None = None, data: str | None = None, 
         if not (out_dir / CONFIG_FILE).is_file():
             raise RnnkitError("nothing to resume: no config.yaml in the output folder", out_dir)
         cfg = _resume_config(out_dir, overrides)
+        _check_resume_inputs(cfg, out_dir, recipe, data, valid, test)
     else:
         cfg = build_config(task, recipe, data, valid, test, overrides)
     if device:

@@ -125,6 +125,12 @@ def save_checkpoint(out_dir: str | Path, model: nn.Module, trainer_state: dict,
         raise
 
 
+def has_checkpoint(out_dir: str | Path) -> bool:
+    """Whether ``out_dir`` holds a complete checkpoint (``checkpoint/`` or a cut-short swap's ``.old``)."""
+    return any((Path(out_dir) / name / TRAINER_STATE).is_file() and (Path(out_dir) / name / LAST_WEIGHTS).is_file()
+               for name in (CHECKPOINT_DIR, f"{CHECKPOINT_DIR}.old"))
+
+
 def checkpoint_path(out_dir: str | Path) -> Path:
     """The newest complete checkpoint folder (``checkpoint.old`` if a swap was cut short)."""
     out_dir = Path(out_dir)

@@ -62,7 +62,7 @@ def _add_generate(sub) -> None:
     p.add_argument("--sentence", action="store_true",
                    help="seed-001 sentence mode: a whole sentence from <bos>, never <unk>, to <eos>")
     p.add_argument("--min-length", type=int, default=0, help="sentence mode: at least this many tokens")
-    p.add_argument("--no-stop", action="store_true", help="do not stop at <eos>")
+    p.add_argument("--no-stop", action="store_true", help="go on past <eos> (printed as a line break) for all -n tokens")
     p.add_argument("--allow-unk", action="store_true", help="read prompt words outside the vocabulary as <unk>")
     p.add_argument("--include-prompt", action="store_true", help="print the prompt before the continuation")
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
@@ -161,6 +161,9 @@ def _load_model(args):
     return rnnkit.load(args.model, device=args.device)
 
 
+SAMPLE_SEPARATOR = "-----"
+
+
 def cmd_generate(args) -> int:
     model = _load_model(args)
     texts = model.generate(args.prompt, args.n, greedy=args.greedy, temperature=args.temperature,
@@ -168,7 +171,10 @@ def cmd_generate(args) -> int:
                            stop_at_eos=False if args.no_stop else None, allow_unk=args.allow_unk,
                            sentence=args.sentence, min_length=args.min_length,
                            include_prompt=args.include_prompt)
-    for text in texts:
+    multiline = len(texts) > 1 and any("\n" in t for t in texts)
+    for i, text in enumerate(texts):
+        if multiline and i:
+            print(SAMPLE_SEPARATOR)  # samples that span lines (char models, --no-stop) stay apart
         print(text)
     return 0
 

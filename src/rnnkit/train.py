@@ -27,6 +27,7 @@ from rnnkit.checkpoint import (
     WEIGHTS_FILE,
     atomic_write_text,
     checkpoint_path,
+    has_checkpoint,
     load_trainer_state,
     load_weights,
     save_checkpoint,
@@ -223,6 +224,13 @@ class Trainer:
         dist_utils.barrier()
 
     def resume(self) -> None:
+        """Continue from the checkpoint in ``out_dir``; a run killed before its first checkpoint (it was
+        only set up) starts again from step 0 with its saved config -- the same run, seeded alike."""
+        if not has_checkpoint(self.out_dir) and (self.out_dir / "config.yaml").is_file():
+            if self.dist.is_main:
+                print(f"no checkpoint yet in {self.out_dir} (the run stopped before its first one): "
+                      "starting it from the beginning", flush=True)
+            return
         ckpt = checkpoint_path(self.out_dir)
         load_weights(self.model, ckpt / "last.safetensors")
         state, rng = load_trainer_state(ckpt, self.dist.rank)
@@ -278,6 +286,9 @@ class Trainer:
                         bar.set_postfix_str(window.postfix(lr), refresh=False)
                     if cfg.log_every and self.step % cfg.log_every == 0:
                         self._log("train", window.mean(), lr, window.rate())
+                        if bar is None and self.dist.is_main:  # no progress bar: a line per log row
+                            print(f"step {self.step} epoch {self.epoch + 1}/{cfg.epochs}: "
+                                  f"{window.postfix(lr)}", flush=True)
                         window = _Window()
                     if cfg.eval_every and self.step % cfg.eval_every == 0:
                         last_metrics = self._validate_and_save()

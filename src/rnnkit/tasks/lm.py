@@ -208,9 +208,17 @@ class LanguageModel:
         for seq in new:
             tokens = self.vocab.decode(ids + seq if include_prompt else seq)
             tokens = [tok for tok in tokens if tok not in ("<bos>",)]
-            if not char_level:
-                tokens = [tok for tok in tokens if tok != "<eos>"]
-            texts.append(self.tokenizer.detokenize(tokens))
+            if char_level:
+                texts.append(self.tokenizer.detokenize(tokens))
+            else:  # words/pieces: a line per sentence when generation ran on past <eos>
+                lines, line = [], []
+                for tok in tokens:
+                    if tok == "<eos>":
+                        lines.append(line)
+                        line = []
+                    else:
+                        line.append(tok)
+                texts.append("\n".join(self.tokenizer.detokenize(ln) for ln in [*lines, line] if ln))
         return texts
 
     def _step_fn(self):
