@@ -156,7 +156,7 @@ def test_output_dir_not_empty_without_resume(capsys, tmp_path: Path, corpus: Pat
 def test_resume_with_nothing_to_resume(capsys, tmp_path: Path, corpus: Path, tiny_model: Path) -> None:
     err = fails(capsys, "train", "lm", "--out", tmp_path / "never", "--resume")
     assert f"{tmp_path / 'never'}: nothing to resume" in err
-    started = copy_model(tiny_model, tmp_path / "started")  # killed before its first checkpoint
+    started = copy_model(tiny_model, tmp_path / "started")  # best weights but no checkpoint: not ours to redo
     shutil.rmtree(started / "checkpoint")
     err = fails(capsys, "train", "lm", "--out", started, "--resume")
     assert f"{started}: no checkpoint to resume from" in err

@@ -11,6 +11,7 @@ import signal
 
 import numpy as np
 import pytest
+import torch
 from safetensors.numpy import load_file
 
 import rnnkit
@@ -67,7 +68,7 @@ def _rows(model_dir) -> list[dict]:
 def test_numpy_training_writes_a_complete_model_dir(numpy_dir):
     out, printed = numpy_dir
     for name in ("config.yaml", "tokenizer.json", "vocab.json", "model.safetensors", "log.csv", "curves.png",
-                 "results.json", "checkpoint/last.safetensors", "checkpoint/numpy_state.json"):
+                 "results.json", "checkpoint/last.safetensors", "checkpoint/trainer_state.pt"):
         assert (out / name).is_file(), name
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
     results = json.loads((out / "results.json").read_text())
@@ -164,7 +165,8 @@ def test_resume_after_interrupt_is_exact(corpus, tmp_path, monkeypatch):
     monkeypatch.setattr(ref_train.NumpyTrainer, "_train_step", interrupted_step)
     with pytest.raises(KeyboardInterrupt):
         train_numpy("seed-001", str(corpus), tmp_path / "b", overrides)
-    assert json.loads((tmp_path / "b" / "checkpoint" / "numpy_state.json").read_text())["step"] == 32
+    state = torch.load(tmp_path / "b" / "checkpoint" / "trainer_state.pt", weights_only=True)
+    assert state["step"] == 32 and state["backend"] == "numpy"
     monkeypatch.setattr(ref_train.NumpyTrainer, "_train_step", original)
     resumed = train_numpy(out=tmp_path / "b", resume=True)
     a, b = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")

@@ -62,7 +62,8 @@ def _add_generate(sub) -> None:
     p.add_argument("--sentence", action="store_true",
                    help="seed-001 sentence mode: a whole sentence from <bos>, never <unk>, to <eos>")
     p.add_argument("--min-length", type=int, default=0, help="sentence mode: at least this many tokens")
-    p.add_argument("--no-stop", action="store_true", help="go on past <eos> (printed as a line break) for all -n tokens")
+    p.add_argument("--no-stop", action="store_true",
+                   help="go on past <eos> (printed as a line break) for all -n tokens")
     p.add_argument("--allow-unk", action="store_true", help="read prompt words outside the vocabulary as <unk>")
     p.add_argument("--include-prompt", action="store_true", help="print the prompt before the continuation")
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])

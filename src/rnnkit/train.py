@@ -165,7 +165,14 @@ class _StopFlag:
 
 
 class Trainer:
-    """Train ``task.model`` into ``out_dir`` as ``cfg`` says; ``resume`` continues the checkpoint there."""
+    """Train ``task.model`` into ``out_dir`` as ``cfg`` says; ``resume`` continues the checkpoint there.
+
+    Another backend (the NumPy reference, :class:`rnnkit.reference.train.NumpyTrainer`) reuses the loop,
+    schedule, logging and checkpoints by overriding :meth:`_train_step`, :meth:`_validate` and
+    :meth:`_save_best`.
+    """
+
+    backend = "torch"  # recorded in the checkpoint: a run resumes with the backend that trained it
 
     def __init__(self, task: Task, cfg: TrainConfig, out_dir: str | Path, device: torch.device,
                  dist: dist_utils.DistInfo | None = None):
@@ -199,7 +206,7 @@ class Trainer:
             "optimizer_name": self.optimizer_name, "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(), "best_loss": self.best_loss, "bad_evals": self.bad_evals,
             "val_history": self.val_history, "rows": self.rows, "elapsed": self.elapsed,
-            "finished": self.finished, "validated_at": self.validated_at,
+            "finished": self.finished, "validated_at": self.validated_at, "backend": self.backend,
         }
 
     def _rng_state(self) -> dict:
@@ -226,14 +233,19 @@ class Trainer:
     def resume(self) -> None:
         """Continue from the checkpoint in ``out_dir``; a run killed before its first checkpoint (it was
         only set up) starts again from step 0 with its saved config -- the same run, seeded alike."""
-        if not has_checkpoint(self.out_dir) and (self.out_dir / "config.yaml").is_file():
+        if not (has_checkpoint(self.out_dir) or (self.out_dir / WEIGHTS_FILE).exists()) \
+                and (self.out_dir / "config.yaml").is_file():
             if self.dist.is_main:
                 print(f"no checkpoint yet in {self.out_dir} (the run stopped before its first one): "
                       "starting it from the beginning", flush=True)
             return
         ckpt = checkpoint_path(self.out_dir)
-        load_weights(self.model, ckpt / "last.safetensors")
         state, rng = load_trainer_state(ckpt, self.dist.rank)
+        trained_by = state.get("backend", "torch")
+        if trained_by != self.backend:
+            flag = " --backend numpy" if trained_by == "numpy" else " (without --backend numpy)"
+            raise RnnkitError(f"this run was trained with the {trained_by} backend: resume it{flag}", self.out_dir)
+        load_weights(self.model, ckpt / "last.safetensors")
         if state["optimizer_name"] != self.optimizer_name:  # NT-ASGD had switched to averaging
             self.optimizer_name = state["optimizer_name"]
             self.optimizer = make_optimizer(self.optimizer_name, self.model.parameters(), self.cfg)
@@ -370,7 +382,7 @@ class Trainer:
     # ----------------------------------------------------------------- validation
     def _validate_and_save(self) -> dict[str, float]:
         averaged = self._swap_in_average()
-        metrics = self.task.validate(self.model)
+        metrics = self._validate()
         loss = metrics["loss"]
         self.validated_at = self.step
         self._log("valid", loss, self.schedule.lr, None, metrics)
@@ -378,7 +390,7 @@ class Trainer:
         if improved:
             self.best_loss, self.bad_evals = loss, 0
             if self.dist.is_main:
-                save_weights(self.model, self.out_dir / WEIGHTS_FILE, {"step": str(self.step)})
+                self._save_best()
         else:
             self.bad_evals += 1
         if averaged is not None:
@@ -391,6 +403,14 @@ class Trainer:
             print(f"step {self.step} valid: {shown}{' (best)' if improved else ''}", flush=True)
         self.save_checkpoint()
         return metrics
+
+    def _validate(self) -> dict[str, float]:
+        """Metrics of the current weights on the validation data (``loss`` first)."""
+        return self.task.validate(self.model)
+
+    def _save_best(self) -> None:
+        """Write the current weights as the model directory's ``model.safetensors``."""
+        save_weights(self.model, self.out_dir / WEIGHTS_FILE, {"step": str(self.step)})
 
     def _maybe_switch_to_asgd(self) -> None:
         """NT-ASGD (Merity et al. 2017): average once validation stops improving for ``nt_asgd`` evals."""
