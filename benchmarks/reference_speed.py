@@ -87,6 +87,49 @@ def _load() -> float | None:
         return None
 
 
+def breakdown(tokens: int, repeats: int = 200) -> dict[str, float]:
+    """ms per call of the parts of one PyTorch step at seed 001's shape (plain torch.nn modules)."""
+    rnn, emb, dec = torch.nn.RNN(HIDDEN, HIDDEN), torch.nn.Embedding(VOCAB, HIDDEN), torch.nn.Linear(HIDDEN, VOCAB)
+    params = [*rnn.parameters(), *emb.parameters(), *dec.parameters()]
+    opt = torch.optim.SGD(params, lr=LR)
+    x, y = torch.randint(0, VOCAB, (tokens, 1)), torch.randint(0, VOCAB, (tokens,))
+    h_in, top = torch.randn(tokens, 1, HIDDEN, requires_grad=True), torch.randn(tokens, HIDDEN, requires_grad=True)
+
+    def whole():
+        opt.zero_grad(set_to_none=True)
+        out, _ = rnn(emb(x))
+        torch.nn.functional.cross_entropy(dec(out[:, 0]), y).backward()
+        opt.step()
+
+    def fresh(loss_fn):  # gradients start from nothing each call, as in a training step
+        def run():
+            opt.zero_grad(set_to_none=True)
+            loss_fn().backward()
+        return run
+
+    def sgd():
+        for p in params:
+            p.grad = torch.full_like(p, 1e-6)
+        opt.step()
+
+    parts = {
+        "output layer + cross-entropy, fwd+bwd": fresh(lambda: torch.nn.functional.cross_entropy(dec(top), y)),
+        "nn.RNN over the sentence, fwd+bwd": fresh(lambda: rnn(h_in)[0].sum()),
+        "embedding lookup, fwd+bwd (dense grad)": fresh(lambda: emb(x).sum()),
+        "SGD update of all parameters (+ setting its gradients)": sgd,
+        "whole step": whole,
+    }
+    result = {}
+    for name, fn in parts.items():
+        for _ in range(10):
+            fn()
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            fn()
+        result[name] = round(1000 * (time.perf_counter() - t0) / repeats, 3)
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="a few steps only (a smoke run)")
@@ -99,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=10)
     p.add_argument("--threads", type=int, default=THREADS,
                    help="CPU threads for both NumPy's BLAS and torch (default 1: fair, and steady on a busy machine)")
+    p.add_argument("--breakdown", action="store_true",
+                   help="also time the parts of one PyTorch step (output layer, RNN, embedding, SGD)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     steps = args.steps or (15 if args.quick else 150)
@@ -176,6 +221,15 @@ def main(argv: list[str] | None = None) -> int:
         label, bptt = labels[name]
         speed = "1.0x" if name == "torch" else f"{ms[name] / ms['torch']:.1f}x"
         print(f"| {label} | {bptt} | {ms[name]:.2f} | {mean_ms[name]:.2f} | {speed} |")
+    if args.breakdown:
+        parts = breakdown(round(statistics.fmean(tokens)))
+        print(json.dumps({"bench": "reference_speed_breakdown", "tokens": round(statistics.fmean(tokens)),
+                          "ms": parts}))
+        print()
+        print("| part of the PyTorch step | ms |")
+        print("|---|---:|")
+        for name, value in parts.items():
+            print(f"| {name} | {value:.2f} |")
     return 0
 
 
