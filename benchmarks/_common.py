@@ -5,6 +5,7 @@ Not part of the package; the scripts import it from their own folder.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import math
@@ -128,3 +129,39 @@ def run_recipe(recipe: str, data: Path, out_dir: Path, overrides: list[str], dev
         tail = log_file.read_text(encoding="utf-8", errors="replace")[-3000:]
         print(f"rnnkit exited with {rc}; last output:\n{tail}", file=sys.stderr, flush=True)
     return rc, wall, cmd
+
+
+def recipe_parser(doc: str, recipe: str, corpus: str, quick: list[str]) -> argparse.ArgumentParser:
+    """The options every recipe-quality script shares (it adds its own target option)."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--recipe", default=recipe, help=f"recipe name or YAML file (default {recipe})")
+    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
+                   help=f"folder holding the datasets (default {DEFAULT_DATA_DIR})")
+    p.add_argument("--data", type=Path, help=f"the data itself (default DATA_DIR/{corpus})")
+    p.add_argument("--out", type=Path, help="model directory (default runs/bench-RECIPE)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="passed to rnnkit (default: the recipe's)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="passed through to rnnkit as --set KEY=VALUE (repeatable)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.add_argument("--report-only", action="store_true", help="do not train: summarise an existing --out")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke test (< 1 min): " + " ".join(f"--set {o}" for o in quick) + ", out runs/bench-quick-*")
+    return p
+
+
+def train_recipe(args: argparse.Namespace, corpus: str, quick: list[str]) -> dict:
+    """Train (unless --report-only) as :func:`run_recipe` and summarise the model directory.
+
+    Returns the fields every record shares: recipe, overrides, device, out, exit_code, wall_s, command
+    and the :func:`summarize_run` summary.
+    """
+    name = Path(args.recipe).stem
+    data = args.data or args.data_dir / corpus
+    overrides = (quick if args.quick else []) + args.overrides
+    out = args.out or RUNS_DIR / (f"bench-quick-{name}" if args.quick else f"bench-{name}")
+    rc, wall, cmd = 0, None, None
+    if not args.report_only:
+        rc, wall, cmd = run_recipe(args.recipe, data, out, overrides, args.device, args.overwrite or args.quick,
+                                   out.with_name(out.name + ".stdout.log"))
+    return {"recipe": args.recipe, "overrides": overrides, "device": args.device, "out": str(out), "exit_code": rc,
+            "wall_s": round(wall, 1) if wall is not None else None, "command": cmd, **summarize_run(out)}

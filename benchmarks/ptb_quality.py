@@ -16,64 +16,38 @@ Prints one JSON line starting with {"bench" and a Markdown table.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_DATA_DIR, RUNS_DIR, emit, machine, markdown_table, run_recipe, summarize_run  # noqa: E402
+from _common import emit, machine, markdown_table, recipe_parser, train_recipe  # noqa: E402
 
 # test perplexity each recipe should reach (the paper figure it reproduces)
 TARGETS = {"ptb-small": 114.5, "ptb-medium": 82.7, "ptb-large": 78.4, "ptb-awd": 60.0}
 QUICK = ["train.max_steps=30", "data.max_lines=1500", "train.threads=1", "train.progress=false"]
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--recipe", default="ptb-small",
-                   help="ptb-small | ptb-medium | ptb-large | ptb-awd, or a YAML file (default ptb-small)")
-    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
-                   help=f"folder holding ptb/ (default {DEFAULT_DATA_DIR})")
-    p.add_argument("--data", type=Path, help="PTB folder itself (default DATA_DIR/ptb)")
-    p.add_argument("--out", type=Path, help="model directory (default runs/bench-RECIPE)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="passed to rnnkit (default: the recipe's)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="passed through to rnnkit as --set KEY=VALUE (repeatable)")
-    p.add_argument("--target-ppl", type=float, help="test perplexity to reach (default: the recipe's paper figure)")
-    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
-    p.add_argument("--report-only", action="store_true", help="do not train: summarise an existing --out")
-    p.add_argument("--quick", action="store_true",
-                   help="smoke test (< 1 min): " + " ".join(f"--set {o}" for o in QUICK) + ", out runs/bench-quick-*")
-    return p.parse_args(argv)
+CORPUS = "ptb"
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    name = Path(args.recipe).stem
-    data = args.data or args.data_dir / "ptb"
-    overrides = (QUICK if args.quick else []) + args.overrides
-    out = args.out or RUNS_DIR / (f"bench-quick-{name}" if args.quick else f"bench-{name}")
-    target = args.target_ppl if args.target_ppl is not None else TARGETS.get(name)
-    if args.quick:
-        args.overwrite = True
-    rc, wall, cmd = 0, None, None
-    if not args.report_only:
-        rc, wall, cmd = run_recipe(args.recipe, data, out, overrides, args.device, args.overwrite,
-                                   out.with_name(out.name + ".stdout.log"))
-    summary = summarize_run(out)
-    test_ppl = summary.get("test_ppl")
-    record = {"bench": "ptb_quality", "recipe": args.recipe, "overrides": overrides, "device": args.device,
-              "out": str(out), "exit_code": rc, "wall_s": round(wall, 1) if wall is not None else None,
-              **summary, "target_test_ppl": target,
-              "meets_target": (test_ppl <= target) if (test_ppl is not None and target is not None) else None,
-              "command": cmd, "machine": machine(args.device or "cpu")}
+    p = recipe_parser(__doc__, "ptb-small", CORPUS, QUICK)
+    p.add_argument("--target-ppl", type=float, help="test perplexity to reach (default: the recipe's paper figure)")
+    args = p.parse_args(argv)
+    record = {"bench": "ptb_quality", **train_recipe(args, CORPUS, QUICK)}
+    target = args.target_ppl if args.target_ppl is not None else TARGETS.get(Path(args.recipe).stem)
+    test_ppl = record.get("test_ppl")
+    record.update({"target_test_ppl": target,
+                   "meets_target": (test_ppl <= target) if (test_ppl is not None and target is not None) else None,
+                   "machine": machine(args.device or "cpu")})
     emit(record)
     print()
     print(markdown_table(
         ["recipe", "overrides", "wall s", "train tok/s (median of log rows)", "valid ppl", "test ppl", "target"],
-        [[args.recipe, " ".join(overrides) or "-", record["wall_s"], summary.get("train_tokens_per_sec_median"),
-          summary.get("valid_ppl"), test_ppl, f"<= {target}" if target else "-"]]))
-    return rc
+        [[args.recipe, " ".join(record["overrides"]) or "-", record["wall_s"],
+          record.get("train_tokens_per_sec_median"), record.get("valid_ppl"), test_ppl,
+          f"<= {target}" if target else "-"]]))
+    return record["exit_code"]
 
 
 if __name__ == "__main__":
