@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -80,10 +81,13 @@ def test_tokenizer_options_survive_save_and_load(tmp_path: Path) -> None:
     assert isinstance(load_tokenizer(tmp_path), CharTokenizer)
 
 
-def test_sentencepiece_trained_saved_and_given(tmp_path: Path) -> None:
+def test_sentencepiece_trained_saved_and_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     lines = FABLE.read_text(encoding="utf-8").splitlines() * 3
     cfg = TokenizerConfig(kind="sentencepiece", vocab_size=60, spm_type="unigram")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
     sp = build_tokenizer(cfg, lines)
+    assert not list((tmp_path / "tmp").iterdir())  # training leaves no temporary files behind
     assert isinstance(sp, SentencePieceTokenizer)
     assert sp.processor.get_piece_size() <= 60
     line = "the mice had a general council to consider what measures they could take"

@@ -95,13 +95,19 @@ class SentencePieceTokenizer(Tokenizer):
 
     kind = "sentencepiece"
 
-    def __init__(self, model_file: str | Path, lowercase: bool = False):
+    def __init__(self, model_file: str | Path | None = None, lowercase: bool = False,
+                 model_proto: bytes | None = None):
         import sentencepiece as spm
 
         super().__init__(lowercase)
-        self.model_file = Path(model_file)
+        if model_proto is None:
+            try:
+                model_proto = Path(model_file).read_bytes()
+            except OSError as e:
+                raise RnnkitError(f"cannot read sentencepiece model ({e.strerror})", model_file) from None
+        self.model_proto = model_proto  # kept in memory: saved into the model directory as spm.model
         try:
-            self.processor = spm.SentencePieceProcessor(model_file=str(model_file))
+            self.processor = spm.SentencePieceProcessor(model_proto=model_proto)
         except (OSError, RuntimeError) as e:
             raise RnnkitError(f"cannot load sentencepiece model ({e})", model_file) from None
 
@@ -109,14 +115,15 @@ class SentencePieceTokenizer(Tokenizer):
     def train(cls, lines: list[str], vocab_size: int, model_type: str, lowercase: bool) -> SentencePieceTokenizer:
         import sentencepiece as spm
 
-        tmp = Path(tempfile.mkdtemp(prefix="rnnkit-spm-"))
-        text = tmp / "train.txt"
-        text.write_text("\n".join(line.lower() if lowercase else line for line in lines), encoding="utf-8")
-        spm.SentencePieceTrainer.train(
-            input=str(text), model_prefix=str(tmp / "spm"), vocab_size=vocab_size or 8000,
-            model_type=model_type, hard_vocab_limit=False, bos_id=-1, eos_id=-1,
-            minloglevel=2, input_sentence_size=2_000_000, shuffle_input_sentence=True)
-        return cls(tmp / "spm.model", lowercase)
+        with tempfile.TemporaryDirectory(prefix="rnnkit-spm-") as tmp:
+            text = Path(tmp) / "train.txt"
+            text.write_text("\n".join(line.lower() if lowercase else line for line in lines), encoding="utf-8")
+            spm.SentencePieceTrainer.train(
+                input=str(text), model_prefix=str(Path(tmp) / "spm"), vocab_size=vocab_size or 8000,
+                model_type=model_type, hard_vocab_limit=False, bos_id=-1, eos_id=-1,
+                minloglevel=2, input_sentence_size=2_000_000, shuffle_input_sentence=True)
+            proto = (Path(tmp) / "spm.model").read_bytes()
+        return cls(lowercase=lowercase, model_proto=proto)
 
     def _split(self, line: str) -> list[str]:
         return self.processor.encode(line, out_type=str)
@@ -127,7 +134,7 @@ class SentencePieceTokenizer(Tokenizer):
     def save(self, model_dir: str | Path) -> None:
         from rnnkit.checkpoint import atomic_write_bytes
 
-        atomic_write_bytes(Path(model_dir) / SPM_FILE, self.model_file.read_bytes())
+        atomic_write_bytes(Path(model_dir) / SPM_FILE, self.model_proto)
         super().save(model_dir)
 
 
