@@ -92,7 +92,7 @@ class TrainConfig:
     amp: bool = True  # bf16 autocast on GPU (ignored on CPU)
     threads: int = 0  # torch CPU threads (0 = PyTorch's default)
     log_every: int = 50  # write a log row every N updates
-    progress: bool = True  # show a progress bar
+    progress: bool = True  # progress bar on a terminal, a line per log row in a log file; false: quiet
 
 
 @dataclass

@@ -13,6 +13,7 @@ import io
 import math
 import random
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -298,7 +299,7 @@ class Trainer:
                         bar.set_postfix_str(window.postfix(lr), refresh=False)
                     if cfg.log_every and self.step % cfg.log_every == 0:
                         self._log("train", window.mean(), lr, window.rate())
-                        if bar is None and self.dist.is_main:  # no progress bar: a line per log row
+                        if bar is None and cfg.progress and self.dist.is_main:  # progress, but not on a terminal
                             print(f"step {self.step} epoch {self.epoch + 1}/{cfg.epochs}: "
                                   f"{window.postfix(lr)}", flush=True)
                         window = _Window()
@@ -365,8 +366,8 @@ class Trainer:
         return float(result.loss_sum.detach().float()), count
 
     def _progress(self, total: int):
-        if not (self.cfg.progress and self.dist.is_main):
-            return None
+        if not (self.cfg.progress and self.dist.is_main and sys.stderr.isatty()):
+            return None  # no terminal (a log file, nohup, CI): a plain line per log row instead
         from tqdm import tqdm
 
         return tqdm(total=total, initial=self.batch_index, desc=f"epoch {self.epoch + 1}/{self.cfg.epochs}",
