@@ -1,4 +1,5 @@
-"""Recurrent layers: one ``torch.nn.RNN/GRU/LSTM`` per layer, so every layer runs its fused kernel.
+"""Recurrent layers: one ``torch.nn.RNN/GRU/LSTM`` per layer, so every layer runs torch's own kernel
+(cuDNN on a GPU; oneDNN for LSTM on a CPU, ATen's C++ time loop for GRU and plain RNN there).
 
 Keeping one module per layer (rather than one multi-layer module) lets layers differ in size (the
 last layer of a tied AWD-LSTM matches the embedding) and lets dropout between layers be locked.
@@ -19,7 +20,7 @@ State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 
 
 def make_layer(cell: str, input_size: int, hidden_size: int) -> nn.RNNBase:
-    """A single-layer, time-major fused recurrent module."""
+    """A single-layer, time-major torch.nn recurrent module."""
     if cell == "lstm":
         return nn.LSTM(input_size, hidden_size)
     if cell == "gru":
@@ -34,7 +35,7 @@ def run_layer(layer: nn.RNNBase, x: torch.Tensor, state: State | None, weight_dr
     """Run one layer over a sequence, optionally with DropConnect on ``weight_hh`` (AWD-LSTM).
 
     x: (T, B, I) -> output (T, B, H), state (1, B, H) or a (h, c) pair of them.
-    DropConnect goes through ``functional_call`` so the layer still runs its fused kernel.
+    DropConnect goes through ``functional_call`` so the layer still runs torch's own kernel.
     """
     if not training or weight_drop == 0:
         return layer(x, state)

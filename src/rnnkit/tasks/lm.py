@@ -113,11 +113,16 @@ class LMTask:
         """One line saying what runs, and on which kernel path (DESIGN: never fall off it silently)."""
         m = self.cfg.model
         kernel = type(self.model.rnns[0]).__name__
-        path = "cuDNN" if self.device.type == "cuda" else "oneDNN/CPU"
+        if self.device.type == "cuda":
+            path = "cuDNN fused kernel"
+        elif m.cell == "lstm":
+            path = "oneDNN fused kernel"
+        else:  # torch has no fused CPU kernel for GRU / plain RNN: ATen loops over the time steps in C++
+            path = "ATen CPU kernel, a C++ loop over time steps"
         drop = ", DropConnect through functional_call" if m.weight_drop else ""
         params = sum(p.numel() for p in self.model.parameters())
         return (f"lm: {params:,} parameters; vocabulary {len(self.vocab):,}; {m.layers} x torch.nn.{kernel}"
-                f" ({path} fused kernel{drop}); {self.train_data.num_tokens:,} training tokens")
+                f" ({path}{drop}); {self.train_data.num_tokens:,} training tokens")
 
     def batch_loss(self, model: nn.Module, batch: Batch, state) -> LossResult:
         loss_sum, new_state, out = lm_loss(model, batch, state)
