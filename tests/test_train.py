@@ -481,3 +481,12 @@ def test_demo_learns_the_fable(demo_model: Path) -> None:
     text = lm.generate(DEMO_PROMPT, 32, greedy=True)[0]
     assert text.startswith(DEMO_CONTINUATION), text
     assert lm.evaluate(FABLE)["ppl"] < 1.5  # it has learned the fable by heart
+
+
+def test_progress_prints_a_line_per_log_row_without_a_terminal_and_nothing_when_off(train_tiny, capsys) -> None:
+    train_tiny("quiet", "train.max_steps=4", "train.log_every=2")
+    assert capsys.readouterr().out == ""  # progress false: quiet
+    train_tiny("lines", "train.max_steps=4", "train.log_every=2", "train.progress=true")
+    out = capsys.readouterr().out  # pytest's captured stderr is no terminal: plain lines, no bar
+    assert "step 2 epoch 1/2: loss" in out and "step 4 epoch 1/2: loss" in out and "tok/s" in out
+    assert "\r" not in out
