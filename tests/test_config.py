@@ -192,3 +192,13 @@ def test_resolved_config_written_to_the_model_dir_is_what_was_trained(train_tiny
     weights = load_file(out / "model.safetensors")
     assert tuple(weights["rnns.0.weight_hh_l0"].shape) == (3 * 12, 12)  # GRU: 3 gates
     assert tuple(weights["embedding.weight"].shape)[1] == 8
+
+
+def test_find_splits_matches_the_word_in_any_part_of_the_name(tmp_path: Path) -> None:
+    for name in ("en_train.txt", "imdb-dev.jsonl", "ptb.test.txt", "pretrained.txt", "ptb.char.valid.txt"):
+        (tmp_path / name).write_text("x\n", encoding="utf-8")
+    splits = {k: Path(v).name for k, v in find_splits(tmp_path).items()}
+    assert splits == {"train": "en_train.txt", "valid": "imdb-dev.jsonl", "test": "ptb.test.txt"}
+    (tmp_path / "en_train.txt").unlink()
+    with pytest.raises(RnnkitError, match="no training file"):  # 'pretrained' does not hold the word
+        find_splits(tmp_path)

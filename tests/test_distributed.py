@@ -57,3 +57,57 @@ def test_two_processes_match_one(tmp_path: Path, mode: str) -> None:
     # only rank 0 wrote the model directory, and it is complete
     for name in ("config.yaml", "vocab.json", "tokenizer.json", "model.safetensors", "log.csv", "results.json"):
         assert (tmp_path / "two" / name).is_file(), name
+
+
+def _worker_pid(out: Path, rank: int, timeout: float = 120.0) -> int:
+    """The pid of the torchrun worker of ``rank`` training into ``out`` (Linux /proc)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+                environ = (proc / "environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if str(out).encode() in cmdline and f"RANK={rank}".encode() in environ \
+                    and b"torch.distributed.run" not in cmdline[1:3]:
+                return int(proc.name)
+        time.sleep(0.2)
+    raise AssertionError(f"no rank {rank} worker found for {out}")
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds the worker through Linux /proc")
+def test_a_signal_to_one_rank_stops_every_rank_at_the_same_step(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    data = _text(tmp_path / "text.txt")
+    out = tmp_path / "two"
+    sets = [a for s in [*SETTINGS, "train.epochs=400", "train.eval_every=0", "train.log_every=1"]
+            for a in ("--set", s)]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "rnnkit",
+           "train", "lm", "--data", str(data), "--out", str(out), "--device", "cpu", *sets]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True)
+    try:
+        pid = _worker_pid(out, 1)
+        deadline = time.monotonic() + 120
+        while not (out / "config.yaml").is_file() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(2.0)  # well into training
+        os.kill(pid, signal.SIGTERM)  # rank 1 only
+        output, _ = proc.communicate(timeout=120)  # without agreement the ranks would deadlock here
+    finally:  # the launcher and its workers (a deadlock must not outlive the test)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert "interrupted: checkpoint saved" in output, output[-3000:]
+    state = torch.load(out / "checkpoint" / "trainer_state.pt", weights_only=True)
+    assert 0 < state["step"] < 400 * 4
+    for rank in (0, 1):  # both ranks contributed their state at that same step
+        assert (out / "checkpoint" / f"rng_rank{rank}.pt").is_file()

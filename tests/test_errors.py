@@ -84,6 +84,26 @@ def test_evaluate_bad_data(capsys, tmp_path: Path, tiny_model: Path) -> None:
     short = write_lines(tmp_path / "short.txt", ["the"])  # one word + <eos>: no stream to score
     err = fails(capsys, "evaluate", tiny_model, "--data", short)
     assert f"{short}: cannot score this text" in err
+    err = fails(capsys, "evaluate", tiny_model, "--data", short, "--backend", "numpy")  # same reading, same error
+    assert f"{short}: cannot score this text" in err
+
+
+def test_corrupt_gzip_data(capsys, tmp_path: Path, corpus: Path) -> None:
+    import gzip
+
+    packed = bytearray(gzip.compress(corpus.read_bytes()))
+    packed[20:40] = bytes(20)  # damage the deflate stream, not the header
+    bad = tmp_path / "bad.txt.gz"
+    bad.write_bytes(bytes(packed))
+    err = fails(capsys, "train", "lm", "--data", bad, "--out", tmp_path / "m")
+    assert f"{bad}: not a valid gzip file" in err
+
+
+def test_validation_data_too_short_fails_before_training(capsys, tmp_path: Path, corpus: Path) -> None:
+    tiny_valid = write_lines(tmp_path / "v.txt", ["Fin"])  # one word: no validation stream
+    err = fails(capsys, *train_args(corpus, tmp_path / "m"), "--valid", tiny_valid)
+    assert f"{tiny_valid}: cannot batch the validation data" in err
+    assert not (tmp_path / "m").exists()
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -101,6 +121,16 @@ def test_unknown_key_in_a_recipe_file(capsys, tmp_path: Path, corpus: Path) -> N
     recipe.write_text("model:\n  cells: lstm  # typo\n", encoding="utf-8")
     err = fails(capsys, *train_args(corpus, tmp_path / "m"), "--recipe", recipe)
     assert f"{recipe}: unknown config key 'model.cells'" in err
+
+
+def test_recipe_with_an_empty_section_or_no_mapping(capsys, tmp_path: Path, corpus: Path) -> None:
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("data:\n  # every key commented out\nmodel:\n  cell: gru\n", encoding="utf-8")
+    assert main([*map(str, train_args(corpus, tmp_path / "m", "data.max_lines=40")), "--recipe", str(empty)]) == 0
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- data\n- model\n", encoding="utf-8")
+    err = fails(capsys, *train_args(corpus, tmp_path / "n"), "--recipe", listed)
+    assert f"{listed}: the top level must be a mapping" in err
 
 
 def test_bad_value_type(capsys, tmp_path: Path, corpus: Path) -> None:
@@ -156,10 +186,16 @@ def test_output_dir_not_empty_without_resume(capsys, tmp_path: Path, corpus: Pat
 def test_resume_with_nothing_to_resume(capsys, tmp_path: Path, corpus: Path, tiny_model: Path) -> None:
     err = fails(capsys, "train", "lm", "--out", tmp_path / "never", "--resume")
     assert f"{tmp_path / 'never'}: nothing to resume" in err
-    started = copy_model(tiny_model, tmp_path / "started")  # best weights but no checkpoint: not ours to redo
+    started = copy_model(tiny_model, tmp_path / "started")  # killed between best weights and first checkpoint
     shutil.rmtree(started / "checkpoint")
-    err = fails(capsys, "train", "lm", "--out", started, "--resume")
-    assert f"{started}: no checkpoint to resume from" in err
+    assert main(["train", "lm", "--out", str(started), "--resume"]) == 0  # the run starts again from step 0
+    assert "starting it from the beginning" in capsys.readouterr().out
+    assert (started / "checkpoint" / "trainer_state.pt").is_file()
+    broken = tmp_path / "broken"  # a config but no vocabulary: nothing to start from
+    broken.mkdir()
+    shutil.copy(tiny_model / "config.yaml", broken / "config.yaml")
+    err = fails(capsys, "train", "lm", "--out", broken, "--resume")
+    assert str(broken) in err
 
 
 def test_changing_a_non_resumable_key_on_resume(capsys, tmp_path: Path, tiny_model: Path) -> None:

@@ -490,3 +490,13 @@ def test_progress_prints_a_line_per_log_row_without_a_terminal_and_nothing_when_
     out = capsys.readouterr().out  # pytest's captured stderr is no terminal: plain lines, no bar
     assert "step 2 epoch 1/2: loss" in out and "step 4 epoch 1/2: loss" in out and "tok/s" in out
     assert "\r" not in out
+
+
+def test_model_dir_files_get_the_usual_permissions(train_tiny) -> None:
+    out = train_tiny("model", "train.max_steps=2")
+    mask = os.umask(0)
+    os.umask(mask)
+    for name in ("config.yaml", "vocab.json", "model.safetensors", "log.csv", "results.json",
+                 "checkpoint/last.safetensors"):
+        assert (out / name).stat().st_mode & 0o777 == 0o666 & ~mask, name  # not mkstemp's private 0600
+    assert (out / "checkpoint").stat().st_mode & 0o777 == 0o777 & ~mask

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,8 @@ def find_splits(path: str | Path) -> dict[str, str]:
     found: dict[str, str] = {}
     for split, words in (("train", ("train",)), ("valid", ("valid", "val", "dev")), ("test", ("test",))):
         matches = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
-                         and any(w in p.name.split(".") or p.name.startswith(w) for w in words)
+                         and any(w in re.split(r"[^a-z0-9]+", p.name.lower()) or p.name.lower().startswith(w)
+                                 for w in words)
                          and ".char." not in p.name)
         if len(matches) > 1:
             raise RnnkitError(f"several {split} files ({', '.join(m.name for m in matches)}); "
@@ -45,7 +47,8 @@ def find_splits(path: str | Path) -> dict[str, str]:
         if matches:
             found[split] = str(matches[0].resolve())
     if "train" not in found:
-        raise RnnkitError("no training file (a name containing 'train') in the folder", path)
+        raise RnnkitError("no training file in the folder (a name with the word 'train', e.g. ptb.train.txt, "
+                          "en_train.txt)", path)
     return found
 
 

@@ -39,12 +39,23 @@ TRAINER_STATE = "trainer_state.pt"
 RESULTS_FILE = "results.json"
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: the permissions a plain ``open()`` would give (mkstemp/mkdtemp make 0600/0700, private to the user)
+FILE_MODE, DIR_MODE = 0o666 & ~_umask(), 0o777 & ~_umask()
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file in the same folder and an atomic rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -110,6 +121,7 @@ def save_checkpoint(out_dir: str | Path, model: nn.Module, trainer_state: dict,
     final = out_dir / CHECKPOINT_DIR
     tmp = Path(tempfile.mkdtemp(prefix=".checkpoint.", dir=out_dir))
     try:
+        os.chmod(tmp, DIR_MODE)
         save_weights(model, tmp / LAST_WEIGHTS, {"step": str(trainer_state["step"])})
         torch.save(trainer_state, tmp / TRAINER_STATE)
         for rank, state in (rank_states or {}).items():
@@ -147,7 +159,10 @@ def load_trainer_state(ckpt: Path, rank: int = 0) -> tuple[dict, dict | None]:
     except Exception as e:  # torch raises several types for a damaged file
         raise RnnkitError(f"trainer state is corrupt ({e})", ckpt / TRAINER_STATE) from None
     rng_file = ckpt / f"rng_rank{rank}.pt"
-    rng = torch.load(rng_file, map_location="cpu", weights_only=True) if rng_file.is_file() else None
+    try:
+        rng = torch.load(rng_file, map_location="cpu", weights_only=True) if rng_file.is_file() else None
+    except Exception as e:  # as above
+        raise RnnkitError(f"RNG state is corrupt ({e})", rng_file) from None
     return state, rng
 
 

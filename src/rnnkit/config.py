@@ -188,7 +188,12 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         raise RnnkitError(f"invalid YAML: {getattr(e, 'problem', e)}", path, line) from None
-    return values or {}
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise RnnkitError(f"the top level must be a mapping of sections (data, model, ...), not a "
+                          f"{type(values).__name__}", path)
+    return {k: {} if v is None else v for k, v in values.items()}  # a section with every key commented out
 
 
 def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -200,7 +205,9 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
         parts = key.strip().split(".")
         node = values
         for part in parts[:-1]:
-            node = node.setdefault(part, {})
+            if node.get(part) is None:
+                node[part] = {}
+            node = node[part]
             if not isinstance(node, dict):
                 raise RnnkitError(f"override '{item}': '{part}' is not a section")
         node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
@@ -218,7 +225,7 @@ def load_config(recipe: str | None = None, overrides: list[str] | None = None,
         source = str(path)
     for section, sub in (extra or {}).items():
         if isinstance(sub, dict):
-            values.setdefault(section, {}).update(sub)
+            values[section] = {**(values.get(section) or {}), **sub}
         else:
             values[section] = sub
     values = apply_overrides(values, overrides or [])

@@ -35,9 +35,14 @@ def init_distributed(device: torch.device) -> DistInfo:
 
 
 def all_reduce_sum(value: float, device: torch.device) -> float:
-    t = torch.tensor([value], dtype=torch.float64, device=device)
+    return all_reduce_sums([value], device)[0]
+
+
+def all_reduce_sums(values: list[float], device: torch.device) -> list[float]:
+    """Sum each value over all ranks, in one collective."""
+    t = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(t)
-    return float(t.item())
+    return t.tolist()
 
 
 def barrier() -> None:

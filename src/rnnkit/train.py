@@ -25,6 +25,8 @@ from torch import nn
 
 from rnnkit import distributed as dist_utils
 from rnnkit.checkpoint import (
+    CONFIG_FILE,
+    LAST_WEIGHTS,
     WEIGHTS_FILE,
     atomic_write_text,
     checkpoint_path,
@@ -198,6 +200,8 @@ class Trainer:
         self.elapsed = 0.0
         self.finished = False
         self.validated_at = -1  # step of the last validation
+        self._stop: _StopFlag | None = None  # set while fit() runs
+        self._agreed_stop = False
         self.autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.amp and device.type == "cuda")
 
     # ----------------------------------------------------------------- checkpoints
@@ -232,10 +236,10 @@ class Trainer:
         dist_utils.barrier()
 
     def resume(self) -> None:
-        """Continue from the checkpoint in ``out_dir``; a run killed before its first checkpoint (it was
-        only set up) starts again from step 0 with its saved config -- the same run, seeded alike."""
-        if not (has_checkpoint(self.out_dir) or (self.out_dir / WEIGHTS_FILE).exists()) \
-                and (self.out_dir / "config.yaml").is_file():
+        """Continue from the checkpoint in ``out_dir``; a run killed before its first checkpoint (set up,
+        perhaps with best weights written just before it) starts again from step 0 with its saved config:
+        the same run, seeded alike."""
+        if not has_checkpoint(self.out_dir) and (self.out_dir / CONFIG_FILE).is_file():
             if self.dist.is_main:
                 print(f"no checkpoint yet in {self.out_dir} (the run stopped before its first one): "
                       "starting it from the beginning", flush=True)
@@ -246,7 +250,7 @@ class Trainer:
         if trained_by != self.backend:
             flag = " --backend numpy" if trained_by == "numpy" else " (without --backend numpy)"
             raise RnnkitError(f"this run was trained with the {trained_by} backend: resume it{flag}", self.out_dir)
-        load_weights(self.model, ckpt / "last.safetensors")
+        load_weights(self.model, ckpt / LAST_WEIGHTS)
         if state["optimizer_name"] != self.optimizer_name:  # NT-ASGD had switched to averaging
             self.optimizer_name = state["optimizer_name"]
             self.optimizer = make_optimizer(self.optimizer_name, self.model.parameters(), self.cfg)
@@ -279,8 +283,9 @@ class Trainer:
         cfg = self.cfg
         last_metrics: dict[str, float] = {}
         if self.finished and self._done():  # resuming may raise epochs / max_steps: then go on
-            return self.task.validate(self.model)
+            return self._validate()
         with _StopFlag() as stop:
+            self._stop, self._agreed_stop = stop, False
             while self.epoch < cfg.epochs and not self._out_of_steps():
                 lr = self.schedule.on_epoch_start(self.epoch)
                 plan = self.task.train_data.plan(self.epoch)
@@ -309,11 +314,11 @@ class Trainer:
                         window = _Window()  # tokens/s of training only, not of the validation
                     elif cfg.save_every and self.step % cfg.save_every == 0:
                         self.save_checkpoint()
-                    if stop.requested or self._out_of_steps() or self._early_stopped():
+                    if self._stop_requested() or self._out_of_steps() or self._early_stopped():
                         break
                 if bar is not None:
                     bar.close()
-                if stop.requested:
+                if self._stop_requested():
                     self.save_checkpoint()
                     raise KeyboardInterrupt
                 if self.batch_index >= len(plan):
@@ -335,6 +340,10 @@ class Trainer:
     def _out_of_steps(self) -> bool:
         return bool(self.cfg.max_steps) and self.step >= self.cfg.max_steps
 
+    def _stop_requested(self) -> bool:
+        """Ctrl-C / SIGTERM seen: here, or under DDP on any rank by the last step's all-reduce."""
+        return self._agreed_stop if self.dist.enabled else self._stop.requested
+
     def _early_stopped(self) -> bool:
         return bool(self.cfg.early_stop) and self.bad_evals >= self.cfg.early_stop
 
@@ -349,7 +358,10 @@ class Trainer:
             result = self.task.batch_loss(self.train_model, batch, state)
         count = result.count
         if self.dist.enabled:  # mean over the global batch: DDP averages gradients over ranks
-            global_count = dist_utils.all_reduce_sum(count, self.device)
+            # the same collective agrees on Ctrl-C / SIGTERM, so every rank stops after the same step
+            global_count, stops = dist_utils.all_reduce_sums(
+                [count, float(self._stop is not None and self._stop.requested)], self.device)
+            self._agreed_stop = stops > 0
             scale = self.dist.world / max(global_count, 1.0)
         else:
             scale = 1.0 / max(count, 1)

@@ -1,6 +1,6 @@
 """Language-model data: a corpus of token ids and the batches a trainer walks through.
 
-Two modes (``data.mode``):
+Three modes (``data.mode``):
 
 * ``stream`` (running text, seed 002, PTB): every line's tokens plus ``<eos>`` joined into one long
   stream, cut into ``batch_size`` contiguous columns; truncated BPTT walks down the columns and the

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,8 +55,8 @@ def _iter_lines(path: Path, max_lines: int) -> Iterator[str]:
                     raise RnnkitError(f"not UTF-8 (invalid byte at column {e.start + 1})", path,
                                       number) from None
                 yield _json_text(line, path, number) if is_jsonl else line
-    except (OSError, EOFError) as e:
-        if isinstance(e, gzip.BadGzipFile) or "gzip" in str(e).lower() or isinstance(e, EOFError):
+    except (OSError, EOFError, zlib.error) as e:
+        if isinstance(e, (gzip.BadGzipFile, EOFError, zlib.error)) or "gzip" in str(e).lower():
             raise RnnkitError(f"not a valid gzip file ({e})", path) from None
         raise RnnkitError(f"cannot read ({e.strerror or e})", path) from None
 

@@ -28,7 +28,7 @@ from safetensors.numpy import save as save_safetensors_bytes
 
 from rnnkit.checkpoint import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, atomic_write_bytes, require_model_dir
 from rnnkit.config import Config, config_from_dict, load_yaml
-from rnnkit.data.lm import IGNORE_INDEX, encode_lines, make_batches, read_corpus_lines
+from rnnkit.data.lm import IGNORE_INDEX, make_batches
 from rnnkit.data.tokenizers import CharTokenizer, load_tokenizer
 from rnnkit.data.vocab import Vocab
 from rnnkit.errors import RnnkitError
@@ -178,14 +178,10 @@ class NumpyBackendLM(LanguageModel):
         load_numpy_weights(model, model_dir / WEIGHTS_FILE)
         return cls(model_dir, cfg, tokenizer, vocab, model)
 
-    def evaluate(self, path: str | Path, batch_size: int | None = None) -> dict[str, float]:
-        """Perplexity on a text file read like the training data, computed in NumPy (float64)."""
-        d, t = self.config.data, self.config.train
-        seqs = encode_lines(read_corpus_lines(str(path), d), self.tokenizer, self.vocab, d)
-        if not seqs:
-            raise RnnkitError("no sentences to evaluate after length filtering", path)
-        return evaluate_numpy_sequences(self.numpy_model, seqs, d.mode, batch_size or t.eval_batch_size, t.bptt,
-                                        isinstance(self.tokenizer, CharTokenizer))
+    def _score(self, seqs: list[list[int]], batch_size: int) -> dict[str, float]:
+        """Perplexity computed in NumPy (float64); reading and errors are :meth:`LanguageModel.evaluate`'s."""
+        return evaluate_numpy_sequences(self.numpy_model, seqs, self.config.data.mode, batch_size,
+                                        self.config.train.bptt, isinstance(self.tokenizer, CharTokenizer))
 
 
 def load_numpy(model_dir: str | Path) -> NumpyBackendLM:

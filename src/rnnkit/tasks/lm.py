@@ -104,6 +104,15 @@ class LMTask:
                                            seed=t.seed, rank=dist.rank, world=dist.world)
         except ValueError as e:
             raise RnnkitError(f"cannot batch the training data: {e}", d.train) from None
+        where = d.valid or d.train  # fail now, not after the first epoch
+        if not self.valid_seqs:
+            raise RnnkitError("no validation sentences left after length filtering", where)
+        try:
+            make_batches(self.valid_seqs, d.mode, min(t.eval_batch_size, _max_columns(self.valid_seqs, d.mode,
+                                                                                      t.eval_batch_size)),
+                         t.bptt, shuffle=False)
+        except ValueError as e:
+            raise RnnkitError(f"cannot batch the validation data: {e}", where) from None
         try:
             self.model = RNNLanguageModel(cfg.model, len(self.vocab))
         except ValueError as e:  # an unknown model.cell
@@ -250,9 +259,12 @@ class LanguageModel:
         seqs = encode_lines(lines, self.tokenizer, self.vocab, d)
         if not seqs:
             raise RnnkitError("no sentences to evaluate after length filtering", path)
-        t = self.config.train
         try:
-            return evaluate_sequences(self.model, seqs, d.mode, batch_size or t.eval_batch_size, t.bptt,
-                                      self.device, isinstance(self.tokenizer, CharTokenizer))
+            return self._score(seqs, batch_size or self.config.train.eval_batch_size)
         except ValueError as e:  # the batcher's complaint, e.g. a text too short to make a stream
             raise RnnkitError(f"cannot score this text: {e}", path) from None
+
+    def _score(self, seqs: list[list[int]], batch_size: int) -> dict[str, float]:
+        """Metrics of encoded sequences (the NumPy backend overrides this)."""
+        return evaluate_sequences(self.model, seqs, self.config.data.mode, batch_size, self.config.train.bptt,
+                                  self.device, isinstance(self.tokenizer, CharTokenizer))
