@@ -133,7 +133,7 @@ def test_stops_at_eos_and_keeps_it() -> None:
     calls: list[int] = []
     first = torch.zeros(2, 8)
     first[:, 4] = 1.0
-    out = sample_sequences(eos_loving_step(calls), torch.zeros(2), first, None, 10, SamplingConfig(greedy=True), EOS)
+    out = sample_sequences(eos_loving_step(calls), first, None, 10, SamplingConfig(greedy=True), EOS)
     assert out == [[4, EOS], [4, EOS]]
     assert len(calls) == 1  # no step is run once every sequence has ended
 
@@ -142,14 +142,14 @@ def test_min_length_bans_eos_until_reached() -> None:
     calls: list[int] = []
     first = torch.zeros(1, 8)
     first[0, EOS], first[0, 5] = 10.0, 5.0
-    out = sample_sequences(eos_loving_step(calls), torch.zeros(1), first, None, 10, SamplingConfig(greedy=True),
+    out = sample_sequences(eos_loving_step(calls), first, None, 10, SamplingConfig(greedy=True),
                            EOS, min_new=4)
     assert out == [[5, 5, 5, 5, EOS]]
 
 
 def test_max_new_without_eos_and_banned_ids() -> None:
     calls: list[int] = []
-    out = sample_sequences(eos_loving_step(calls), torch.zeros(3), torch.zeros(3, 8), None, 6,
+    out = sample_sequences(eos_loving_step(calls), torch.zeros(3, 8), None, 6,
                            SamplingConfig(greedy=True), eos_id=None, banned=[0])
     assert [len(o) for o in out] == [6, 6, 6]
     assert len(calls) == 5  # the last token needs no further step
@@ -163,7 +163,7 @@ def test_finished_rows_stop_while_others_continue() -> None:
         logits[1, 6] = 10.0
         return logits, state
 
-    out = sample_sequences(step, torch.zeros(2), torch.zeros(2, 8) + torch.eye(8)[[7, 7]], None, 5,
+    out = sample_sequences(step, torch.zeros(2, 8) + torch.eye(8)[[7, 7]], None, 5,
                            SamplingConfig(greedy=True), EOS)
     assert out == [[7, EOS], [7, 6, 6, 6, 6]]
 

@@ -13,6 +13,7 @@ from rnnkit import distributed as dist_utils
 from rnnkit.checkpoint import (
     CONFIG_FILE,
     RESULTS_FILE,
+    VOCAB_FILE,
     WEIGHTS_FILE,
     atomic_write_text,
     load_weights,
@@ -150,7 +151,7 @@ def run(cfg: Config, out_dir: Path, device: torch.device, dist: dist_utils.DistI
         out_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out_dir / CONFIG_FILE)
         task.tokenizer.save(out_dir)
-        task.vocab.save(out_dir / "vocab.json")
+        task.vocab.save(out_dir / VOCAB_FILE)
     dist_utils.barrier()
     if resume:
         trainer.resume()

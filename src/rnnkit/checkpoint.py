@@ -137,20 +137,26 @@ def save_checkpoint(out_dir: str | Path, model: nn.Module, trainer_state: dict,
         raise
 
 
+def _find_checkpoint(out_dir: str | Path) -> Path | None:
+    """The newest complete checkpoint folder (``checkpoint.old`` if a swap was cut short), or None."""
+    for name in (CHECKPOINT_DIR, f"{CHECKPOINT_DIR}.old"):
+        path = Path(out_dir) / name
+        if (path / TRAINER_STATE).is_file() and (path / LAST_WEIGHTS).is_file():
+            return path
+    return None
+
+
 def has_checkpoint(out_dir: str | Path) -> bool:
-    """Whether ``out_dir`` holds a complete checkpoint (``checkpoint/`` or a cut-short swap's ``.old``)."""
-    return any((Path(out_dir) / name / TRAINER_STATE).is_file() and (Path(out_dir) / name / LAST_WEIGHTS).is_file()
-               for name in (CHECKPOINT_DIR, f"{CHECKPOINT_DIR}.old"))
+    """Whether ``out_dir`` holds a complete checkpoint."""
+    return _find_checkpoint(out_dir) is not None
 
 
 def checkpoint_path(out_dir: str | Path) -> Path:
-    """The newest complete checkpoint folder (``checkpoint.old`` if a swap was cut short)."""
-    out_dir = Path(out_dir)
-    for name in (CHECKPOINT_DIR, f"{CHECKPOINT_DIR}.old"):
-        path = out_dir / name
-        if (path / TRAINER_STATE).is_file() and (path / LAST_WEIGHTS).is_file():
-            return path
-    raise RnnkitError("no checkpoint to resume from (train without --resume first)", out_dir)
+    """The checkpoint folder to resume from; a clear error when there is none."""
+    path = _find_checkpoint(out_dir)
+    if path is None:
+        raise RnnkitError("no checkpoint to resume from (train without --resume first)", out_dir)
+    return path
 
 
 def load_trainer_state(ckpt: Path, rank: int = 0) -> tuple[dict, dict | None]:

@@ -61,7 +61,7 @@ def choose(logits: torch.Tensor, cfg: SamplingConfig, generator: torch.Generator
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
-def sample_sequences(step: StepFn, last_ids: torch.Tensor, logits: torch.Tensor, state: object,
+def sample_sequences(step: StepFn, logits: torch.Tensor, state: object,
                      max_new: int, cfg: SamplingConfig, eos_id: int | None = None,
                      generator: torch.Generator | None = None, banned: list[int] | None = None,
                      min_new: int = 0) -> list[list[int]]:
@@ -72,7 +72,6 @@ def sample_sequences(step: StepFn, last_ids: torch.Tensor, logits: torch.Tensor,
     were produced, in which case ``eos_id`` is banned for it until then.
     Returns the new ids of each sequence.
     """
-    del last_ids  # the prompt's state already holds it; kept in the signature for decoders that need it
     batch = logits.size(0)
     out: list[list[int]] = [[] for _ in range(batch)]
     done = torch.zeros(batch, dtype=torch.bool)

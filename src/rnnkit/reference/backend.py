@@ -163,8 +163,6 @@ class NumpyBackendLM(LanguageModel):
     """A model directory loaded onto the NumPy reference: ``evaluate`` and ``generate`` as
     :class:`rnnkit.tasks.lm.LanguageModel` (generation shares its prompt and sampling code)."""
 
-    backend = "numpy"
-
     def __init__(self, model_dir: Path, cfg: Config, tokenizer, vocab: Vocab, model: NumpyLanguageModel):
         super().__init__(model_dir, cfg, tokenizer, vocab, _TorchFacade(model), torch.device("cpu"))
         self.numpy_model = model

@@ -215,7 +215,7 @@ class LanguageModel:
         out = self.model(x, None)
         step = self._window_step_fn() if windows else self._step_fn()
         banned = [Vocab.pad_id, Vocab.bos_id] + ([Vocab.unk_id] if sentence else [])
-        new = sample_sequences(step, x[-1], out.logits[-1].cpu(), x if windows else out.state, n, sampling,
+        new = sample_sequences(step, out.logits[-1].cpu(), x if windows else out.state, n, sampling,
                                Vocab.eos_id if stop_at_eos else None, generator, banned,
                                min_new=min_length if sentence else 0)
         texts = []
