@@ -95,6 +95,31 @@ def _check_resume_inputs(cfg: Config, out_dir: Path, recipe, data, valid, test) 
         print(f"resuming with {out_dir / CONFIG_FILE} (the recipe is not read again)", flush=True)
 
 
+def prepare_config(task: str, recipe: str | None, data: str | None, out_dir: Path, overrides: list[str] | None,
+                   valid: str | None, test: str | None, resume: bool) -> Config:
+    """The run's config, checked against ``out_dir``: read back from it when resuming (data named again
+    must be the same), else built from the recipe for an empty or new ``out_dir``. Writes nothing."""
+    if resume:
+        if not (out_dir / CONFIG_FILE).is_file():
+            raise RnnkitError("nothing to resume: no config.yaml in the output folder", out_dir)
+        cfg = _resume_config(out_dir, overrides)
+        _check_resume_inputs(cfg, out_dir, recipe, data, valid, test)
+        return cfg
+    cfg = build_config(task, recipe, data, valid, test, overrides)
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise RnnkitError("output folder is not empty; pass --resume to continue it, or choose "
+                          "another --out", out_dir)
+    return cfg
+
+
+def write_run_files(cfg: Config, task, out_dir: Path) -> None:
+    """A new run's model directory before training: config, tokenizer and vocabulary."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out_dir / CONFIG_FILE)
+    task.tokenizer.save(out_dir)
+    task.vocab.save(out_dir / VOCAB_FILE)
+
+
 def train(task: str = "lm", recipe: str | None = None, data: str | None = None, out: str | Path = "runs/model",
           overrides: list[str] | None = None, resume: bool = False, init_from: str | Path | None = None,
           device: str | None = None, valid: str | None = None, test: str | None = None):
@@ -108,20 +133,11 @@ def train(task: str = "lm", recipe: str | None = None, data: str | None = None, 
     out_dir = Path(out)
     if resume and init_from:
         raise RnnkitError("--resume and --init-from exclude each other")
-    if resume:
-        if not (out_dir / CONFIG_FILE).is_file():
-            raise RnnkitError("nothing to resume: no config.yaml in the output folder", out_dir)
-        cfg = _resume_config(out_dir, overrides)
-        _check_resume_inputs(cfg, out_dir, recipe, data, valid, test)
-    else:
-        cfg = build_config(task, recipe, data, valid, test, overrides)
+    cfg = prepare_config(task, recipe, data, out_dir, overrides, valid, test, resume)
     if device:
         cfg.train.device = device
     device_ = resolve_device(cfg.train.device)
     dist = dist_utils.init_distributed(device_)  # under torchrun: join the group before touching files
-    if not resume and out_dir.exists() and any(out_dir.iterdir()):
-        raise RnnkitError("output folder is not empty; pass --resume to continue it, or choose "
-                          "another --out", out_dir)
     dist_utils.barrier()
     if dist.enabled and device_.type == "cuda":
         device_ = torch.device("cuda", dist.local_rank)
@@ -148,10 +164,7 @@ def run(cfg: Config, out_dir: Path, device: torch.device, dist: dist_utils.DistI
     # the trainer checks optimizer and schedule names: fail before anything is written to out_dir
     trainer = Trainer(task, cfg.train, out_dir, device, dist)
     if dist.is_main and not resume:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, out_dir / CONFIG_FILE)
-        task.tokenizer.save(out_dir)
-        task.vocab.save(out_dir / VOCAB_FILE)
+        write_run_files(cfg, task, out_dir)
     dist_utils.barrier()
     if resume:
         trainer.resume()

@@ -44,18 +44,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rnnkit.api import _check_resume_inputs, _resume_config, build_config, load
+from rnnkit.api import load, prepare_config, write_run_files
 from rnnkit.checkpoint import (
-    CONFIG_FILE,
     RESULTS_FILE,
-    VOCAB_FILE,
     WEIGHTS_FILE,
     atomic_write_text,
-    checkpoint_path,
-    has_checkpoint,
-    load_trainer_state,
 )
-from rnnkit.config import Config, save_config
+from rnnkit.config import Config
 from rnnkit.data.lm import IGNORE_INDEX
 from rnnkit.errors import RnnkitError
 from rnnkit.train import Trainer, seed_everything
@@ -89,21 +84,7 @@ def train_numpy(recipe: str | None = None, data: str | None = None, out: str | P
     from rnnkit.tasks.lm import LMTask
 
     out_dir = Path(out)
-    if resume:
-        if not (out_dir / CONFIG_FILE).is_file():
-            raise RnnkitError("nothing to resume: no config.yaml in the output folder", out_dir)
-        cfg = _resume_config(out_dir, overrides)
-        _check_resume_inputs(cfg, out_dir, recipe, data, valid, test)
-        if has_checkpoint(out_dir):  # a torch-trained run: say so before building anything
-            trained_by = load_trainer_state(checkpoint_path(out_dir))[0].get("backend", "torch")
-            if trained_by != NumpyTrainer.backend:
-                raise RnnkitError(f"this run was trained with the {trained_by} backend: resume it without "
-                                  "--backend numpy", out_dir)
-    else:
-        cfg = build_config(task, recipe, data, valid, test, overrides)
-        if out_dir.exists() and any(out_dir.iterdir()):
-            raise RnnkitError("output folder is not empty; pass --resume to continue it, or choose "
-                              "another --out", out_dir)
+    cfg = prepare_config(task, recipe, data, out_dir, overrides, valid, test, resume)
     check_numpy_config(cfg)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
@@ -111,10 +92,7 @@ def train_numpy(recipe: str | None = None, data: str | None = None, out: str | P
     lm_task = LMTask(cfg, DistInfo(), torch.device("cpu"), vocab_from=out_dir if resume else None)
     trainer = NumpyTrainer(cfg, lm_task, out_dir)
     if not resume:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, out_dir / CONFIG_FILE)
-        lm_task.tokenizer.save(out_dir)
-        lm_task.vocab.save(out_dir / VOCAB_FILE)
+        write_run_files(cfg, lm_task, out_dir)
     else:
         trainer.resume()
     if trainer.step == 0 and not trainer.rows:
