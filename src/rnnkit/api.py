@@ -191,9 +191,14 @@ def _final_results(cfg: Config, task, out_dir: Path, device: torch.device) -> di
     return results
 
 
+def read_model_config(model_dir: str | Path) -> tuple[Path, Config]:
+    """A complete model directory (else a clear error) and the config it was trained with."""
+    model_dir = require_model_dir(model_dir)
+    return model_dir, config_from_dict(load_yaml(model_dir / CONFIG_FILE), str(model_dir / CONFIG_FILE))
+
+
 def load(model_dir: str | Path, device: str = "cpu"):
     """Load a trained model directory on ``device`` (any device, wherever it was trained)."""
-    model_dir = require_model_dir(model_dir)
-    cfg = config_from_dict(load_yaml(model_dir / CONFIG_FILE), str(model_dir / CONFIG_FILE))
+    model_dir, cfg = read_model_config(model_dir)
     _, model_cls = task_classes(cfg.task)
     return model_cls.load(model_dir, cfg, resolve_device(device))

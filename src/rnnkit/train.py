@@ -38,7 +38,7 @@ from rnnkit.checkpoint import (
 )
 from rnnkit.config import TrainConfig
 from rnnkit.errors import RnnkitError
-from rnnkit.nn.rnn import detach_state
+from rnnkit.nn.rnn import detach_state, map_state
 from rnnkit.plotting import plot_curves
 
 LOG_FIELDS = ["step", "epoch", "split", "loss", "lr", "tokens_per_sec", "elapsed_sec"]
@@ -482,17 +482,9 @@ def _numpy_state() -> list:
 
 
 def _to_cpu(state):
-    return _map_state(state, lambda t: t.detach().cpu())
+    return map_state(state, lambda t: t.detach().cpu())
 
 
 def _to_device(state, device: torch.device):
-    return _map_state(state, lambda t: t.to(device))
+    return map_state(state, lambda t: t.to(device))
 
-
-def _map_state(state, fn):
-    """Apply ``fn`` to every tensor of a nested list/tuple state, keeping its structure."""
-    if state is None:
-        return None
-    if isinstance(state, torch.Tensor):
-        return fn(state)
-    return type(state)(_map_state(s, fn) for s in state)

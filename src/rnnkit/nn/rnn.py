@@ -44,10 +44,15 @@ def run_layer(layer: nn.RNNBase, x: torch.Tensor, state: State | None, weight_dr
     return functional_call(layer, params, (x, state))
 
 
-def detach_state(state: State | list | None):
-    """Cut the graph at a truncated-BPTT boundary, keeping the values."""
+def map_state(state, fn):
+    """Apply ``fn`` to every tensor of a (nested list/tuple) recurrent state, keeping its structure."""
     if state is None:
         return None
     if isinstance(state, torch.Tensor):
-        return state.detach()
-    return type(state)(detach_state(s) for s in state)
+        return fn(state)
+    return type(state)(map_state(s, fn) for s in state)
+
+
+def detach_state(state: State | list | None):
+    """Cut the graph at a truncated-BPTT boundary, keeping the values."""
+    return map_state(state, torch.Tensor.detach)

@@ -26,8 +26,8 @@ from safetensors import SafetensorError
 from safetensors.numpy import load as load_safetensors_bytes
 from safetensors.numpy import save as save_safetensors_bytes
 
-from rnnkit.checkpoint import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, atomic_write_bytes, require_model_dir
-from rnnkit.config import Config, config_from_dict, load_yaml
+from rnnkit.checkpoint import VOCAB_FILE, WEIGHTS_FILE, atomic_write_bytes
+from rnnkit.config import Config
 from rnnkit.data.lm import IGNORE_INDEX, make_batches
 from rnnkit.data.tokenizers import CharTokenizer, load_tokenizer
 from rnnkit.data.vocab import Vocab
@@ -184,8 +184,9 @@ class NumpyBackendLM(LanguageModel):
 
 def load_numpy(model_dir: str | Path) -> NumpyBackendLM:
     """Load a model directory (trained by either backend) onto the NumPy reference."""
-    model_dir = require_model_dir(model_dir)
-    cfg = config_from_dict(load_yaml(model_dir / CONFIG_FILE), str(model_dir / CONFIG_FILE))
+    from rnnkit.api import read_model_config
+
+    model_dir, cfg = read_model_config(model_dir)
     if cfg.task != "lm":
         raise RnnkitError(f"the numpy backend loads language models only (task '{cfg.task}')", model_dir)
     return NumpyBackendLM.load(model_dir, cfg)
