@@ -111,3 +111,42 @@ def test_a_signal_to_one_rank_stops_every_rank_at_the_same_step(tmp_path: Path) 
     assert 0 < state["step"] < 400 * 4
     for rank in (0, 1):  # both ranks contributed their state at that same step
         assert (out / "checkpoint" / f"rng_rank{rank}.pt").is_file()
+
+
+NAN_ON_RANK_1 = """
+import os, sys
+import torch
+from rnnkit.errors import RnnkitError
+from rnnkit.tasks.lm import LMTask
+
+original, calls = LMTask.batch_loss, [0]
+
+def batch_loss(self, model, batch, state):  # rank 1's loss turns NaN at its third step; rank 0's stays finite
+    result = original(self, model, batch, state)
+    calls[0] += 1
+    if os.environ["RANK"] == "1" and calls[0] == 3:
+        result.loss_sum = result.loss_sum * float("nan")
+    return result
+
+LMTask.batch_loss = batch_loss
+from rnnkit.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_non_finite_loss_on_one_rank_stops_every_rank(tmp_path: Path) -> None:
+    data = _text(tmp_path / "text.txt")
+    script = tmp_path / "nan_on_rank_1.py"
+    script.write_text(NAN_ON_RANK_1, encoding="utf-8")
+    sets = [a for s in [*SETTINGS, "train.eval_every=0"] for a in ("--set", s)]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", str(script),
+           "train", "lm", "--data", str(data), "--out", str(tmp_path / "two"), "--device", "cpu", *sets]
+    # without agreement rank 1 raises alone and rank 0 is left inside backward's all-reduce: gloo drops
+    # the connection and rank 0 dies with a traceback (NCCL would wait there until its timeout)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                          timeout=120, start_new_session=True)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0, output[-3000:]
+    for rank in (0, 1):
+        assert f"loss is not finite on 1 of 2 ranks (rank {rank}:" in output, output[-3000:]
+    assert "at step 3 (epoch 1)" in output

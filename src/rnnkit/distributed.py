@@ -38,9 +38,9 @@ def all_reduce_sum(value: float, device: torch.device) -> float:
     return all_reduce_sums([value], device)[0]
 
 
-def all_reduce_sums(values: list[float], device: torch.device) -> list[float]:
-    """Sum each value over all ranks, in one collective."""
-    t = torch.tensor(values, dtype=torch.float64, device=device)
+def all_reduce_sums(values: list[float | torch.Tensor], device: torch.device) -> list[float]:
+    """Sum each value (a number or a one-element tensor, left on its device) over all ranks, in one collective."""
+    t = torch.stack([torch.as_tensor(v, dtype=torch.float64, device=device).reshape(()) for v in values])
     dist.all_reduce(t)
     return t.tolist()
 

@@ -357,12 +357,19 @@ class Trainer:
         with self.autocast:
             result = self.task.batch_loss(self.train_model, batch, state)
         count = result.count
+        unscaled = result.loss_sum.float() + result.penalty
         if self.dist.enabled:  # mean over the global batch: DDP averages gradients over ranks
-            # the same collective agrees on Ctrl-C / SIGTERM, so every rank stops after the same step
-            global_count, stops = dist_utils.all_reduce_sums(
-                [count, float(self._stop is not None and self._stop.requested)], self.device)
+            # the same collective agrees on Ctrl-C / SIGTERM and on a non-finite loss, so every rank
+            # stops after the same step (one rank leaving alone would leave the others waiting in backward)
+            global_count, stops, bad_ranks = dist_utils.all_reduce_sums(
+                [count, float(self._stop is not None and self._stop.requested),
+                 ~torch.isfinite(unscaled.detach())], self.device)
             self._agreed_stop = stops > 0
             scale = self.dist.world / max(global_count, 1.0)
+            if bad_ranks > 0:
+                raise RnnkitError(f"loss is not finite on {int(bad_ranks)} of {self.dist.world} ranks (rank "
+                                  f"{self.dist.rank}: {unscaled.item()}) at step {self.step + 1} (epoch "
+                                  f"{self.epoch + 1}): lower train.lr, set train.clip, or check the data")
         else:
             scale = 1.0 / max(count, 1)
         loss = result.loss_sum.float() * scale + result.penalty
