@@ -119,6 +119,12 @@ def breakdown(tokens: int, repeats: int = 200) -> dict[str, float]:
         "SGD update of all parameters (+ setting its gradients)": sgd,
         "whole step": whole,
     }
+    # the floor under any implementation: the output layer's three matrix products (forward, gradient of
+    # the input, gradient of the weight) at this shape, float32 in torch and float64 in NumPy
+    h32, w32, g32 = torch.randn(tokens, HIDDEN), torch.randn(VOCAB, HIDDEN), torch.randn(tokens, VOCAB)
+    h64, w64, g64 = h32.double().numpy(), w32.double().numpy(), g32.double().numpy()
+    parts["floor: output layer's 3 matrix products, torch float32"] = lambda: (h32 @ w32.T, g32 @ w32, g32.T @ h32)
+    parts["floor: output layer's 3 matrix products, NumPy float64"] = lambda: (h64 @ w64.T, g64 @ w64, g64.T @ h64)
     result = {}
     for name, fn in parts.items():
         for _ in range(10):
