@@ -146,6 +146,20 @@ def test_evaluate_prints_ppl_and_json(capsys, tmp_path: Path, tiny_model: Path) 
     assert record["loss"] == pytest.approx(results["valid"]["loss"], rel=1e-9)  # the figure training reported
 
 
+def test_evaluate_scores_the_whole_file_not_the_training_slice(capsys, tmp_path: Path, corpus: Path) -> None:
+    out = tmp_path / "sliced"  # trained on the first 20 of the corpus's 60 lines
+    rc, _, err = run(capsys, "train", "lm", "--data", corpus, "--out", out,
+                     *sets(*TINY, "train.max_steps=2", "data.max_lines=20", "data.valid_fraction=0.2",
+                          "data.mode=sentences"))  # every token scored (a stream drops a remainder)
+    assert rc == 0, err
+    lines = corpus.read_text(encoding="utf-8").splitlines()
+    every_token = sum(len(line.split()) + 1 for line in lines)  # words and <eos>
+    for extra, expected in (([], every_token), (["--max-lines", "10"], sum(len(x.split()) + 1 for x in lines[:10]))):
+        rc, stdout, err = run(capsys, "evaluate", out, "--data", corpus, *extra)
+        assert rc == 0, err
+        assert json.loads(stdout.splitlines()[-1])["tokens"] == expected
+
+
 def test_demo_command(capsys, monkeypatch, tmp_path: Path) -> None:
     """The demo's wiring and report (its learning is test_train's demo test); shortened to 40 updates."""
     real_train = rnnkit.train
@@ -165,6 +179,11 @@ def test_demo_command(capsys, monkeypatch, tmp_path: Path) -> None:
     rc, _, err = run(capsys, "demo", "--out", tmp_path / "precious")
     assert rc == 2 and "not an rnnkit model directory" in err
     assert (tmp_path / "precious" / "thesis.txt").read_text(encoding="utf-8") == "keep me"
+    # another model's directory is not the demo's to replace either
+    (tmp_path / "precious" / "config.yaml").write_text("data:\n  train: /data/ptb.train.txt\n", encoding="utf-8")
+    rc, _, err = run(capsys, "demo", "--out", tmp_path / "precious")
+    assert rc == 2 and "not an rnnkit model directory made by the demo" in err
+    assert (tmp_path / "precious" / "thesis.txt").is_file()
 
 
 def test_resume_and_init_from_commands(capsys, tmp_path: Path, corpus: Path, tiny_model: Path) -> None:

@@ -194,6 +194,17 @@ def test_resolved_config_written_to_the_model_dir_is_what_was_trained(train_tiny
     assert tuple(weights["embedding.weight"].shape)[1] == 8
 
 
+def test_find_splits_prefers_word_level_ptb_files_but_takes_a_char_file_alone(tmp_path: Path) -> None:
+    for name in ("ptb.train.txt", "ptb.char.train.txt", "ptb.valid.txt", "ptb.char.valid.txt"):
+        (tmp_path / name).write_text("x\n", encoding="utf-8")
+    assert {k: Path(v).name for k, v in find_splits(tmp_path).items()} == \
+        {"train": "ptb.train.txt", "valid": "ptb.valid.txt"}
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "en.char.train.txt").write_text("x\n", encoding="utf-8")
+    assert Path(find_splits(alone)["train"]).name == "en.char.train.txt"
+
+
 def test_find_splits_matches_the_word_in_any_part_of_the_name(tmp_path: Path) -> None:
     for name in ("en_train.txt", "imdb-dev.jsonl", "ptb.test.txt", "pretrained.txt", "ptb.char.valid.txt"):
         (tmp_path / name).write_text("x\n", encoding="utf-8")
@@ -202,3 +213,52 @@ def test_find_splits_matches_the_word_in_any_part_of_the_name(tmp_path: Path) ->
     (tmp_path / "en_train.txt").unlink()
     with pytest.raises(RnnkitError, match="no training file"):  # 'pretrained' does not hold the word
         find_splits(tmp_path)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.bptt=0", "'train.bptt' must be at least 1, got 0"),
+    ("train.batch_size=0", "'train.batch_size' must be at least 1, got 0"),
+    ("train.lr=-1", "'train.lr' must be at least 0, got -1.0"),
+    ("train.lr_decay=0", "'train.lr_decay' must be above 0, got 0.0"),
+    ("model.dropout=1.5", "'model.dropout' must be below 1, got 1.5"),
+    ("model.layers=0", "'model.layers' must be at least 1, got 0"),
+    ("data.valid_fraction=-0.5", "'data.valid_fraction' must be at least 0, got -0.5"),
+    ("train.lr_decay=2", "'train.lr_decay' must be at most 1, got 2.0"),
+    ("train.lr=", "'train.lr' needs a value"),
+])
+def test_values_no_run_can_use_are_refused_naming_the_override(override: str, message: str) -> None:
+    with pytest.raises(RnnkitError, match=re.escape(message)) as err:
+        load_config("demo", [override])
+    assert str(err.value).startswith("--set: ")  # the override, not the recipe, is to blame
+
+
+def test_a_bad_value_in_a_recipe_names_the_recipe(tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("train:\n  bptt: 0\n", encoding="utf-8")
+    with pytest.raises(RnnkitError, match=re.escape(f"{recipe}: config key 'train.bptt' must be at least 1")):
+        load_config(str(recipe))
+
+
+def test_an_unknown_key_points_at_its_line_in_its_section(tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("train:\n  bptt: 5\ndata:\n  mode: stream\n  bptt: 3\n", encoding="utf-8")
+    with pytest.raises(RnnkitError, match=re.escape(f"{recipe}:5: unknown config key 'data.bptt'")):
+        load_config(str(recipe))
+
+
+def test_a_key_given_twice_in_a_recipe_is_an_error(tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("train:\n  epochs: 1\nmodel:\n  layers: 1\ntrain:\n  epochs: 10\n", encoding="utf-8")
+    with pytest.raises(RnnkitError, match=re.escape(f"{recipe}:5: invalid YAML")) as err:
+        load_config(str(recipe))
+    assert "'train' appears twice (lines 1 and 5)" in str(err.value)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.lrr=1", "override 'train.lrr=1': unknown config key 'train.lrr'"),
+    ("model=3", "override 'model=3': 'model' is a section"),
+])
+def test_override_errors_name_the_override(override: str, message: str) -> None:
+    with pytest.raises(RnnkitError, match=re.escape(message)) as err:
+        load_config("demo", [override])
+    assert "demo.yaml" not in str(err.value)

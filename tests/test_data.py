@@ -217,6 +217,15 @@ def test_bad_jsonl_names_file_and_line(tmp_path: Path, body: str, line: int, mes
     assert str(err.value).startswith(f"{path}:{line}: ")
 
 
+def test_a_byte_order_mark_is_not_text(tmp_path: Path) -> None:
+    plain = tmp_path / "bom.txt"
+    plain.write_bytes("\ufeffthe cat\nsat\n".encode())
+    assert read_lines(plain) == ["the cat", "sat"]
+    jsonl = tmp_path / "bom.jsonl"
+    jsonl.write_bytes('\ufeff{"text": "a review"}\n{"text": "another"}\n'.encode())
+    assert read_lines(jsonl) == ["a review", "another"]
+
+
 def test_non_utf8_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "latin1.txt"
     path.write_bytes("fine\nalso fine\ncaf\xe9 au lait\n".encode("latin-1"))

@@ -88,6 +88,24 @@ def test_evaluate_bad_data(capsys, tmp_path: Path, tiny_model: Path) -> None:
     assert f"{short}: cannot score this text" in err
 
 
+def test_missing_test_file_fails_before_training(capsys, tmp_path: Path, corpus: Path) -> None:
+    missing = tmp_path / "nope.txt"
+    err = fails(capsys, *train_args(corpus, tmp_path / "m"), "--test", missing)
+    assert f"{missing}: file not found" in err
+    assert not (tmp_path / "m").exists()  # nothing trained, nothing written
+
+
+def test_output_paths_that_cannot_be_used(capsys, tmp_path: Path, corpus: Path, tiny_model: Path) -> None:
+    a_file = write_lines(tmp_path / "afile", ["x"])
+    err = fails(capsys, *train_args(corpus, a_file))
+    assert f"{a_file}: --out is a file" in err
+    blocked = a_file / "model"  # a folder under a file cannot be made
+    err = fails(capsys, *train_args(corpus, blocked))
+    assert f"{blocked}: cannot create the model folder" in err
+    err = fails(capsys, "evaluate", tiny_model, "--data", corpus, "--json", tmp_path)
+    assert f"{tmp_path}: --json names a folder" in err
+
+
 def test_corrupt_gzip_data(capsys, tmp_path: Path, corpus: Path) -> None:
     import gzip
 
@@ -120,7 +138,7 @@ def test_unknown_key_in_a_recipe_file(capsys, tmp_path: Path, corpus: Path) -> N
     recipe = tmp_path / "r.yaml"
     recipe.write_text("model:\n  cells: lstm  # typo\n", encoding="utf-8")
     err = fails(capsys, *train_args(corpus, tmp_path / "m"), "--recipe", recipe)
-    assert f"{recipe}: unknown config key 'model.cells'" in err
+    assert f"{recipe}:2: unknown config key 'model.cells'" in err
 
 
 def test_recipe_with_an_empty_section_or_no_mapping(capsys, tmp_path: Path, corpus: Path) -> None:

@@ -40,8 +40,9 @@ def find_splits(path: str | Path) -> dict[str, str]:
     for split, words in (("train", ("train",)), ("valid", ("valid", "val", "dev")), ("test", ("test",))):
         matches = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
                          and any(w in re.split(r"[^a-z0-9]+", p.name.lower()) or p.name.lower().startswith(w)
-                                 for w in words)
-                         and ".char." not in p.name)
+                                 for w in words))
+        if len(matches) > 1:  # PTB ships ptb.char.train.txt beside ptb.train.txt: the word-level one
+            matches = [m for m in matches if ".char." not in m.name] or matches
         if len(matches) > 1:
             raise RnnkitError(f"several {split} files ({', '.join(m.name for m in matches)}); "
                               "name the file instead", path)
@@ -75,11 +76,11 @@ def build_config(task: str, recipe: str | None, data: str | None, valid: str | N
 
 def _resume_config(out_dir: Path, overrides: list[str] | None) -> Config:
     values = load_yaml(out_dir / CONFIG_FILE)
-    for item in overrides or []:
-        key = item.split("=", 1)[0].strip()
+    keys = {item.split("=", 1)[0].strip() for item in overrides or []}
+    for key in keys:
         if key not in RESUMABLE_KEYS:
             raise RnnkitError(f"cannot change '{key}' when resuming (only {', '.join(RESUMABLE_KEYS)})")
-    return config_from_dict(apply_overrides(values, overrides or []), str(out_dir / CONFIG_FILE))
+    return config_from_dict(apply_overrides(values, overrides or []), str(out_dir / CONFIG_FILE), keys)
 
 
 def _check_resume_inputs(cfg: Config, out_dir: Path, recipe, data, valid, test) -> None:
@@ -106,6 +107,8 @@ def prepare_config(task: str, recipe: str | None, data: str | None, out_dir: Pat
         _check_resume_inputs(cfg, out_dir, recipe, data, valid, test)
         return cfg
     cfg = build_config(task, recipe, data, valid, test, overrides)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise RnnkitError("--out is a file; give a folder for the model", out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
         raise RnnkitError("output folder is not empty; pass --resume to continue it, or choose "
                           "another --out", out_dir)
@@ -114,7 +117,10 @@ def prepare_config(task: str, recipe: str | None, data: str | None, out_dir: Pat
 
 def write_run_files(cfg: Config, task, out_dir: Path) -> None:
     """A new run's model directory before training: config, tokenizer and vocabulary."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RnnkitError(f"cannot create the model folder ({e.strerror or e})", out_dir) from None
     save_config(cfg, out_dir / CONFIG_FILE)
     task.tokenizer.save(out_dir)
     task.vocab.save(out_dir / VOCAB_FILE)

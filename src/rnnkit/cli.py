@@ -76,6 +76,8 @@ def _add_evaluate(sub) -> None:
     p.add_argument("model", help="model directory")
     p.add_argument("--data", required=True, help="text file read like the training data")
     p.add_argument("--batch-size", type=int, help="sequences per batch (default: the training config's)")
+    p.add_argument("--max-lines", type=int, default=0,
+                   help="score only the first N lines (sentences, for models that split reviews); default: all")
     p.add_argument("--json", dest="json_out", help="also write the metrics to this JSON file")
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     p.add_argument("--backend", choices=["torch", "numpy"], default="torch",
@@ -89,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run `rnnkit demo` to see it work; `rnnkit COMMAND --help` for each command.")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="train a small LSTM on an embedded fable and generate (about 15 s on a CPU)")
-    demo.add_argument("--out", default="runs/demo", help="model directory (default runs/demo; replaced)")
+    demo.add_argument("--out", default="runs/demo",
+                      help="model directory (default runs/demo; an earlier demo's is replaced, nothing else)")
     sub.add_parser("recipes", help="list the built-in recipes")
     _add_train(sub)
     _add_generate(sub)
@@ -188,8 +191,10 @@ def cmd_generate(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    if args.json_out and Path(args.json_out).is_dir():
+        raise RnnkitError("--json names a folder; give a file name", args.json_out)
     model = _load_model(args)
-    metrics = model.evaluate(args.data, batch_size=args.batch_size)
+    metrics = model.evaluate(args.data, batch_size=args.batch_size, max_lines=args.max_lines)
     for key, value in metrics.items():
         print(f"{key:>6}  {value:.4f}" if key != "tokens" else f"{key:>6}  {int(value)}")
     extra = {"backend": "numpy"} if args.backend == "numpy" else {}
@@ -212,18 +217,25 @@ def cmd_demo(args) -> int:
     import shutil
 
     import rnnkit
+    from rnnkit.config import load_yaml
 
     out = Path(args.out)
-    if out.exists():
-        if not (out / "config.yaml").is_file():
-            raise RnnkitError("exists and is not an rnnkit model directory; choose another --out", out)
-        shutil.rmtree(out)
     fable = Path(str(importlib.resources.files("rnnkit") / "assets" / "belling_the_cat.txt"))
+    if out.exists():  # only an earlier demo's directory is replaced, never another model
+        config = out / "config.yaml"
+        train_file = ((load_yaml(config).get("data") or {}).get("train") or "") if config.is_file() else ""
+        if Path(str(train_file)).name != fable.name:
+            raise RnnkitError("exists and is not an rnnkit model directory made by the demo; choose another --out", out)
+        shutil.rmtree(out)
     print(f"Training a word-level LSTM language model on the fable 'Belling the Cat' ({fable.name}, "
           "204 words) ...")
     t0 = time.perf_counter()
-    lm = rnnkit.train("lm", recipe="demo", data=str(fable), out=out, device="cpu",
-                      overrides=["train.progress=false"])
+    try:
+        lm = rnnkit.train("lm", recipe="demo", data=str(fable), out=out, device="cpu",
+                          overrides=["train.progress=false"])
+    except KeyboardInterrupt:
+        print("\ninterrupted; run `rnnkit demo` again to start over", file=sys.stderr)
+        return 130
     seconds = time.perf_counter() - t0
     greedy = lm.generate(DEMO_PROMPT, 32, greedy=True)[0]
     sampled = lm.generate(DEMO_PROMPT, 32, temperature=0.8, top_k=10, seed=7)[0]

@@ -30,7 +30,7 @@ class DataConfig:
     mode: str = "stream"  # stream: running text | sentences: <bos> s <eos> each | windows (seed 002)
     window: int = 3  # windows mode: words of context before each predicted word (seed 002: 3)
     split_sentences: bool = False  # split each line into sentences first (seed 001 on review text)
-    max_lines: int = 0  # read at most this many lines (sentences after splitting) per file; 0 = all
+    max_lines: int = 0  # read at most this many lines (sentences after splitting) of train/valid; 0 = all
     max_length: int = 0  # sentences mode: drop sentences longer than this many tokens; 0 = keep all
     min_length: int = 0  # sentences mode: drop sentences shorter than this many tokens
 
@@ -107,7 +107,8 @@ class Config:
         return dataclasses.asdict(self)
 
 
-def _build(cls: type, values: dict[str, Any], where: str, source: str) -> Any:
+def _build(cls: type, values: dict[str, Any], where: str, source: str,
+           overridden: set[str] | frozenset = frozenset()) -> Any:
     """Instantiate dataclass ``cls`` from ``values``, rejecting unknown keys and wrong types."""
     if not isinstance(values, dict):
         raise RnnkitError(f"section '{where}' must be a mapping, got {type(values).__name__}", source)
@@ -116,19 +117,22 @@ def _build(cls: type, values: dict[str, Any], where: str, source: str) -> Any:
     for key, value in values.items():
         name = f"{where}.{key}" if where else key
         if key not in fields:
-            raise RnnkitError(f"unknown config key '{name}' (known: {', '.join(fields)})", source)
+            raise RnnkitError(f"unknown config key '{name}' (known: {', '.join(fields)})", source,
+                              _line_of(source, name))
         f = fields[key]
         if f.default_factory is not dataclasses.MISSING and dataclasses.is_dataclass(f.default_factory):
-            kwargs[key] = _build(f.default_factory, value or {}, name, source)
+            kwargs[key] = _build(f.default_factory, value or {}, name, source, overridden)
         else:
-            kwargs[key] = _check_type(value, f.default, name, source)
+            kwargs[key] = _check_type(value, f.default, name, "--set" if name in overridden else source)
     return cls(**kwargs)
 
 
 def _check_type(value: Any, default: Any, name: str, source: str) -> Any:
     """Coerce ints to floats where a float is expected; reject other mismatches."""
-    if default is None or value is None:
+    if default is None:
         return value
+    if value is None:
+        raise RnnkitError(f"config key '{name}' needs a value (default {default!r})", source)
     if isinstance(default, bool):
         if not isinstance(value, bool):
             raise RnnkitError(f"config key '{name}' must be true or false, got {value!r}", source)
@@ -146,8 +150,61 @@ def _check_type(value: Any, default: Any, name: str, source: str) -> Any:
     return value
 
 
-def config_from_dict(values: dict[str, Any], source: str = "<config>") -> Config:
-    return _build(Config, values or {}, "", source)
+def _line_of(source: str, name: str) -> int | None:
+    """The line of a YAML file ``source`` that sets ``section.key`` (for error messages), if found."""
+    path = Path(source)
+    if path.suffix not in (".yaml", ".yml") or not path.is_file():
+        return None
+    lines, number = path.read_text(encoding="utf-8").splitlines(), 0
+    for part in name.split("."):  # the section's line first, then the key's below it
+        pattern = re.compile(rf"^\s*{re.escape(part)}\s*:")
+        number = next((i for i in range(number, len(lines)) if pattern.match(lines[i])), None)
+        if number is None:
+            return None
+        number += 1
+    return number
+
+
+# allowed ranges: (low, low excluded, high, high excluded); None = unbounded
+_AT_LEAST_0, _AT_LEAST_1 = (0, False, None, False), (1, False, None, False)
+_FRACTION, _UNIT = (0, False, 1, True), (0, True, 1, False)
+_RANGES: dict[str, tuple[float | None, bool, float | None, bool]] = {
+    "data.valid_fraction": _FRACTION, "data.window": _AT_LEAST_1, "data.max_lines": _AT_LEAST_0,
+    "data.max_length": _AT_LEAST_0, "data.min_length": _AT_LEAST_0,
+    "tokenizer.vocab_size": _AT_LEAST_0, "tokenizer.min_freq": _AT_LEAST_1,
+    "model.embedding_size": _AT_LEAST_1, "model.hidden_size": _AT_LEAST_1, "model.layers": _AT_LEAST_1,
+    "model.init_range": _AT_LEAST_0,
+    **{f"model.{k}": _FRACTION for k in ("dropout", "embedding_dropout", "layer_dropout", "word_dropout",
+                                         "weight_drop")},
+    "train.lr": _AT_LEAST_0, "train.lr_decay": _UNIT, "train.rmsprop_alpha": (0, False, 1, False),
+    **{f"train.{k}": _AT_LEAST_0 for k in ("momentum", "weight_decay", "nt_asgd", "decay_start", "patience",
+                                           "min_lr", "clip", "max_steps", "eval_every", "save_every",
+                                           "early_stop", "activation_reg", "temporal_reg", "threads",
+                                           "log_every")},
+    **{f"train.{k}": _AT_LEAST_1 for k in ("batch_size", "eval_batch_size", "bptt", "epochs")},
+}
+
+
+def check_ranges(cfg: Config, source: str = "<config>", overridden: set[str] | frozenset = frozenset()) -> None:
+    """Reject values no run can use (a zero BPTT length, dropout 1.5, a negative LR) before anything runs."""
+    for name, (low, low_open, high, high_open) in _RANGES.items():
+        section, key = name.split(".")
+        value = getattr(getattr(cfg, section), key)
+        where = "--set" if name in overridden else source
+        if low is not None and (value <= low if low_open else value < low):
+            bound = f"above {low}" if low_open else f"at least {low}"
+            raise RnnkitError(f"config key '{name}' must be {bound}, got {value}", where)
+        if high is not None and (value >= high if high_open else value > high):
+            bound = f"below {high}" if high_open else f"at most {high}"
+            raise RnnkitError(f"config key '{name}' must be {bound}, got {value}", where)
+
+
+def config_from_dict(values: dict[str, Any], source: str = "<config>",
+                     overridden: set[str] | frozenset = frozenset()) -> Config:
+    """A checked Config; keys in ``overridden`` came from ``--set``, so their errors name it, not ``source``."""
+    cfg = _build(Config, values or {}, "", source, overridden)
+    check_ranges(cfg, source, overridden)
+    return cfg
 
 
 def recipe_dir() -> Path:
@@ -175,6 +232,21 @@ def resolve_recipe(name_or_path: str) -> Path:
     return builtin
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"'{key}' appears twice (lines {seen[key]} and {key_node.start_mark.line + 1})",
+                    key_node.start_mark)
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -183,7 +255,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     except UnicodeDecodeError as e:
         raise RnnkitError(f"not UTF-8 ({e.reason} at byte {e.start})", path) from None
     try:
-        values = yaml.safe_load(text)
+        values = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -203,15 +275,36 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
             raise RnnkitError(f"override '{item}' is not of the form key=value (e.g. train.lr=0.5)")
         key, raw = item.split("=", 1)
         parts = key.strip().split(".")
+        _check_override_key(item, parts)
         node = values
         for part in parts[:-1]:
             if node.get(part) is None:
                 node[part] = {}
             node = node[part]
             if not isinstance(node, dict):
-                raise RnnkitError(f"override '{item}': '{part}' is not a section")
+                raise RnnkitError(f"override '{item}': the recipe's '{part}' is not a section but {node!r}")
         node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
     return values
+
+
+def _check_override_key(item: str, parts: list[str]) -> None:
+    """An override names a known key (the error then names the override, not the recipe)."""
+    cls: Any = Config
+    for depth, part in enumerate(parts):
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        if part not in fields:
+            raise RnnkitError(f"override '{item}': unknown config key '{'.'.join(parts[:depth + 1])}' "
+                              f"(known: {', '.join(fields)})")
+        factory = fields[part].default_factory
+        is_section = factory is not dataclasses.MISSING and dataclasses.is_dataclass(factory)
+        if depth == len(parts) - 1:
+            if is_section:
+                raise RnnkitError(f"override '{item}': '{part}' is a section; set one of its keys "
+                                  f"(e.g. {part}.{dataclasses.fields(factory)[0].name}=...)")
+            return
+        if not is_section:
+            raise RnnkitError(f"override '{item}': '{part}' is not a section (it is a key)")
+        cls = factory
 
 
 def load_config(recipe: str | None = None, overrides: list[str] | None = None,
@@ -229,7 +322,8 @@ def load_config(recipe: str | None = None, overrides: list[str] | None = None,
         else:
             values[section] = sub
     values = apply_overrides(values, overrides or [])
-    return config_from_dict(values, source)
+    overridden = {item.split("=", 1)[0].strip() for item in overrides or []}
+    return config_from_dict(values, source, overridden)
 
 
 def save_config(config: Config, path: str | Path) -> None:

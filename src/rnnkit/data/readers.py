@@ -31,15 +31,21 @@ def read_lines(path: str | Path, max_lines: int = 0) -> list[str]:
     ``.jsonl`` / ``.jsonl.gz`` files yield the ``text`` field of each record instead, with HTML
     line breaks (``<br />``, as in IMDB) turned into spaces.
     """
+    path = check_file(path)
+    lines = list(_iter_lines(path, max_lines))
+    if not any(line.strip() for line in lines):
+        raise RnnkitError("file is empty (no non-blank lines)", path)
+    return lines
+
+
+def check_file(path: str | Path) -> Path:
+    """``path`` as a Path if it is an existing file (checked before a long run needs it), else a clear error."""
     path = Path(path)
     if not path.exists():
         raise RnnkitError("file not found", path)
     if path.is_dir():
         raise RnnkitError("is a directory, expected a text file", path)
-    lines = list(_iter_lines(path, max_lines))
-    if not any(line.strip() for line in lines):
-        raise RnnkitError("file is empty (no non-blank lines)", path)
-    return lines
+    return path
 
 
 def _iter_lines(path: Path, max_lines: int) -> Iterator[str]:
@@ -51,6 +57,8 @@ def _iter_lines(path: Path, max_lines: int) -> Iterator[str]:
                     return
                 try:
                     line = raw.decode("utf-8").rstrip("\r\n")
+                    if number == 1:
+                        line = line.removeprefix("\ufeff")  # a byte-order mark (Windows editors) is not text
                 except UnicodeDecodeError as e:
                     raise RnnkitError(f"not UTF-8 (invalid byte at column {e.start + 1})", path,
                                       number) from None

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from torch import nn
 from rnnkit.checkpoint import VOCAB_FILE, WEIGHTS_FILE, load_weights
 from rnnkit.config import Config
 from rnnkit.data.lm import IGNORE_INDEX, Batch, encode_lines, make_batches, read_corpus_lines
+from rnnkit.data.readers import check_file
 from rnnkit.data.tokenizers import CharTokenizer, Tokenizer, build_tokenizer, load_tokenizer
 from rnnkit.data.vocab import Vocab
 from rnnkit.distributed import DistInfo
@@ -80,6 +82,8 @@ class LMTask:
             raise RnnkitError("no training data: give --data FILE (or set data.train in the recipe)")
         if d.mode not in ("stream", "sentences", "windows"):
             raise RnnkitError(f"unknown data.mode '{d.mode}' (stream | sentences | windows)")
+        if d.test:
+            check_file(d.test)  # scored after training: a wrong path must not wait for that
         train_lines = read_corpus_lines(d.train, d)
         if d.valid:
             valid_lines = read_corpus_lines(d.valid, d)
@@ -88,6 +92,7 @@ class LMTask:
             train_lines, valid_lines = train_lines[:cut], train_lines[cut:]
         else:  # tiny texts (the fable): report the training loss as the validation figure
             valid_lines = train_lines
+        self.valid_is_train = valid_lines is train_lines
         if vocab_from is not None:
             self.tokenizer, self.vocab = load_tokenizer(vocab_from), Vocab.load(vocab_from / VOCAB_FILE)
         else:
@@ -130,8 +135,10 @@ class LMTask:
             path = "ATen CPU kernel, a C++ loop over time steps"
         drop = ", DropConnect through functional_call" if m.weight_drop else ""
         params = sum(p.numel() for p in self.model.parameters())
+        held_out = ("; validation scores the training text itself (no --valid file, and under 10 lines or "
+                    "data.valid_fraction 0 to hold out)" if self.valid_is_train else "")
         return (f"lm: {params:,} parameters; vocabulary {len(self.vocab):,}; {m.layers} x torch.nn.{kernel}"
-                f" ({path}{drop}); {self.train_data.num_tokens:,} training tokens")
+                f" ({path}{drop}); {self.train_data.num_tokens:,} training tokens{held_out}")
 
     def batch_loss(self, model: nn.Module, batch: Batch, state) -> LossResult:
         loss_sum, new_state, out = lm_loss(model, batch, state)
@@ -252,9 +259,15 @@ class LanguageModel:
         return step
 
     # ------------------------------------------------------------------ evaluation
-    def evaluate(self, path: str | Path, batch_size: int | None = None) -> dict[str, float]:
-        """Perplexity on a text file read like the training data (unknown tokens count as <unk>)."""
-        d = self.config.data
+    def evaluate(self, path: str | Path, batch_size: int | None = None, max_lines: int = 0) -> dict[str, float]:
+        """Perplexity on a text file read like the training data (unknown tokens count as <unk>).
+
+        The whole file is scored (the training config's ``data.max_lines`` limits training reads only);
+        ``max_lines`` > 0 scores its first lines (sentences, when the model splits reviews into them).
+        """
+        if max_lines < 0 or (batch_size is not None and batch_size < 1):
+            raise RnnkitError(f"evaluate needs max_lines >= 0 and batch_size >= 1 (got {max_lines}, {batch_size})")
+        d = dataclasses.replace(self.config.data, max_lines=max_lines)
         lines = read_corpus_lines(str(path), d)
         seqs = encode_lines(lines, self.tokenizer, self.vocab, d)
         if not seqs:
