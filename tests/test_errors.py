@@ -288,6 +288,12 @@ def test_corrupt_vocab_and_tokenizer_files(capsys, tmp_path: Path, tiny_model: P
     model = copy_model(tiny_model, tmp_path / "m2")
     (model / "tokenizer.json").write_text(json.dumps({"kind": "morse"}), encoding="utf-8")
     assert "unknown tokenizer kind 'morse'" in fails(capsys, "generate", model)
+    (model / "tokenizer.json").write_text("[1]", encoding="utf-8")
+    assert "tokenizer file is corrupt (a JSON object expected, got list)" in fails(capsys, "generate", model)
+    model = copy_model(tiny_model, tmp_path / "m3")
+    words = json.loads((model / "vocab.json").read_text(encoding="utf-8"))
+    (model / "vocab.json").write_text(json.dumps([*words, words[5]]), encoding="utf-8")
+    assert "vocabulary file is corrupt (duplicate tokens" in fails(capsys, "generate", model)
 
 
 def test_prompt_word_not_in_the_vocabulary(capsys, tiny_model: Path) -> None:
@@ -304,6 +310,8 @@ def test_prompt_word_not_in_the_vocabulary(capsys, tiny_model: Path) -> None:
     (["--temperature", "0"], "temperature must be > 0"),
     (["--top-p", "1.5"], "top-p must be in"),
     (["--top-k", "-2"], "top-k must be >= 0"),
+    (["--num-samples", "-1"], "--num-samples >= 1"),
+    (["-n", "-3"], "-n >= 0"),
 ])
 def test_bad_sampling_options(capsys, tiny_model: Path, option: list[str], message: str) -> None:
     assert message in fails(capsys, "generate", tiny_model, "--prompt", "the", *option)

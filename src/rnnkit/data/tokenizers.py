@@ -161,6 +161,8 @@ def load_tokenizer(model_dir: str | Path) -> Tokenizer:
         raise RnnkitError("model directory has no tokenizer file", path) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise RnnkitError(f"tokenizer file is corrupt ({e})", path) from None
+    if not isinstance(opts, dict):
+        raise RnnkitError(f"tokenizer file is corrupt (a JSON object expected, got {type(opts).__name__})", path)
     kind = opts.get("kind")
     if kind == "char":
         return CharTokenizer(opts.get("lowercase", False))

@@ -64,4 +64,9 @@ class Vocab:
             raise RnnkitError(f"vocabulary file is corrupt ({e})", path) from None
         if not isinstance(itos, list) or tuple(itos[:4]) != SPECIALS:
             raise RnnkitError("vocabulary file does not start with <pad> <unk> <bos> <eos>", path)
-        return cls(itos[4:])
+        if not all(isinstance(t, str) for t in itos):
+            raise RnnkitError("vocabulary file is corrupt (an entry is not a string)", path)
+        try:
+            return cls(itos[4:])
+        except ValueError as e:
+            raise RnnkitError(f"vocabulary file is corrupt ({e})", path) from None

@@ -208,6 +208,9 @@ class LanguageModel:
             sampling.validate()
         except ValueError as e:
             raise RnnkitError(str(e)) from None
+        if n < 0 or num_samples < 1 or min_length < 0:
+            raise RnnkitError(f"generate needs -n >= 0, --num-samples >= 1 and --min-length >= 0 (got {n}, "
+                              f"{num_samples}, {min_length})")
         ids = self.prompt_ids(prompt, allow_unk) if prompt else []
         if sentence or self.config.data.mode == "sentences":
             ids = [Vocab.bos_id, *ids]
