@@ -150,7 +150,8 @@ def test_evaluate_scores_the_whole_file_not_the_training_slice(capsys, tmp_path:
     out = tmp_path / "sliced"  # trained on the first 20 of the corpus's 60 lines
     rc, _, err = run(capsys, "train", "lm", "--data", corpus, "--out", out,
                      *sets(*TINY, "train.max_steps=2", "data.max_lines=20", "data.valid_fraction=0.2",
-                          "data.mode=sentences"))  # every token scored (a stream drops a remainder)
+                          "data.mode=sentences", "data.max_length=7"))  # every token scored (a stream
+    # drops a remainder); training keeps sentences of at most 7 tokens, evaluation scores the longer ones too
     assert rc == 0, err
     lines = corpus.read_text(encoding="utf-8").splitlines()
     every_token = sum(len(line.split()) + 1 for line in lines)  # words and <eos>

@@ -173,6 +173,7 @@ def test_unknown_recipe(capsys, tmp_path: Path, corpus: Path) -> None:
     ("data.mode=documents", "unknown data.mode 'documents'"),
     ("tokenizer.kind=bytes", "unknown tokenizer kind 'bytes'"),
     ("train.device=tpu", "unknown device 'tpu'"),
+    ("train.nt_asgd=3", "train.nt_asgd switches SGD to averaged SGD: it needs train.optimizer sgd"),
 ])
 def test_unknown_choice_fails_before_writing_anything(capsys, tmp_path: Path, corpus: Path, override: str,
                                                       message: str) -> None:
@@ -180,6 +181,12 @@ def test_unknown_choice_fails_before_writing_anything(capsys, tmp_path: Path, co
     err = fails(capsys, *train_args(corpus, out, override))
     assert message in err
     assert not out.exists()  # so the corrected command can use the same --out
+
+
+def test_variable_bptt_outside_streams_is_refused(capsys, tmp_path: Path, corpus: Path) -> None:
+    err = fails(capsys, *train_args(corpus, tmp_path / "m", "train.variable_bptt=true", "data.mode=sentences"))
+    assert "train.variable_bptt varies the BPTT length of running text: it needs data.mode stream" in err
+    assert not (tmp_path / "m").exists()
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
@@ -311,6 +318,8 @@ def test_prompt_word_not_in_the_vocabulary(capsys, tiny_model: Path) -> None:
     (["--top-p", "1.5"], "top-p must be in"),
     (["--top-k", "-2"], "top-k must be >= 0"),
     (["--num-samples", "-1"], "--num-samples >= 1"),
+    (["--temperature", "nan"], "temperature must be > 0 and finite"),
+    (["--temperature", "inf"], "temperature must be > 0 and finite"),
     (["-n", "-3"], "-n >= 0"),
 ])
 def test_bad_sampling_options(capsys, tiny_model: Path, option: list[str], message: str) -> None:

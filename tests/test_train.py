@@ -21,6 +21,7 @@ from safetensors.torch import load_file
 
 import rnnkit
 from conftest import DEMO_CONTINUATION, DEMO_PROMPT, FABLE, TINY, corpus_lines, read_log, write_lines
+from rnnkit.checkpoint import has_checkpoint
 from rnnkit.config import TrainConfig, load_config
 from rnnkit.distributed import DistInfo
 from rnnkit.errors import RnnkitError
@@ -193,6 +194,11 @@ def test_schedule_step_follows_zaremba() -> None:
     s = LRSchedule(TrainConfig(lr=1.0, schedule="step", lr_decay=0.5, decay_start=4))
     assert [s.on_epoch_start(e) for e in range(7)] == [1.0, 1.0, 1.0, 1.0, 0.5, 0.25, 0.125]
     assert s.on_validation(100.0) == 0.125  # validation does not move it
+
+
+def test_schedule_step_stops_at_min_lr() -> None:
+    s = LRSchedule(TrainConfig(lr=1.0, schedule="step", lr_decay=0.1, decay_start=0, min_lr=0.05))
+    assert [s.on_epoch_start(e) for e in range(4)] == pytest.approx([0.1, 0.05, 0.05, 0.05])
 
 
 def test_schedule_state_round_trip() -> None:
@@ -447,6 +453,25 @@ def test_init_from_loads_weights_with_fresh_optimizer_and_step(train_tiny, tmp_p
     assert "zebra" not in json.loads((new / "vocab.json").read_text())
 
 
+def test_init_from_run_stopped_before_its_first_step_resumes_from_the_copied_weights(
+        train_tiny, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    base = train_tiny("base", "train.max_steps=6")
+    whole = train_tiny("whole", "train.max_steps=3", init_from=str(base))
+    real_fit = Trainer.fit
+
+    def stopped_at_once(self):  # Ctrl-C (or a kill) after set-up, before the first update
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "fit", stopped_at_once)
+    with pytest.raises(KeyboardInterrupt):
+        train_tiny("cut", "train.max_steps=3", init_from=str(base))
+    monkeypatch.setattr(Trainer, "fit", real_fit)
+    cut = tmp_path / "cut"
+    rnnkit.train("lm", out=cut, resume=True)  # not from fresh random weights: from base's
+    assert_same_weights(weights(whole / "checkpoint" / "last.safetensors"),
+                        weights(cut / "checkpoint" / "last.safetensors"))
+
+
 def test_init_from_a_different_shape_is_an_error(train_tiny, tmp_path: Path) -> None:
     base = train_tiny("base", "train.max_steps=2")
     with pytest.raises(RnnkitError, match="config and weights disagree"):
@@ -500,3 +525,21 @@ def test_model_dir_files_get_the_usual_permissions(train_tiny) -> None:
                  "checkpoint/last.safetensors"):
         assert (out / name).stat().st_mode & 0o777 == 0o666 & ~mask, name  # not mkstemp's private 0600
     assert (out / "checkpoint").stat().st_mode & 0o777 == 0o777 & ~mask
+
+
+def test_a_checkpoint_write_cleans_up_the_temporary_folder_of_a_killed_one(train_tiny, tmp_path: Path) -> None:
+    out = train_tiny("m", "train.max_steps=2")
+    stale = out / ".checkpoint.abc123"  # what a kill during a checkpoint write leaves behind
+    stale.mkdir()
+    (stale / "last.safetensors").write_bytes(b"partial")
+    rnnkit.train("lm", out=out, resume=True, overrides=["train.max_steps=4"])
+    assert not stale.exists()
+    assert has_checkpoint(out)
+
+
+def test_a_line_break_in_a_char_models_prompt_is_a_line_end(train_tiny) -> None:
+    lm = rnnkit.load(train_tiny("char", "tokenizer.kind=char", "train.max_steps=2"))
+    ids = lm.prompt_ids("the cat\na dog")
+    assert ids == [*lm.prompt_ids("the cat"), lm.vocab.eos_id, *lm.prompt_ids("a dog")]  # as in training data
+    out = lm.generate("the cat\na dog", 0, include_prompt=True)
+    assert out == ["the cat\na dog"]

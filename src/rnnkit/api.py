@@ -174,6 +174,8 @@ def run(cfg: Config, out_dir: Path, device: torch.device, dist: dist_utils.DistI
     dist_utils.barrier()
     if resume:
         trainer.resume()
+    elif init_from is not None:  # a step-0 checkpoint holds the copied weights: a resume starts from them
+        trainer.save_checkpoint()
     trainer.fit()
     results = None
     if dist.is_main:

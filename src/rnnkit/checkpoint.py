@@ -132,6 +132,8 @@ def save_checkpoint(out_dir: str | Path, model: nn.Module, trainer_state: dict,
             os.replace(final, old)
         os.replace(tmp, final)
         shutil.rmtree(old, ignore_errors=True)
+        for stale in out_dir.glob(".checkpoint.*"):  # left by a run killed while it wrote (one writer: rank 0)
+            shutil.rmtree(stale, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

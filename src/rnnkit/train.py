@@ -116,7 +116,8 @@ class LRSchedule:
 
     def on_epoch_start(self, epoch: int) -> float:
         if self.cfg.schedule == "step":
-            self.lr = self.cfg.lr * self.cfg.lr_decay ** max(epoch + 1 - self.cfg.decay_start, 0)
+            self.lr = max(self.cfg.lr * self.cfg.lr_decay ** max(epoch + 1 - self.cfg.decay_start, 0),
+                          min(self.cfg.min_lr, self.cfg.lr))
         return self.lr
 
     def on_validation(self, loss: float) -> float:
@@ -186,6 +187,9 @@ class Trainer:
         if self.dist.enabled:
             self.train_model = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[device.index] if device.type == "cuda" else None)
+        if cfg.nt_asgd and cfg.optimizer != "sgd":
+            raise RnnkitError(f"train.nt_asgd switches SGD to averaged SGD: it needs train.optimizer sgd, "
+                              f"not {cfg.optimizer}")
         self.schedule = LRSchedule(cfg)
         self.optimizer_name = cfg.optimizer
         self.optimizer = make_optimizer(cfg.optimizer, self.model.parameters(), cfg)

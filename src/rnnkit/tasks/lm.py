@@ -82,6 +82,9 @@ class LMTask:
             raise RnnkitError("no training data: give --data FILE (or set data.train in the recipe)")
         if d.mode not in ("stream", "sentences", "windows"):
             raise RnnkitError(f"unknown data.mode '{d.mode}' (stream | sentences | windows)")
+        if t.variable_bptt and d.mode != "stream":
+            raise RnnkitError(f"train.variable_bptt varies the BPTT length of running text: it needs "
+                              f"data.mode stream, not {d.mode}")
         if d.test:
             check_file(d.test)  # scored after training: a wrong path must not wait for that
         train_lines = read_corpus_lines(d.train, d)
@@ -180,7 +183,9 @@ class LanguageModel:
     # ------------------------------------------------------------------ generation
     def prompt_ids(self, prompt: str, allow_unk: bool = False) -> list[int]:
         """Token ids of a prompt; an unknown token is an error unless ``allow_unk`` maps it to <unk>."""
-        tokens = self.tokenizer.tokenize(prompt)
+        tokens: list[str] = []
+        for i, line in enumerate(prompt.split("\n")):  # a line break in the prompt is a line end: <eos>
+            tokens += (["<eos>"] if i else []) + self.tokenizer.tokenize(line)
         unknown = [tok for tok in tokens if tok not in self.vocab]
         if unknown and not allow_unk:
             shown = ", ".join(repr(u) for u in dict.fromkeys(unknown))
@@ -265,12 +270,13 @@ class LanguageModel:
     def evaluate(self, path: str | Path, batch_size: int | None = None, max_lines: int = 0) -> dict[str, float]:
         """Perplexity on a text file read like the training data (unknown tokens count as <unk>).
 
-        The whole file is scored (the training config's ``data.max_lines`` limits training reads only);
-        ``max_lines`` > 0 scores its first lines (sentences, when the model splits reviews into them).
+        The whole file is scored: the training config's ``data.max_lines`` and sentence-length filters
+        shape training only. ``max_lines`` > 0 scores the first lines (sentences, when the model splits
+        reviews into them).
         """
         if max_lines < 0 or (batch_size is not None and batch_size < 1):
             raise RnnkitError(f"evaluate needs max_lines >= 0 and batch_size >= 1 (got {max_lines}, {batch_size})")
-        d = dataclasses.replace(self.config.data, max_lines=max_lines)
+        d = dataclasses.replace(self.config.data, max_lines=max_lines, min_length=0, max_length=0)
         lines = read_corpus_lines(str(path), d)
         seqs = encode_lines(lines, self.tokenizer, self.vocab, d)
         if not seqs:
