@@ -329,7 +329,7 @@ RESUME_CASES = {
 
 @pytest.mark.parametrize("case", list(RESUME_CASES))
 def test_resume_equals_uninterrupted_training(train_tiny, case: str) -> None:
-    settings = [*RESUME_CASES[case], "train.eval_every=4", "train.epochs=3"]
+    settings = [*RESUME_CASES[case], "train.eval_every=4", "train.epochs=3", "train.log_every=3"]
     full = train_tiny("full", *settings, "train.max_steps=22")
     part = train_tiny("part", *settings, "train.max_steps=10")  # stops mid-epoch, between validations
     assert torch.load(part / "checkpoint" / "trainer_state.pt", weights_only=True)["step"] == 10

@@ -202,6 +202,7 @@ class Trainer:
         self.val_history: list[float] = []
         self.rows: list[dict] = []
         self.elapsed = 0.0
+        self.window = _Window()  # training loss since the last log row
         self.finished = False
         self.validated_at = -1  # step of the last validation
         self._stop: _StopFlag | None = None  # set while fit() runs
@@ -216,6 +217,7 @@ class Trainer:
             "schedule": self.schedule.state_dict(), "best_loss": self.best_loss, "bad_evals": self.bad_evals,
             "val_history": self.val_history, "rows": self.rows, "elapsed": self.elapsed,
             "finished": self.finished, "validated_at": self.validated_at, "backend": self.backend,
+            "window": [self.window.loss, self.window.count],
         }
 
     def _rng_state(self) -> dict:
@@ -263,6 +265,7 @@ class Trainer:
         for key in ("step", "epoch", "batch_index", "best_loss", "bad_evals", "val_history", "rows",
                     "elapsed", "finished", "validated_at"):
             setattr(self, key, state[key])
+        self.window = _Window(*state.get("window", (0.0, 0)))
         if rng is not None:
             torch.set_rng_state(rng["torch"])
             np.random.set_state(("MT19937", np.array(rng["numpy"][0], dtype=np.uint32), *rng["numpy"][1:]))
@@ -294,28 +297,28 @@ class Trainer:
                 lr = self.schedule.on_epoch_start(self.epoch)
                 plan = self.task.train_data.plan(self.epoch)
                 bar = self._progress(len(plan))
-                window = _Window()
                 if self.batch_index == 0:  # each epoch starts the streams from the top: zero state
                     self.carried_state = None
+                    self.window = _Window()  # (mid-epoch, a resumed run goes on with its saved window)
                 while self.batch_index < len(plan):
                     batch = self.task.train_data.batch(plan[self.batch_index]).to(self.device)
                     loss, count = self._train_step(batch, lr * self.task.lr_scale(batch))
                     self.batch_index += 1
                     self.step += 1
-                    window.add(loss, count)
+                    self.window.add(loss, count)
                     if bar is not None:
                         bar.update(1)
-                        bar.set_postfix_str(window.postfix(lr), refresh=False)
+                        bar.set_postfix_str(self.window.postfix(lr), refresh=False)
                     if cfg.log_every and self.step % cfg.log_every == 0:
-                        self._log("train", window.mean(), lr, window.rate())
+                        self._log("train", self.window.mean(), lr, self.window.rate())
                         if bar is None and cfg.progress and self.dist.is_main:  # progress, but not on a terminal
                             print(f"step {self.step} epoch {self.epoch + 1}/{cfg.epochs}: "
-                                  f"{window.postfix(lr)}", flush=True)
-                        window = _Window()
+                                  f"{self.window.postfix(lr)}", flush=True)
+                        self.window = _Window()
                     if cfg.eval_every and self.step % cfg.eval_every == 0:
                         last_metrics = self._validate_and_save()
                         lr = self.schedule.lr
-                        window = _Window()  # tokens/s of training only, not of the validation
+                        self.window = _Window()  # tokens/s of training only, not of the validation
                     elif cfg.save_every and self.step % cfg.save_every == 0:
                         self.save_checkpoint()
                     if self._stop_requested() or self._out_of_steps() or self._early_stopped():
@@ -467,20 +470,22 @@ def _restore(model: nn.Module, backup: dict) -> None:
 class _Window:
     """Running loss / token counts between two log rows."""
 
-    def __init__(self):
-        self.loss = 0.0
-        self.count = 0
+    def __init__(self, loss: float = 0.0, count: int = 0):
+        self.loss = loss  # a resumed run's window starts with the sums saved in its checkpoint
+        self.count = count
+        self.timed = 0  # tokens since t0, for tokens/s
         self.t0 = time.perf_counter()
 
     def add(self, loss_sum: float, count: int) -> None:
         self.loss += loss_sum
         self.count += count
+        self.timed += count
 
     def mean(self) -> float:
         return self.loss / max(self.count, 1)
 
     def rate(self) -> float:
-        return self.count / max(time.perf_counter() - self.t0, 1e-9)
+        return self.timed / max(time.perf_counter() - self.t0, 1e-9)
 
     def postfix(self, lr: float) -> str:
         loss = self.mean()
