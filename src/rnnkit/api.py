@@ -19,7 +19,7 @@ from rnnkit.checkpoint import (
     load_weights,
     require_model_dir,
 )
-from rnnkit.config import Config, apply_overrides, config_from_dict, load_config, load_yaml, save_config
+from rnnkit.config import Config, apply_overrides, config_from_dict, load_config, load_yaml, override_keys, save_config
 from rnnkit.errors import RnnkitError
 from rnnkit.tasks import task_classes
 from rnnkit.train import Trainer, resolve_device, seed_everything
@@ -76,7 +76,7 @@ def build_config(task: str, recipe: str | None, data: str | None, valid: str | N
 
 def _resume_config(out_dir: Path, overrides: list[str] | None) -> Config:
     values = load_yaml(out_dir / CONFIG_FILE)
-    keys = {item.split("=", 1)[0].strip() for item in overrides or []}
+    keys = override_keys(overrides)
     for key in keys:
         if key not in RESUMABLE_KEYS:
             raise RnnkitError(f"cannot change '{key}' when resuming (only {', '.join(RESUMABLE_KEYS)})")

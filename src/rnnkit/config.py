@@ -287,6 +287,11 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
     return values
 
 
+def override_keys(overrides: list[str] | None) -> set[str]:
+    """The ``section.key`` names that ``key=value`` overrides set."""
+    return {item.split("=", 1)[0].strip() for item in overrides or []}
+
+
 def _check_override_key(item: str, parts: list[str]) -> None:
     """An override names a known key (the error then names the override, not the recipe)."""
     cls: Any = Config
@@ -322,8 +327,7 @@ def load_config(recipe: str | None = None, overrides: list[str] | None = None,
         else:
             values[section] = sub
     values = apply_overrides(values, overrides or [])
-    overridden = {item.split("=", 1)[0].strip() for item in overrides or []}
-    return config_from_dict(values, source, overridden)
+    return config_from_dict(values, source, override_keys(overrides))
 
 
 def save_config(config: Config, path: str | Path) -> None:

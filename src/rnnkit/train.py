@@ -364,10 +364,10 @@ class Trainer:
         with self.autocast:
             result = self.task.batch_loss(self.train_model, batch, state)
         count = result.count
-        unscaled = result.loss_sum.float() + result.penalty
         if self.dist.enabled:  # mean over the global batch: DDP averages gradients over ranks
             # the same collective agrees on Ctrl-C / SIGTERM and on a non-finite loss, so every rank
             # stops after the same step (one rank leaving alone would leave the others waiting in backward)
+            unscaled = result.loss_sum.float() + result.penalty
             global_count, stops, bad_ranks = dist_utils.all_reduce_sums(
                 [count, float(self._stop is not None and self._stop.requested),
                  ~torch.isfinite(unscaled.detach())], self.device)
