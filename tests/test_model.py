@@ -14,7 +14,7 @@ from rnnkit.data.lm import IGNORE_INDEX, SentenceBatches, pad_sentences
 from rnnkit.data.vocab import Vocab
 from rnnkit.models.lm import RNNLanguageModel
 from rnnkit.nn.dropout import embedding_dropout, locked_dropout
-from rnnkit.nn.rnn import detach_state, make_layer
+from rnnkit.nn.rnn import detach_state, kernel_name, lstm_cpu_kernel, make_layer
 from rnnkit.tasks.lm import evaluate_sequences, lm_loss
 
 CELLS = ["rnn_tanh", "rnn_relu", "gru", "lstm"]
@@ -254,3 +254,70 @@ def test_lm_loss_ignores_padding_and_counts_tokens() -> None:
     assert float(loss_sum.detach()) == pytest.approx(manual, rel=1e-6)
     assert batch.num_tokens == 3 + 6
     assert out.logits.shape == (6, 2, V)
+
+
+# ----------------------------------------------------------------------------------------------------
+# LSTM kernel choice on the CPU (oneDNN fused vs ATen's loop)
+
+
+def _onednn_flag_seen(layer: torch.nn.Module) -> list[bool]:
+    """Records, at each call of ``layer``, whether torch would run it through oneDNN."""
+    seen: list[bool] = []
+    layer.register_forward_pre_hook(lambda module, args: seen.append(torch.backends.mkldnn.enabled))
+    return seen
+
+
+@pytest.mark.parametrize("steps, batch, hidden, kernel", [
+    (1, 1, 200, "aten"), (1, 64, 200, "aten"), (2, 16, 128, "aten"), (3, 20, 200, "onednn"),
+    (35, 20, 200, "onednn"), (3, 1, 512, "aten"), (4, 16, 256, "aten"), (5, 16, 512, "onednn"),
+    (8, 1, 512, "aten"), (9, 1, 1024, "onednn"), (35, 1, 512, "onednn")])
+def test_lstm_kernel_rule(steps: int, batch: int, hidden: int, kernel: str) -> None:
+    assert lstm_cpu_kernel(steps, batch, hidden) == kernel
+
+
+@pytest.mark.parametrize("steps, aten", [(1, True), (2, True), (3, False), (35, False)])
+def test_run_layer_follows_the_kernel_rule(steps: int, aten: bool) -> None:
+    model = tiny("lstm", layers=2).eval()  # hidden 10: ATen up to 2 steps
+    seen = _onednn_flag_seen(model.rnns[0])
+    before = torch.backends.mkldnn.enabled
+    model(ids(steps, B))
+    assert seen == [not aten]
+    assert torch.backends.mkldnn.enabled == before  # restored after the call
+    assert kernel_name(model.rnns[0], steps, B, torch.device("cpu")) == ("aten" if aten else "onednn")
+
+
+def test_gru_never_switches_the_onednn_flag() -> None:
+    model = tiny("gru").eval()
+    seen = _onednn_flag_seen(model.rnns[0])
+    model(ids(1, 1))
+    assert seen == [torch.backends.mkldnn.enabled]
+
+
+@pytest.mark.parametrize("steps, batch", [(1, 1), (3, 4), (20, 2)])
+def test_onednn_and_aten_lstm_agree_in_outputs_and_gradients(steps: int, batch: int) -> None:
+    torch.manual_seed(0)
+    layer = torch.nn.LSTM(12, 24)
+    x = torch.randn(steps, batch, 12)
+    state = (torch.randn(1, batch, 24), torch.randn(1, batch, 24))
+    results = []
+    for onednn in (True, False):
+        layer.zero_grad()
+        torch.backends.mkldnn.enabled = onednn
+        try:
+            out, (h, c) = layer(x, state)
+        finally:
+            torch.backends.mkldnn.enabled = True
+        (out.pow(2).sum() + h.sum() + c.sum()).backward()
+        results.append([out, h, c, *(p.grad.clone() for p in layer.parameters())])
+    for fused, aten in zip(*results, strict=True):
+        torch.testing.assert_close(fused, aten, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("overrides, path", [
+    ([], "oneDNN fused kernel for 8-step batches of 4"),
+    (["data.mode=windows", "data.window=2"], "ATen's C++ loop for 2-step batches of 4"),
+    (["data.mode=sentences"], "whichever is faster for each batch's length"),
+    (["model.cell=gru"], "ATen CPU kernel, a C++ loop over time steps")])
+def test_the_run_description_names_the_kernel_path(train_tiny, capsys, overrides: list[str], path: str) -> None:
+    train_tiny("model", "train.max_steps=1", "train.progress=true", *overrides)
+    assert path in capsys.readouterr().out

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib.resources
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -52,16 +53,19 @@ def _add_generate(sub) -> None:
                        description="Continue a prompt with a trained language model.")
     p.add_argument("model", help="model directory")
     p.add_argument("--prompt", default="", help="text to continue (default: start of a line/sentence)")
-    p.add_argument("-n", type=int, default=32, help="tokens to generate at most (default 32)")
+    p.add_argument("-n", type=int, default=32,
+                   help="tokens to generate at most per sample (default 32); printed as they come, and a "
+                        "progress bar on a terminal when the output goes to a file; Ctrl-C keeps what was printed")
     p.add_argument("--greedy", action="store_true", help="always take the most likely token")
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)")
     p.add_argument("--top-k", type=int, default=0, help="sample among the k most likely tokens (0 = all)")
     p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling threshold (1.0 = off)")
     p.add_argument("--seed", type=int, help="random seed, for repeatable samples")
-    p.add_argument("--num-samples", type=int, default=1, help="how many continuations (default 1)")
+    p.add_argument("--num-samples", type=int, default=1,
+                   help="how many continuations (default 1), drawn up to 64 at a time, each printed when done")
     p.add_argument("--sentence", action="store_true",
                    help="seed-001 sentence mode: a whole sentence from <bos>, never <unk>, to <eos>")
-    p.add_argument("--min-length", type=int, default=0, help="sentence mode: at least this many tokens")
+    p.add_argument("--min-length", type=int, default=0, help="at least this many tokens before <eos> may end a sample")
     p.add_argument("--no-stop", action="store_true",
                    help="go on past <eos> (printed as a line break) for all -n tokens")
     p.add_argument("--allow-unk", action="store_true", help="read prompt words outside the vocabulary as <unk>")
@@ -69,6 +73,7 @@ def _add_generate(sub) -> None:
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     p.add_argument("--backend", choices=["torch", "numpy"], default="torch",
                    help="numpy: run the model on the from-scratch NumPy reference (float64, CPU)")
+    p.add_argument("-v", "--verbose", action="store_true", help="say on stderr which kernel runs the model")
 
 
 def _add_evaluate(sub) -> None:
@@ -82,6 +87,7 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     p.add_argument("--backend", choices=["torch", "numpy"], default="torch",
                    help="numpy: run the model on the from-scratch NumPy reference (float64, CPU)")
+    p.add_argument("-v", "--verbose", action="store_true", help="say on stderr which kernel runs the model")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -176,24 +182,109 @@ SAMPLE_SEPARATOR = "-----"
 
 
 def cmd_generate(args) -> int:
-    model = _load_model(args)
-    texts = model.generate(args.prompt, args.n, greedy=args.greedy, temperature=args.temperature,
-                           top_k=args.top_k, top_p=args.top_p, seed=args.seed, num_samples=args.num_samples,
-                           stop_at_eos=False if args.no_stop else None, allow_unk=args.allow_unk,
-                           sentence=args.sentence, min_length=args.min_length,
-                           include_prompt=args.include_prompt)
-    multiline = len(texts) > 1 and any("\n" in t for t in texts)
-    for i, text in enumerate(texts):
-        if multiline and i:
-            print(SAMPLE_SEPARATOR)  # samples that span lines (char models, --no-stop) stay apart
-        print(text)
+    try:
+        model = _load_model(args)
+    except KeyboardInterrupt:
+        print("\ninterrupted while loading the model", file=sys.stderr)
+        return 130
+    if args.verbose:
+        print(model.kernel_path("generate", args.n, args.num_samples), file=sys.stderr)
+    stop = model.stops_at_eos(args.sentence) and not args.no_stop
+    printer = SamplePrinter(args.num_samples, args.n,
+                            spans_lines=not stop or (args.include_prompt and "\n" in args.prompt))
+    progress = _generation_progress(args.n * args.num_samples)
+    try:
+        pieces = model.stream(args.prompt, args.n, greedy=args.greedy, temperature=args.temperature,
+                              top_k=args.top_k, top_p=args.top_p, seed=args.seed, num_samples=args.num_samples,
+                              stop_at_eos=False if args.no_stop else None, allow_unk=args.allow_unk,
+                              sentence=args.sentence, min_length=args.min_length,
+                              include_prompt=args.include_prompt, on_tokens=progress and progress.update)
+        for piece in pieces:
+            printer.add(piece)
+    except KeyboardInterrupt:
+        printer.interrupted()
+        return 130
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    finally:
+        if progress is not None:
+            progress.close()
+    printer.finish()
     return 0
+
+
+#: a progress bar is shown for generation runs of at least this many tokens (when it can be seen)
+PROGRESS_MIN_TOKENS = 2000
+
+
+def _generation_progress(total: int):
+    """A tqdm bar on stderr when it is a terminal and the text goes elsewhere (else the text shows progress)."""
+    if total < PROGRESS_MIN_TOKENS or not sys.stderr.isatty() or sys.stdout.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="tok", desc="generate", file=sys.stderr, leave=False, dynamic_ncols=True)
+
+
+class SamplePrinter:
+    """Prints generated text as it comes (flushed), one sample per line or, when samples can span lines,
+    separated by :data:`SAMPLE_SEPARATOR` lines; explains empty samples and an interruption on stderr."""
+
+    def __init__(self, num_samples: int, n: int, spans_lines: bool):
+        self.num_samples, self.n, self.spans_lines = num_samples, n, spans_lines
+        self.done = 0  # samples printed completely
+        self.line_open = False  # text of the current sample is on the screen without its line end
+        self.printed = False  # the current sample printed some text
+        self.empty = 0
+
+    def add(self, piece) -> None:
+        if piece.text:
+            if self.spans_lines and piece.sample and not (self.printed or self.line_open):
+                sys.stdout.write(SAMPLE_SEPARATOR + "\n")
+            sys.stdout.write(piece.text)
+            self.printed = self.line_open = True
+        if piece.end:
+            if self.spans_lines and piece.sample and not self.printed:
+                sys.stdout.write(SAMPLE_SEPARATOR + "\n")
+            sys.stdout.write("\n")
+            self._explain_if_empty(piece)
+            self.done += 1
+            self.printed = self.line_open = False
+        sys.stdout.flush()
+
+    def _explain_if_empty(self, piece) -> None:
+        if self.printed or self.n == 0:
+            return
+        self.empty += 1
+        if self.empty > 1:
+            return  # one explanation; finish() counts the rest
+        which = f"sample {piece.sample + 1}" if self.num_samples > 1 else "the sample"
+        if piece.stopped and piece.tokens == 1:
+            print(f"generate: {which} is empty: the model ended it at once with <eos>; try --min-length N "
+                  "(at least N tokens before <eos>) or --no-stop", file=sys.stderr)
+        else:
+            print(f"generate: {which} is empty: its {piece.tokens} token(s) were only <eos> (line ends) or "
+                  "special tokens", file=sys.stderr)
+
+    def finish(self) -> None:
+        if self.empty > 1:
+            print(f"generate: {self.empty} of {self.num_samples} samples were empty", file=sys.stderr)
+
+    def interrupted(self) -> None:
+        if self.line_open:
+            sys.stdout.write("\n")
+        sys.stdout.flush()
+        print(f"interrupted: kept the text printed above ({self.done} of {self.num_samples} sample(s) complete)",
+              file=sys.stderr)
 
 
 def cmd_evaluate(args) -> int:
     if args.json_out and Path(args.json_out).is_dir():
         raise RnnkitError("--json names a folder; give a file name", args.json_out)
     model = _load_model(args)
+    if args.verbose:
+        print(model.kernel_path("evaluate", batch_size=args.batch_size or 0), file=sys.stderr)
     metrics = model.evaluate(args.data, batch_size=args.batch_size, max_lines=args.max_lines)
     for key, value in metrics.items():
         print(f"{key:>6}  {value:.4f}" if key != "tokens" else f"{key:>6}  {int(value)}")

@@ -8,7 +8,7 @@ a batch of sequences at once. Models plug in through a step function
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -48,45 +48,80 @@ def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> t
     return logits
 
 
+def ban_mask(vocab_size: int, banned: list[int] | None) -> torch.Tensor | None:
+    """(V,) logit offsets that rule out ``banned`` ids: -inf there, 0 elsewhere (None: nothing banned)."""
+    if not banned:
+        return None
+    mask = torch.zeros(vocab_size)
+    mask[banned] = float("-inf")
+    return mask
+
+
 def choose(logits: torch.Tensor, cfg: SamplingConfig, generator: torch.Generator | None = None,
            banned: list[int] | None = None) -> torch.Tensor:
     """Next token per row. logits: (B, V) -> ids (B,). ``banned`` ids are never chosen."""
+    return choose_masked(logits, cfg, generator, ban_mask(logits.size(-1), banned))
+
+
+def choose_masked(logits: torch.Tensor, cfg: SamplingConfig, generator: torch.Generator | None,
+                  mask: torch.Tensor | None) -> torch.Tensor:
+    """:func:`choose` with the banned ids as a :func:`ban_mask`, built once per generation, not per step.
+
+    Each step copies the logits at most once per option in use (a token loop runs this for every token).
+    """
     logits = logits.float()
-    if banned:
-        logits = logits.clone()
-        logits[:, banned] = float("-inf")
+    if mask is not None:
+        logits = logits + mask
     if cfg.greedy:
         return logits.argmax(-1)
-    logits = filter_logits(logits / cfg.temperature, cfg.top_k, cfg.top_p)
+    if cfg.temperature != 1.0:
+        logits = logits / cfg.temperature
+    if cfg.top_k or cfg.top_p < 1.0:
+        logits = filter_logits(logits, cfg.top_k, cfg.top_p)
     probs = torch.softmax(logits, dim=-1)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+def sample_tokens(step: StepFn, logits: torch.Tensor, state: object, max_new: int, cfg: SamplingConfig,
+                  eos_id: int | None = None, generator: torch.Generator | None = None,
+                  banned: list[int] | None = None, min_new: int = 0) -> Iterator[list[int | None]]:
+    """Extend B sequences by up to ``max_new`` tokens each, one step at a time.
+
+    logits: (B, V), the distribution after the prompt; ``state`` the model state that produced it.
+    Yields, per step, each sequence's new id, or None for a sequence that has already ended.
+    A sequence ends after ``eos_id`` (which is yielded) unless fewer than ``min_new`` tokens were
+    produced, in which case ``eos_id`` is banned for it until then.
+    """
+    batch, vocab = logits.shape
+    mask = ban_mask(vocab, banned)
+    early_mask = ban_mask(vocab, [*(banned or []), eos_id]) if eos_id is not None and min_new else mask
+    running = [True] * batch
+    left = batch
+    for t in range(max_new):
+        ids = choose_masked(logits, cfg, generator, early_mask if t < min_new else mask)
+        new: list[int | None] = []
+        for b, i in enumerate(ids.tolist()):
+            if not running[b]:
+                new.append(None)
+                continue
+            new.append(i)
+            if i == eos_id:
+                running[b] = False
+                left -= 1
+        yield new
+        if not left or t == max_new - 1:
+            return
+        logits, state = step(ids, state)
 
 
 def sample_sequences(step: StepFn, logits: torch.Tensor, state: object,
                      max_new: int, cfg: SamplingConfig, eos_id: int | None = None,
                      generator: torch.Generator | None = None, banned: list[int] | None = None,
                      min_new: int = 0) -> list[list[int]]:
-    """Extend B sequences by up to ``max_new`` tokens each.
-
-    logits: (B, V), the distribution after the prompt; ``state`` the model state that produced it.
-    A sequence stops after ``eos_id`` (kept in its output) unless fewer than ``min_new`` tokens
-    were produced, in which case ``eos_id`` is banned for it until then.
-    Returns the new ids of each sequence.
-    """
-    batch = logits.size(0)
-    out: list[list[int]] = [[] for _ in range(batch)]
-    done = torch.zeros(batch, dtype=torch.bool)
-    for t in range(max_new):
-        ban = list(banned or [])
-        if eos_id is not None and t < min_new:
-            ban.append(eos_id)
-        ids = choose(logits, cfg, generator, ban)
-        for b, i in enumerate(ids.tolist()):
-            if not done[b]:
-                out[b].append(i)
-                if eos_id is not None and i == eos_id:
-                    done[b] = True
-        if bool(done.all()) or t == max_new - 1:
-            break
-        logits, state = step(ids, state)
+    """:func:`sample_tokens` collected: the new ids of each sequence (``eos_id`` kept where it ended)."""
+    out: list[list[int]] = [[] for _ in range(logits.size(0))]
+    for new in sample_tokens(step, logits, state, max_new, cfg, eos_id, generator, banned, min_new):
+        for seq, i in zip(out, new, strict=True):
+            if i is not None:
+                seq.append(i)
     return out

@@ -1,5 +1,6 @@
 """Recurrent layers: one ``torch.nn.RNN/GRU/LSTM`` per layer, so every layer runs torch's own kernel
-(cuDNN on a GPU; oneDNN for LSTM on a CPU, ATen's C++ time loop for GRU and plain RNN there).
+(cuDNN on a GPU; on a CPU oneDNN's fused LSTM or ATen's C++ time loop, see :func:`lstm_cpu_kernel`;
+ATen's loop for GRU and plain RNN, which have no fused CPU kernel).
 
 Keeping one module per layer (rather than one multi-layer module) lets layers differ in size (the
 last layer of a tied AWD-LSTM matches the embedding) and lets dropout between layers be locked.
@@ -8,6 +9,8 @@ one-to-one to and from the NumPy reference in :mod:`rnnkit.reference`.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 import torch.nn.functional as F
@@ -30,18 +33,72 @@ def make_layer(cell: str, input_size: int, hidden_size: int) -> nn.RNNBase:
     raise ValueError(f"unknown cell '{cell}' (one of {', '.join(CELLS)})")
 
 
+def lstm_cpu_kernel(steps: int, batch: int, hidden_size: int) -> str:
+    """``"aten"`` or ``"onednn"``: the faster torch LSTM kernel on a CPU for one call of this shape.
+
+    oneDNN's fused LSTM (torch's CPU default) prepares its weights on every call, a cost that grows with
+    the hidden size squared, then runs each time step faster than ATen's C++ loop. So ATen wins short
+    calls (one-step generation; seed 002's 3-word windows) and oneDNN long ones (BPTT over 35 steps).
+    Crossovers measured on a 2-core Xeon, torch 2.13, for inference and training alike
+    (``benchmarks/lstm_kernel.py``): about 2 steps at hidden 128-200, 4 at 256-1024, 8-16 at
+    batch 1 and hidden >= 512.
+    """
+    if hidden_size >= 512 and batch == 1:
+        return "aten" if steps <= 8 else "onednn"
+    if hidden_size >= 256:
+        return "aten" if steps <= 4 else "onednn"
+    return "aten" if steps <= 2 else "onednn"
+
+
+def kernel_name(layer: nn.RNNBase, steps: int, batch: int, device: torch.device) -> str:
+    """Which torch kernel runs ``layer`` over ``steps`` x ``batch`` inputs: for logs and tests."""
+    if device.type == "cuda":
+        return "cudnn"
+    if isinstance(layer, nn.LSTM):
+        return lstm_cpu_kernel(steps, batch, layer.hidden_size)
+    return "aten"
+
+
+def describe_kernels(layers: list[nn.RNNBase], steps: int | None, batch: int, device: torch.device) -> str:
+    """The kernel path of calls of ``steps`` x ``batch`` (None: steps vary per call), for a log line."""
+    if device.type == "cuda":
+        return "cuDNN fused kernel"
+    if not isinstance(layers[0], nn.LSTM):  # no fused CPU kernel for GRU / plain RNN
+        return "ATen CPU kernel, a C++ loop over time steps"
+    if steps is None:
+        return "oneDNN fused kernel or ATen's C++ loop, whichever is faster for each batch's length"
+    names = {kernel_name(layer, steps, batch, device) for layer in layers}
+    text = " / ".join("ATen's C++ loop" if k == "aten" else "oneDNN fused kernel" for k in sorted(names))
+    return f"{text} for {steps}-step batches of {batch}"
+
+
+@contextlib.contextmanager
+def _onednn_disabled():
+    """torch runs nn.LSTM through ATen instead of oneDNN while this is active (a process-wide flag)."""
+    before = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = before
+
+
 def run_layer(layer: nn.RNNBase, x: torch.Tensor, state: State | None, weight_drop: float,
               training: bool) -> tuple[torch.Tensor, State]:
-    """Run one layer over a sequence, optionally with DropConnect on ``weight_hh`` (AWD-LSTM).
+    """Run one layer over a sequence, on the faster kernel for its shape, optionally with DropConnect
+    on ``weight_hh`` (AWD-LSTM).
 
     x: (T, B, I) -> output (T, B, H), state (1, B, H) or a (h, c) pair of them.
     DropConnect goes through ``functional_call`` so the layer still runs torch's own kernel.
     """
-    if not training or weight_drop == 0:
-        return layer(x, state)
-    params = dict(layer.named_parameters())
-    params["weight_hh_l0"] = F.dropout(params["weight_hh_l0"], weight_drop, True)
-    return functional_call(layer, params, (x, state))
+    use_aten = (isinstance(layer, nn.LSTM) and x.device.type == "cpu"
+                and lstm_cpu_kernel(x.size(0), x.size(1), layer.hidden_size) == "aten")
+    with _onednn_disabled() if use_aten else contextlib.nullcontext():
+        if not training or weight_drop == 0:
+            return layer(x, state)
+        params = dict(layer.named_parameters())
+        params["weight_hh_l0"] = F.dropout(params["weight_hh_l0"], weight_drop, True)
+        return functional_call(layer, params, (x, state))
 
 
 def map_state(state, fn):

@@ -176,6 +176,9 @@ class NumpyBackendLM(LanguageModel):
         load_numpy_weights(model, model_dir / WEIGHTS_FILE)
         return cls(model_dir, cfg, tokenizer, vocab, model)
 
+    def kernel_path(self, verb: str, n: int = 0, num_samples: int = 1, batch_size: int = 0) -> str:
+        return f"{verb}: the NumPy reference (float64, CPU)"
+
     def _score(self, seqs: list[list[int]], batch_size: int) -> dict[str, float]:
         """Perplexity computed in NumPy (float64); reading and errors are :meth:`LanguageModel.evaluate`'s."""
         return evaluate_numpy_sequences(self.numpy_model, seqs, self.config.data.mode, batch_size,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -19,12 +21,14 @@ from rnnkit.checkpoint import VOCAB_FILE, WEIGHTS_FILE, load_weights
 from rnnkit.config import Config
 from rnnkit.data.lm import IGNORE_INDEX, Batch, encode_lines, make_batches, read_corpus_lines
 from rnnkit.data.readers import check_file
+from rnnkit.data.text_decoder import TextDecoder
 from rnnkit.data.tokenizers import CharTokenizer, Tokenizer, build_tokenizer, load_tokenizer
 from rnnkit.data.vocab import Vocab
 from rnnkit.distributed import DistInfo
 from rnnkit.errors import RnnkitError
 from rnnkit.models.lm import RNNLanguageModel
-from rnnkit.search import SamplingConfig, sample_sequences
+from rnnkit.nn.rnn import describe_kernels
+from rnnkit.search import SamplingConfig, sample_tokens
 from rnnkit.train import LossResult
 
 
@@ -130,18 +134,18 @@ class LMTask:
         """One line saying what runs, and on which kernel path (DESIGN: never fall off it silently)."""
         m = self.cfg.model
         kernel = type(self.model.rnns[0]).__name__
-        if self.device.type == "cuda":
-            path = "cuDNN fused kernel"
-        elif m.cell == "lstm":
-            path = "oneDNN fused kernel"
-        else:  # torch has no fused CPU kernel for GRU / plain RNN: ATen loops over the time steps in C++
-            path = "ATen CPU kernel, a C++ loop over time steps"
+        path = describe_kernels(self.model.rnns, self._training_steps(), self.cfg.train.batch_size, self.device)
         drop = ", DropConnect through functional_call" if m.weight_drop else ""
         params = sum(p.numel() for p in self.model.parameters())
         held_out = ("; validation scores the training text itself (no --valid file, and under 10 lines or "
                     "data.valid_fraction 0 to hold out)" if self.valid_is_train else "")
         return (f"lm: {params:,} parameters; vocabulary {len(self.vocab):,}; {m.layers} x torch.nn.{kernel}"
                 f" ({path}{drop}); {self.train_data.num_tokens:,} training tokens{held_out}")
+
+    def _training_steps(self) -> int | None:
+        """Time steps per training batch (None: each sentence batch has its own length)."""
+        d = self.cfg.data
+        return {"stream": self.cfg.train.bptt, "windows": d.window}.get(d.mode)
 
     def batch_loss(self, model: nn.Module, batch: Batch, state) -> LossResult:
         loss_sum, new_state, out = lm_loss(model, batch, state)
@@ -164,6 +168,77 @@ class LMTask:
                                   self.device, self.char_level)
 
 
+# ---------------------------------------------------------------------------------------------------- generation
+
+#: samples generated together (one batch); more are drawn chunk after chunk, so memory stays bounded
+MAX_CHUNK = 64
+#: new tokens one chunk may hold (rows x n): long samples are drawn fewer at a time, one from n = 1M on
+CHUNK_TOKENS = 1 << 20
+
+
+def chunk_size(n: int, num_samples: int) -> int:
+    """How many samples to generate together."""
+    return max(1, min(MAX_CHUNK, num_samples, CHUNK_TOKENS // max(n, 1)))
+
+
+@dataclasses.dataclass(frozen=True)
+class TextPiece:
+    """A piece of generated text. ``sample``: which sample (from 0); ``end``: its last piece, which
+    also gives ``tokens`` (new tokens in the sample) and ``stopped`` (it ended with <eos>, not at n)."""
+
+    sample: int
+    text: str
+    end: bool = False
+    tokens: int = 0
+    stopped: bool = False
+
+
+@dataclasses.dataclass
+class _Plan:
+    """What every chunk of one generate call shares."""
+
+    ids: list[int]  # the prompt (with <bos> / <eos> start)
+    n: int
+    sampling: SamplingConfig
+    eos_id: int | None  # None: go on past <eos>
+    min_length: int
+    banned: list[int]
+    prompt_tokens: list[str]  # printed before each sample (include_prompt)
+
+
+#: the command-line option of each generate argument, for messages that fit both
+_OPTIONS = {"n": "-n", "temperature": "--temperature", "top_k": "--top-k", "top_p": "--top-p", "seed": "--seed",
+            "num_samples": "--num-samples", "min_length": "--min-length"}
+_MIN_INT = {"n": 0, "top_k": 0, "num_samples": 1, "min_length": 0}
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _check_generate_args(prompt, seed, **args) -> None:
+    """TypeError for a wrong type (Python callers), RnnkitError for a value out of range; both name it."""
+    if not isinstance(prompt, str):
+        raise TypeError(f"generate: prompt must be a string, got {prompt!r}")
+    for name, value in args.items():
+        if name in _MIN_INT:
+            if not _is_int(value):
+                raise TypeError(f"generate: {name} must be an integer, got {value!r}")
+            if value < _MIN_INT[name]:
+                raise RnnkitError(f"generate: {name} ({_OPTIONS[name]}) must be >= {_MIN_INT[name]}, got {value}")
+        elif name in _OPTIONS:  # temperature, top_p: checked for range by SamplingConfig
+            if not isinstance(value, numbers.Real) or isinstance(value, bool):
+                raise TypeError(f"generate: {name} must be a number, got {value!r}")
+        elif not isinstance(value, bool):
+            raise TypeError(f"generate: {name} must be True or False, got {value!r}")
+    if seed is not None:
+        if not _is_int(seed):
+            raise TypeError(f"generate: seed must be an integer or None, got {seed!r}")
+        if not -(2**63) <= seed < 2**64:
+            raise RnnkitError(f"generate: seed (--seed) must fit in 64 bits, got {seed}")
+
+
+
 class LanguageModel:
     """A trained LM loaded from its directory: ``generate`` text, ``evaluate`` perplexity."""
 
@@ -181,6 +256,22 @@ class LanguageModel:
         return cls(model_dir, cfg, tokenizer, vocab, model.to(device), device)
 
     # ------------------------------------------------------------------ generation
+    def stops_at_eos(self, sentence: bool = False) -> bool:
+        """Whether generation ends a sample at <eos> by default (char models go on: it is a line break)."""
+        return sentence or not isinstance(self.tokenizer, CharTokenizer)
+
+    def kernel_path(self, verb: str, n: int = 0, num_samples: int = 1, batch_size: int = 0) -> str:
+        """One line saying which kernel ``generate`` (per step) or ``evaluate`` (per batch) runs on."""
+        if verb == "generate":
+            steps = self.config.data.window if self.config.data.mode == "windows" else 1
+            batch = chunk_size(n, num_samples)
+        else:
+            steps = {"stream": self.config.train.bptt, "windows": self.config.data.window}.get(self.config.data.mode)
+            batch = batch_size or self.config.train.eval_batch_size
+        layers = self.model.rnns
+        path = describe_kernels(layers, steps, batch, self.device)
+        return f"{verb}: {len(layers)} x torch.nn.{type(layers[0]).__name__} on {path}"
+
     def prompt_ids(self, prompt: str, allow_unk: bool = False) -> list[int]:
         """Token ids of a prompt; an unknown token is an error unless ``allow_unk`` maps it to <unk>."""
         tokens: list[str] = []
@@ -193,76 +284,121 @@ class LanguageModel:
                               f"{len(self.vocab)}: {shown} (use --allow-unk to read them as <unk>)")
         return self.vocab.encode(tokens)
 
-    @torch.no_grad()
     def generate(self, prompt: str = "", n: int = 32, *, greedy: bool = False, temperature: float = 1.0,
                  top_k: int = 0, top_p: float = 1.0, seed: int | None = None, num_samples: int = 1,
                  stop_at_eos: bool | None = None, allow_unk: bool = False, sentence: bool = False,
                  min_length: int = 0, include_prompt: bool = False) -> list[str]:
-        """Continue ``prompt`` by up to ``n`` tokens, ``num_samples`` times (sampled together).
+        """Continue ``prompt`` by up to ``n`` tokens, ``num_samples`` times: the list of texts.
 
         ``sentence=True`` is seed 001's sentence mode: start at <bos>, never emit <unk> (masking it is
-        the same as resampling until another token comes), stop at <eos>, and require at least
-        ``min_length`` words before <eos> may end the sentence. ``stop_at_eos`` defaults to True for
-        word and subword models and False for char models (where <eos> is just a line break).
+        the same as resampling until another token comes) and stop at <eos>. ``min_length``: at least
+        this many tokens before <eos> may end a sample. ``stop_at_eos`` defaults to True for word and
+        subword models and False for char models (where <eos> is just a line break). Samples are drawn
+        up to :data:`MAX_CHUNK` at a time (see :meth:`stream`).
         """
-        char_level = isinstance(self.tokenizer, CharTokenizer)
-        if stop_at_eos is None:
-            stop_at_eos = sentence or not char_level
-        sampling = SamplingConfig(greedy, temperature, top_k, top_p)
+        pieces: list[list[str]] = [[] for _ in range(num_samples if _is_int(num_samples) else 0)]
+        for piece in self.stream(prompt, n, greedy=greedy, temperature=temperature, top_k=top_k, top_p=top_p,
+                                 seed=seed, num_samples=num_samples, stop_at_eos=stop_at_eos,
+                                 allow_unk=allow_unk, sentence=sentence, min_length=min_length,
+                                 include_prompt=include_prompt):
+            pieces[piece.sample].append(piece.text)
+        return ["".join(p) for p in pieces]
+
+    def stream(self, prompt: str = "", n: int = 32, *, greedy: bool = False, temperature: float = 1.0,
+               top_k: int = 0, top_p: float = 1.0, seed: int | None = None, num_samples: int = 1,
+               stop_at_eos: bool | None = None, allow_unk: bool = False, sentence: bool = False,
+               min_length: int = 0, include_prompt: bool = False,
+               on_tokens: Callable[[int], None] | None = None) -> Iterator[TextPiece]:
+        """:meth:`generate` as it happens: :class:`TextPiece` s, in sample order.
+
+        Samples are drawn in chunks of up to :data:`MAX_CHUNK` (fewer when ``n`` is large, so a chunk
+        holds at most :data:`CHUNK_TOKENS` new tokens): memory does not grow with ``num_samples``. A
+        chunk of one sample comes token by token; a larger chunk one whole sample per piece when it is
+        done. A seed gives the same samples for the same arguments (the chunks share its generator).
+        ``on_tokens(k)`` is called after each step with the number of tokens it produced (progress).
+        """
+        _check_generate_args(prompt=prompt, n=n, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
+                             num_samples=num_samples, min_length=min_length, greedy=greedy,
+                             allow_unk=allow_unk, sentence=sentence, include_prompt=include_prompt)
+        if stop_at_eos is not None and not isinstance(stop_at_eos, bool):
+            raise TypeError(f"generate: stop_at_eos must be True, False or None, got {stop_at_eos!r}")
+        sampling = SamplingConfig(greedy, float(temperature), top_k, float(top_p))
         try:
             sampling.validate()
         except ValueError as e:
-            raise RnnkitError(str(e)) from None
-        if n < 0 or num_samples < 1 or min_length < 0:
-            raise RnnkitError(f"generate needs -n >= 0, --num-samples >= 1 and --min-length >= 0 (got {n}, "
-                              f"{num_samples}, {min_length})")
+            raise RnnkitError(f"generate: {e}") from None
+        if stop_at_eos is None:
+            stop_at_eos = self.stops_at_eos(sentence)
         ids = self.prompt_ids(prompt, allow_unk) if prompt else []
         if sentence or self.config.data.mode == "sentences":
             ids = [Vocab.bos_id, *ids]
         if not ids:
             ids = [Vocab.eos_id]  # running text: an empty prompt starts as after a line end
+        plan = _Plan(ids, n, sampling, Vocab.eos_id if stop_at_eos else None, min_length,
+                     [Vocab.pad_id, Vocab.bos_id] + ([Vocab.unk_id] if sentence else []),
+                     self.vocab.decode(ids) if include_prompt else [])
+        return self._stream_chunks(plan, num_samples, seed, on_tokens)
+
+    @torch.no_grad()
+    def _stream_chunks(self, plan: _Plan, num_samples: int, seed: int | None,
+                       on_tokens: Callable[[int], None] | None) -> Iterator[TextPiece]:
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        chunk = chunk_size(plan.n, num_samples)
+        for first in range(0, num_samples, chunk):
+            yield from self._stream_chunk(plan, first, min(chunk, num_samples - first), generator, on_tokens)
+
+    def _stream_chunk(self, plan: _Plan, first: int, rows: int, generator: torch.Generator | None,
+                      on_tokens: Callable[[int], None] | None) -> Iterator[TextPiece]:
         windows = self.config.data.mode == "windows"
         # the seed-002 model always sees the last `window` words from a zero state; the whole prompt
-        # is still what --include-prompt prints
-        context = ids[-self.config.data.window:] if windows else ids
-        x = torch.tensor(context, dtype=torch.long, device=self.device).unsqueeze(1).repeat(1, num_samples)
+        # is still what include_prompt prints
+        context = plan.ids[-self.config.data.window:] if windows else plan.ids
+        x = torch.tensor(context, dtype=torch.long, device=self.device).unsqueeze(1).repeat(1, rows)
         out = self.model(x, None)
         step = self._window_step_fn() if windows else self._step_fn()
-        banned = [Vocab.pad_id, Vocab.bos_id] + ([Vocab.unk_id] if sentence else [])
-        new = sample_sequences(step, out.logits[-1].cpu(), x if windows else out.state, n, sampling,
-                               Vocab.eos_id if stop_at_eos else None, generator, banned,
-                               min_new=min_length if sentence else 0)
-        texts = []
-        for seq in new:
-            tokens = self.vocab.decode(ids + seq if include_prompt else seq)
-            tokens = [tok for tok in tokens if tok not in ("<bos>",)]
-            if char_level:
-                texts.append(self.tokenizer.detokenize(tokens))
-            else:  # words/pieces: a line per sentence when generation ran on past <eos>
-                lines, line = [], []
-                for tok in tokens:
-                    if tok == "<eos>":
-                        lines.append(line)
-                        line = []
-                    else:
-                        line.append(tok)
-                texts.append("\n".join(self.tokenizer.detokenize(ln) for ln in [*lines, line] if ln))
-        return texts
+        decoders = [TextDecoder(self.tokenizer) for _ in range(rows)]
+        held: list[list[str]] = [[] for _ in range(rows)]
+        counts, stopped = [0] * rows, [False] * rows
+        if plan.prompt_tokens:
+            for decoder, texts in zip(decoders, held, strict=True):
+                texts.extend(decoder.push(tok) for tok in plan.prompt_tokens)
+            if rows == 1 and held[0]:
+                yield TextPiece(first, "".join(held[0]))
+                held[0].clear()
+        itos = self.vocab.itos
+        for new in sample_tokens(step, out.logits[-1].to("cpu"), x if windows else out.state, plan.n,
+                                 plan.sampling, plan.eos_id, generator, plan.banned, plan.min_length):
+            for b, i in enumerate(new):
+                if i is None:
+                    continue
+                counts[b] += 1
+                stopped[b] = i == plan.eos_id
+                text = decoders[b].push(itos[i])
+                if rows == 1:
+                    if text:
+                        yield TextPiece(first, text)
+                else:
+                    held[b].append(text)
+            if on_tokens is not None:
+                on_tokens(sum(i is not None for i in new))
+        for b in range(rows):
+            yield TextPiece(first + b, "".join(held[b]) + decoders[b].flush(), True, counts[b], stopped[b])
 
     def _step_fn(self):
+        device = self.device
+
         def step(ids: torch.Tensor, state):
-            out = self.model(ids.to(self.device).unsqueeze(0), state)
-            return out.logits[0].cpu(), out.state
+            out = self.model(ids.to(device).unsqueeze(0), state)
+            return out.logits[0].to("cpu"), out.state
 
         return step
 
     def _window_step_fn(self):
-        window = self.config.data.window
+        window, device = self.config.data.window, self.device
 
         def step(ids: torch.Tensor, recent: torch.Tensor):
-            recent = torch.cat([recent, ids.to(self.device).unsqueeze(0)])[-window:]
-            return self.model(recent, None).logits[-1].cpu(), recent
+            recent = torch.cat([recent, ids.to(device).unsqueeze(0)])[-window:]
+            return self.model(recent, None).logits[-1].to("cpu"), recent
 
         return step
 
