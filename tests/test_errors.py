@@ -316,11 +316,13 @@ def test_prompt_word_not_in_the_vocabulary(capsys, tiny_model: Path) -> None:
 @pytest.mark.parametrize("option, message", [
     (["--temperature", "0"], "temperature must be > 0"),
     (["--top-p", "1.5"], "top-p must be in"),
-    (["--top-k", "-2"], "top-k must be >= 0"),
-    (["--num-samples", "-1"], "--num-samples >= 1"),
+    (["--top-k", "-2"], "top_k (--top-k) must be >= 0, got -2"),
+    (["--num-samples", "-1"], "num_samples (--num-samples) must be >= 1, got -1"),
     (["--temperature", "nan"], "temperature must be > 0 and finite"),
     (["--temperature", "inf"], "temperature must be > 0 and finite"),
-    (["-n", "-3"], "-n >= 0"),
+    (["-n", "-3"], "n (-n) must be >= 0, got -3"),
+    (["--min-length", "-1"], "min_length (--min-length) must be >= 0"),
+    (["--seed", str(2**64)], "seed (--seed) must fit in 64 bits"),
 ])
 def test_bad_sampling_options(capsys, tiny_model: Path, option: list[str], message: str) -> None:
     assert message in fails(capsys, "generate", tiny_model, "--prompt", "the", *option)

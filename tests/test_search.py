@@ -12,7 +12,7 @@ from rnnkit.data.tokenizers import WordTokenizer
 from rnnkit.data.vocab import Vocab
 from rnnkit.errors import RnnkitError
 from rnnkit.models.lm import RNNLanguageModel
-from rnnkit.search import SamplingConfig, choose, filter_logits, sample_sequences
+from rnnkit.search import SamplingConfig, choose, filter_logits, sample_categorical, sample_sequences
 from rnnkit.tasks.lm import LanguageModel
 
 EOS = 3
@@ -84,6 +84,16 @@ def test_temperature_reshapes_the_distribution(temperature: float) -> None:
     picks = choose(probs.log().repeat(20000, 1), SamplingConfig(temperature=temperature), gen(6))
     expected = probs ** (1 / temperature)
     torch.testing.assert_close(frequencies(picks, 4), expected / expected.sum(), atol=0.015, rtol=0)
+
+
+def test_inverse_cdf_draws_follow_the_probabilities_and_skip_zeros(monkeypatch: pytest.MonkeyPatch) -> None:
+    probs = torch.tensor([0.0, 0.25, 0.0, 0.5, 0.25, 0.0])
+    picks = sample_categorical(probs.repeat(40000, 1), gen(12))
+    torch.testing.assert_close(frequencies(picks, 6), probs, atol=0.01, rtol=0)
+    # the extreme uniform draws: 0, and one whose product with the total rounded up to the total
+    for u in (0.0, 1.0):
+        monkeypatch.setattr(torch, "rand", lambda shape, generator=None, device=None, u=u: torch.full(shape, u))
+        assert sample_categorical(probs.unsqueeze(0)).item() == (1 if u == 0 else 4)
 
 
 def test_extreme_temperatures() -> None:
