@@ -75,7 +75,8 @@ def minimal_sampler(model_dir: Path):
     vocab, emb_size = weights["embedding.weight"].shape
     layers = sum(1 for k in weights if k.endswith(".weight_hh_l0"))
     hidden = weights["rnns.0.weight_hh_l0"].shape[1]
-    embedding, lstm, decoder = nn.Embedding(vocab, emb_size), nn.LSTM(emb_size, hidden, layers), nn.Linear(hidden, vocab)
+    embedding, lstm = nn.Embedding(vocab, emb_size), nn.LSTM(emb_size, hidden, layers)
+    decoder = nn.Linear(hidden, vocab)
     with torch.no_grad():
         embedding.weight.copy_(weights["embedding.weight"])
         decoder.weight.copy_(weights.get("decoder.weight", weights["embedding.weight"]))
@@ -88,7 +89,7 @@ def minimal_sampler(model_dir: Path):
     def sample(n: int, batch: int, seed: int) -> int:
         generator = torch.Generator().manual_seed(seed)
         x, state, produced = torch.full((1, batch), 3), None, 0  # id 3: <eos>, a line end, as rnnkit starts
-        for t in range(n):
+        for _ in range(n):
             out, state = lstm(embedding(x), state)
             probs = torch.softmax(decoder(out[0]), dim=-1)
             x = torch.multinomial(probs, 1, generator=generator).T

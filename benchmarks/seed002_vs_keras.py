@@ -12,8 +12,10 @@ per update (batch 1), 1 thread each:
                 set up as shared/peers/README.md says); windows/s from its timed blocks;
 * ``baseline``  as ``rnnkit`` with rnnkit as it was (``--baseline``, default ../baseline/src).
 
-Each round runs every variant once as a subprocess, in a rotated order; each reports the median of its
-blocks after the first (warm-up). Prints a JSON line per measurement, then min/median/max windows/s and
+Each round runs every variant as subprocesses, in a rotated order: wall windows/s is the median of a
+run's blocks after the first (warm-up); CPU windows/s is N / (CPU time of a 2N-update run - CPU time of
+an N-update run), so start-up, imports and the end of the run cancel out (on a shared machine the CPU
+figure is the steadier one). Prints a JSON line per measurement, then min/median/max windows/s and
 rnnkit/this (median of per-round ratios). Target (issue 12): rnnkit >= 2x keras.
 
   python benchmarks/seed002_vs_keras.py --rounds 5
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -40,12 +43,13 @@ FABLE = REPO / "src" / "rnnkit" / "assets" / "belling_the_cat.txt"
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--steps", type=int, default=2000, help="updates (windows) per variant per round (default 2000)")
+    p.add_argument("--steps", type=int, default=400,
+                   help="N: each variant runs N and 2N updates per round (default 400)")
     p.add_argument("--keras-python", default="/tmp/peers/bin/python", help="Python with keras installed")
     p.add_argument("--peers-dir", type=Path, default=PEERS_DIR)
     p.add_argument("--baseline", type=Path, default=REPO.parent / "baseline" / "src",
                    help="src/ folder of the rnnkit to compare with (default ../baseline/src; left out if missing)")
-    p.add_argument("--quick", action="store_true", help="smoke test: 2 rounds of 200 updates")
+    p.add_argument("--quick", action="store_true", help="smoke test: 2 rounds of 100 + 200 updates")
     return p.parse_args(argv)
 
 
@@ -78,33 +82,53 @@ def run_keras(args, steps: int) -> float:
     return float(json.loads(line)["examples_per_sec"])
 
 
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(run, steps: int) -> dict[str, float]:
+    """Wall windows/s of a 2N-update run, and CPU windows/s of the N updates it has more than an N run."""
+    start = children_cpu_s()
+    run(steps)
+    middle = children_cpu_s()
+    wall = run(2 * steps)
+    extra_cpu = children_cpu_s() - middle - (middle - start)
+    return {"wall": wall, "cpu": steps / extra_cpu if extra_cpu > 0 else float("nan")}
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.quick:
-        args.rounds, args.steps = 2, 200
-    runners = {"rnnkit": lambda: run_rnnkit(REPO / "src", args.steps), "keras": lambda: run_keras(args, args.steps)}
+        args.rounds, args.steps = 2, 100
+    runners = {"rnnkit": lambda n: run_rnnkit(REPO / "src", n), "keras": lambda n: run_keras(args, n)}
     if (args.baseline / "rnnkit").is_dir():
-        runners["baseline"] = lambda: run_rnnkit(args.baseline, args.steps)
+        runners["baseline"] = lambda n: run_rnnkit(args.baseline, n)
     names = list(runners)
     per_round = []
     for k in range(args.rounds):
         order = names[k % len(names):] + names[:k % len(names)]
-        rates = {name: runners[name]() for name in order}
+        rates = {name: measure(runners[name], args.steps) for name in order}
         per_round.append(rates)
         emit({"bench": "seed002_vs_keras", "round": k, "steps": args.steps, "windows_per_s": rates})
     rows, summary = [], {}
     for name in names:
-        rates = [r[name] for r in per_round]
-        ratio = statistics.median(r["rnnkit"] / r[name] for r in per_round)
-        summary[name] = {"min": min(rates), "median": statistics.median(rates), "max": max(rates),
-                         "rnnkit_over_this": ratio}
-        rows.append([name, f"{min(rates):,.0f} / {statistics.median(rates):,.0f} / {max(rates):,.0f}",
-                     "-" if name == "rnnkit" else f"{ratio:.2f}"])
+        summary[name] = {}
+        row = [name]
+        for clock in ("wall", "cpu"):
+            rates = [r[name][clock] for r in per_round]
+            ratio = statistics.median(r["rnnkit"][clock] / r[name][clock] for r in per_round)
+            summary[name][clock] = {"min": min(rates), "median": statistics.median(rates), "max": max(rates),
+                                    "rnnkit_over_this": ratio}
+            row += [f"{min(rates):,.1f} / {statistics.median(rates):,.1f} / {max(rates):,.1f}",
+                    "-" if name == "rnnkit" else f"{ratio:.2f}"]
+        rows.append(row)
     emit({"bench": "seed002_vs_keras", "summary": summary, "rounds": args.rounds, "steps": args.steps,
           "keras_backend": os.environ.get("KERAS_BACKEND", "torch"), "machine": machine()})
-    print(f"\nseed 002 (fable, LSTM 512, batch 1), {args.rounds} interleaved rounds of {args.steps} updates, "
-          "1 thread; windows/s\n")
-    print(markdown_table(["variant", "windows/s min / median / max", "rnnkit / this"], rows))
+    print(f"\nseed 002 (fable, LSTM 512, batch 1), {args.rounds} interleaved rounds of {args.steps} + "
+          f"{2 * args.steps} updates, 1 thread; windows/s\n")
+    print(markdown_table(["variant", "wall min / median / max", "rnnkit / this (wall)",
+                          "CPU min / median / max", "rnnkit / this (CPU)"], rows))
     return 0
 
 

@@ -14,7 +14,7 @@ import pytest
 import rnnkit
 import rnnkit.tasks.lm as lm_module
 from rnnkit.cli import SAMPLE_SEPARATOR, main
-from rnnkit.data.text_decoder import TextDecoder
+from rnnkit.data.text_decoder import CONTEXT, TextDecoder
 from rnnkit.data.tokenizers import CharTokenizer, SentencePieceTokenizer, WordTokenizer
 from rnnkit.errors import RnnkitError
 from rnnkit.reference.backend import load_numpy
@@ -193,3 +193,9 @@ def test_verbose_says_which_kernel_runs(capsys, tiny_model: Path) -> None:
     assert rc == 0 and "evaluate: 1 x torch.nn.LSTM on oneDNN fused kernel for 8-step batches of 4" in err
     rc, _, err = run_cli(capsys, "generate", tiny_model, "-n", "3", "-v", "--backend", "numpy")
     assert "the NumPy reference" in err
+
+
+def test_the_decoder_keeps_only_recent_tokens_of_an_endless_line() -> None:
+    decoder = TextDecoder(WordTokenizer())
+    text = "".join(decoder.push("cat") for _ in range(10_000))
+    assert text == " ".join(["cat"] * 10_000) and len(decoder.line) <= 4 * CONTEXT

@@ -21,8 +21,9 @@ class TextDecoder:
     def __init__(self, tokenizer: Tokenizer):
         self.tokenizer = tokenizer
         self.char_level = isinstance(tokenizer, CharTokenizer)
-        self.line: list[str] = []  # tokens of the current line
+        self.line: list[str] = []  # the current line's last tokens (enough context for what is not shown)
         self.shown = 0  # how many of them are already in the returned text
+        self.in_line = False  # the current line has tokens
         self.lines = 0  # lines ended so far that had tokens
 
     def push(self, token: str) -> str:
@@ -32,13 +33,17 @@ class TextDecoder:
             return self.tokenizer.detokenize([token])
         if token == "<eos>":
             text = self.flush()
-            if self.line:
-                self.lines += 1
-            self.line, self.shown = [], 0
+            self.lines += self.in_line
+            self.line, self.shown, self.in_line = [], 0, False
             return text
+        start = "\n" if not self.in_line and self.lines else ""
         self.line.append(token)
-        start = "\n" if len(self.line) == 1 and self.lines else ""
-        return start + self._new_text(final=False)
+        self.in_line = True
+        text = start + self._new_text(final=False)
+        if self.shown == len(self.line) > 4 * CONTEXT:  # a line without end must not grow memory
+            del self.line[:-CONTEXT]
+            self.shown = len(self.line)
+        return text
 
     def flush(self) -> str:
         """The text held back so far (an unfinished byte sequence of a subword model), at the end."""
