@@ -5,8 +5,8 @@
     rnnkit train lm --recipe NAME|FILE.yaml --data PATH --out DIR [--set key=value ...]
                     [--resume | --init-from DIR] [--device auto|cpu|cuda] [--backend torch|numpy]
     rnnkit generate DIR [--prompt TEXT] [-n N] [--greedy | --temperature T --top-k K --top-p P] [--seed S]
-                    [--backend torch|numpy]
-    rnnkit evaluate DIR --data PATH [--json FILE] [--backend torch|numpy]
+                    [--num-samples K] [--backend torch|numpy] [-v]     (prints as it generates)
+    rnnkit evaluate DIR --data PATH [--json FILE] [--backend torch|numpy] [-v]
     rnnkit gradcheck --cell rnn|gru|lstm
 
 Errors in the user's input print one ``error: ...`` line naming the file, line and problem (exit 2).
