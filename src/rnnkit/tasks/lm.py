@@ -238,7 +238,6 @@ def _check_generate_args(prompt, seed, **args) -> None:
             raise RnnkitError(f"generate: seed (--seed) must fit in 64 bits, got {seed}")
 
 
-
 class LanguageModel:
     """A trained LM loaded from its directory: ``generate`` text, ``evaluate`` perplexity."""
 
