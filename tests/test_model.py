@@ -267,23 +267,29 @@ def _onednn_flag_seen(layer: torch.nn.Module) -> list[bool]:
     return seen
 
 
-@pytest.mark.parametrize("steps, batch, hidden, kernel", [
-    (1, 1, 200, "aten"), (1, 64, 200, "aten"), (2, 16, 128, "aten"), (3, 20, 200, "onednn"),
-    (35, 20, 200, "onednn"), (3, 1, 512, "aten"), (4, 16, 256, "aten"), (5, 16, 512, "onednn"),
-    (8, 1, 512, "aten"), (9, 1, 1024, "onednn"), (35, 1, 512, "onednn")])
-def test_lstm_kernel_rule(steps: int, batch: int, hidden: int, kernel: str) -> None:
-    assert lstm_cpu_kernel(steps, batch, hidden) == kernel
+@pytest.mark.parametrize("steps, batch, hidden, training, kernel", [
+    (1, 1, 200, True, "aten"), (2, 64, 128, True, "aten"), (3, 20, 200, True, "onednn"),
+    (35, 20, 200, True, "onednn"), (3, 1, 512, True, "aten"), (4, 16, 256, True, "aten"),
+    (5, 16, 512, True, "onednn"), (8, 1, 512, True, "aten"), (9, 1, 1024, True, "onednn"),
+    (1, 64, 128, False, "aten"), (2, 64, 128, False, "onednn"), (2, 16, 256, False, "aten"),
+    (3, 16, 256, False, "onednn"), (4, 1, 200, False, "aten"), (5, 1, 200, False, "onednn"),
+    (16, 1, 512, False, "aten"), (35, 1, 512, False, "onednn"), (35, 10, 200, False, "onednn")])
+def test_lstm_kernel_rule(steps: int, batch: int, hidden: int, training: bool, kernel: str) -> None:
+    assert lstm_cpu_kernel(steps, batch, hidden, training) == kernel
 
 
-@pytest.mark.parametrize("steps, aten", [(1, True), (2, True), (3, False), (35, False)])
-def test_run_layer_follows_the_kernel_rule(steps: int, aten: bool) -> None:
-    model = tiny("lstm", layers=2).eval()  # hidden 10: ATen up to 2 steps
+@pytest.mark.parametrize("steps, grad, aten", [(1, False, True), (2, False, False), (2, True, True),
+                                               (3, True, False), (35, True, False)])
+def test_run_layer_follows_the_kernel_rule(steps: int, grad: bool, aten: bool) -> None:
+    """Hidden 10, batch 3: ATen up to 2 steps when a backward follows (grad on), 1 step without."""
+    model = tiny("lstm", layers=2).eval()
     seen = _onednn_flag_seen(model.rnns[0])
     before = torch.backends.mkldnn.enabled
-    model(ids(steps, B))
+    with torch.set_grad_enabled(grad):
+        model(ids(steps, B))
     assert seen == [not aten]
     assert torch.backends.mkldnn.enabled == before  # restored after the call
-    assert kernel_name(model.rnns[0], steps, B, torch.device("cpu")) == ("aten" if aten else "onednn")
+    assert kernel_name(model.rnns[0], steps, B, torch.device("cpu"), grad) == ("aten" if aten else "onednn")
 
 
 def test_gru_never_switches_the_onednn_flag() -> None:

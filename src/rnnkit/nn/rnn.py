@@ -33,33 +33,35 @@ def make_layer(cell: str, input_size: int, hidden_size: int) -> nn.RNNBase:
     raise ValueError(f"unknown cell '{cell}' (one of {', '.join(CELLS)})")
 
 
-def lstm_cpu_kernel(steps: int, batch: int, hidden_size: int) -> str:
+def lstm_cpu_kernel(steps: int, batch: int, hidden_size: int, training: bool) -> str:
     """``"aten"`` or ``"onednn"``: the faster torch LSTM kernel on a CPU for one call of this shape.
 
     oneDNN's fused LSTM (torch's CPU default) prepares its weights on every call, a cost that grows with
     the hidden size squared, then runs each time step faster than ATen's C++ loop. So ATen wins short
     calls (one-step generation; seed 002's 3-word windows) and oneDNN long ones (BPTT over 35 steps).
-    Crossovers measured on a 2-core Xeon, torch 2.13, for inference and training alike
-    (``benchmarks/lstm_kernel.py``): about 2 steps at hidden 128-200, 4 at 256-1024, 8-16 at
-    batch 1 and hidden >= 512.
+    ``training``: a backward pass follows. The step limits are the crossovers measured on a 2-core CPU,
+    torch 2.13, hidden 128-1024, batch 1-64 (``benchmarks/lstm_kernel.py``).
     """
-    if hidden_size >= 512 and batch == 1:
-        return "aten" if steps <= 8 else "onednn"
-    if hidden_size >= 256:
-        return "aten" if steps <= 4 else "onednn"
-    return "aten" if steps <= 2 else "onednn"
+    if training:
+        limit = 8 if hidden_size >= 512 and batch == 1 else 4 if hidden_size >= 256 else 2
+    elif batch == 1:
+        limit = 16 if hidden_size >= 512 else 4
+    else:
+        limit = 2 if hidden_size >= 256 else 1
+    return "aten" if steps <= limit else "onednn"
 
 
-def kernel_name(layer: nn.RNNBase, steps: int, batch: int, device: torch.device) -> str:
+def kernel_name(layer: nn.RNNBase, steps: int, batch: int, device: torch.device, training: bool) -> str:
     """Which torch kernel runs ``layer`` over ``steps`` x ``batch`` inputs: for logs and tests."""
     if device.type == "cuda":
         return "cudnn"
     if isinstance(layer, nn.LSTM):
-        return lstm_cpu_kernel(steps, batch, layer.hidden_size)
+        return lstm_cpu_kernel(steps, batch, layer.hidden_size, training)
     return "aten"
 
 
-def describe_kernels(layers: list[nn.RNNBase], steps: int | None, batch: int, device: torch.device) -> str:
+def describe_kernels(layers: list[nn.RNNBase], steps: int | None, batch: int, device: torch.device,
+                     training: bool) -> str:
     """The kernel path of calls of ``steps`` x ``batch`` (None: steps vary per call), for a log line."""
     if device.type == "cuda":
         return "cuDNN fused kernel"
@@ -67,7 +69,7 @@ def describe_kernels(layers: list[nn.RNNBase], steps: int | None, batch: int, de
         return "ATen CPU kernel, a C++ loop over time steps"
     if steps is None:
         return "oneDNN fused kernel or ATen's C++ loop, whichever is faster for each batch's length"
-    names = {kernel_name(layer, steps, batch, device) for layer in layers}
+    names = {kernel_name(layer, steps, batch, device, training) for layer in layers}
     text = " / ".join("ATen's C++ loop" if k == "aten" else "oneDNN fused kernel" for k in sorted(names))
     return f"{text} for {steps}-step batches of {batch}"
 
@@ -92,7 +94,7 @@ def run_layer(layer: nn.RNNBase, x: torch.Tensor, state: State | None, weight_dr
     DropConnect goes through ``functional_call`` so the layer still runs torch's own kernel.
     """
     use_aten = (isinstance(layer, nn.LSTM) and x.device.type == "cpu"
-                and lstm_cpu_kernel(x.size(0), x.size(1), layer.hidden_size) == "aten")
+                and lstm_cpu_kernel(x.size(0), x.size(1), layer.hidden_size, torch.is_grad_enabled()) == "aten")
     with _onednn_disabled() if use_aten else contextlib.nullcontext():
         if not training or weight_drop == 0:
             return layer(x, state)

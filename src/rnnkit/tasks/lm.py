@@ -134,7 +134,8 @@ class LMTask:
         """One line saying what runs, and on which kernel path (DESIGN: never fall off it silently)."""
         m = self.cfg.model
         kernel = type(self.model.rnns[0]).__name__
-        path = describe_kernels(self.model.rnns, self._training_steps(), self.cfg.train.batch_size, self.device)
+        path = describe_kernels(self.model.rnns, self._training_steps(), self.cfg.train.batch_size, self.device,
+                                training=True)
         drop = ", DropConnect through functional_call" if m.weight_drop else ""
         params = sum(p.numel() for p in self.model.parameters())
         held_out = ("; validation scores the training text itself (no --valid file, and under 10 lines or "
@@ -268,7 +269,7 @@ class LanguageModel:
             steps = {"stream": self.config.train.bptt, "windows": self.config.data.window}.get(self.config.data.mode)
             batch = batch_size or self.config.train.eval_batch_size
         layers = self.model.rnns
-        path = describe_kernels(layers, steps, batch, self.device)
+        path = describe_kernels(layers, steps, batch, self.device, training=False)
         return f"{verb}: {len(layers)} x torch.nn.{type(layers[0]).__name__} on {path}"
 
     def prompt_ids(self, prompt: str, allow_unk: bool = False) -> list[int]:
