@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rnnkit.api import load, prepare_config, write_run_files
+from rnnkit.api import check_train_arguments, load, prepare_config, write_run_files
 from rnnkit.checkpoint import (
     RESULTS_FILE,
     WEIGHTS_FILE,
@@ -83,13 +83,16 @@ def train_numpy(recipe: str | None = None, data: str | None = None, out: str | P
     from rnnkit.distributed import DistInfo
     from rnnkit.tasks.lm import LMTask
 
+    check_train_arguments(task=task, recipe=recipe, data=data, out=out, overrides=overrides, resume=resume,
+                          valid=valid, test=test)
     out_dir = Path(out)
     cfg = prepare_config(task, recipe, data, out_dir, overrides, valid, test, resume)
     check_numpy_config(cfg)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     seed_everything(cfg.train.seed)  # the torch LM built by the task gives the initial weights
-    lm_task = LMTask(cfg, DistInfo(), torch.device("cpu"), vocab_from=out_dir if resume else None)
+    # float64 weights and gradients: twice the bytes of the PyTorch path
+    lm_task = LMTask(cfg, DistInfo(), torch.device("cpu"), vocab_from=out_dir if resume else None, param_bytes=8)
     trainer = NumpyTrainer(cfg, lm_task, out_dir)
     if not resume:
         write_run_files(cfg, lm_task, out_dir)
