@@ -299,3 +299,14 @@ def test_a_huge_model_fails_in_well_under_a_second(tmp_path, monkeypatch: pytest
         rnnkit.train("lm", data=str(data), out=tmp_path / "m", overrides=[*TINY, "model.hidden_size=30000"])
     assert time.perf_counter() - start < 0.5
     assert not built and not (tmp_path / "m").exists()
+
+
+def test_a_containers_memory_limit_counts_what_it_uses_but_not_its_page_cache(tmp_path) -> None:
+    from rnnkit.memory import _cgroup_available
+
+    (tmp_path / "memory.max").write_text("8000000000\n")
+    (tmp_path / "memory.current").write_text("5000000000\n")
+    (tmp_path / "memory.stat").write_text("anon 2000000000\nfile 3000000000\n")
+    assert _cgroup_available(tmp_path) == 6_000_000_000
+    (tmp_path / "memory.max").write_text("max\n")
+    assert _cgroup_available(tmp_path) is None

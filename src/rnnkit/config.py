@@ -147,6 +147,8 @@ def _check_type(value: Any, default: Any, name: str, source: str) -> Any:
             raise RnnkitError(f"config key '{name}' must be a number, got {_shown(value)}", source)
         if not math.isfinite(value):
             raise RnnkitError(f"config key '{name}' must be a finite number, got {value}", source)
+        if abs(value) > _FLOAT32_MAX:
+            raise RnnkitError(f"config key '{name}' is too large for float32 ({value:g}; at most 3.4e38)", source)
         return float(value)
     elif isinstance(default, int):
         if isinstance(value, bool) or not isinstance(value, int):
@@ -159,6 +161,7 @@ def _check_type(value: Any, default: Any, name: str, source: str) -> Any:
 
 
 _INT64_LIMIT = 2**63  # torch and numpy take signed 64-bit integers
+_FLOAT32_MAX = 3.4028234663852886e38  # the weights, and the optimizer's scalars applied to them, are float32
 
 
 def _shown(value: Any, limit: int = 60) -> str:

@@ -92,13 +92,15 @@ def _meminfo_available() -> int | None:
     return None
 
 
-def _cgroup_available() -> int | None:
-    """cgroup v2 ``memory.max - memory.current`` (a container's limit), if there is one."""
+def _cgroup_available(cgroup: Path = Path("/sys/fs/cgroup")) -> int | None:
+    """A container's (cgroup v2) ``memory.max`` minus what it uses, page cache not counted (reclaimable)."""
     try:
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        limit = (cgroup / "memory.max").read_text().strip()
         if limit == "max":
             return None
-        return int(limit) - int(Path("/sys/fs/cgroup/memory.current").read_text())
+        stat = dict(line.split() for line in (cgroup / "memory.stat").read_text().splitlines())
+        used = int((cgroup / "memory.current").read_text()) - int(stat.get("file", 0))
+        return int(limit) - used
     except (OSError, ValueError):
         return None
 

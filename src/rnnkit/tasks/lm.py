@@ -18,7 +18,7 @@ from torch import nn
 
 from rnnkit.arguments import check_int_argument, check_path_argument
 from rnnkit.checkpoint import VOCAB_FILE, WEIGHTS_FILE, load_weights
-from rnnkit.config import Config
+from rnnkit.config import Config, DataConfig
 from rnnkit.data.lm import IGNORE_INDEX, Batch, encode_lines, make_batches, read_corpus_lines
 from rnnkit.data.readers import check_file
 from rnnkit.data.tokenizers import CharTokenizer, Tokenizer, build_tokenizer, load_tokenizer
@@ -102,6 +102,16 @@ def _check_training_vocabulary(vocab: Vocab, oov: OovCount, cfg: Config) -> None
                           f"(now {t.vocab_size}) or lower tokenizer.min_freq (now {t.min_freq})", cfg.data.train)
 
 
+def _nothing_left(d: DataConfig, tokens: int) -> str:
+    """Why a text gave no sequences at all (the reason depends on the data mode)."""
+    if d.mode == "windows":
+        return f"too short: {tokens} token(s), and each prediction needs the data.window {d.window} tokens before it"
+    reason = "no sentences left: every line is empty or filtered out by length"
+    if d.min_length or d.max_length:
+        reason += f" (data.min_length {d.min_length}, data.max_length {d.max_length})"
+    return reason
+
+
 def _longest_batch(sequences: list[list[int]], cfg: Config) -> int:
     """Time steps of the longest training batch (for the memory estimate of its logits)."""
     if cfg.data.mode == "stream":  # a column holds 1 / batch_size of the text
@@ -145,7 +155,7 @@ class LMTask:
         train_seqs = encode_lines(train_lines, self.tokenizer, self.vocab, d, train_oov)
         self.valid_seqs = encode_lines(valid_lines, self.tokenizer, self.vocab, d, valid_oov)
         if not train_seqs:
-            raise RnnkitError("no training sentences left after length filtering", d.train)
+            raise RnnkitError(_nothing_left(d, train_oov.tokens), d.train)
         _check_training_vocabulary(self.vocab, train_oov, cfg)
         try:
             self.train_data = make_batches(train_seqs, d.mode, t.batch_size, t.bptt, t.variable_bptt,
@@ -154,7 +164,7 @@ class LMTask:
             raise RnnkitError(f"cannot batch the training data: {e}", d.train) from None
         where = d.valid or d.train  # fail now, not after the first epoch
         if not self.valid_seqs:
-            raise RnnkitError("no validation sentences left after length filtering", where)
+            raise RnnkitError(f"validation data: {_nothing_left(d, valid_oov.tokens)}", where)
         try:
             make_batches(self.valid_seqs, d.mode, min(t.eval_batch_size, _max_columns(self.valid_seqs, d.mode,
                                                                                       t.eval_batch_size)),
@@ -166,7 +176,9 @@ class LMTask:
             self.model = RNNLanguageModel(cfg.model, len(self.vocab))
         except ValueError as e:  # an unknown model.cell
             raise RnnkitError(f"model.cell: {e}") from None
-        if d.valid and dist.is_main:  # its perplexity would mostly score <unk>
+        # a validation text far more out of vocabulary than the training text (another language, another
+        # tokenization) would mostly score <unk>; a cut vocabulary (vocab_size) leaves out as much of both
+        if d.valid and dist.is_main and valid_oov.rate > 2 * train_oov.rate:
             oov_warning(valid_oov, d.valid, len(self.vocab))
 
     def describe(self) -> str:
@@ -328,7 +340,7 @@ class LanguageModel:
         oov = OovCount()
         seqs = encode_lines(lines, self.tokenizer, self.vocab, d, oov)
         if not seqs:
-            raise RnnkitError(self._nothing_to_score(oov), path)
+            raise RnnkitError(f"nothing to score: {_nothing_left(d, oov.tokens)}", path)
         try:
             metrics = self._score(seqs, batch_size or self.config.train.eval_batch_size)
         except ValueError as e:  # the batcher's complaint, e.g. a text too short to make a stream
@@ -336,11 +348,6 @@ class LanguageModel:
         oov_warning(oov, path, len(self.vocab))
         return {**metrics, "oov": float(oov.oov), "oov_rate": oov.rate}
 
-    def _nothing_to_score(self, oov: OovCount) -> str:
-        if self.config.data.mode == "windows":
-            return (f"too short to score: {oov.tokens} token(s), and each prediction needs the "
-                    f"data.window {self.config.data.window} tokens before it")
-        return "no sentences to score (every line is empty)"
 
     def _score(self, seqs: list[list[int]], batch_size: int) -> dict[str, float]:
         """Metrics of encoded sequences (the NumPy backend overrides this)."""
