@@ -119,6 +119,31 @@ def _longest_batch(sequences: list[list[int]], cfg: Config) -> int:
     return max(len(s) for s in sequences)
 
 
+def _check_data_config(cfg: Config) -> None:
+    """What the data keys must say before anything is read."""
+    d = cfg.data
+    if not d.train:
+        raise RnnkitError("no training data: give --data FILE (or set data.train in the recipe)")
+    if d.mode not in ("stream", "sentences", "windows"):
+        raise RnnkitError(f"unknown data.mode '{d.mode}' (stream | sentences | windows)")
+    if cfg.train.variable_bptt and d.mode != "stream":
+        raise RnnkitError(f"train.variable_bptt varies the BPTT length of running text: it needs "
+                          f"data.mode stream, not {d.mode}")
+    if d.test:
+        check_file(d.test)  # scored after training: a wrong path must not wait for that
+
+
+def _read_splits(d: DataConfig) -> tuple[list[str], list[str]]:
+    """Training and validation lines: the valid file, else the last ``valid_fraction`` of train held out."""
+    train_lines = read_corpus_lines(d.train, d)
+    if d.valid:
+        return train_lines, read_corpus_lines(d.valid, d)
+    if d.valid_fraction > 0 and len(train_lines) >= 10:
+        cut = len(train_lines) - max(1, int(len(train_lines) * d.valid_fraction))
+        return train_lines[:cut], train_lines[cut:]
+    return train_lines, train_lines  # tiny texts (the fable): report the training loss as the validation figure
+
+
 class LMTask:
     """Data, vocabulary and model of a language-model run, as the trainer needs them."""
 
@@ -126,23 +151,8 @@ class LMTask:
                  param_bytes: int = 4):
         self.cfg, self.device = cfg, device
         d, t = cfg.data, cfg.train
-        if not d.train:
-            raise RnnkitError("no training data: give --data FILE (or set data.train in the recipe)")
-        if d.mode not in ("stream", "sentences", "windows"):
-            raise RnnkitError(f"unknown data.mode '{d.mode}' (stream | sentences | windows)")
-        if t.variable_bptt and d.mode != "stream":
-            raise RnnkitError(f"train.variable_bptt varies the BPTT length of running text: it needs "
-                              f"data.mode stream, not {d.mode}")
-        if d.test:
-            check_file(d.test)  # scored after training: a wrong path must not wait for that
-        train_lines = read_corpus_lines(d.train, d)
-        if d.valid:
-            valid_lines = read_corpus_lines(d.valid, d)
-        elif d.valid_fraction > 0 and len(train_lines) >= 10:
-            cut = len(train_lines) - max(1, int(len(train_lines) * d.valid_fraction))
-            train_lines, valid_lines = train_lines[:cut], train_lines[cut:]
-        else:  # tiny texts (the fable): report the training loss as the validation figure
-            valid_lines = train_lines
+        _check_data_config(cfg)
+        train_lines, valid_lines = _read_splits(d)
         self.valid_is_train = valid_lines is train_lines
         if vocab_from is not None:
             self.tokenizer, self.vocab = load_tokenizer(vocab_from), Vocab.load(vocab_from / VOCAB_FILE)
@@ -162,15 +172,7 @@ class LMTask:
                                            seed=t.seed, rank=dist.rank, world=dist.world)
         except ValueError as e:
             raise RnnkitError(f"cannot batch the training data: {e}", d.train) from None
-        where = d.valid or d.train  # fail now, not after the first epoch
-        if not self.valid_seqs:
-            raise RnnkitError(f"validation data: {_nothing_left(d, valid_oov.tokens)}", where)
-        try:
-            make_batches(self.valid_seqs, d.mode, min(t.eval_batch_size, _max_columns(self.valid_seqs, d.mode,
-                                                                                      t.eval_batch_size)),
-                         t.bptt, shuffle=False, pad_tail=True)
-        except ValueError as e:
-            raise RnnkitError(f"cannot batch the validation data: {e}", where) from None
+        self._check_validation_data(valid_oov.tokens)
         check_fits(*training_bytes(cfg, len(self.vocab), _longest_batch(train_seqs, cfg), param_bytes), device)
         try:
             self.model = RNNLanguageModel(cfg.model, len(self.vocab))
@@ -180,6 +182,19 @@ class LMTask:
         # tokenization) would mostly score <unk>; a cut vocabulary (vocab_size) leaves out as much of both
         if d.valid and dist.is_main and valid_oov.rate > 2 * train_oov.rate:
             oov_warning(valid_oov, d.valid, len(self.vocab))
+
+    def _check_validation_data(self, tokens: int) -> None:
+        """Validation data that gives no batch fails now, not after the first epoch."""
+        d, t = self.cfg.data, self.cfg.train
+        where = d.valid or d.train
+        if not self.valid_seqs:
+            raise RnnkitError(f"validation data: {_nothing_left(d, tokens)}", where)
+        try:
+            make_batches(self.valid_seqs, d.mode, min(t.eval_batch_size, _max_columns(self.valid_seqs, d.mode,
+                                                                                      t.eval_batch_size)),
+                         t.bptt, shuffle=False, pad_tail=True)
+        except ValueError as e:
+            raise RnnkitError(f"cannot batch the validation data: {e}", where) from None
 
     def describe(self) -> str:
         """One line saying what runs, and on which kernel path (DESIGN: never fall off it silently)."""
@@ -347,7 +362,6 @@ class LanguageModel:
             raise RnnkitError(f"cannot score this text: {e}", path) from None
         oov_warning(oov, path, len(self.vocab))
         return {**metrics, "oov": float(oov.oov), "oov_rate": oov.rate}
-
 
     def _score(self, seqs: list[list[int]], batch_size: int) -> dict[str, float]:
         """Metrics of encoded sequences (the NumPy backend overrides this)."""
