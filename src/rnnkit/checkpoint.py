@@ -187,7 +187,7 @@ def check_weights_header(model: nn.Module, path: str | Path) -> dict[str, str]:
                               "(config and weights disagree)", path)
         if stored[name][0] != dtype:
             raise RnnkitError(f"'{name}' is stored as {stored[name][0]}, the model holds {dtype} "
-                              "(rnnkit saves F32 weights; these were not written by it)", path)
+                              "(not what rnnkit saved for this model)", path)
     unexpected = set(stored) - set(expected) - set(aliases)
     if unexpected:
         raise RnnkitError(f"weights file has unexpected tensors {sorted(unexpected)[:3]}", path)
