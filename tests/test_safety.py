@@ -349,13 +349,23 @@ def test_a_planted_pickle_never_runs_and_the_error_gives_no_unsafe_advice(capsys
     assert not (tmp_path / "PWNED").exists()
 
 
-def test_trainer_state_fields_are_type_checked(capsys, tmp_path: Path, tiny_model: Path) -> None:
+@pytest.mark.parametrize("file, change, message", [
+    ("trainer_state.pt", {"step": "10"}, "trainer state field 'step' must be int, got str"),
+    ("trainer_state.pt", {"finished": 1}, "trainer state field 'finished' must be bool, got int"),
+    ("trainer_state.pt", {"schedule": {"lr": "fast", "best": 1.0, "previous": 1.0, "bad": 0}},
+     "trainer state schedule field 'lr' must be float, got str"),
+    ("trainer_state.pt", {"rows": [["step", 1]]}, "'rows' must be a list of mappings"),
+    ("trainer_state.pt", {"optimizer": {"state": {}, "param_groups": []}}, "does not fit this run's optimizer"),
+    ("rng_rank0.pt", {"python": [1, 2, 3]}, "RNG state is damaged"),
+    ("rng_rank0.pt", {"torch": torch.zeros(3)}, "RNG state is damaged"),
+])
+def test_trainer_state_fields_are_type_checked(capsys, tmp_path: Path, tiny_model: Path, file: str, change: dict,
+                                               message: str) -> None:
     model = copy_model(tiny_model, tmp_path / "m")
-    path = model / "checkpoint" / "trainer_state.pt"
-    state = torch.load(path, weights_only=True)
-    torch.save({**state, "step": "10"}, path)
-    assert "trainer state field 'step' must be int, got str" in fails(capsys, "train", "lm", "--out", model,
-                                                                       "--resume")
+    path = model / "checkpoint" / file
+    torch.save({**torch.load(path, weights_only=True), **change}, path)
+    err = fails(capsys, "train", "lm", "--out", model, "--resume", *sets("train.max_steps=9"))
+    assert f"{path}: " in err and message in err
 
 
 def test_the_torch_floor_excludes_the_weights_only_bypass() -> None:
@@ -375,7 +385,7 @@ def test_rerunning_the_same_command_with_resume_is_accepted(capsys, tmp_path: Pa
     assert cli(capsys, *args)[0] == 0
     rc, stdout, err = cli(capsys, *args, "--resume", *sets("train.max_steps=6"))
     assert rc == 0, err
-    assert f"resuming {out} from step 4 (epoch 1); changed: train.max_steps 4 -> 6" in stdout
+    assert f"resuming {out} from step 4 (epoch 1, batch 5); changed: train.max_steps 4 -> 6" in stdout
     err = fails(capsys, *args, "--resume", *sets("model.hidden_size=32"))
     assert "cannot change 'model.hidden_size' when resuming (16 in the run, 32 asked for" in err
 

@@ -137,11 +137,16 @@ def _check_replaceable(out_dir: Path) -> None:
                           "another --out", out_dir)
 
 
+def holds_files(out_dir: Path) -> bool:
+    """Whether ``out_dir`` exists and holds anything but a lock file (a folder a new run may not take)."""
+    return out_dir.is_dir() and any(p.name != LOCK_FILE for p in out_dir.iterdir())
+
+
 def _check_new_out_dir(out_dir: Path, overwrite: bool) -> None:
     """``out_dir`` is new, empty, or (with ``overwrite``) a folder rnnkit may replace. Writes nothing."""
     if out_dir.exists() and not out_dir.is_dir():
         raise RnnkitError("--out is a file; give a folder for the model", out_dir)
-    if not out_dir.exists() or all(p.name == LOCK_FILE for p in out_dir.iterdir()):
+    if not holds_files(out_dir):
         return
     if not overwrite:
         raise RnnkitError("output folder is not empty; pass --resume to continue it, --overwrite to start it "
@@ -213,8 +218,11 @@ def check_resume_weights(out_dir: Path, cfg: Config) -> None:
 
 
 def announce_resume(trainer: Trainer, changes: list[str]) -> None:
+    """Say where a resumed run continues (step, epoch, batch) and what it changed."""
+    where = (f"epoch {trainer.epoch + 1}, batch {trainer.batch_index + 1}" if trainer.batch_index
+             else f"the start of epoch {trainer.epoch + 1}")
     changed = f"; changed: {', '.join(changes)}" if changes else ""
-    print(f"resuming {trainer.out_dir} from step {trainer.step} (epoch {trainer.epoch + 1}){changed}", flush=True)
+    print(f"resuming {trainer.out_dir} from step {trainer.step} ({where}){changed}", flush=True)
 
 
 def train(task: str = "lm", recipe: str | None = None, data: str | None = None, out: str | Path = "runs/model",

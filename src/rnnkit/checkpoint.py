@@ -328,6 +328,7 @@ def checkpoint_path(out_dir: str | Path) -> Path:
 _STATE_TYPES = {"step": int, "epoch": int, "batch_index": int, "optimizer_name": str, "optimizer": dict,
                 "schedule": dict, "best_loss": float, "bad_evals": int, "val_history": list, "rows": list,
                 "elapsed": float, "finished": bool, "validated_at": int, "backend": str, "window": list}
+_SCHEDULE_TYPES = {"lr": float, "best": float, "previous": float, "bad": int}
 _RNG_TYPES = {"torch": torch.Tensor, "numpy": list, "python": list}
 
 
@@ -355,10 +356,24 @@ def _check_types(state: dict, types: dict[str, type], what: str, path: Path) -> 
             raise RnnkitError(f"{what} field '{key}' is negative ({value})", path)
 
 
+def _check_lists(state: dict, path: Path) -> None:
+    """The log rows are mappings, the validation history numbers, the log window (loss sum, count)."""
+    number = (int, float)
+    if not all(isinstance(r, dict) and all(isinstance(k, str) for k in r) for r in state["rows"]):
+        raise RnnkitError("trainer state field 'rows' must be a list of mappings", path)
+    if not all(isinstance(v, number) and not isinstance(v, bool) for v in state["val_history"]):
+        raise RnnkitError("trainer state field 'val_history' must be a list of numbers", path)
+    window = state["window"]
+    if len(window) != 2 or not isinstance(window[0], number) or type(window[1]) is not int:
+        raise RnnkitError("trainer state field 'window' must be [loss sum, token count]", path)
+
+
 def load_trainer_state(ckpt: Path, rank: int = 0) -> tuple[dict, dict | None]:
     """The trainer state and this rank's RNG state of a checkpoint folder, their fields type-checked."""
     state = _torch_load(ckpt / TRAINER_STATE, "trainer state")
     _check_types(state, _STATE_TYPES, "trainer state", ckpt / TRAINER_STATE)
+    _check_types(state["schedule"], _SCHEDULE_TYPES, "trainer state schedule", ckpt / TRAINER_STATE)
+    _check_lists(state, ckpt / TRAINER_STATE)
     rng_file = ckpt / f"rng_rank{rank}.pt"
     rng = _torch_load(rng_file, "RNG state") if rng_file.is_file() else None
     if rng is not None:

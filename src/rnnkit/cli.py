@@ -224,11 +224,12 @@ def cmd_gradcheck(args) -> int:
 
 def cmd_demo(args) -> int:
     import rnnkit
+    from rnnkit.api import holds_files
     from rnnkit.checkpoint import require_marker
 
     out = Path(args.out)
     fable = Path(str(importlib.resources.files("rnnkit") / "assets" / "belling_the_cat.txt"))
-    replace = out.is_dir() and any(out.iterdir())
+    replace = holds_files(out)
     if replace:  # only a folder an earlier demo made is replaced (rnnkit.train removes its files, no others)
         made_by = require_marker(out, "replace")["made_by"]
         if made_by != DEMO_MAKER:

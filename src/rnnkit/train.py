@@ -277,12 +277,19 @@ class Trainer:
             setattr(self, key, state[key])
         self.window = _Window(*state.get("window", (0.0, 0)))
         if rng is not None:
-            torch.set_rng_state(rng["torch"])
-            np.random.set_state(("MT19937", np.array(rng["numpy"][0], dtype=np.uint32), *rng["numpy"][1:]))
-            random.setstate((3, tuple(rng["python"]), rng["python_pos"]))
-            if "cuda" in rng and torch.cuda.is_available():
-                torch.cuda.set_rng_state_all(rng["cuda"])
-            self.carried_state = _to_device(rng["carried"], self.device)
+            try:
+                self._restore_rng(rng)
+            except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as e:  # the RNGs' own checks
+                raise RnnkitError(f"RNG state is damaged ({type(e).__name__}: {e})",
+                                  ckpt / f"rng_rank{self.dist.rank}.pt") from None
+
+    def _restore_rng(self, rng: dict) -> None:
+        torch.set_rng_state(rng["torch"])
+        np.random.set_state(("MT19937", np.array(rng["numpy"][0], dtype=np.uint32), *rng["numpy"][1:]))
+        random.setstate((3, tuple(rng["python"]), rng["python_pos"]))
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        self.carried_state = _to_device(rng["carried"], self.device)
 
     def _write_log(self) -> None:
         buf = io.StringIO()
