@@ -24,7 +24,11 @@ LOCK_FILE = "rnnkit.lock"
 
 
 def _holder_info() -> dict:
-    return {"pid": os.getpid(), "host": socket.gethostname(), "command": shlex.join(sys.argv)[:300],
+    """Who holds the lock, for the message a second writer gets."""
+    argv = list(sys.argv)
+    if argv and Path(argv[0]).name in ("rnnkit", "__main__.py"):  # the console script or python -m rnnkit
+        argv[0] = "rnnkit"
+    return {"pid": os.getpid(), "host": socket.gethostname(), "command": shlex.join(argv)[:300],
             "since": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
 
 
