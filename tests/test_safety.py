@@ -315,6 +315,19 @@ def test_every_tokenizer_field_is_type_checked(capsys, tmp_path: Path, tiny_mode
     assert message in fails(capsys, "generate", model)
 
 
+@pytest.mark.parametrize("name", ["vocab.json", "tokenizer.json", "config.yaml"])
+def test_a_model_file_that_is_a_device_or_pipe_is_refused_without_reading_it(capsys, tmp_path: Path,
+                                                                            tiny_model: Path, name: str) -> None:
+    model = copy_model(tiny_model, tmp_path / "m")
+    (model / name).unlink()
+    os.mkfifo(model / name)  # reading it would wait forever
+    assert f"{model / name}: is not a plain file" in fails(capsys, "generate", model)
+    assert f"{model / name}: is not a plain file" in fails(capsys, "train", "lm", "--out", model, "--resume")
+    (model / name).unlink()
+    (model / name).symlink_to("/dev/zero")  # endless
+    assert f"{model / name}: is not a plain file" in fails(capsys, "evaluate", model, "--data", model / "log.csv")
+
+
 def test_a_model_saved_without_a_fingerprint_loads_with_one_note(capsys, tmp_path: Path, tiny_model: Path) -> None:
     model = copy_model(tiny_model, tmp_path / "m")
     weights = model / "model.safetensors"

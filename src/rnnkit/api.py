@@ -19,6 +19,7 @@ from rnnkit.checkpoint import (
     VOCAB_FILE,
     WEIGHTS_FILE,
     atomic_write_text,
+    check_model_files,
     checkpoint_path,
     fingerprint_metadata,
     foreign_entries,
@@ -162,6 +163,8 @@ def prepare_config(task: str, recipe: str | None, data: str | None, out_dir: Pat
     if resume and overwrite:
         raise RnnkitError("--resume and --overwrite exclude each other")
     if resume:
+        if out_dir.is_dir():
+            check_model_files(out_dir)
         if not (out_dir / CONFIG_FILE).is_file():
             raise RnnkitError("nothing to resume: no config.yaml in the output folder", out_dir)
         require_marker(out_dir, "resume")

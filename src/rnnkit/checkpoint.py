@@ -381,11 +381,35 @@ def load_trainer_state(ckpt: Path, rank: int = 0) -> tuple[dict, dict | None]:
     return state, rng
 
 
+#: the most rnnkit reads of each file of a model directory it parses whole (far above what it writes)
+_READ_LIMITS = {CONFIG_FILE: 1 << 20, TOKENIZER_FILE: 1 << 20, MARKER_FILE: 1 << 16, VOCAB_FILE: 1 << 30,
+                SPM_FILE: 1 << 30}
+
+
+def check_model_files(model_dir: Path) -> None:
+    """The files rnnkit reads whole are plain files of a sane size: a link to /dev/zero, a pipe or a
+    many-gigabyte vocab.json is an error, not a hang or an exhausted memory."""
+    for name, limit in _READ_LIMITS.items():
+        path = model_dir / name
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            raise RnnkitError(f"cannot read ({e.strerror})", path) from None
+        if not stat.S_ISREG(info.st_mode):
+            raise RnnkitError("is not a plain file (a device, pipe or socket?); a model directory holds files", path)
+        if info.st_size > limit:
+            raise RnnkitError(f"is {info.st_size:,} bytes, more than rnnkit reads for it ({limit:,})", path)
+
+
 def require_model_dir(model_dir: str | Path) -> Path:
-    """Check a model directory has what loading needs; name the first missing piece."""
+    """Check a model directory has what loading needs (name the first missing piece) and that what it
+    reads whole is a plain file of a sane size."""
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise RnnkitError("model directory not found", model_dir)
+    check_model_files(model_dir)
     for name in (CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE):
         if not (model_dir / name).is_file():
             raise RnnkitError(f"not a complete model directory: '{name}' is missing", model_dir)
