@@ -266,10 +266,10 @@ def verify_fingerprint(model_dir: str | Path, cfg, weights: str | Path, metadata
     if not ok:
         raise RnnkitError("the weights' fingerprint is damaged (metadata edited?)", weights)
     now = _binding(model_dir, cfg)
-    for key, value in now["config"].items():
-        if bound["config"].get(key) != value:
+    for key, value in now["config"].items():  # a key bound only by a newer rnnkit is absent from older files
+        if key in bound["config"] and bound["config"][key] != value:
             raise RnnkitError(f"'{key}' is {value!r}, but the weights were trained with "
-                              f"{bound['config'].get(key)!r} (the file was changed after training)",
+                              f"{bound['config'][key]!r} (the file was changed after training)",
                               model_dir / CONFIG_FILE)
     for name, digest in now["files"].items():
         if bound["files"].get(name) != digest:
