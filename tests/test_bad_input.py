@@ -19,8 +19,8 @@ One table, ``CASES``. Each row is plain data, ``Case(id, run, expect, message, f
 ``out``      the run's own folder (relative): the one place the run may change.
 
 Placeholders, in argv, kwargs, files and message: ``{tmp}`` the case's folder (also the working
-directory), ``{model}`` a tiny trained word LM (shared: it must not change), ``{train}`` / ``{valid}``
-good texts (shared too).
+directory), ``{model}`` a tiny trained word LM (shared: it must not change), ``{windows_model}`` the same
+in windows mode, ``{train}`` / ``{valid}`` good texts (shared too).
 
 Every row asserts: the exit status or exception type; exactly one message, containing the fragment;
 no traceback (CLI rows: anything escaping ``main`` but SystemExit fails the row); no file changed
@@ -142,11 +142,11 @@ CASES: list[Case] = [
     Case("gradcheck-nan-threshold", cli("gradcheck", "--threshold", "nan"), 2, "--threshold must be a positive"),
     Case("gradcheck-negative-threshold", cli("gradcheck", "--threshold", "-1"), 2, "--threshold must be a positive"),
     # ------------------------------------------------------------------------------ demo
-    Case("demo-out-is-a-file", cli("demo", "--out", "{tmp}/f"), 2, "{tmp}/f: exists and is not an rnnkit model",
+    Case("demo-out-is-a-file", cli("demo", "--out", "{tmp}/f"), 2, "{tmp}/f: --out is a file",
          files={"f": "mine\n"}),
     Case("demo-out-is-another-model", cli("demo", "--out", "{tmp}/mc"), 2,
-         "{tmp}/mc: exists and is not an rnnkit model directory made by the demo", files=MODEL_COPY),
-    Case("demo-out-with-broken-config", cli("demo", "--out", "{tmp}/d"), 2, "{tmp}/d/config.yaml:2: invalid YAML",
+         "{tmp}/mc: was made by rnnkit train, not by the demo", files=MODEL_COPY),
+    Case("demo-out-not-made-by-rnnkit", cli("demo", "--out", "{tmp}/d"), 2, "{tmp}/d: has no rnnkit.json",
          files={"d/config.yaml": "data: [\n"}),
     # ------------------------------------------------------------------------------ training data
     bad_data("missing", None, "nope.txt", "{tmp}/nope.txt: data path not found"),
@@ -199,9 +199,9 @@ CASES: list[Case] = [
     Case("train-valid-filtered-out", cli(*TRAIN, "--valid", "{tmp}/v.txt", *sets("data.mode=sentences",
                                                                                   "data.min_length=7")), 2,
          "{tmp}/v.txt: validation data: no sentences left", files={"v.txt": "a b .\n" * 3}),
-    Case("evaluate-windows-too-short", cli("evaluate", "{tmp}/mc", "--data", "{tmp}/s.txt"), 2,
+    Case("evaluate-windows-too-short", cli("evaluate", "{windows_model}", "--data", "{tmp}/s.txt"), 2,
          "{tmp}/s.txt: nothing to score: too short: 2 token(s), and each prediction needs the data.window 3",
-         files={**MODEL_COPY, "mc/config.yaml": ("edit", "mode: stream", "mode: windows"), "s.txt": "the cat\n"}),
+         files={"s.txt": "the cat\n"}),
     Case("train-spm-model-missing", cli(*TRAIN, *sets("tokenizer.kind=sentencepiece",
                                                        "tokenizer.spm_model={tmp}/no.model")), 2,
          "{tmp}/no.model: sentencepiece model not found"),
@@ -352,10 +352,10 @@ CASES: list[Case] = [
                                                                               "model.hidden_size=30000")), 2,
          "parameters x (weights, gradients, checkpoint copy)", isolate=True),
     Case("generate-config-hidden-30000", cli("generate", "{tmp}/mc", "--prompt", "the cat"), 2,
-         "parameters x (weights + the file read into them)",
+         "model expects (120000, 8) (config and weights disagree)",
          files={**MODEL_COPY, "mc/config.yaml": ("edit", "hidden_size: 16", "hidden_size: 30000")}, isolate=True),
     Case("evaluate-numpy-config-hidden-30000", cli("evaluate", "{tmp}/mc", "--data", "{valid}", "--backend", "numpy"),
-         2, "the model needs about",
+         2, "model expects (120000, 8) (config and weights disagree)",
          files={**MODEL_COPY, "mc/config.yaml": ("edit", "hidden_size: 16", "hidden_size: 30000")}),
     # ------------------------------------------------------------------------------ evaluate
     bad_data("missing", None, "nope.txt", "{tmp}/nope.txt: file not found", verb="evaluate"),
@@ -456,6 +456,8 @@ CASES: list[Case] = [
     Case("api-train-test-list", api("train", test=[], **TRAIN_KW), TypeError, "test must be a path"),
     Case("api-train-init-from-int", api("train", init_from=3, **TRAIN_KW), TypeError, "init_from must be a path"),
     Case("api-train-resume-string", api("train", resume="yes", **TRAIN_KW), TypeError, "resume must be True or False"),
+    Case("api-train-overwrite-string", api("train", overwrite="no", **TRAIN_KW), TypeError,
+         "overwrite must be True or False"),
     Case("api-train-device-int", api("train", device=0, **TRAIN_KW), TypeError, "device must be a str"),
     Case("api-train-device-unknown", api("train", device="tpu", **TRAIN_KW), E, "unknown device 'tpu'"),
     Case("api-train-data-missing", api("train", **{**TRAIN_KW, "data": "{tmp}/nope.txt"}), E,
@@ -506,10 +508,19 @@ CASES: list[Case] = [
 # ---------------------------------------------------------------------------------------------------- running
 
 @pytest.fixture(scope="module")
-def inputs(tiny_model: Path) -> dict[str, str]:
+def windows_model(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny seed-002-style model: 3 words predict the next (data.mode windows)."""
+    out = tmp_path_factory.mktemp("windows") / "model"
+    rnnkit.train("lm", data=str(tiny_model.parent / "train.txt"), out=out,
+                 overrides=[*TINY, "data.mode=windows", "train.max_steps=2"])
+    return out
+
+
+@pytest.fixture(scope="module")
+def inputs(tiny_model: Path, windows_model: Path) -> dict[str, str]:
     """The shared, read-only inputs of the placeholders."""
-    return {"model": str(tiny_model), "train": str(tiny_model.parent / "train.txt"),
-            "valid": str(tiny_model.parent / "valid.txt")}
+    return {"model": str(tiny_model), "windows_model": str(windows_model),
+            "train": str(tiny_model.parent / "train.txt"), "valid": str(tiny_model.parent / "valid.txt")}
 
 
 def _fill(value: Any, names: dict[str, str]) -> Any:

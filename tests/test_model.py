@@ -310,3 +310,21 @@ def test_a_containers_memory_limit_counts_what_it_uses_but_not_its_page_cache(tm
     assert _cgroup_available(tmp_path) == 6_000_000_000
     (tmp_path / "memory.max").write_text("max\n")
     assert _cgroup_available(tmp_path) is None
+
+
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
+def test_loading_a_model_that_cannot_fit_is_refused_before_it_is_built(tiny_model, backend: str,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import rnnkit
+    from rnnkit import memory
+    from rnnkit.reference import backend as numpy_backend
+    from rnnkit.reference import load_numpy
+    from rnnkit.tasks import lm as lm_task
+
+    loaded = []
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 1000)
+    monkeypatch.setattr(lm_task, "load_weights", lambda *a: loaded.append(a))
+    monkeypatch.setattr(numpy_backend, "load_numpy_weights", lambda *a: loaded.append(a))
+    with pytest.raises(RnnkitError, match=r"the model needs about .* \(weights \+ the file read into them\)"):
+        (rnnkit.load if backend == "torch" else load_numpy)(tiny_model)
+    assert not loaded
