@@ -15,7 +15,8 @@ One table, ``CASES``. Each row is plain data, ``Case(id, run, expect, message, f
              ``("sparse", SIZE)`` (a file of SIZE zero bytes
              that takes no disk), ``("fifo",)`` (a named pipe).
 ``isolate``  run in a subprocess under an address-space limit (``RLIMIT_AS``) and a timeout: the rows
-             that would grow memory or hang if the fix regressed (huge models, /dev/zero, alias bombs).
+             that would hang, or abort the process, if the fix regressed (huge models, /dev/zero, FIFOs,
+             alias bombs, 10**8 threads). In-process rows run under a lowered RLIMIT_AS too.
 ``out``      the run's own folder (relative): the one place the run may change.
 
 Placeholders, in argv, kwargs, files and message: ``{tmp}`` the case's folder (also the working
@@ -264,7 +265,8 @@ CASES: list[Case] = [
     bad_set("weight-decay-beyond-float32", "train.weight_decay=1e39", "'train.weight_decay' is too large for float32"),
     bad_set("device-unknown-gpu-index", "train.device=cuda:x", "unknown device 'cuda:x' (auto | cpu | cuda | cuda:N)"),
     bad_set("device-cpu-index", "train.device=cpu:0", "unknown device 'cpu:0'"),
-    bad_set("threads-huge", "train.threads=100000000", "'train.threads' must be at most 1024"),
+    bad_set("threads-huge", "train.threads=100000000", "'train.threads' must be at most 1024",
+            isolate=True),  # OpenMP aborts the process allocating 10**8 thread slots
     # ------------------------------------------------------------------------------ --set: ranges
     *[bad_set(f"range-{key}-{value}", f"{key}={value}", f"'{key}' must be {bound}")
       for key, value, bound in (
