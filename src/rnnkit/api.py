@@ -12,7 +12,12 @@ from typing import Any
 import torch
 
 from rnnkit import distributed as dist_utils
-from rnnkit.arguments import check_bool_argument, check_overrides_argument, check_path_argument
+from rnnkit.arguments import (
+    check_bool_argument,
+    check_overrides_argument,
+    check_path_argument,
+    check_str_argument,
+)
 from rnnkit.checkpoint import (
     CONFIG_FILE,
     LAST_WEIGHTS,
@@ -265,8 +270,7 @@ def check_train_arguments(task: Any, recipe: Any, data: Any, out: Any, overrides
                           overwrite: Any = False) -> None:
     """Arguments of :func:`train` (and the NumPy backend's ``train_numpy``) of the right types, naming the
     wrong one; an unknown task is a clear error before anything is read."""
-    if not isinstance(task, str):
-        raise TypeError(f"task must be a str (e.g. 'lm'), got {type(task).__name__}")
+    check_str_argument(task, "task", "e.g. 'lm'")
     task_classes(task)
     for name, value in (("recipe", recipe), ("data", data), ("init_from", init_from), ("valid", valid),
                         ("test", test)):
@@ -275,8 +279,7 @@ def check_train_arguments(task: Any, recipe: Any, data: Any, out: Any, overrides
     check_overrides_argument(overrides)
     check_bool_argument(resume, "resume")
     check_bool_argument(overwrite, "overwrite")
-    if device is not None and not isinstance(device, str):
-        raise TypeError(f"device must be a str (auto | cpu | cuda) or None, got {type(device).__name__}")
+    check_str_argument(device, "device", "auto | cpu | cuda", optional=True)
 
 
 def run(cfg: Config, out_dir: Path, device: torch.device, dist: dist_utils.DistInfo, resume: bool = False,
@@ -353,8 +356,7 @@ def load(model_dir: str | Path, device: str = "cpu"):
     """Load a trained model directory on ``device`` (any device, wherever it was trained), checked first
     (:func:`check_model_dir`)."""
     check_path_argument(model_dir, "model_dir")
-    if not isinstance(device, str):
-        raise TypeError(f"device must be a str (auto | cpu | cuda), got {type(device).__name__}")
+    check_str_argument(device, "device", "auto | cpu | cuda")
     model_dir, cfg = read_model_config(model_dir)
     _, model_cls = task_classes(cfg.task)
     return model_cls.load(model_dir, cfg, resolve_device(device))
