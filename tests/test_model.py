@@ -276,7 +276,8 @@ def test_a_model_that_cannot_fit_is_refused_before_it_is_built(monkeypatch: pyte
     cfg = Config(model=ModelConfig(embedding_size=8, hidden_size=16, layers=1), train=TrainConfig(optimizer="adam"))
     needed, what = training_bytes(cfg, 100, steps=35)
     params = count_parameters(cfg.model, 100)
-    assert needed == params * 4 * 5 + 3 * 4 * 20 * 35 * 100  # weights, gradients, 2 Adam moments, a copy; logits
+    # weights, gradients, 2 Adam moments, a checkpoint copy; the loaded result (weights + file); the logits
+    assert needed == params * 4 * (5 + 2) + 3 * 4 * 20 * 35 * 100
     monkeypatch.setattr(memory, "available_bytes", lambda device: needed - 1)
     with pytest.raises(RnnkitError, match=r"needs about .* but only .* is available on cpu"):
         check_fits(needed, what, torch.device("cpu"))

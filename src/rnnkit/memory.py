@@ -35,15 +35,18 @@ def count_parameters(cfg: ModelConfig, vocab_size: int) -> int:
 
 def training_bytes(cfg: Config, vocab_size: int, steps: int, param_bytes: int = 4) -> tuple[int, str]:
     """Bytes a training run needs, and what they are: weights, gradients, optimizer state and a copy
-    while a checkpoint is written, plus the logits of one batch (``steps`` time steps), their gradient
-    and softmax."""
+    while a checkpoint is written (``param_bytes`` each), the float32 model loaded and returned at the
+    end (:func:`inference_bytes`), and the logits of one batch (``steps`` time steps), their gradient and
+    softmax. Measured: a 2 x 1500 LSTM on 4,990 words (51M parameters, SGD) is estimated at 0.99 GiB; its
+    training process (ptb-large, 2,000 PTB lines, 2 steps) grew by 1.15 GiB (peak RSS)."""
     t = cfg.train
     states = OPTIMIZER_STATES.get(t.optimizer, 2) + (t.momentum > 0) + (t.nt_asgd > 0)
     params = count_parameters(cfg.model, vocab_size)
     logits = 3 * 4 * t.batch_size * steps * vocab_size
     optimizer = f", {states} of {t.optimizer} state" if states else ""
-    what = f"{params:,} parameters x (weights, gradients{optimizer}, checkpoint copy) + the logits of a batch"
-    return params * param_bytes * (3 + states) + logits, what
+    what = (f"{params:,} parameters x (weights, gradients{optimizer}, checkpoint copy, the model loaded at the end)"
+            " + the logits of a batch")
+    return params * (param_bytes * (3 + states) + 2 * 4) + logits, what
 
 
 def inference_bytes(cfg: Config, vocab_size: int, param_bytes: int = 4) -> tuple[int, str]:
