@@ -387,6 +387,8 @@ CASES: list[Case] = [
          "max_lines must be at least 0, got -1"),
     Case("evaluate-json-folder", cli("evaluate", "{model}", "--data", "{valid}", "--json", "{tmp}"), 2,
          "{tmp}: --json names a folder"),
+    Case("evaluate-json-under-a-file", cli("evaluate", "{model}", "--data", "{valid}", "--json", "{tmp}/f/x.json"), 2,
+         "{tmp}/f/x.json: --json: cannot use this path", files={"f": "mine\n"}),
     Case("evaluate-numpy-cuda", cli("evaluate", "{model}", "--data", "{valid}", "--backend", "numpy",
                                     "--device", "cuda"), 2, "the numpy backend runs on the CPU"),
     # ------------------------------------------------------------------------------ model directories
