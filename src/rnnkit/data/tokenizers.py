@@ -18,6 +18,7 @@ from rnnkit.errors import RnnkitError
 
 TOKENIZER_FILE = "tokenizer.json"
 SPM_FILE = "spm.model"
+SPM_TYPES = ("unigram", "bpe", "char", "word")
 
 _SPECIAL = re.compile(r"^<[A-Za-z_]+>$")  # <unk>, <eos>: never split
 _CLITIC = re.compile(r"^'[A-Za-z]{1,3}$")  # 's 're 'll (PTB keeps these as tokens)
@@ -115,13 +116,18 @@ class SentencePieceTokenizer(Tokenizer):
     def train(cls, lines: list[str], vocab_size: int, model_type: str, lowercase: bool) -> SentencePieceTokenizer:
         import sentencepiece as spm
 
+        if model_type not in SPM_TYPES:
+            raise RnnkitError(f"unknown tokenizer.spm_type '{model_type}' ({' | '.join(SPM_TYPES)})")
         with tempfile.TemporaryDirectory(prefix="rnnkit-spm-") as tmp:
             text = Path(tmp) / "train.txt"
             text.write_text("\n".join(line.lower() if lowercase else line for line in lines), encoding="utf-8")
-            spm.SentencePieceTrainer.train(
-                input=str(text), model_prefix=str(Path(tmp) / "spm"), vocab_size=vocab_size or 8000,
-                model_type=model_type, hard_vocab_limit=False, bos_id=-1, eos_id=-1,
-                minloglevel=2, input_sentence_size=2_000_000, shuffle_input_sentence=True)
+            try:
+                spm.SentencePieceTrainer.train(
+                    input=str(text), model_prefix=str(Path(tmp) / "spm"), vocab_size=vocab_size or 8000,
+                    model_type=model_type, hard_vocab_limit=False, bos_id=-1, eos_id=-1,
+                    minloglevel=2, input_sentence_size=2_000_000, shuffle_input_sentence=True)
+            except (RuntimeError, ValueError, OSError) as e:
+                raise RnnkitError(f"cannot train the sentencepiece model on the training text ({e})") from None
             proto = (Path(tmp) / "spm.model").read_bytes()
         return cls(lowercase=lowercase, model_proto=proto)
 
@@ -164,13 +170,33 @@ def load_tokenizer(model_dir: str | Path) -> Tokenizer:
     if not isinstance(opts, dict):
         raise RnnkitError(f"tokenizer file is corrupt (a JSON object expected, got {type(opts).__name__})", path)
     kind = opts.get("kind")
+    if kind not in _OPTIONS:
+        raise RnnkitError(f"unknown tokenizer kind {kind!r}", path)
+    _check_options(opts, _OPTIONS[kind], path)
     if kind == "char":
-        return CharTokenizer(opts.get("lowercase", False))
+        return CharTokenizer(opts["lowercase"])
     if kind == "word":
-        return WordTokenizer(opts.get("lowercase", False), opts.get("split_punctuation", True))
-    if kind == "sentencepiece":
-        spm_path = Path(model_dir) / SPM_FILE
-        if not spm_path.is_file():
-            raise RnnkitError("model directory has no sentencepiece model", spm_path)
-        return SentencePieceTokenizer(spm_path, opts.get("lowercase", False))
-    raise RnnkitError(f"unknown tokenizer kind {kind!r}", path)
+        return WordTokenizer(opts["lowercase"], opts["split_punctuation"])
+    spm_path = Path(model_dir) / SPM_FILE
+    if not spm_path.is_file():
+        raise RnnkitError("model directory has no sentencepiece model", spm_path)
+    return SentencePieceTokenizer(spm_path, opts["lowercase"])
+
+
+#: the fields tokenizer.json holds for each kind (what Tokenizer.options() writes) and their types
+_OPTIONS = {"char": {"lowercase": bool}, "word": {"lowercase": bool, "split_punctuation": bool},
+            "sentencepiece": {"lowercase": bool}}
+
+
+def _check_options(opts: dict, fields: dict[str, type], path: Path) -> None:
+    """Every field present with its type ("lowercase": "no" is an error, not true), and no others."""
+    unknown = sorted(set(opts) - set(fields) - {"kind"})
+    if unknown:
+        raise RnnkitError(f"tokenizer file has unknown field(s) {', '.join(map(repr, unknown))} for kind "
+                          f"{opts['kind']!r} (known: {', '.join(fields)})", path)
+    for name, kind in fields.items():
+        if name not in opts:
+            raise RnnkitError(f"tokenizer file lacks the field {name!r}", path)
+        if type(opts[name]) is not kind:
+            raise RnnkitError(f"tokenizer field {name!r} must be {'true or false' if kind is bool else kind.__name__}"
+                              f", got {opts[name]!r}", path)
