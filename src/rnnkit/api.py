@@ -269,8 +269,8 @@ def _check_run_settings(out_dir: Path, cfg: Config, weights: Path, metadata: dic
     if not isinstance(saved, dict):
         raise RnnkitError(f"the record of the run's settings is damaged (metadata '{_RUN_KEY}' edited?)", weights)
     now = json.loads(json.dumps(_run_settings(cfg)))
-    for key in sorted(set(saved) | set(now)):
-        if key in saved and saved.get(key) != now.get(key):
+    for key in sorted(saved):  # a key only a newer rnnkit records is absent from older checkpoints
+        if saved[key] != now.get(key):
             raise RnnkitError(f"'{key}' is {now.get(key)!r}, but the run was trained with {saved[key]!r} (the file "
                               f"was edited): --resume may change only {', '.join(RESUMABLE_KEYS)}; --overwrite "
                               "starts the run again", out_dir / CONFIG_FILE)

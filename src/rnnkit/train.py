@@ -299,12 +299,15 @@ class Trainer:
 
     def _check_carried(self, carried) -> None:
         """The saved hidden state has the structure and shapes of this model's state for one rank's batch."""
-        init_state = getattr(self.model, "init_state", None)
-        if carried is None or init_state is None:
-            return
-        expected = _state_shapes(init_state(self.cfg.batch_size // self.dist.world, device="meta"))
-        if _state_shapes(carried) != expected:
+        expected = self._carried_shapes(self.cfg.batch_size // self.dist.world)
+        if carried is not None and expected is not None and _state_shapes(carried) != expected:
             raise ValueError(f"the carried hidden state is not of this model's shapes {expected}")
+
+    def _carried_shapes(self, batch: int) -> list | None:
+        """The shapes of the hidden state carried between batches of ``batch`` sequences, nested as the
+        state is (None: the model does not say)."""
+        init_state = getattr(self.model, "init_state", None)
+        return None if init_state is None else _state_shapes(init_state(batch, device="meta"))
 
     def _write_log(self) -> None:
         buf = io.StringIO()

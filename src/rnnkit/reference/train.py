@@ -158,6 +158,11 @@ class NumpyTrainer(Trainer):
         return loss
 
     # ----------------------------------------------------------------- the Trainer's hooks
+    def _carried_shapes(self, batch: int) -> list | None:
+        """The NumPy cells carry (batch, hidden) per layer: torch's shapes without the leading 1."""
+        return [[shape[1:] for shape in layer] if isinstance(layer, list) else layer[1:]
+                for layer in super()._carried_shapes(batch)]
+
     def _train_step(self, batch, lr: float) -> tuple[float, int]:
         t0 = time.perf_counter()
         carry = batch.carry_state and self.carried_state is not None
