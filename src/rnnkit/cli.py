@@ -9,7 +9,11 @@
     rnnkit evaluate DIR --data PATH [--json FILE] [--backend torch|numpy]
     rnnkit gradcheck --cell rnn|gru|lstm
 
-Errors in the user's input print one ``error: ...`` line naming the file, line and problem (exit 2).
+The verbs that run torch (demo, train, generate, evaluate) take ``--threads N``. Errors in the user's
+input print one ``error: ...`` line naming the file, line and problem (exit 2).
+
+This module imports torch only inside the verbs that need it: ``rnnkit --help`` and ``rnnkit recipes``
+start at once.
 """
 
 from __future__ import annotations
@@ -24,6 +28,12 @@ from pathlib import Path
 from rnnkit.errors import RnnkitError
 
 DEMO_PROMPT = "had a general"
+
+
+def _add_threads(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=0, metavar="N",
+                   help="torch CPU threads (default: the cores free when the run starts; "
+                        "OMP_NUM_THREADS if set)")
 
 
 def _add_train(sub) -> None:
@@ -45,6 +55,7 @@ def _add_train(sub) -> None:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: the recipe's (auto)")
     p.add_argument("--backend", choices=["torch", "numpy"], default="torch",
                    help="numpy: the from-scratch NumPy reference (rnnkit.reference), SGD only")
+    _add_threads(p)
 
 
 def _add_generate(sub) -> None:
@@ -69,6 +80,7 @@ def _add_generate(sub) -> None:
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     p.add_argument("--backend", choices=["torch", "numpy"], default="torch",
                    help="numpy: run the model on the from-scratch NumPy reference (float64, CPU)")
+    _add_threads(p)
 
 
 def _add_evaluate(sub) -> None:
@@ -82,6 +94,7 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     p.add_argument("--backend", choices=["torch", "numpy"], default="torch",
                    help="numpy: run the model on the from-scratch NumPy reference (float64, CPU)")
+    _add_threads(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="train a small LSTM on an embedded fable and generate (about 15 s on a CPU)")
     demo.add_argument("--out", default="runs/demo",
                       help="model directory (default runs/demo; an earlier demo's is replaced, nothing else)")
+    _add_threads(demo)
     sub.add_parser("recipes", help="list the built-in recipes")
     _add_train(sub)
     _add_generate(sub)
@@ -106,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "threads", 0) < 0:
+        print(f"error: --threads must be at least 1 (or 0: rnnkit's choice), got {args.threads}", file=sys.stderr)
+        return 2
     try:
         return COMMANDS[args.command](args)
     except RnnkitError as e:
@@ -127,6 +144,8 @@ def cmd_train(args) -> int:
     import rnnkit
 
     backend = " --backend numpy" if args.backend == "numpy" else ""
+    if args.threads:
+        args.overrides = [*args.overrides, f"train.threads={args.threads}"]
     try:
         if args.backend == "numpy":
             from rnnkit.reference.train import train_numpy
@@ -161,6 +180,9 @@ def cmd_train(args) -> int:
 
 def _load_model(args):
     """``rnnkit.load`` (torch), or the NumPy reference with ``--backend numpy``."""
+    from rnnkit import runtime
+
+    runtime.set_threads(args.threads)
     if args.backend == "numpy":
         from rnnkit.reference.backend import load_numpy
 
@@ -217,6 +239,7 @@ def cmd_demo(args) -> int:
     import shutil
 
     import rnnkit
+    from rnnkit import runtime
     from rnnkit.config import load_yaml
 
     out = Path(args.out)
@@ -227,12 +250,13 @@ def cmd_demo(args) -> int:
         if Path(str(train_file)).name != fable.name:
             raise RnnkitError("exists and is not an rnnkit model directory made by the demo; choose another --out", out)
         shutil.rmtree(out)
+    threads, why = runtime.choose_threads(args.threads)
     print(f"Training a word-level LSTM language model on the fable 'Belling the Cat' ({fable.name}, "
-          "204 words) ...")
+          f"204 words; {threads} thread{'s' if threads != 1 else ''}: {why}) ...")
     t0 = time.perf_counter()
     try:
         lm = rnnkit.train("lm", recipe="demo", data=str(fable), out=out, device="cpu",
-                          overrides=["train.progress=false"])
+                          overrides=["train.progress=false", f"train.threads={threads}"])
     except KeyboardInterrupt:
         print("\ninterrupted; run `rnnkit demo` again to start over", file=sys.stderr)
         return 130
