@@ -19,7 +19,6 @@ start at once.
 from __future__ import annotations
 
 import argparse
-import importlib.resources
 import json
 import sys
 import time
@@ -243,7 +242,7 @@ def cmd_demo(args) -> int:
     from rnnkit.config import load_yaml
 
     out = Path(args.out)
-    fable = Path(str(importlib.resources.files("rnnkit") / "assets" / "belling_the_cat.txt"))
+    fable = Path(__file__).with_name("assets") / "belling_the_cat.txt"
     if out.exists():  # only an earlier demo's directory is replaced, never another model
         config = out / "config.yaml"
         train_file = ((load_yaml(config).get("data") or {}).get("train") or "") if config.is_file() else ""

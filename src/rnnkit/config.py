@@ -8,7 +8,6 @@ written as ``config.yaml`` into every model directory, so a model dir alone says
 from __future__ import annotations
 
 import dataclasses
-import importlib.resources
 import os
 import re
 from dataclasses import dataclass, field
@@ -209,7 +208,7 @@ def config_from_dict(values: dict[str, Any], source: str = "<config>",
 
 
 def recipe_dir() -> Path:
-    return Path(str(importlib.resources.files("rnnkit") / "recipes"))
+    return Path(__file__).with_name("recipes")  # (importlib.resources would add 20 ms to `rnnkit recipes`)
 
 
 def list_recipes() -> dict[str, str]:
