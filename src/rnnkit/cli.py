@@ -178,19 +178,20 @@ def cmd_train(args) -> int:
 
 
 def _load_model(args):
-    """``rnnkit.load`` (torch), or the NumPy reference with ``--backend numpy``."""
+    """``rnnkit.load`` (torch), or the NumPy reference with ``--backend numpy``, on ``--threads``."""
+    import rnnkit
     from rnnkit import runtime
 
-    runtime.set_threads(args.threads)
     if args.backend == "numpy":
         from rnnkit.reference.backend import load_numpy
 
         if args.device == "cuda":
             raise RnnkitError("the numpy backend runs on the CPU (leave out --device cuda)")
+        runtime.set_threads(args.threads)
         return load_numpy(args.model)
-    import rnnkit
-
-    return rnnkit.load(args.model, device=args.device)
+    load = rnnkit.load  # imports torch: the free cores are measured over that second
+    runtime.set_threads(args.threads)
+    return load(args.model, device=args.device)
 
 
 SAMPLE_SEPARATOR = "-----"
@@ -249,12 +250,13 @@ def cmd_demo(args) -> int:
         if Path(str(train_file)).name != fable.name:
             raise RnnkitError("exists and is not an rnnkit model directory made by the demo; choose another --out", out)
         shutil.rmtree(out)
+    train = rnnkit.train  # imports torch: the free cores are measured over that second
     threads, why = runtime.choose_threads(args.threads)
     print(f"Training a word-level LSTM language model on the fable 'Belling the Cat' ({fable.name}, "
           f"204 words; {threads} thread{'s' if threads != 1 else ''}: {why}) ...")
     t0 = time.perf_counter()
     try:
-        lm = rnnkit.train("lm", recipe="demo", data=str(fable), out=out, device="cpu",
+        lm = train("lm", recipe="demo", data=str(fable), out=out, device="cpu",
                           overrides=["train.progress=false", f"train.threads={threads}"])
     except KeyboardInterrupt:
         print("\ninterrupted; run `rnnkit demo` again to start over", file=sys.stderr)

@@ -86,14 +86,14 @@ def usable_cores() -> int:
 def free_cores() -> int:
     """Usable cores minus those other processes kept busy since rnnkit was imported (at least 1).
 
-    Reads /proc/stat at import and now (at least 50 ms apart) and subtracts this process's own CPU time,
+    Reads /proc/stat at import and now (at least 0.1 s apart) and subtracts this process's own CPU time,
     so the start-up work of this run (importing torch, reading data) does not count as load. Where
     /proc/stat is missing, all usable cores.
     """
     start = _sample_at_import
-    if start is None or time.perf_counter() - start[0] < 0.05:
+    if start is None or time.perf_counter() - start[0] < 0.1:  # /proc/stat counts in 10 ms ticks
         start = _cpu_sample()
-        time.sleep(0.05)
+        time.sleep(0.1)
     end = _cpu_sample()
     if start is None or end is None:
         return usable_cores()
