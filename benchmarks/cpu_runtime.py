@@ -124,10 +124,11 @@ def stop_hog() -> None:
         _HOG = None
 
 
-def interleave(variants: dict, rounds: int, bench: str, meta: dict) -> dict[str, list[dict]]:
-    """variants: name -> callable() -> record; one warm-up round, then ``rounds`` rotated rounds."""
+def interleave(variants: dict, rounds: int, bench: str, meta: dict, warmup: bool = True) -> dict[str, list[dict]]:
+    """variants: name -> callable() -> record; one warm-up round (unless ``warmup`` is false), then
+    ``rounds`` rotated rounds."""
     names = list(variants)
-    for name in names:
+    for name in names if warmup else []:
         variants[name]()
     out: dict[str, list[dict]] = {n: [] for n in names}
     for k in range(rounds):
@@ -191,17 +192,22 @@ def section_demo(trees: list[Tree], args) -> list[list]:
     return rows
 
 
-def small_valid(args) -> Path:
-    """The first 300 lines of ptb.valid.txt: the end-of-run validation stays short."""
-    path = RUNS_DIR / "bench-cpu-runtime" / "ptb.valid.300.txt"
+def ptb_slice(args, split: str, lines: int) -> Path:
+    """The first ``lines`` lines of ptb.SPLIT.txt (a short end-of-run validation, a quick set-up)."""
+    path = RUNS_DIR / "bench-cpu-runtime" / f"ptb.{split}.{lines}.txt"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
-        lines = (args.data_dir / "ptb" / "ptb.valid.txt").read_text(encoding="utf-8").splitlines()[:300]
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        text = (args.data_dir / "ptb" / f"ptb.{split}.txt").read_text(encoding="utf-8").splitlines()[:lines]
+        path.write_text("\n".join(text) + "\n", encoding="utf-8")
     return path
 
 
-def train_run(tree: Tree, args, recipe: str, steps: int, *extra, env: dict | None = None) -> dict:
+def small_valid(args) -> Path:
+    return ptb_slice(args, "valid", 300)
+
+
+def train_run(tree: Tree, args, recipe: str, steps: int, *extra, env: dict | None = None,
+              train_lines: int = 0) -> dict:
     out = RUNS_DIR / "bench-cpu-runtime" / f"train-{recipe}-{tree.name}"
     if out.exists():
         shutil.rmtree(out)
@@ -209,7 +215,8 @@ def train_run(tree: Tree, args, recipe: str, steps: int, *extra, env: dict | Non
     if recipe == "seed-002":
         data = ["--data", FABLE]
     else:
-        data = ["--data", args.data_dir / "ptb" / "ptb.train.txt", "--valid", small_valid(args)]
+        train = ptb_slice(args, "train", train_lines) if train_lines else args.data_dir / "ptb" / "ptb.train.txt"
+        data = ["--data", train, "--valid", small_valid(args)]
     cmd = tree.cmd("train", "lm", "--recipe", recipe, *data, "--out", out, "--set", f"train.max_steps={steps}",
                    "--set", f"train.log_every={log_every}", "--set", "train.progress=false", *extra)
     r = timed(cmd, tree.env(**(env or {})))
@@ -251,9 +258,9 @@ def ptb_model(tree: Tree, args) -> Path:
     return out
 
 
-def evaluate_run(tree: Tree, model: Path, args, *threads) -> dict:
+def evaluate_run(tree: Tree, model: Path, args, *options) -> dict:
     data = small_valid(args) if args.quick else args.data_dir / "ptb" / "ptb.valid.txt"
-    return timed(tree.cmd("evaluate", model, "--data", data, *threads), tree.env())
+    return timed(tree.cmd("evaluate", model, "--data", data, *options), tree.env())
 
 
 def section_evaluate(trees: list[Tree], args) -> list[list]:
@@ -269,15 +276,17 @@ def section_evaluate(trees: list[Tree], args) -> list[list]:
 
 
 def verb_runs(tree: Tree, args) -> dict:
-    """verb -> function(*threads) -> record (wall seconds; tokens/s for train)."""
+    """verb -> function(*threads) -> record (wall seconds; tokens/s for train). Smaller budgets than the
+    other sections (a quarter of --train-steps on the first 10,000 lines of ptb.train.txt, 1000 lines of
+    ptb.valid.txt): 30 runs per verb."""
     model = ptb_model(tree, args)
-    steps = max(args.train_steps // 2, 10)
+    steps = max(args.train_steps // 4, 8)
     return {
-        "train": lambda *th: train_run(tree, args, "ptb-small", steps, *th),
-        "evaluate": lambda *th: evaluate_run(tree, model, args, *th),
+        "train": lambda *th: train_run(tree, args, "ptb-small", steps, *th, train_lines=10000),
+        "evaluate": lambda *th: evaluate_run(tree, model, args, "--max-lines", "1000", *th),
         "demo": lambda *th: demo_run(tree, RUNS_DIR / "bench-cpu-runtime" / "demo-threads", *th),
-        "generate": lambda *th: timed(tree.cmd("generate", model, "--prompt", "the stock market", "-n", "300",
-                                               "--no-stop", "--seed", "1", "--num-samples", "4", *th), tree.env()),
+        "generate": lambda *th: timed(tree.cmd("generate", model, "--prompt", "the stock market", "-n", "100",
+                                               "--no-stop", "--seed", "1", *th), tree.env()),
     }
 
 
@@ -291,7 +300,8 @@ def section_threads(trees: list[Tree], args) -> list[list]:
         try:
             for verb, fn in verb_runs(mine, args).items():
                 variants = {s: (lambda th=th, fn=fn: fn(*th)) for s, th in settings.items()}
-                res = interleave(variants, args.rounds, "threads", {"verb": verb, "condition": condition})
+                res = interleave(variants, args.rounds, "threads", {"verb": verb, "condition": condition},
+                                 warmup=False)
                 rows.append(_threads_row(verb, condition, res))
         finally:
             stop_hog()
