@@ -98,11 +98,10 @@ def free_cores() -> int:
     if start is None or end is None:
         return usable_cores()
     (wall0, own0, stat0), (wall1, own1, stat1) = start, end
-    busy, total = (sum(b - a for a, b in zip(s0, s1, strict=True)) for s0, s1 in
-                   ((_busy(stat0), _busy(stat1)), (stat0, stat1)))
-    cores = os.cpu_count() or 1
+    busy, total = sum(_busy(stat1)) - sum(_busy(stat0)), sum(stat1) - sum(stat0)
     if total <= 0:
         return usable_cores()
+    cores = os.cpu_count() or 1
     others = busy / total * cores - (own1 - own0) / max(wall1 - wall0, 1e-9)
     return max(1, min(usable_cores(), round(cores - max(others, 0.0))))
 

@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rnnkit import runtime
 from rnnkit.api import load, prepare_config, write_run_files
 from rnnkit.checkpoint import (
     RESULTS_FILE,
@@ -86,8 +87,7 @@ def train_numpy(recipe: str | None = None, data: str | None = None, out: str | P
     out_dir = Path(out)
     cfg = prepare_config(task, recipe, data, out_dir, overrides, valid, test, resume)
     check_numpy_config(cfg)
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
+    runtime.set_threads(cfg.train.threads)
     seed_everything(cfg.train.seed)  # the torch LM built by the task gives the initial weights
     lm_task = LMTask(cfg, DistInfo(), torch.device("cpu"), vocab_from=out_dir if resume else None)
     trainer = NumpyTrainer(cfg, lm_task, out_dir)
