@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -178,13 +179,13 @@ def test_demo_command(capsys, monkeypatch, tmp_path: Path) -> None:
     (tmp_path / "precious").mkdir()
     (tmp_path / "precious" / "thesis.txt").write_text("keep me", encoding="utf-8")
     rc, _, err = run(capsys, "demo", "--out", tmp_path / "precious")
-    assert rc == 2 and "not an rnnkit model directory" in err
+    assert rc == 2 and "has no rnnkit.json, so rnnkit did not make it" in err
     assert (tmp_path / "precious" / "thesis.txt").read_text(encoding="utf-8") == "keep me"
-    # another model's directory is not the demo's to replace either
-    (tmp_path / "precious" / "config.yaml").write_text("data:\n  train: /data/ptb.train.txt\n", encoding="utf-8")
+    # a config naming the fable does not make a folder the demo's (only the demo's marker does)
+    shutil.copy(out / "config.yaml", tmp_path / "precious" / "config.yaml")
     rc, _, err = run(capsys, "demo", "--out", tmp_path / "precious")
-    assert rc == 2 and "not an rnnkit model directory made by the demo" in err
-    assert (tmp_path / "precious" / "thesis.txt").is_file()
+    assert rc == 2 and "has no rnnkit.json" in err
+    assert sorted(p.name for p in (tmp_path / "precious").iterdir()) == ["config.yaml", "thesis.txt"]
 
 
 def test_resume_and_init_from_commands(capsys, tmp_path: Path, corpus: Path, tiny_model: Path) -> None:

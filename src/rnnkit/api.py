@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -13,21 +15,34 @@ from rnnkit import distributed as dist_utils
 from rnnkit import runtime
 from rnnkit.checkpoint import (
     CONFIG_FILE,
+    LAST_WEIGHTS,
     RESULTS_FILE,
     VOCAB_FILE,
     WEIGHTS_FILE,
     atomic_write_text,
+    check_model_files,
+    checkpoint_path,
+    fingerprint_metadata,
+    foreign_entries,
+    has_checkpoint,
     load_weights,
+    read_safetensors_header,
+    remove_run_files,
+    remove_stale_temps,
+    require_marker,
     require_model_dir,
+    verify_fingerprint,
+    write_marker,
 )
 from rnnkit.config import Config, apply_overrides, config_from_dict, load_config, load_yaml, override_keys, save_config
 from rnnkit.errors import RnnkitError
+from rnnkit.lock import LOCK_FILE, ModelDirLock
 from rnnkit.tasks import task_classes
 from rnnkit.train import Trainer, resolve_device, seed_everything
 
-# What may change when resuming: how long to train and where, not what is trained.
-RESUMABLE_KEYS = ("train.epochs", "train.max_steps", "train.device", "train.progress", "train.threads",
-                  "train.log_every", "train.eval_every", "train.save_every", "train.early_stop")
+# What may change when resuming: how long and how fast to train and where, not what is trained.
+RESUMABLE_KEYS = ("train.lr", "train.clip", "train.epochs", "train.max_steps", "train.device", "train.progress",
+                  "train.threads", "train.log_every", "train.eval_every", "train.save_every", "train.early_stop")
 
 
 def find_splits(path: str | Path) -> dict[str, str]:
@@ -75,13 +90,30 @@ def build_config(task: str, recipe: str | None, data: str | None, valid: str | N
     return cfg
 
 
+def _setting(cfg: Config, key: str) -> Any:
+    section, name = key.split(".")
+    return getattr(getattr(cfg, section), name)
+
+
 def _resume_config(out_dir: Path, overrides: list[str] | None) -> Config:
+    """The saved config with ``overrides``: a key outside RESUMABLE_KEYS may be repeated, not changed."""
     values = load_yaml(out_dir / CONFIG_FILE)
+    saved = config_from_dict(copy.deepcopy(values), str(out_dir / CONFIG_FILE))
     keys = override_keys(overrides)
-    for key in keys:
-        if key not in RESUMABLE_KEYS:
-            raise RnnkitError(f"cannot change '{key}' when resuming (only {', '.join(RESUMABLE_KEYS)})")
-    return config_from_dict(apply_overrides(values, overrides or []), str(out_dir / CONFIG_FILE), keys)
+    cfg = config_from_dict(apply_overrides(values, overrides or []), str(out_dir / CONFIG_FILE), keys)
+    for key in sorted(keys - set(RESUMABLE_KEYS)):
+        if _setting(cfg, key) != _setting(saved, key):
+            raise RnnkitError(f"cannot change '{key}' when resuming ({_setting(saved, key)!r} in the run, "
+                              f"{_setting(cfg, key)!r} asked for; safe to change: {', '.join(RESUMABLE_KEYS)}); "
+                              "--overwrite starts the run again", out_dir / CONFIG_FILE)
+    return cfg
+
+
+def resume_changes(out_dir: Path, cfg: Config) -> list[str]:
+    """What ``cfg`` changes of the run's saved config (resumable keys only), as ``key old -> new``."""
+    saved = config_from_dict(load_yaml(out_dir / CONFIG_FILE), str(out_dir / CONFIG_FILE))
+    return [f"{key} {_setting(saved, key)} -> {_setting(cfg, key)}" for key in RESUMABLE_KEYS
+            if _setting(saved, key) != _setting(cfg, key)]
 
 
 def _check_resume_inputs(cfg: Config, out_dir: Path, recipe, data, valid, test) -> None:
@@ -97,50 +129,123 @@ def _check_resume_inputs(cfg: Config, out_dir: Path, recipe, data, valid, test) 
         print(f"resuming with {out_dir / CONFIG_FILE} (the recipe is not read again)", flush=True)
 
 
+def _check_replaceable(out_dir: Path) -> None:
+    """--overwrite replaces a folder rnnkit made that holds nothing but rnnkit's files."""
+    require_marker(out_dir, "replace")
+    foreign = foreign_entries(out_dir)
+    if foreign:
+        raise RnnkitError(f"rnnkit replaces only its own files, and this folder also holds "
+                          f"{', '.join(foreign[:5])}{' ...' if len(foreign) > 5 else ''}: move them or choose "
+                          "another --out", out_dir)
+
+
+def holds_files(out_dir: Path) -> bool:
+    """Whether ``out_dir`` exists and holds anything but a lock file (a folder a new run may not take)."""
+    return out_dir.is_dir() and any(p.name != LOCK_FILE for p in out_dir.iterdir())
+
+
+def _check_new_out_dir(out_dir: Path, overwrite: bool) -> None:
+    """``out_dir`` is new, empty, or (with ``overwrite``) a folder rnnkit may replace. Writes nothing."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise RnnkitError("--out is a file; give a folder for the model", out_dir)
+    if not holds_files(out_dir):
+        return
+    if not overwrite:
+        raise RnnkitError("output folder is not empty; pass --resume to continue it, --overwrite to start it "
+                          "again (a folder rnnkit made), or choose another --out", out_dir)
+    _check_replaceable(out_dir)
+
+
 def prepare_config(task: str, recipe: str | None, data: str | None, out_dir: Path, overrides: list[str] | None,
-                   valid: str | None, test: str | None, resume: bool) -> Config:
+                   valid: str | None, test: str | None, resume: bool, overwrite: bool = False) -> Config:
     """The run's config, checked against ``out_dir``: read back from it when resuming (data named again
-    must be the same), else built from the recipe for an empty or new ``out_dir``. Writes nothing."""
+    must be the same), else built from the recipe for an empty or new ``out_dir`` (or, with
+    ``overwrite``, one rnnkit made). Writes nothing."""
+    if resume and overwrite:
+        raise RnnkitError("--resume and --overwrite exclude each other")
     if resume:
+        if out_dir.is_dir():
+            check_model_files(out_dir)
         if not (out_dir / CONFIG_FILE).is_file():
             raise RnnkitError("nothing to resume: no config.yaml in the output folder", out_dir)
+        require_marker(out_dir, "resume")
         cfg = _resume_config(out_dir, overrides)
         _check_resume_inputs(cfg, out_dir, recipe, data, valid, test)
         return cfg
     cfg = build_config(task, recipe, data, valid, test, overrides)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise RnnkitError("--out is a file; give a folder for the model", out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise RnnkitError("output folder is not empty; pass --resume to continue it, or choose "
-                          "another --out", out_dir)
+    _check_new_out_dir(out_dir, overwrite)
     return cfg
 
 
-def write_run_files(cfg: Config, task, out_dir: Path) -> None:
-    """A new run's model directory before training: config, tokenizer and vocabulary."""
+def set_up_model_dir(cfg: Config, task, out_dir: Path, made_by: str, overwrite: bool = False) -> ModelDirLock:
+    """A new run's model directory before training, under its lock (returned, held): marker, config,
+    tokenizer and vocabulary; with ``overwrite`` an earlier run's files are removed first (only rnnkit's)."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise RnnkitError(f"cannot create the model folder ({e.strerror or e})", out_dir) from None
-    save_config(cfg, out_dir / CONFIG_FILE)
-    task.tokenizer.save(out_dir)
-    task.vocab.save(out_dir / VOCAB_FILE)
+    lock = ModelDirLock.acquire(out_dir)
+    try:
+        _check_new_out_dir(out_dir, overwrite)  # again under the lock: another run may have started here
+        removed = remove_run_files(out_dir) if overwrite else []
+        if removed:
+            print(f"replacing the earlier run in {out_dir}: removed {', '.join(removed)}", flush=True)
+        write_marker(out_dir, made_by)
+        save_config(cfg, out_dir / CONFIG_FILE)
+        task.tokenizer.save(out_dir)
+        task.vocab.save(out_dir / VOCAB_FILE)
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def open_for_resume(out_dir: Path, cfg: Config) -> ModelDirLock:
+    """Lock a run's folder to resume it (returned, held): temp files of killed writes are removed, and
+    the settings ``cfg`` changes are recorded in its config.yaml."""
+    lock = ModelDirLock.acquire(out_dir)
+    try:
+        remove_stale_temps(out_dir)
+        if resume_changes(out_dir, cfg):
+            save_config(cfg, out_dir / CONFIG_FILE)
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def check_resume_weights(out_dir: Path, cfg: Config) -> None:
+    """The checkpoint's weights were saved for this folder's config, vocabulary and tokenizer."""
+    if has_checkpoint(out_dir):
+        weights = checkpoint_path(out_dir) / LAST_WEIGHTS
+        verify_fingerprint(out_dir, cfg, weights, read_safetensors_header(weights)[1])
+
+
+def announce_resume(trainer: Trainer, changes: list[str]) -> None:
+    """Say where a resumed run continues (step, epoch, batch) and what it changed."""
+    where = (f"epoch {trainer.epoch + 1}, batch {trainer.batch_index + 1}" if trainer.batch_index
+             else f"the start of epoch {trainer.epoch + 1}")
+    changed = f"; changed: {', '.join(changes)}" if changes else ""
+    print(f"resuming {trainer.out_dir} from step {trainer.step} ({where}){changed}", flush=True)
 
 
 def train(task: str = "lm", recipe: str | None = None, data: str | None = None, out: str | Path = "runs/model",
           overrides: list[str] | None = None, resume: bool = False, init_from: str | Path | None = None,
-          device: str | None = None, valid: str | None = None, test: str | None = None):
+          device: str | None = None, valid: str | None = None, test: str | None = None, *,
+          overwrite: bool = False, made_by: str = "rnnkit train"):
     """Train a model into ``out`` and return it loaded (``rnnkit.load(out)``).
 
     ``recipe`` is a built-in name (``rnnkit recipes``) or a YAML file; ``data`` a training file or a
     folder with train/valid/test files; ``overrides`` are ``section.key=value`` strings.
     ``resume`` continues the checkpoint in ``out`` exactly (optimizer, schedule, data position, RNG);
-    ``init_from`` starts a fresh run from another model's weights and vocabulary.
+    overrides may then change only :data:`RESUMABLE_KEYS`. ``init_from`` starts a fresh run from another
+    model's weights and vocabulary. ``overwrite`` starts again in an ``out`` that rnnkit made (its files
+    are removed, nothing else). ``made_by`` is what the folder's ownership marker records.
     """
     out_dir = Path(out)
     if resume and init_from:
         raise RnnkitError("--resume and --init-from exclude each other")
-    cfg = prepare_config(task, recipe, data, out_dir, overrides, valid, test, resume)
+    cfg = prepare_config(task, recipe, data, out_dir, overrides, valid, test, resume, overwrite)
     if device:
         cfg.train.device = device
     device_ = resolve_device(cfg.train.device)
@@ -149,53 +254,63 @@ def train(task: str = "lm", recipe: str | None = None, data: str | None = None, 
     if dist.enabled and device_.type == "cuda":
         device_ = torch.device("cuda", dist.local_rank)
         torch.cuda.set_device(device_)
-    return run(cfg, out_dir, device_, dist, resume, Path(init_from) if init_from else None)
+    return run(cfg, out_dir, device_, dist, resume, Path(init_from) if init_from else None, overwrite, made_by)
 
 
 def run(cfg: Config, out_dir: Path, device: torch.device, dist: dist_utils.DistInfo, resume: bool = False,
-        init_from: Path | None = None):
-    """Train ``cfg`` into ``out_dir`` on ``device`` (the body of :func:`train`)."""
+        init_from: Path | None = None, overwrite: bool = False, made_by: str = "rnnkit train"):
+    """Train ``cfg`` into ``out_dir`` on ``device`` (the body of :func:`train`); rank 0 holds the folder's
+    lock (from before a resume reads anything, or from the new run's first write) until the results are
+    written."""
     task_cls, _ = task_classes(cfg.task)
     threads = runtime.set_threads(cfg.train.threads)
-    seed_everything(cfg.train.seed)  # same initial weights on every rank
-    if init_from is not None:
-        require_model_dir(init_from)
-    vocab_from = out_dir if resume else init_from
-    task = task_cls(cfg, dist, device, vocab_from=vocab_from)
-    if init_from is not None:
-        load_weights(task.model, init_from / WEIGHTS_FILE)
-    seed_everything(cfg.train.seed + dist.rank)  # dropout masks differ between ranks
-    if dist.is_main and cfg.train.progress:
-        print(f"{task.describe()}; device {device}; {threads}; {dist.world} process(es)", flush=True)
-    # the trainer checks optimizer and schedule names: fail before anything is written to out_dir
-    trainer = Trainer(task, cfg.train, out_dir, device, dist)
-    if dist.is_main and not resume:
-        write_run_files(cfg, task, out_dir)
-    dist_utils.barrier()
-    if resume:
-        trainer.resume()
-    elif init_from is not None:  # a step-0 checkpoint holds the copied weights: a resume starts from them
-        trainer.save_checkpoint()
-    trainer.fit()
-    model = None
-    if dist.is_main:
-        model = load(out_dir, device=str(device))
-        model.results = _final_results(cfg, task, trainer.best_metrics, model, out_dir)
-    dist_utils.barrier()
+    with ExitStack() as held:
+        changes = resume_changes(out_dir, cfg) if resume else []
+        if resume and dist.is_main:
+            held.enter_context(open_for_resume(out_dir, cfg))
+        seed_everything(cfg.train.seed)  # same initial weights on every rank
+        if init_from is not None:
+            check_model_dir(*read_model_config(init_from))
+        task = task_cls(cfg, dist, device, vocab_from=out_dir if resume else init_from)
+        if init_from is not None:
+            load_weights(task.model, init_from / WEIGHTS_FILE)
+        seed_everything(cfg.train.seed + dist.rank)  # dropout masks differ between ranks
+        if dist.is_main and cfg.train.progress:
+            print(f"{task.describe()}; device {device}; {threads}; {dist.world} process(es)", flush=True)
+        # the trainer checks optimizer and schedule names: fail before anything is written to out_dir
+        trainer = Trainer(task, cfg.train, out_dir, device, dist)
+        if dist.is_main and not resume:
+            held.enter_context(set_up_model_dir(cfg, task, out_dir, made_by, overwrite))
+        if dist.is_main:
+            trainer.weights_metadata = fingerprint_metadata(out_dir, cfg)
+        dist_utils.barrier()
+        if resume:
+            check_resume_weights(out_dir, cfg)
+            trainer.resume()
+            if dist.is_main:
+                announce_resume(trainer, changes)
+        elif init_from is not None:  # a step-0 checkpoint holds the copied weights: a resume starts from them
+            trainer.save_checkpoint()
+        trainer.fit()
+        results = _final_results(cfg, task, trainer.best_metrics, out_dir, device) if dist.is_main else None
+        dist_utils.barrier()
     if dist.enabled:
         dist_utils.shutdown()
+    model = load(out_dir, device=str(device)) if dist.is_main else None
+    if model is not None:
+        model.results = results
     return model
 
 
-def _final_results(cfg: Config, task, best_valid: dict | None, model, out_dir: Path) -> dict:
+def _final_results(cfg: Config, task, best_valid: dict | None, out_dir: Path, device: torch.device) -> dict:
     """Metrics of the best weights: on the validation data as the trainer scored them when it saved them
-    (not scored again), and on the test file with ``model``, those weights loaded."""
+    (not scored again), and on the test file."""
     if best_valid is None:  # a run resumed from a checkpoint written before the trainer kept them
         load_weights(task.model, out_dir / WEIGHTS_FILE)
         best_valid = task.validate(task.model)
     results = {"valid": best_valid}
     if cfg.data.test:
-        results["test"] = model.evaluate(cfg.data.test)
+        results["test"] = load(out_dir, device=str(device)).evaluate(cfg.data.test)
     atomic_write_text(out_dir / RESULTS_FILE, json.dumps(results, indent=1))
     return results
 
@@ -206,8 +321,17 @@ def read_model_config(model_dir: str | Path) -> tuple[Path, Config]:
     return model_dir, config_from_dict(load_yaml(model_dir / CONFIG_FILE), str(model_dir / CONFIG_FILE))
 
 
+def check_model_dir(model_dir: Path, cfg: Config) -> None:
+    """Check a model directory without building its model: every JSON file's fields, the weights' names,
+    shapes and dtypes (from the safetensors header) and the fingerprint binding them to the config,
+    vocabulary and tokenizer (what every load does first)."""
+    _, model_cls = task_classes(cfg.task)
+    model_cls.checked_parts(model_dir, cfg)
+
+
 def load(model_dir: str | Path, device: str = "cpu"):
-    """Load a trained model directory on ``device`` (any device, wherever it was trained)."""
+    """Load a trained model directory on ``device`` (any device, wherever it was trained), checked first
+    (:func:`check_model_dir`)."""
     model_dir, cfg = read_model_config(model_dir)
     _, model_cls = task_classes(cfg.task)
     return model_cls.load(model_dir, cfg, resolve_device(device))

@@ -10,16 +10,29 @@
       checkpoint/          what --resume needs: last.safetensors + trainer_state.pt (+ rng per rank)
       log.csv, curves.png  training log and learning curves
       results.json         final metrics (valid/test)
+      rnnkit.json          the ownership marker: what made the folder (rnnkit train | demo), version, time
+      rnnkit.lock          the one-writer lock (see rnnkit.lock)
 
 Every file is written to a temporary name and renamed; the checkpoint folder is swapped whole, so a
 kill at any moment leaves either the old or the new checkpoint, never a mix.
+
+A model directory is untrusted input when it is loaded: the safetensors header (names, shapes, dtypes)
+is checked against the model the config describes before any weights are allocated, and a fingerprint
+saved in the weights' metadata binds them to the config fields and files that decide what they mean.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 import os
+import re
 import shutil
+import stat
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -28,7 +41,9 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 from torch import nn
 
+from rnnkit.data.tokenizers import SPM_FILE, TOKENIZER_FILE
 from rnnkit.errors import RnnkitError
+from rnnkit.lock import LOCK_FILE
 
 CONFIG_FILE = "config.yaml"
 VOCAB_FILE = "vocab.json"
@@ -37,6 +52,13 @@ CHECKPOINT_DIR = "checkpoint"
 LAST_WEIGHTS = "last.safetensors"
 TRAINER_STATE = "trainer_state.pt"
 RESULTS_FILE = "results.json"
+MARKER_FILE = "rnnkit.json"
+
+#: every name rnnkit writes into a model directory: --overwrite and the demo remove these, nothing else
+RUN_FILES = (MARKER_FILE, CONFIG_FILE, TOKENIZER_FILE, SPM_FILE, VOCAB_FILE, WEIGHTS_FILE, CHECKPOINT_DIR,
+             f"{CHECKPOINT_DIR}.old", "log.csv", "curves.png", RESULTS_FILE)
+#: the temporary names of atomic_write_bytes (.NAME.XXXXXXXX.tmp) and save_checkpoint (.checkpoint.XXXXXXXX)
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]+\.tmp$|^\.checkpoint\.[A-Za-z0-9_]+$")
 
 
 def _umask() -> int:
@@ -87,42 +109,185 @@ def save_weights(model: nn.Module, path: str | Path, metadata: dict[str, str] | 
     atomic_write_bytes(path, save_safetensors_bytes(_unique_state(model), metadata=metadata))
 
 
-def load_weights(model: nn.Module, path: str | Path) -> None:
-    """Load safetensors weights into ``model`` (any device), accepting tied weights stored once."""
+_DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.float16: "F16", torch.bfloat16: "BF16"}
+_ITEM_SIZE = {"F64": 8, "I64": 8, "U64": 8, "F32": 4, "I32": 4, "U32": 4, "F16": 2, "BF16": 2, "I16": 2,
+              "U16": 2, "I8": 1, "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
+_MAX_HEADER = 100_000_000  # safetensors' own limit on the JSON header
+
+
+def read_safetensors_header(path: str | Path) -> tuple[dict[str, tuple[str, tuple[int, ...]]], dict[str, str]]:
+    """The tensors (name -> (dtype, shape)) and metadata a safetensors file declares, read from its header
+    alone (an 8-byte length and a JSON object; no tensor data), every field checked."""
     path = Path(path)
     if not path.is_file():
         raise RnnkitError("weights file missing", path)
+    size = path.stat().st_size
+    try:
+        with path.open("rb") as f:
+            length = int.from_bytes(f.read(8), "little")
+            if size < 8 or length > min(size - 8, _MAX_HEADER):
+                raise ValueError(f"header length {length} does not fit a file of {size} bytes")
+            header = json.loads(f.read(length).decode("utf-8"))
+        if not isinstance(header, dict):
+            raise ValueError("the header is not a JSON object")
+        metadata = header.pop("__metadata__", None) or {}
+        if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+            raise ValueError("__metadata__ is not a mapping of strings")
+        tensors = {name: _tensor_entry(name, entry, size - 8 - length) for name, entry in header.items()}
+    except (ValueError, UnicodeDecodeError, OSError) as e:
+        raise RnnkitError(f"weights file is corrupt ({e})", path) from None
+    return tensors, metadata
+
+
+def _tensor_entry(name: str, entry, data_size: int) -> tuple[str, tuple[int, ...]]:
+    """(dtype, shape) of one header entry, after checking its types and that its bytes lie in the file."""
+    if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
+        raise ValueError(f"entry '{name}' is not {{dtype, shape, data_offsets}}")
+    dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+    if dtype not in _ITEM_SIZE:
+        raise ValueError(f"'{name}' has an unknown dtype {dtype!r}")
+    if not isinstance(shape, list) or not all(type(n) is int and n >= 0 for n in shape):
+        raise ValueError(f"'{name}' has a bad shape {shape!r}")
+    if (not isinstance(offsets, list) or len(offsets) != 2 or not all(type(n) is int for n in offsets)
+            or not 0 <= offsets[0] <= offsets[1] <= data_size
+            or offsets[1] - offsets[0] != math.prod(shape) * _ITEM_SIZE[dtype]):
+        raise ValueError(f"'{name}' has data offsets {offsets!r} that do not fit its shape or the file")
+    return dtype, tuple(shape)
+
+
+def expected_tensors(model: nn.Module) -> tuple[dict[str, tuple[str, tuple[int, ...]]], dict[str, str]]:
+    """What ``model``'s weights file must hold (name -> (dtype, shape)), and tied aliases (alias -> name
+    stored); works for a model on the "meta" device, so the check costs no memory."""
+    expected: dict[str, tuple[str, tuple[int, ...]]] = {}
+    aliases: dict[str, str] = {}
+    first: dict[int, str] = {}
+    for name, tensor in model.state_dict(keep_vars=True).items():
+        if id(tensor) in first:  # tied weights are one Parameter under two names, stored once
+            aliases[name] = first[id(tensor)]
+            continue
+        first[id(tensor)] = name
+        expected[name] = (_DTYPES.get(tensor.dtype, str(tensor.dtype)), tuple(tensor.shape))
+    return expected, aliases
+
+
+def check_weights_header(model: nn.Module, path: str | Path) -> dict[str, str]:
+    """Check the names, shapes and dtypes ``path`` declares against ``model`` (which may be on the meta
+    device) before any tensor is read; returns the file's metadata."""
+    path = Path(path)
+    stored, metadata = read_safetensors_header(path)
+    expected, aliases = expected_tensors(model)
+    for alias, name in aliases.items():  # a file may store a tied weight under either of its names
+        if name not in stored and alias in stored:
+            stored[name] = stored.pop(alias)
+    for name, (dtype, shape) in expected.items():
+        if name not in stored:
+            raise RnnkitError(f"weights file lacks '{name}' (was it made for another model?)", path)
+        if stored[name][1] != shape:
+            raise RnnkitError(f"'{name}' has shape {stored[name][1]}, model expects {shape} "
+                              "(config and weights disagree)", path)
+        if stored[name][0] != dtype:
+            raise RnnkitError(f"'{name}' is stored as {stored[name][0]}, the model holds {dtype} "
+                              "(not what rnnkit saved for this model)", path)
+    unexpected = set(stored) - set(expected) - set(aliases)
+    if unexpected:
+        raise RnnkitError(f"weights file has unexpected tensors {sorted(unexpected)[:3]}", path)
+    return metadata
+
+
+def load_weights(model: nn.Module, path: str | Path) -> dict[str, str]:
+    """Load safetensors weights into ``model`` (any device) after checking the header; returns the metadata."""
+    path = Path(path)
+    metadata = check_weights_header(model, path)
     try:
         state = load_safetensors_bytes(path.read_bytes())
     except (SafetensorError, ValueError, OSError) as e:
         raise RnnkitError(f"weights file is corrupt ({e})", path) from None
-    expected = model.state_dict()
-    for name, tensor in expected.items():  # tied aliases point at a stored name
+    _, aliases = expected_tensors(model)
+    for alias, name in aliases.items():
         if name not in state:
-            alias = next((n for n, t in expected.items() if n in state and t.data_ptr() == tensor.data_ptr()),
-                         None)
-            if alias is None:
-                raise RnnkitError(f"weights file lacks '{name}' (was it made for another model?)", path)
             state[name] = state[alias]
-    unexpected = set(state) - set(expected)
-    if unexpected:
-        raise RnnkitError(f"weights file has unexpected tensors {sorted(unexpected)[:3]}", path)
-    for name, tensor in expected.items():
-        if tuple(state[name].shape) != tuple(tensor.shape):
-            raise RnnkitError(f"'{name}' has shape {tuple(state[name].shape)}, model expects "
-                              f"{tuple(tensor.shape)} (config and weights disagree)", path)
+        state[alias] = state[name]
     model.load_state_dict(state)
+    return metadata
 
 
+# ---------------------------------------------------------------------------------------------- fingerprint
+#: the config fields that decide what the weights mean (how text becomes ids, and what the ids feed)
+BOUND_CONFIG_KEYS = ("task", "data.mode", "data.window", "data.split_sentences", "tokenizer.kind",
+                     "tokenizer.lowercase", "tokenizer.split_punctuation", "model.cell", "model.embedding_size",
+                     "model.hidden_size", "model.layers", "model.tie_weights")
+BOUND_FILES = (VOCAB_FILE, TOKENIZER_FILE, SPM_FILE)
+_BINDING_KEY, _FINGERPRINT_KEY = "rnnkit.binding", "rnnkit.fingerprint"
+_unverified_noted: set[str] = set()
+
+
+def _config_value(cfg, key: str):
+    for part in key.split("."):
+        cfg = getattr(cfg, part)
+    return cfg
+
+
+def _binding(model_dir: Path, cfg) -> dict:
+    """The bound config fields and the sha256 of each bound file ("" for one that is absent)."""
+    files = {name: hashlib.sha256((model_dir / name).read_bytes()).hexdigest() if (model_dir / name).is_file()
+             else "" for name in BOUND_FILES}
+    return {"config": {key: _config_value(cfg, key) for key in BOUND_CONFIG_KEYS}, "files": files}
+
+
+def _canonical(value) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def fingerprint_metadata(model_dir: str | Path, cfg) -> dict[str, str]:
+    """Safetensors metadata binding weights to ``model_dir``'s config fields and vocabulary/tokenizer files:
+    the bound values and a sha256 fingerprint over them."""
+    binding = _canonical(_binding(Path(model_dir), cfg))
+    return {_BINDING_KEY: binding, _FINGERPRINT_KEY: hashlib.sha256(binding.encode()).hexdigest()}
+
+
+def verify_fingerprint(model_dir: str | Path, cfg, weights: str | Path, metadata: dict[str, str]) -> None:
+    """Refuse weights whose fingerprint does not match ``model_dir`` now, naming the file (and config key)
+    that changed; weights saved before fingerprints existed load, with a note on stderr that they are
+    unverified."""
+    model_dir, weights = Path(model_dir), Path(weights)
+    if _FINGERPRINT_KEY not in metadata:
+        if str(weights) not in _unverified_noted:
+            _unverified_noted.add(str(weights))
+            print(f"note: {weights} has no fingerprint (saved before rnnkit bound weights to their config and "
+                  "vocabulary): config.yaml, vocab.json and tokenizer.json are not verified", file=sys.stderr)
+        return
+    saved = metadata.get(_BINDING_KEY, "")
+    try:
+        bound = json.loads(saved)
+        ok = (hashlib.sha256(saved.encode()).hexdigest() == metadata[_FINGERPRINT_KEY] and isinstance(bound, dict)
+              and isinstance(bound.get("config"), dict) and isinstance(bound.get("files"), dict))
+    except ValueError:
+        ok = False
+    if not ok:
+        raise RnnkitError("the weights' fingerprint is damaged (metadata edited?)", weights)
+    now = _binding(model_dir, cfg)
+    for key, value in now["config"].items():  # a key bound only by a newer rnnkit is absent from older files
+        if key in bound["config"] and bound["config"][key] != value:
+            raise RnnkitError(f"'{key}' is {value!r}, but the weights were trained with "
+                              f"{bound['config'][key]!r} (the file was changed after training)",
+                              model_dir / CONFIG_FILE)
+    for name, digest in now["files"].items():
+        if bound["files"].get(name) != digest:
+            change = "was added" if not bound["files"].get(name) else "is missing" if not digest else "was changed"
+            raise RnnkitError(f"{change} since the weights were saved: it no longer matches them "
+                              f"({weights.name} fingerprint)", model_dir / name)
+
+
+# ---------------------------------------------------------------------------------------------- checkpoints
 def save_checkpoint(out_dir: str | Path, model: nn.Module, trainer_state: dict,
-                    rank_states: dict[int, dict] | None = None) -> None:
+                    rank_states: dict[int, dict] | None = None, metadata: dict[str, str] | None = None) -> None:
     """Write ``checkpoint/`` whole: build it under a temporary name, then swap it in."""
     out_dir = Path(out_dir)
     final = out_dir / CHECKPOINT_DIR
     tmp = Path(tempfile.mkdtemp(prefix=".checkpoint.", dir=out_dir))
     try:
         os.chmod(tmp, DIR_MODE)
-        save_weights(model, tmp / LAST_WEIGHTS, {"step": str(trainer_state["step"])})
+        save_weights(model, tmp / LAST_WEIGHTS, {**(metadata or {}), "step": str(trainer_state["step"])})
         torch.save(trainer_state, tmp / TRAINER_STATE)
         for rank, state in (rank_states or {}).items():
             torch.save(state, tmp / f"rng_rank{rank}.pt")
@@ -132,8 +297,6 @@ def save_checkpoint(out_dir: str | Path, model: nn.Module, trainer_state: dict,
             os.replace(final, old)
         os.replace(tmp, final)
         shutil.rmtree(old, ignore_errors=True)
-        for stale in out_dir.glob(".checkpoint.*"):  # left by a run killed while it wrote (one writer: rank 0)
-            shutil.rmtree(stale, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -161,25 +324,190 @@ def checkpoint_path(out_dir: str | Path) -> Path:
     return path
 
 
+#: the trainer state's fields and their types (a checkpoint is untrusted input like the rest of the folder)
+_STATE_TYPES = {"step": int, "epoch": int, "batch_index": int, "optimizer_name": str, "optimizer": dict,
+                "schedule": dict, "best_loss": float, "bad_evals": int, "val_history": list, "rows": list,
+                "elapsed": float, "finished": bool, "validated_at": int, "backend": str, "window": list}
+_SCHEDULE_TYPES = {"lr": float, "best": float, "previous": float, "bad": int}
+_RNG_TYPES = {"torch": torch.Tensor, "numpy": list, "python": list}
+
+
+def _torch_load(path: Path, what: str) -> dict:
+    """``torch.load(weights_only=True)``; any refusal is one error of ours (torch's own message suggests
+    weights_only=False, which would run whatever pickle the file holds: never pass that on)."""
+    try:
+        value = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises several types for a damaged or refused file
+        raise RnnkitError(f"{what} cannot be read ({type(e).__name__}): it is damaged or was not written by "
+                          "rnnkit, which loads only plain tensors and numbers from it", path) from None
+    if not isinstance(value, dict):
+        raise RnnkitError(f"{what} is not a mapping (not written by rnnkit)", path)
+    return value
+
+
+def _check_types(state: dict, types: dict[str, type], what: str, path: Path) -> None:
+    for key, kind in types.items():
+        value = state.get(key)
+        if kind is float and type(value) is int:
+            continue
+        if value is None or not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise RnnkitError(f"{what} field '{key}' must be {kind.__name__}, got {type(value).__name__}", path)
+        if kind is int and value < -1:
+            raise RnnkitError(f"{what} field '{key}' is negative ({value})", path)
+
+
+def _check_lists(state: dict, path: Path) -> None:
+    """The log rows are mappings, the validation history numbers, the log window (loss sum, count)."""
+    number = (int, float)
+    if not all(isinstance(r, dict) and all(isinstance(k, str) for k in r) for r in state["rows"]):
+        raise RnnkitError("trainer state field 'rows' must be a list of mappings", path)
+    if not all(isinstance(v, number) and not isinstance(v, bool) for v in state["val_history"]):
+        raise RnnkitError("trainer state field 'val_history' must be a list of numbers", path)
+    window = state["window"]
+    if len(window) != 2 or not isinstance(window[0], number) or type(window[1]) is not int:
+        raise RnnkitError("trainer state field 'window' must be [loss sum, token count]", path)
+
+
 def load_trainer_state(ckpt: Path, rank: int = 0) -> tuple[dict, dict | None]:
-    try:
-        state = torch.load(ckpt / TRAINER_STATE, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises several types for a damaged file
-        raise RnnkitError(f"trainer state is corrupt ({e})", ckpt / TRAINER_STATE) from None
+    """The trainer state and this rank's RNG state of a checkpoint folder, their fields type-checked."""
+    state = _torch_load(ckpt / TRAINER_STATE, "trainer state")
+    _check_types(state, _STATE_TYPES, "trainer state", ckpt / TRAINER_STATE)
+    _check_types(state["schedule"], _SCHEDULE_TYPES, "trainer state schedule", ckpt / TRAINER_STATE)
+    _check_lists(state, ckpt / TRAINER_STATE)
     rng_file = ckpt / f"rng_rank{rank}.pt"
-    try:
-        rng = torch.load(rng_file, map_location="cpu", weights_only=True) if rng_file.is_file() else None
-    except Exception as e:  # as above
-        raise RnnkitError(f"RNG state is corrupt ({e})", rng_file) from None
+    rng = _torch_load(rng_file, "RNG state") if rng_file.is_file() else None
+    if rng is not None:
+        _check_types(rng, _RNG_TYPES, "RNG state", rng_file)
     return state, rng
 
 
+#: the most rnnkit reads of each file of a model directory it parses whole (far above what it writes)
+_READ_LIMITS = {CONFIG_FILE: 1 << 20, TOKENIZER_FILE: 1 << 20, MARKER_FILE: 1 << 16, VOCAB_FILE: 1 << 30,
+                SPM_FILE: 1 << 30}
+
+
+def check_model_files(model_dir: Path) -> None:
+    """The files rnnkit reads whole are plain files of a sane size: a link to /dev/zero, a pipe or a
+    many-gigabyte vocab.json is an error, not a hang or an exhausted memory."""
+    for name, limit in _READ_LIMITS.items():
+        path = model_dir / name
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            raise RnnkitError(f"cannot read ({e.strerror})", path) from None
+        if not stat.S_ISREG(info.st_mode):
+            raise RnnkitError("is not a plain file (a device, pipe or socket?); a model directory holds files", path)
+        if info.st_size > limit:
+            raise RnnkitError(f"is {info.st_size:,} bytes, more than rnnkit reads for it ({limit:,})", path)
+
+
 def require_model_dir(model_dir: str | Path) -> Path:
-    """Check a model directory has what loading needs; name the first missing piece."""
+    """Check a model directory has what loading needs (name the first missing piece) and that what it
+    reads whole is a plain file of a sane size."""
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise RnnkitError("model directory not found", model_dir)
+    check_model_files(model_dir)
     for name in (CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE):
         if not (model_dir / name).is_file():
             raise RnnkitError(f"not a complete model directory: '{name}' is missing", model_dir)
     return model_dir
+
+
+# ---------------------------------------------------------------------------------------------- ownership
+def write_marker(model_dir: str | Path, made_by: str) -> None:
+    """Mark ``model_dir`` as made by rnnkit (``made_by``: "rnnkit train" or "rnnkit demo")."""
+    from rnnkit import __version__
+
+    marker = {"made_by": made_by, "rnnkit_version": __version__,
+              "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    atomic_write_text(Path(model_dir) / MARKER_FILE, json.dumps(marker, indent=1) + "\n")
+
+
+def read_marker(model_dir: str | Path) -> dict[str, str] | None:
+    """The ownership marker of ``model_dir`` (None when it has none), its fields type-checked."""
+    path = Path(model_dir) / MARKER_FILE
+    if not path.is_file():
+        return None
+    try:
+        marker = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise RnnkitError(f"ownership marker is corrupt ({e})", path) from None
+    if not isinstance(marker, dict) or not all(isinstance(marker.get(k), str)
+                                               for k in ("made_by", "rnnkit_version", "created")):
+        raise RnnkitError("ownership marker is corrupt (made_by, rnnkit_version and created must be strings)", path)
+    return marker
+
+
+def require_marker(model_dir: str | Path, action: str) -> dict[str, str]:
+    """The marker of a folder rnnkit is about to ``action`` (resume, replace); refuse a folder without one."""
+    marker = read_marker(model_dir)
+    if marker is None:
+        raise RnnkitError(f"has no {MARKER_FILE}, so rnnkit did not make it (or made it before it marked its "
+                          f"folders): it does not {action} it; use another --out (--init-from DIR starts a new "
+                          "run from a model's weights)", model_dir)
+    return marker
+
+
+def _is_own(name: str) -> bool:
+    temp = _TEMP_NAME.match(name)
+    return name in RUN_FILES or name == LOCK_FILE or bool(temp and (temp["name"] is None or temp["name"] in RUN_FILES))
+
+
+def foreign_entries(model_dir: str | Path) -> list[str]:
+    """Names in ``model_dir`` that rnnkit does not write (the user's own files)."""
+    return sorted(p.name for p in Path(model_dir).iterdir() if not _is_own(p.name))
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def remove_run_files(model_dir: str | Path) -> list[str]:
+    """Remove what rnnkit wrote into ``model_dir`` (never other files, never the lock); the names removed."""
+    removed = sorted(p.name for p in Path(model_dir).iterdir() if _is_own(p.name) and p.name != LOCK_FILE)
+    for name in removed:
+        _remove(Path(model_dir) / name)
+    return removed
+
+
+def remove_stale_temps(model_dir: str | Path) -> list[str]:
+    """Remove temporary files and folders left by writes that a kill cut short (rnnkit's own temp names
+    only; call under the lock, when no write is in progress)."""
+    stale = sorted(p.name for p in Path(model_dir).iterdir() if _TEMP_NAME.match(p.name) and _is_own(p.name))
+    for name in stale:
+        _remove(Path(model_dir) / name)
+    return stale
+
+
+# ---------------------------------------------------------------------------------------------- output files
+def check_output_file(path: str | Path, option: str) -> None:
+    """A file the user asked rnnkit to write (``option``, e.g. --json) may be new or a plain file; never a
+    folder, a symbolic link or a device, pipe or socket (rnnkit would replace it)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise RnnkitError(f"{option}: cannot use this path ({e.strerror})", path) from None
+    if stat.S_ISDIR(mode):
+        raise RnnkitError(f"{option} names a folder; give a file name", path)
+    if stat.S_ISLNK(mode):
+        raise RnnkitError(f"{option} names a symbolic link; rnnkit does not replace links (give the file "
+                          "itself or a new name)", path)
+    if not stat.S_ISREG(mode):
+        raise RnnkitError(f"{option} names a device, pipe or socket, not a file; give a file name", path)
+
+
+def write_output_file(path: str | Path, text: str, option: str) -> None:
+    """Write a file the user asked for (``option``), atomically, after :func:`check_output_file`."""
+    check_output_file(path, option)
+    try:
+        atomic_write_text(path, text)
+    except OSError as e:
+        raise RnnkitError(f"{option}: cannot write the file ({e.strerror})", path) from None

@@ -3,7 +3,7 @@
     rnnkit demo [--out DIR]
     rnnkit recipes
     rnnkit train lm --recipe NAME|FILE.yaml --data PATH --out DIR [--set key=value ...]
-                    [--resume | --init-from DIR] [--device auto|cpu|cuda] [--backend torch|numpy]
+                    [--resume | --overwrite] [--init-from DIR] [--device auto|cpu|cuda] [--backend torch|numpy]
     rnnkit generate DIR [--prompt TEXT] [-n N] [--greedy | --temperature T --top-k K --top-p P] [--seed S]
                     [--backend torch|numpy]
     rnnkit evaluate DIR --data PATH [--json FILE] [--backend torch|numpy]
@@ -27,6 +27,7 @@ from pathlib import Path
 from rnnkit.errors import RnnkitError
 
 DEMO_PROMPT = "had a general"
+DEMO_MAKER = "rnnkit demo"  # what the demo's ownership marker records
 
 
 def _add_threads(p: argparse.ArgumentParser) -> None:
@@ -42,15 +43,21 @@ def _add_train(sub) -> None:
     p.add_argument("--data", help="training text file, or a folder with train/valid/test files")
     p.add_argument("--valid", help="validation file (default: from --data, else held out of train)")
     p.add_argument("--test", help="test file, scored with the best weights after training")
-    p.add_argument("--out", required=True, help="model directory to write (must be new unless --resume)")
+    p.add_argument("--out", required=True,
+                   help="model directory to write (new or empty, unless --resume or --overwrite); one run "
+                        "writes it at a time")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set train.lr=0.5 (repeatable)")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--resume", action="store_true",
                        help="continue the run in --out exactly where its last checkpoint left it "
-                            "(weights, optimizer, schedule, data position, RNG)")
+                            "(weights, optimizer, schedule, data position, RNG); --set may change train.lr, "
+                            "clip, epochs, max_steps, the eval/save/log cadence, early_stop, device, threads, "
+                            "progress, and repeat any other value unchanged")
     group.add_argument("--init-from", metavar="DIR",
                        help="start from another model's weights and vocabulary; fresh optimizer and schedule")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start again in an --out that rnnkit made: remove its files (never anyone else's) first")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: the recipe's (auto)")
     p.add_argument("--backend", choices=["torch", "numpy"], default="torch",
                    help="numpy: the from-scratch NumPy reference (rnnkit.reference), SGD only")
@@ -89,7 +96,8 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--batch-size", type=int, help="sequences per batch (default: the training config's)")
     p.add_argument("--max-lines", type=int, default=0,
                    help="score only the first N lines (sentences, for models that split reviews); default: all")
-    p.add_argument("--json", dest="json_out", help="also write the metrics to this JSON file")
+    p.add_argument("--json", dest="json_out",
+                   help="also write the metrics to this JSON file (new or a plain file; never a link or device)")
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     p.add_argument("--backend", choices=["torch", "numpy"], default="torch",
                    help="numpy: run the model on the from-scratch NumPy reference (float64, CPU)")
@@ -104,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="train a small LSTM on an embedded fable and generate (about 15 s on a CPU)")
     demo.add_argument("--out", default="runs/demo",
-                      help="model directory (default runs/demo; an earlier demo's is replaced, nothing else)")
+                      help="model directory (default runs/demo; a folder the demo made is replaced, nothing else)")
     _add_threads(demo)
     sub.add_parser("recipes", help="list the built-in recipes")
     _add_train(sub)
@@ -154,11 +162,12 @@ def cmd_train(args) -> int:
             if args.device == "cuda":
                 raise RnnkitError("the numpy backend runs on the CPU (leave out --device cuda)")
             model = train_numpy(recipe=args.recipe, data=args.data, out=args.out, overrides=args.overrides,
-                                valid=args.valid, test=args.test, resume=args.resume, task=args.task)
+                                valid=args.valid, test=args.test, resume=args.resume, task=args.task,
+                                overwrite=args.overwrite)
         else:
             model = rnnkit.train(args.task, recipe=args.recipe, data=args.data, out=args.out,
                                  overrides=args.overrides, resume=args.resume, init_from=args.init_from,
-                                 device=args.device, valid=args.valid, test=args.test)
+                                 device=args.device, valid=args.valid, test=args.test, overwrite=args.overwrite)
     except KeyboardInterrupt:
         from rnnkit.checkpoint import CONFIG_FILE, has_checkpoint
 
@@ -213,8 +222,10 @@ def cmd_generate(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    if args.json_out and Path(args.json_out).is_dir():
-        raise RnnkitError("--json names a folder; give a file name", args.json_out)
+    from rnnkit.checkpoint import check_output_file, write_output_file
+
+    if args.json_out:
+        check_output_file(args.json_out, "--json")  # before the model loads; checked again when written
     model = _load_model(args)
     metrics = model.evaluate(args.data, batch_size=args.batch_size, max_lines=args.max_lines)
     for key, value in metrics.items():
@@ -223,9 +234,7 @@ def cmd_evaluate(args) -> int:
     line = json.dumps({"model": str(args.model), "data": str(args.data), **extra, **metrics})
     print(line)
     if args.json_out:
-        from rnnkit.checkpoint import atomic_write_text
-
-        atomic_write_text(args.json_out, line + "\n")
+        write_output_file(args.json_out, line + "\n", "--json")
     return 0
 
 
@@ -236,28 +245,28 @@ def cmd_gradcheck(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    import shutil
-
     import rnnkit
     from rnnkit import runtime
-    from rnnkit.config import load_yaml
+    from rnnkit.api import holds_files
+    from rnnkit.checkpoint import require_marker
 
     out = Path(args.out)
     fable = Path(__file__).with_name("assets") / "belling_the_cat.txt"
-    if out.exists():  # only an earlier demo's directory is replaced, never another model
-        config = out / "config.yaml"
-        train_file = ((load_yaml(config).get("data") or {}).get("train") or "") if config.is_file() else ""
-        if Path(str(train_file)).name != fable.name:
-            raise RnnkitError("exists and is not an rnnkit model directory made by the demo; choose another --out", out)
-        shutil.rmtree(out)
-    train = rnnkit.train  # imports torch: the free cores are measured over that second
+    replace = holds_files(out)
+    if replace:  # only a folder an earlier demo made is replaced (rnnkit.train removes its files, no others)
+        made_by = require_marker(out, "replace")["made_by"]
+        if made_by != DEMO_MAKER:
+            raise RnnkitError(f"was made by {made_by}, not by the demo: the demo replaces only its own folders; "
+                              "choose another --out", out)
+    train = rnnkit.train  # (torch is imported by now: the free cores were measured over its import)
     threads, why = runtime.choose_threads(args.threads)
     print(f"Training a word-level LSTM language model on the fable 'Belling the Cat' ({fable.name}, "
           f"204 words; {threads} thread{'s' if threads != 1 else ''}: {why}) ...")
     t0 = time.perf_counter()
     try:
         lm = train("lm", recipe="demo", data=str(fable), out=out, device="cpu",
-                          overrides=["train.progress=false", f"train.threads={threads}"])
+                   overrides=["train.progress=false", f"train.threads={threads}"], overwrite=replace,
+                   made_by=DEMO_MAKER)
     except KeyboardInterrupt:
         print("\ninterrupted; run `rnnkit demo` again to start over", file=sys.stderr)
         return 130

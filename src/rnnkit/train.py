@@ -27,6 +27,7 @@ from rnnkit import distributed as dist_utils
 from rnnkit.checkpoint import (
     CONFIG_FILE,
     LAST_WEIGHTS,
+    TRAINER_STATE,
     WEIGHTS_FILE,
     atomic_write_text,
     checkpoint_path,
@@ -41,6 +42,8 @@ from rnnkit.errors import RnnkitError
 from rnnkit.nn.rnn import detach_state, map_state
 from rnnkit.plotting import plot_curves
 
+NON_FINITE_ADVICE = ("lower train.lr, set train.clip, or check the data (then --resume with --set train.lr=... "
+                     "continues the run, --overwrite starts it again)")
 LOG_FIELDS = ["step", "epoch", "split", "loss", "lr", "tokens_per_sec", "elapsed_sec"]
 
 
@@ -209,6 +212,7 @@ class Trainer:
         self.validated_at = -1  # step of the last validation
         self._stop: _StopFlag | None = None  # set while fit() runs
         self._agreed_stop = False
+        self.weights_metadata: dict[str, str] = {}  # binds saved weights to the model directory (rank 0 sets it)
         self.autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.amp and device.type == "cuda")
 
     # ----------------------------------------------------------------- checkpoints
@@ -220,7 +224,7 @@ class Trainer:
             "best_metrics": self.best_metrics,
             "val_history": self.val_history, "rows": self.rows, "elapsed": self.elapsed,
             "finished": self.finished, "validated_at": self.validated_at, "backend": self.backend,
-            "window": [self.window.loss, self.window.count],
+            "window": [self.window.loss, self.window.count], "base_lr": self.cfg.lr,
         }
 
     def _rng_state(self) -> dict:
@@ -240,7 +244,7 @@ class Trainer:
         else:
             rank_states = {0: rng}
         if self.dist.is_main:
-            save_checkpoint(self.out_dir, self.model, self._trainer_state(), rank_states)
+            save_checkpoint(self.out_dir, self.model, self._trainer_state(), rank_states, self.weights_metadata)
             self._write_log()
         dist_utils.barrier()
 
@@ -263,20 +267,33 @@ class Trainer:
         if state["optimizer_name"] != self.optimizer_name:  # NT-ASGD had switched to averaging
             self.optimizer_name = state["optimizer_name"]
             self.optimizer = make_optimizer(self.optimizer_name, self.model.parameters(), self.cfg)
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.schedule.load_state_dict(state["schedule"])
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.schedule.load_state_dict(state["schedule"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise RnnkitError(f"trainer state does not fit this run's optimizer or schedule ({e})",
+                              ckpt / TRAINER_STATE) from None
+        if state.get("base_lr", self.cfg.lr) != self.cfg.lr:  # --resume --set train.lr=...: go on from it
+            self.schedule.lr = self.cfg.lr
         for key in ("step", "epoch", "batch_index", "best_loss", "bad_evals", "val_history", "rows",
                     "elapsed", "finished", "validated_at"):
             setattr(self, key, state[key])
         self.window = _Window(*state.get("window", (0.0, 0)))
         self.best_metrics = state.get("best_metrics")  # absent in checkpoints written before it was kept
         if rng is not None:
-            torch.set_rng_state(rng["torch"])
-            np.random.set_state(("MT19937", np.array(rng["numpy"][0], dtype=np.uint32), *rng["numpy"][1:]))
-            random.setstate((3, tuple(rng["python"]), rng["python_pos"]))
-            if "cuda" in rng and torch.cuda.is_available():
-                torch.cuda.set_rng_state_all(rng["cuda"])
-            self.carried_state = _to_device(rng["carried"], self.device)
+            try:
+                self._restore_rng(rng)
+            except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as e:  # the RNGs' own checks
+                raise RnnkitError(f"RNG state is damaged ({type(e).__name__}: {e})",
+                                  ckpt / f"rng_rank{self.dist.rank}.pt") from None
+
+    def _restore_rng(self, rng: dict) -> None:
+        torch.set_rng_state(rng["torch"])
+        np.random.set_state(("MT19937", np.array(rng["numpy"][0], dtype=np.uint32), *rng["numpy"][1:]))
+        random.setstate((3, tuple(rng["python"]), rng["python_pos"]))
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        self.carried_state = _to_device(rng["carried"], self.device)
 
     def _write_log(self) -> None:
         buf = io.StringIO()
@@ -383,13 +400,13 @@ class Trainer:
             if bad_ranks > 0:
                 raise RnnkitError(f"loss is not finite on {int(bad_ranks)} of {self.dist.world} ranks (rank "
                                   f"{self.dist.rank}: {unscaled.item()}) at step {self.step + 1} (epoch "
-                                  f"{self.epoch + 1}): lower train.lr, set train.clip, or check the data")
+                                  f"{self.epoch + 1}): {NON_FINITE_ADVICE}")
         else:
             scale = 1.0 / max(count, 1)
         loss = result.loss_sum.float() * scale + result.penalty
         if not torch.isfinite(loss):
             raise RnnkitError(f"loss is {loss.item()} at step {self.step + 1} (epoch {self.epoch + 1}): "
-                              "lower train.lr, set train.clip, or check the data")
+                              f"{NON_FINITE_ADVICE}")
         loss.backward()
         if self.cfg.clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip)
@@ -444,7 +461,7 @@ class Trainer:
 
     def _save_best(self) -> None:
         """Write the current weights as the model directory's ``model.safetensors``."""
-        save_weights(self.model, self.out_dir / WEIGHTS_FILE, {"step": str(self.step)})
+        save_weights(self.model, self.out_dir / WEIGHTS_FILE, {**self.weights_metadata, "step": str(self.step)})
 
     def _maybe_switch_to_asgd(self) -> None:
         """NT-ASGD (Merity et al. 2017): average once validation stops improving for ``nt_asgd`` evals."""

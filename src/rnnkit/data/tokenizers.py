@@ -164,13 +164,33 @@ def load_tokenizer(model_dir: str | Path) -> Tokenizer:
     if not isinstance(opts, dict):
         raise RnnkitError(f"tokenizer file is corrupt (a JSON object expected, got {type(opts).__name__})", path)
     kind = opts.get("kind")
+    if kind not in _OPTIONS:
+        raise RnnkitError(f"unknown tokenizer kind {kind!r}", path)
+    _check_options(opts, _OPTIONS[kind], path)
     if kind == "char":
-        return CharTokenizer(opts.get("lowercase", False))
+        return CharTokenizer(opts["lowercase"])
     if kind == "word":
-        return WordTokenizer(opts.get("lowercase", False), opts.get("split_punctuation", True))
-    if kind == "sentencepiece":
-        spm_path = Path(model_dir) / SPM_FILE
-        if not spm_path.is_file():
-            raise RnnkitError("model directory has no sentencepiece model", spm_path)
-        return SentencePieceTokenizer(spm_path, opts.get("lowercase", False))
-    raise RnnkitError(f"unknown tokenizer kind {kind!r}", path)
+        return WordTokenizer(opts["lowercase"], opts["split_punctuation"])
+    spm_path = Path(model_dir) / SPM_FILE
+    if not spm_path.is_file():
+        raise RnnkitError("model directory has no sentencepiece model", spm_path)
+    return SentencePieceTokenizer(spm_path, opts["lowercase"])
+
+
+#: the fields tokenizer.json holds for each kind (what Tokenizer.options() writes) and their types
+_OPTIONS = {"char": {"lowercase": bool}, "word": {"lowercase": bool, "split_punctuation": bool},
+            "sentencepiece": {"lowercase": bool}}
+
+
+def _check_options(opts: dict, fields: dict[str, type], path: Path) -> None:
+    """Every field present with its type ("lowercase": "no" is an error, not true), and no others."""
+    unknown = sorted(set(opts) - set(fields) - {"kind"})
+    if unknown:
+        raise RnnkitError(f"tokenizer file has unknown field(s) {', '.join(map(repr, unknown))} for kind "
+                          f"{opts['kind']!r} (known: {', '.join(fields)})", path)
+    for name, kind in fields.items():
+        if name not in opts:
+            raise RnnkitError(f"tokenizer file lacks the field {name!r}", path)
+        if type(opts[name]) is not kind:
+            raise RnnkitError(f"tokenizer field {name!r} must be {'true or false' if kind is bool else kind.__name__}"
+                              f", got {opts[name]!r}", path)

@@ -26,10 +26,10 @@ from safetensors import SafetensorError
 from safetensors.numpy import load as load_safetensors_bytes
 from safetensors.numpy import save as save_safetensors_bytes
 
-from rnnkit.checkpoint import VOCAB_FILE, WEIGHTS_FILE, atomic_write_bytes
+from rnnkit.checkpoint import WEIGHTS_FILE, atomic_write_bytes
 from rnnkit.config import Config
 from rnnkit.data.lm import IGNORE_INDEX, make_batches
-from rnnkit.data.tokenizers import CharTokenizer, load_tokenizer
+from rnnkit.data.tokenizers import CharTokenizer
 from rnnkit.data.vocab import Vocab
 from rnnkit.errors import RnnkitError
 from rnnkit.tasks.lm import LanguageModel, _max_columns, lm_metrics
@@ -170,8 +170,7 @@ class NumpyBackendLM(LanguageModel):
     @classmethod
     def load(cls, model_dir: Path, cfg: Config, device: torch.device | None = None) -> NumpyBackendLM:
         check_numpy_config(cfg, training=False)
-        tokenizer = load_tokenizer(model_dir)
-        vocab = Vocab.load(model_dir / VOCAB_FILE)
+        tokenizer, vocab = cls.checked_parts(model_dir, cfg)  # the checks of rnnkit.load: header, fingerprint
         model = numpy_model_for(cfg, len(vocab))
         load_numpy_weights(model, model_dir / WEIGHTS_FILE)
         return cls(model_dir, cfg, tokenizer, vocab, model)

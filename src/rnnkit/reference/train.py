@@ -39,22 +39,27 @@ from __future__ import annotations
 import json
 import math
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from rnnkit import runtime
-from rnnkit.api import load, prepare_config, write_run_files
-from rnnkit.checkpoint import (
-    RESULTS_FILE,
-    WEIGHTS_FILE,
-    atomic_write_text,
+from rnnkit.api import (
+    announce_resume,
+    check_resume_weights,
+    load,
+    open_for_resume,
+    prepare_config,
+    resume_changes,
+    set_up_model_dir,
 )
+from rnnkit.checkpoint import RESULTS_FILE, WEIGHTS_FILE, atomic_write_text, fingerprint_metadata
 from rnnkit.config import Config
 from rnnkit.data.lm import IGNORE_INDEX
 from rnnkit.errors import RnnkitError
-from rnnkit.train import Trainer, seed_everything
+from rnnkit.train import NON_FINITE_ADVICE, Trainer, seed_everything
 
 from .backend import (
     check_numpy_config,
@@ -75,30 +80,38 @@ def bptt_truncate_for(cfg: Config) -> int | None:
 
 def train_numpy(recipe: str | None = None, data: str | None = None, out: str | Path = "runs/model",
                 overrides: list[str] | None = None, valid: str | None = None, test: str | None = None,
-                resume: bool = False, task: str = "lm"):
+                resume: bool = False, task: str = "lm", *, overwrite: bool = False):
     """Train the NumPy reference into ``out`` and return the model directory loaded (``rnnkit.load``),
     with ``.results`` (final valid/test metrics) set, as :func:`rnnkit.train` does.
 
     Same arguments as :func:`rnnkit.train`; ``resume`` continues a numpy-backend checkpoint in ``out``.
+    The folder's lock is held as :func:`rnnkit.api.run` holds it.
     """
     from rnnkit.distributed import DistInfo
     from rnnkit.tasks.lm import LMTask
 
     out_dir = Path(out)
-    cfg = prepare_config(task, recipe, data, out_dir, overrides, valid, test, resume)
+    cfg = prepare_config(task, recipe, data, out_dir, overrides, valid, test, resume, overwrite)
     check_numpy_config(cfg)
     runtime.set_threads(cfg.train.threads)
-    seed_everything(cfg.train.seed)  # the torch LM built by the task gives the initial weights
-    lm_task = LMTask(cfg, DistInfo(), torch.device("cpu"), vocab_from=out_dir if resume else None)
-    trainer = NumpyTrainer(cfg, lm_task, out_dir)
-    if not resume:
-        write_run_files(cfg, lm_task, out_dir)
-    else:
-        trainer.resume()
-    if trainer.step == 0 and not trainer.rows:
-        trainer.check_initial_loss()
-    trainer.fit()
-    results = trainer.final_results()
+    with ExitStack() as held:
+        changes = resume_changes(out_dir, cfg) if resume else []
+        if resume:
+            held.enter_context(open_for_resume(out_dir, cfg))
+        seed_everything(cfg.train.seed)  # the torch LM built by the task gives the initial weights
+        lm_task = LMTask(cfg, DistInfo(), torch.device("cpu"), vocab_from=out_dir if resume else None)
+        trainer = NumpyTrainer(cfg, lm_task, out_dir)
+        if not resume:
+            held.enter_context(set_up_model_dir(cfg, lm_task, out_dir, "rnnkit train", overwrite))
+        trainer.weights_metadata = fingerprint_metadata(out_dir, cfg)
+        if resume:
+            check_resume_weights(out_dir, cfg)
+            trainer.resume()
+            announce_resume(trainer, changes)
+        if trainer.step == 0 and not trainer.rows:
+            trainer.check_initial_loss()
+        trainer.fit()
+        results = trainer.final_results()
     loaded = load(out_dir, device="cpu")
     loaded.results = results
     return loaded
@@ -151,8 +164,7 @@ class NumpyTrainer(Trainer):
             ignore_index=IGNORE_INDEX)
         loss = float(loss)
         if not math.isfinite(loss):
-            raise RnnkitError(f"loss is {loss} at step {self.step + 1} (epoch {self.epoch + 1}): lower train.lr, "
-                              "set train.clip, or check the data")
+            raise RnnkitError(f"loss is {loss} at step {self.step + 1} (epoch {self.epoch + 1}): {NON_FINITE_ADVICE}")
         for name, param in self.unique:  # a tied array once, with the gradient of both its uses
             param.grad = torch.from_numpy(grads[name])
         if self.cfg.clip > 0:
@@ -173,7 +185,7 @@ class NumpyTrainer(Trainer):
     def _save_best(self) -> None:
         """float32, exactly what the PyTorch LM holds once it loads them: both backends score the same weights."""
         save_numpy_weights(self.numpy_model, self.out_dir / WEIGHTS_FILE, np.float32,
-                           {"step": str(self.step), "backend": "numpy"})
+                           {**self.weights_metadata, "step": str(self.step), "backend": "numpy"})
 
     # ----------------------------------------------------------------- results
     def final_results(self) -> dict:

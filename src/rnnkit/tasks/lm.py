@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnkit.checkpoint import VOCAB_FILE, WEIGHTS_FILE, load_weights
+from rnnkit.checkpoint import VOCAB_FILE, WEIGHTS_FILE, check_weights_header, load_weights, verify_fingerprint
 from rnnkit.config import Config
 from rnnkit.data.lm import IGNORE_INDEX, Batch, encode_lines, make_batches, read_corpus_lines
 from rnnkit.data.readers import check_file
@@ -173,9 +173,24 @@ class LanguageModel:
         self.model, self.device = model.eval(), device
 
     @classmethod
-    def load(cls, model_dir: Path, cfg: Config, device: torch.device) -> LanguageModel:
+    def checked_parts(cls, model_dir: Path, cfg: Config) -> tuple[Tokenizer, Vocab]:
+        """The tokenizer and vocabulary of ``model_dir`` (each file type-checked), once the weights' header
+        matches the model ``cfg`` and the vocabulary describe (built on the meta device: no memory) and
+        their fingerprint matches the config, vocabulary and tokenizer: nothing is allocated before."""
         tokenizer = load_tokenizer(model_dir)
         vocab = Vocab.load(model_dir / VOCAB_FILE)
+        try:
+            with torch.device("meta"):
+                expected = RNNLanguageModel(cfg.model, len(vocab))
+        except ValueError as e:  # an unknown model.cell
+            raise RnnkitError(f"model.cell: {e}", model_dir / "config.yaml") from None
+        metadata = check_weights_header(expected, model_dir / WEIGHTS_FILE)
+        verify_fingerprint(model_dir, cfg, model_dir / WEIGHTS_FILE, metadata)
+        return tokenizer, vocab
+
+    @classmethod
+    def load(cls, model_dir: Path, cfg: Config, device: torch.device) -> LanguageModel:
+        tokenizer, vocab = cls.checked_parts(model_dir, cfg)
         model = RNNLanguageModel(cfg.model, len(vocab))
         load_weights(model, model_dir / WEIGHTS_FILE)
         return cls(model_dir, cfg, tokenizer, vocab, model.to(device), device)
