@@ -279,7 +279,7 @@ class Trainer:
                     "elapsed", "finished", "validated_at"):
             setattr(self, key, state[key])
         self.window = _Window(*state.get("window", (0.0, 0)))
-        self.best_metrics = state.get("best_metrics")  # absent in checkpoints written before it was kept
+        self.best_metrics = _metrics_or_none(state.get("best_metrics"))
         if rng is not None:
             try:
                 self._restore_rng(rng)
@@ -484,6 +484,14 @@ class Trainer:
                 backup[p] = p.detach().clone()
                 p.data.copy_(ax)
         return backup
+
+
+def _metrics_or_none(value) -> dict[str, float] | None:
+    """A checkpoint's best validation metrics; None (the final results score the best weights again)
+    when absent, as in checkpoints written before they were kept, or not a mapping of numbers."""
+    if isinstance(value, dict) and all(isinstance(k, str) and type(v) in (int, float) for k, v in value.items()):
+        return value
+    return None
 
 
 def _restore(model: nn.Module, backup: dict) -> None:
