@@ -32,8 +32,8 @@ DEMO_MAKER = "rnnkit demo"  # what the demo's ownership marker records
 
 def _add_threads(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=0, metavar="N",
-                   help="torch CPU threads (default: the cores free when the run starts; "
-                        "OMP_NUM_THREADS if set)")
+                   help="torch CPU threads (default: OMP_NUM_THREADS if set, else every usable core; "
+                        "waiting threads sleep unless OMP_WAIT_POLICY says otherwise)")
 
 
 def _add_train(sub) -> None:
@@ -188,19 +188,18 @@ def cmd_train(args) -> int:
 
 def _load_model(args):
     """``rnnkit.load`` (torch), or the NumPy reference with ``--backend numpy``, on ``--threads``."""
-    import rnnkit
     from rnnkit import runtime
 
+    runtime.set_threads(args.threads)
     if args.backend == "numpy":
         from rnnkit.reference.backend import load_numpy
 
         if args.device == "cuda":
             raise RnnkitError("the numpy backend runs on the CPU (leave out --device cuda)")
-        runtime.set_threads(args.threads)
         return load_numpy(args.model)
-    load = rnnkit.load  # imports torch: the free cores are measured over that second
-    runtime.set_threads(args.threads)
-    return load(args.model, device=args.device)
+    import rnnkit
+
+    return rnnkit.load(args.model, device=args.device)
 
 
 SAMPLE_SEPARATOR = "-----"
@@ -258,15 +257,14 @@ def cmd_demo(args) -> int:
         if made_by != DEMO_MAKER:
             raise RnnkitError(f"was made by {made_by}, not by the demo: the demo replaces only its own folders; "
                               "choose another --out", out)
-    train = rnnkit.train  # (torch is imported by now: the free cores were measured over its import)
     threads, why = runtime.choose_threads(args.threads)
     print(f"Training a word-level LSTM language model on the fable 'Belling the Cat' ({fable.name}, "
           f"204 words; {threads} thread{'s' if threads != 1 else ''}: {why}) ...")
     t0 = time.perf_counter()
     try:
-        lm = train("lm", recipe="demo", data=str(fable), out=out, device="cpu",
-                   overrides=["train.progress=false", f"train.threads={threads}"], overwrite=replace,
-                   made_by=DEMO_MAKER)
+        lm = rnnkit.train("lm", recipe="demo", data=str(fable), out=out, device="cpu",
+                          overrides=["train.progress=false", f"train.threads={threads}"], overwrite=replace,
+                          made_by=DEMO_MAKER)
     except KeyboardInterrupt:
         print("\ninterrupted; run `rnnkit demo` again to start over", file=sys.stderr)
         return 130

@@ -90,7 +90,7 @@ class TrainConfig:
     seed: int = 1111  # seeds python, numpy and torch; data order depends only on it and the epoch
     device: str = "auto"  # auto | cpu | cuda
     amp: bool = True  # bf16 autocast on GPU (ignored on CPU)
-    threads: int = 0  # torch CPU threads (0 = rnnkit's choice: OMP_NUM_THREADS if set, else the free cores)
+    threads: int = 0  # torch CPU threads (0 = rnnkit's choice: OMP_NUM_THREADS if set, else every usable core)
     log_every: int = 50  # write a log row every N updates
     progress: bool = True  # progress bar on a terminal, a line per log row in a log file; false: quiet
 
