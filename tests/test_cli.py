@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import rnnkit
-from conftest import DEMO_CONTINUATION, DEMO_PROMPT, TINY, read_log
+from conftest import DEMO_CONTINUATION, DEMO_PROMPT, TINY, read_log, write_lines
 from rnnkit.cli import COMMANDS, SAMPLE_SEPARATOR, main
 from rnnkit.config import list_recipes
 
@@ -73,7 +73,8 @@ def test_train_lm_command(capsys, tmp_path: Path, corpus: Path, valid_corpus: Pa
     assert "valid: loss" in stdout and "test: loss" in stdout and " ppl " in stdout
     assert int(read_log(out)[-1]["step"]) == 8
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
-    assert results["valid"] == results["test"]  # same file, same best weights
+    assert {k: results["test"][k] for k in results["valid"]} == results["valid"]  # same file, same best weights
+    assert results["test"]["oov"] == 0
 
 
 def test_train_with_a_recipe_file_and_a_data_folder(capsys, tmp_path: Path, corpus: Path) -> None:
@@ -160,6 +161,47 @@ def test_evaluate_scores_the_whole_file_not_the_training_slice(capsys, tmp_path:
         rc, stdout, err = run(capsys, "evaluate", out, "--data", corpus, *extra)
         assert rc == 0, err
         assert json.loads(stdout.splitlines()[-1])["tokens"] == expected
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 10])
+def test_evaluate_in_stream_mode_scores_every_token(capsys, tmp_path: Path, tiny_model: Path,
+                                                    batch_size: int) -> None:
+    """A stream of N tokens has N - 1 targets (the first token has no context); none is left out when the
+    text does not fill the batch's columns, in either backend."""
+    lines = ["the cat sees the ball .", "a dog likes some cheese .", "the bird finds the tree"]
+    text = write_lines(tmp_path / "t.txt", lines)
+    records = []
+    for backend in ("torch", "numpy"):
+        rc, stdout, err = run(capsys, "evaluate", tiny_model, "--data", text, "--batch-size", batch_size,
+                              "--backend", backend)
+        assert rc == 0, err
+        records.append(json.loads(stdout.splitlines()[-1]))
+    assert records[0]["tokens"] == records[1]["tokens"] == sum(len(x.split()) + 1 for x in lines) - 1
+    assert records[0]["loss"] == pytest.approx(records[1]["loss"], rel=1e-6)
+
+
+def test_evaluate_reports_and_warns_about_tokens_outside_the_vocabulary(capsys, tmp_path: Path,
+                                                                         tiny_model: Path) -> None:
+    text = write_lines(tmp_path / "zoo.txt", ["the zebra sees the unicorn .", "the cat sees the ball ."])
+    json_file = tmp_path / "m.json"
+    rc, stdout, err = run(capsys, "evaluate", tiny_model, "--data", text, "--json", json_file)
+    assert rc == 0, err
+    record = json.loads(stdout.splitlines()[-1])
+    assert (record["oov"], record["oov_rate"]) == (2, pytest.approx(2 / 12))  # 12 words; <eos> not counted
+    assert json.loads(json_file.read_text(encoding="utf-8"))["oov"] == 2
+    assert "     oov  2" in stdout
+    assert err.startswith(f"warning: {text}: 2 of 12 tokens (16.7%) are not in the model's vocabulary")
+    known = write_lines(tmp_path / "known.txt", ["the cat sees the ball ."] * 3)
+    rc, stdout, err = run(capsys, "evaluate", tiny_model, "--data", known)
+    assert rc == 0 and err == "" and json.loads(stdout.splitlines()[-1])["oov_rate"] == 0.0
+
+
+def test_training_warns_when_the_validation_text_is_mostly_unknown(capsys, tmp_path: Path, corpus: Path) -> None:
+    valid = write_lines(tmp_path / "v.txt", ["la souris voit le chat ."] * 4)
+    rc, _, err = run(capsys, "train", "lm", "--data", corpus, "--valid", valid, "--out", tmp_path / "m",
+                     *sets(*TINY, "train.max_steps=1"))
+    assert rc == 0, err
+    assert f"warning: {valid}: 20 of 24 tokens (83.3%) are not in the model's vocabulary" in err
 
 
 def test_demo_command(capsys, monkeypatch, tmp_path: Path) -> None:

@@ -262,3 +262,30 @@ def test_override_errors_name_the_override(override: str, message: str) -> None:
     with pytest.raises(RnnkitError, match=re.escape(message)) as err:
         load_config("demo", [override])
     assert "demo.yaml" not in str(err.value)
+
+
+def test_yaml_merge_keys_work_and_a_key_of_the_mapping_wins(tmp_path: Path) -> None:
+    recipe = tmp_path / "merge.yaml"
+    recipe.write_text("x-common: &common\n  lr: 0.5\n  clip: 2\ntrain:\n  <<: *common\n  clip: 3\n", encoding="utf-8")
+    cfg = load_config(str(recipe))
+    assert (cfg.train.lr, cfg.train.clip) == (0.5, 3.0)  # merged, and overridden by the mapping's own key
+    assert "x-common" not in cfg.to_dict()  # x- keys hold anchors; they are not config
+
+
+def test_a_small_alias_use_is_fine(tmp_path: Path) -> None:
+    recipe = tmp_path / "alias.yaml"
+    recipe.write_text("train:\n  lr: &rate 0.25\n  min_lr: *rate\n", encoding="utf-8")
+    assert load_config(str(recipe)).train.min_lr == 0.25
+
+
+def test_an_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
+    import time
+
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]" for i in range(8)]
+    bomb = tmp_path / "bomb.yaml"  # 9**9 = 387 million strings once expanded
+    bomb.write_text("\n".join(lines) + "\ndata:\n  train: *i\n", encoding="utf-8")
+    start = time.perf_counter()
+    with pytest.raises(RnnkitError, match="aliases expand to more than 100,000 values"):
+        load_config(str(bomb))
+    assert time.perf_counter() - start < 1.0

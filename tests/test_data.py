@@ -13,6 +13,7 @@ import torch
 
 from conftest import FABLE
 from rnnkit.config import DataConfig, TokenizerConfig
+from rnnkit.data import readers
 from rnnkit.data.lm import (
     IGNORE_INDEX,
     SentenceBatches,
@@ -30,7 +31,7 @@ from rnnkit.data.tokenizers import (
     build_tokenizer,
     load_tokenizer,
 )
-from rnnkit.data.vocab import SPECIALS, Vocab
+from rnnkit.data.vocab import SPECIALS, OovCount, Vocab
 from rnnkit.errors import RnnkitError
 
 # ----------------------------------------------------------------------------------------------------
@@ -197,9 +198,10 @@ def test_read_jsonl_text_field(tmp_path: Path) -> None:
     (tmp_path / "r.jsonl").write_text(body, encoding="utf-8")
     with gzip.open(tmp_path / "r.jsonl.gz", "wt", encoding="utf-8") as f:
         f.write(body)
-    expected = ["A review.  Second part.", "", "line break"]
+    expected = ["A review.  Second part.", "line break"]  # a blank line is no record: no extra <eos>
     assert read_lines(tmp_path / "r.jsonl") == expected
     assert read_lines(tmp_path / "r.jsonl.gz") == expected
+    assert read_lines(tmp_path / "r.jsonl", max_lines=2) == expected  # records, not lines, are counted
 
 
 @pytest.mark.parametrize("body, line, message", [
@@ -330,6 +332,41 @@ def test_stream_epoch_sees_every_token_once() -> None:
     assert torch.equal(torch.cat([b.targets for b in batches]), inputs + 1)
     assert sum(b.num_tokens for b in batches) == 100
     assert all(b.lengths.tolist() == [b.inputs.size(0)] * 4 for b in batches)
+
+
+def test_stream_with_a_padded_tail_scores_every_token_once() -> None:
+    """Evaluation: the tokens that do not fill a column are targets too (training drops them)."""
+    dropped = StreamBatches(_ramp(103), columns=4, bptt=7)
+    data = StreamBatches(_ramp(103), columns=4, bptt=7, pad_tail=True)
+    assert dropped.num_tokens == 100 and data.num_tokens == 102  # 103 tokens: every one but the first
+    batches = [data.batch(span) for span in data.plan(0)]
+    targets = torch.cat([b.targets for b in batches])
+    scored = targets[targets != IGNORE_INDEX]
+    assert sorted(scored.tolist()) == list(range(1, 103))
+    assert sum(b.num_tokens for b in batches) == 102
+    real = targets != IGNORE_INDEX  # each real target follows its own input, as without padding
+    assert torch.equal(targets[real], torch.cat([b.inputs for b in batches])[real] + 1)
+    exact = StreamBatches(_ramp(101), columns=4, bptt=7, pad_tail=True)  # 100 targets fill 4 columns
+    assert not exact.padded and torch.equal(exact.inputs, StreamBatches(_ramp(101), 4, 7).inputs)
+
+
+def test_a_line_longer_than_the_limit_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(readers, "MAX_LINE_BYTES", 16)
+    ok = tmp_path / "ok.txt"
+    ok.write_bytes(b"x" * 15 + b"\n" + b"y" * 16 + b"\n")  # 16 bytes with the line break, then 16 without
+    assert read_lines(ok) == ["x" * 15, "y" * 16]
+    long = tmp_path / "long.txt"
+    long.write_bytes(b"short\n" + b"z" * 17 + b"\n")
+    with pytest.raises(RnnkitError, match=r"long.txt:2: the line is longer than"):
+        read_lines(long)
+
+
+def test_oov_count() -> None:
+    vocab = Vocab(["the", "cat"])
+    count = OovCount()
+    count.add(["the", "dog", "<unk>", "cat", "emu"], vocab)  # a literal <unk> is in every vocabulary
+    assert (count.tokens, count.oov, count.rate) == (5, 2, 0.4)
+    assert OovCount().rate == 0.0
 
 
 @pytest.mark.parametrize("variable", [False, True])

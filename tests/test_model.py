@@ -9,9 +9,11 @@ import torch
 import torch.nn.functional as F
 
 from rnnkit.checkpoint import load_weights, save_weights
-from rnnkit.config import ModelConfig
+from rnnkit.config import Config, ModelConfig, TrainConfig
 from rnnkit.data.lm import IGNORE_INDEX, SentenceBatches, pad_sentences
 from rnnkit.data.vocab import Vocab
+from rnnkit.errors import RnnkitError
+from rnnkit.memory import check_fits, count_parameters, training_bytes
 from rnnkit.models.lm import RNNLanguageModel
 from rnnkit.nn.dropout import embedding_dropout, locked_dropout
 from rnnkit.nn.rnn import detach_state, make_layer
@@ -254,3 +256,76 @@ def test_lm_loss_ignores_padding_and_counts_tokens() -> None:
     assert float(loss_sum.detach()) == pytest.approx(manual, rel=1e-6)
     assert batch.num_tokens == 3 + 6
     assert out.logits.shape == (6, 2, V)
+
+
+# ----------------------------------------------------------------------------------------------------
+# the memory estimate
+
+
+@pytest.mark.parametrize("cell, tie, layers", [("lstm", False, 2), ("gru", True, 3), ("rnn_tanh", False, 1),
+                                               ("rnn_relu", True, 1)])
+def test_parameter_count_from_the_config_equals_the_built_model(cell: str, tie: bool, layers: int) -> None:
+    cfg = ModelConfig(cell=cell, embedding_size=6, hidden_size=10, layers=layers, tie_weights=tie)
+    model = RNNLanguageModel(cfg, 23)
+    assert count_parameters(cfg, 23) == sum(p.numel() for p in model.parameters())
+
+
+def test_a_model_that_cannot_fit_is_refused_before_it_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rnnkit import memory
+
+    cfg = Config(model=ModelConfig(embedding_size=8, hidden_size=16, layers=1), train=TrainConfig(optimizer="adam"))
+    needed, what = training_bytes(cfg, 100, steps=35)
+    params = count_parameters(cfg.model, 100)
+    # weights, gradients, 2 Adam moments, a checkpoint copy; the loaded result (weights + file); the logits
+    assert needed == params * 4 * (5 + 2) + 3 * 4 * 20 * 35 * 100
+    monkeypatch.setattr(memory, "available_bytes", lambda device: needed - 1)
+    with pytest.raises(RnnkitError, match=r"needs about .* but only .* is available on cpu"):
+        check_fits(needed, what, torch.device("cpu"))
+    monkeypatch.setattr(memory, "available_bytes", lambda device: needed)
+    check_fits(needed, what, torch.device("cpu"))
+
+
+def test_a_huge_model_fails_in_well_under_a_second(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """hidden_size 30,000 (11 billion parameters) is refused from the config alone, nothing allocated."""
+    import time
+
+    import rnnkit
+    from conftest import TINY, corpus_lines, write_lines
+
+    data = write_lines(tmp_path / "train.txt", corpus_lines(60))
+    built = []
+    monkeypatch.setattr(RNNLanguageModel, "__init__", lambda *a, **k: built.append(1))
+    start = time.perf_counter()
+    with pytest.raises(RnnkitError, match="the model needs about"):
+        rnnkit.train("lm", data=str(data), out=tmp_path / "m", overrides=[*TINY, "model.hidden_size=30000"])
+    assert time.perf_counter() - start < 0.5
+    assert not built and not (tmp_path / "m").exists()
+
+
+def test_a_containers_memory_limit_counts_what_it_uses_but_not_its_page_cache(tmp_path) -> None:
+    from rnnkit.memory import _cgroup_available
+
+    (tmp_path / "memory.max").write_text("8000000000\n")
+    (tmp_path / "memory.current").write_text("5000000000\n")
+    (tmp_path / "memory.stat").write_text("anon 2000000000\nfile 3000000000\n")
+    assert _cgroup_available(tmp_path) == 6_000_000_000
+    (tmp_path / "memory.max").write_text("max\n")
+    assert _cgroup_available(tmp_path) is None
+
+
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
+def test_loading_a_model_that_cannot_fit_is_refused_before_it_is_built(tiny_model, backend: str,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import rnnkit
+    from rnnkit import memory
+    from rnnkit.reference import backend as numpy_backend
+    from rnnkit.reference import load_numpy
+    from rnnkit.tasks import lm as lm_task
+
+    loaded = []
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 1000)
+    monkeypatch.setattr(lm_task, "load_weights", lambda *a: loaded.append(a))
+    monkeypatch.setattr(numpy_backend, "load_numpy_weights", lambda *a: loaded.append(a))
+    with pytest.raises(RnnkitError, match=r"the model needs about .* \(weights \+ the file read into them\)"):
+        (rnnkit.load if backend == "torch" else load_numpy)(tiny_model)
+    assert not loaded

@@ -13,6 +13,12 @@ import torch
 
 from rnnkit import distributed as dist_utils
 from rnnkit import runtime
+from rnnkit.arguments import (
+    check_bool_argument,
+    check_overrides_argument,
+    check_path_argument,
+    check_str_argument,
+)
 from rnnkit.checkpoint import (
     CONFIG_FILE,
     LAST_WEIGHTS,
@@ -35,6 +41,7 @@ from rnnkit.checkpoint import (
     write_marker,
 )
 from rnnkit.config import Config, apply_overrides, config_from_dict, load_config, load_yaml, override_keys, save_config
+from rnnkit.data.readers import check_file
 from rnnkit.errors import RnnkitError
 from rnnkit.lock import LOCK_FILE, ModelDirLock
 from rnnkit.tasks import task_classes
@@ -50,8 +57,8 @@ def find_splits(path: str | Path) -> dict[str, str]:
     path = Path(path)
     if not path.exists():
         raise RnnkitError("data path not found", path)
-    if path.is_file():
-        return {"train": str(path.resolve())}
+    if not path.is_dir():  # a file; a device or FIFO is refused by name
+        return {"train": str(check_file(path).resolve())}
     found: dict[str, str] = {}
     for split, words in (("train", ("train",)), ("valid", ("valid", "val", "dev")), ("test", ("test",))):
         matches = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
@@ -242,6 +249,8 @@ def train(task: str = "lm", recipe: str | None = None, data: str | None = None, 
     model's weights and vocabulary. ``overwrite`` starts again in an ``out`` that rnnkit made (its files
     are removed, nothing else). ``made_by`` is what the folder's ownership marker records.
     """
+    check_train_arguments(task=task, recipe=recipe, data=data, out=out, overrides=overrides, resume=resume,
+                          init_from=init_from, device=device, valid=valid, test=test, overwrite=overwrite)
     out_dir = Path(out)
     if resume and init_from:
         raise RnnkitError("--resume and --init-from exclude each other")
@@ -255,6 +264,23 @@ def train(task: str = "lm", recipe: str | None = None, data: str | None = None, 
         device_ = torch.device("cuda", dist.local_rank)
         torch.cuda.set_device(device_)
     return run(cfg, out_dir, device_, dist, resume, Path(init_from) if init_from else None, overwrite, made_by)
+
+
+def check_train_arguments(task: Any, recipe: Any, data: Any, out: Any, overrides: Any, resume: Any,
+                          init_from: Any = None, device: Any = None, valid: Any = None, test: Any = None,
+                          overwrite: Any = False) -> None:
+    """Arguments of :func:`train` (and the NumPy backend's ``train_numpy``) of the right types, naming the
+    wrong one; an unknown task is a clear error before anything is read."""
+    check_str_argument(task, "task", "e.g. 'lm'")
+    task_classes(task)
+    for name, value in (("recipe", recipe), ("data", data), ("init_from", init_from), ("valid", valid),
+                        ("test", test)):
+        check_path_argument(value, name, optional=True)
+    check_path_argument(out, "out")
+    check_overrides_argument(overrides)
+    check_bool_argument(resume, "resume")
+    check_bool_argument(overwrite, "overwrite")
+    check_str_argument(device, "device", "auto | cpu | cuda", optional=True)
 
 
 def run(cfg: Config, out_dir: Path, device: torch.device, dist: dist_utils.DistInfo, resume: bool = False,
@@ -332,6 +358,8 @@ def check_model_dir(model_dir: Path, cfg: Config) -> None:
 def load(model_dir: str | Path, device: str = "cpu"):
     """Load a trained model directory on ``device`` (any device, wherever it was trained), checked first
     (:func:`check_model_dir`)."""
+    check_path_argument(model_dir, "model_dir")
+    check_str_argument(device, "device", "auto | cpu | cuda")
     model_dir, cfg = read_model_config(model_dir)
     _, model_cls = task_classes(cfg.task)
     return model_cls.load(model_dir, cfg, resolve_device(device))

@@ -220,6 +220,9 @@ def cmd_generate(args) -> int:
     return 0
 
 
+COUNTS = ("tokens", "oov")  # metrics printed as integers
+
+
 def cmd_evaluate(args) -> int:
     from rnnkit.checkpoint import check_output_file, write_output_file
 
@@ -228,7 +231,7 @@ def cmd_evaluate(args) -> int:
     model = _load_model(args)
     metrics = model.evaluate(args.data, batch_size=args.batch_size, max_lines=args.max_lines)
     for key, value in metrics.items():
-        print(f"{key:>6}  {value:.4f}" if key != "tokens" else f"{key:>6}  {int(value)}")
+        print(f"{key:>8}  {int(value)}" if key in COUNTS else f"{key:>8}  {value:.4f}")
     extra = {"backend": "numpy"} if args.backend == "numpy" else {}
     line = json.dumps({"model": str(args.model), "data": str(args.data), **extra, **metrics})
     print(line)
@@ -237,9 +240,18 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+MAX_GRADCHECK_LAYERS = 8  # finite differences over every weight: more layers take minutes
+
+
 def cmd_gradcheck(args) -> int:
+    import math
+
     from rnnkit.reference.gradcheck import run
 
+    if not 1 <= args.layers <= MAX_GRADCHECK_LAYERS:
+        raise RnnkitError(f"--layers must be between 1 and {MAX_GRADCHECK_LAYERS}, got {args.layers}")
+    if not (math.isfinite(args.threshold) and args.threshold > 0):
+        raise RnnkitError(f"--threshold must be a positive number, got {args.threshold}")
     return run(args.cell, threshold=args.threshold, num_layers=args.layers)
 
 

@@ -8,6 +8,7 @@ written as ``config.yaml`` into every model directory, so a model dir alone says
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -121,33 +122,52 @@ def _build(cls: type, values: dict[str, Any], where: str, source: str,
                               _line_of(source, name))
         f = fields[key]
         if f.default_factory is not dataclasses.MISSING and dataclasses.is_dataclass(f.default_factory):
-            kwargs[key] = _build(f.default_factory, value or {}, name, source, overridden)
+            kwargs[key] = _build(f.default_factory, {} if value is None else value, name, source, overridden)
         else:
             kwargs[key] = _check_type(value, f.default, name, "--set" if name in overridden else source)
     return cls(**kwargs)
 
 
 def _check_type(value: Any, default: Any, name: str, source: str) -> Any:
-    """Coerce ints to floats where a float is expected; reject other mismatches."""
-    if default is None:
+    """Coerce ints to floats where a float is expected; reject other mismatches, non-finite floats and
+    integers no 64-bit library call can take."""
+    if default is None:  # the optional paths (data.train, tokenizer.spm_model, ...): a string or nothing
+        if value is not None and not isinstance(value, str):
+            raise RnnkitError(f"config key '{name}' must be a file path (a string), got {_shown(value)}", source)
         return value
     if value is None:
         raise RnnkitError(f"config key '{name}' needs a value (default {default!r})", source)
     if isinstance(default, bool):
         if not isinstance(value, bool):
-            raise RnnkitError(f"config key '{name}' must be true or false, got {value!r}", source)
+            raise RnnkitError(f"config key '{name}' must be true or false, got {_shown(value)}", source)
     elif isinstance(default, float):
         if isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value.strip()):
             value = float(value)  # PyYAML (YAML 1.1) reads 1e-3, without a dot, as a string
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise RnnkitError(f"config key '{name}' must be a number, got {value!r}", source)
+            raise RnnkitError(f"config key '{name}' must be a number, got {_shown(value)}", source)
+        if not math.isfinite(value):
+            raise RnnkitError(f"config key '{name}' must be a finite number, got {value}", source)
+        if abs(value) > _FLOAT32_MAX:
+            raise RnnkitError(f"config key '{name}' is too large for float32 ({value:g}; at most 3.4e38)", source)
         return float(value)
     elif isinstance(default, int):
         if isinstance(value, bool) or not isinstance(value, int):
-            raise RnnkitError(f"config key '{name}' must be an integer, got {value!r}", source)
+            raise RnnkitError(f"config key '{name}' must be an integer, got {_shown(value)}", source)
+        if not -_INT64_LIMIT <= value < _INT64_LIMIT:
+            raise RnnkitError(f"config key '{name}' is too large ({_shown(value)}; at most 2**63 - 1)", source)
     elif isinstance(default, str) and not isinstance(value, str):
-        raise RnnkitError(f"config key '{name}' must be a string, got {value!r}", source)
+        raise RnnkitError(f"config key '{name}' must be a string, got {_shown(value)}", source)
     return value
+
+
+_INT64_LIMIT = 2**63  # torch and numpy take signed 64-bit integers
+_FLOAT32_MAX = 3.4028234663852886e38  # the weights, and the optimizer's scalars applied to them, are float32
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut short: a wrong value may be a huge list or string."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({type(value).__name__})"
 
 
 def _line_of(source: str, name: str) -> int | None:
@@ -177,10 +197,11 @@ _RANGES: dict[str, tuple[float | None, bool, float | None, bool]] = {
     **{f"model.{k}": _FRACTION for k in ("dropout", "embedding_dropout", "layer_dropout", "word_dropout",
                                          "weight_drop")},
     "train.lr": _AT_LEAST_0, "train.lr_decay": _UNIT, "train.rmsprop_alpha": (0, False, 1, False),
+    "train.seed": _AT_LEAST_0,
     **{f"train.{k}": _AT_LEAST_0 for k in ("momentum", "weight_decay", "nt_asgd", "decay_start", "patience",
                                            "min_lr", "clip", "max_steps", "eval_every", "save_every",
-                                           "early_stop", "activation_reg", "temporal_reg", "threads",
-                                           "log_every")},
+                                           "early_stop", "activation_reg", "temporal_reg", "log_every")},
+    "train.threads": (0, False, 1024, False),  # OpenMP allocates per thread: 10**8 threads is 20 GB
     **{f"train.{k}": _AT_LEAST_1 for k in ("batch_size", "eval_batch_size", "bptt", "epochs")},
 }
 
@@ -202,9 +223,15 @@ def check_ranges(cfg: Config, source: str = "<config>", overridden: set[str] | f
 def config_from_dict(values: dict[str, Any], source: str = "<config>",
                      overridden: set[str] | frozenset = frozenset()) -> Config:
     """A checked Config; keys in ``overridden`` came from ``--set``, so their errors name it, not ``source``."""
-    cfg = _build(Config, values or {}, "", source, overridden)
+    values = {k: v for k, v in (values or {}).items() if not _is_extension_key(k)}
+    cfg = _build(Config, values, "", source, overridden)
     check_ranges(cfg, source, overridden)
     return cfg
+
+
+def _is_extension_key(key: Any) -> bool:
+    """Top-level ``x-...`` keys are not config: they hold YAML anchors that sections merge (``<<: *base``)."""
+    return isinstance(key, str) and key.startswith("x-")
 
 
 def recipe_dir() -> Path:
@@ -235,34 +262,100 @@ def resolve_recipe(name_or_path: str) -> Path:
     return builtin
 
 
+#: a config is a few dozen values; more after expanding aliases is an alias bomb ("billion laughs")
+MAX_YAML_VALUES = 100_000
+#: config files are a few kilobytes; PyYAML (pure Python) parses about 50,000 values a second
+MAX_YAML_BYTES = 64 << 10
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last silently)."""
+    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last silently)
+    and aliases that expand beyond :data:`MAX_YAML_VALUES` values. Merge keys (``<<: *base``) work:
+    a key of the mapping itself overrides a merged one, as YAML says."""
 
     def construct_mapping(self, node, deep=False):
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
             key = self.construct_object(key_node, deep=deep)
-            if key in seen:
+            try:
+                twice = key in seen
+            except TypeError:  # an unhashable key (a list): PyYAML's own error names it
+                continue
+            if twice:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"'{key}' appears twice (lines {seen[key]} and {key_node.start_mark.line + 1})",
                     key_node.start_mark)
             seen[key] = key_node.start_mark.line + 1
         return super().construct_mapping(node, deep=deep)
 
+    def get_single_data(self):
+        node = self.get_single_node()
+        if node is None:
+            return None
+        _check_expansion(node, {}, set())
+        return self.construct_document(node)
+
+
+def _check_expansion(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int]) -> int:
+    """The number of values ``node`` stands for once its aliases are expanded; refuses more than
+    :data:`MAX_YAML_VALUES`, and an alias inside the value it names (a structure that contains itself)."""
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in open_nodes:
+        raise yaml.constructor.ConstructorError(None, None, "an alias refers to a value that contains it",
+                                                node.start_mark)
+    open_nodes.add(key)
+    if isinstance(node, yaml.SequenceNode):
+        children = node.value
+    elif isinstance(node, yaml.MappingNode):
+        children = [part for pair in node.value for part in pair]
+    else:
+        children = []
+    total = 1
+    for child in children:
+        total += _check_expansion(child, sizes, open_nodes)
+        if total > MAX_YAML_VALUES:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"aliases expand to more than {MAX_YAML_VALUES:,} values (an alias bomb?)",
+                node.start_mark)
+    open_nodes.discard(key)
+    sizes[key] = total
+    return total
+
+
+def parse_yaml(text: str, source: str | Path | None = None) -> Any:
+    """YAML text -> Python values through the checking loader; a clear error naming ``source`` and line."""
+    if len(text) > MAX_YAML_BYTES:
+        raise RnnkitError(f"too large for a config ({len(text):,} characters; at most {MAX_YAML_BYTES:,})",
+                          source)
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = mark.line + 1 if mark is not None and source is not None else None
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise RnnkitError(f"invalid YAML: {problem}", source, line) from None
+    except RecursionError:
+        raise RnnkitError("invalid YAML: nested too deeply", source) from None
+
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        if path.stat().st_size > MAX_YAML_BYTES:
+            raise RnnkitError(f"too large for a config ({path.stat().st_size:,} bytes; at most "
+                              f"{MAX_YAML_BYTES:,})", path)
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise RnnkitError("file not found", path) from None
     except UnicodeDecodeError as e:
         raise RnnkitError(f"not UTF-8 ({e.reason} at byte {e.start})", path) from None
-    try:
-        values = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise RnnkitError(f"invalid YAML: {getattr(e, 'problem', e)}", path, line) from None
+    except OSError as e:
+        raise RnnkitError(f"cannot read ({e.strerror or e})", path) from None
+    values = parse_yaml(text, path)
     if values is None:
         return {}
     if not isinstance(values, dict):
@@ -274,6 +367,8 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply ``section.key=value`` strings; values are parsed as YAML scalars (``0.5``, ``true``)."""
     for item in overrides or []:
+        if not isinstance(item, str):
+            raise RnnkitError(f"an override must be a 'key=value' string, got {_shown(item)}")
         if "=" not in item:
             raise RnnkitError(f"override '{item}' is not of the form key=value (e.g. train.lr=0.5)")
         key, raw = item.split("=", 1)
@@ -286,8 +381,18 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
             node = node[part]
             if not isinstance(node, dict):
                 raise RnnkitError(f"override '{item}': the recipe's '{part}' is not a section but {node!r}")
-        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+        node[parts[-1]] = _override_value(item, raw)
     return values
+
+
+def _override_value(item: str, raw: str) -> Any:
+    """The YAML value of one ``key=value`` override (empty: no value); malformed YAML names the override."""
+    if not raw.strip():
+        return None
+    try:
+        return parse_yaml(raw)
+    except RnnkitError as e:
+        raise RnnkitError(f"override '{item}': {e}") from None
 
 
 def override_keys(overrides: list[str] | None) -> set[str]:
@@ -325,10 +430,10 @@ def load_config(recipe: str | None = None, overrides: list[str] | None = None,
         values = load_yaml(path)
         source = str(path)
     for section, sub in (extra or {}).items():
-        if isinstance(sub, dict):
-            values[section] = {**(values.get(section) or {}), **sub}
-        else:
-            values[section] = sub
+        current = values.get(section) or {}
+        if isinstance(sub, dict) and not isinstance(current, dict):
+            raise RnnkitError(f"section '{section}' must be a mapping, got {type(current).__name__}", source)
+        values[section] = {**current, **sub} if isinstance(sub, dict) else sub
     values = apply_overrides(values, overrides or [])
     return config_from_dict(values, source, override_keys(overrides))
 

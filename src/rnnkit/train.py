@@ -12,6 +12,7 @@ import csv
 import io
 import math
 import random
+import re
 import signal
 import sys
 import time
@@ -72,10 +73,13 @@ class Task(Protocol):
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RnnkitError("--device cuda asked for, but no CUDA GPU is available (use --device cpu)")
-    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
-        raise RnnkitError(f"unknown device '{name}' (auto | cpu | cuda)")
+    cuda = re.fullmatch(r"cuda(?::(\d+))?", name)
+    if name != "cpu" and cuda is None:
+        raise RnnkitError(f"unknown device '{name}' (auto | cpu | cuda | cuda:N)")
+    if cuda and not torch.cuda.is_available():
+        raise RnnkitError(f"--device {name} asked for, but no CUDA GPU is available (use --device cpu)")
+    if cuda and cuda.group(1) and int(cuda.group(1)) >= torch.cuda.device_count():
+        raise RnnkitError(f"there is no GPU {cuda.group(1)}: {torch.cuda.device_count()} visible (cuda:0 ...)")
     return torch.device(name)
 
 

@@ -5,6 +5,8 @@ Three modes (``data.mode``):
 * ``stream`` (running text, seed 002, PTB): every line's tokens plus ``<eos>`` joined into one long
   stream, cut into ``batch_size`` contiguous columns; truncated BPTT walks down the columns and the
   hidden state is carried from one batch to the next (Zaremba et al. 2014; pytorch/examples).
+  Training drops the tail that does not fill a column; evaluation pads the last column instead, so
+  every token after the first is scored.
 * ``sentences`` (seed 001): each line is ``<bos> tokens <eos>``, trained as length-bucketed padded
   batches; the hidden state starts from zero for each sentence and padding is ignored by the loss.
 * ``windows`` (seed 002): every ``window`` consecutive tokens of the stream, from a zero state,
@@ -24,7 +26,7 @@ import torch
 from rnnkit.config import DataConfig
 from rnnkit.data.readers import read_lines, split_sentences
 from rnnkit.data.tokenizers import Tokenizer
-from rnnkit.data.vocab import Vocab
+from rnnkit.data.vocab import OovCount, Vocab
 
 IGNORE_INDEX = -100  # target id the loss skips (padding)
 
@@ -39,15 +41,24 @@ def read_corpus_lines(path: str, cfg: DataConfig) -> list[str]:
     return lines
 
 
-def encode_lines(lines: list[str], tokenizer: Tokenizer, vocab: Vocab, cfg: DataConfig) -> list[list[int]]:
+def encode_lines(lines: list[str], tokenizer: Tokenizer, vocab: Vocab, cfg: DataConfig,
+                 oov: OovCount | None = None) -> list[list[int]]:
     """Token ids per line: with ``<eos>`` (stream), ``<bos> ... <eos>`` (sentences, length-filtered),
-    or the ``window + 1``-token slices of the stream (windows)."""
+    or the ``window + 1``-token slices of the stream (windows). ``oov`` counts the tokens read and
+    those outside the vocabulary."""
+
+    def ids_of(line: str) -> list[int]:
+        tokens = tokenizer.tokenize(line)
+        if oov is not None:
+            oov.add(tokens, vocab)
+        return vocab.encode(tokens)
+
     if cfg.mode == "windows":
-        stream = [i for line in lines for i in (*vocab.encode(tokenizer.tokenize(line)), Vocab.eos_id)]
+        stream = [i for line in lines for i in (*ids_of(line), Vocab.eos_id)]
         return [stream[i: i + cfg.window + 1] for i in range(len(stream) - cfg.window)]
     out = []
     for line in lines:
-        ids = vocab.encode(tokenizer.tokenize(line))
+        ids = ids_of(line)
         if cfg.mode == "sentences":
             if not ids or (cfg.min_length and len(ids) < cfg.min_length):
                 continue
@@ -85,26 +96,31 @@ class StreamBatches:
     """Contiguous columns + truncated BPTT over one token stream.
 
     ``columns`` is the global batch size; with several processes each rank owns a contiguous share of
-    the columns, so N processes together see exactly the batches of one process.
+    the columns, so N processes together see exactly the batches of one process. ``pad_tail``
+    (evaluation) pads the last column with ignored targets instead of dropping the tokens that do not
+    fill it, so every token but the first is a target exactly once.
     """
 
     def __init__(self, sequences: list[list[int]], columns: int, bptt: int, variable_bptt: bool = False,
-                 seed: int = 0, rank: int = 0, world: int = 1):
+                 seed: int = 0, rank: int = 0, world: int = 1, pad_tail: bool = False):
         if columns % world:
             raise ValueError(f"batch size {columns} is not divisible by {world} processes")
         stream = torch.tensor([i for seq in sequences for i in seq], dtype=torch.long)
-        n = (len(stream) - 1) // columns
+        targets = len(stream) - 1
+        n = -(-targets // columns) if pad_tail else targets // columns
         if n < 2:
             raise ValueError(f"only {len(stream)} tokens: too few for {columns} columns")
         per_rank = columns // world
         cols = slice(rank * per_rank, (rank + 1) * per_rank)
-        self.inputs = stream[: n * columns].view(columns, n).t()[:, cols].contiguous()
-        self.targets = stream[1: n * columns + 1].view(columns, n).t()[:, cols].contiguous()
+        size = n * columns
+        self.padded = size > targets
+        self.inputs = _padded(stream[:-1], size, Vocab.pad_id).view(columns, n).t()[:, cols].contiguous()
+        self.targets = _padded(stream[1:], size, IGNORE_INDEX).view(columns, n).t()[:, cols].contiguous()
         self.bptt, self.variable_bptt, self.seed = bptt, variable_bptt, seed
 
     @property
     def num_tokens(self) -> int:
-        return self.inputs.numel()
+        return _count_targets(self.targets, self.padded)
 
     def plan(self, epoch: int) -> list[tuple[int, int]]:
         """(start, length) of every batch of ``epoch``; AWD-LSTM's random lengths are seeded by epoch."""
@@ -124,7 +140,18 @@ class StreamBatches:
         start, length = span
         x = self.inputs[start: start + length]
         y = self.targets[start: start + length]
-        return Batch(x, y, torch.full((x.size(1),), length, dtype=torch.long), True, x.numel())
+        return Batch(x, y, torch.full((x.size(1),), length, dtype=torch.long), True, _count_targets(y, self.padded))
+
+
+def _padded(ids: torch.Tensor, size: int, fill: int) -> torch.Tensor:
+    """The first ``size`` ids, with ``fill`` appended up to ``size`` if there are fewer."""
+    if len(ids) >= size:
+        return ids[:size]
+    return torch.cat([ids, torch.full((size - len(ids),), fill, dtype=ids.dtype)])
+
+
+def _count_targets(targets: torch.Tensor, padded: bool) -> int:
+    return int((targets != IGNORE_INDEX).sum()) if padded else targets.numel()
 
 
 class SentenceBatches:
@@ -192,7 +219,8 @@ def pad_sentences(seqs: list[list[int]], last_only: bool = False) -> Batch:
 
 def make_batches(sequences: list[list[int]], mode: str, batch_size: int, bptt: int,
                  variable_bptt: bool = False, shuffle: bool = True, seed: int = 0, rank: int = 0,
-                 world: int = 1) -> StreamBatches | SentenceBatches:
+                 world: int = 1, pad_tail: bool = False) -> StreamBatches | SentenceBatches:
+    """The batches of a data mode; ``pad_tail`` (evaluation): a stream's every token is a target."""
     if mode == "stream":
-        return StreamBatches(sequences, batch_size, bptt, variable_bptt, seed, rank, world)
+        return StreamBatches(sequences, batch_size, bptt, variable_bptt, seed, rank, world, pad_tail)
     return SentenceBatches(sequences, batch_size, shuffle, seed, rank, world, last_only=mode == "windows")

@@ -1,7 +1,9 @@
 """Readers: text files (plain or gzip) and JSON Lines, validated line by line.
 
 Every reader fails with one :class:`RnnkitError` naming the file and line: missing file, empty file,
-bytes that are not UTF-8, a JSON line that does not parse or lacks the text field.
+something that is not a regular file (a device, FIFO or socket: it may never end), a line longer than
+:data:`MAX_LINE_BYTES` (memory stays bounded on a file with no line breaks), bytes that are not UTF-8,
+a JSON line that does not parse or lacks the text field.
 """
 
 from __future__ import annotations
@@ -14,6 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from rnnkit.errors import RnnkitError
+
+#: the longest line read (IMDB's longest review is 14 KB): longer ones are not line-based text
+MAX_LINE_BYTES = 16 << 20
+_GZIP_MAGIC = b"\x1f\x8b"
 
 _BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
 # A sentence ends at . ! or ? (runs of them, optionally one closing quote/bracket, which stays with
@@ -29,7 +35,7 @@ def read_lines(path: str | Path, max_lines: int = 0) -> list[str]:
     """Lines of a UTF-8 text file (``.gz`` allowed), without line endings.
 
     ``.jsonl`` / ``.jsonl.gz`` files yield the ``text`` field of each record instead, with HTML
-    line breaks (``<br />``, as in IMDB) turned into spaces.
+    line breaks (``<br />``, as in IMDB) turned into spaces; blank lines between records are skipped.
     """
     path = check_file(path)
     lines = list(_iter_lines(path, max_lines))
@@ -45,22 +51,44 @@ def check_file(path: str | Path) -> Path:
         raise RnnkitError("file not found", path)
     if path.is_dir():
         raise RnnkitError("is a directory, expected a text file", path)
+    if not path.is_file():
+        raise RnnkitError("is not a regular file (a device, FIFO or socket, which may never end); give a text "
+                          "file", path)
+    if path.suffix == ".json" or path.suffixes[-2:] == [".json", ".gz"]:
+        raise RnnkitError("a .json file would be read as plain text; for JSON Lines with a \"text\" field, name "
+                          "it .jsonl", path)
     return path
+
+
+def _raw_lines(f, path: Path) -> Iterator[tuple[int, bytes]]:
+    """(number, bytes) of each line, none longer than :data:`MAX_LINE_BYTES` (a clear error instead)."""
+    number = 0
+    while raw := f.readline(MAX_LINE_BYTES + 1):
+        number += 1
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            raise RnnkitError(f"the line is longer than {MAX_LINE_BYTES >> 20} MiB: not line-based text "
+                              "(break it into lines)", path, number)
+        yield number, raw
 
 
 def _iter_lines(path: Path, max_lines: int) -> Iterator[str]:
     is_jsonl = ".jsonl" in path.suffixes
+    count = 0
     try:
         with _open_bytes(path) as f:
-            for number, raw in enumerate(f, start=1):
-                if max_lines and number > max_lines:
+            for number, raw in _raw_lines(f, path):
+                if is_jsonl and not raw.strip():  # not a record: it must not add a line end to the text
+                    continue
+                count += 1
+                if max_lines and count > max_lines:
                     return
                 try:
                     line = raw.decode("utf-8").rstrip("\r\n")
                     if number == 1:
                         line = line.removeprefix("\ufeff")  # a byte-order mark (Windows editors) is not text
                 except UnicodeDecodeError as e:
-                    raise RnnkitError(f"not UTF-8 (invalid byte at column {e.start + 1})", path,
+                    packed = " (it is gzip-compressed: name it .gz)" if raw.startswith(_GZIP_MAGIC) else ""
+                    raise RnnkitError(f"not UTF-8 (invalid byte at column {e.start + 1}){packed}", path,
                                       number) from None
                 yield _json_text(line, path, number) if is_jsonl else line
     except (OSError, EOFError, zlib.error) as e:
@@ -70,8 +98,6 @@ def _iter_lines(path: Path, max_lines: int) -> Iterator[str]:
 
 
 def _json_text(line: str, path: Path, number: int) -> str:
-    if not line.strip():
-        return ""
     try:
         record = json.loads(line)
     except json.JSONDecodeError as e:

@@ -18,6 +18,7 @@ from rnnkit.errors import RnnkitError
 
 TOKENIZER_FILE = "tokenizer.json"
 SPM_FILE = "spm.model"
+SPM_TYPES = ("unigram", "bpe", "char", "word")
 
 _SPECIAL = re.compile(r"^<[A-Za-z_]+>$")  # <unk>, <eos>: never split
 _CLITIC = re.compile(r"^'[A-Za-z]{1,3}$")  # 's 're 'll (PTB keeps these as tokens)
@@ -115,13 +116,18 @@ class SentencePieceTokenizer(Tokenizer):
     def train(cls, lines: list[str], vocab_size: int, model_type: str, lowercase: bool) -> SentencePieceTokenizer:
         import sentencepiece as spm
 
+        if model_type not in SPM_TYPES:
+            raise RnnkitError(f"unknown tokenizer.spm_type '{model_type}' ({' | '.join(SPM_TYPES)})")
         with tempfile.TemporaryDirectory(prefix="rnnkit-spm-") as tmp:
             text = Path(tmp) / "train.txt"
             text.write_text("\n".join(line.lower() if lowercase else line for line in lines), encoding="utf-8")
-            spm.SentencePieceTrainer.train(
-                input=str(text), model_prefix=str(Path(tmp) / "spm"), vocab_size=vocab_size or 8000,
-                model_type=model_type, hard_vocab_limit=False, bos_id=-1, eos_id=-1,
-                minloglevel=2, input_sentence_size=2_000_000, shuffle_input_sentence=True)
+            try:
+                spm.SentencePieceTrainer.train(
+                    input=str(text), model_prefix=str(Path(tmp) / "spm"), vocab_size=vocab_size or 8000,
+                    model_type=model_type, hard_vocab_limit=False, bos_id=-1, eos_id=-1,
+                    minloglevel=2, input_sentence_size=2_000_000, shuffle_input_sentence=True)
+            except (RuntimeError, ValueError, OSError) as e:
+                raise RnnkitError(f"cannot train the sentencepiece model on the training text ({e})") from None
             proto = (Path(tmp) / "spm.model").read_bytes()
         return cls(lowercase=lowercase, model_proto=proto)
 

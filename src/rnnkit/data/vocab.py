@@ -5,12 +5,29 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from rnnkit.errors import RnnkitError
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 SPECIALS = (PAD, UNK, BOS, EOS)
+
+
+@dataclass
+class OovCount:
+    """Tokens read and how many of them a vocabulary lacks (they are encoded as <unk>)."""
+
+    tokens: int = 0
+    oov: int = 0
+
+    def add(self, tokens: list[str], vocab: Vocab) -> None:
+        self.tokens += len(tokens)
+        self.oov += sum(1 for t in tokens if t not in vocab.stoi)
+
+    @property
+    def rate(self) -> float:
+        return self.oov / max(self.tokens, 1)
 
 
 class Vocab:

@@ -32,6 +32,7 @@ from rnnkit.data.lm import IGNORE_INDEX, make_batches
 from rnnkit.data.tokenizers import CharTokenizer
 from rnnkit.data.vocab import Vocab
 from rnnkit.errors import RnnkitError
+from rnnkit.memory import check_fits, inference_bytes
 from rnnkit.tasks.lm import LanguageModel, _max_columns, lm_metrics
 
 from .lm import NumpyLanguageModel
@@ -130,7 +131,7 @@ def evaluate_numpy_sequences(model: NumpyLanguageModel, sequences: list[list[int
     (exact: no gradient is involved), so memory stays small for a large vocabulary.
     """
     data = make_batches(sequences, mode, min(batch_size, _max_columns(sequences, mode, batch_size)), bptt,
-                        shuffle=False)
+                        shuffle=False, pad_tail=True)
     total, count, state = 0.0, 0, None
     for spec in data.plan(0):
         batch = data.batch(spec)
@@ -171,6 +172,7 @@ class NumpyBackendLM(LanguageModel):
     def load(cls, model_dir: Path, cfg: Config, device: torch.device | None = None) -> NumpyBackendLM:
         check_numpy_config(cfg, training=False)
         tokenizer, vocab = cls.checked_parts(model_dir, cfg)  # the checks of rnnkit.load: header, fingerprint
+        check_fits(*inference_bytes(cfg, len(vocab), param_bytes=8), torch.device("cpu"))
         model = numpy_model_for(cfg, len(vocab))
         load_numpy_weights(model, model_dir / WEIGHTS_FILE)
         return cls(model_dir, cfg, tokenizer, vocab, model)
@@ -184,7 +186,9 @@ class NumpyBackendLM(LanguageModel):
 def load_numpy(model_dir: str | Path) -> NumpyBackendLM:
     """Load a model directory (trained by either backend) onto the NumPy reference."""
     from rnnkit.api import read_model_config
+    from rnnkit.arguments import check_path_argument
 
+    check_path_argument(model_dir, "model_dir")
     model_dir, cfg = read_model_config(model_dir)
     if cfg.task != "lm":
         raise RnnkitError(f"the numpy backend loads language models only (task '{cfg.task}')", model_dir)

@@ -49,6 +49,7 @@ from rnnkit import runtime
 from rnnkit.api import (
     announce_resume,
     check_resume_weights,
+    check_train_arguments,
     load,
     open_for_resume,
     prepare_config,
@@ -90,6 +91,8 @@ def train_numpy(recipe: str | None = None, data: str | None = None, out: str | P
     from rnnkit.distributed import DistInfo
     from rnnkit.tasks.lm import LMTask
 
+    check_train_arguments(task=task, recipe=recipe, data=data, out=out, overrides=overrides, resume=resume,
+                          valid=valid, test=test, overwrite=overwrite)
     out_dir = Path(out)
     cfg = prepare_config(task, recipe, data, out_dir, overrides, valid, test, resume, overwrite)
     check_numpy_config(cfg)
@@ -99,7 +102,9 @@ def train_numpy(recipe: str | None = None, data: str | None = None, out: str | P
         if resume:
             held.enter_context(open_for_resume(out_dir, cfg))
         seed_everything(cfg.train.seed)  # the torch LM built by the task gives the initial weights
-        lm_task = LMTask(cfg, DistInfo(), torch.device("cpu"), vocab_from=out_dir if resume else None)
+        # float64 weights and gradients: twice the bytes of the PyTorch path
+        lm_task = LMTask(cfg, DistInfo(), torch.device("cpu"), vocab_from=out_dir if resume else None,
+                         param_bytes=8)
         trainer = NumpyTrainer(cfg, lm_task, out_dir)
         if not resume:
             held.enter_context(set_up_model_dir(cfg, lm_task, out_dir, "rnnkit train", overwrite))

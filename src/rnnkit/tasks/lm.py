@@ -9,23 +9,31 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rnnkit.arguments import check_int_argument, check_path_argument
 from rnnkit.checkpoint import VOCAB_FILE, WEIGHTS_FILE, check_weights_header, load_weights, verify_fingerprint
-from rnnkit.config import Config
+from rnnkit.config import Config, DataConfig
 from rnnkit.data.lm import IGNORE_INDEX, Batch, encode_lines, make_batches, read_corpus_lines
 from rnnkit.data.readers import check_file
 from rnnkit.data.tokenizers import CharTokenizer, Tokenizer, build_tokenizer, load_tokenizer
-from rnnkit.data.vocab import Vocab
+from rnnkit.data.vocab import SPECIALS, OovCount, Vocab
 from rnnkit.distributed import DistInfo
 from rnnkit.errors import RnnkitError
+from rnnkit.memory import check_fits, inference_bytes, training_bytes
 from rnnkit.models.lm import RNNLanguageModel
 from rnnkit.search import SamplingConfig, sample_sequences
 from rnnkit.train import LossResult
+
+#: evaluation warns when more of the text than this is out of the model's vocabulary (scored as <unk>)
+OOV_WARN_RATE = 0.05
+#: training refuses a text of which more than this is <unk>: the model would learn to predict <unk>
+TRAIN_OOV_LIMIT = 0.5
 
 
 def lm_loss(model: nn.Module, batch: Batch, state) -> tuple[torch.Tensor, object, object]:
@@ -52,7 +60,7 @@ def evaluate_sequences(model: nn.Module, sequences: list[list[int]], mode: str, 
     was_training = model.training
     model.eval()
     data = make_batches(sequences, mode, min(batch_size, _max_columns(sequences, mode, batch_size)), bptt,
-                        shuffle=False)
+                        shuffle=False, pad_tail=True)
     total, count, state = 0.0, 0, None
     for spec in data.plan(0):
         batch = data.batch(spec).to(device)
@@ -72,29 +80,79 @@ def _max_columns(sequences: list[list[int]], mode: str, wanted: int) -> int:
     return max(1, min(wanted, (tokens - 1) // 2))
 
 
+def oov_warning(oov: OovCount, path: str | Path, vocab_size: int) -> None:
+    """A line on stderr when much of a text is outside the vocabulary: its perplexity scores <unk>."""
+    if oov.rate > OOV_WARN_RATE:
+        print(f"warning: {path}: {oov.oov:,} of {oov.tokens:,} tokens ({oov.rate:.1%}) are not in the model's "
+              f"vocabulary of {vocab_size:,} and are scored as <unk> (check the file, the tokenizer and "
+              "tokenizer.lowercase)", file=sys.stderr, flush=True)
+
+
+def _check_training_vocabulary(vocab: Vocab, oov: OovCount, cfg: Config) -> None:
+    """A vocabulary of only the specials, or a text mostly outside the vocabulary, trains a model that
+    predicts <unk> well: a fine perplexity that means nothing."""
+    t = cfg.tokenizer
+    if len(vocab) <= len(SPECIALS):
+        raise RnnkitError(f"the vocabulary holds only the special tokens {' '.join(SPECIALS)}: no token of the "
+                          f"training text is kept with tokenizer.min_freq {t.min_freq} and tokenizer.vocab_size "
+                          f"{t.vocab_size}", cfg.data.train)
+    if oov.rate > TRAIN_OOV_LIMIT:
+        raise RnnkitError(f"{oov.rate:.0%} of the training tokens ({oov.oov:,} of {oov.tokens:,}) are outside the "
+                          f"vocabulary of {len(vocab):,} and would be trained as <unk>: raise tokenizer.vocab_size "
+                          f"(now {t.vocab_size}) or lower tokenizer.min_freq (now {t.min_freq})", cfg.data.train)
+
+
+def _nothing_left(d: DataConfig, tokens: int) -> str:
+    """Why a text gave no sequences at all (the reason depends on the data mode)."""
+    if d.mode == "windows":
+        return f"too short: {tokens} token(s), and each prediction needs the data.window {d.window} tokens before it"
+    reason = "no sentences left: every line is empty or filtered out by length"
+    if d.min_length or d.max_length:
+        reason += f" (data.min_length {d.min_length}, data.max_length {d.max_length})"
+    return reason
+
+
+def _longest_batch(sequences: list[list[int]], cfg: Config) -> int:
+    """Time steps of the longest training batch (for the memory estimate of its logits)."""
+    if cfg.data.mode == "stream":  # a column holds 1 / batch_size of the text
+        return min(cfg.train.bptt, sum(map(len, sequences)) // cfg.train.batch_size + 1)
+    return max(len(s) for s in sequences)
+
+
+def _check_data_config(cfg: Config) -> None:
+    """What the data keys must say before anything is read."""
+    d = cfg.data
+    if not d.train:
+        raise RnnkitError("no training data: give --data FILE (or set data.train in the recipe)")
+    if d.mode not in ("stream", "sentences", "windows"):
+        raise RnnkitError(f"unknown data.mode '{d.mode}' (stream | sentences | windows)")
+    if cfg.train.variable_bptt and d.mode != "stream":
+        raise RnnkitError(f"train.variable_bptt varies the BPTT length of running text: it needs "
+                          f"data.mode stream, not {d.mode}")
+    if d.test:
+        check_file(d.test)  # scored after training: a wrong path must not wait for that
+
+
+def _read_splits(d: DataConfig) -> tuple[list[str], list[str]]:
+    """Training and validation lines: the valid file, else the last ``valid_fraction`` of train held out."""
+    train_lines = read_corpus_lines(d.train, d)
+    if d.valid:
+        return train_lines, read_corpus_lines(d.valid, d)
+    if d.valid_fraction > 0 and len(train_lines) >= 10:
+        cut = len(train_lines) - max(1, int(len(train_lines) * d.valid_fraction))
+        return train_lines[:cut], train_lines[cut:]
+    return train_lines, train_lines  # tiny texts (the fable): report the training loss as the validation figure
+
+
 class LMTask:
     """Data, vocabulary and model of a language-model run, as the trainer needs them."""
 
-    def __init__(self, cfg: Config, dist: DistInfo, device: torch.device, vocab_from: Path | None = None):
+    def __init__(self, cfg: Config, dist: DistInfo, device: torch.device, vocab_from: Path | None = None,
+                 param_bytes: int = 4):
         self.cfg, self.device = cfg, device
         d, t = cfg.data, cfg.train
-        if not d.train:
-            raise RnnkitError("no training data: give --data FILE (or set data.train in the recipe)")
-        if d.mode not in ("stream", "sentences", "windows"):
-            raise RnnkitError(f"unknown data.mode '{d.mode}' (stream | sentences | windows)")
-        if t.variable_bptt and d.mode != "stream":
-            raise RnnkitError(f"train.variable_bptt varies the BPTT length of running text: it needs "
-                              f"data.mode stream, not {d.mode}")
-        if d.test:
-            check_file(d.test)  # scored after training: a wrong path must not wait for that
-        train_lines = read_corpus_lines(d.train, d)
-        if d.valid:
-            valid_lines = read_corpus_lines(d.valid, d)
-        elif d.valid_fraction > 0 and len(train_lines) >= 10:
-            cut = len(train_lines) - max(1, int(len(train_lines) * d.valid_fraction))
-            train_lines, valid_lines = train_lines[:cut], train_lines[cut:]
-        else:  # tiny texts (the fable): report the training loss as the validation figure
-            valid_lines = train_lines
+        _check_data_config(cfg)
+        train_lines, valid_lines = _read_splits(d)
         self.valid_is_train = valid_lines is train_lines
         if vocab_from is not None:
             self.tokenizer, self.vocab = load_tokenizer(vocab_from), Vocab.load(vocab_from / VOCAB_FILE)
@@ -103,28 +161,40 @@ class LMTask:
             self.vocab = Vocab.build((self.tokenizer.tokenize(x) for x in train_lines),
                                      cfg.tokenizer.vocab_size, cfg.tokenizer.min_freq)
         self.char_level = isinstance(self.tokenizer, CharTokenizer)
-        train_seqs = encode_lines(train_lines, self.tokenizer, self.vocab, d)
-        self.valid_seqs = encode_lines(valid_lines, self.tokenizer, self.vocab, d)
+        train_oov, valid_oov = OovCount(), OovCount()
+        train_seqs = encode_lines(train_lines, self.tokenizer, self.vocab, d, train_oov)
+        self.valid_seqs = encode_lines(valid_lines, self.tokenizer, self.vocab, d, valid_oov)
         if not train_seqs:
-            raise RnnkitError("no training sentences left after length filtering", d.train)
+            raise RnnkitError(_nothing_left(d, train_oov.tokens), d.train)
+        _check_training_vocabulary(self.vocab, train_oov, cfg)
         try:
             self.train_data = make_batches(train_seqs, d.mode, t.batch_size, t.bptt, t.variable_bptt,
                                            seed=t.seed, rank=dist.rank, world=dist.world)
         except ValueError as e:
             raise RnnkitError(f"cannot batch the training data: {e}", d.train) from None
-        where = d.valid or d.train  # fail now, not after the first epoch
-        if not self.valid_seqs:
-            raise RnnkitError("no validation sentences left after length filtering", where)
-        try:
-            make_batches(self.valid_seqs, d.mode, min(t.eval_batch_size, _max_columns(self.valid_seqs, d.mode,
-                                                                                      t.eval_batch_size)),
-                         t.bptt, shuffle=False)
-        except ValueError as e:
-            raise RnnkitError(f"cannot batch the validation data: {e}", where) from None
+        self._check_validation_data(valid_oov.tokens)
+        check_fits(*training_bytes(cfg, len(self.vocab), _longest_batch(train_seqs, cfg), param_bytes), device)
         try:
             self.model = RNNLanguageModel(cfg.model, len(self.vocab))
         except ValueError as e:  # an unknown model.cell
             raise RnnkitError(f"model.cell: {e}") from None
+        # a validation text far more out of vocabulary than the training text (another language, another
+        # tokenization) would mostly score <unk>; a cut vocabulary (vocab_size) leaves out as much of both
+        if d.valid and dist.is_main and valid_oov.rate > 2 * train_oov.rate:
+            oov_warning(valid_oov, d.valid, len(self.vocab))
+
+    def _check_validation_data(self, tokens: int) -> None:
+        """Validation data that gives no batch fails now, not after the first epoch."""
+        d, t = self.cfg.data, self.cfg.train
+        where = d.valid or d.train
+        if not self.valid_seqs:
+            raise RnnkitError(f"validation data: {_nothing_left(d, tokens)}", where)
+        try:
+            make_batches(self.valid_seqs, d.mode, min(t.eval_batch_size, _max_columns(self.valid_seqs, d.mode,
+                                                                                      t.eval_batch_size)),
+                         t.bptt, shuffle=False, pad_tail=True)
+        except ValueError as e:
+            raise RnnkitError(f"cannot batch the validation data: {e}", where) from None
 
     def describe(self) -> str:
         """One line saying what runs, and on which kernel path (DESIGN: never fall off it silently)."""
@@ -191,6 +261,7 @@ class LanguageModel:
     @classmethod
     def load(cls, model_dir: Path, cfg: Config, device: torch.device) -> LanguageModel:
         tokenizer, vocab = cls.checked_parts(model_dir, cfg)
+        check_fits(*inference_bytes(cfg, len(vocab)), device)
         model = RNNLanguageModel(cfg.model, len(vocab))
         load_weights(model, model_dir / WEIGHTS_FILE)
         return cls(model_dir, cfg, tokenizer, vocab, model.to(device), device)
@@ -283,23 +354,29 @@ class LanguageModel:
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, path: str | Path, batch_size: int | None = None, max_lines: int = 0) -> dict[str, float]:
-        """Perplexity on a text file read like the training data (unknown tokens count as <unk>).
+        """Perplexity on a text file read like the training data.
 
-        The whole file is scored: the training config's ``data.max_lines`` and sentence-length filters
-        shape training only. ``max_lines`` > 0 scores the first lines (sentences, when the model splits
-        reviews into them).
+        The whole file is scored (in stream mode every token after the first): the training config's
+        ``data.max_lines`` and sentence-length filters shape training only. ``max_lines`` > 0 scores the
+        first lines (sentences, when the model splits reviews into them). Tokens outside the vocabulary
+        are scored as <unk>: ``oov`` counts them and ``oov_rate`` is their share of the text's tokens
+        (a warning on stderr above :data:`OOV_WARN_RATE`).
         """
-        if max_lines < 0 or (batch_size is not None and batch_size < 1):
-            raise RnnkitError(f"evaluate needs max_lines >= 0 and batch_size >= 1 (got {max_lines}, {batch_size})")
+        check_path_argument(path, "path")
+        check_int_argument(batch_size, "batch_size", low=1, optional=True)
+        check_int_argument(max_lines, "max_lines", low=0)
         d = dataclasses.replace(self.config.data, max_lines=max_lines, min_length=0, max_length=0)
         lines = read_corpus_lines(str(path), d)
-        seqs = encode_lines(lines, self.tokenizer, self.vocab, d)
+        oov = OovCount()
+        seqs = encode_lines(lines, self.tokenizer, self.vocab, d, oov)
         if not seqs:
-            raise RnnkitError("no sentences to evaluate after length filtering", path)
+            raise RnnkitError(f"nothing to score: {_nothing_left(d, oov.tokens)}", path)
         try:
-            return self._score(seqs, batch_size or self.config.train.eval_batch_size)
+            metrics = self._score(seqs, batch_size or self.config.train.eval_batch_size)
         except ValueError as e:  # the batcher's complaint, e.g. a text too short to make a stream
             raise RnnkitError(f"cannot score this text: {e}", path) from None
+        oov_warning(oov, path, len(self.vocab))
+        return {**metrics, "oov": float(oov.oov), "oov_rate": oov.rate}
 
     def _score(self, seqs: list[list[int]], batch_size: int) -> dict[str, float]:
         """Metrics of encoded sequences (the NumPy backend overrides this)."""

@@ -1,0 +1,697 @@
+"""The bad-input corpus: every CLI verb and public Python entry point, fed what a hostile user feeds it.
+
+One table, ``CASES``. Each row is plain data, ``Case(id, run, expect, message, files, isolate, out)``:
+
+``id``       unique name (the pytest id), ``verb-what``.
+``run``      ``("cli", [argv, ...])``: ``rnnkit.cli.main(argv)``, in this process unless ``isolate``; or
+             ``("api", ENTRY, {kwargs})`` with ENTRY one of ``train``, ``load``, ``evaluate``,
+             ``generate`` (methods of ``rnnkit.load("{model}")``), ``train_numpy``, ``load_numpy``.
+``expect``   CLI: the exit status (2: a user error; argparse's own errors exit 2 too).
+             API: the exception class (``RnnkitError``, ``TypeError``, ``ValueError``).
+``message``  a fragment the one error line (CLI) or the exception text (API) must contain.
+``files``    ``{path in the case's folder: content}`` written first; content is ``str`` or ``bytes``,
+             or one of ``("copy", SRC)`` (a copy of a file or folder), ``("edit", OLD, NEW)`` (replace
+             text in a file written or copied before it), ``("truncate", SIZE)``, ``("delete",)``,
+             ``("sparse", SIZE)`` (a file of SIZE zero bytes
+             that takes no disk), ``("fifo",)`` (a named pipe).
+``isolate``  run in a subprocess under an address-space limit (``RLIMIT_AS``) and a timeout: the rows
+             that would hang, or abort the process, if the fix regressed (huge models, /dev/zero, FIFOs,
+             alias bombs, 10**8 threads). In-process rows run under a lowered RLIMIT_AS too.
+``out``      the run's own folder (relative): the one place the run may change.
+
+Placeholders, in argv, kwargs, files and message: ``{tmp}`` the case's folder (also the working
+directory), ``{model}`` a tiny trained word LM (shared: it must not change), ``{windows_model}`` the same
+in windows mode, ``{train}`` / ``{valid}`` good texts (shared too).
+
+Every row asserts: the exit status or exception type; exactly one message, containing the fragment;
+no traceback (CLI rows: anything escaping ``main`` but SystemExit fails the row); no file changed
+outside ``out`` (the case's folder and the shared inputs are snapshotted before and after); and bounded
+time and memory (in-process: the peak RSS grows by less than :data:`MAX_RSS_GROWTH`; isolated: under
+:data:`ISOLATED_AS_LIMIT` of address space and :data:`ISOLATED_TIMEOUT` seconds).
+
+To add a verb (translate, classify) or a fix: add rows. Keep in-process rows to what fails before any
+training step (they share the test process); put anything that could hang or allocate into ``isolate``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import rnnkit
+from conftest import TINY
+from rnnkit.cli import main
+from rnnkit.errors import RnnkitError
+
+pytestmark = pytest.mark.usefixtures("no_curves")
+
+MAX_SECONDS = 10  # any in-process row
+MAX_RSS_GROWTH = 300 << 20  # bytes of peak RSS an in-process row may add
+ADDRESS_SPACE_HEADROOM = 2 << 30  # an in-process row runs under RLIMIT_AS = what is mapped + this
+ISOLATED_AS_LIMIT = 6 << 30  # address space of an isolated row (torch alone maps about 1 GiB)
+ISOLATED_TIMEOUT = 60  # seconds, start-up (torch import) included
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    run: tuple
+    expect: int | type[BaseException]
+    message: str
+    files: dict[str, Any] = field(default_factory=dict)
+    isolate: bool = False
+    out: str | None = None
+
+
+def sets(*overrides: str) -> list[str]:
+    return [a for s in overrides for a in ("--set", s)]
+
+
+def cli(*argv: str) -> tuple:
+    return ("cli", list(argv))
+
+
+def api(entry: str, **kwargs: Any) -> tuple:
+    return ("api", entry, kwargs)
+
+
+# a tiny, fast run on the good text: a row adds the one thing that is wrong
+TRAIN = ["train", "lm", "--data", "{train}", "--out", "{tmp}/m", *sets(*TINY, "train.max_steps=2")]
+TRAIN_KW = {"data": "{train}", "out": "{tmp}/m", "overrides": [*TINY, "train.max_steps=2"]}
+MODEL_COPY = {"mc": ("copy", "{model}")}
+E = RnnkitError
+
+
+def bad_set(id_: str, override: str, message: str, **kw: Any) -> Case:
+    return Case(f"config-{id_}", cli(*TRAIN, "--set", override), 2, message, **kw)
+
+
+def recipe(id_: str, text: str | bytes, message: str, **kw: Any) -> Case:
+    return Case(f"recipe-{id_}", cli(*TRAIN, "--recipe", "{tmp}/r.yaml"), 2, message, files={"r.yaml": text}, **kw)
+
+
+def bad_data(id_: str, content: Any, name: str, message: str, verb: str = "train", **kw: Any) -> Case:
+    argv = (["train", "lm", "--data", f"{{tmp}}/{name}", "--out", "{tmp}/m", *sets(*TINY)] if verb == "train"
+            else ["evaluate", "{model}", "--data", f"{{tmp}}/{name}"])
+    return Case(f"{verb}-data-{id_}", cli(*argv), 2, message, files={name: content}, **kw)
+
+
+ALIAS_BOMB = ("a: &a [x, x, x, x, x, x, x, x, x]\n"
+              + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8))
+              + "data:\n  train: *i\n")
+TRAIN_TEXT = "the cat sees the ball .\n" * 20
+
+CASES: list[Case] = [
+    # ------------------------------------------------------------------------------ argparse, every verb
+    Case("cli-no-verb", cli(), 2, "the following arguments are required: command"),
+    Case("cli-unknown-verb", cli("frobnicate"), 2, "invalid choice: 'frobnicate'"),
+    Case("recipes-extra-argument", cli("recipes", "extra"), 2, "unrecognized arguments: extra"),
+    Case("demo-out-without-value", cli("demo", "--out"), 2, "--out: expected one argument"),
+    Case("train-no-task", cli("train"), 2, "the following arguments are required: task"),
+    Case("train-unknown-task", cli("train", "xyz", "--out", "{tmp}/m"), 2, "invalid choice: 'xyz'"),
+    Case("train-no-out", cli("train", "lm", "--data", "{train}"), 2, "the following arguments are required: --out"),
+    Case("train-resume-and-init-from", cli(*TRAIN, "--resume", "--init-from", "{model}"), 2,
+         "not allowed with argument"),
+    Case("train-unknown-device", cli(*TRAIN, "--device", "tpu"), 2, "invalid choice: 'tpu'"),
+    Case("train-unknown-backend", cli(*TRAIN, "--backend", "jax"), 2, "invalid choice: 'jax'"),
+    Case("generate-no-model", cli("generate"), 2, "the following arguments are required: model"),
+    Case("generate-n-not-a-number", cli("generate", "{model}", "-n", "many"), 2, "invalid int value: 'many'"),
+    Case("generate-temperature-not-a-number", cli("generate", "{model}", "--temperature", "hot"), 2,
+         "invalid float value: 'hot'"),
+    Case("evaluate-no-data", cli("evaluate", "{model}"), 2, "the following arguments are required: --data"),
+    Case("evaluate-batch-size-not-a-number", cli("evaluate", "{model}", "--data", "{valid}", "--batch-size", "1.5"),
+         2, "invalid int value: '1.5'"),
+    Case("gradcheck-unknown-cell", cli("gradcheck", "--cell", "transformer"), 2, "invalid choice: 'transformer'"),
+    Case("gradcheck-layers-not-a-number", cli("gradcheck", "--layers", "two"), 2, "invalid int value: 'two'"),
+    # ------------------------------------------------------------------------------ gradcheck values
+    Case("gradcheck-zero-layers", cli("gradcheck", "--layers", "0"), 2, "--layers must be between 1 and 8, got 0"),
+    Case("gradcheck-negative-layers", cli("gradcheck", "--layers", "-1"), 2, "--layers must be between 1 and 8"),
+    Case("gradcheck-huge-layers", cli("gradcheck", "--layers", "100000"), 2, "--layers must be between 1 and 8"),
+    Case("gradcheck-nan-threshold", cli("gradcheck", "--threshold", "nan"), 2, "--threshold must be a positive"),
+    Case("gradcheck-negative-threshold", cli("gradcheck", "--threshold", "-1"), 2, "--threshold must be a positive"),
+    # ------------------------------------------------------------------------------ demo
+    Case("demo-out-is-a-file", cli("demo", "--out", "{tmp}/f"), 2, "{tmp}/f: --out is a file",
+         files={"f": "mine\n"}),
+    Case("demo-out-is-another-model", cli("demo", "--out", "{tmp}/mc"), 2,
+         "{tmp}/mc: was made by rnnkit train, not by the demo", files=MODEL_COPY),
+    Case("demo-out-not-made-by-rnnkit", cli("demo", "--out", "{tmp}/d"), 2, "{tmp}/d: has no rnnkit.json",
+         files={"d/config.yaml": "data: [\n"}),
+    # ------------------------------------------------------------------------------ training data
+    bad_data("missing", None, "nope.txt", "{tmp}/nope.txt: data path not found"),
+    bad_data("empty", "", "empty.txt", "{tmp}/empty.txt: file is empty"),
+    bad_data("blank-lines", "\n  \n\t\n", "blank.txt", "{tmp}/blank.txt: file is empty"),
+    bad_data("latin1", b"the cat .\n" * 3 + b"the caf\xe9 .\n", "latin1.txt", "{tmp}/latin1.txt:4: not UTF-8"),
+    bad_data("utf16", "the cat sees the ball .\n".encode("utf-16"), "u16.txt", "{tmp}/u16.txt:1: not UTF-8"),
+    bad_data("gzip-named-txt", __import__("gzip").compress(TRAIN_TEXT.encode()), "packed.txt",
+             "{tmp}/packed.txt:1: not UTF-8 (invalid byte at column 2) (it is gzip-compressed: name it .gz)"),
+    bad_data("not-gzip-named-gz", TRAIN_TEXT, "plain.txt.gz", "{tmp}/plain.txt.gz: not a valid gzip file"),
+    bad_data("truncated-gzip", __import__("gzip").compress(TRAIN_TEXT.encode() * 50)[:60], "cut.txt.gz",
+             "{tmp}/cut.txt.gz: not a valid gzip file"),
+    bad_data("json-suffix", '{"text": "the cat ."}\n' * 20, "reviews.json", "{tmp}/reviews.json: a .json file"),
+    bad_data("jsonl-invalid-line", '{"text": "a fine film ."}\n{"text": "oops\n', "r.jsonl",
+             "{tmp}/r.jsonl:2: invalid JSON"),
+    bad_data("jsonl-no-text", '{"text": "a fine film ."}\n{"body": "x"}\n', "r.jsonl",
+             '{tmp}/r.jsonl:2: JSON record has no string "text" field'),
+    bad_data("jsonl-text-number", '{"text": 5}\n', "r.jsonl", '{tmp}/r.jsonl:1: JSON record has no string "text"'),
+    bad_data("jsonl-text-null", '{"text": "ok ."}\n{"text": null}\n', "r.jsonl", "{tmp}/r.jsonl:2: JSON record"),
+    bad_data("jsonl-text-list", '{"text": ["a", "b"]}\n', "r.jsonl", "{tmp}/r.jsonl:1: JSON record has no string"),
+    bad_data("jsonl-record-list", '["text"]\n', "r.jsonl", '{tmp}/r.jsonl:1: JSON record has no string "text"'),
+    bad_data("jsonl-blank-only", "\n\n", "r.jsonl", "{tmp}/r.jsonl: file is empty"),
+    bad_data("one-word", "Fin\n", "one.txt", "{tmp}/one.txt: cannot batch the training data"),
+    Case("train-data-char-device", cli(*TRAIN[:3], "/dev/null", *TRAIN[4:]), 2, "/dev/null: is not a regular file"),
+    Case("train-data-folder-without-train-file", cli(*TRAIN[:3], "{tmp}/d", *TRAIN[4:]), 2,
+         "{tmp}/d: no training file in the folder", files={"d/notes.txt": "x\n"}),
+    Case("train-data-folder-with-two-train-files", cli(*TRAIN[:3], "{tmp}/d", *TRAIN[4:]), 2,
+         "{tmp}/d: several train files (a.train.txt, b.train.txt)",
+         files={"d/a.train.txt": TRAIN_TEXT, "d/b.train.txt": TRAIN_TEXT}),
+    Case("train-data-fifo", cli(*TRAIN[:3], "{tmp}/pipe", *TRAIN[4:]), 2, "{tmp}/pipe: is not a regular file",
+         files={"pipe": ("fifo",)}, isolate=True),
+    Case("train-data-2gb-single-line", cli(*TRAIN[:3], "{tmp}/big.txt", *TRAIN[4:]), 2,
+         "{tmp}/big.txt:1: the line is longer than 16 MiB", files={"big.txt": ("sparse", 2 << 30)}),
+    Case("train-valid-missing", cli(*TRAIN, "--valid", "{tmp}/nope.txt"), 2, "{tmp}/nope.txt: file not found"),
+    Case("train-valid-latin1", cli(*TRAIN, "--valid", "{tmp}/v.txt"), 2, "{tmp}/v.txt:2: not UTF-8",
+         files={"v.txt": b"ok\n\xff\xfe\n"}),
+    Case("train-valid-too-short", cli(*TRAIN, "--valid", "{tmp}/v.txt"), 2,
+         "{tmp}/v.txt: cannot batch the validation data", files={"v.txt": "Fin\n"}),
+    Case("train-valid-is-a-folder", cli(*TRAIN, "--valid", "{tmp}"), 2, "{tmp}: is a directory"),
+    Case("train-test-missing", cli(*TRAIN, "--test", "{tmp}/nope.txt"), 2, "{tmp}/nope.txt: file not found"),
+    Case("train-test-device", cli(*TRAIN, "--test", "/dev/null"), 2, "/dev/null: is not a regular file"),
+    Case("train-vocab-only-specials", cli(*TRAIN, "--set", "tokenizer.min_freq=1000"), 2,
+         "the vocabulary holds only the special tokens <pad> <unk> <bos> <eos>"),
+    Case("train-mostly-unk", cli(*TRAIN, "--set", "tokenizer.vocab_size=5"), 2,
+         "of the training tokens", ),
+    Case("train-no-sentences-after-filter", cli(*TRAIN, *sets("data.mode=sentences", "data.max_length=1")), 2,
+         "no sentences left: every line is empty or filtered out by length (data.min_length 0, data.max_length 1)"),
+    Case("train-window-longer-than-text", cli(*TRAIN, *sets("data.mode=windows", "data.window=100000")), 2,
+         "{train}: too short: 340 token(s), and each prediction needs the data.window 100000 tokens before it"),
+    Case("train-valid-filtered-out", cli(*TRAIN, "--valid", "{tmp}/v.txt", *sets("data.mode=sentences",
+                                                                                  "data.min_length=7")), 2,
+         "{tmp}/v.txt: validation data: no sentences left", files={"v.txt": "a b .\n" * 3}),
+    Case("evaluate-windows-too-short", cli("evaluate", "{windows_model}", "--data", "{tmp}/s.txt"), 2,
+         "{tmp}/s.txt: nothing to score: too short: 2 token(s), and each prediction needs the data.window 3",
+         files={"s.txt": "the cat\n"}),
+    Case("train-spm-model-missing", cli(*TRAIN, *sets("tokenizer.kind=sentencepiece",
+                                                       "tokenizer.spm_model={tmp}/no.model")), 2,
+         "{tmp}/no.model: sentencepiece model not found"),
+    Case("train-spm-model-garbage", cli(*TRAIN, *sets("tokenizer.kind=sentencepiece",
+                                                       "tokenizer.spm_model={tmp}/bad.model")), 2,
+         "{tmp}/bad.model: cannot load sentencepiece model", files={"bad.model": b"\x00garbage"}),
+    Case("train-spm-unknown-type", cli(*TRAIN, *sets("tokenizer.kind=sentencepiece", "tokenizer.spm_type=xyz")), 2,
+         "unknown tokenizer.spm_type 'xyz'"),
+    # ------------------------------------------------------------------------------ --set: keys and syntax
+    bad_set("unknown-key", "train.learning_rate=0.1", "unknown config key 'train.learning_rate'"),
+    bad_set("unknown-section", "optim.lr=0.1", "unknown config key 'optim'"),
+    bad_set("empty-key", "=1", "unknown config key ''"),
+    bad_set("section-as-key", "model=3", "'model' is a section"),
+    bad_set("key-as-section", "train.lr.x=1", "'lr' is not a section"),
+    bad_set("not-key-value", "train.lr:0.1", "'train.lr:0.1' is not of the form key=value"),
+    bad_set("missing-value", "train.lr=", "config key 'train.lr' needs a value"),
+    bad_set("yaml-open-list", "train.lr=[1", "override 'train.lr=[1': invalid YAML"),
+    bad_set("yaml-open-map", "train.lr={a", "override 'train.lr={a': invalid YAML"),
+    bad_set("yaml-open-quote", 'train.lr="0.1', "invalid YAML"),
+    bad_set("yaml-undefined-alias", "train.lr=*x", "invalid YAML: found undefined alias"),
+    bad_set("yaml-recursive-alias", "data.train=&a [*a]", "an alias refers to a value that contains it"),
+    bad_set("yaml-duplicate-key", "data.train={a: 1, a: 2}", "'a' appears twice"),
+    bad_set("yaml-tab", "train.lr=\t- 1", "invalid YAML"),
+    bad_set("task-unknown", "task=xyz", "unknown task 'xyz' (available: lm)"),
+    bad_set("task-number", "task=3", "config key 'task' must be a string, got 3"),
+    # ------------------------------------------------------------------------------ --set: types
+    bad_set("int-word", "train.epochs=many", "'train.epochs' must be an integer, got 'many'"),
+    bad_set("int-float", "train.epochs=1.5", "'train.epochs' must be an integer, got 1.5"),
+    bad_set("int-bool", "train.batch_size=true", "'train.batch_size' must be an integer, got True"),
+    bad_set("int-list", "train.batch_size=[1, 2]", "'train.batch_size' must be an integer, got [1, 2]"),
+    bad_set("float-word", "train.lr=fast", "'train.lr' must be a number, got 'fast'"),
+    bad_set("float-quoted", "train.lr='0.1'", "'train.lr' must be a number, got '0.1'"),
+    bad_set("float-bool", "train.lr=true", "'train.lr' must be a number, got True"),
+    bad_set("float-map", "train.clip={a: 1}", "'train.clip' must be a number"),
+    bad_set("bool-word", "train.amp=maybe", "'train.amp' must be true or false, got 'maybe'"),
+    bad_set("bool-number", "model.tie_weights=1", "'model.tie_weights' must be true or false, got 1"),
+    bad_set("str-number", "model.cell=3", "'model.cell' must be a string, got 3"),
+    bad_set("str-list", "train.optimizer=[sgd]", "'train.optimizer' must be a string"),
+    bad_set("path-number", "data.train=123", "'data.train' must be a file path (a string), got 123"),
+    bad_set("path-list", "data.valid=[a, b]", "'data.valid' must be a file path (a string)"),
+    bad_set("path-map", "data.test={a: 1}", "'data.test' must be a file path (a string)"),
+    bad_set("path-bool", "tokenizer.spm_model=true", "'tokenizer.spm_model' must be a file path (a string)"),
+    bad_set("path-huge-list", "data.train=[" + ", ".join(["1"] * 5000) + "]",
+            "must be a file path (a string), got [1,"),
+    # ------------------------------------------------------------------------------ --set: NaN, infinity, huge
+    *[bad_set(f"nan-{key}", f"{key}=.nan", f"'{key}' must be a finite number, got nan")
+      for key in ("train.lr", "train.clip", "model.dropout", "train.momentum", "train.weight_decay",
+                  "train.lr_decay", "data.valid_fraction", "model.init_range", "train.rmsprop_alpha",
+                  "train.activation_reg", "train.temporal_reg", "model.weight_drop", "train.min_lr")],
+    *[bad_set(f"inf-{sign}{key}", f"{key}={sign}.inf", f"'{key}' must be a finite number, got {sign}inf")
+      for key, sign in (("train.lr", ""), ("train.clip", ""), ("train.min_lr", "-"), ("model.word_dropout", ""),
+                        ("train.lr", "-"))],
+    bad_set("nan-exponent-string", "train.lr=1e400", "'train.lr' must be a finite number, got inf"),
+    bad_set("seed-negative", "train.seed=-1", "'train.seed' must be at least 0, got -1"),
+    bad_set("seed-beyond-64-bits", "train.seed=" + str(2**64), "'train.seed' is too large"),
+    bad_set("seed-huge", "train.seed=" + "9" * 400, "'train.seed' is too large"),
+    bad_set("epochs-huge", "train.epochs=" + str(10**30), "'train.epochs' is too large"),
+    bad_set("hidden-huge-int", "model.hidden_size=" + str(10**30), "'model.hidden_size' is too large"),
+    bad_set("float-beyond-float32", "model.init_range=1e300", "'model.init_range' is too large for float32"),
+    bad_set("weight-decay-beyond-float32", "train.weight_decay=1e39", "'train.weight_decay' is too large for float32"),
+    bad_set("device-unknown-gpu-index", "train.device=cuda:x", "unknown device 'cuda:x' (auto | cpu | cuda | cuda:N)"),
+    bad_set("device-cpu-index", "train.device=cpu:0", "unknown device 'cpu:0'"),
+    bad_set("threads-huge", "train.threads=100000000", "'train.threads' must be at most 1024",
+            isolate=True),  # OpenMP aborts the process allocating 10**8 thread slots
+    # ------------------------------------------------------------------------------ --set: ranges
+    *[bad_set(f"range-{key}-{value}", f"{key}={value}", f"'{key}' must be {bound}")
+      for key, value, bound in (
+          ("train.bptt", 0, "at least 1"), ("train.batch_size", 0, "at least 1"), ("train.epochs", 0, "at least 1"),
+          ("train.eval_batch_size", -4, "at least 1"), ("model.dropout", 1.5, "below 1"),
+          ("model.dropout", -0.1, "at least 0"), ("train.lr", -1, "at least 0"), ("model.layers", 0, "at least 1"),
+          ("model.hidden_size", 0, "at least 1"), ("model.embedding_size", -5, "at least 1"),
+          ("data.valid_fraction", 1, "below 1"), ("train.lr_decay", 0, "above 0"), ("data.window", 0, "at least 1"),
+          ("tokenizer.min_freq", 0, "at least 1"), ("tokenizer.vocab_size", -1, "at least 0"),
+          ("train.max_steps", -1, "at least 0"), ("train.threads", -1, "at least 0"),
+          ("train.rmsprop_alpha", 2, "at most 1"), ("data.max_lines", -1, "at least 0"))],
+    # ------------------------------------------------------------------------------ --set: unknown choices
+    bad_set("choice-cell", "model.cell=transformer", "unknown cell 'transformer'"),
+    bad_set("choice-optimizer", "train.optimizer=lbfgs", "unknown optimizer 'lbfgs'"),
+    bad_set("choice-schedule", "train.schedule=cosine", "unknown schedule 'cosine'"),
+    bad_set("choice-mode", "data.mode=documents", "unknown data.mode 'documents'"),
+    bad_set("choice-tokenizer", "tokenizer.kind=bytes", "unknown tokenizer kind 'bytes'"),
+    bad_set("choice-device", "train.device=tpu", "unknown device 'tpu'"),
+    bad_set("nt-asgd-without-sgd", "train.nt_asgd=3", "train.nt_asgd switches SGD to averaged SGD"),
+    Case("config-variable-bptt-in-sentences", cli(*TRAIN, *sets("train.variable_bptt=true", "data.mode=sentences")),
+         2, "train.variable_bptt varies the BPTT length of running text"),
+    # ------------------------------------------------------------------------------ recipe files
+    recipe("unknown-key-line", "model:\n  cells: lstm\n", "{tmp}/r.yaml:2: unknown config key 'model.cells'"),
+    recipe("duplicate-key", "train:\n  lr: 1\n  lr: 2\n", "{tmp}/r.yaml:3: invalid YAML: 'lr' appears twice"),
+    recipe("duplicate-section", "train:\n  lr: 1\ntrain:\n  clip: 2\n", "'train' appears twice (lines 1 and 3)"),
+    recipe("duplicate-after-merge", "x-base: &b\n  lr: 1\ntrain:\n  <<: *b\n  clip: 1\n  clip: 2\n",
+           "{tmp}/r.yaml:6: invalid YAML: 'clip' appears twice"),
+    recipe("merge-not-a-mapping", "train:\n  <<: 3\n", "invalid YAML: expected a mapping or list of mappings"),
+    recipe("malformed", "model: [lstm\n", "{tmp}/r.yaml:2: invalid YAML"),
+    recipe("top-level-list", "- data\n- model\n", "{tmp}/r.yaml: the top level must be a mapping"),
+    recipe("top-level-scalar", "lstm\n", "the top level must be a mapping of sections"),
+    recipe("section-scalar", "data: 3\n", "{tmp}/r.yaml: section 'data' must be a mapping, got int"),
+    recipe("section-list", "model: [1]\n", "the recipe's 'model' is not a section but [1]"),
+    recipe("key-in-wrong-section", "train:\n  cell: gru\n", "{tmp}/r.yaml:2: unknown config key 'train.cell'"),
+    recipe("unknown-top-level", "optim:\n  lr: 1\n", "{tmp}/r.yaml:1: unknown config key 'optim'"),
+    recipe("not-utf8", b"model:\n  cell: \xff\n", "{tmp}/r.yaml: not UTF-8"),
+    recipe("nan-value", "train:\n  clip: .nan\n", "{tmp}/r.yaml: config key 'train.clip' must be a finite number"),
+    recipe("recursive-alias", "data: &a\n  train: *a\n", "an alias refers to a value that contains it"),
+    recipe("nested-too-deeply", "data: " + "[" * 3000 + "]" * 3000 + "\n", "invalid YAML: nested too deeply"),
+    recipe("too-large", "# " + "x" * (70 << 10) + "\n", "{tmp}/r.yaml: too large for a config"),
+    recipe("alias-bomb", ALIAS_BOMB, "aliases expand to more than 100,000 values", isolate=True),
+    recipe("python-tag", "train: !!python/object/apply:os.system [echo hi]\n", "invalid YAML: could not determine"),
+    recipe("unhashable-key", "data:\n  ? [a]\n  : 1\n", "{tmp}/r.yaml:2: invalid YAML: found unhashable key"),
+    Case("recipe-missing-file", cli(*TRAIN, "--recipe", "{tmp}/none.yaml"), 2,
+         "{tmp}/none.yaml: recipe file not found"),
+    Case("recipe-device", cli(*TRAIN, "--recipe", "/dev/zero"), 2, "/dev/zero: recipe file not found"),
+    Case("train-spm-model-device", cli(*TRAIN, *sets("tokenizer.kind=sentencepiece", "tokenizer.spm_model=/dev/zero")),
+         2, "/dev/zero: sentencepiece model not found"),
+    Case("recipe-unknown-builtin", cli(*TRAIN, "--recipe", "ptb-huge"), 2, "unknown recipe 'ptb-huge'"),
+    # ------------------------------------------------------------------------------ output folder, resume, backend
+    Case("train-out-is-a-file", cli(*TRAIN[:5], "{tmp}/f", *TRAIN[6:]), 2, "{tmp}/f: --out is a file",
+         files={"f": "mine\n"}),
+    Case("train-out-under-a-file", cli(*TRAIN[:5], "{tmp}/f/m", *TRAIN[6:]), 2,
+         "{tmp}/f/m: cannot create the model folder", files={"f": "mine\n"}),
+    Case("train-out-not-empty", cli(*TRAIN[:5], "{tmp}/o", *TRAIN[6:]), 2, "{tmp}/o: output folder is not empty",
+         files={"o/notes.txt": "mine\n"}),
+    Case("train-resume-nothing", cli("train", "lm", "--out", "{tmp}/never", "--resume"), 2,
+         "{tmp}/never: nothing to resume"),
+    Case("train-resume-change-model", cli("train", "lm", "--out", "{tmp}/mc", "--resume",
+                                          "--set", "model.hidden_size=64"), 2,
+         "cannot change 'model.hidden_size' when resuming", files=MODEL_COPY, out="mc"),
+    Case("train-resume-other-data", cli("train", "lm", "--out", "{tmp}/mc", "--resume", "--data", "{tmp}/t.txt"), 2,
+         "--resume continues with the run's own data", files={**MODEL_COPY, "t.txt": TRAIN_TEXT}, out="mc"),
+    Case("train-init-from-missing", cli(*TRAIN, "--init-from", "{tmp}/ghost"), 2,
+         "{tmp}/ghost: model directory not found"),
+    Case("train-init-from-incomplete", cli(*TRAIN, "--init-from", "{tmp}/inc"), 2,
+         "{tmp}/inc: not a complete model directory: 'vocab.json' is missing",
+         files={"inc/config.yaml": "task: lm\n", "inc/model.safetensors": b"x"}),
+    Case("train-numpy-init-from", cli(*TRAIN, "--backend", "numpy", "--init-from", "{model}"), 2,
+         "--init-from is not supported with --backend numpy"),
+    Case("train-numpy-cuda", cli(*TRAIN, "--backend", "numpy", "--device", "cuda"), 2,
+         "the numpy backend runs on the CPU"),
+    Case("train-numpy-adam", cli(*TRAIN, "--backend", "numpy"), 2, "the numpy backend trains with plain SGD only"),
+    Case("train-numpy-dropout", cli(*TRAIN, "--backend", "numpy", *sets("train.optimizer=sgd", "model.dropout=0.5")),
+         2, "the numpy backend does not implement model.dropout"),
+    Case("train-nan-loss", cli(*TRAIN, *sets("model.cell=rnn_relu", "train.optimizer=sgd", "train.lr=1e10")), 2,
+         "loss is nan at step 2 (epoch 1)", out="m"),
+    # ------------------------------------------------------------------------------ memory before building
+    Case("train-hidden-30000", cli(*TRAIN, "--set", "model.hidden_size=30000"), 2,
+         "parameters x (weights, gradients, 2 of adam state, checkpoint copy, the model loaded at the end)",
+         isolate=True),
+    Case("train-embedding-huge", cli(*TRAIN, "--set", "model.embedding_size=100000000"), 2, "the model needs about"),
+    Case("train-layers-huge", cli(*TRAIN, *sets("model.layers=100000", "model.hidden_size=1000")), 2,
+         "the model needs about"),
+    Case("train-numpy-hidden-30000", cli(*TRAIN, "--backend", "numpy", *sets("train.optimizer=sgd",
+                                                                              "model.hidden_size=30000")), 2,
+         "parameters x (weights, gradients, checkpoint copy, the model loaded at the end)", isolate=True),
+    Case("generate-config-hidden-30000", cli("generate", "{tmp}/mc", "--prompt", "the cat"), 2,
+         "model expects (120000, 8) (config and weights disagree)",
+         files={**MODEL_COPY, "mc/config.yaml": ("edit", "hidden_size: 16", "hidden_size: 30000")}, isolate=True),
+    Case("evaluate-numpy-config-hidden-30000", cli("evaluate", "{tmp}/mc", "--data", "{valid}", "--backend", "numpy"),
+         2, "model expects (120000, 8) (config and weights disagree)",
+         files={**MODEL_COPY, "mc/config.yaml": ("edit", "hidden_size: 16", "hidden_size: 30000")}),
+    # ------------------------------------------------------------------------------ evaluate
+    bad_data("missing", None, "nope.txt", "{tmp}/nope.txt: file not found", verb="evaluate"),
+    bad_data("empty", "\n", "e.txt", "{tmp}/e.txt: file is empty", verb="evaluate"),
+    bad_data("one-word", "the\n", "s.txt", "{tmp}/s.txt: cannot score this text", verb="evaluate"),
+    bad_data("latin1", b"the cat\n\xe9\n", "l.txt", "{tmp}/l.txt:2: not UTF-8", verb="evaluate"),
+    bad_data("jsonl-text-number", '{"text": 1}\n', "r.jsonl", "{tmp}/r.jsonl:1: JSON record", verb="evaluate"),
+    bad_data("json-suffix", '{"text": "the cat"}\n', "r.json", "a .json file would be read as plain text",
+             verb="evaluate"),
+    Case("evaluate-data-folder", cli("evaluate", "{model}", "--data", "{tmp}"), 2, "{tmp}: is a directory"),
+    Case("evaluate-dev-zero", cli("evaluate", "{model}", "--data", "/dev/zero"), 2, "/dev/zero: is not a regular file",
+         isolate=True),
+    Case("evaluate-dev-urandom", cli("evaluate", "{model}", "--data", "/dev/urandom"), 2,
+         "/dev/urandom: is not a regular file"),
+    Case("evaluate-fifo", cli("evaluate", "{model}", "--data", "{tmp}/pipe"), 2, "{tmp}/pipe: is not a regular file",
+         files={"pipe": ("fifo",)}, isolate=True),
+    Case("evaluate-2gb-single-line", cli("evaluate", "{model}", "--data", "{tmp}/big.txt"), 2,
+         "{tmp}/big.txt:1: the line is longer than 16 MiB", files={"big.txt": ("sparse", 2 << 30)}, isolate=True),
+    Case("evaluate-numpy-one-word", cli("evaluate", "{model}", "--data", "{tmp}/s.txt", "--backend", "numpy"), 2,
+         "{tmp}/s.txt: cannot score this text", files={"s.txt": "the\n"}),
+    Case("evaluate-batch-size-0", cli("evaluate", "{model}", "--data", "{valid}", "--batch-size", "0"), 2,
+         "batch_size must be at least 1, got 0"),
+    Case("evaluate-batch-size-negative", cli("evaluate", "{model}", "--data", "{valid}", "--batch-size", "-3"), 2,
+         "batch_size must be at least 1, got -3"),
+    Case("evaluate-max-lines-negative", cli("evaluate", "{model}", "--data", "{valid}", "--max-lines", "-1"), 2,
+         "max_lines must be at least 0, got -1"),
+    Case("evaluate-json-folder", cli("evaluate", "{model}", "--data", "{valid}", "--json", "{tmp}"), 2,
+         "{tmp}: --json names a folder"),
+    Case("evaluate-json-under-a-file", cli("evaluate", "{model}", "--data", "{valid}", "--json", "{tmp}/f/x.json"), 2,
+         "{tmp}/f/x.json: --json: cannot use this path", files={"f": "mine\n"}),
+    Case("evaluate-numpy-cuda", cli("evaluate", "{model}", "--data", "{valid}", "--backend", "numpy",
+                                    "--device", "cuda"), 2, "the numpy backend runs on the CPU"),
+    # ------------------------------------------------------------------------------ model directories
+    Case("generate-model-missing", cli("generate", "{tmp}/ghost"), 2, "{tmp}/ghost: model directory not found"),
+    Case("generate-model-is-a-file", cli("generate", "{tmp}/f"), 2, "{tmp}/f: model directory not found",
+         files={"f": "x\n"}),
+    *[Case(f"{verb}-model-without-{name}", cli(verb, "{tmp}/mc", *extra), 2, message,
+           files={**MODEL_COPY, f"mc/{name}": ("delete",)})
+      for verb, extra in (("generate", ["--prompt", "the cat"]), ("evaluate", ["--data", "{valid}"]))
+      for name, message in (("model.safetensors", "'model.safetensors' is missing"),
+                            ("vocab.json", "'vocab.json' is missing"), ("config.yaml", "'config.yaml' is missing"),
+                            ("tokenizer.json", "model directory has no tokenizer file"))],
+    Case("generate-weights-garbage", cli("generate", "{tmp}/mc"), 2, "model.safetensors: weights file is corrupt",
+         files={**MODEL_COPY, "mc/model.safetensors": b"\x00garbage" * 10}),
+    Case("generate-weights-truncated", cli("generate", "{tmp}/mc"), 2, "model.safetensors: weights file is corrupt",
+         files={**MODEL_COPY, "mc/model.safetensors": ("truncate", 200)}),
+    Case("generate-vocab-duplicate-entry", cli("generate", "{tmp}/mc"), 2,
+         "vocabulary file is corrupt (duplicate tokens",
+         files={**MODEL_COPY, "mc/vocab.json": ("edit", '"the"', '"the", "the"')}),
+    Case("generate-config-disagrees-with-weights", cli("generate", "{tmp}/mc"), 2, "config and weights disagree",
+         files={**MODEL_COPY, "mc/config.yaml": ("edit", "hidden_size: 16", "hidden_size: 17")}),
+    Case("generate-config-nan", cli("generate", "{tmp}/mc"), 2,
+         "mc/config.yaml: config key 'train.lr' must be a finite",
+         files={**MODEL_COPY, "mc/config.yaml": ("edit", "lr: 0.01", "lr: .nan")}),
+    Case("generate-config-alias-bomb", cli("generate", "{tmp}/mc"), 2, "aliases expand to more than",
+         files={**MODEL_COPY, "mc/config.yaml": ALIAS_BOMB}),
+    Case("generate-vocab-truncated", cli("generate", "{tmp}/mc"), 2, "vocabulary file is corrupt",
+         files={**MODEL_COPY, "mc/vocab.json": '["<pad>", "<unk>"'}),
+    Case("generate-vocab-no-specials", cli("generate", "{tmp}/mc"), 2, "does not start with <pad> <unk> <bos> <eos>",
+         files={**MODEL_COPY, "mc/vocab.json": '["a", "b"]'}),
+    Case("generate-tokenizer-unknown-kind", cli("generate", "{tmp}/mc"), 2, "unknown tokenizer kind 'morse'",
+         files={**MODEL_COPY, "mc/tokenizer.json": '{"kind": "morse"}'}),
+    Case("generate-tokenizer-not-object", cli("generate", "{tmp}/mc"), 2, "a JSON object expected, got list",
+         files={**MODEL_COPY, "mc/tokenizer.json": "[1]"}),
+    # ------------------------------------------------------------------------------ generate options
+    Case("generate-temperature-0", cli("generate", "{model}", "--temperature", "0"), 2, "temperature must be > 0"),
+    Case("generate-temperature-nan", cli("generate", "{model}", "--temperature", "nan"), 2,
+         "temperature must be > 0 and finite"),
+    Case("generate-temperature-inf", cli("generate", "{model}", "--temperature", "inf"), 2,
+         "temperature must be > 0 and finite"),
+    Case("generate-top-p-1.5", cli("generate", "{model}", "--top-p", "1.5"), 2, "top-p must be in"),
+    Case("generate-top-k-negative", cli("generate", "{model}", "--top-k", "-2"), 2, "top-k must be >= 0"),
+    Case("generate-num-samples-0", cli("generate", "{model}", "--num-samples", "0"), 2, "--num-samples >= 1"),
+    Case("generate-n-negative", cli("generate", "{model}", "-n", "-3"), 2, "-n >= 0"),
+    Case("generate-min-length-negative", cli("generate", "{model}", "--sentence", "--min-length", "-1"), 2,
+         "--min-length >= 0"),
+    Case("generate-prompt-oov", cli("generate", "{model}", "--prompt", "the zebra sees a unicorn"), 2,
+         "'zebra', 'unicorn' (use --allow-unk"),
+    Case("generate-numpy-prompt-oov", cli("generate", "{model}", "--backend", "numpy", "--prompt", "a zebra"), 2,
+         "'zebra' (use --allow-unk"),
+    Case("generate-numpy-cuda", cli("generate", "{model}", "--backend", "numpy", "--device", "cuda"), 2,
+         "the numpy backend runs on the CPU"),
+    # ------------------------------------------------------------------------------ Python API: rnnkit.train
+    Case("api-train-data-int", api("train", **{**TRAIN_KW, "data": 123}), TypeError, "data must be a path"),
+    Case("api-train-overrides-string", api("train", **{**TRAIN_KW, "overrides": "train.lr=1"}), TypeError,
+         "not one string: pass ['train.lr=1']"),
+    Case("api-train-overrides-ints", api("train", **{**TRAIN_KW, "overrides": [1, 2]}), TypeError,
+         "overrides must be a list of 'section.key=value' strings"),
+    Case("api-train-overrides-dict", api("train", **{**TRAIN_KW, "overrides": {"train.lr": 1}}), TypeError,
+         "overrides must be a list"),
+    Case("api-train-overrides-no-equals", api("train", **{**TRAIN_KW, "overrides": ["train.lr"]}), E,
+         "'train.lr' is not of the form key=value"),
+    Case("api-train-task-unknown", api("train", task="xyz", **TRAIN_KW), E, "unknown task 'xyz' (available: lm)"),
+    Case("api-train-task-none", api("train", task=None, **TRAIN_KW), TypeError, "task must be a str"),
+    Case("api-train-recipe-int", api("train", recipe=5, **TRAIN_KW), TypeError, "recipe must be a path"),
+    Case("api-train-recipe-unknown", api("train", recipe="ptb-huge", **TRAIN_KW), E, "unknown recipe 'ptb-huge'"),
+    Case("api-train-out-none", api("train", **{**TRAIN_KW, "out": None}), TypeError, "out must be a path"),
+    Case("api-train-out-list", api("train", **{**TRAIN_KW, "out": ["a"]}), TypeError, "out must be a path"),
+    Case("api-train-valid-float", api("train", valid=1.5, **TRAIN_KW), TypeError, "valid must be a path"),
+    Case("api-train-test-list", api("train", test=[], **TRAIN_KW), TypeError, "test must be a path"),
+    Case("api-train-init-from-int", api("train", init_from=3, **TRAIN_KW), TypeError, "init_from must be a path"),
+    Case("api-train-resume-string", api("train", resume="yes", **TRAIN_KW), TypeError, "resume must be True or False"),
+    Case("api-train-overwrite-string", api("train", overwrite="no", **TRAIN_KW), TypeError,
+         "overwrite must be True or False"),
+    Case("api-train-device-int", api("train", device=0, **TRAIN_KW), TypeError, "device must be a str"),
+    Case("api-train-device-unknown", api("train", device="tpu", **TRAIN_KW), E, "unknown device 'tpu'"),
+    Case("api-train-data-missing", api("train", **{**TRAIN_KW, "data": "{tmp}/nope.txt"}), E,
+         "{tmp}/nope.txt: data path not found"),
+    Case("api-train-resume-and-init-from", api("train", resume=True, init_from="{model}", **TRAIN_KW), E,
+         "--resume and --init-from exclude each other"),
+    Case("api-train-nan-lr", api("train", **{**TRAIN_KW, "overrides": ["train.lr=.nan"]}), E,
+         "'train.lr' must be a finite number"),
+    # ------------------------------------------------------------------------------ Python API: rnnkit.load
+    Case("api-load-none", api("load", model_dir=None), TypeError, "model_dir must be a path"),
+    Case("api-load-int", api("load", model_dir=123), TypeError, "model_dir must be a path"),
+    Case("api-load-missing", api("load", model_dir="{tmp}/ghost"), E, "{tmp}/ghost: model directory not found"),
+    Case("api-load-device-int", api("load", model_dir="{model}", device=1), TypeError, "device must be a str"),
+    Case("api-load-device-unknown", api("load", model_dir="{model}", device="tpu"), E, "unknown device 'tpu'"),
+    # ------------------------------------------------------------------------------ Python API: the loaded model
+    Case("api-evaluate-path-none", api("evaluate", path=None), TypeError, "path must be a path"),
+    Case("api-evaluate-path-int", api("evaluate", path=123), TypeError, "path must be a path"),
+    Case("api-evaluate-batch-size-float", api("evaluate", path="{valid}", batch_size=1.5), TypeError,
+         "batch_size must be an int or None, got float"),
+    Case("api-evaluate-batch-size-bool", api("evaluate", path="{valid}", batch_size=True), TypeError,
+         "batch_size must be an int"),
+    Case("api-evaluate-batch-size-0", api("evaluate", path="{valid}", batch_size=0), E,
+         "batch_size must be at least 1, got 0"),
+    Case("api-evaluate-max-lines-str", api("evaluate", path="{valid}", max_lines="10"), TypeError,
+         "max_lines must be an int, got str"),
+    Case("api-evaluate-max-lines-negative", api("evaluate", path="{valid}", max_lines=-1), E,
+         "max_lines must be at least 0"),
+    Case("api-evaluate-missing", api("evaluate", path="{tmp}/nope.txt"), E, "{tmp}/nope.txt: file not found"),
+    Case("api-evaluate-folder", api("evaluate", path="{tmp}"), E, "{tmp}: is a directory"),
+    Case("api-generate-temperature-0", api("generate", prompt="the", temperature=0.0), E, "temperature must be > 0"),
+    Case("api-generate-top-p-2", api("generate", prompt="the", top_p=2.0), E, "top-p must be in"),
+    Case("api-generate-num-samples-0", api("generate", prompt="the", num_samples=0), E, "--num-samples >= 1"),
+    Case("api-generate-prompt-oov", api("generate", prompt="zebra"), E, "'zebra'"),
+    # ------------------------------------------------------------------------------ Python API: the NumPy reference
+    Case("api-train-numpy-data-int", api("train_numpy", **{**TRAIN_KW, "data": 123}), TypeError,
+         "data must be a path"),
+    Case("api-train-numpy-overrides-string", api("train_numpy", **{**TRAIN_KW, "overrides": "train.lr=1"}),
+         TypeError, "pass ['train.lr=1']"),
+    Case("api-train-numpy-task-unknown", api("train_numpy", task="xyz", **TRAIN_KW), E, "unknown task 'xyz'"),
+    Case("api-train-numpy-adam", api("train_numpy", **TRAIN_KW), E, "the numpy backend trains with plain SGD only"),
+    Case("api-train-numpy-resume-int", api("train_numpy", resume=1, **TRAIN_KW), TypeError, "resume must be True"),
+    Case("api-load-numpy-none", api("load_numpy", model_dir=None), TypeError, "model_dir must be a path"),
+    Case("api-load-numpy-int", api("load_numpy", model_dir=123), TypeError, "model_dir must be a path"),
+    Case("api-load-numpy-missing", api("load_numpy", model_dir="{tmp}/ghost"), E, "model directory not found"),
+]
+
+
+# ---------------------------------------------------------------------------------------------------- running
+
+@pytest.fixture(scope="module")
+def windows_model(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny seed-002-style model: 3 words predict the next (data.mode windows)."""
+    out = tmp_path_factory.mktemp("windows") / "model"
+    rnnkit.train("lm", data=str(tiny_model.parent / "train.txt"), out=out,
+                 overrides=[*TINY, "data.mode=windows", "train.max_steps=2"])
+    return out
+
+
+@pytest.fixture(scope="module")
+def inputs(tiny_model: Path, windows_model: Path) -> dict[str, str]:
+    """The shared, read-only inputs of the placeholders."""
+    return {"model": str(tiny_model), "windows_model": str(windows_model),
+            "train": str(tiny_model.parent / "train.txt"), "valid": str(tiny_model.parent / "valid.txt")}
+
+
+def _fill(value: Any, names: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        for name, filled in names.items():
+            value = value.replace(f"{{{name}}}", filled)
+        return value
+    if isinstance(value, list):
+        return [_fill(v, names) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_fill(v, names) for v in value)
+    if isinstance(value, dict):
+        return {k: _fill(v, names) for k, v in value.items()}
+    return value
+
+
+def _make_files(root: Path, files: dict[str, Any]) -> None:
+    for relative, content in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if content is None:
+            continue
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        elif isinstance(content, str):
+            path.write_text(content, encoding="utf-8")
+        elif content[0] == "copy":
+            (shutil.copytree if Path(content[1]).is_dir() else shutil.copy)(content[1], path)
+        elif content[0] == "edit":
+            text = path.read_text(encoding="utf-8")
+            assert content[1] in text, (relative, content[1])
+            path.write_text(text.replace(content[1], content[2]), encoding="utf-8")
+        elif content[0] == "truncate":
+            path.write_bytes(path.read_bytes()[: content[1]])
+        elif content[0] == "delete":
+            path.unlink()
+        elif content[0] == "sparse":
+            with path.open("wb") as f:
+                f.truncate(content[1])
+        elif content[0] == "fifo":
+            os.mkfifo(path)
+        else:
+            raise AssertionError(f"unknown file maker {content[0]!r}")
+
+
+def _snapshot(roots: list[Path], skip: Path | None) -> dict[str, tuple]:
+    """Every file under ``roots`` (but ``skip``): its kind, size, and content digest for small files."""
+    state: dict[str, tuple] = {}
+    for root in roots:
+        paths = [root] if root.is_file() else sorted(root.rglob("*"))
+        for path in paths:
+            if skip is not None and (path == skip or skip in path.parents):
+                continue
+            st = path.lstat()
+            digest = ""
+            if path.is_file() and not path.is_symlink() and st.st_size < (1 << 20):
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            state[str(path)] = (st.st_mode, st.st_size if path.is_file() else 0, st.st_mtime_ns, digest)
+    return state
+
+
+def _one_error(stderr: str, message: str) -> None:
+    """Exactly one error line, containing ``message``; argparse's usage lines may come before it."""
+    assert "Traceback" not in stderr, stderr
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "error: " in ln]
+    assert len(errors) == 1, stderr
+    assert message in errors[0], f"{message!r} not in {errors[0]!r}"
+    assert lines[-1] == errors[0] and all(ln.startswith(("usage:", "  ", "rnnkit")) for ln in lines[:-1]), stderr
+
+
+@contextlib.contextmanager
+def _bounded_address_space(headroom: int):
+    """Lower this process's soft RLIMIT_AS to what it maps now + ``headroom`` while a row runs, so a
+    regression that allocates a huge model fails with MemoryError instead of swapping the machine."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    mapped = int(Path("/proc/self/statm").read_text().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    limit = mapped + headroom if hard == resource.RLIM_INFINITY else min(mapped + headroom, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def _run_cli(argv: list[str]) -> tuple[int, str]:
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            rc = main(argv)
+        except SystemExit as e:  # argparse
+            rc = e.code
+    return rc, err.getvalue()
+
+
+def _run_api(entry: str, kwargs: dict[str, Any], model: str) -> BaseException | None:
+    from rnnkit.reference import load_numpy, train_numpy
+
+    calls = {"train": rnnkit.train, "load": rnnkit.load, "train_numpy": train_numpy, "load_numpy": load_numpy,
+             "evaluate": lambda **kw: rnnkit.load(model).evaluate(**kw),
+             "generate": lambda **kw: rnnkit.load(model).generate(**kw)}
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            calls[entry](**kwargs)
+    except Exception as e:  # noqa: BLE001 -- the row says which type it wants
+        return e
+    return None
+
+
+_ISOLATED = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))
+from rnnkit.cli import main
+sys.exit(main({argv!r}))
+"""
+
+
+def _run_isolated(argv: list[str], cwd: Path) -> tuple[int, str]:
+    env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1"}
+    script = _ISOLATED.format(limit=ISOLATED_AS_LIMIT, argv=argv)
+    done = subprocess.run([sys.executable, "-c", script], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=ISOLATED_TIMEOUT)
+    return done.returncode, done.stderr
+
+
+def test_the_table_is_large_and_its_ids_unique() -> None:
+    ids = [case.id for case in CASES]
+    assert len(ids) >= 150, len(ids)
+    assert len(set(ids)) == len(ids), sorted(i for i in ids if ids.count(i) > 1)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_bad_input(case: Case, inputs: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    names = {**inputs, "tmp": str(tmp_path)}
+    _make_files(tmp_path, _fill(case.files, names))
+    monkeypatch.chdir(tmp_path)
+    watched = [tmp_path, *(Path(p) for p in inputs.values())]
+    own = tmp_path / case.out if case.out else None
+    before = _snapshot(watched, own)
+    message = _fill(case.message, names)
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    start = time.perf_counter()
+    if case.run[0] == "cli" and case.isolate:
+        rc, stderr = _run_isolated(_fill(case.run[1], names), tmp_path)
+    elif case.run[0] == "cli":
+        with _bounded_address_space(ADDRESS_SPACE_HEADROOM):
+            rc, stderr = _run_cli(_fill(case.run[1], names))
+    else:
+        with _bounded_address_space(ADDRESS_SPACE_HEADROOM):
+            error = _run_api(case.run[1], _fill(case.run[2], names), inputs["model"])
+    if case.run[0] == "cli":
+        assert rc == case.expect, stderr
+        _one_error(stderr, message)
+    else:
+        assert type(error) is case.expect, repr(error)
+        assert message in str(error) and "\n" not in str(error), str(error)
+    assert time.perf_counter() - start < (ISOLATED_TIMEOUT if case.isolate else MAX_SECONDS)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - rss_before < MAX_RSS_GROWTH
+    after = _snapshot(watched, own)
+    assert after == before, {k: (before.get(k), after.get(k)) for k in set(before) ^ set(after) or before}
+
+
+def test_an_isolated_row_is_held_to_its_memory_limit(tmp_path: Path) -> None:
+    """The harness itself: a run that needs more address space than the limit fails instead of swapping."""
+    script = _ISOLATED.format(limit=ISOLATED_AS_LIMIT, argv=[]).replace(
+        "from rnnkit.cli import main\nsys.exit(main([]))", "bytearray(8 << 30)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    assert done.returncode != 0 and "MemoryError" in done.stderr
+
