@@ -5,10 +5,10 @@ Why each (measured on a shared 2-core CPU, benchmarks/RESULTS.md "CPU runtime"):
 
 * glibc's malloc hands every block over its mmap threshold (128 KiB at first) straight to the kernel
   and gives freed memory back at once, so the short-lived activation and gradient tensors of each
-  step are mapped, page-faulted and unmapped again and again (9 of 21 s of a seed-002 run were system
-  time). Raising the thresholds keeps that memory in the process for reuse.
+  step are mapped, page-faulted and unmapped again and again (issue 12: 9 of 21 s of a seed-002 run were
+  system time). Raising the thresholds keeps that memory in the process for reuse.
 * OpenMP threads spin while they wait for work; with another busy process on the machine they burn
-  the core that the thread holding everyone up needs (2 threads ran 2-25x slower than 1).
+  the core that the thread holding everyone up needs (issue 12: 2 threads ran 2-25x slower than 1).
   ``OMP_WAIT_POLICY=PASSIVE`` makes them sleep instead; libgomp reads it once, when torch loads it.
 * With passive waiting, a thread that has to wait for a busy core costs little: the default thread
   count is every usable core (``OMP_NUM_THREADS`` when set).
