@@ -11,9 +11,10 @@ One table, ``CASES``. Each row is plain data, ``Case(id, run, expect, message, f
 ``message``  a fragment the one error line (CLI) or the exception text (API) must contain.
 ``files``    ``{path in the case's folder: content}`` written first; content is ``str`` or ``bytes``,
              or one of ``("copy", SRC)`` (a copy of a file or folder), ``("edit", OLD, NEW)`` (replace
-             text in a file written or copied before it), ``("truncate", SIZE)``, ``("delete",)``,
-             ``("sparse", SIZE)`` (a file of SIZE zero bytes
-             that takes no disk), ``("fifo",)`` (a named pipe).
+             text in a file written or copied before it), ``("truncate", SIZE)``, ``("delete",)`` (a file
+             or a folder), ``("sparse", SIZE)`` (a file of SIZE zero bytes that takes no disk), ``("fifo",)``
+             (a named pipe), ``("mkdir",)`` (a folder), ``("symlink", TARGET)``; the last three replace a
+             file of that name.
 ``isolate``  run in a subprocess under an address-space limit (``RLIMIT_AS``) and a timeout: the rows
              that would hang, or abort the process, if the fix regressed (huge models, /dev/zero, FIFOs,
              alias bombs, 10**8 threads). In-process rows run under a lowered RLIMIT_AS too.
@@ -208,7 +209,7 @@ CASES: list[Case] = [
          "{tmp}/no.model: sentencepiece model not found"),
     Case("train-spm-model-garbage", cli(*TRAIN, *sets("tokenizer.kind=sentencepiece",
                                                        "tokenizer.spm_model={tmp}/bad.model")), 2,
-         "{tmp}/bad.model: cannot load sentencepiece model", files={"bad.model": b"\x00garbage"}),
+         "{tmp}/bad.model: is not a sentencepiece model that rnnkit can load", files={"bad.model": b"\x00garbage"}),
     Case("train-spm-unknown-type", cli(*TRAIN, *sets("tokenizer.kind=sentencepiece", "tokenizer.spm_type=xyz")), 2,
          "unknown tokenizer.spm_type 'xyz'"),
     # ------------------------------------------------------------------------------ --set: keys and syntax
@@ -330,6 +331,60 @@ CASES: list[Case] = [
          "cannot change 'model.hidden_size' when resuming", files=MODEL_COPY, out="mc"),
     Case("train-resume-other-data", cli("train", "lm", "--out", "{tmp}/mc", "--resume", "--data", "{tmp}/t.txt"), 2,
          "--resume continues with the run's own data", files={**MODEL_COPY, "t.txt": TRAIN_TEXT}, out="mc"),
+    *[Case(f"train-resume-{id_}", cli("train", "lm", "--out", "{tmp}/mc", "--resume", *sets("train.max_steps=60")),
+           2, message, files={**MODEL_COPY, **files}, out="mc", isolate=isolate)
+      for id_, files, message, isolate in (
+        # a run that got as far as a checkpoint is never silently restarted from step 0
+        ("checkpoint-deleted", {"mc/checkpoint": ("delete",)},
+         "{tmp}/mc/checkpoint: the checkpoint folder is missing: --resume cannot continue the run without it; "
+         "--overwrite starts the run again", False),
+        ("trainer-state-deleted", {"mc/checkpoint/trainer_state.pt": ("delete",)},
+         "{tmp}/mc/checkpoint/trainer_state.pt: trainer state is missing; --resume cannot continue", False),
+        ("trainer-state-fifo", {"mc/checkpoint/trainer_state.pt": ("fifo",)},
+         "holds checkpoint/trainer_state.pt (a device, pipe or socket, where rnnkit writes a file)", True),
+        ("trainer-state-dev-zero", {"mc/checkpoint/trainer_state.pt": ("symlink", "/dev/zero")},
+         "holds checkpoint/trainer_state.pt (a symbolic link, where rnnkit writes a file)", True),
+        ("rng-deleted", {"mc/checkpoint/rng_rank0.pt": ("delete",)},
+         "{tmp}/mc/checkpoint/rng_rank0.pt: RNG state is missing; --resume cannot continue", False),
+        ("rng-fifo", {"mc/checkpoint/rng_rank0.pt": ("fifo",)},
+         "holds checkpoint/rng_rank0.pt (a device, pipe or socket,", True),
+        ("checkpoint-old-a-file", {"mc/checkpoint.old": "x"},
+         "holds checkpoint.old (a file, where rnnkit writes a folder)", False),
+        # model.safetensors is checked before anything is built, not after training
+        ("weights-truncated", {"mc/model.safetensors": ("truncate", 200)},
+         "{tmp}/mc/model.safetensors: weights file is corrupt", False),
+        ("weights-dev-zero", {"mc/model.safetensors": ("symlink", "/dev/zero")},
+         "holds model.safetensors (a symbolic link, where rnnkit writes a file)", True),
+        ("weights-folder", {"mc/model.safetensors": ("mkdir",)},
+         "holds model.safetensors (a folder, where rnnkit writes a file)", False),
+        # config.yaml edited by hand: what --resume may not change is refused, naming the key
+        ("config-hidden-30000", {"mc/config.yaml": ("edit", "hidden_size: 16", "hidden_size: 30000")},
+         "{tmp}/mc/config.yaml: 'model.hidden_size' is 30000, but the run was trained with 16 (the file was edited)",
+         True),
+        ("config-optimizer", {"mc/config.yaml": ("edit", "optimizer: adam", "optimizer: sgd")},
+         "'train.optimizer' is 'sgd', but the run was trained with 'adam'", False),
+        ("config-batch-size", {"mc/config.yaml": ("edit", "batch_size: 4", "batch_size: 2")},
+         "'train.batch_size' is 2, but the run was trained with 4", False),
+        ("config-seed", {"mc/config.yaml": ("edit", "seed: 3", "seed: 5")},
+         "'train.seed' is 5, but the run was trained with 3", False),
+        ("config-train-file", {"mc/config.yaml": ("edit", "train: /", "train: /x/")},
+         "'data.train' is '/x/", False),
+        # what rnnkit did not write, under rnnkit's names, is never removed
+        ("foreign-temp-checkpoint", {"mc/.checkpoint.abcd1234/mine.txt": "mine\n"},
+         "{tmp}/mc: holds .checkpoint.abcd1234/mine.txt, which rnnkit did not write", False),
+        ("foreign-in-checkpoint", {"mc/checkpoint/my_notes.txt": "mine\n"},
+         "{tmp}/mc: holds checkpoint/my_notes.txt, which rnnkit did not write", False),
+      )],
+    *[Case(f"train-overwrite-{id_}", cli(*TRAIN[:5], "{tmp}/mc", *TRAIN[6:], "--overwrite"), 2,
+           f"{{tmp}}/mc: rnnkit replaces only its own files, and this folder also holds {held}",
+           files={**MODEL_COPY, **files}, out="mc")
+      for id_, files, held in (
+        ("note-in-checkpoint", {"mc/checkpoint/my_notes.txt": "mine\n"}, "checkpoint/my_notes.txt"),
+        ("log-csv-a-folder", {"mc/log.csv": ("delete",), "mc/log.csv/data.txt": "mine\n"},
+         "log.csv (a folder, where rnnkit writes a file)"),
+        ("temp-like-folder", {"mc/.checkpoint.bak/data.txt": "mine\n"}, ".checkpoint.bak"),
+        ("temp-like-file", {"mc/.log.csv.backup.tmp": "mine\n"}, ".log.csv.backup.tmp"),
+      )],
     Case("train-init-from-missing", cli(*TRAIN, "--init-from", "{tmp}/ghost"), 2,
          "{tmp}/ghost: model directory not found"),
     Case("train-init-from-incomplete", cli(*TRAIN, "--init-from", "{tmp}/inc"), 2,
@@ -388,7 +443,10 @@ CASES: list[Case] = [
     Case("evaluate-json-folder", cli("evaluate", "{model}", "--data", "{valid}", "--json", "{tmp}"), 2,
          "{tmp}: --json names a folder"),
     Case("evaluate-json-under-a-file", cli("evaluate", "{model}", "--data", "{valid}", "--json", "{tmp}/f/x.json"), 2,
-         "{tmp}/f/x.json: --json: cannot use this path", files={"f": "mine\n"}),
+         "{tmp}/f/x.json: --json: {tmp}/f is not a folder", files={"f": "mine\n"}),
+    Case("evaluate-json-in-a-missing-folder", cli("evaluate", "{model}", "--data", "{valid}", "--json",
+                                                  "{tmp}/new/x.json"), 2,
+         "{tmp}/new/x.json: --json: {tmp}/new does not exist (create it first)"),
     Case("evaluate-numpy-cuda", cli("evaluate", "{model}", "--data", "{valid}", "--backend", "numpy",
                                     "--device", "cuda"), 2, "the numpy backend runs on the CPU"),
     # ------------------------------------------------------------------------------ model directories
@@ -401,6 +459,27 @@ CASES: list[Case] = [
       for name, message in (("model.safetensors", "'model.safetensors' is missing"),
                             ("vocab.json", "'vocab.json' is missing"), ("config.yaml", "'config.yaml' is missing"),
                             ("tokenizer.json", "model directory has no tokenizer file"))],
+    Case("generate-weights-folder", cli("generate", "{tmp}/mc"), 2,
+         "{tmp}/mc/model.safetensors: 'model.safetensors' is not a plain file but a folder",
+         files={**MODEL_COPY, "mc/model.safetensors": ("mkdir",)}),
+    Case("generate-weights-dev-zero", cli("generate", "{tmp}/mc"), 2,
+         "{tmp}/mc/model.safetensors: 'model.safetensors' is not a plain file but a device, pipe or socket",
+         files={**MODEL_COPY, "mc/model.safetensors": ("symlink", "/dev/zero")}, isolate=True),
+    *[Case(f"{verb}-{name.replace('.', '-')}-nested-too-deeply", cli(*argv), 2, f"{{tmp}}/mc/{name}: {message}",
+           files={**MODEL_COPY, f"mc/{name}": text}, out="mc")
+      for name, text, message in (
+        ("vocab.json", "[" * 100_000 + "]" * 100_000, "vocabulary file is corrupt (nested too deeply)"),
+        ("tokenizer.json", "[" * 100_000 + "]" * 100_000, "tokenizer file is corrupt (nested too deeply)"),
+        ("rnnkit.json", "[" * 3000 + "]" * 3000, "ownership marker is corrupt (nested too deeply)"),
+        ("config.yaml", "task: " + "[" * 3000 + "]" * 3000, "invalid YAML: nested too deeply"))
+      for verb, argv in (("generate", ["generate", "{tmp}/mc"]), ("resume", ["train", "lm", "--out", "{tmp}/mc",
+                                                                              "--resume"]))
+      if verb == "resume" or name != "rnnkit.json"],
+    *[Case(f"generate-config-{id_}", cli("generate", "{tmp}/mc"), 2, f"{{tmp}}/mc/config.yaml: {message}",
+           files={**MODEL_COPY, "mc/config.yaml": text})
+      for id_, text, message in (
+        ("empty", "", "lacks task, data, tokenizer, model, train: not the config rnnkit saved for this model"),
+        ("without-sections", "task: lm\n", "lacks data, tokenizer, model, train"))],
     Case("generate-weights-garbage", cli("generate", "{tmp}/mc"), 2, "model.safetensors: weights file is corrupt",
          files={**MODEL_COPY, "mc/model.safetensors": b"\x00garbage" * 10}),
     Case("generate-weights-truncated", cli("generate", "{tmp}/mc"), 2, "model.safetensors: weights file is corrupt",
@@ -561,12 +640,14 @@ def _make_files(root: Path, files: dict[str, Any]) -> None:
         elif content[0] == "truncate":
             path.write_bytes(path.read_bytes()[: content[1]])
         elif content[0] == "delete":
-            path.unlink()
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
         elif content[0] == "sparse":
             with path.open("wb") as f:
                 f.truncate(content[1])
-        elif content[0] == "fifo":
-            os.mkfifo(path)
+        elif content[0] in ("fifo", "mkdir", "symlink"):
+            path.unlink(missing_ok=True)
+            os.mkfifo(path) if content[0] == "fifo" else path.mkdir() if content[0] == "mkdir" else \
+                path.symlink_to(content[1])
         else:
             raise AssertionError(f"unknown file maker {content[0]!r}")
 

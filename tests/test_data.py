@@ -109,7 +109,7 @@ def test_sentencepiece_errors(tmp_path: Path) -> None:
         build_tokenizer(TokenizerConfig(kind="sentencepiece", spm_model=str(tmp_path / "none.model")), [])
     bad = tmp_path / "bad.model"
     bad.write_bytes(b"not a model")
-    with pytest.raises(RnnkitError, match="cannot load sentencepiece model"):
+    with pytest.raises(RnnkitError, match="is not a sentencepiece model that rnnkit can load"):
         build_tokenizer(TokenizerConfig(kind="sentencepiece", spm_model=str(bad)), [])
     with pytest.raises(RnnkitError, match="unknown tokenizer kind 'bytes'"):
         build_tokenizer(TokenizerConfig(kind="bytes"), [])

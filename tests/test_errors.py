@@ -51,8 +51,10 @@ def test_cuda_without_a_gpu(capsys, tmp_path: Path, corpus: Path) -> None:
 
 
 def test_resume_with_nothing_to_resume(capsys, tmp_path: Path, corpus: Path, tiny_model: Path) -> None:
-    started = copy_model(tiny_model, tmp_path / "started")  # killed between best weights and first checkpoint
+    started = copy_model(tiny_model, tmp_path / "started")  # killed after set-up, before any weights or log
     shutil.rmtree(started / "checkpoint")
+    for name in ("model.safetensors", "log.csv", "results.json"):
+        (started / name).unlink(missing_ok=True)
     assert main(["train", "lm", "--out", str(started), "--resume"]) == 0  # the run starts again from step 0
     assert "starting it from the beginning" in capsys.readouterr().out
     assert (started / "checkpoint" / "trainer_state.pt").is_file()

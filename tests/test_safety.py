@@ -27,6 +27,7 @@ from conftest import TINY, write_lines
 from rnnkit.checkpoint import read_safetensors_header
 from rnnkit.cli import main
 from rnnkit.errors import RnnkitError
+from rnnkit.lock import ModelDirLock
 from rnnkit.reference.backend import load_numpy
 
 pytestmark = pytest.mark.usefixtures("no_curves")
@@ -101,6 +102,32 @@ def test_a_failed_run_can_be_started_again_with_overwrite(capsys, tmp_path: Path
     assert "also holds thesis.txt" in err and (out / "thesis.txt").is_file() and (out / "model.safetensors").is_file()
     err = fails(capsys, *args, "--overwrite", "--resume")
     assert "--resume and --overwrite exclude each other" in err
+
+
+KILL_DURING_REMOVAL = """
+import os, pathlib, signal, sys
+from rnnkit.cli import main
+unlink = pathlib.Path.unlink
+def unlink_then_die(self, missing_ok=False):
+    unlink(self, missing_ok=missing_ok)
+    if self.name == "tokenizer.json":  # a kill -9 landing half-way through --overwrite's removals
+        os.kill(os.getpid(), signal.SIGKILL)
+pathlib.Path.unlink = unlink_then_die
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_kill_during_overwrite_leaves_a_folder_that_can_be_overwritten(capsys, tmp_path: Path, corpus: Path,
+                                                                       tiny_model: Path) -> None:
+    out = copy_model(tiny_model, tmp_path / "m")
+    args = ["train", "lm", "--data", str(corpus), "--out", str(out), *sets(*TINY, "train.max_steps=2"), "--overwrite"]
+    proc = subprocess.run([sys.executable, "-c", KILL_DURING_REMOVAL, *args], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert (out / "vocab.json").is_file()  # cut short half-way ...
+    assert (out / "rnnkit.json").is_file()  # ... but the marker stays to the end: the folder is still rnnkit's
+    rc, stdout, err = cli(capsys, *args)
+    assert rc == 0, err
 
 
 def test_overwrite_and_resume_refuse_a_folder_without_the_marker(capsys, tmp_path: Path, corpus: Path,
@@ -204,11 +231,32 @@ def test_a_live_cli_run_holds_its_lock(capsys, tmp_path: Path, corpus: Path) -> 
     assert rc == 0, err
 
 
+def test_the_lock_never_writes_through_a_hard_link_and_names_the_whole_command(tmp_path: Path, monkeypatch) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious", encoding="utf-8")
+    run = tmp_path / "run"
+    run.mkdir()
+    os.link(victim, run / "rnnkit.lock")
+    with pytest.raises(RnnkitError, match="the lock file has 2 hard links"):
+        ModelDirLock.acquire(run)
+    assert victim.read_text(encoding="utf-8") == "precious"
+    (run / "rnnkit.lock").unlink()
+    command = ["rnnkit", "train", "lm", "--set", "x" * 500, "--out", str(run)]
+    monkeypatch.setattr(sys, "argv", command)
+    with ModelDirLock.acquire(run), pytest.raises(RnnkitError) as refused:
+        ModelDirLock.acquire(run)  # a second open file description: refused like another process
+    assert str(refused.value).endswith(f": {' '.join(command)}); wait for it to finish or stop it")
+
+
 def test_the_numpy_backend_marks_locks_and_replaces_alike(capsys, tmp_path: Path, corpus: Path) -> None:
     out = tmp_path / "np"
     args = ["train", "lm", "--backend", "numpy", "--data", corpus, "--out", out,
             *sets(*TINY, "train.optimizer=sgd", "train.lr=0.5", "train.max_steps=2")]
     assert cli(capsys, *args)[0] == 0
+    assert torch.load(out / "checkpoint" / "rng_rank0.pt", weights_only=True)["carried"] is not None  # mid-epoch
+    rc, stdout, err = cli(capsys, "train", "lm", "--backend", "numpy", "--out", out, "--resume",
+                          *sets("train.max_steps=3"))  # the NumPy cells' carried state passes the shape check
+    assert rc == 0 and "resuming" in stdout, err
     assert json.loads((out / "rnnkit.json").read_text(encoding="utf-8"))["made_by"] == "rnnkit train"
     assert "rnnkit.fingerprint" in read_safetensors_header(out / "model.safetensors")[1]
     assert "output folder is not empty" in fails(capsys, *args)
@@ -228,7 +276,9 @@ def test_temp_files_of_killed_writes_are_removed_under_the_lock_and_only_rnnkits
     stale[0].mkdir()
     for path in stale[1:]:
         path.write_bytes(b"partial")
-    mine = [out / ".notes.ab12cd34.tmp", out / "draft.tmp"]  # not rnnkit's names: kept
+    mine = [out / ".notes.ab12cd34.tmp", out / "draft.tmp", out / ".log.csv.backup.tmp",  # not mkstemp's names
+            out / ".results.json.old.tmp", out / ".checkpoint.bak" / "data.txt"]
+    mine[-1].parent.mkdir()
     for path in mine:
         path.write_text("mine", encoding="utf-8")
     rnnkit.train("lm", out=out, resume=True, overrides=["train.max_steps=3"])
@@ -259,6 +309,34 @@ def test_an_edited_hidden_size_is_an_error_before_any_memory_is_allocated(tmp_pa
     assert proc.returncode == 2, proc.stderr
     assert "'rnns.0.weight_ih_l0' has shape (64, 8), model expects (120000, 8) (config and weights disagree)" \
         in proc.stderr
+
+
+def _limited_rnnkit(*argv) -> subprocess.CompletedProcess:
+    """``rnnkit ARGV`` under 4 GB of address space (building a model with hidden_size 30000 would fail)."""
+    return subprocess.run([sys.executable, "-m", "rnnkit", *map(str, argv)], capture_output=True, text=True,
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30)),
+                          timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"})
+
+
+def _drop_metadata(weights: Path, key: str) -> None:
+    metadata = read_safetensors_header(weights)[1]
+    save_file(load_file(weights), weights, metadata={k: v for k, v in metadata.items() if k != key})
+
+
+def test_resume_checks_an_edited_hidden_size_before_building_the_model(capsys, tmp_path: Path, corpus: Path,
+                                                                      tiny_model: Path) -> None:
+    torch_run = copy_model(tiny_model, tmp_path / "m")
+    numpy_run = tmp_path / "np"
+    assert cli(capsys, "train", "lm", "--backend", "numpy", "--data", corpus, "--out", numpy_run,
+               *sets(*TINY, "train.optimizer=sgd", "train.lr=0.5", "train.max_steps=2"))[0] == 0
+    for run, backend in ((torch_run, "torch"), (numpy_run, "numpy")):
+        _edit(run / "config.yaml", "hidden_size: 16", "hidden_size: 30000")
+        proc = _limited_rnnkit("train", "lm", "--out", run, "--resume", "--backend", backend)
+        assert proc.returncode == 2 and "'model.hidden_size' is 30000, but the run was trained with 16" in proc.stderr
+        _drop_metadata(run / "checkpoint" / "last.safetensors", "rnnkit.run")  # as saved before the record
+        proc = _limited_rnnkit("train", "lm", "--out", run, "--resume", "--backend", backend)
+        assert proc.returncode == 2, proc.stderr
+        assert "last.safetensors: 'rnns.0.weight_ih_l0' has shape (64, 8), model expects (120000, 8)" in proc.stderr
 
 
 def test_weights_of_another_dtype_are_refused(capsys, tmp_path: Path, tiny_model: Path) -> None:
@@ -349,6 +427,16 @@ def test_a_damaged_header_is_a_clear_error(capsys, tmp_path: Path, tiny_model: P
     raw = json.dumps(header).encode()
     weights.write_bytes(len(raw).to_bytes(8, "little") + raw + data[8 + n:])
     assert "weights file is corrupt" in fails(capsys, "generate", model)
+    header["decoder.bias"]["shape"] = [16]
+    raw = json.dumps(header).encode()[:-1] + b', "deep": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    weights.write_bytes(len(raw).to_bytes(8, "little") + raw + data[8 + n:])
+    assert "weights file is corrupt (nested too deeply)" in fails(capsys, "generate", model)
+    metadata = read_safetensors_header(model / "checkpoint" / "last.safetensors")[1]
+    metadata["rnnkit.binding"] = "[" * 5000 + "]" * 5000
+    save_file(load_file(model / "checkpoint" / "last.safetensors"), model / "checkpoint" / "last.safetensors",
+              metadata=metadata)
+    err = fails(capsys, "train", "lm", "--out", model, "--resume")
+    assert "last.safetensors: the weights' fingerprint is damaged" in err
 
 
 def test_resume_checks_the_checkpoint_against_the_folder(capsys, tmp_path: Path, tiny_model: Path) -> None:
@@ -390,12 +478,24 @@ def test_a_planted_pickle_never_runs_and_the_error_gives_no_unsafe_advice(capsys
     ("trainer_state.pt", {"optimizer": {"state": {}, "param_groups": []}}, "does not fit this run's optimizer"),
     ("rng_rank0.pt", {"python": [1, 2, 3]}, "RNG state is damaged"),
     ("rng_rank0.pt", {"torch": torch.zeros(3)}, "RNG state is damaged"),
+    # contents of the right types that do not fit the model or the optimizer (tracebacks at the first step)
+    ("trainer_state.pt", lambda s: s["rows"].append({}), "'rows': row 45 lacks an int step, a split"),
+    ("trainer_state.pt", {"optimizer_name": "sgd"}, "holds the optimizer 'sgd', but this run trains with 'adam'"),
+    ("trainer_state.pt", lambda s: s["optimizer"]["param_groups"][0].update(betas="fast"),
+     "param group setting 'betas' is 'fast'"),
+    ("trainer_state.pt", lambda s: s["optimizer"]["param_groups"][0].update(lr="0.1"), "setting 'lr' is '0.1'"),
+    ("trainer_state.pt", lambda s: s["optimizer"]["state"][0].update(exp_avg=torch.zeros(3)),
+     "'exp_avg' of parameter 0 has shape (3,)"),
+    ("rng_rank0.pt", {"carried": [torch.zeros(1, 3, 5)]}, "the carried hidden state is not of this model's shapes"),
+    ("rng_rank0.pt", {"carried": "x"}, "the carried hidden state holds a str"),
 ])
-def test_trainer_state_fields_are_type_checked(capsys, tmp_path: Path, tiny_model: Path, file: str, change: dict,
+def test_trainer_state_fields_are_type_checked(capsys, tmp_path: Path, tiny_model: Path, file: str, change,
                                                message: str) -> None:
     model = copy_model(tiny_model, tmp_path / "m")
     path = model / "checkpoint" / file
-    torch.save({**torch.load(path, weights_only=True), **change}, path)
+    state = torch.load(path, weights_only=True)
+    change(state) if callable(change) else state.update(change)
+    torch.save(state, path)
     err = fails(capsys, "train", "lm", "--out", model, "--resume", *sets("train.max_steps=9"))
     assert f"{path}: " in err and message in err
 
@@ -432,6 +532,27 @@ def test_a_run_that_failed_at_step_2_resumes_with_a_lower_lr(capsys, tmp_path: P
     assert "changed: train.lr 10000000000.0 -> 0.5" in stdout
     assert rnnkit.load(out).config.train.lr == 0.5  # config.yaml records the change
     assert [float(r["lr"]) for r in csv_rows(out) if r["split"] == "train"] == [0.5] * 4
+
+
+def test_resuming_a_finished_run_says_so(capsys, tmp_path: Path, tiny_model: Path) -> None:
+    model = copy_model(tiny_model, tmp_path / "m")
+    rc, stdout, err = cli(capsys, "train", "lm", "--out", model, "--resume")
+    assert rc == 0, err
+    assert f"resuming {model}: the run finished at step 42; nothing left to train (raise train.epochs" in stdout
+    assert "start of epoch" not in stdout
+
+
+def test_a_changed_lr_under_the_step_schedule_says_the_lr_it_trains_at(capsys, tmp_path: Path, corpus: Path) -> None:
+    out = tmp_path / "m"
+    args = ["train", "lm", "--data", corpus, "--out", out,
+            *sets(*TINY, "train.optimizer=sgd", "train.schedule=step", "train.decay_start=1", "train.lr_decay=0.5",
+                  "train.epochs=1")]
+    assert cli(capsys, *args)[0] == 0
+    rc, stdout, err = cli(capsys, *args, "--resume", *sets("train.epochs=2", "train.lr=2"))
+    assert rc == 0, err
+    assert ("changed: train.lr 0.01 -> 2.0 (the step schedule's base lr: epoch 2 trains at 1), train.epochs 1 -> 2"
+            in stdout)
+    assert {float(r["lr"]) for r in csv_rows(out) if r["split"] == "train" and r["epoch"] == "2"} == {1.0}
 
 
 def csv_rows(out: Path) -> list[dict[str, str]]:

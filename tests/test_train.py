@@ -529,7 +529,7 @@ def test_model_dir_files_get_the_usual_permissions(train_tiny) -> None:
 
 def test_a_checkpoint_write_cleans_up_the_temporary_folder_of_a_killed_one(train_tiny, tmp_path: Path) -> None:
     out = train_tiny("m", "train.max_steps=2")
-    stale = out / ".checkpoint.abc123"  # what a kill during a checkpoint write leaves behind
+    stale = out / ".checkpoint.abc123xy"  # what a kill during a checkpoint write leaves (mkdtemp: 8 characters)
     stale.mkdir()
     (stale / "last.safetensors").write_bytes(b"partial")
     rnnkit.train("lm", out=out, resume=True, overrides=["train.max_steps=4"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 from contextlib import ExitStack
 from pathlib import Path
@@ -30,19 +31,19 @@ from rnnkit.checkpoint import (
     checkpoint_path,
     fingerprint_metadata,
     foreign_entries,
-    has_checkpoint,
     load_weights,
     read_safetensors_header,
+    refuse_foreign_run_entries,
     remove_run_files,
     remove_stale_temps,
     require_marker,
     require_model_dir,
-    verify_fingerprint,
+    run_started,
     write_marker,
 )
 from rnnkit.config import Config, apply_overrides, config_from_dict, load_config, load_yaml, override_keys, save_config
 from rnnkit.data.readers import check_file
-from rnnkit.errors import RnnkitError
+from rnnkit.errors import RnnkitError, parse_json
 from rnnkit.lock import LOCK_FILE, ModelDirLock
 from rnnkit.tasks import task_classes
 from rnnkit.train import Trainer, resolve_device, seed_everything
@@ -102,9 +103,21 @@ def _setting(cfg: Config, key: str) -> Any:
     return getattr(getattr(cfg, section), name)
 
 
+def saved_config_values(model_dir: Path) -> dict[str, Any]:
+    """The values of a model directory's config.yaml, every section present: rnnkit writes them all, and an
+    empty or cut file would otherwise load as the built-in defaults and the errors blame other files."""
+    path = model_dir / CONFIG_FILE
+    values = load_yaml(path)
+    missing = [name for name in Config.__dataclass_fields__ if name not in values]
+    if missing:
+        raise RnnkitError(f"lacks {', '.join(missing)}: not the config rnnkit saved for this model (it writes "
+                          "every section)", path)
+    return values
+
+
 def _resume_config(out_dir: Path, overrides: list[str] | None) -> Config:
     """The saved config with ``overrides``: a key outside RESUMABLE_KEYS may be repeated, not changed."""
-    values = load_yaml(out_dir / CONFIG_FILE)
+    values = saved_config_values(out_dir)
     saved = config_from_dict(copy.deepcopy(values), str(out_dir / CONFIG_FILE))
     keys = override_keys(overrides)
     cfg = config_from_dict(apply_overrides(values, overrides or []), str(out_dir / CONFIG_FILE), keys)
@@ -118,7 +131,7 @@ def _resume_config(out_dir: Path, overrides: list[str] | None) -> Config:
 
 def resume_changes(out_dir: Path, cfg: Config) -> list[str]:
     """What ``cfg`` changes of the run's saved config (resumable keys only), as ``key old -> new``."""
-    saved = config_from_dict(load_yaml(out_dir / CONFIG_FILE), str(out_dir / CONFIG_FILE))
+    saved = config_from_dict(saved_config_values(out_dir), str(out_dir / CONFIG_FILE))
     return [f"{key} {_setting(saved, key)} -> {_setting(cfg, key)}" for key in RESUMABLE_KEYS
             if _setting(saved, key) != _setting(cfg, key)]
 
@@ -207,12 +220,14 @@ def set_up_model_dir(cfg: Config, task, out_dir: Path, made_by: str, overwrite: 
     return lock
 
 
-def open_for_resume(out_dir: Path, cfg: Config) -> ModelDirLock:
-    """Lock a run's folder to resume it (returned, held): temp files of killed writes are removed, and
-    the settings ``cfg`` changes are recorded in its config.yaml."""
+def open_for_resume(out_dir: Path, cfg: Config, backend: str = "torch") -> ModelDirLock:
+    """Lock a run's folder to resume it (returned, held): temp files of killed writes are removed, the
+    folder is checked (:func:`check_resume_dir`) and the settings ``cfg`` changes are recorded in its
+    config.yaml."""
     lock = ModelDirLock.acquire(out_dir)
     try:
         remove_stale_temps(out_dir)
+        check_resume_dir(out_dir, cfg, backend)
         if resume_changes(out_dir, cfg):
             save_config(cfg, out_dir / CONFIG_FILE)
     except BaseException:
@@ -221,17 +236,81 @@ def open_for_resume(out_dir: Path, cfg: Config) -> ModelDirLock:
     return lock
 
 
-def check_resume_weights(out_dir: Path, cfg: Config) -> None:
-    """The checkpoint's weights were saved for this folder's config, vocabulary and tokenizer."""
-    if has_checkpoint(out_dir):
-        weights = checkpoint_path(out_dir) / LAST_WEIGHTS
-        verify_fingerprint(out_dir, cfg, weights, read_safetensors_header(weights)[1])
+_RUN_KEY, _BACKEND_KEY = "rnnkit.run", "rnnkit.backend"
+
+
+def _run_settings(cfg: Config) -> dict[str, Any]:
+    """Every config value a resume may not change (all but RESUMABLE_KEYS), by ``section.key``."""
+    flat = {f"{section}.{key}": value for section, values in cfg.to_dict().items() if isinstance(values, dict)
+            for key, value in values.items()}
+    flat["task"] = cfg.task
+    return {key: value for key, value in sorted(flat.items()) if key not in RESUMABLE_KEYS}
+
+
+def weights_metadata(out_dir: Path, cfg: Config, backend: str) -> dict[str, str]:
+    """What a run's weights files carry: the fingerprint binding them to the folder, the backend that
+    trained them and the run's settings that a resume checks config.yaml against."""
+    return {**fingerprint_metadata(out_dir, cfg), _BACKEND_KEY: backend,
+            _RUN_KEY: json.dumps(_run_settings(cfg), sort_keys=True)}
+
+
+def _check_run_settings(out_dir: Path, cfg: Config, weights: Path, metadata: dict[str, str], backend: str) -> None:
+    """The checkpoint was trained by ``backend`` with the settings config.yaml holds now: an edit by hand
+    of a key --resume may not change is refused naming the key (checkpoints without the record pass)."""
+    trained_by = metadata.get(_BACKEND_KEY, backend)
+    if trained_by != backend:
+        flag = " --backend numpy" if trained_by == "numpy" else " (without --backend numpy)"
+        raise RnnkitError(f"this run was trained with the {trained_by} backend: resume it{flag}", out_dir)
+    if _RUN_KEY not in metadata:
+        return
+    try:
+        saved = parse_json(metadata[_RUN_KEY])
+    except ValueError:
+        saved = None
+    if not isinstance(saved, dict):
+        raise RnnkitError(f"the record of the run's settings is damaged (metadata '{_RUN_KEY}' edited?)", weights)
+    now = json.loads(json.dumps(_run_settings(cfg)))
+    for key in sorted(saved):  # a key only a newer rnnkit records is absent from older checkpoints
+        if saved[key] != now.get(key):
+            raise RnnkitError(f"'{key}' is {now.get(key)!r}, but the run was trained with {saved[key]!r} (the file "
+                              f"was edited): --resume may change only {', '.join(RESUMABLE_KEYS)}; --overwrite "
+                              "starts the run again", out_dir / CONFIG_FILE)
+
+
+def check_resume_dir(out_dir: Path, cfg: Config, backend: str = "torch") -> None:
+    """Before a resume builds anything: a run that got as far as weights, a log or a checkpoint has a
+    complete checkpoint (else an error naming what is missing); its weights and model.safetensors match
+    the model config.yaml describes (header names, shapes, dtypes: nothing allocated) and the folder
+    (fingerprint), and config.yaml holds the settings the run was trained with. A run stopped before any
+    of those starts again from step 0 (:meth:`Trainer.resume`)."""
+    refuse_foreign_run_entries(out_dir)
+    if not run_started(out_dir):
+        return
+    ckpt = checkpoint_path(out_dir)
+    _, model_cls = task_classes(cfg.task)
+    last = ckpt / LAST_WEIGHTS
+    metadata = read_safetensors_header(last)[1]
+    _check_run_settings(out_dir, cfg, last, metadata, backend)
+    model_cls.checked_parts(out_dir, cfg, last, torch.float64 if backend == "numpy" else torch.float32)
+    if os.path.lexists(out_dir / WEIGHTS_FILE):
+        model_cls.checked_parts(out_dir, cfg)
 
 
 def announce_resume(trainer: Trainer, changes: list[str]) -> None:
-    """Say where a resumed run continues (step, epoch, batch) and what it changed."""
+    """Say where a resumed run continues (step, epoch, batch), or that it is finished, and what it
+    changed; under the step schedule a new train.lr is the schedule's base, and the line says the lr
+    the current epoch really trains at."""
+    cfg = trainer.cfg
+    if trainer.finished and trainer.done():
+        print(f"resuming {trainer.out_dir}: the run finished at step {trainer.step}; nothing left to train (raise "
+              "train.epochs or train.max_steps to go on): validating its weights", flush=True)
+        return
     where = (f"epoch {trainer.epoch + 1}, batch {trainer.batch_index + 1}" if trainer.batch_index
              else f"the start of epoch {trainer.epoch + 1}")
+    if cfg.schedule == "step" and any(change.startswith("train.lr ") for change in changes):
+        lr = trainer.schedule.on_epoch_start(trainer.epoch)
+        changes = [f"{c} (the step schedule's base lr: epoch {trainer.epoch + 1} trains at {lr:.4g})"
+                   if c.startswith("train.lr ") else c for c in changes]
     changed = f"; changed: {', '.join(changes)}" if changes else ""
     print(f"resuming {trainer.out_dir} from step {trainer.step} ({where}){changed}", flush=True)
 
@@ -308,10 +387,9 @@ def run(cfg: Config, out_dir: Path, device: torch.device, dist: dist_utils.DistI
         if dist.is_main and not resume:
             held.enter_context(set_up_model_dir(cfg, task, out_dir, made_by, overwrite))
         if dist.is_main:
-            trainer.weights_metadata = fingerprint_metadata(out_dir, cfg)
+            trainer.weights_metadata = weights_metadata(out_dir, cfg, trainer.backend)
         dist_utils.barrier()
         if resume:
-            check_resume_weights(out_dir, cfg)
             trainer.resume()
             if dist.is_main:
                 announce_resume(trainer, changes)
@@ -344,7 +422,7 @@ def _final_results(cfg: Config, task, best_valid: dict | None, out_dir: Path, de
 def read_model_config(model_dir: str | Path) -> tuple[Path, Config]:
     """A complete model directory (else a clear error) and the config it was trained with."""
     model_dir = require_model_dir(model_dir)
-    return model_dir, config_from_dict(load_yaml(model_dir / CONFIG_FILE), str(model_dir / CONFIG_FILE))
+    return model_dir, config_from_dict(saved_config_values(model_dir), str(model_dir / CONFIG_FILE))
 
 
 def check_model_dir(model_dir: Path, cfg: Config) -> None:

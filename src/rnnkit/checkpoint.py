@@ -42,7 +42,7 @@ from safetensors.torch import save as save_safetensors_bytes
 from torch import nn
 
 from rnnkit.data.tokenizers import SPM_FILE, TOKENIZER_FILE
-from rnnkit.errors import RnnkitError
+from rnnkit.errors import RnnkitError, parse_json
 from rnnkit.lock import LOCK_FILE
 
 CONFIG_FILE = "config.yaml"
@@ -57,8 +57,15 @@ MARKER_FILE = "rnnkit.json"
 #: every name rnnkit writes into a model directory: --overwrite and the demo remove these, nothing else
 RUN_FILES = (MARKER_FILE, CONFIG_FILE, TOKENIZER_FILE, SPM_FILE, VOCAB_FILE, WEIGHTS_FILE, CHECKPOINT_DIR,
              f"{CHECKPOINT_DIR}.old", "log.csv", "curves.png", RESULTS_FILE)
+_CHECKPOINT_DIRS = (CHECKPOINT_DIR, f"{CHECKPOINT_DIR}.old")
+#: mkstemp's random part (tempfile's 8 characters of a-z, 0-9 and _): a user's ".log.csv.backup.tmp" is not it
+_RANDOM = r"[a-z0-9_]{8}"
 #: the temporary names of atomic_write_bytes (.NAME.XXXXXXXX.tmp) and save_checkpoint (.checkpoint.XXXXXXXX)
-_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]+\.tmp$|^\.checkpoint\.[A-Za-z0-9_]+$")
+_TEMP_FILE = re.compile(rf"^\.(?P<name>.+)\.{_RANDOM}\.tmp$")
+_TEMP_CHECKPOINT = re.compile(rf"^\.{CHECKPOINT_DIR}\.{_RANDOM}$")
+#: what a checkpoint folder (or its temporary) holds: nothing else is rnnkit's
+_CHECKPOINT_ENTRY = re.compile(
+    rf"^(trainer_state\.pt|last\.safetensors|rng_rank\d+\.pt|\.last\.safetensors\.{_RANDOM}\.tmp)$")
 
 
 def _umask() -> int:
@@ -115,19 +122,32 @@ _ITEM_SIZE = {"F64": 8, "I64": 8, "U64": 8, "F32": 4, "I32": 4, "U32": 4, "F16":
 _MAX_HEADER = 100_000_000  # safetensors' own limit on the JSON header
 
 
+def require_plain_file(path: str | Path, what: str) -> os.stat_result:
+    """``path`` (``what``: "weights file", ...) exists and is a plain file (a link to one is fine): a
+    folder, pipe or device is named as such, not as missing."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise RnnkitError(f"{what} is missing", path) from None
+    except OSError as e:
+        raise RnnkitError(f"cannot read the {what} ({e.strerror})", path) from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a folder" if stat.S_ISDIR(info.st_mode) else "a device, pipe or socket"
+        raise RnnkitError(f"{what} is not a plain file but {kind}", path)
+    return info
+
+
 def read_safetensors_header(path: str | Path) -> tuple[dict[str, tuple[str, tuple[int, ...]]], dict[str, str]]:
     """The tensors (name -> (dtype, shape)) and metadata a safetensors file declares, read from its header
     alone (an 8-byte length and a JSON object; no tensor data), every field checked."""
     path = Path(path)
-    if not path.is_file():
-        raise RnnkitError("weights file missing", path)
-    size = path.stat().st_size
+    size = require_plain_file(path, "weights file").st_size
     try:
         with path.open("rb") as f:
             length = int.from_bytes(f.read(8), "little")
             if size < 8 or length > min(size - 8, _MAX_HEADER):
                 raise ValueError(f"header length {length} does not fit a file of {size} bytes")
-            header = json.loads(f.read(length).decode("utf-8"))
+            header = parse_json(f.read(length).decode("utf-8"))
         if not isinstance(header, dict):
             raise ValueError("the header is not a JSON object")
         metadata = header.pop("__metadata__", None) or {}
@@ -258,7 +278,7 @@ def verify_fingerprint(model_dir: str | Path, cfg, weights: str | Path, metadata
         return
     saved = metadata.get(_BINDING_KEY, "")
     try:
-        bound = json.loads(saved)
+        bound = parse_json(saved)
         ok = (hashlib.sha256(saved.encode()).hexdigest() == metadata[_FINGERPRINT_KEY] and isinstance(bound, dict)
               and isinstance(bound.get("config"), dict) and isinstance(bound.get("files"), dict))
     except ValueError:
@@ -292,36 +312,53 @@ def save_checkpoint(out_dir: str | Path, model: nn.Module, trainer_state: dict,
         for rank, state in (rank_states or {}).items():
             torch.save(state, tmp / f"rng_rank{rank}.pt")
         old = out_dir / f"{CHECKPOINT_DIR}.old"
-        if final.exists():
-            shutil.rmtree(old, ignore_errors=True)
+        for path in (old, final):  # checked before the swap: a file of the user's is never moved or removed
+            if os.path.lexists(path):
+                _refuse_foreign(path)
+        if os.path.lexists(old):
+            _remove_own(old)
+        if os.path.lexists(final):
             os.replace(final, old)
         os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
+        if os.path.lexists(old):
+            _remove_own(old)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
-def _find_checkpoint(out_dir: str | Path) -> Path | None:
-    """The newest complete checkpoint folder (``checkpoint.old`` if a swap was cut short), or None."""
-    for name in (CHECKPOINT_DIR, f"{CHECKPOINT_DIR}.old"):
-        path = Path(out_dir) / name
-        if (path / TRAINER_STATE).is_file() and (path / LAST_WEIGHTS).is_file():
-            return path
-    return None
+#: what a run leaves once it got as far as its first validation or checkpoint (before that, a resume
+#: starts it again from step 0)
+PROGRESS_FILES = (WEIGHTS_FILE, "log.csv", *_CHECKPOINT_DIRS)
+_RESTART_ADVICE = "--resume cannot continue the run without it; --overwrite starts the run again"
+
+
+def run_started(out_dir: str | Path) -> bool:
+    """Whether the run in ``out_dir`` got as far as writing weights, a log or a checkpoint."""
+    return any(os.path.lexists(Path(out_dir) / name) for name in PROGRESS_FILES)
 
 
 def has_checkpoint(out_dir: str | Path) -> bool:
-    """Whether ``out_dir`` holds a complete checkpoint."""
-    return _find_checkpoint(out_dir) is not None
+    """Whether ``out_dir`` holds a saved checkpoint (what a Ctrl-C leaves to resume from)."""
+    return any((Path(out_dir) / name / TRAINER_STATE).is_file() for name in _CHECKPOINT_DIRS)
 
 
-def checkpoint_path(out_dir: str | Path) -> Path:
-    """The checkpoint folder to resume from; a clear error when there is none."""
-    path = _find_checkpoint(out_dir)
-    if path is None:
-        raise RnnkitError("no checkpoint to resume from (train without --resume first)", out_dir)
-    return path
+def checkpoint_path(out_dir: str | Path, rank: int = 0) -> Path:
+    """The checkpoint folder to resume from (``checkpoint``, or ``checkpoint.old`` when a kill cut the swap
+    short), with its trainer state, weights and ``rank``'s RNG state each a plain file; else an error
+    naming the first one missing or irregular."""
+    final, old = (Path(out_dir) / name for name in _CHECKPOINT_DIRS)
+    ckpt = old if os.path.lexists(old) and not os.path.lexists(final) else final
+    if not ckpt.is_dir():
+        what = "is not a folder" if os.path.lexists(ckpt) else "is missing"
+        raise RnnkitError(f"the checkpoint folder {what}: {_RESTART_ADVICE}", ckpt)
+    for name, what in ((TRAINER_STATE, "trainer state"), (LAST_WEIGHTS, "checkpoint weights file"),
+                       (f"rng_rank{rank}.pt", "RNG state")):
+        try:
+            require_plain_file(ckpt / name, what)
+        except RnnkitError as e:
+            raise RnnkitError(f"{e}; {_RESTART_ADVICE}") from None
+    return ckpt
 
 
 #: the trainer state's fields and their types (a checkpoint is untrusted input like the rest of the folder)
@@ -361,6 +398,11 @@ def _check_lists(state: dict, path: Path) -> None:
     number = (int, float)
     if not all(isinstance(r, dict) and all(isinstance(k, str) for k in r) for r in state["rows"]):
         raise RnnkitError("trainer state field 'rows' must be a list of mappings", path)
+    for i, row in enumerate(state["rows"]):  # what the log and the curves read of each row
+        if not (type(row.get("step")) is int and row.get("split") in ("train", "valid")
+                and all(isinstance(row.get(k), number) and not isinstance(row.get(k), bool) for k in ("loss", "lr"))):
+            raise RnnkitError(f"trainer state field 'rows': row {i} lacks an int step, a split (train | valid), "
+                              "or a number loss and lr", path)
     if not all(isinstance(v, number) and not isinstance(v, bool) for v in state["val_history"]):
         raise RnnkitError("trainer state field 'val_history' must be a list of numbers", path)
     window = state["window"]
@@ -375,9 +417,8 @@ def load_trainer_state(ckpt: Path, rank: int = 0) -> tuple[dict, dict | None]:
     _check_types(state["schedule"], _SCHEDULE_TYPES, "trainer state schedule", ckpt / TRAINER_STATE)
     _check_lists(state, ckpt / TRAINER_STATE)
     rng_file = ckpt / f"rng_rank{rank}.pt"
-    rng = _torch_load(rng_file, "RNG state") if rng_file.is_file() else None
-    if rng is not None:
-        _check_types(rng, _RNG_TYPES, "RNG state", rng_file)
+    rng = _torch_load(rng_file, "RNG state")
+    _check_types(rng, _RNG_TYPES, "RNG state", rng_file)
     return state, rng
 
 
@@ -411,8 +452,9 @@ def require_model_dir(model_dir: str | Path) -> Path:
         raise RnnkitError("model directory not found", model_dir)
     check_model_files(model_dir)
     for name in (CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE):
-        if not (model_dir / name).is_file():
+        if not (model_dir / name).exists():
             raise RnnkitError(f"not a complete model directory: '{name}' is missing", model_dir)
+        require_plain_file(model_dir / name, f"'{name}'")
     return model_dir
 
 
@@ -432,7 +474,7 @@ def read_marker(model_dir: str | Path) -> dict[str, str] | None:
     if not path.is_file():
         return None
     try:
-        marker = json.loads(path.read_text(encoding="utf-8"))
+        marker = parse_json(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as e:
         raise RnnkitError(f"ownership marker is corrupt ({e})", path) from None
     if not isinstance(marker, dict) or not all(isinstance(marker.get(k), str)
@@ -451,37 +493,88 @@ def require_marker(model_dir: str | Path, action: str) -> dict[str, str]:
     return marker
 
 
-def _is_own(name: str) -> bool:
-    temp = _TEMP_NAME.match(name)
-    return name in RUN_FILES or name == LOCK_FILE or bool(temp and (temp["name"] is None or temp["name"] in RUN_FILES))
+def _written_as(name: str) -> str | None:
+    """What rnnkit writes under ``name`` in a model directory: "dir", "file", or None (not rnnkit's name)."""
+    if name in _CHECKPOINT_DIRS or _TEMP_CHECKPOINT.match(name):
+        return "dir"
+    temp = _TEMP_FILE.match(name)
+    if name in RUN_FILES or name == LOCK_FILE or (temp and temp["name"] in RUN_FILES):
+        return "file"
+    return None
+
+
+def _foreign_parts(path: Path) -> list[str]:
+    """The parts of one model-directory entry rnnkit did not write ([] when it is all rnnkit's): an entry
+    of another name, a folder or link where rnnkit writes a file, anything but a checkpoint's files in a
+    checkpoint folder."""
+    kind, mode = _written_as(path.name), os.lstat(path).st_mode
+    if kind == "dir" and stat.S_ISDIR(mode):
+        return [f"{path.name}/{part}" for p in sorted(path.iterdir())
+                for part in _unexpected(p, "file" if _CHECKPOINT_ENTRY.match(p.name) else None)]
+    return _unexpected(path, kind)
+
+
+def _unexpected(path: Path, kind: str | None) -> list[str]:
+    """``[]`` when ``path`` is what rnnkit writes under its name (``kind``: "file", "dir", or None when the
+    name is not rnnkit's), else the name, with what it is where rnnkit writes another kind of entry."""
+    mode = os.lstat(path).st_mode
+    if kind is None:
+        return [path.name]
+    if (kind == "file" and stat.S_ISREG(mode)) or (kind == "dir" and stat.S_ISDIR(mode)):
+        return []
+    found = ("a folder" if stat.S_ISDIR(mode) else "a symbolic link" if stat.S_ISLNK(mode)
+             else "a file" if stat.S_ISREG(mode) else "a device, pipe or socket")
+    return [f"{path.name} ({found}, where rnnkit writes {'a folder' if kind == 'dir' else 'a file'})"]
 
 
 def foreign_entries(model_dir: str | Path) -> list[str]:
-    """Names in ``model_dir`` that rnnkit does not write (the user's own files)."""
-    return sorted(p.name for p in Path(model_dir).iterdir() if not _is_own(p.name))
+    """What in ``model_dir`` rnnkit did not write (the user's own files), as paths relative to it."""
+    return [part for p in sorted(Path(model_dir).iterdir()) for part in _foreign_parts(p)]
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
+def _refuse_foreign(path: Path) -> None:
+    """An error naming what in the entry ``path`` rnnkit did not write, if anything."""
+    foreign = _foreign_parts(path)
+    if foreign:
+        raise RnnkitError(f"holds {', '.join(foreign[:5])}, which rnnkit did not write: it replaces and removes "
+                          "only its own files (move them away)", path.parent)
+
+
+def _remove_own(path: Path) -> None:
+    """Remove an entry rnnkit wrote; refuse (naming it) one that holds anything else."""
+    _refuse_foreign(path)
+    if stat.S_ISDIR(os.lstat(path).st_mode):
         shutil.rmtree(path)
     else:
-        path.unlink(missing_ok=True)
+        path.unlink()
+
+
+def refuse_foreign_run_entries(model_dir: str | Path) -> None:
+    """Each of rnnkit's names in ``model_dir`` holds only what rnnkit writes there (a folder named log.csv,
+    a file named checkpoint.old, a note in checkpoint/ are refused, naming them, before a run writes)."""
+    for name in RUN_FILES:
+        if os.path.lexists(Path(model_dir) / name):
+            _refuse_foreign(Path(model_dir) / name)
 
 
 def remove_run_files(model_dir: str | Path) -> list[str]:
-    """Remove what rnnkit wrote into ``model_dir`` (never other files, never the lock); the names removed."""
-    removed = sorted(p.name for p in Path(model_dir).iterdir() if _is_own(p.name) and p.name != LOCK_FILE)
+    """Remove what rnnkit wrote into ``model_dir`` (never other files, never the lock) except the ownership
+    marker, which stays to the end so that a kill half-way leaves a folder rnnkit still knows as its own
+    (call write_marker next); the names removed."""
+    removed = sorted(p.name for p in Path(model_dir).iterdir() if _written_as(p.name) and p.name != LOCK_FILE)
     for name in removed:
-        _remove(Path(model_dir) / name)
+        if name != MARKER_FILE:
+            _remove_own(Path(model_dir) / name)
     return removed
 
 
 def remove_stale_temps(model_dir: str | Path) -> list[str]:
     """Remove temporary files and folders left by writes that a kill cut short (rnnkit's own temp names
-    only; call under the lock, when no write is in progress)."""
-    stale = sorted(p.name for p in Path(model_dir).iterdir() if _TEMP_NAME.match(p.name) and _is_own(p.name))
+    only, holding only rnnkit's files; call under the lock, when no write is in progress)."""
+    stale = sorted(p.name for p in Path(model_dir).iterdir()
+                   if _TEMP_FILE.match(p.name) and _written_as(p.name) or _TEMP_CHECKPOINT.match(p.name))
     for name in stale:
-        _remove(Path(model_dir) / name)
+        _remove_own(Path(model_dir) / name)
     return stale
 
 
@@ -489,6 +582,10 @@ def remove_stale_temps(model_dir: str | Path) -> list[str]:
 def check_output_file(path: str | Path, option: str) -> None:
     """A file the user asked rnnkit to write (``option``, e.g. --json) may be new or a plain file; never a
     folder, a symbolic link or a device, pipe or socket (rnnkit would replace it)."""
+    parent = Path(path).parent
+    if not parent.is_dir():  # rnnkit makes no folders the user did not ask for
+        problem = "is not a folder" if os.path.lexists(parent) else "does not exist (create it first)"
+        raise RnnkitError(f"{option}: {parent} {problem}", path)
     try:
         mode = os.lstat(path).st_mode
     except FileNotFoundError:

@@ -18,3 +18,14 @@ class RnnkitError(Exception):
         if path is not None:
             where = f"{path}:{line}: " if line is not None else f"{path}: "
         super().__init__(where + message)
+
+
+def parse_json(text: str | bytes):
+    """``json.loads`` for files rnnkit reads back: nesting too deep for the parser is a ValueError (like any
+    malformed JSON) rather than a RecursionError, so every caller's "is corrupt" error covers it."""
+    import json
+
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None

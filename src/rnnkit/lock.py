@@ -18,9 +18,10 @@ import sys
 import time
 from pathlib import Path
 
-from rnnkit.errors import RnnkitError
+from rnnkit.errors import RnnkitError, parse_json
 
 LOCK_FILE = "rnnkit.lock"
+_MAX_HOLDER_BYTES = 1 << 20  # what a second writer reads of the holder's note (a command line is far shorter)
 
 
 def _holder_info() -> dict:
@@ -28,14 +29,14 @@ def _holder_info() -> dict:
     argv = list(sys.argv)
     if argv and Path(argv[0]).name in ("rnnkit", "__main__.py"):  # the console script or python -m rnnkit
         argv[0] = "rnnkit"
-    return {"pid": os.getpid(), "host": socket.gethostname(), "command": shlex.join(argv)[:300],
+    return {"pid": os.getpid(), "host": socket.gethostname(), "command": shlex.join(argv),
             "since": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
 
 
 def _describe_holder(fd: int) -> str:
     """The holder's pid, host, command and start time, as it wrote them (best effort: it may be mid-write)."""
     try:
-        info = json.loads(os.pread(fd, 4096, 0).decode("utf-8"))
+        info = parse_json(os.pread(fd, min(os.fstat(fd).st_size, _MAX_HOLDER_BYTES), 0).decode("utf-8"))
         return (f"pid {int(info['pid'])} on {info['host']}, since {info['since']}: {info['command']}")
     except (ValueError, KeyError, TypeError, UnicodeDecodeError, OSError):
         return "a process that has not said who it is yet"
@@ -58,8 +59,12 @@ class ModelDirLock:
             raise RnnkitError(f"cannot open the lock file ({e.strerror}; it must be a plain file rnnkit made)",
                               path) from None
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
                 raise RnnkitError("the lock file is not a plain file", path)
+            if info.st_nlink != 1:  # a hard link to another file: writing the holder's note would change it
+                raise RnnkitError(f"the lock file has {info.st_nlink} hard links, so it is also another file, "
+                                  "which rnnkit will not write to: remove it (rnnkit makes a new one)", path)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

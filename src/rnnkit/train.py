@@ -26,15 +26,14 @@ from torch import nn
 
 from rnnkit import distributed as dist_utils
 from rnnkit.checkpoint import (
-    CONFIG_FILE,
     LAST_WEIGHTS,
     TRAINER_STATE,
     WEIGHTS_FILE,
     atomic_write_text,
     checkpoint_path,
-    has_checkpoint,
     load_trainer_state,
     load_weights,
+    run_started,
     save_checkpoint,
     save_weights,
 )
@@ -253,15 +252,14 @@ class Trainer:
         dist_utils.barrier()
 
     def resume(self) -> None:
-        """Continue from the checkpoint in ``out_dir``; a run killed before its first checkpoint (set up,
-        perhaps with best weights written just before it) starts again from step 0 with its saved config:
-        the same run, seeded alike."""
-        if not has_checkpoint(self.out_dir) and (self.out_dir / CONFIG_FILE).is_file():
+        """Continue from the checkpoint in ``out_dir``; a run killed before it wrote any weights, log or
+        checkpoint starts again from step 0 with its saved config: the same run, seeded alike."""
+        if not run_started(self.out_dir):
             if self.dist.is_main:
-                print(f"no checkpoint yet in {self.out_dir} (the run stopped before its first one): "
-                      "starting it from the beginning", flush=True)
+                print(f"no checkpoint yet in {self.out_dir} (the run stopped before it wrote weights, a log or "
+                      "a checkpoint): starting it from the beginning", flush=True)
             return
-        ckpt = checkpoint_path(self.out_dir)
+        ckpt = checkpoint_path(self.out_dir, self.dist.rank)
         state, rng = load_trainer_state(ckpt, self.dist.rank)
         trained_by = state.get("backend", "torch")
         if trained_by != self.backend:
@@ -269,9 +267,13 @@ class Trainer:
             raise RnnkitError(f"this run was trained with the {trained_by} backend: resume it{flag}", self.out_dir)
         load_weights(self.model, ckpt / LAST_WEIGHTS)
         if state["optimizer_name"] != self.optimizer_name:  # NT-ASGD had switched to averaging
+            if not (self.cfg.nt_asgd and state["optimizer_name"] == "asgd"):
+                raise RnnkitError(f"trainer state holds the optimizer {state['optimizer_name']!r}, but this run "
+                                  f"trains with {self.optimizer_name!r}", ckpt / TRAINER_STATE)
             self.optimizer_name = state["optimizer_name"]
             self.optimizer = make_optimizer(self.optimizer_name, self.model.parameters(), self.cfg)
         try:
+            _check_optimizer_state(self.optimizer, state["optimizer"])
             self.optimizer.load_state_dict(state["optimizer"])
             self.schedule.load_state_dict(state["schedule"])
         except (ValueError, KeyError, TypeError) as e:
@@ -284,12 +286,11 @@ class Trainer:
             setattr(self, key, state[key])
         self.window = _Window(*state.get("window", (0.0, 0)))
         self.best_metrics = _metrics_or_none(state.get("best_metrics"))
-        if rng is not None:
-            try:
-                self._restore_rng(rng)
-            except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as e:  # the RNGs' own checks
-                raise RnnkitError(f"RNG state is damaged ({type(e).__name__}: {e})",
-                                  ckpt / f"rng_rank{self.dist.rank}.pt") from None
+        try:
+            self._restore_rng(rng)
+        except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as e:  # the RNGs' own checks
+            raise RnnkitError(f"RNG state is damaged ({type(e).__name__}: {e})",
+                              ckpt / f"rng_rank{self.dist.rank}.pt") from None
 
     def _restore_rng(self, rng: dict) -> None:
         torch.set_rng_state(rng["torch"])
@@ -297,7 +298,20 @@ class Trainer:
         random.setstate((3, tuple(rng["python"]), rng["python_pos"]))
         if "cuda" in rng and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(rng["cuda"])
+        self._check_carried(rng["carried"])
         self.carried_state = _to_device(rng["carried"], self.device)
+
+    def _check_carried(self, carried) -> None:
+        """The saved hidden state has the structure and shapes of this model's state for one rank's batch."""
+        expected = self._carried_shapes(self.cfg.batch_size // self.dist.world)
+        if carried is not None and expected is not None and _state_shapes(carried) != expected:
+            raise ValueError(f"the carried hidden state is not of this model's shapes {expected}")
+
+    def _carried_shapes(self, batch: int) -> list | None:
+        """The shapes of the hidden state carried between batches of ``batch`` sequences, nested as the
+        state is (None: the model does not say)."""
+        init_state = getattr(self.model, "init_state", None)
+        return None if init_state is None else _state_shapes(init_state(batch, device="meta"))
 
     def _write_log(self) -> None:
         buf = io.StringIO()
@@ -317,7 +331,7 @@ class Trainer:
         """Train until ``epochs`` / ``max_steps`` / early stopping; returns the last validation metrics."""
         cfg = self.cfg
         last_metrics: dict[str, float] = {}
-        if self.finished and self._done():  # resuming may raise epochs / max_steps: then go on
+        if self.finished and self.done():  # resuming may raise epochs / max_steps: then go on
             return self._validate()
         with _StopFlag() as stop:
             self._stop, self._agreed_stop = stop, False
@@ -369,7 +383,8 @@ class Trainer:
             self.save_checkpoint()
         return last_metrics
 
-    def _done(self) -> bool:
+    def done(self) -> bool:
+        """Whether the run has reached train.epochs / train.max_steps or stopped early."""
         return self.epoch >= self.cfg.epochs or self._out_of_steps() or self._early_stopped()
 
     def _out_of_steps(self) -> bool:
@@ -526,6 +541,60 @@ class _Window:
     def postfix(self, lr: float) -> str:
         loss = self.mean()
         return f"loss {loss:.3f} ppl {math.exp(min(loss, 50)):.1f} lr {lr:.3g} {self.rate():,.0f} tok/s"
+
+
+def _state_shapes(state):
+    """The shapes of a (nested list/tuple) recurrent state, its nesting kept; TypeError for anything else."""
+    if isinstance(state, torch.Tensor):
+        return tuple(state.shape)
+    if isinstance(state, (list, tuple)):
+        return [_state_shapes(s) for s in state]
+    raise TypeError(f"the carried hidden state holds a {type(state).__name__}, not tensors")
+
+
+def _check_optimizer_state(optimizer: torch.optim.Optimizer, saved: dict) -> None:
+    """A saved optimizer state fits ``optimizer`` before it is loaded (torch checks only the parameter
+    counts, and a damaged field would fail at the next step): each group's settings of the types the
+    optimizer holds, and each per-parameter tensor of its parameter's shape and dtype. ValueError if not."""
+    fresh = optimizer.state_dict()
+    groups = saved.get("param_groups")
+    if not isinstance(groups, list) or len(groups) != len(fresh["param_groups"]):
+        raise ValueError("param_groups do not match the model's")
+    for group, own in zip(groups, fresh["param_groups"], strict=True):
+        if not isinstance(group, dict) or "params" not in group:
+            raise ValueError("a param group is not a mapping with params")
+        for key, value in own.items():
+            if key != "params" and key in group and not _same_kind(group[key], value):
+                raise ValueError(f"param group setting '{key}' is {group[key]!r}, not like {value!r}")
+        if group["params"] != own["params"]:
+            raise ValueError("a param group's parameter ids do not match the model's")
+    params = dict(zip((pid for g in fresh["param_groups"] for pid in g["params"]),
+                      (p for g in optimizer.param_groups for p in g["params"]), strict=True))
+    state = saved.get("state")
+    if not isinstance(state, dict) or not set(state) <= set(params):
+        raise ValueError("state is not a mapping of the model's parameter ids")
+    for pid, entries in state.items():
+        if not isinstance(entries, dict):
+            raise ValueError(f"state of parameter {pid} is not a mapping")
+        for key, value in entries.items():
+            if isinstance(value, torch.Tensor) and value.dim() and (
+                    value.shape != params[pid].shape or value.dtype != params[pid].dtype):
+                raise ValueError(f"'{key}' of parameter {pid} has shape {tuple(value.shape)} {value.dtype}, the "
+                                 f"parameter {tuple(params[pid].shape)} {params[pid].dtype}")
+            if not isinstance(value, (torch.Tensor, int, float, type(None))):
+                raise ValueError(f"'{key}' of parameter {pid} is a {type(value).__name__}")
+
+
+def _same_kind(value, like) -> bool:
+    """``value`` can stand where the optimizer holds ``like`` (numbers for numbers, bool for bool, ...)."""
+    if isinstance(like, bool) or like is None:  # a flag, or an option left to torch (foreach: None)
+        return value is None or type(value) is bool
+    if isinstance(like, (int, float)):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(like, tuple):
+        return (isinstance(value, (tuple, list)) and len(value) == len(like)
+                and all(_same_kind(v, w) for v, w in zip(value, like, strict=True)))
+    return type(value) is type(like)
 
 
 def _numpy_state() -> list:

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from rnnkit.config import TokenizerConfig
-from rnnkit.errors import RnnkitError
+from rnnkit.errors import RnnkitError, parse_json
 
 TOKENIZER_FILE = "tokenizer.json"
 SPM_FILE = "spm.model"
@@ -109,8 +109,9 @@ class SentencePieceTokenizer(Tokenizer):
         self.model_proto = model_proto  # kept in memory: saved into the model directory as spm.model
         try:
             self.processor = spm.SentencePieceProcessor(model_proto=model_proto)
-        except (OSError, RuntimeError) as e:
-            raise RnnkitError(f"cannot load sentencepiece model ({e})", model_file) from None
+        except (OSError, RuntimeError):  # sentencepiece's own text names its C++ source line, not the problem
+            raise RnnkitError("is not a sentencepiece model that rnnkit can load (damaged, empty, or a file "
+                              "of another kind)", model_file) from None
 
     @classmethod
     def train(cls, lines: list[str], vocab_size: int, model_type: str, lowercase: bool) -> SentencePieceTokenizer:
@@ -162,10 +163,10 @@ def build_tokenizer(cfg: TokenizerConfig, train_lines: list[str]) -> Tokenizer:
 def load_tokenizer(model_dir: str | Path) -> Tokenizer:
     path = Path(model_dir) / TOKENIZER_FILE
     try:
-        opts = json.loads(path.read_text(encoding="utf-8"))
+        opts = parse_json(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RnnkitError("model directory has no tokenizer file", path) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError) as e:
         raise RnnkitError(f"tokenizer file is corrupt ({e})", path) from None
     if not isinstance(opts, dict):
         raise RnnkitError(f"tokenizer file is corrupt (a JSON object expected, got {type(opts).__name__})", path)

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from rnnkit.errors import RnnkitError
+from rnnkit.errors import RnnkitError, parse_json
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 SPECIALS = (PAD, UNK, BOS, EOS)
@@ -74,10 +74,10 @@ class Vocab:
     @classmethod
     def load(cls, path: str | Path) -> Vocab:
         try:
-            itos = json.loads(Path(path).read_text(encoding="utf-8"))
+            itos = parse_json(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise RnnkitError("vocabulary file missing", path) from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        except (ValueError, UnicodeDecodeError) as e:
             raise RnnkitError(f"vocabulary file is corrupt ({e})", path) from None
         if not isinstance(itos, list) or tuple(itos[:4]) != SPECIALS:
             raise RnnkitError("vocabulary file does not start with <pad> <unk> <bos> <eos>", path)

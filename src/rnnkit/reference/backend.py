@@ -26,7 +26,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load as load_safetensors_bytes
 from safetensors.numpy import save as save_safetensors_bytes
 
-from rnnkit.checkpoint import WEIGHTS_FILE, atomic_write_bytes
+from rnnkit.checkpoint import WEIGHTS_FILE, atomic_write_bytes, read_safetensors_header
 from rnnkit.config import Config
 from rnnkit.data.lm import IGNORE_INDEX, make_batches
 from rnnkit.data.tokenizers import CharTokenizer
@@ -99,12 +99,9 @@ def save_numpy_weights(model: NumpyLanguageModel, path: str | Path, dtype=np.flo
 def load_numpy_weights(model: NumpyLanguageModel, path: str | Path) -> dict[str, str]:
     """Load a safetensors file (written by either backend) into ``model``; returns its metadata."""
     path = Path(path)
-    if not path.is_file():
-        raise RnnkitError("weights file missing", path)
-    data = path.read_bytes()
+    metadata = read_safetensors_header(path)[1]
     try:
-        state = dict(load_safetensors_bytes(data))
-        metadata = _safetensors_metadata(data)
+        state = dict(load_safetensors_bytes(path.read_bytes()))
     except (SafetensorError, ValueError, OSError) as e:
         raise RnnkitError(f"weights file is corrupt ({e})", path) from None
     if model.tie_weights and "decoder.weight" not in state and "embedding.weight" in state:
@@ -114,13 +111,6 @@ def load_numpy_weights(model: NumpyLanguageModel, path: str | Path) -> dict[str,
     except (KeyError, ValueError) as e:
         raise RnnkitError(f"weights do not fit the model in config.yaml ({e})", path) from None
     return metadata
-
-
-def _safetensors_metadata(data: bytes) -> dict[str, str]:
-    import json
-
-    n = int.from_bytes(data[:8], "little")
-    return dict(json.loads(data[8: 8 + n]).get("__metadata__") or {})
 
 
 def evaluate_numpy_sequences(model: NumpyLanguageModel, sequences: list[list[int]], mode: str, batch_size: int,

@@ -48,15 +48,15 @@ import torch
 from rnnkit import runtime
 from rnnkit.api import (
     announce_resume,
-    check_resume_weights,
     check_train_arguments,
     load,
     open_for_resume,
     prepare_config,
     resume_changes,
     set_up_model_dir,
+    weights_metadata,
 )
-from rnnkit.checkpoint import RESULTS_FILE, WEIGHTS_FILE, atomic_write_text, fingerprint_metadata
+from rnnkit.checkpoint import RESULTS_FILE, WEIGHTS_FILE, atomic_write_text
 from rnnkit.config import Config
 from rnnkit.data.lm import IGNORE_INDEX
 from rnnkit.errors import RnnkitError
@@ -100,7 +100,7 @@ def train_numpy(recipe: str | None = None, data: str | None = None, out: str | P
     with ExitStack() as held:
         changes = resume_changes(out_dir, cfg) if resume else []
         if resume:
-            held.enter_context(open_for_resume(out_dir, cfg))
+            held.enter_context(open_for_resume(out_dir, cfg, NumpyTrainer.backend))
         seed_everything(cfg.train.seed)  # the torch LM built by the task gives the initial weights
         # float64 weights and gradients: twice the bytes of the PyTorch path
         lm_task = LMTask(cfg, DistInfo(), torch.device("cpu"), vocab_from=out_dir if resume else None,
@@ -108,9 +108,8 @@ def train_numpy(recipe: str | None = None, data: str | None = None, out: str | P
         trainer = NumpyTrainer(cfg, lm_task, out_dir)
         if not resume:
             held.enter_context(set_up_model_dir(cfg, lm_task, out_dir, "rnnkit train", overwrite))
-        trainer.weights_metadata = fingerprint_metadata(out_dir, cfg)
+        trainer.weights_metadata = weights_metadata(out_dir, cfg, trainer.backend)
         if resume:
-            check_resume_weights(out_dir, cfg)
             trainer.resume()
             announce_resume(trainer, changes)
         if trainer.step == 0 and not trainer.rows:
@@ -159,6 +158,11 @@ class NumpyTrainer(Trainer):
         return loss
 
     # ----------------------------------------------------------------- the Trainer's hooks
+    def _carried_shapes(self, batch: int) -> list | None:
+        """The NumPy cells carry (batch, hidden) per layer: torch's shapes without the leading 1."""
+        return [[shape[1:] for shape in layer] if isinstance(layer, list) else layer[1:]
+                for layer in super()._carried_shapes(batch)]
+
     def _train_step(self, batch, lr: float) -> tuple[float, int]:
         t0 = time.perf_counter()
         carry = batch.carry_state and self.carried_state is not None

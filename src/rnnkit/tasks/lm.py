@@ -243,19 +243,22 @@ class LanguageModel:
         self.model, self.device = model.eval(), device
 
     @classmethod
-    def checked_parts(cls, model_dir: Path, cfg: Config) -> tuple[Tokenizer, Vocab]:
-        """The tokenizer and vocabulary of ``model_dir`` (each file type-checked), once the weights' header
-        matches the model ``cfg`` and the vocabulary describe (built on the meta device: no memory) and
-        their fingerprint matches the config, vocabulary and tokenizer: nothing is allocated before."""
+    def checked_parts(cls, model_dir: Path, cfg: Config, weights: Path | None = None,
+                      dtype: torch.dtype = torch.float32) -> tuple[Tokenizer, Vocab]:
+        """The tokenizer and vocabulary of ``model_dir`` (each file type-checked), once the header of
+        ``weights`` (default: its model.safetensors) matches the model ``cfg`` and the vocabulary describe,
+        in ``dtype`` (built on the meta device: no memory), and their fingerprint matches the config,
+        vocabulary and tokenizer: nothing is allocated before."""
+        weights = weights or model_dir / WEIGHTS_FILE
         tokenizer = load_tokenizer(model_dir)
         vocab = Vocab.load(model_dir / VOCAB_FILE)
         try:
             with torch.device("meta"):
-                expected = RNNLanguageModel(cfg.model, len(vocab))
+                expected = RNNLanguageModel(cfg.model, len(vocab)).to(dtype)
         except ValueError as e:  # an unknown model.cell
             raise RnnkitError(f"model.cell: {e}", model_dir / "config.yaml") from None
-        metadata = check_weights_header(expected, model_dir / WEIGHTS_FILE)
-        verify_fingerprint(model_dir, cfg, model_dir / WEIGHTS_FILE, metadata)
+        metadata = check_weights_header(expected, weights)
+        verify_fingerprint(model_dir, cfg, weights, metadata)
         return tokenizer, vocab
 
     @classmethod
