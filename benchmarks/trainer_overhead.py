@@ -1,23 +1,32 @@
 #!/usr/bin/env python3
 """Trainer overhead: rnnkit's Trainer vs a minimal PyTorch loop vs the peer's bare step, one process.
 
-The same PTB model shape (vocab ~10k, 2x200 LSTM, batch 20, bptt 35) is trained N steps at a time by
+One model, the peer bare step's (``lstm_lm_step_bench.py``): 2x200 LSTM, embedding and softmax weights
+tied, dropout 0.5 on the embedded inputs, between the layers and on the output, batch 20, bptt 35, the
+vocabulary of rnnkit's PTB (10,002: its four specials), trained N steps at a time by
 
 * ``rnnkit``         the real ``rnnkit.train.Trainer`` driving ``rnnkit.tasks.lm.LMTask`` built from
-                     ``load_config("ptb-small", ["train.bptt=35", ...])``; tokens/s is the trainer's own
+                     ``load_config("ptb-small", ["train.bptt=35", "model.tie_weights=true", ...])``
+                     (MODEL_OVERRIDES: the peer's model); tokens/s is the trainer's own
                      log row (``log_every = N``): the clock starts before the first batch is sliced and
                      stops after the N-th update, so it holds everything the trainer does per step
                      (batch slicing, .to(device), lr setting, finite-loss check, clipping, state
                      detaching, loss readback, window bookkeeping, logging); progress bar off
                      (``--progress`` adds a variant with it on);
 * ``minimal``        a hand-written loop over the SAME columns of the same token stream (asserted
-                     equal to the trainer's), a plain ``nn.Embedding -> nn.LSTM(200, 200, 2) -> nn.Linear``
-                     with the same init range, SGD lr 1, clip 5, ``loss.item()`` per step;
+                     equal to the trainer's), a plain ``nn.Embedding -> dropout -> nn.LSTM(200, 200, 2,
+                     dropout=0.5) -> dropout -> nn.Linear`` (tied) with the same init range, SGD lr 1,
+                     clip 5, ``loss.item()`` per step;
 * ``minimal_rnnkit_model``  the same hand-written loop around rnnkit's own ``RNNLanguageModel``
                      (separates the trainer's cost from the model's);
 * ``bare``           ``lstm_lm_step_bench.bench`` from shared/peers (imported, not copied): embedding,
-                     2-layer nn.LSTM, tied softmax, dropout 0.5, clip, SGD, random ids, vocab 10000;
-* ``word_lm`` (``--word-lm``) the peer ``torch_word_lm.py`` as a subprocess, ``--max-batches N``, dropout 0.
+                     2-layer nn.LSTM, tied softmax, dropout 0.5, clip, SGD, random ids, called with
+                     rnnkit's vocabulary size;
+* ``word_lm`` (``--word-lm``) the peer ``torch_word_lm.py`` as a subprocess, ``--max-batches N``,
+                     ``--tied --dropout 0.5`` (its own PTB vocabulary of 10,000).
+
+Importing rnnkit sets glibc malloc's thresholds for the whole process (rnnkit.runtime), so the
+in-process variants share them; ``word_lm`` runs with glibc's defaults.
 
 Rounds are interleaved (round k runs every variant once, in a rotated order) after one untimed warm-up
 round; one-time setup (reading PTB, building the vocabulary, building models) is outside the clocks.
@@ -46,7 +55,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DEFAULT_DATA_DIR, PEERS_DIR, RUNS_DIR, emit, machine, markdown_table  # noqa: E402
 
-SHAPE = {"vocab": 10000, "hidden": 200, "layers": 2, "batch": 20, "bptt": 35}
+SHAPE = {"hidden": 200, "layers": 2, "batch": 20, "bptt": 35, "dropout": 0.5}
+# ptb-small made into the peer bare step's model: tied weights, its three dropouts
+MODEL_OVERRIDES = ["model.tie_weights=true", f"model.embedding_dropout={SHAPE['dropout']}",
+                   f"model.layer_dropout={SHAPE['dropout']}", f"model.dropout={SHAPE['dropout']}"]
 
 
 def parse_args(argv=None):
@@ -77,7 +89,8 @@ def build_task(args, progress: bool):
     from rnnkit.train import resolve_device, seed_everything
 
     ptb = args.data_dir / "ptb"
-    overrides = [f"train.bptt={SHAPE['bptt']}", f"train.batch_size={SHAPE['batch']}", f"train.log_every={args.steps}",
+    overrides = [*MODEL_OVERRIDES, f"train.bptt={SHAPE['bptt']}", f"train.batch_size={SHAPE['batch']}",
+                 f"train.log_every={args.steps}",
                  f"train.progress={'true' if progress else 'false'}", f"train.device={args.device}"]
     if args.quick:
         overrides.append("data.max_lines=300")
@@ -225,18 +238,21 @@ def _detach(state):
 
 
 def PlainLM(vocab: int, hidden: int, layers: int):  # noqa: N802 - a class factory (torch imported lazily)
+    """The bare step's model written the usual way: tied softmax, dropout on inputs, between layers, outputs."""
     from torch import nn
 
     class _PlainLM(nn.Module):
         def __init__(self):
             super().__init__()
             self.embed = nn.Embedding(vocab, hidden)
-            self.rnn = nn.LSTM(hidden, hidden, layers)
+            self.drop = nn.Dropout(SHAPE["dropout"])
+            self.rnn = nn.LSTM(hidden, hidden, layers, dropout=SHAPE["dropout"])
             self.proj = nn.Linear(hidden, vocab)
+            self.proj.weight = self.embed.weight
 
         def forward(self, x, state):
-            h, state = self.rnn(self.embed(x), state)
-            return self.proj(h), state
+            h, state = self.rnn(self.drop(self.embed(x)), state)
+            return self.proj(self.drop(h)), state
 
     return _PlainLM()
 
@@ -244,14 +260,14 @@ def PlainLM(vocab: int, hidden: int, layers: int):  # noqa: N802 - a class facto
 class BareVariant:
     """The peer's bare step, imported from shared/peers (its own warm-up and clock)."""
 
-    def __init__(self, name, peers_dir: Path, device: str):
+    def __init__(self, name, peers_dir: Path, device: str, vocab_size: int):
         import torch
 
         sys.path.insert(0, str(peers_dir))
         import lstm_lm_step_bench as peer
 
         self.name, self.peer, self.torch, self.device = name, peer, torch, torch.device(device)
-        self.shape = (SHAPE["vocab"], SHAPE["hidden"], SHAPE["layers"], SHAPE["batch"], SHAPE["bptt"])
+        self.shape = (vocab_size, SHAPE["hidden"], SHAPE["layers"], SHAPE["batch"], SHAPE["bptt"])
 
     def run(self, steps: int) -> dict:
         r = self.peer.bench(self.torch, "small(2x200,b20)", self.shape, self.device, False, steps, 3)
@@ -259,7 +275,7 @@ class BareVariant:
 
 
 class WordLMVariant:
-    """The peer torch_word_lm.py as a subprocess: one epoch of N batches, dropout 0, no test."""
+    """The peer torch_word_lm.py as a subprocess: one epoch of N batches, tied, dropout 0.5, no test."""
 
     def __init__(self, name, args):
         self.name, self.args = name, args
@@ -267,7 +283,8 @@ class WordLMVariant:
     def run(self, steps: int) -> dict:
         a = self.args
         cmd = [sys.executable, str(a.peers_dir / "torch_word_lm.py"), "--data-dir", str(a.data_dir / "ptb"),
-               "--epochs", "1", "--max-batches", str(steps), "--dropout", "0", "--lr", "1", "--clip", "5",
+               "--epochs", "1", "--max-batches", str(steps), "--dropout", str(SHAPE["dropout"]), "--tied",
+               "--lr", "1", "--clip", "5",
                "--no-test", "--max-eval-tokens", "2000", "--log-interval", "0", "--device", a.device]
         if a.threads:
             cmd += ["--threads", str(a.threads)]
@@ -337,12 +354,13 @@ def main(argv=None) -> int:
     variants.append(MinimalVariant("minimal", x, y, vocab_size, device=args.device))
     variants.append(MinimalVariant("minimal_rnnkit_model", x, y, vocab_size,
                                    RNNLanguageModel(task.cfg.model, vocab_size), device=args.device))
-    variants.append(BareVariant("bare", args.peers_dir, args.device))
+    variants.append(BareVariant("bare", args.peers_dir, args.device, vocab_size))
     if args.word_lm:
         variants.append(WordLMVariant("word_lm", args))
     setup_s = time.perf_counter() - t_setup
-    meta = {"shape": {**SHAPE, "vocab_rnnkit": vocab_size}, "steps": args.steps, "threads": torch.get_num_threads(),
-            "device": args.device, "rnnkit_overrides": variants[0].overrides, "machine": machine(args.device)}
+    meta = {"shape": {**SHAPE, "vocab": vocab_size, "tied": True}, "steps": args.steps,
+            "threads": torch.get_num_threads(), "device": args.device, "rnnkit_overrides": variants[0].overrides,
+            "machine": machine(args.device)}
     print(f"setup (PTB, vocabulary, models) {setup_s:.1f} s, not timed; {len(variants)} variants x "
           f"{args.rounds} rounds x {args.steps} steps, {meta['threads']} torch thread(s)", file=sys.stderr)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import importlib
 import importlib.resources
+import os
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -61,11 +62,17 @@ def no_curves(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
 
 @pytest.fixture(autouse=True, scope="session")
 def _one_thread():
-    """The machine is small and shared: one intra-op thread keeps timings steady and results exact."""
-    old = torch.get_num_threads()
+    """The machine is small and shared: one intra-op thread keeps timings steady and results exact
+    (OMP_NUM_THREADS too: runs that choose their own thread count, rnnkit.runtime.choose_threads, read it)."""
+    old, old_env = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
     torch.set_num_threads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"
     yield
     torch.set_num_threads(old)
+    if old_env is None:
+        del os.environ["OMP_NUM_THREADS"]
+    else:
+        os.environ["OMP_NUM_THREADS"] = old_env
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from rnnkit import distributed as dist_utils
+from rnnkit import runtime
 from rnnkit.arguments import (
     check_bool_argument,
     check_overrides_argument,
@@ -367,8 +368,7 @@ def run(cfg: Config, out_dir: Path, device: torch.device, dist: dist_utils.DistI
     lock (from before a resume reads anything, or from the new run's first write) until the results are
     written."""
     task_cls, _ = task_classes(cfg.task)
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
+    threads = runtime.set_threads(cfg.train.threads)
     with ExitStack() as held:
         changes = resume_changes(out_dir, cfg) if resume else []
         if resume and dist.is_main:
@@ -381,7 +381,7 @@ def run(cfg: Config, out_dir: Path, device: torch.device, dist: dist_utils.DistI
             load_weights(task.model, init_from / WEIGHTS_FILE)
         seed_everything(cfg.train.seed + dist.rank)  # dropout masks differ between ranks
         if dist.is_main and cfg.train.progress:
-            print(f"{task.describe()}; device {device}; {dist.world} process(es)", flush=True)
+            print(f"{task.describe()}; device {device}; {threads}; {dist.world} process(es)", flush=True)
         # the trainer checks optimizer and schedule names: fail before anything is written to out_dir
         trainer = Trainer(task, cfg.train, out_dir, device, dist)
         if dist.is_main and not resume:
@@ -396,7 +396,7 @@ def run(cfg: Config, out_dir: Path, device: torch.device, dist: dist_utils.DistI
         elif init_from is not None:  # a step-0 checkpoint holds the copied weights: a resume starts from them
             trainer.save_checkpoint()
         trainer.fit()
-        results = _final_results(cfg, task, out_dir, device) if dist.is_main else None
+        results = _final_results(cfg, task, trainer.best_metrics, out_dir, device) if dist.is_main else None
         dist_utils.barrier()
     if dist.enabled:
         dist_utils.shutdown()
@@ -406,10 +406,13 @@ def run(cfg: Config, out_dir: Path, device: torch.device, dist: dist_utils.DistI
     return model
 
 
-def _final_results(cfg: Config, task, out_dir: Path, device: torch.device) -> dict:
-    """Score the best weights on the validation data (file or held out) and the test file."""
-    load_weights(task.model, out_dir / WEIGHTS_FILE)
-    results = {"valid": task.validate(task.model)}
+def _final_results(cfg: Config, task, best_valid: dict | None, out_dir: Path, device: torch.device) -> dict:
+    """Metrics of the best weights: on the validation data as the trainer scored them when it saved them
+    (not scored again), and on the test file."""
+    if best_valid is None:  # a run resumed from a checkpoint written before the trainer kept them
+        load_weights(task.model, out_dir / WEIGHTS_FILE)
+        best_valid = task.validate(task.model)
+    results = {"valid": best_valid}
     if cfg.data.test:
         results["test"] = load(out_dir, device=str(device)).evaluate(cfg.data.test)
     atomic_write_text(out_dir / RESULTS_FILE, json.dumps(results, indent=1))

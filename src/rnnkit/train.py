@@ -204,9 +204,11 @@ class Trainer:
         self.batch_index = 0  # next batch of self.epoch's plan
         self.carried_state = None
         self.best_loss = math.inf
+        self.best_metrics: dict[str, float] | None = None  # validation metrics of the saved best weights
         self.bad_evals = 0
         self.val_history: list[float] = []
         self.rows: list[dict] = []
+        self.plotted_rows = 0  # len(rows) when curves.png was last drawn
         self.elapsed = 0.0
         self.window = _Window()  # training loss since the last log row
         self.finished = False
@@ -222,6 +224,7 @@ class Trainer:
             "step": self.step, "epoch": self.epoch, "batch_index": self.batch_index,
             "optimizer_name": self.optimizer_name, "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(), "best_loss": self.best_loss, "bad_evals": self.bad_evals,
+            "best_metrics": self.best_metrics,
             "val_history": self.val_history, "rows": self.rows, "elapsed": self.elapsed,
             "finished": self.finished, "validated_at": self.validated_at, "backend": self.backend,
             "window": [self.window.loss, self.window.count], "base_lr": self.cfg.lr,
@@ -282,6 +285,7 @@ class Trainer:
                     "elapsed", "finished", "validated_at"):
             setattr(self, key, state[key])
         self.window = _Window(*state.get("window", (0.0, 0)))
+        self.best_metrics = _metrics_or_none(state.get("best_metrics"))
         try:
             self._restore_rng(rng)
         except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as e:  # the RNGs' own checks
@@ -316,8 +320,11 @@ class Trainer:
         writer.writeheader()
         writer.writerows(self.rows)
         atomic_write_text(self.out_dir / "log.csv", buf.getvalue())
-        if any(r["split"] == "valid" for r in self.rows) or len(self.rows) > 1:
+        # every row adds a point to the curves: redraw (matplotlib is slow) only when rows were added
+        if len(self.rows) != self.plotted_rows and (any(r["split"] == "valid" for r in self.rows)
+                                                     or len(self.rows) > 1):
             plot_curves(self.rows, self.out_dir / "curves.png", "loss")
+            self.plotted_rows = len(self.rows)
 
     # ----------------------------------------------------------------- training
     def fit(self) -> dict[str, float]:
@@ -451,7 +458,7 @@ class Trainer:
         self._log("valid", loss, self.schedule.lr, None, metrics)
         improved = loss < self.best_loss
         if improved:
-            self.best_loss, self.bad_evals = loss, 0
+            self.best_loss, self.best_metrics, self.bad_evals = loss, metrics, 0
             if self.dist.is_main:
                 self._save_best()
         else:
@@ -496,6 +503,14 @@ class Trainer:
                 backup[p] = p.detach().clone()
                 p.data.copy_(ax)
         return backup
+
+
+def _metrics_or_none(value) -> dict[str, float] | None:
+    """A checkpoint's best validation metrics; None (the final results score the best weights again)
+    when absent, as in checkpoints written before they were kept, or not a mapping of numbers."""
+    if isinstance(value, dict) and all(isinstance(k, str) and type(v) in (int, float) for k, v in value.items()):
+        return value
+    return None
 
 
 def _restore(model: nn.Module, backup: dict) -> None:

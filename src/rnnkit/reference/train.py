@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rnnkit import runtime
 from rnnkit.api import (
     announce_resume,
     check_train_arguments,
@@ -95,8 +96,7 @@ def train_numpy(recipe: str | None = None, data: str | None = None, out: str | P
     out_dir = Path(out)
     cfg = prepare_config(task, recipe, data, out_dir, overrides, valid, test, resume, overwrite)
     check_numpy_config(cfg)
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
+    runtime.set_threads(cfg.train.threads)
     with ExitStack() as held:
         changes = resume_changes(out_dir, cfg) if resume else []
         if resume:
