@@ -5,7 +5,8 @@ One table, ``CASES``. Each row is plain data, ``Case(id, run, expect, message, f
 ``id``       unique name (the pytest id), ``verb-what``.
 ``run``      ``("cli", [argv, ...])``: ``rnnkit.cli.main(argv)``, in this process unless ``isolate``; or
              ``("api", ENTRY, {kwargs})`` with ENTRY one of ``train``, ``load``, ``evaluate``,
-             ``generate`` (methods of ``rnnkit.load("{model}")``), ``train_numpy``, ``load_numpy``.
+             ``generate`` (methods of ``rnnkit.load("{model}")``), ``train_numpy``, ``load_numpy``,
+             ``generate_numpy`` (``load_numpy("{model}").generate``).
 ``expect``   CLI: the exit status (2: a user error; argparse's own errors exit 2 too).
              API: the exception class (``RnnkitError``, ``TypeError``, ``ValueError``).
 ``message``  a fragment the one error line (CLI) or the exception text (API) must contain.
@@ -15,6 +16,8 @@ One table, ``CASES``. Each row is plain data, ``Case(id, run, expect, message, f
              or a folder), ``("sparse", SIZE)`` (a file of SIZE zero bytes that takes no disk), ``("fifo",)``
              (a named pipe), ``("mkdir",)`` (a folder), ``("symlink", TARGET)``; the last three replace a
              file of that name.
+             ``("float64",)`` rewrites a safetensors file (written or copied before it) with its tensors as
+             float64, metadata kept.
 ``isolate``  run in a subprocess under an address-space limit (``RLIMIT_AS``) and a timeout: the rows
              that would hang, or abort the process, if the fix regressed (huge models, /dev/zero, FIFOs,
              alias bombs, 10**8 threads). In-process rows run under a lowered RLIMIT_AS too.
@@ -326,6 +329,12 @@ CASES: list[Case] = [
          files={"o/notes.txt": "mine\n"}),
     Case("train-resume-nothing", cli("train", "lm", "--out", "{tmp}/never", "--resume"), 2,
          "{tmp}/never: nothing to resume"),
+    Case("train-resume-and-overwrite", cli(*TRAIN, "--overwrite", "--resume"), 2,
+         "--resume and --overwrite exclude each other"),
+    Case("train-resume-model-copy-without-marker", cli("train", "lm", "--out", "{tmp}/mc", "--resume"), 2,
+         "{tmp}/mc: has no rnnkit.json", files={**MODEL_COPY, "mc/rnnkit.json": ("delete",)}, out="mc"),
+    Case("train-resume-user-config-without-marker", cli("train", "lm", "--out", "{tmp}/mine", "--resume"), 2,
+         "{tmp}/mine: has no rnnkit.json", files={"mine/config.yaml": "task: lm\n", "mine/notes.txt": "mine\n"}),
     Case("train-resume-change-model", cli("train", "lm", "--out", "{tmp}/mc", "--resume",
                                           "--set", "model.hidden_size=64"), 2,
          "cannot change 'model.hidden_size' when resuming", files=MODEL_COPY, out="mc"),
@@ -447,6 +456,11 @@ CASES: list[Case] = [
     Case("evaluate-json-in-a-missing-folder", cli("evaluate", "{model}", "--data", "{valid}", "--json",
                                                   "{tmp}/new/x.json"), 2,
          "{tmp}/new/x.json: --json: {tmp}/new does not exist (create it first)"),
+    Case("evaluate-json-symlink", cli("evaluate", "{model}", "--data", "{valid}", "--json", "{tmp}/link.json"), 2,
+         "{tmp}/link.json: --json names a symbolic link",
+         files={"mine.json": "mine\n", "link.json": ("symlink", "{tmp}/mine.json")}),
+    Case("evaluate-json-fifo", cli("evaluate", "{model}", "--data", "{valid}", "--json", "{tmp}/pipe"), 2,
+         "{tmp}/pipe: --json names a device, pipe or socket", files={"pipe": ("fifo",)}, isolate=True),
     Case("evaluate-numpy-cuda", cli("evaluate", "{model}", "--data", "{valid}", "--backend", "numpy",
                                     "--device", "cuda"), 2, "the numpy backend runs on the CPU"),
     # ------------------------------------------------------------------------------ model directories
@@ -502,6 +516,21 @@ CASES: list[Case] = [
          files={**MODEL_COPY, "mc/tokenizer.json": '{"kind": "morse"}'}),
     Case("generate-tokenizer-not-object", cli("generate", "{tmp}/mc"), 2, "a JSON object expected, got list",
          files={**MODEL_COPY, "mc/tokenizer.json": "[1]"}),
+    Case("generate-weights-float64", cli("generate", "{tmp}/mc"), 2,
+         "{tmp}/mc/model.safetensors: 'embedding.weight' is stored as F64, the model holds F32",
+         files={**MODEL_COPY, "mc/model.safetensors": ("float64",)}),
+    Case("generate-vocab-entries-swapped", cli("generate", "{tmp}/mc"), 2,
+         "{tmp}/mc/vocab.json: was changed since the weights were saved",
+         files={**MODEL_COPY, "mc/vocab.json": ("edit", '"the",\n".",', '".",\n"the",')}),
+    Case("generate-tokenizer-lowercase-not-bool", cli("generate", "{tmp}/mc"), 2,
+         "{tmp}/mc/tokenizer.json: tokenizer field 'lowercase' must be true or false, got 'no'",
+         files={**MODEL_COPY, "mc/tokenizer.json": ("edit", '"lowercase": false', '"lowercase": "no"')}),
+    Case("generate-tokenizer-unknown-field", cli("generate", "{tmp}/mc"), 2,
+         "{tmp}/mc/tokenizer.json: tokenizer file has unknown field(s) 'stem'",
+         files={**MODEL_COPY, "mc/tokenizer.json": ("edit", '"kind": "word",', '"kind": "word", "stem": true,')}),
+    Case("generate-config-data-mode-edited", cli("generate", "{tmp}/mc"), 2,
+         "{tmp}/mc/config.yaml: 'data.mode' is 'sentences', but the weights were trained with 'stream'",
+         files={**MODEL_COPY, "mc/config.yaml": ("edit", "mode: stream", "mode: sentences")}),
     # ------------------------------------------------------------------------------ generate options
     Case("generate-temperature-0", cli("generate", "{model}", "--temperature", "0"), 2, "temperature must be > 0"),
     Case("generate-temperature-nan", cli("generate", "{model}", "--temperature", "nan"), 2,
@@ -521,6 +550,12 @@ CASES: list[Case] = [
          "'zebra' (use --allow-unk"),
     Case("generate-numpy-cuda", cli("generate", "{model}", "--backend", "numpy", "--device", "cuda"), 2,
          "the numpy backend runs on the CPU"),
+    Case("generate-seed-beyond-64-bits", cli("generate", "{model}", "--seed", str(2**64)), 2,
+         "seed (--seed) must fit in 64 bits"),
+    Case("generate-numpy-n-negative", cli("generate", "{model}", "--backend", "numpy", "-n", "-3"), 2,
+         "n (-n) must be >= 0"),
+    Case("generate-numpy-num-samples-0", cli("generate", "{model}", "--backend", "numpy", "--num-samples", "0"), 2,
+         "num_samples (--num-samples) must be >= 1"),
     # ------------------------------------------------------------------------------ Python API: rnnkit.train
     Case("api-train-data-int", api("train", **{**TRAIN_KW, "data": 123}), TypeError, "data must be a path"),
     Case("api-train-overrides-string", api("train", **{**TRAIN_KW, "overrides": "train.lr=1"}), TypeError,
@@ -549,6 +584,8 @@ CASES: list[Case] = [
          "{tmp}/nope.txt: data path not found"),
     Case("api-train-resume-and-init-from", api("train", resume=True, init_from="{model}", **TRAIN_KW), E,
          "--resume and --init-from exclude each other"),
+    Case("api-train-resume-and-overwrite", api("train", resume=True, overwrite=True, **TRAIN_KW), E,
+         "--resume and --overwrite exclude each other"),
     Case("api-train-nan-lr", api("train", **{**TRAIN_KW, "overrides": ["train.lr=.nan"]}), E,
          "'train.lr' must be a finite number"),
     # ------------------------------------------------------------------------------ Python API: rnnkit.load
@@ -577,6 +614,25 @@ CASES: list[Case] = [
     Case("api-generate-num-samples-0", api("generate", prompt="the", num_samples=0), E,
          "num_samples (--num-samples) must be >= 1"),
     Case("api-generate-prompt-oov", api("generate", prompt="zebra"), E, "'zebra'"),
+    *[Case(f"api-generate-{id_}", api("generate", **kwargs), expect, message)
+      for id_, kwargs, expect, message in (
+        ("n-float", {"n": 1.5}, TypeError, "n must be an integer, got 1.5"),
+        ("n-bool", {"n": True}, TypeError, "n must be an integer, got True"),
+        ("temperature-string", {"temperature": "hot"}, TypeError, "temperature must be a number"),
+        ("num-samples-bool", {"num_samples": True}, TypeError, "num_samples must be an integer"),
+        ("prompt-none", {"prompt": None}, TypeError, "prompt must be a string, got None"),
+        ("prompt-int", {"prompt": 123}, TypeError, "prompt must be a string, got 123"),
+        ("seed-string", {"seed": "x"}, TypeError, "seed must be an integer or None"),
+        ("seed-float", {"seed": 1.0}, TypeError, "seed must be an integer or None"),
+        ("seed-beyond-64-bits", {"seed": 2**64}, E, "seed (--seed) must fit in 64 bits"),
+        ("top-k-float", {"top_k": 2.5}, TypeError, "top_k must be an integer"),
+        ("top-p-string", {"top_p": "0.9"}, TypeError, "top_p must be a number"),
+        ("greedy-string", {"greedy": "yes"}, TypeError, "greedy must be True or False"),
+        ("include-prompt-none", {"include_prompt": None}, TypeError, "include_prompt must be True or False"),
+        ("allow-unk-int", {"allow_unk": 1}, TypeError, "allow_unk must be True or False"),
+        ("sentence-int", {"sentence": 1}, TypeError, "sentence must be True or False"),
+        ("stop-at-eos-int", {"stop_at_eos": 1}, TypeError, "stop_at_eos must be True, False or None"),
+      )],
     # ------------------------------------------------------------------------------ Python API: the NumPy reference
     Case("api-train-numpy-data-int", api("train_numpy", **{**TRAIN_KW, "data": 123}), TypeError,
          "data must be a path"),
@@ -588,6 +644,11 @@ CASES: list[Case] = [
     Case("api-load-numpy-none", api("load_numpy", model_dir=None), TypeError, "model_dir must be a path"),
     Case("api-load-numpy-int", api("load_numpy", model_dir=123), TypeError, "model_dir must be a path"),
     Case("api-load-numpy-missing", api("load_numpy", model_dir="{tmp}/ghost"), E, "model directory not found"),
+    Case("api-generate-numpy-n-float", api("generate_numpy", n=1.5), TypeError, "n must be an integer, got 1.5"),
+    Case("api-generate-numpy-n-negative", api("generate_numpy", n=-3), E, "n (-n) must be >= 0"),
+    Case("api-generate-numpy-num-samples-0", api("generate_numpy", num_samples=0), E,
+         "num_samples (--num-samples) must be >= 1"),
+    Case("api-generate-numpy-prompt-none", api("generate_numpy", prompt=None), TypeError, "prompt must be a string"),
 ]
 
 
@@ -646,12 +707,24 @@ def _make_files(root: Path, files: dict[str, Any]) -> None:
         elif content[0] == "sparse":
             with path.open("wb") as f:
                 f.truncate(content[1])
+        elif content[0] == "float64":
+            _save_as_float64(path)
         elif content[0] in ("fifo", "mkdir", "symlink"):
             path.unlink(missing_ok=True)
             os.mkfifo(path) if content[0] == "fifo" else path.mkdir() if content[0] == "mkdir" else \
                 path.symlink_to(content[1])
         else:
             raise AssertionError(f"unknown file maker {content[0]!r}")
+
+
+def _save_as_float64(path: Path) -> None:
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    with safe_open(str(path), "np") as f:
+        tensors = {name: f.get_tensor(name).astype("float64") for name in f.keys()}
+        metadata = f.metadata()
+    save_file(tensors, str(path), metadata=metadata)
 
 
 def _snapshot(roots: list[Path], skip: Path | None) -> dict[str, tuple]:
@@ -709,7 +782,8 @@ def _run_api(entry: str, kwargs: dict[str, Any], model: str) -> BaseException | 
 
     calls = {"train": rnnkit.train, "load": rnnkit.load, "train_numpy": train_numpy, "load_numpy": load_numpy,
              "evaluate": lambda **kw: rnnkit.load(model).evaluate(**kw),
-             "generate": lambda **kw: rnnkit.load(model).generate(**kw)}
+             "generate": lambda **kw: rnnkit.load(model).generate(**kw),
+             "generate_numpy": lambda **kw: load_numpy(model).generate(**kw)}
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             calls[entry](**kwargs)
