@@ -158,3 +158,29 @@ def test_demo_runs_inside_a_folder_holding_demo(capsys, monkeypatch, tmp_path: P
     assert main(["demo", "--out", "runs/demo", "--threads", "1"]) == 0
     out = capsys.readouterr().out
     assert "1 thread: asked for" in out.splitlines()[0] and "greedy:" in out
+
+
+def test_loading_a_model_checks_its_shapes_without_importing_dynamo(tiny_model: Path) -> None:
+    """The header check builds the model on the meta device with initialisers skipped: torch's meta
+    initialisers import torch._dynamo (about 1 s of every generate/evaluate)."""
+    out = python(f"import sys, rnnkit\nlm = rnnkit.load({str(tiny_model)!r})\n"
+                 f"print(lm.evaluate({str(tiny_model.parent / 'train.txt')!r})['tokens'] > 0, "
+                 "'torch._dynamo' in sys.modules)").stdout
+    assert out.split()[-2:] == ["True", "False"]
+
+
+@pytest.mark.parametrize("overrides", [{}, {"cell": "gru", "tie_weights": True, "init_range": 0.1},
+                                       {"cell": "rnn_tanh", "weight_drop": 0.5, "layers": 3}])
+def test_shapes_only_matches_the_real_model(overrides: dict) -> None:
+    import dataclasses
+
+    from rnnkit.checkpoint import shapes_only
+    from rnnkit.config import ModelConfig
+    from rnnkit.models.lm import RNNLanguageModel
+
+    cfg = dataclasses.replace(ModelConfig(embedding_size=12, hidden_size=12), **overrides)
+    meta = shapes_only(lambda: RNNLanguageModel(cfg, 50))
+    real = RNNLanguageModel(cfg, 50)
+    assert {k: (v.shape, v.dtype) for k, v in meta.state_dict().items()} == \
+        {k: (v.shape, v.dtype) for k, v in real.state_dict().items()}
+    assert all(v.is_meta for v in meta.state_dict().values())

@@ -33,6 +33,7 @@ import stat
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -40,6 +41,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from rnnkit.data.tokenizers import SPM_FILE, TOKENIZER_FILE
 from rnnkit.errors import RnnkitError, parse_json
@@ -188,6 +190,29 @@ def expected_tensors(model: nn.Module) -> tuple[dict[str, tuple[str, tuple[int, 
         first[id(tensor)] = name
         expected[name] = (_DTYPES.get(tensor.dtype, str(tensor.dtype)), tuple(tensor.shape))
     return expected, aliases
+
+
+# torch.nn.init's initialisers and the in-place fills they use: each returns the tensor it fills
+_INITIALISERS = frozenset({"normal_", "uniform_", "zero_", "fill_", "zeros_", "ones_", "constant_",
+                           "kaiming_uniform_", "kaiming_normal_", "xavier_uniform_", "xavier_normal_",
+                           "trunc_normal_", "orthogonal_"})
+
+
+class _SkipInitialisers(TorchFunctionMode):
+    """Initialisers do nothing: on the meta device torch runs them through Python decompositions that
+    import torch._dynamo on first use (about 1 s, more than the rest of loading a small model)."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if getattr(func, "__name__", None) in _INITIALISERS:
+            return args[0] if args else kwargs["tensor"]
+        return func(*args, **(kwargs or {}))
+
+
+def shapes_only(build: Callable[[], nn.Module]) -> nn.Module:
+    """``build()`` on the meta device with its initialisers skipped: a model's tensor names, shapes and
+    dtypes without memory or time, for :func:`check_weights_header`."""
+    with torch.device("meta"), _SkipInitialisers():
+        return build()
 
 
 def check_weights_header(model: nn.Module, path: str | Path) -> dict[str, str]:

@@ -19,7 +19,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnkit.arguments import check_int_argument, check_path_argument
-from rnnkit.checkpoint import VOCAB_FILE, WEIGHTS_FILE, check_weights_header, load_weights, verify_fingerprint
+from rnnkit.checkpoint import (
+    VOCAB_FILE,
+    WEIGHTS_FILE,
+    check_weights_header,
+    load_weights,
+    shapes_only,
+    verify_fingerprint,
+)
 from rnnkit.config import Config, DataConfig
 from rnnkit.data.lm import IGNORE_INDEX, Batch, encode_lines, make_batches, read_corpus_lines
 from rnnkit.data.readers import check_file
@@ -322,14 +329,13 @@ class LanguageModel:
                       dtype: torch.dtype = torch.float32) -> tuple[Tokenizer, Vocab]:
         """The tokenizer and vocabulary of ``model_dir`` (each file type-checked), once the header of
         ``weights`` (default: its model.safetensors) matches the model ``cfg`` and the vocabulary describe,
-        in ``dtype`` (built on the meta device: no memory), and their fingerprint matches the config,
+        in ``dtype`` (built on the meta device: no memory, no initialisation), and their fingerprint matches the config,
         vocabulary and tokenizer: nothing is allocated before."""
         weights = weights or model_dir / WEIGHTS_FILE
         tokenizer = load_tokenizer(model_dir)
         vocab = Vocab.load(model_dir / VOCAB_FILE)
         try:
-            with torch.device("meta"):
-                expected = RNNLanguageModel(cfg.model, len(vocab)).to(dtype)
+            expected = shapes_only(lambda: RNNLanguageModel(cfg.model, len(vocab))).to(dtype)
         except ValueError as e:  # an unknown model.cell
             raise RnnkitError(f"model.cell: {e}", model_dir / "config.yaml") from None
         metadata = check_weights_header(expected, weights)
