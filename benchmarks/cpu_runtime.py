@@ -13,7 +13,8 @@ Sections (``--only`` picks some):
 * ``train``     tokens/s of ``rnnkit train lm --recipe ptb-small`` and ``--recipe seed-002`` at 1 thread
                 (median of the log rows after the first): baseline, this tree, and this tree with
                 ``RNNKIT_MALLOC=0`` (the allocator's share); target ptb-small >= 1.2x the baseline;
-* ``evaluate``  wall time of ``rnnkit evaluate`` of a ptb-small model on ptb.valid.txt (default settings);
+* ``evaluate``  wall time of ``rnnkit evaluate`` of a ptb-small model on ptb.valid.txt (default settings,
+                or ``--eval-threads N`` in both trees);
 * ``threads``   every verb (train, evaluate, demo, generate) of this tree at its default settings and at
                 ``--threads 1`` / ``--threads 2``, on the machine as it is ("idle") and with one extra
                 CPU-bound process running ("busy"); target: the default within 10% of the best setting.
@@ -54,6 +55,9 @@ def parse_args(argv=None):
     p.add_argument("--rounds", type=int, default=5, help="timed rounds per variant (default 5)")
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="holds ptb/")
     p.add_argument("--train-steps", type=int, default=200, help="ptb-small updates per training run")
+    p.add_argument("--eval-threads", type=int, default=0, metavar="N",
+                   help="evaluate section: OMP_NUM_THREADS=N for both trees (the evaluation code alike, "
+                        "whatever each tree's thread default); default: each tree's default settings")
     p.add_argument("--quick", action="store_true", help="smoke test: 1 round, tiny budgets")
     args = p.parse_args(argv)
     if args.quick:
@@ -260,7 +264,8 @@ def ptb_model(tree: Tree, args) -> Path:
 
 def evaluate_run(tree: Tree, model: Path, args, *options) -> dict:
     data = small_valid(args) if args.quick else args.data_dir / "ptb" / "ptb.valid.txt"
-    return timed(tree.cmd("evaluate", model, "--data", data, *options), tree.env())
+    threads = {"OMP_NUM_THREADS": str(args.eval_threads)} if getattr(args, "eval_threads", 0) else {}
+    return timed(tree.cmd("evaluate", model, "--data", data, *options), tree.env(**threads))
 
 
 def section_evaluate(trees: list[Tree], args) -> list[list]:
