@@ -46,7 +46,7 @@ from rnnkit.data.readers import check_file
 from rnnkit.errors import RnnkitError, parse_json
 from rnnkit.lock import LOCK_FILE, ModelDirLock
 from rnnkit.tasks import task_classes
-from rnnkit.train import Trainer, resolve_device, seed_everything
+from rnnkit.train import Trainer, refuse_other_backend, resolve_device, seed_everything
 
 # What may change when resuming: how long and how fast to train and where, not what is trained.
 RESUMABLE_KEYS = ("train.lr", "train.clip", "train.epochs", "train.max_steps", "train.device", "train.progress",
@@ -257,10 +257,7 @@ def weights_metadata(out_dir: Path, cfg: Config, backend: str) -> dict[str, str]
 def _check_run_settings(out_dir: Path, cfg: Config, weights: Path, metadata: dict[str, str], backend: str) -> None:
     """The checkpoint was trained by ``backend`` with the settings config.yaml holds now: an edit by hand
     of a key --resume may not change is refused naming the key (checkpoints without the record pass)."""
-    trained_by = metadata.get(_BACKEND_KEY, backend)
-    if trained_by != backend:
-        flag = " --backend numpy" if trained_by == "numpy" else " (without --backend numpy)"
-        raise RnnkitError(f"this run was trained with the {trained_by} backend: resume it{flag}", out_dir)
+    refuse_other_backend(metadata.get(_BACKEND_KEY, backend), backend, out_dir)
     if _RUN_KEY not in metadata:
         return
     try:

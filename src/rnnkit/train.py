@@ -82,6 +82,13 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def refuse_other_backend(trained_by: str, backend: str, out_dir: Path) -> None:
+    """A run resumes with the backend that trained it (their checkpoints hold different dtypes)."""
+    if trained_by != backend:
+        flag = " --backend numpy" if trained_by == "numpy" else " (without --backend numpy)"
+        raise RnnkitError(f"this run was trained with the {trained_by} backend: resume it{flag}", out_dir)
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -261,10 +268,7 @@ class Trainer:
             return
         ckpt = checkpoint_path(self.out_dir, self.dist.rank)
         state, rng = load_trainer_state(ckpt, self.dist.rank)
-        trained_by = state.get("backend", "torch")
-        if trained_by != self.backend:
-            flag = " --backend numpy" if trained_by == "numpy" else " (without --backend numpy)"
-            raise RnnkitError(f"this run was trained with the {trained_by} backend: resume it{flag}", self.out_dir)
+        refuse_other_backend(state.get("backend", "torch"), self.backend, self.out_dir)
         load_weights(self.model, ckpt / LAST_WEIGHTS)
         if state["optimizer_name"] != self.optimizer_name:  # NT-ASGD had switched to averaging
             if not (self.cfg.nt_asgd and state["optimizer_name"] == "asgd"):
