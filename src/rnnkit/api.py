@@ -35,8 +35,8 @@ from rnnkit.checkpoint import (
     refuse_foreign_run_entries,
     remove_run_files,
     remove_stale_temps,
-    require_marker,
     require_files,
+    require_marker,
     require_model_dir,
     run_started,
     write_marker,
@@ -221,7 +221,8 @@ def prepare_config(task: str, recipe: str | None, data: str | None, out_dir: Pat
 
 def set_up_model_dir(cfg: TaskConfig, task, out_dir: Path, made_by: str, overwrite: bool = False) -> ModelDirLock:
     """A new run's model directory before training, under its lock (returned, held): marker, config and
-    the task's assets (the LM: tokenizer and vocabulary); with ``overwrite`` an earlier run's files are removed first (only rnnkit's)."""
+    the task's assets (the LM: tokenizer and vocabulary); with ``overwrite`` an earlier run's files are removed
+    first (only rnnkit's)."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:

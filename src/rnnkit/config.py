@@ -50,7 +50,7 @@ class TrainConfig:
     momentum: float = at_least(0.0, 0)  # sgd / rmsprop momentum
     weight_decay: float = at_least(0.0, 0)  # L2 penalty (decoupled for adamw)
     rmsprop_alpha: float = ranged(0.9, 0, 1)  # rmsprop smoothing constant (0.9 as in TensorFlow's RMSProp, seed 002)
-    nt_asgd: int = at_least(0, 0)  # > 0: switch SGD to averaged SGD when the selection metric has not improved for N evals (AWD)
+    nt_asgd: int = at_least(0, 0)  # > 0: switch SGD to averaged SGD when validation has not improved for N evals (AWD)
     schedule: str = "none"  # none | halve_on_increase | plateau | step
     lr_decay: float = ranged(0.5, 0, 1, low_open=True)  # factor applied by a schedule
     decay_start: int = at_least(0, 0)  # step schedule: decay once per epoch after this many epochs
@@ -63,12 +63,13 @@ class TrainConfig:
     max_steps: int = at_least(0, 0)  # stop after this many updates (0 = no limit)
     eval_every: int = at_least(0, 0)  # validate every N updates (0 = once per epoch)
     save_every: int = at_least(0, 0)  # also save a resumable checkpoint every N updates (0 = at each validation)
-    early_stop: int = at_least(0, 0)  # stop after N evaluations without improvement of the task's selection metric (0 = never)
+    early_stop: int = at_least(0, 0)  # stop after N evaluations without a new best selection metric (0 = never)
     seed: int = at_least(1111, 0)  # seeds python, numpy and torch; data order depends only on it and the epoch
     device: str = "auto"  # auto | cpu | cuda
     amp: bool = True  # bf16 autocast on GPU (ignored on CPU)
-    # OpenMP allocates per thread: 10**8 threads is 20 GB
-    threads: int = ranged(0, 0, 1024)  # torch CPU threads (0 = rnnkit's choice: OMP_NUM_THREADS if set, else every usable core)
+    # torch CPU threads (0 = rnnkit's choice: OMP_NUM_THREADS if set, else every usable core); at most 1024:
+    # OpenMP allocates per thread, and 10**8 threads is 20 GB
+    threads: int = ranged(0, 0, 1024)
     log_every: int = at_least(50, 0)  # write a log row every N updates
     progress: bool = True  # progress bar on a terminal, a line per log row in a log file; false: quiet
 
@@ -208,7 +209,8 @@ def _check_range(name: str, value: float, bounds: tuple, source: str) -> None:
 
 def config_from_dict(values: dict[str, Any], source: str = "<config>",
                      overridden: set[str] | frozenset = frozenset()) -> Any:
-    """A checked config of the task ``values`` names (its class: the task's ``config_class``); keys in ``overridden`` came from ``--set``, so their errors name it, not ``source``."""
+    """A checked config of the task ``values`` names (its class: the task's ``config_class``); keys in
+    ``overridden`` came from ``--set``, so their errors name it, not ``source``."""
     values = {k: v for k, v in (values or {}).items() if not _is_extension_key(k)}
     cfg = _build(config_class(values, source), values, "", source, overridden)
     check_ranges(cfg, source, overridden)

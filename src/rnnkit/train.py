@@ -192,7 +192,8 @@ class Trainer:
         self.epoch = 0
         self.batch_index = 0  # next batch of self.epoch's plan
         self.carried_state = None
-        self.metric, self.direction = getattr(task, "selection", ("loss", "min"))  # what selects the best weights, "min" | "max"
+        # what selects the best weights, and whether lower ("min") or higher ("max") is better
+        self.metric, self.direction = getattr(task, "selection", ("loss", "min"))
         self.best_value = math.inf if self.direction == "min" else -math.inf
         self.best_metrics: dict[str, float] | None = None  # validation metrics of the saved best weights
         self.bad_evals = 0
