@@ -118,10 +118,14 @@ class SumModLoaded(LoadedModel):
     def predict(self, sequences: list[list[int]]) -> list[int]:
         return self.model(torch.tensor(sequences).T).argmax(-1).tolist()
 
-    def evaluate(self, path, batch_size=None, max_lines=0, **options):
-        rows = [[int(t) for t in line.split()] for line in Path(path).read_text().splitlines()]
+    @classmethod
+    def add_evaluate_arguments(cls, parser) -> None:
+        parser.add_argument("--first", type=int, default=0, help="score the first N rows (0: all)")
+
+    def evaluate(self, path, batch_size=None, max_lines=0, first=0):
+        rows = [[int(t) for t in line.split()] for line in Path(path).read_text().splitlines()][:first or None]
         right = sum(p == sum(r) % self.config.data.k for p, r in zip(self.predict(rows), rows, strict=True))
-        return {"accuracy": right / len(rows)}
+        return {"accuracy": right / len(rows), "rows": len(rows)}
 
 
 class SumModTask(Task):
@@ -217,6 +221,12 @@ def test_the_cli_trains_a_registered_task_and_overwrite_removes_its_assets(tmp_p
     assert main(["train", "summod", "--out", str(out), "--overwrite", *[a for s in SUM for a in ("--set", s)],
                  "--set", "train.epochs=1"]) == 0
     assert "removed" in capsys.readouterr().out and rnnkit.load(out).predict([[1, 1, 1]])[0] in range(3)
+    data = write_lines(tmp_path / "rows.txt", ["1 1 1", "0 0 0", "2 0 0"])
+    for extra, scored in (([], 3), (["--first", "1"], 1)):  # the task's own evaluate option reaches it
+        assert main(["evaluate", str(out), "--data", str(data), *extra]) == 0
+        assert json.loads(capsys.readouterr().out.splitlines()[-1])["rows"] == scored
+    assert main(["evaluate", str(out), "--data", str(data), "--last", "1"]) == 2
+    assert "unrecognized arguments: --last 1" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("key", "named"), [("train.bptt=5", "train.bptt"), ("tokenizer.kind=char", "tokenizer"),

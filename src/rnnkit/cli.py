@@ -327,8 +327,8 @@ def cmd_evaluate(args) -> int:
 
     if args.json_out:
         check_output_file(args.json_out, "--json")  # before the model loads; checked again when written
+    options = _task_options(args.model, args.task_arguments)  # before the weights load: a typo fails at once
     model = _load_model(args)
-    options = _task_options(model, args.task_arguments)
     if args.verbose:
         print(model.kernel_path("evaluate", batch_size=args.batch_size or 0), file=sys.stderr)
     metrics = model.evaluate(args.data, batch_size=args.batch_size, max_lines=args.max_lines, **options)
@@ -342,16 +342,21 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def _task_options(model, arguments: list[str]) -> dict:
-    """The ``rnnkit evaluate`` options the model's task adds (its loaded class's ``add_evaluate_arguments``),
-    parsed from what the generic options left; anything else is an error naming it."""
+def _task_options(model_dir: str, arguments: list[str]) -> dict:
+    """The ``rnnkit evaluate`` options that the task of ``model_dir`` adds (its loaded class's
+    ``add_evaluate_arguments``), parsed from what the generic options left, as keywords for its
+    ``evaluate``; anything else is an error naming it."""
+    from rnnkit.api import read_model_config
+    from rnnkit.tasks import get_task
+
+    _, cfg = read_model_config(model_dir)
+    loaded_class = get_task(cfg.task).loaded_class
     parser = argparse.ArgumentParser(prog="rnnkit evaluate", add_help=False)
-    add = getattr(model, "add_evaluate_arguments", None)
-    if add is not None:
-        add(parser)
+    loaded_class.add_evaluate_arguments(parser)
     known, unknown = parser.parse_known_args(arguments)
     if unknown:
-        raise RnnkitError(f"unrecognized arguments for this model's evaluate: {' '.join(unknown)}")
+        raise RnnkitError(f"unrecognized arguments: {' '.join(unknown)} (rnnkit evaluate of a {cfg.task} model "
+                          "takes no such option)")
     return vars(known)
 
 
