@@ -19,6 +19,7 @@ import rnnkit
 from conftest import corpus_lines, read_log, write_lines
 from rnnkit import tasks
 from rnnkit.checkpoint import (
+    atomic_write_text,
     check_weights_header,
     load_weights,
     read_safetensors_header,
@@ -151,7 +152,7 @@ class SumModTask(Task):
         return {"loss": F.cross_entropy(logits, y).item(), "accuracy": (logits.argmax(-1) == y).float().mean().item()}
 
     def save_assets(self, out_dir: Path) -> None:
-        (out_dir / "digits.json").write_text(json.dumps({"k": self.cfg.data.k}))
+        atomic_write_text(out_dir / "digits.json", json.dumps({"k": self.cfg.data.k}))
 
 
 # ------------------------------------------------------------------ tests
@@ -245,6 +246,15 @@ def test_a_recipe_key_of_another_task_names_the_file_and_line(tmp_path, summod) 
         load_config(str(recipe))
     with pytest.raises(RnnkitError, match="this recipe is for the task 'summod', not 'lm'"):
         rnnkit.train("lm", recipe=str(recipe), out=tmp_path / "x")
+
+
+def test_the_task_comes_from_the_recipe_and_a_resume_keeps_it(tmp_path, summod) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("task: summod\ntrain:\n  epochs: 1\n")
+    model = rnnkit.train(recipe=str(recipe), out=tmp_path / "m", overrides=[s for s in SUM if "epochs" not in s])
+    assert isinstance(model, SumModLoaded)
+    with pytest.raises(RnnkitError, match=r"config\.yaml: the run in this folder is a summod run, not lm"):
+        rnnkit.train("lm", out=tmp_path / "m", resume=True)
 
 
 def test_task_names_come_from_the_files_and_registration() -> None:

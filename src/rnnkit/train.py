@@ -444,10 +444,10 @@ class Trainer:
         averaged = self._swap_in_average()
         metrics = self._validate()
         value = self._selection_value(metrics)
-        score = value if self.direction == "min" else -value  # lower is better, for every metric
+        score = self._oriented(value)
         self.validated_at = self.step
         self._log("valid", metrics["loss"], self.schedule.lr, None, metrics)
-        improved = score < (self.best_value if self.direction == "min" else -self.best_value)
+        improved = score < self._oriented(self.best_value)
         if improved:
             self.best_value, self.best_metrics, self.bad_evals = value, metrics, 0
             if self.dist.is_main:
@@ -465,6 +465,10 @@ class Trainer:
             print(f"step {self.step} valid: {shown}{best}", flush=True)
         self.save_checkpoint()
         return metrics
+
+    def _oriented(self, value: float) -> float:
+        """A selection value as a score where lower is better, whichever the metric's direction."""
+        return value if self.direction == "min" else -value
 
     def _selection_value(self, metrics: dict[str, float]) -> float:
         """The selection metric of validation ``metrics``; a task that does not return it is a bug."""
