@@ -248,10 +248,11 @@ def test_a_recipe_key_of_another_task_names_the_file_and_line(tmp_path, summod) 
         rnnkit.train("lm", recipe=str(recipe), out=tmp_path / "x")
 
 
-def test_the_task_comes_from_the_recipe_and_a_resume_keeps_it(tmp_path, summod) -> None:
+def test_a_resume_keeps_the_runs_task(tmp_path, summod) -> None:
     recipe = tmp_path / "r.yaml"
     recipe.write_text("task: summod\ntrain:\n  epochs: 1\n")
-    model = rnnkit.train(recipe=str(recipe), out=tmp_path / "m", overrides=[s for s in SUM if "epochs" not in s])
+    model = rnnkit.train("summod", recipe=str(recipe), out=tmp_path / "m",
+                         overrides=[s for s in SUM if "epochs" not in s])
     assert isinstance(model, SumModLoaded)
     with pytest.raises(RnnkitError, match=r"config\.yaml: the run in this folder is a summod run, not lm"):
         rnnkit.train("lm", out=tmp_path / "m", resume=True)

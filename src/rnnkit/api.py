@@ -42,6 +42,7 @@ from rnnkit.checkpoint import (
     write_marker,
 )
 from rnnkit.config import (
+    DEFAULT_TASK,
     TaskConfig,
     apply_overrides,
     config_from_dict,
@@ -97,9 +98,9 @@ def _resolved(path: str | None) -> str | None:
     return str(Path(path).resolve()) if path else None
 
 
-def build_config(task: str | None, recipe: str | None, data: str | None, valid: str | None, test: str | None,
+def build_config(task: str, recipe: str | None, data: str | None, valid: str | None, test: str | None,
                  overrides: list[str] | None) -> TaskConfig:
-    extra: dict[str, Any] = {"task": task} if task is not None else {}  # None: the recipe's task
+    extra: dict[str, Any] = {"task": task}
     splits = find_splits(data) if data else {}
     if valid:
         splits["valid"] = str(Path(valid).resolve())
@@ -198,7 +199,7 @@ def _check_new_out_dir(out_dir: Path, overwrite: bool) -> None:
     _check_replaceable(out_dir)
 
 
-def prepare_config(task: str | None, recipe: str | None, data: str | None, out_dir: Path, overrides: list[str] | None,
+def prepare_config(task: str, recipe: str | None, data: str | None, out_dir: Path, overrides: list[str] | None,
                    valid: str | None, test: str | None, resume: bool, overwrite: bool = False) -> TaskConfig:
     """The run's config, checked against ``out_dir``: read back from it when resuming (data named again
     must be the same), else built from the recipe for an empty or new ``out_dir`` (or, with
@@ -212,7 +213,7 @@ def prepare_config(task: str | None, recipe: str | None, data: str | None, out_d
             raise RnnkitError("nothing to resume: no config.yaml in the output folder", out_dir)
         require_marker(out_dir, "resume")
         cfg = _resume_config(out_dir, overrides)
-        if task is not None and task != cfg.task:
+        if task != cfg.task:
             raise RnnkitError(f"the run in this folder is a {cfg.task} run, not {task} (rnnkit train {cfg.task} "
                               "--resume)", out_dir / CONFIG_FILE)
         _check_resume_inputs(cfg, out_dir, recipe, data, valid, test)
@@ -338,13 +339,13 @@ def announce_resume(trainer: Trainer, changes: list[str]) -> None:
     print(f"resuming {trainer.out_dir} from step {trainer.step} ({where}){changed}", flush=True)
 
 
-def train(task: str | None = None, recipe: str | None = None, data: str | None = None, out: str | Path = "runs/model",
+def train(task: str = DEFAULT_TASK, recipe: str | None = None, data: str | None = None, out: str | Path = "runs/model",
           overrides: list[str] | None = None, resume: bool = False, init_from: str | Path | None = None,
           device: str | None = None, valid: str | None = None, test: str | None = None, *,
           overwrite: bool = False, made_by: str = "rnnkit train"):
     """Train a model into ``out`` and return it loaded (``rnnkit.load(out)``).
 
-    ``task`` is the task's name (``rnnkit train TASK``; None: the one the recipe's ``task:`` names).
+    ``task`` is the task's name (``rnnkit train TASK``; a recipe that names another is refused).
     ``recipe`` is a built-in name (``rnnkit recipes``) or a YAML file; ``data`` a training file or a
     folder with train/valid/test files; ``overrides`` are ``section.key=value`` strings.
     ``resume`` continues the checkpoint in ``out`` exactly (optimizer, schedule, data position, RNG);
@@ -374,9 +375,8 @@ def check_train_arguments(task: Any, recipe: Any, data: Any, out: Any, overrides
                           overwrite: Any = False) -> None:
     """Arguments of :func:`train` (and the NumPy backend's ``train_numpy``) of the right types, naming the
     wrong one; an unknown task is a clear error before anything is read."""
-    check_str_argument(task, "task", "e.g. 'lm'", optional=True)
-    if task is not None:
-        get_task(task)
+    check_str_argument(task, "task", "e.g. 'lm'")
+    get_task(task)
     for name, value in (("recipe", recipe), ("data", data), ("init_from", init_from), ("valid", valid),
                         ("test", test)):
         check_path_argument(value, name, optional=True)

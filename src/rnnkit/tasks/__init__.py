@@ -9,6 +9,7 @@ with :func:`register_task`.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from pathlib import Path
 
@@ -17,9 +18,10 @@ _EXCLUDED = {"__init__", "base"}
 _registered: dict[str, type] = {}
 
 
-def _module_names() -> list[str]:
-    return sorted(p.stem for p in Path(__file__).parent.glob("*.py")
-                  if p.stem not in _EXCLUDED and not p.stem.startswith("_") and not p.stem.endswith("_config"))
+@functools.cache  # the package's files do not change while rnnkit runs
+def _module_names() -> tuple[str, ...]:
+    return tuple(sorted(p.stem for p in Path(__file__).parent.glob("*.py")
+                        if p.stem not in _EXCLUDED and not p.stem.startswith("_") and not p.stem.endswith("_config")))
 
 
 def task_names() -> list[str]:
