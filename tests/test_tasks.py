@@ -228,6 +228,8 @@ def test_the_cli_trains_a_registered_task_and_overwrite_removes_its_assets(tmp_p
         assert json.loads(capsys.readouterr().out.splitlines()[-1])["rows"] == scored
     assert main(["evaluate", str(out), "--data", str(data), "--last", "1"]) == 2
     assert "unrecognized arguments: --last 1" in capsys.readouterr().err
+    assert main(["generate", str(out)]) == 2
+    assert f"{out}: is a summod model: it does not generate (its command is rnnkit predict)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("key", "named"), [("train.bptt=5", "train.bptt"), ("tokenizer.kind=char", "tokenizer"),

@@ -221,12 +221,28 @@ def _load_model(args):
 SAMPLE_SEPARATOR = "-----"
 
 
+def _model_task(model_dir: str):
+    """The task class of the model directory ``model_dir`` (read from its config, nothing loaded)."""
+    from rnnkit.api import read_model_config
+    from rnnkit.tasks import get_task
+
+    return get_task(read_model_config(model_dir)[1].task)
+
+
+def _require_verb(model, verb: str, model_dir: str) -> None:
+    """A model does its own task's job: a seq2seq model given to ``generate`` is an error naming its command."""
+    if model.verb != verb:
+        raise RnnkitError(f"is a {model.config.task} model: it does not {verb} (its command is rnnkit "
+                          f"{model.verb or 'evaluate'})", model_dir)
+
+
 def cmd_generate(args) -> int:
     try:
         model = _load_model(args)
     except KeyboardInterrupt:
         print("\ninterrupted while loading the model", file=sys.stderr)
         return 130
+    _require_verb(model, "generate", args.model)
     if args.verbose:
         print(model.kernel_path("generate", args.n, args.num_samples), file=sys.stderr)
     stop = model.stops_at_eos(args.sentence) and not args.no_stop
@@ -346,16 +362,12 @@ def _task_options(model_dir: str, arguments: list[str]) -> dict:
     """The ``rnnkit evaluate`` options that the task of ``model_dir`` adds (its loaded class's
     ``add_evaluate_arguments``), parsed from what the generic options left, as keywords for its
     ``evaluate``; anything else is an error naming it."""
-    from rnnkit.api import read_model_config
-    from rnnkit.tasks import get_task
-
-    _, cfg = read_model_config(model_dir)
-    loaded_class = get_task(cfg.task).loaded_class
+    task = _model_task(model_dir)
     parser = argparse.ArgumentParser(prog="rnnkit evaluate", add_help=False)
-    loaded_class.add_evaluate_arguments(parser)
+    task.loaded_class.add_evaluate_arguments(parser)
     known, unknown = parser.parse_known_args(arguments)
     if unknown:
-        raise RnnkitError(f"unrecognized arguments: {' '.join(unknown)} (rnnkit evaluate of a {cfg.task} model "
+        raise RnnkitError(f"unrecognized arguments: {' '.join(unknown)} (rnnkit evaluate of a {task.name} model "
                           "takes no such option)")
     return vars(known)
 

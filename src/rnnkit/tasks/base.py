@@ -38,6 +38,7 @@ class LoadedModel:
     """
 
     verb: ClassVar[str] = ""
+    config: Any  # the config it was trained with (an instance sets it)
     results: dict | None = None  # set by rnnkit.train: the run's final metrics
 
     @classmethod
