@@ -24,7 +24,6 @@ from rnnkit.checkpoint import (
     CONFIG_FILE,
     LAST_WEIGHTS,
     RESULTS_FILE,
-    VOCAB_FILE,
     WEIGHTS_FILE,
     atomic_write_text,
     check_model_files,
@@ -36,21 +35,38 @@ from rnnkit.checkpoint import (
     refuse_foreign_run_entries,
     remove_run_files,
     remove_stale_temps,
+    require_files,
     require_marker,
     require_model_dir,
     run_started,
     write_marker,
 )
-from rnnkit.config import Config, apply_overrides, config_from_dict, load_config, load_yaml, override_keys, save_config
+from rnnkit.config import (
+    DEFAULT_TASK,
+    TaskConfig,
+    apply_overrides,
+    config_from_dict,
+    load_config,
+    load_yaml,
+    override_keys,
+    save_config,
+    task_of,
+)
 from rnnkit.data.readers import check_file
 from rnnkit.errors import RnnkitError, parse_json
 from rnnkit.lock import LOCK_FILE, ModelDirLock
-from rnnkit.tasks import task_classes
+from rnnkit.tasks import get_task
 from rnnkit.train import Trainer, refuse_other_backend, resolve_device, seed_everything
 
-# What may change when resuming: how long and how fast to train and where, not what is trained.
+# What may change when resuming: how long and how fast to train and where, not what is trained (a task
+# adds its own: Task.resumable_keys).
 RESUMABLE_KEYS = ("train.lr", "train.clip", "train.epochs", "train.max_steps", "train.device", "train.progress",
                   "train.threads", "train.log_every", "train.eval_every", "train.save_every", "train.early_stop")
+
+
+def resumable_keys(cfg: TaskConfig) -> tuple[str, ...]:
+    """The keys ``--resume --set`` may change for ``cfg``'s task: the shared ones and the task's."""
+    return (*RESUMABLE_KEYS, *get_task(cfg.task).resumable_keys)
 
 
 def find_splits(path: str | Path) -> dict[str, str]:
@@ -83,7 +99,7 @@ def _resolved(path: str | None) -> str | None:
 
 
 def build_config(task: str, recipe: str | None, data: str | None, valid: str | None, test: str | None,
-                 overrides: list[str] | None) -> Config:
+                 overrides: list[str] | None) -> TaskConfig:
     extra: dict[str, Any] = {"task": task}
     splits = find_splits(data) if data else {}
     if valid:
@@ -93,50 +109,57 @@ def build_config(task: str, recipe: str | None, data: str | None, valid: str | N
     if splits:
         extra["data"] = splits
     cfg = load_config(recipe, overrides, extra)
-    for split in ("train", "valid", "test"):
-        setattr(cfg.data, split, _resolved(getattr(cfg.data, split)))
+    for split in ("train", "valid", "test"):  # every task's data section names its splits so
+        if hasattr(cfg.data, split):
+            setattr(cfg.data, split, _resolved(getattr(cfg.data, split)))
     return cfg
 
 
-def _setting(cfg: Config, key: str) -> Any:
-    section, name = key.split(".")
-    return getattr(getattr(cfg, section), name)
+def _setting(cfg: TaskConfig, key: str) -> Any:
+    for part in key.split("."):
+        cfg = getattr(cfg, part)
+    return cfg
 
 
-def saved_config_values(model_dir: Path) -> dict[str, Any]:
+def saved_config_values(model_dir: Path, loading: bool = False) -> dict[str, Any]:
     """The values of a model directory's config.yaml, every section present: rnnkit writes them all, and an
-    empty or cut file would otherwise load as the built-in defaults and the errors blame other files."""
+    empty or cut file would otherwise load as the built-in defaults and the errors blame other files.
+    ``loading``: the files its task cannot load without come first (an error naming the first missing)."""
     path = model_dir / CONFIG_FILE
     values = load_yaml(path)
-    missing = [name for name in Config.__dataclass_fields__ if name not in values]
+    task = task_of(values, str(path))
+    if loading:
+        require_files(model_dir, task.required_files)
+    missing = [name for name in task.config_class.__dataclass_fields__ if name not in values]
     if missing:
         raise RnnkitError(f"lacks {', '.join(missing)}: not the config rnnkit saved for this model (it writes "
                           "every section)", path)
     return values
 
 
-def _resume_config(out_dir: Path, overrides: list[str] | None) -> Config:
-    """The saved config with ``overrides``: a key outside RESUMABLE_KEYS may be repeated, not changed."""
+def _resume_config(out_dir: Path, overrides: list[str] | None) -> TaskConfig:
+    """The saved config with ``overrides``: a key outside the resumable keys may be repeated, not changed."""
     values = saved_config_values(out_dir)
     saved = config_from_dict(copy.deepcopy(values), str(out_dir / CONFIG_FILE))
     keys = override_keys(overrides)
     cfg = config_from_dict(apply_overrides(values, overrides or []), str(out_dir / CONFIG_FILE), keys)
-    for key in sorted(keys - set(RESUMABLE_KEYS)):
+    allowed = resumable_keys(saved)
+    for key in sorted(keys - set(allowed)):
         if _setting(cfg, key) != _setting(saved, key):
             raise RnnkitError(f"cannot change '{key}' when resuming ({_setting(saved, key)!r} in the run, "
-                              f"{_setting(cfg, key)!r} asked for; safe to change: {', '.join(RESUMABLE_KEYS)}); "
+                              f"{_setting(cfg, key)!r} asked for; safe to change: {', '.join(allowed)}); "
                               "--overwrite starts the run again", out_dir / CONFIG_FILE)
     return cfg
 
 
-def resume_changes(out_dir: Path, cfg: Config) -> list[str]:
+def resume_changes(out_dir: Path, cfg: TaskConfig) -> list[str]:
     """What ``cfg`` changes of the run's saved config (resumable keys only), as ``key old -> new``."""
     saved = config_from_dict(saved_config_values(out_dir), str(out_dir / CONFIG_FILE))
-    return [f"{key} {_setting(saved, key)} -> {_setting(cfg, key)}" for key in RESUMABLE_KEYS
+    return [f"{key} {_setting(saved, key)} -> {_setting(cfg, key)}" for key in resumable_keys(cfg)
             if _setting(saved, key) != _setting(cfg, key)]
 
 
-def _check_resume_inputs(cfg: Config, out_dir: Path, recipe, data, valid, test) -> None:
+def _check_resume_inputs(cfg: TaskConfig, out_dir: Path, recipe, data, valid, test) -> None:
     """Resuming trains what ``config.yaml`` in ``out_dir`` says; data named again must be the same data."""
     given = {**(find_splits(data) if data else {}), **({"valid": _resolved(valid)} if valid else {}),
              **({"test": _resolved(test)} if test else {})}
@@ -177,7 +200,7 @@ def _check_new_out_dir(out_dir: Path, overwrite: bool) -> None:
 
 
 def prepare_config(task: str, recipe: str | None, data: str | None, out_dir: Path, overrides: list[str] | None,
-                   valid: str | None, test: str | None, resume: bool, overwrite: bool = False) -> Config:
+                   valid: str | None, test: str | None, resume: bool, overwrite: bool = False) -> TaskConfig:
     """The run's config, checked against ``out_dir``: read back from it when resuming (data named again
     must be the same), else built from the recipe for an empty or new ``out_dir`` (or, with
     ``overwrite``, one rnnkit made). Writes nothing."""
@@ -190,6 +213,9 @@ def prepare_config(task: str, recipe: str | None, data: str | None, out_dir: Pat
             raise RnnkitError("nothing to resume: no config.yaml in the output folder", out_dir)
         require_marker(out_dir, "resume")
         cfg = _resume_config(out_dir, overrides)
+        if task != cfg.task:
+            raise RnnkitError(f"the run in this folder is a {cfg.task} run, not {task} (rnnkit train {cfg.task} "
+                              "--resume)", out_dir / CONFIG_FILE)
         _check_resume_inputs(cfg, out_dir, recipe, data, valid, test)
         return cfg
     cfg = build_config(task, recipe, data, valid, test, overrides)
@@ -197,9 +223,10 @@ def prepare_config(task: str, recipe: str | None, data: str | None, out_dir: Pat
     return cfg
 
 
-def set_up_model_dir(cfg: Config, task, out_dir: Path, made_by: str, overwrite: bool = False) -> ModelDirLock:
-    """A new run's model directory before training, under its lock (returned, held): marker, config,
-    tokenizer and vocabulary; with ``overwrite`` an earlier run's files are removed first (only rnnkit's)."""
+def set_up_model_dir(cfg: TaskConfig, task, out_dir: Path, made_by: str, overwrite: bool = False) -> ModelDirLock:
+    """A new run's model directory before training, under its lock (returned, held): marker, config and
+    the task's assets (the LM: tokenizer and vocabulary); with ``overwrite`` an earlier run's files are removed
+    first (only rnnkit's)."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -212,15 +239,14 @@ def set_up_model_dir(cfg: Config, task, out_dir: Path, made_by: str, overwrite: 
             print(f"replacing the earlier run in {out_dir}: removed {', '.join(removed)}", flush=True)
         write_marker(out_dir, made_by)
         save_config(cfg, out_dir / CONFIG_FILE)
-        task.tokenizer.save(out_dir)
-        task.vocab.save(out_dir / VOCAB_FILE)
+        task.save_assets(out_dir)
     except BaseException:
         lock.release()
         raise
     return lock
 
 
-def open_for_resume(out_dir: Path, cfg: Config, backend: str = "torch") -> ModelDirLock:
+def open_for_resume(out_dir: Path, cfg: TaskConfig, backend: str = "torch") -> ModelDirLock:
     """Lock a run's folder to resume it (returned, held): temp files of killed writes are removed, the
     folder is checked (:func:`check_resume_dir`) and the settings ``cfg`` changes are recorded in its
     config.yaml."""
@@ -239,22 +265,23 @@ def open_for_resume(out_dir: Path, cfg: Config, backend: str = "torch") -> Model
 _RUN_KEY, _BACKEND_KEY = "rnnkit.run", "rnnkit.backend"
 
 
-def _run_settings(cfg: Config) -> dict[str, Any]:
-    """Every config value a resume may not change (all but RESUMABLE_KEYS), by ``section.key``."""
+def _run_settings(cfg: TaskConfig) -> dict[str, Any]:
+    """Every config value a resume may not change (all but its resumable keys), by ``section.key``."""
     flat = {f"{section}.{key}": value for section, values in cfg.to_dict().items() if isinstance(values, dict)
             for key, value in values.items()}
     flat["task"] = cfg.task
-    return {key: value for key, value in sorted(flat.items()) if key not in RESUMABLE_KEYS}
+    allowed = resumable_keys(cfg)
+    return {key: value for key, value in sorted(flat.items()) if key not in allowed}
 
 
-def weights_metadata(out_dir: Path, cfg: Config, backend: str) -> dict[str, str]:
+def weights_metadata(out_dir: Path, cfg: TaskConfig, backend: str) -> dict[str, str]:
     """What a run's weights files carry: the fingerprint binding them to the folder, the backend that
     trained them and the run's settings that a resume checks config.yaml against."""
     return {**fingerprint_metadata(out_dir, cfg), _BACKEND_KEY: backend,
             _RUN_KEY: json.dumps(_run_settings(cfg), sort_keys=True)}
 
 
-def _check_run_settings(out_dir: Path, cfg: Config, weights: Path, metadata: dict[str, str], backend: str) -> None:
+def _check_run_settings(out_dir: Path, cfg: TaskConfig, weights: Path, metadata: dict[str, str], backend: str) -> None:
     """The checkpoint was trained by ``backend`` with the settings config.yaml holds now: an edit by hand
     of a key --resume may not change is refused naming the key (checkpoints without the record pass)."""
     refuse_other_backend(metadata.get(_BACKEND_KEY, backend), backend, out_dir)
@@ -270,11 +297,11 @@ def _check_run_settings(out_dir: Path, cfg: Config, weights: Path, metadata: dic
     for key in sorted(saved):  # a key only a newer rnnkit records is absent from older checkpoints
         if saved[key] != now.get(key):
             raise RnnkitError(f"'{key}' is {now.get(key)!r}, but the run was trained with {saved[key]!r} (the file "
-                              f"was edited): --resume may change only {', '.join(RESUMABLE_KEYS)}; --overwrite "
+                              f"was edited): --resume may change only {', '.join(resumable_keys(cfg))}; --overwrite "
                               "starts the run again", out_dir / CONFIG_FILE)
 
 
-def check_resume_dir(out_dir: Path, cfg: Config, backend: str = "torch") -> None:
+def check_resume_dir(out_dir: Path, cfg: TaskConfig, backend: str = "torch") -> None:
     """Before a resume builds anything: a run that got as far as weights, a log or a checkpoint has a
     complete checkpoint (else an error naming what is missing); its weights and model.safetensors match
     the model config.yaml describes (header names, shapes, dtypes: nothing allocated) and the folder
@@ -284,7 +311,7 @@ def check_resume_dir(out_dir: Path, cfg: Config, backend: str = "torch") -> None
     if not run_started(out_dir):
         return
     ckpt = checkpoint_path(out_dir)
-    _, model_cls = task_classes(cfg.task)
+    model_cls = get_task(cfg.task).loaded_class
     last = ckpt / LAST_WEIGHTS
     metadata = read_safetensors_header(last)[1]
     _check_run_settings(out_dir, cfg, last, metadata, backend)
@@ -312,16 +339,17 @@ def announce_resume(trainer: Trainer, changes: list[str]) -> None:
     print(f"resuming {trainer.out_dir} from step {trainer.step} ({where}){changed}", flush=True)
 
 
-def train(task: str = "lm", recipe: str | None = None, data: str | None = None, out: str | Path = "runs/model",
+def train(task: str = DEFAULT_TASK, recipe: str | None = None, data: str | None = None, out: str | Path = "runs/model",
           overrides: list[str] | None = None, resume: bool = False, init_from: str | Path | None = None,
           device: str | None = None, valid: str | None = None, test: str | None = None, *,
           overwrite: bool = False, made_by: str = "rnnkit train"):
     """Train a model into ``out`` and return it loaded (``rnnkit.load(out)``).
 
+    ``task`` is the task's name (``rnnkit train TASK``; a recipe that names another is refused).
     ``recipe`` is a built-in name (``rnnkit recipes``) or a YAML file; ``data`` a training file or a
     folder with train/valid/test files; ``overrides`` are ``section.key=value`` strings.
     ``resume`` continues the checkpoint in ``out`` exactly (optimizer, schedule, data position, RNG);
-    overrides may then change only :data:`RESUMABLE_KEYS`. ``init_from`` starts a fresh run from another
+    overrides may then change only :func:`resumable_keys`. ``init_from`` starts a fresh run from another
     model's weights and vocabulary. ``overwrite`` starts again in an ``out`` that rnnkit made (its files
     are removed, nothing else). ``made_by`` is what the folder's ownership marker records.
     """
@@ -348,7 +376,7 @@ def check_train_arguments(task: Any, recipe: Any, data: Any, out: Any, overrides
     """Arguments of :func:`train` (and the NumPy backend's ``train_numpy``) of the right types, naming the
     wrong one; an unknown task is a clear error before anything is read."""
     check_str_argument(task, "task", "e.g. 'lm'")
-    task_classes(task)
+    get_task(task)
     for name, value in (("recipe", recipe), ("data", data), ("init_from", init_from), ("valid", valid),
                         ("test", test)):
         check_path_argument(value, name, optional=True)
@@ -359,12 +387,12 @@ def check_train_arguments(task: Any, recipe: Any, data: Any, out: Any, overrides
     check_str_argument(device, "device", "auto | cpu | cuda", optional=True)
 
 
-def run(cfg: Config, out_dir: Path, device: torch.device, dist: dist_utils.DistInfo, resume: bool = False,
+def run(cfg: TaskConfig, out_dir: Path, device: torch.device, dist: dist_utils.DistInfo, resume: bool = False,
         init_from: Path | None = None, overwrite: bool = False, made_by: str = "rnnkit train"):
     """Train ``cfg`` into ``out_dir`` on ``device`` (the body of :func:`train`); rank 0 holds the folder's
     lock (from before a resume reads anything, or from the new run's first write) until the results are
     written."""
-    task_cls, _ = task_classes(cfg.task)
+    task_cls = get_task(cfg.task)
     threads = runtime.set_threads(cfg.train.threads)
     with ExitStack() as held:
         changes = resume_changes(out_dir, cfg) if resume else []
@@ -393,7 +421,7 @@ def run(cfg: Config, out_dir: Path, device: torch.device, dist: dist_utils.DistI
         elif init_from is not None:  # a step-0 checkpoint holds the copied weights: a resume starts from them
             trainer.save_checkpoint()
         trainer.fit()
-        results = _final_results(cfg, task, trainer.best_metrics, out_dir, device) if dist.is_main else None
+        results = _final_results(task, trainer.best_metrics, out_dir, device) if dist.is_main else None
         dist_utils.barrier()
     if dist.enabled:
         dist_utils.shutdown()
@@ -403,31 +431,32 @@ def run(cfg: Config, out_dir: Path, device: torch.device, dist: dist_utils.DistI
     return model
 
 
-def _final_results(cfg: Config, task, best_valid: dict | None, out_dir: Path, device: torch.device) -> dict:
+def _final_results(task, best_valid: dict | None, out_dir: Path, device: torch.device) -> dict:
     """Metrics of the best weights: on the validation data as the trainer scored them when it saved them
-    (not scored again), and on the test file."""
+    (not scored again), and on the test split, as the task scores it."""
     if best_valid is None:  # a run resumed from a checkpoint written before the trainer kept them
         load_weights(task.model, out_dir / WEIGHTS_FILE)
         best_valid = task.validate(task.model)
     results = {"valid": best_valid}
-    if cfg.data.test:
-        results["test"] = load(out_dir, device=str(device)).evaluate(cfg.data.test)
+    test = task.test_metrics(out_dir, device)
+    if test is not None:
+        results["test"] = test
     atomic_write_text(out_dir / RESULTS_FILE, json.dumps(results, indent=1))
     return results
 
 
-def read_model_config(model_dir: str | Path) -> tuple[Path, Config]:
-    """A complete model directory (else a clear error) and the config it was trained with."""
+def read_model_config(model_dir: str | Path) -> tuple[Path, TaskConfig]:
+    """A complete model directory (else a clear error naming the first file missing) and the config it was
+    trained with."""
     model_dir = require_model_dir(model_dir)
-    return model_dir, config_from_dict(saved_config_values(model_dir), str(model_dir / CONFIG_FILE))
+    return model_dir, config_from_dict(saved_config_values(model_dir, loading=True), str(model_dir / CONFIG_FILE))
 
 
-def check_model_dir(model_dir: Path, cfg: Config) -> None:
+def check_model_dir(model_dir: Path, cfg: TaskConfig) -> None:
     """Check a model directory without building its model: every JSON file's fields, the weights' names,
     shapes and dtypes (from the safetensors header) and the fingerprint binding them to the config,
     vocabulary and tokenizer (what every load does first)."""
-    _, model_cls = task_classes(cfg.task)
-    model_cls.checked_parts(model_dir, cfg)
+    get_task(cfg.task).loaded_class.checked_parts(model_dir, cfg)
 
 
 def load(model_dir: str | Path, device: str = "cpu"):
@@ -436,5 +465,4 @@ def load(model_dir: str | Path, device: str = "cpu"):
     check_path_argument(model_dir, "model_dir")
     check_str_argument(device, "device", "auto | cpu | cuda")
     model_dir, cfg = read_model_config(model_dir)
-    _, model_cls = task_classes(cfg.task)
-    return model_cls.load(model_dir, cfg, resolve_device(device))
+    return get_task(cfg.task).loaded_class.load(model_dir, cfg, resolve_device(device))

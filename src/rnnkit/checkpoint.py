@@ -3,9 +3,8 @@
 ::
 
     MODEL_DIR/
-      config.yaml          the full resolved config
-      tokenizer.json       tokenizer options (+ spm.model for sentencepiece)
-      vocab.json           id -> token
+      config.yaml          the full resolved config (its ``task`` says which task made the folder)
+      the task's assets    vocabularies, tokenizers, ... (the LM: vocab.json, tokenizer.json, spm.model)
       model.safetensors    the weights to use (best on validation); no pickle, loads on any device
       checkpoint/          what --resume needs: last.safetensors + trainer_state.pt (+ rng per rank)
       log.csv, curves.png  training log and learning curves
@@ -43,12 +42,10 @@ from safetensors.torch import save as save_safetensors_bytes
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from rnnkit.data.tokenizers import SPM_FILE, TOKENIZER_FILE
 from rnnkit.errors import RnnkitError, parse_json
 from rnnkit.lock import LOCK_FILE
 
 CONFIG_FILE = "config.yaml"
-VOCAB_FILE = "vocab.json"
 WEIGHTS_FILE = "model.safetensors"
 CHECKPOINT_DIR = "checkpoint"
 LAST_WEIGHTS = "last.safetensors"
@@ -56,9 +53,18 @@ TRAINER_STATE = "trainer_state.pt"
 RESULTS_FILE = "results.json"
 MARKER_FILE = "rnnkit.json"
 
-#: every name rnnkit writes into a model directory: --overwrite and the demo remove these, nothing else
-RUN_FILES = (MARKER_FILE, CONFIG_FILE, TOKENIZER_FILE, SPM_FILE, VOCAB_FILE, WEIGHTS_FILE, CHECKPOINT_DIR,
-             f"{CHECKPOINT_DIR}.old", "log.csv", "curves.png", RESULTS_FILE)
+#: what every run writes into a model directory, beside its task's asset files
+_COMMON_RUN_FILES = (MARKER_FILE, CONFIG_FILE, WEIGHTS_FILE, CHECKPOINT_DIR, f"{CHECKPOINT_DIR}.old", "log.csv",
+                     "curves.png", RESULTS_FILE)
+
+
+def run_files() -> tuple[str, ...]:
+    """Every name rnnkit writes into a model directory: the common ones and every task's asset files
+    (--overwrite and the demo remove these, nothing else; a folder made by one task may be reused by another)."""
+    from rnnkit.tasks import all_tasks
+
+    assets = sorted({name for task in all_tasks() for name in task.asset_files} - set(_COMMON_RUN_FILES))
+    return (*_COMMON_RUN_FILES, *assets)
 _CHECKPOINT_DIRS = (CHECKPOINT_DIR, f"{CHECKPOINT_DIR}.old")
 #: mkstemp's random part (tempfile's 8 characters of a-z, 0-9 and _): a user's ".log.csv.backup.tmp" is not it
 _RANDOM = r"[a-z0-9_]{8}"
@@ -215,11 +221,35 @@ def shapes_only(build: Callable[[], nn.Module]) -> nn.Module:
         return build()
 
 
-def check_weights_header(model: nn.Module, path: str | Path) -> dict[str, str]:
+def legacy_names(model: nn.Module, given: dict[str, str] | None = None) -> dict[str, str]:
+    """Old tensor names -> current ones that a model's files may still hold: ``given``, else the model
+    class's ``legacy_weight_names`` (a model whose parameters were renamed declares it, so directories
+    saved before the rename still load)."""
+    names = given if given is not None else getattr(model, "legacy_weight_names", None) or {}
+    if not isinstance(names, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in names.items()):
+        raise TypeError(f"legacy_weight_names must map old tensor names to new ones, got {names!r:.80}")
+    return names
+
+
+def _renamed(stored: dict, legacy: dict[str, str], path: Path) -> dict:
+    """``stored`` (a header's entries or tensors by name) with old names read as their new ones; a file that
+    holds both an old name and its new one is refused (which would it mean?)."""
+    for old, new in legacy.items():
+        if old in stored:
+            if new in stored:
+                raise RnnkitError(f"weights file holds both '{old}' and '{new}' (its new name)", path)
+            stored[new] = stored.pop(old)
+    return stored
+
+
+def check_weights_header(model: nn.Module, path: str | Path,
+                         legacy_weight_names: dict[str, str] | None = None) -> dict[str, str]:
     """Check the names, shapes and dtypes ``path`` declares against ``model`` (which may be on the meta
-    device) before any tensor is read; returns the file's metadata."""
+    device) before any tensor is read; returns the file's metadata. Tensors under an old name
+    (:func:`legacy_names`) count as their new one."""
     path = Path(path)
     stored, metadata = read_safetensors_header(path)
+    stored = _renamed(stored, legacy_names(model, legacy_weight_names), path)
     expected, aliases = expected_tensors(model)
     for alias, name in aliases.items():  # a file may store a tied weight under either of its names
         if name not in stored and alias in stored:
@@ -239,12 +269,15 @@ def check_weights_header(model: nn.Module, path: str | Path) -> dict[str, str]:
     return metadata
 
 
-def load_weights(model: nn.Module, path: str | Path) -> dict[str, str]:
-    """Load safetensors weights into ``model`` (any device) after checking the header; returns the metadata."""
+def load_weights(model: nn.Module, path: str | Path,
+                 legacy_weight_names: dict[str, str] | None = None) -> dict[str, str]:
+    """Load safetensors weights into ``model`` (any device) after checking the header; returns the metadata.
+    Tensors under an old name (:func:`legacy_names`) load into their new one."""
     path = Path(path)
-    metadata = check_weights_header(model, path)
+    legacy = legacy_names(model, legacy_weight_names)
+    metadata = check_weights_header(model, path, legacy)
     try:
-        state = load_safetensors_bytes(path.read_bytes())
+        state = _renamed(load_safetensors_bytes(path.read_bytes()), legacy, path)
     except (SafetensorError, ValueError, OSError) as e:
         raise RnnkitError(f"weights file is corrupt ({e})", path) from None
     _, aliases = expected_tensors(model)
@@ -257,11 +290,8 @@ def load_weights(model: nn.Module, path: str | Path) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------------------------------- fingerprint
-#: the config fields that decide what the weights mean (how text becomes ids, and what the ids feed)
-BOUND_CONFIG_KEYS = ("task", "data.mode", "data.window", "data.split_sentences", "tokenizer.kind",
-                     "tokenizer.lowercase", "tokenizer.split_punctuation", "model.cell", "model.embedding_size",
-                     "model.hidden_size", "model.layers", "model.tie_weights")
-BOUND_FILES = (VOCAB_FILE, TOKENIZER_FILE, SPM_FILE)
+# the config fields that decide what the weights mean and the files they read through are the task's
+# (Task.bound_config_keys and Task.asset_files)
 _BINDING_KEY, _FINGERPRINT_KEY = "rnnkit.binding", "rnnkit.fingerprint"
 _unverified_noted: set[str] = set()
 
@@ -273,10 +303,14 @@ def _config_value(cfg, key: str):
 
 
 def _binding(model_dir: Path, cfg) -> dict:
-    """The bound config fields and the sha256 of each bound file ("" for one that is absent)."""
+    """The config fields ``cfg``'s task binds and the sha256 of each of its asset files ("" for one that is
+    absent)."""
+    from rnnkit.tasks import get_task
+
+    task = get_task(cfg.task)
     files = {name: hashlib.sha256((model_dir / name).read_bytes()).hexdigest() if (model_dir / name).is_file()
-             else "" for name in BOUND_FILES}
-    return {"config": {key: _config_value(cfg, key) for key in BOUND_CONFIG_KEYS}, "files": files}
+             else "" for name in task.asset_files}
+    return {"config": {key: _config_value(cfg, key) for key in task.bound_config_keys}, "files": files}
 
 
 def _canonical(value) -> str:
@@ -299,7 +333,7 @@ def verify_fingerprint(model_dir: str | Path, cfg, weights: str | Path, metadata
         if str(weights) not in _unverified_noted:
             _unverified_noted.add(str(weights))
             print(f"note: {weights} has no fingerprint (saved before rnnkit bound weights to their config and "
-                  "vocabulary): config.yaml, vocab.json and tokenizer.json are not verified", file=sys.stderr)
+                  "vocabulary): config.yaml and the vocabulary and tokenizer files are not verified", file=sys.stderr)
         return
     saved = metadata.get(_BINDING_KEY, "")
     try:
@@ -388,7 +422,7 @@ def checkpoint_path(out_dir: str | Path, rank: int = 0) -> Path:
 
 #: the trainer state's fields and their types (a checkpoint is untrusted input like the rest of the folder)
 _STATE_TYPES = {"step": int, "epoch": int, "batch_index": int, "optimizer_name": str, "optimizer": dict,
-                "schedule": dict, "best_loss": float, "bad_evals": int, "val_history": list, "rows": list,
+                "schedule": dict, "bad_evals": int, "val_history": list, "rows": list,
                 "elapsed": float, "finished": bool, "validated_at": int, "backend": str, "window": list}
 _SCHEDULE_TYPES = {"lr": float, "best": float, "previous": float, "bad": int}
 _RNG_TYPES = {"torch": torch.Tensor, "numpy": list, "python": list}
@@ -435,10 +469,17 @@ def _check_lists(state: dict, path: Path) -> None:
         raise RnnkitError("trainer state field 'window' must be [loss sum, token count]", path)
 
 
+#: the best selection value: ``best_value`` with its ``selection_metric``, or (written before tasks named
+#: their metric) ``best_loss``
+_BEST_TYPES = ({"best_value": float, "selection_metric": str}, {"best_loss": float})
+
+
 def load_trainer_state(ckpt: Path, rank: int = 0) -> tuple[dict, dict | None]:
     """The trainer state and this rank's RNG state of a checkpoint folder, their fields type-checked."""
     state = _torch_load(ckpt / TRAINER_STATE, "trainer state")
     _check_types(state, _STATE_TYPES, "trainer state", ckpt / TRAINER_STATE)
+    _check_types(state, _BEST_TYPES[0] if "best_value" in state else _BEST_TYPES[1], "trainer state",
+                 ckpt / TRAINER_STATE)
     _check_types(state["schedule"], _SCHEDULE_TYPES, "trainer state schedule", ckpt / TRAINER_STATE)
     _check_lists(state, ckpt / TRAINER_STATE)
     rng_file = ckpt / f"rng_rank{rank}.pt"
@@ -447,15 +488,27 @@ def load_trainer_state(ckpt: Path, rank: int = 0) -> tuple[dict, dict | None]:
     return state, rng
 
 
-#: the most rnnkit reads of each file of a model directory it parses whole (far above what it writes)
-_READ_LIMITS = {CONFIG_FILE: 1 << 20, TOKENIZER_FILE: 1 << 20, MARKER_FILE: 1 << 16, VOCAB_FILE: 1 << 30,
-                SPM_FILE: 1 << 30}
+#: the most rnnkit reads of each common file of a model directory it parses whole (far above what it
+#: writes); a task adds its assets' limits (Task.read_limits)
+_READ_LIMITS = {CONFIG_FILE: 1 << 20, MARKER_FILE: 1 << 16}
+
+
+def read_limits() -> dict[str, int]:
+    """The read limit of every file rnnkit parses whole, over every task (the least where two tasks
+    name one file): the files are checked before config.yaml says which task made the folder."""
+    from rnnkit.tasks import all_tasks
+
+    limits = dict(_READ_LIMITS)
+    for task in all_tasks():
+        for name, limit in task.read_limits.items():
+            limits[name] = min(limit, limits.get(name, limit))
+    return limits
 
 
 def check_model_files(model_dir: Path) -> None:
     """The files rnnkit reads whole are plain files of a sane size: a link to /dev/zero, a pipe or a
     many-gigabyte vocab.json is an error, not a hang or an exhausted memory."""
-    for name, limit in _READ_LIMITS.items():
+    for name, limit in read_limits().items():
         path = model_dir / name
         try:
             info = path.stat()
@@ -470,17 +523,22 @@ def check_model_files(model_dir: Path) -> None:
 
 
 def require_model_dir(model_dir: str | Path) -> Path:
-    """Check a model directory has what loading needs (name the first missing piece) and that what it
-    reads whole is a plain file of a sane size."""
+    """Check a model directory has its config and weights (name the first missing) and that what it reads
+    whole is a plain file of a sane size (the task's own files: :func:`require_task_files`)."""
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise RnnkitError("model directory not found", model_dir)
     check_model_files(model_dir)
-    for name in (CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE):
+    require_files(model_dir, (CONFIG_FILE, WEIGHTS_FILE))
+    return model_dir
+
+
+def require_files(model_dir: Path, names) -> None:
+    """Each of ``names`` is a plain file in ``model_dir`` (else an error naming the first missing)."""
+    for name in names:
         if not (model_dir / name).exists():
             raise RnnkitError(f"not a complete model directory: '{name}' is missing", model_dir)
         require_plain_file(model_dir / name, f"'{name}'")
-    return model_dir
 
 
 # ---------------------------------------------------------------------------------------------- ownership
@@ -523,7 +581,8 @@ def _written_as(name: str) -> str | None:
     if name in _CHECKPOINT_DIRS or _TEMP_CHECKPOINT.match(name):
         return "dir"
     temp = _TEMP_FILE.match(name)
-    if name in RUN_FILES or name == LOCK_FILE or (temp and temp["name"] in RUN_FILES):
+    names = run_files()
+    if name in names or name == LOCK_FILE or (temp and temp["name"] in names):
         return "file"
     return None
 
@@ -577,7 +636,7 @@ def _remove_own(path: Path) -> None:
 def refuse_foreign_run_entries(model_dir: str | Path) -> None:
     """Each of rnnkit's names in ``model_dir`` holds only what rnnkit writes there (a folder named log.csv,
     a file named checkpoint.old, a note in checkpoint/ are refused, naming them, before a run writes)."""
-    for name in RUN_FILES:
+    for name in run_files():
         if os.path.lexists(Path(model_dir) / name):
             _refuse_foreign(Path(model_dir) / name)
 

@@ -38,8 +38,10 @@ def _add_threads(p: argparse.ArgumentParser) -> None:
 
 
 def _add_train(sub) -> None:
+    from rnnkit.tasks import task_names  # the task modules' names, from their files: no task is imported
+
     p = sub.add_parser("train", help="train a model", description="Train a model into a model directory.")
-    p.add_argument("task", choices=["lm"], help="lm: language model (more tasks arrive with their issues)")
+    p.add_argument("task", choices=task_names(), help="the task (lm: language model); its recipes say which")
     p.add_argument("--recipe", help="built-in recipe name (see `rnnkit recipes`) or a YAML file")
     p.add_argument("--data", help="training text file, or a folder with train/valid/test files")
     p.add_argument("--valid", help="validation file (default: from --data, else held out of train)")
@@ -95,9 +97,12 @@ def _add_generate(sub) -> None:
 
 
 def _add_evaluate(sub) -> None:
-    p = sub.add_parser("evaluate", help="score a model on data (perplexity; bits per char for char models)")
+    p = sub.add_parser("evaluate", help="score a model on data with its task's metrics (LM: perplexity; bits per "
+                                        "char for char models)",
+                       description="Score a model on data with its task's standard metrics. A task may take "
+                                   "options of its own after these (see the task's documentation).")
     p.add_argument("model", help="model directory")
-    p.add_argument("--data", required=True, help="text file read like the training data")
+    p.add_argument("--data", required=True, help="data file read like the training data")
     p.add_argument("--batch-size", type=int, help="sequences per batch (default: the training config's)")
     p.add_argument("--max-lines", type=int, default=0,
                    help="score only the first N lines (sentences, for models that split reviews); default: all")
@@ -133,7 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    args.task_arguments = rest  # options of the model's task, parsed once its task is known (evaluate)
+    if rest and args.command != "evaluate":
+        parser.parse_args(argv)  # argparse's own error for the arguments it does not know
     if getattr(args, "threads", 0) < 0:
         print(f"error: --threads must be at least 1 (or 0: rnnkit's choice), got {args.threads}", file=sys.stderr)
         return 2
@@ -212,12 +221,28 @@ def _load_model(args):
 SAMPLE_SEPARATOR = "-----"
 
 
+def _model_task(model_dir: str):
+    """The task class of the model directory ``model_dir`` (read from its config, nothing loaded)."""
+    from rnnkit.api import read_model_config
+    from rnnkit.tasks import get_task
+
+    return get_task(read_model_config(model_dir)[1].task)
+
+
+def _require_verb(model, verb: str, model_dir: str) -> None:
+    """A model does its own task's job: a seq2seq model given to ``generate`` is an error naming its command."""
+    if model.verb != verb:
+        raise RnnkitError(f"is a {model.config.task} model: it does not {verb} (its command is rnnkit "
+                          f"{model.verb or 'evaluate'})", model_dir)
+
+
 def cmd_generate(args) -> int:
     try:
         model = _load_model(args)
     except KeyboardInterrupt:
         print("\ninterrupted while loading the model", file=sys.stderr)
         return 130
+    _require_verb(model, "generate", args.model)
     if args.verbose:
         print(model.kernel_path("generate", args.n, args.num_samples), file=sys.stderr)
     stop = model.stops_at_eos(args.sentence) and not args.no_stop
@@ -318,10 +343,11 @@ def cmd_evaluate(args) -> int:
 
     if args.json_out:
         check_output_file(args.json_out, "--json")  # before the model loads; checked again when written
+    options = _task_options(args.model, args.task_arguments)  # before the weights load: a typo fails at once
     model = _load_model(args)
     if args.verbose:
         print(model.kernel_path("evaluate", batch_size=args.batch_size or 0), file=sys.stderr)
-    metrics = model.evaluate(args.data, batch_size=args.batch_size, max_lines=args.max_lines)
+    metrics = model.evaluate(args.data, batch_size=args.batch_size, max_lines=args.max_lines, **options)
     for key, value in metrics.items():
         print(f"{key:>8}  {int(value)}" if key in COUNTS else f"{key:>8}  {value:.4f}")
     extra = {"backend": "numpy"} if args.backend == "numpy" else {}
@@ -330,6 +356,20 @@ def cmd_evaluate(args) -> int:
     if args.json_out:
         write_output_file(args.json_out, line + "\n", "--json")
     return 0
+
+
+def _task_options(model_dir: str, arguments: list[str]) -> dict:
+    """The ``rnnkit evaluate`` options that the task of ``model_dir`` adds (its loaded class's
+    ``add_evaluate_arguments``), parsed from what the generic options left, as keywords for its
+    ``evaluate``; anything else is an error naming it."""
+    task = _model_task(model_dir)
+    parser = argparse.ArgumentParser(prog="rnnkit evaluate", add_help=False)
+    task.loaded_class.add_evaluate_arguments(parser)
+    known, unknown = parser.parse_known_args(arguments)
+    if unknown:
+        raise RnnkitError(f"unrecognized arguments: {' '.join(unknown)} (rnnkit evaluate of a {task.name} model "
+                          "takes no such option)")
+    return vars(known)
 
 
 MAX_GRADCHECK_LAYERS = 8  # finite differences over every weight: more layers take minutes

@@ -1,8 +1,11 @@
 """Configuration: dataclasses, YAML recipes and ``key=value`` overrides.
 
-A config has four sections (``data``, ``tokenizer``, ``model``, ``train``) plus ``task``. Recipes are
-YAML files with the same shape; unknown keys are an error naming the key. The fully resolved config is
-written as ``config.yaml`` into every model directory, so a model dir alone says how it was made.
+A config names its ``task``; the task owns its sections (``data``, ``model``, the LM's ``tokenizer``...,
+its ``config_class`` in :mod:`rnnkit.tasks`) and shares ``train`` (:class:`TrainConfig`, which a task
+may extend with keys of its own). The task is read first, then the rest is built as its config class
+says: a key of another task is an unknown key, an error naming it, as any unknown key is. Value ranges
+sit beside their fields (:func:`ranged`). Recipes are YAML files with the same shape. The fully resolved
+config is written as ``config.yaml`` into every model directory, so a model dir alone says how it was made.
 """
 
 from __future__ import annotations
@@ -22,90 +25,87 @@ from rnnkit.errors import RnnkitError
 _EXPONENT_FLOAT = re.compile(r"[-+]?\d+(\.\d*)?[eE][-+]?\d+")
 
 
-@dataclass
-class DataConfig:
-    train: str | None = None  # training text (.txt, .txt.gz, .jsonl[.gz] with a "text" field)
-    valid: str | None = None  # validation text; when absent, the last valid_fraction of train is held out
-    test: str | None = None  # test text, scored after training when given
-    valid_fraction: float = 0.1  # share of train held out when no valid file is given
-    mode: str = "stream"  # stream: running text | sentences: <bos> s <eos> each | windows (seed 002)
-    window: int = 3  # windows mode: words of context before each predicted word (seed 002: 3)
-    split_sentences: bool = False  # split each line into sentences first (seed 001 on review text)
-    max_lines: int = 0  # read at most this many lines (sentences after splitting) of train/valid; 0 = all
-    max_length: int = 0  # sentences mode: drop sentences longer than this many tokens; 0 = keep all
-    min_length: int = 0  # sentences mode: drop sentences shorter than this many tokens
+def ranged(default: Any, low: float | None = None, high: float | None = None, *, low_open: bool = False,
+           high_open: bool = False) -> Any:
+    """A dataclass field whose value must lie in [low, high] (an end ``None``: unbounded; ``*_open``: that
+    end excluded): the range sits beside the field, and :func:`check_ranges` enforces it."""
+    return field(default=default, metadata={"range": (low, low_open, high, high_open)})
 
 
-@dataclass
-class TokenizerConfig:
-    kind: str = "word"  # char | word | sentencepiece
-    split_punctuation: bool = True  # word: split punctuation off words ("mice," -> "mice ,")
-    lowercase: bool = False  # lower-case text (training data and prompts) before tokenizing
-    vocab_size: int = 0  # keep the most frequent N tokens (specials included); 0 = no limit
-    min_freq: int = 1  # drop tokens seen fewer times than this
-    spm_model: str | None = None  # sentencepiece: a trained .model file to load instead of training
-    spm_type: str = "unigram"  # sentencepiece model type when training: unigram | bpe | char | word
+def at_least(default: Any, low: float) -> Any:
+    return ranged(default, low)
 
 
-@dataclass
-class ModelConfig:
-    cell: str = "lstm"  # rnn_tanh | rnn_relu | gru | lstm (torch.nn.RNN/GRU/LSTM)
-    embedding_size: int = 200  # size of the token embeddings
-    hidden_size: int = 200  # hidden units per layer
-    layers: int = 2  # stacked recurrent layers
-    dropout: float = 0.0  # dropout on the last layer's output, before the softmax
-    embedding_dropout: float = 0.0  # dropout on the embedded inputs
-    layer_dropout: float = 0.0  # dropout between recurrent layers
-    locked_dropout: bool = False  # one dropout mask per sequence instead of per step (Gal & Ghahramani)
-    word_dropout: float = 0.0  # drop whole rows of the embedding matrix (AWD-LSTM "embedding dropout")
-    weight_drop: float = 0.0  # DropConnect on the hidden-to-hidden weights (AWD-LSTM)
-    tie_weights: bool = False  # share embedding and softmax weights; the last layer then has embedding_size units
-    init_range: float = 0.0  # > 0: all weights uniform in [-r, r] (Zaremba et al.); 0: PyTorch defaults
+def fraction(default: float) -> Any:
+    """A share in [0, 1) (dropout, a held-out part)."""
+    return ranged(default, 0, 1, high_open=True)
 
 
 @dataclass
 class TrainConfig:
+    """The training loop's settings, the same for every task (a task may extend it with its own keys)."""
+
     optimizer: str = "sgd"  # sgd | adam | adamw | rmsprop | asgd
-    lr: float = 1.0  # learning rate
-    momentum: float = 0.0  # sgd / rmsprop momentum
-    weight_decay: float = 0.0  # L2 penalty (decoupled for adamw)
-    rmsprop_alpha: float = 0.9  # rmsprop smoothing constant (0.9 as in TensorFlow's RMSProp, seed 002)
-    nt_asgd: int = 0  # > 0: switch SGD to averaged SGD when val loss has not improved for N evals (AWD)
+    lr: float = at_least(1.0, 0)  # learning rate
+    momentum: float = at_least(0.0, 0)  # sgd / rmsprop momentum
+    weight_decay: float = at_least(0.0, 0)  # L2 penalty (decoupled for adamw)
+    rmsprop_alpha: float = ranged(0.9, 0, 1)  # rmsprop smoothing constant (0.9 as in TensorFlow's RMSProp, seed 002)
+    nt_asgd: int = at_least(0, 0)  # > 0: switch SGD to averaged SGD when validation has not improved for N evals (AWD)
     schedule: str = "none"  # none | halve_on_increase | plateau | step
-    lr_decay: float = 0.5  # factor applied by a schedule
-    decay_start: int = 0  # step schedule: decay once per epoch after this many epochs
-    patience: int = 0  # plateau schedule: evaluations without improvement before decaying
-    min_lr: float = 0.0  # never decay below this
-    clip: float = 0.0  # clip the global gradient norm to this (0 = no clipping)
-    batch_size: int = 20  # sequences per batch (streams for running text; global over all processes)
-    eval_batch_size: int = 10  # sequences per batch when evaluating
-    bptt: int = 35  # truncated BPTT length (running text)
-    variable_bptt: bool = False  # AWD-LSTM: random BPTT length around bptt, lr scaled to match
-    epochs: int = 10  # passes over the training data
-    max_steps: int = 0  # stop after this many updates (0 = no limit)
-    eval_every: int = 0  # validate every N updates (0 = once per epoch)
-    save_every: int = 0  # also save a resumable checkpoint every N updates (0 = at each validation)
-    early_stop: int = 0  # stop after N evaluations without improvement (0 = never)
-    activation_reg: float = 0.0  # AWD-LSTM AR: alpha * mean(h^2) on the dropped last-layer output
-    temporal_reg: float = 0.0  # AWD-LSTM TAR: beta * mean((h_t - h_{t-1})^2)
-    seed: int = 1111  # seeds python, numpy and torch; data order depends only on it and the epoch
+    lr_decay: float = ranged(0.5, 0, 1, low_open=True)  # factor applied by a schedule
+    decay_start: int = at_least(0, 0)  # step schedule: decay once per epoch after this many epochs
+    patience: int = at_least(0, 0)  # plateau schedule: evaluations without improvement before decaying
+    min_lr: float = at_least(0.0, 0)  # never decay below this
+    clip: float = at_least(0.0, 0)  # clip the global gradient norm to this (0 = no clipping)
+    batch_size: int = at_least(20, 1)  # sequences per batch (streams for running text; global over all processes)
+    eval_batch_size: int = at_least(10, 1)  # sequences per batch when evaluating
+    epochs: int = at_least(10, 1)  # passes over the training data
+    max_steps: int = at_least(0, 0)  # stop after this many updates (0 = no limit)
+    eval_every: int = at_least(0, 0)  # validate every N updates (0 = once per epoch)
+    save_every: int = at_least(0, 0)  # also save a resumable checkpoint every N updates (0 = at each validation)
+    early_stop: int = at_least(0, 0)  # stop after N evaluations without a new best selection metric (0 = never)
+    seed: int = at_least(1111, 0)  # seeds python, numpy and torch; data order depends only on it and the epoch
     device: str = "auto"  # auto | cpu | cuda
     amp: bool = True  # bf16 autocast on GPU (ignored on CPU)
-    threads: int = 0  # torch CPU threads (0 = rnnkit's choice: OMP_NUM_THREADS if set, else every usable core)
-    log_every: int = 50  # write a log row every N updates
+    # torch CPU threads (0 = rnnkit's choice: OMP_NUM_THREADS if set, else every usable core); at most 1024:
+    # OpenMP allocates per thread, and 10**8 threads is 20 GB
+    threads: int = ranged(0, 0, 1024)
+    log_every: int = at_least(50, 0)  # write a log row every N updates
     progress: bool = True  # progress bar on a terminal, a line per log row in a log file; false: quiet
 
 
-@dataclass
-class Config:
-    task: str = "lm"  # lm (more tasks plug in here)
-    data: DataConfig = field(default_factory=DataConfig)
-    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+class TaskConfig:
+    """Base of every task's config: a dataclass with ``task: str`` first, the task's own sections (``data``,
+    ``model``, ...) and ``train``, a :class:`TrainConfig` (or the task's extension of it), last."""
+
+    task: str
+    train: TrainConfig
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+#: the task of a config that names none (every config rnnkit writes names its task)
+DEFAULT_TASK = "lm"
+
+
+def task_of(values: dict[str, Any] | None, source: str = "<config>") -> type:
+    """The task class (:mod:`rnnkit.tasks`) that config ``values`` names (``task:``, default
+    :data:`DEFAULT_TASK`); an unknown task is an error naming the file and line."""
+    from rnnkit.tasks import get_task
+
+    name = (values or {}).get("task", DEFAULT_TASK)
+    if not isinstance(name, str):
+        raise RnnkitError(f"config key 'task' must be a string, got {_shown(name)}", source, _line_of(source, "task"))
+    try:
+        return get_task(name)
+    except RnnkitError as e:
+        raise RnnkitError(str(e), source, _line_of(source, "task")) from None
+
+
+def config_class(values: dict[str, Any] | None, source: str = "<config>") -> type:
+    """The config class of the task ``values`` names."""
+    return task_of(values, source).config_class
 
 
 def _build(cls: type, values: dict[str, Any], where: str, source: str,
@@ -185,46 +185,34 @@ def _line_of(source: str, name: str) -> int | None:
     return number
 
 
-# allowed ranges: (low, low excluded, high, high excluded); None = unbounded
-_AT_LEAST_0, _AT_LEAST_1 = (0, False, None, False), (1, False, None, False)
-_FRACTION, _UNIT = (0, False, 1, True), (0, True, 1, False)
-_RANGES: dict[str, tuple[float | None, bool, float | None, bool]] = {
-    "data.valid_fraction": _FRACTION, "data.window": _AT_LEAST_1, "data.max_lines": _AT_LEAST_0,
-    "data.max_length": _AT_LEAST_0, "data.min_length": _AT_LEAST_0,
-    "tokenizer.vocab_size": _AT_LEAST_0, "tokenizer.min_freq": _AT_LEAST_1,
-    "model.embedding_size": _AT_LEAST_1, "model.hidden_size": _AT_LEAST_1, "model.layers": _AT_LEAST_1,
-    "model.init_range": _AT_LEAST_0,
-    **{f"model.{k}": _FRACTION for k in ("dropout", "embedding_dropout", "layer_dropout", "word_dropout",
-                                         "weight_drop")},
-    "train.lr": _AT_LEAST_0, "train.lr_decay": _UNIT, "train.rmsprop_alpha": (0, False, 1, False),
-    "train.seed": _AT_LEAST_0,
-    **{f"train.{k}": _AT_LEAST_0 for k in ("momentum", "weight_decay", "nt_asgd", "decay_start", "patience",
-                                           "min_lr", "clip", "max_steps", "eval_every", "save_every",
-                                           "early_stop", "activation_reg", "temporal_reg", "log_every")},
-    "train.threads": (0, False, 1024, False),  # OpenMP allocates per thread: 10**8 threads is 20 GB
-    **{f"train.{k}": _AT_LEAST_1 for k in ("batch_size", "eval_batch_size", "bptt", "epochs")},
-}
+def check_ranges(cfg: Any, source: str = "<config>", overridden: set[str] | frozenset = frozenset(),
+                 where: str = "") -> None:
+    """Reject values no run can use (a zero BPTT length, dropout 1.5, a negative LR) before anything runs:
+    each field's range is in its metadata (:func:`ranged`)."""
+    for f in dataclasses.fields(cfg):
+        name, value = f"{where}.{f.name}" if where else f.name, getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            check_ranges(value, source, overridden, name)
+        elif "range" in f.metadata:
+            _check_range(name, value, f.metadata["range"], "--set" if name in overridden else source)
 
 
-def check_ranges(cfg: Config, source: str = "<config>", overridden: set[str] | frozenset = frozenset()) -> None:
-    """Reject values no run can use (a zero BPTT length, dropout 1.5, a negative LR) before anything runs."""
-    for name, (low, low_open, high, high_open) in _RANGES.items():
-        section, key = name.split(".")
-        value = getattr(getattr(cfg, section), key)
-        where = "--set" if name in overridden else source
-        if low is not None and (value <= low if low_open else value < low):
-            bound = f"above {low}" if low_open else f"at least {low}"
-            raise RnnkitError(f"config key '{name}' must be {bound}, got {value}", where)
-        if high is not None and (value >= high if high_open else value > high):
-            bound = f"below {high}" if high_open else f"at most {high}"
-            raise RnnkitError(f"config key '{name}' must be {bound}, got {value}", where)
+def _check_range(name: str, value: float, bounds: tuple, source: str) -> None:
+    low, low_open, high, high_open = bounds
+    if low is not None and (value <= low if low_open else value < low):
+        bound = f"above {low}" if low_open else f"at least {low}"
+        raise RnnkitError(f"config key '{name}' must be {bound}, got {value}", source)
+    if high is not None and (value >= high if high_open else value > high):
+        bound = f"below {high}" if high_open else f"at most {high}"
+        raise RnnkitError(f"config key '{name}' must be {bound}, got {value}", source)
 
 
 def config_from_dict(values: dict[str, Any], source: str = "<config>",
-                     overridden: set[str] | frozenset = frozenset()) -> Config:
-    """A checked Config; keys in ``overridden`` came from ``--set``, so their errors name it, not ``source``."""
+                     overridden: set[str] | frozenset = frozenset()) -> Any:
+    """A checked config of the task ``values`` names (its class: the task's ``config_class``); keys in
+    ``overridden`` came from ``--set``, so their errors name it, not ``source``."""
     values = {k: v for k, v in (values or {}).items() if not _is_extension_key(k)}
-    cfg = _build(Config, values, "", source, overridden)
+    cfg = _build(config_class(values, source), values, "", source, overridden)
     check_ranges(cfg, source, overridden)
     return cfg
 
@@ -373,7 +361,7 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
             raise RnnkitError(f"override '{item}' is not of the form key=value (e.g. train.lr=0.5)")
         key, raw = item.split("=", 1)
         parts = key.strip().split(".")
-        _check_override_key(item, parts)
+        _check_override_key(item, parts, config_class(values) if parts != ["task"] else TaskConfig)
         node = values
         for part in parts[:-1]:
             if node.get(part) is None:
@@ -400,9 +388,11 @@ def override_keys(overrides: list[str] | None) -> set[str]:
     return {item.split("=", 1)[0].strip() for item in overrides or []}
 
 
-def _check_override_key(item: str, parts: list[str]) -> None:
-    """An override names a known key (the error then names the override, not the recipe)."""
-    cls: Any = Config
+def _check_override_key(item: str, parts: list[str], cls: type) -> None:
+    """An override names a key of the config class ``cls`` (the error then names the override, not the
+    recipe); ``task=NAME`` itself is checked when the config is built."""
+    if parts == ["task"]:
+        return
     for depth, part in enumerate(parts):
         fields = {f.name: f for f in dataclasses.fields(cls)}
         if part not in fields:
@@ -421,7 +411,7 @@ def _check_override_key(item: str, parts: list[str]) -> None:
 
 
 def load_config(recipe: str | None = None, overrides: list[str] | None = None,
-                extra: dict[str, Any] | None = None) -> Config:
+                extra: dict[str, Any] | None = None) -> Any:
     """Recipe (built-in name or YAML path) + ``extra`` dict + ``key=value`` overrides -> Config."""
     values: dict[str, Any] = {}
     source = "<overrides>"
@@ -429,6 +419,7 @@ def load_config(recipe: str | None = None, overrides: list[str] | None = None,
         path = resolve_recipe(recipe)
         values = load_yaml(path)
         source = str(path)
+    _check_recipe_task(values, (extra or {}).get("task"), source)
     for section, sub in (extra or {}).items():
         current = values.get(section) or {}
         if isinstance(sub, dict) and not isinstance(current, dict):
@@ -438,7 +429,29 @@ def load_config(recipe: str | None = None, overrides: list[str] | None = None,
     return config_from_dict(values, source, override_keys(overrides))
 
 
-def save_config(config: Config, path: str | Path) -> None:
+def _check_recipe_task(values: dict[str, Any], task: Any, source: str) -> None:
+    """A recipe made for one task is not read as another's (its keys would be unknown keys)."""
+    named = values.get("task")
+    if task is not None and named is not None and named != task:
+        raise RnnkitError(f"this recipe is for the task '{named}', not '{task}' (rnnkit train {named} ...)", source,
+                          _line_of(source, "task"))
+
+
+def save_config(config: TaskConfig, path: str | Path) -> None:
     from rnnkit.checkpoint import atomic_write_text
 
     atomic_write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+#: names that modules imported from here before the LM owned its sections: they are the LM's (the
+#: import is lazy, so that the LM's config module can use this one)
+_LM_NAMES = {"Config": "LMConfig", "DataConfig": "DataConfig", "TokenizerConfig": "TokenizerConfig",
+             "ModelConfig": "ModelConfig"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LM_NAMES:
+        from rnnkit.tasks import lm_config
+
+        return getattr(lm_config, _LM_NAMES[name])
+    raise AttributeError(f"module 'rnnkit.config' has no attribute '{name}'")

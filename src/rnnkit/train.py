@@ -1,9 +1,10 @@
 """The one trainer every task uses.
 
-A task (see :mod:`rnnkit.tasks`) supplies the model, the training batches, the loss of one batch and
-a validation function; the trainer owns everything else: optimizer and learning-rate schedule,
-gradient clipping, bf16 autocast on GPU, data parallelism (DDP), validation, checkpoints with exact
-resume, early stopping, the CSV log, learning curves and the progress bar.
+A task (see :mod:`rnnkit.tasks.base`) supplies the model, the training batches, the loss of one batch,
+a validation function and the metric that selects the best weights (with its direction); the trainer
+owns everything else: optimizer and learning-rate schedule, gradient clipping, bf16 autocast on GPU,
+data parallelism (DDP), validation, checkpoints with exact resume, best model and early stopping by the
+selection metric, the CSV log, learning curves and the progress bar.
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ import re
 import signal
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,32 +41,13 @@ from rnnkit.config import TrainConfig
 from rnnkit.errors import RnnkitError
 from rnnkit.nn.rnn import detach_state, map_state
 from rnnkit.plotting import plot_curves
+from rnnkit.tasks.base import LossResult, Task
+
+__all__ = ["LossResult", "Task", "Trainer"]
 
 NON_FINITE_ADVICE = ("lower train.lr, set train.clip, or check the data (then --resume with --set train.lr=... "
                      "continues the run, --overwrite starts it again)")
 LOG_FIELDS = ["step", "epoch", "split", "loss", "lr", "tokens_per_sec", "elapsed_sec"]
-
-
-@dataclass
-class LossResult:
-    """What a task returns for one batch: summed loss over ``count`` targets, the next state, and
-    an extra penalty (already a mean, e.g. AWD's activation regularisation) added to the mean loss."""
-
-    loss_sum: torch.Tensor
-    count: int
-    state: Any = None
-    penalty: torch.Tensor | float = 0.0
-
-
-class Task(Protocol):
-    model: nn.Module
-    train_data: Any  # .plan(epoch) -> list of specs; .batch(spec) -> Batch; .num_tokens
-
-    def batch_loss(self, model: nn.Module, batch: Any, state: Any) -> LossResult: ...
-
-    def validate(self, model: nn.Module) -> dict[str, float]: ...
-
-    def lr_scale(self, batch: Any) -> float: ...
 
 
 def resolve_device(name: str) -> torch.device:
@@ -111,9 +92,10 @@ def make_optimizer(name: str, params, cfg: TrainConfig) -> torch.optim.Optimizer
 
 
 class LRSchedule:
-    """Learning-rate rules driven by epochs and validation losses.
+    """Learning-rate rules driven by epochs and validation scores (the task's selection metric, oriented
+    so that lower is better: the loss itself, or minus BLEU / accuracy).
 
-    halve_on_increase: lr *= lr_decay when validation loss rises over the previous one (seed 001).
+    halve_on_increase: lr *= lr_decay when the score gets worse than the previous one (seed 001).
     plateau: lr *= lr_decay after ``patience`` evaluations without a new best (pytorch/examples: 0.25, 0).
     step: lr = lr0 * lr_decay ** max(epoch + 1 - decay_start, 0) (Zaremba et al. 2014).
     """
@@ -210,10 +192,12 @@ class Trainer:
         self.epoch = 0
         self.batch_index = 0  # next batch of self.epoch's plan
         self.carried_state = None
-        self.best_loss = math.inf
+        # what selects the best weights, and whether lower ("min") or higher ("max") is better
+        self.metric, self.direction = getattr(task, "selection", ("loss", "min"))
+        self.best_value = math.inf if self.direction == "min" else -math.inf
         self.best_metrics: dict[str, float] | None = None  # validation metrics of the saved best weights
         self.bad_evals = 0
-        self.val_history: list[float] = []
+        self.val_history: list[float] = []  # the selection metric's scores, oriented: lower is better
         self.rows: list[dict] = []
         self.plotted_rows = 0  # len(rows) when curves.png was last drawn
         self.elapsed = 0.0
@@ -230,7 +214,8 @@ class Trainer:
         return {
             "step": self.step, "epoch": self.epoch, "batch_index": self.batch_index,
             "optimizer_name": self.optimizer_name, "optimizer": self.optimizer.state_dict(),
-            "schedule": self.schedule.state_dict(), "best_loss": self.best_loss, "bad_evals": self.bad_evals,
+            "schedule": self.schedule.state_dict(), "selection_metric": self.metric, "best_value": self.best_value,
+            "bad_evals": self.bad_evals,
             "best_metrics": self.best_metrics,
             "val_history": self.val_history, "rows": self.rows, "elapsed": self.elapsed,
             "finished": self.finished, "validated_at": self.validated_at, "backend": self.backend,
@@ -285,9 +270,10 @@ class Trainer:
                               ckpt / TRAINER_STATE) from None
         if state.get("base_lr", self.cfg.lr) != self.cfg.lr:  # --resume --set train.lr=...: go on from it
             self.schedule.lr = self.cfg.lr
-        for key in ("step", "epoch", "batch_index", "best_loss", "bad_evals", "val_history", "rows",
-                    "elapsed", "finished", "validated_at"):
+        for key in ("step", "epoch", "batch_index", "bad_evals", "val_history", "rows", "elapsed", "finished",
+                    "validated_at"):
             setattr(self, key, state[key])
+        self.best_value = _saved_best(state, self.metric, ckpt / TRAINER_STATE)
         self.window = _Window(*state.get("window", (0.0, 0)))
         self.best_metrics = _metrics_or_none(state.get("best_metrics"))
         try:
@@ -457,26 +443,40 @@ class Trainer:
     def _validate_and_save(self) -> dict[str, float]:
         averaged = self._swap_in_average()
         metrics = self._validate()
-        loss = metrics["loss"]
+        value = self._selection_value(metrics)
+        score = self._oriented(value)
         self.validated_at = self.step
-        self._log("valid", loss, self.schedule.lr, None, metrics)
-        improved = loss < self.best_loss
+        self._log("valid", metrics["loss"], self.schedule.lr, None, metrics)
+        improved = score < self._oriented(self.best_value)
         if improved:
-            self.best_loss, self.best_metrics, self.bad_evals = loss, metrics, 0
+            self.best_value, self.best_metrics, self.bad_evals = value, metrics, 0
             if self.dist.is_main:
                 self._save_best()
         else:
             self.bad_evals += 1
         if averaged is not None:
             _restore(self.model, averaged)
-        self.val_history.append(loss)
-        self.schedule.on_validation(loss)
+        self.val_history.append(score)
+        self.schedule.on_validation(score)
         self._maybe_switch_to_asgd()
         if self.dist.is_main and self.cfg.progress:
             shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
-            print(f"step {self.step} valid: {shown}{' (best)' if improved else ''}", flush=True)
+            best = f" (best {self.metric})" if improved else ""
+            print(f"step {self.step} valid: {shown}{best}", flush=True)
         self.save_checkpoint()
         return metrics
+
+    def _oriented(self, value: float) -> float:
+        """A selection value as a score where lower is better, whichever the metric's direction."""
+        return value if self.direction == "min" else -value
+
+    def _selection_value(self, metrics: dict[str, float]) -> float:
+        """The selection metric of validation ``metrics``; a task that does not return it is a bug."""
+        for name in ("loss", self.metric):
+            if not isinstance(metrics.get(name), (int, float)):
+                raise RnnkitError(f"task '{getattr(self.task, 'name', '?')}': validate() returned no number "
+                                  f"'{name}' (it returned {', '.join(metrics) or 'nothing'})")
+        return float(metrics[self.metric])
 
     def _validate(self) -> dict[str, float]:
         """Metrics of the current weights on the validation data (``loss`` first)."""
@@ -507,6 +507,16 @@ class Trainer:
                 backup[p] = p.detach().clone()
                 p.data.copy_(ax)
         return backup
+
+
+def _saved_best(state: dict, metric: str, path: Path) -> float:
+    """The best selection value of a trainer state: ``best_value`` with the metric it records, or
+    ``best_loss`` in checkpoints written before tasks named their metric (the loss selected then)."""
+    saved_metric = state.get("selection_metric", "loss")
+    if saved_metric != metric:
+        raise RnnkitError(f"the checkpoint selected its best weights by {saved_metric!r}, this task by "
+                          f"{metric!r}: --overwrite starts the run again", path)
+    return float(state["best_value"] if "best_value" in state else state["best_loss"])
 
 
 def _metrics_or_none(value) -> dict[str, float] | None:

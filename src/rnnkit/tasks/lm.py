@@ -20,18 +20,17 @@ from torch import nn
 
 from rnnkit.arguments import check_int_argument, check_path_argument
 from rnnkit.checkpoint import (
-    VOCAB_FILE,
+    CONFIG_FILE,
     WEIGHTS_FILE,
     check_weights_header,
     load_weights,
     shapes_only,
     verify_fingerprint,
 )
-from rnnkit.config import Config, DataConfig
 from rnnkit.data.lm import IGNORE_INDEX, Batch, encode_lines, make_batches, read_corpus_lines
 from rnnkit.data.readers import check_file
 from rnnkit.data.text_decoder import TextDecoder
-from rnnkit.data.tokenizers import CharTokenizer, Tokenizer, build_tokenizer, load_tokenizer
+from rnnkit.data.tokenizers import SPM_FILE, TOKENIZER_FILE, CharTokenizer, Tokenizer, build_tokenizer, load_tokenizer
 from rnnkit.data.vocab import SPECIALS, OovCount, Vocab
 from rnnkit.distributed import DistInfo
 from rnnkit.errors import RnnkitError
@@ -39,8 +38,11 @@ from rnnkit.memory import check_fits, inference_bytes, training_bytes
 from rnnkit.models.lm import RNNLanguageModel
 from rnnkit.nn.rnn import describe_kernels
 from rnnkit.search import SamplingConfig, sample_tokens
-from rnnkit.train import LossResult
+from rnnkit.tasks.base import LoadedModel, LossResult, Task
+from rnnkit.tasks.lm_config import DataConfig, LMConfig
 
+#: the vocabulary's file in a model directory (id -> token)
+VOCAB_FILE = "vocab.json"
 #: evaluation warns when more of the text than this is out of the model's vocabulary (scored as <unk>)
 OOV_WARN_RATE = 0.05
 #: training refuses a text of which more than this is <unk>: the model would learn to predict <unk>
@@ -99,7 +101,7 @@ def oov_warning(oov: OovCount, path: str | Path, vocab_size: int) -> None:
               "tokenizer.lowercase)", file=sys.stderr, flush=True)
 
 
-def _check_training_vocabulary(vocab: Vocab, oov: OovCount, cfg: Config) -> None:
+def _check_training_vocabulary(vocab: Vocab, oov: OovCount, cfg: LMConfig) -> None:
     """A vocabulary of only the specials, or a text mostly outside the vocabulary, trains a model that
     predicts <unk> well: a fine perplexity that means nothing."""
     t = cfg.tokenizer
@@ -123,14 +125,14 @@ def _nothing_left(d: DataConfig, tokens: int) -> str:
     return reason
 
 
-def _longest_batch(sequences: list[list[int]], cfg: Config) -> int:
+def _longest_batch(sequences: list[list[int]], cfg: LMConfig) -> int:
     """Time steps of the longest training batch (for the memory estimate of its logits)."""
     if cfg.data.mode == "stream":  # a column holds 1 / batch_size of the text
         return min(cfg.train.bptt, sum(map(len, sequences)) // cfg.train.batch_size + 1)
     return max(len(s) for s in sequences)
 
 
-def _check_data_config(cfg: Config) -> None:
+def _check_data_config(cfg: LMConfig) -> None:
     """What the data keys must say before anything is read."""
     d = cfg.data
     if not d.train:
@@ -155,12 +157,24 @@ def _read_splits(d: DataConfig) -> tuple[list[str], list[str]]:
     return train_lines, train_lines  # tiny texts (the fable): report the training loss as the validation figure
 
 
-class LMTask:
+class LMTask(Task):
     """Data, vocabulary and model of a language-model run, as the trainer needs them."""
 
-    def __init__(self, cfg: Config, dist: DistInfo, device: torch.device, vocab_from: Path | None = None,
+    name = "lm"
+    config_class = LMConfig
+    selection = ("loss", "min")
+    asset_files = (VOCAB_FILE, TOKENIZER_FILE, SPM_FILE)
+    required_files = (VOCAB_FILE,)
+    read_limits = {TOKENIZER_FILE: 1 << 20, VOCAB_FILE: 1 << 30, SPM_FILE: 1 << 30}
+    #: what decides the weights' meaning: how text becomes ids, and what the ids feed
+    bound_config_keys = ("task", "data.mode", "data.window", "data.split_sentences", "tokenizer.kind",
+                         "tokenizer.lowercase", "tokenizer.split_punctuation", "model.cell", "model.embedding_size",
+                         "model.hidden_size", "model.layers", "model.tie_weights")
+    resumable_keys = ()
+
+    def __init__(self, cfg: LMConfig, dist: DistInfo, device: torch.device, vocab_from: Path | None = None,
                  param_bytes: int = 4):
-        self.cfg, self.device = cfg, device
+        super().__init__(cfg, dist, device, vocab_from)
         d, t = cfg.data, cfg.train
         _check_data_config(cfg)
         train_lines, valid_lines = _read_splits(d)
@@ -206,6 +220,10 @@ class LMTask:
                          t.bptt, shuffle=False, pad_tail=True)
         except ValueError as e:
             raise RnnkitError(f"cannot batch the validation data: {e}", where) from None
+
+    def save_assets(self, out_dir: Path) -> None:
+        self.tokenizer.save(out_dir)
+        self.vocab.save(out_dir / VOCAB_FILE)
 
     def describe(self) -> str:
         """One line saying what runs, and on which kernel path (DESIGN: never fall off it silently)."""
@@ -316,16 +334,18 @@ def _check_generate_args(prompt, seed, **args) -> None:
             raise RnnkitError(f"generate: seed (--seed) must fit in 64 bits, got {seed}")
 
 
-class LanguageModel:
+class LanguageModel(LoadedModel):
     """A trained LM loaded from its directory: ``generate`` text, ``evaluate`` perplexity."""
 
-    def __init__(self, model_dir: Path, cfg: Config, tokenizer: Tokenizer, vocab: Vocab,
+    verb = "generate"
+
+    def __init__(self, model_dir: Path, cfg: LMConfig, tokenizer: Tokenizer, vocab: Vocab,
                  model: RNNLanguageModel, device: torch.device):
         self.model_dir, self.config, self.tokenizer, self.vocab = model_dir, cfg, tokenizer, vocab
         self.model, self.device = model.eval(), device
 
     @classmethod
-    def checked_parts(cls, model_dir: Path, cfg: Config, weights: Path | None = None,
+    def checked_parts(cls, model_dir: Path, cfg: LMConfig, weights: Path | None = None,
                       dtype: torch.dtype = torch.float32) -> tuple[Tokenizer, Vocab]:
         """The tokenizer and vocabulary of ``model_dir`` (each file type-checked), once the header of
         ``weights`` (default: its model.safetensors) matches the model ``cfg`` and the vocabulary describe,
@@ -337,13 +357,13 @@ class LanguageModel:
         try:
             expected = shapes_only(lambda: RNNLanguageModel(cfg.model, len(vocab))).to(dtype)
         except ValueError as e:  # an unknown model.cell
-            raise RnnkitError(f"model.cell: {e}", model_dir / "config.yaml") from None
+            raise RnnkitError(f"model.cell: {e}", model_dir / CONFIG_FILE) from None
         metadata = check_weights_header(expected, weights)
         verify_fingerprint(model_dir, cfg, weights, metadata)
         return tokenizer, vocab
 
     @classmethod
-    def load(cls, model_dir: Path, cfg: Config, device: torch.device) -> LanguageModel:
+    def load(cls, model_dir: Path, cfg: LMConfig, device: torch.device) -> LanguageModel:
         tokenizer, vocab = cls.checked_parts(model_dir, cfg)
         check_fits(*inference_bytes(cfg, len(vocab)), device)
         model = RNNLanguageModel(cfg.model, len(vocab))
@@ -527,3 +547,6 @@ class LanguageModel:
         """Metrics of encoded sequences (the NumPy backend overrides this)."""
         return evaluate_sequences(self.model, seqs, self.config.data.mode, batch_size, self.config.train.bptt,
                                   self.device, isinstance(self.tokenizer, CharTokenizer))
+
+
+LMTask.loaded_class = LanguageModel  # (defined after the task: it is the bigger half of this module)

@@ -1,0 +1,152 @@
+"""The task contract: what a task (lm, seq2seq, classify, ...) supplies to the one trainer, the model
+directory and the command line. The trainer, checkpoint, API and CLI know no task by name; they ask
+the task named in the config (:func:`rnnkit.tasks.get_task`) through the classes below.
+
+A task module ``rnnkit/tasks/NAME.py`` defines one :class:`Task` subclass with ``name = "NAME"`` and its
+:class:`LoadedModel` subclass; adding the file registers the task (``rnnkit train NAME``). A task
+defined elsewhere (a plug-in, a test) calls :func:`rnnkit.tasks.register_task`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+#: the direction of a selection metric: "min" (a loss) or "max" (BLEU, accuracy)
+DIRECTIONS = ("min", "max")
+
+
+@dataclass
+class LossResult:
+    """What a task returns for one batch: summed loss over ``count`` targets, the next state, and
+    an extra penalty (already a mean, e.g. AWD's activation regularisation) added to the mean loss."""
+
+    loss_sum: Any  # a 0-d tensor
+    count: int
+    state: Any = None
+    penalty: Any = 0.0  # a 0-d tensor or a float
+
+
+class LoadedModel:
+    """A trained model loaded from its directory (what ``rnnkit.load(DIR)`` returns).
+
+    ``verb`` is the task's own command (``generate``, ``translate``, ``classify``): the method of that
+    name does it. ``evaluate(path, batch_size=None, max_lines=0, **options)`` scores a data file with the
+    task's standard metrics; ``rnnkit evaluate DIR --data PATH [--batch-size N] [--max-lines N]`` passes
+    those, and the options a task adds with :meth:`add_evaluate_arguments` as keywords.
+    """
+
+    verb: ClassVar[str] = ""
+    config: Any  # the config it was trained with (an instance sets it)
+    results: dict | None = None  # set by rnnkit.train: the run's final metrics
+
+    @classmethod
+    def checked_parts(cls, model_dir: Path, cfg: Any, weights: Path | None = None, dtype: Any = None) -> Any:
+        """Check ``model_dir`` before anything is allocated: its asset files' fields, the header of
+        ``weights`` (default: model.safetensors) against the model ``cfg`` describes (in ``dtype``,
+        default float32) and the fingerprint; returns what :meth:`load` needs of the assets."""
+        raise NotImplementedError
+
+    @classmethod
+    def load(cls, model_dir: Path, cfg: Any, device: Any) -> LoadedModel:
+        raise NotImplementedError
+
+    def evaluate(self, path: str | Path, batch_size: int | None = None, max_lines: int = 0,
+                 **options: Any) -> dict[str, float]:
+        raise NotImplementedError
+
+    @classmethod
+    def add_evaluate_arguments(cls, parser: Any) -> None:
+        """Add this task's own ``rnnkit evaluate`` options to ``parser`` (an argparse parser for the
+        arguments the generic ones leave); their values reach :meth:`evaluate` as keywords named by
+        each option's ``dest``. Default: none."""
+
+    def kernel_path(self, verb: str, **_: Any) -> str:
+        """One line saying what runs the model (``rnnkit evaluate -v``)."""
+        return f"{verb}: {type(self).__name__}"
+
+
+class Task:
+    """One training run's data, vocabulary and model, and how to score them; a subclass per task.
+
+    Class attributes (declared, read without building anything):
+
+    - ``name``: the task's name (``rnnkit train NAME``, ``task: NAME`` in a config).
+    - ``config_class``: a dataclass subclassing :class:`rnnkit.config.TaskConfig` with ``task``, the task's
+      own sections (``data``, ``model``, ...) and ``train`` (:class:`rnnkit.config.TrainConfig` or an
+      extension of it). ``data`` has ``train``, ``valid`` and ``test`` paths (``--data``, ``--valid``,
+      ``--test`` set them).
+    - ``loaded_class``: the :class:`LoadedModel` subclass ``rnnkit.load`` returns.
+    - ``selection``: (metric, "min" | "max"): what :meth:`validate` returns that selects the best weights,
+      drives early stopping and the plateau / halve_on_increase schedules.
+    - ``asset_files``: the files :meth:`save_assets` writes into a model directory (vocabularies,
+      tokenizers, label sets); the weights' fingerprint binds every one of them (absent ones as absent).
+    - ``required_files``: those of ``asset_files`` a model directory cannot load without.
+    - ``read_limits``: the most bytes rnnkit reads of each asset file it parses whole.
+    - ``bound_config_keys``: the config keys the weights' fingerprint binds (what decides their meaning).
+    - ``resumable_keys``: the task's own config keys ``--resume --set`` may change (beyond the shared ones).
+
+    An instance is built by ``Task(cfg, dist, device, vocab_from=None)`` (``vocab_from``: a model
+    directory whose assets to reuse: resume, --init-from) and has ``model`` (a torch module) and
+    ``train_data`` (``.plan(epoch) -> list of specs``, ``.batch(spec) -> batch`` with ``.to(device)``,
+    ``.num_tokens``).
+    """
+
+    name: ClassVar[str]
+    config_class: ClassVar[type]
+    loaded_class: ClassVar[type[LoadedModel]]
+    selection: ClassVar[tuple[str, str]] = ("loss", "min")
+    asset_files: ClassVar[tuple[str, ...]] = ()
+    required_files: ClassVar[tuple[str, ...]] = ()
+    read_limits: ClassVar[dict[str, int]] = {}
+    bound_config_keys: ClassVar[tuple[str, ...]] = ("task",)
+    resumable_keys: ClassVar[tuple[str, ...]] = ()
+
+    model: Any
+    train_data: Any
+
+    def __init__(self, cfg: Any, dist: Any, device: Any, vocab_from: Path | None = None):
+        self.cfg, self.dist, self.device = cfg, dist, device
+
+    def batch_loss(self, model: Any, batch: Any, state: Any) -> LossResult:
+        """The summed loss of one training batch (``state``: what the last batch's result carried, when
+        the batch says ``carry_state``)."""
+        raise NotImplementedError
+
+    def validate(self, model: Any) -> dict[str, float]:
+        """Metrics of ``model`` on the validation data: ``loss`` and the selection metric among them."""
+        raise NotImplementedError
+
+    def lr_scale(self, batch: Any) -> float:
+        """A factor on the learning rate of one batch (the LM's variable BPTT); 1 for most tasks."""
+        return 1.0
+
+    def describe(self) -> str:
+        """One line saying what runs (printed when training starts)."""
+        params = sum(p.numel() for p in self.model.parameters())
+        return f"{self.name}: {params:,} parameters; {self.train_data.num_tokens:,} training tokens"
+
+    def save_assets(self, out_dir: Path) -> None:
+        """Write :attr:`asset_files` (vocabularies, tokenizers, ...) into a new run's model directory."""
+
+    def test_metrics(self, out_dir: Path, device: Any) -> dict[str, float] | None:
+        """Metrics of the best weights on the test split after training (None: no test data given).
+        Default: the loaded model's ``evaluate`` on ``data.test``."""
+        test = getattr(self.cfg.data, "test", None)
+        if not test:
+            return None
+        return self.loaded_class.load(Path(out_dir), self.cfg, device).evaluate(test)
+
+
+def check_task_class(cls: type) -> None:
+    """A task class declares what the contract asks (a clear TypeError for a plug-in that does not)."""
+    missing = [a for a in ("name", "config_class", "loaded_class") if not hasattr(cls, a)]
+    if missing or not issubclass(cls, Task):
+        raise TypeError(f"{cls.__name__} is not a task: subclass rnnkit.tasks.base.Task and set "
+                        f"{', '.join(missing) or 'name, config_class, loaded_class'}")
+    metric, direction = cls.selection
+    if direction not in DIRECTIONS:
+        raise TypeError(f"{cls.__name__}.selection direction must be 'min' or 'max', got {direction!r}")
+    if not set(cls.required_files) <= set(cls.asset_files):
+        raise TypeError(f"{cls.__name__}.required_files must be among its asset_files")
