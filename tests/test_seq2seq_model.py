@@ -102,6 +102,18 @@ def test_only_input_feeding_steps_through_time_when_teacher_forced(decoder: str,
     assert seen == [trg_in.size(0)] * 2 * calls
 
 
+def test_the_kernel_description_names_the_step_loop_of_input_feeding() -> None:
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert build(decoder="state").describe_kernels(cpu) == (
+        "LSTM encoder packed by length (ATen's C++ loop: packed input has no fused CPU kernel); state decoder: "
+        "one fused call per layer over the target (oneDNN or ATen, the faster for the length)")
+    assert "GRU encoder" in build(cell="gru").describe_kernels(cpu)
+    assert "over the target (ATen's C++ loop)" in build(cell="gru").describe_kernels(cpu)
+    assert "a Python loop over target steps" in build(decoder="attention", input_feeding=True).describe_kernels(cuda)
+    assert "(cuDNN); peek decoder: one fused call per layer over the target (cuDNN)" in build(
+        decoder="peek").describe_kernels(cuda)
+
+
 # ----------------------------------------------------------------------------- padding and batch mates
 @pytest.mark.parametrize("options", [c for c in CASES if c.values[0]["cell"] in ("lstm", "gru")][::2])
 def test_a_sentence_gets_the_same_logits_alone_or_in_a_padded_batch(options) -> None:

@@ -109,6 +109,18 @@ class Seq2SeqModel(nn.Module):
         names = dict(self.named_parameters(remove_duplicate=False))
         return {name: role for name, role in roles.items() if name in names}
 
+    def describe_kernels(self, device: torch.device) -> str:
+        """Which kernels train this model on ``device``, for the run's log (DESIGN: no silent slow path)."""
+        cell = type(self.decoder.rnns[0]).__name__
+        if device.type == "cuda":
+            encoder, fused = "cuDNN", "cuDNN"
+        else:
+            encoder = "ATen's C++ loop: packed input has no fused CPU kernel"
+            fused = "oneDNN or ATen, the faster for the length" if cell == "LSTM" else "ATen's C++ loop"
+        decoder = ("input feeding: a Python loop over target steps (the tokens' input projection precomputed)"
+                   if self.cfg.input_feeding else f"one fused call per layer over the target ({fused})")
+        return f"{cell} encoder packed by length ({encoder}); {self.cfg.decoder} decoder: {decoder}"
+
     # ----------------------------------------------------------------------------------- teacher forcing
     def forward(self, src: torch.Tensor, src_lengths: torch.Tensor, trg_in: torch.Tensor) -> torch.Tensor:
         """src (S, B) ids, src_lengths (B,), trg_in (T, B) (BOS then the gold target, shifted) -> logits

@@ -59,9 +59,9 @@ def _dropout(x: torch.Tensor | PackedSequence, p: float, training: bool, locked:
         return sequence_dropout(x, p, training, locked)
     if not locked:
         return x._replace(data=F.dropout(x.data, p, True))
-    rows = _packed_rows(x)
-    mask = x.data.new_empty(int(rows.max()) + 1, x.data.size(1)).bernoulli_(1 - p) / (1 - p)
-    return x._replace(data=x.data * mask[rows])
+    batch = int(x.batch_sizes[0])  # every sequence runs at the first step
+    mask = x.data.new_empty(batch, x.data.size(1)).bernoulli_(1 - p) / (1 - p)
+    return x._replace(data=x.data * mask[_packed_rows(x)])
 
 
 def _packed_rows(packed: PackedSequence) -> torch.Tensor:
