@@ -182,6 +182,25 @@ def test_tied_embeddings_share_one_tensor_saved_once(tmp_path) -> None:
     assert torch.equal(other(src, lengths, trg_in), model(src, lengths, trg_in))
 
 
+@pytest.mark.parametrize("options", [dict(decoder="repeat", bridge="zero"), dict(decoder="state", cell="gru"),
+                                     dict(decoder="peek", bidirectional=True, bridge="learned"),
+                                     dict(decoder="attention", input_feeding=True, tie_embeddings=True,
+                                          trg_embedding_size=H, init="xavier")])
+def test_weights_round_trip_through_the_loaders_header_check(options: dict, tmp_path) -> None:
+    """save_weights / load_weights, with the header checked against the model built on the meta device."""
+    from rnnkit.checkpoint import check_weights_header, expected_tensors, shapes_only
+
+    model = build(**options).eval()
+    save_weights(model, tmp_path / "w.safetensors")
+    meta = shapes_only(lambda: build(**options))
+    assert expected_tensors(meta) == expected_tensors(model)
+    check_weights_header(meta, tmp_path / "w.safetensors")
+    other = build(seed=7, **options).eval()
+    load_weights(other, tmp_path / "w.safetensors")
+    src, lengths, trg_in = sample_batch()
+    assert torch.equal(other(src, lengths, trg_in), model(src, lengths, trg_in))
+
+
 @pytest.mark.parametrize("init", ["uniform", "xavier"])
 def test_init_schemes(init: str) -> None:
     model = build(init=init, decoder="attention")
