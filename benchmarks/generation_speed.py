@@ -71,16 +71,18 @@ def minimal_sampler(model_dir: Path):
     from safetensors.torch import load_file
     from torch import nn
 
-    weights = load_file(str(model_dir / "model.safetensors"))
+    # a model directory saved before issue 13 names the output layer "decoder"
+    stored = load_file(str(model_dir / "model.safetensors"))
+    weights = {name.replace("decoder.", "output.", 1): w for name, w in stored.items()}
     vocab, emb_size = weights["embedding.weight"].shape
     layers = sum(1 for k in weights if k.endswith(".weight_hh_l0"))
     hidden = weights["rnns.0.weight_hh_l0"].shape[1]
     embedding, lstm = nn.Embedding(vocab, emb_size), nn.LSTM(emb_size, hidden, layers)
-    decoder = nn.Linear(hidden, vocab)
+    output = nn.Linear(hidden, vocab)
     with torch.no_grad():
         embedding.weight.copy_(weights["embedding.weight"])
-        decoder.weight.copy_(weights.get("decoder.weight", weights["embedding.weight"]))
-        decoder.bias.copy_(weights["decoder.bias"])
+        output.weight.copy_(weights.get("output.weight", weights["embedding.weight"]))
+        output.bias.copy_(weights["output.bias"])
         for k in range(layers):
             for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
                 getattr(lstm, f"{name}_l{k}").copy_(weights[f"rnns.{k}.{name}_l0"])
@@ -91,7 +93,7 @@ def minimal_sampler(model_dir: Path):
         x, state, produced = torch.full((1, batch), 3), None, 0  # id 3: <eos>, a line end, as rnnkit starts
         for _ in range(n):
             out, state = lstm(embedding(x), state)
-            probs = torch.softmax(decoder(out[0]), dim=-1)
+            probs = torch.softmax(output(out[0]), dim=-1)
             x = torch.multinomial(probs, 1, generator=generator).T
             produced += batch
         return produced

@@ -77,7 +77,7 @@ def test_numpy_training_writes_a_complete_model_dir(numpy_dir):
     # the torch LM's keys and dtype
     weights = load_file(out / "model.safetensors")
     assert set(weights) == {"embedding.weight", "rnns.0.weight_ih_l0", "rnns.0.weight_hh_l0", "rnns.0.bias_ih_l0",
-                            "rnns.0.bias_hh_l0", "decoder.weight", "decoder.bias"}
+                            "rnns.0.bias_hh_l0", "output.weight", "output.bias"}
     assert all(w.dtype == np.float32 for w in weights.values())
     assert "valid: loss" in printed and "model saved in" in printed
 

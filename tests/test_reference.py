@@ -36,16 +36,16 @@ class TorchLM(nn.Module):
         super().__init__()
         self.embedding = nn.Embedding(V, E)
         self.rnns = nn.ModuleList([torch_layer(cell, E if k == 0 else H, H) for k in range(L)])
-        self.decoder = nn.Linear(H, V)
+        self.output = nn.Linear(H, V)
         if tie:
-            self.decoder.weight = self.embedding.weight
+            self.output.weight = self.embedding.weight
 
     def forward(self, x, state):
         out, new = self.embedding(x), []
         for rnn, s in zip(self.rnns, state, strict=True):
             out, s = rnn(out, s)
             new.append(s)
-        return self.decoder(out), new
+        return self.output(out), new
 
 
 def make_torch(cell, V=11, E=6, H=5, L=2, tie=False, seed=0) -> TorchLM:
@@ -152,7 +152,7 @@ def test_state_dict_keys_and_round_trip():
 def test_tied_weights_share_one_array_and_are_detected():
     tm = make_torch("gru", 9, 5, 5, 1, tie=True)
     m = NumpyLanguageModel.from_state_dict("gru", tm.state_dict())
-    assert m.tie_weights and m.params["decoder.weight"] is m.params["embedding.weight"]
+    assert m.tie_weights and m.params["output.weight"] is m.params["embedding.weight"]
     untied = make_torch("gru", 9, 5, 5, 1).state_dict()
     assert not NumpyLanguageModel.from_state_dict("gru", untied).tie_weights
     with pytest.raises(ValueError):
@@ -163,11 +163,11 @@ def test_load_state_dict_rejects_bad_keys_and_shapes():
     m = NumpyLanguageModel("gru", 9, 4, 3, 2)
     sd = m.state_dict()
     with pytest.raises(KeyError):
-        m.load_state_dict({k: v for k, v in sd.items() if k != "decoder.bias"})
+        m.load_state_dict({k: v for k, v in sd.items() if k != "output.bias"})
     with pytest.raises(KeyError):
         m.load_state_dict({**sd, "extra": np.zeros(1)})
     with pytest.raises(ValueError):
-        m.load_state_dict({**sd, "decoder.bias": np.zeros(3)})
+        m.load_state_dict({**sd, "output.bias": np.zeros(3)})
     with pytest.raises(ValueError):
         NumpyLanguageModel.from_state_dict("lstm", sd)  # 3H rows is not an LSTM
 
@@ -202,7 +202,7 @@ def test_grads_match_torch_autograd(cell, tie):
     assert_grads_close(grads, torch_param_grads(tm))
     assert_state_close(new_state, from_torch_state(cell, t_state))
     if tie:
-        assert grads["decoder.weight"] is grads["embedding.weight"]
+        assert grads["output.weight"] is grads["embedding.weight"]
 
 
 def test_ignored_positions_contribute_nothing():
@@ -252,7 +252,7 @@ def test_run_passes(cell):
     out = io.StringIO()
     assert run(cell, file=out) == 0
     text = out.getvalue()
-    assert "max rel error" in text and " NO" not in text and "decoder.bias" in text
+    assert "max rel error" in text and " NO" not in text and "output.bias" in text
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
@@ -277,17 +277,17 @@ def test_run_fails_on_a_broken_gradient(cell, monkeypatch):
 
 
 @pytest.mark.parametrize("scale", [1.01, np.nan])
-def test_run_fails_on_a_broken_decoder_gradient(monkeypatch, capsys, scale):
+def test_run_fails_on_a_broken_output_layer_gradient(monkeypatch, capsys, scale):
     original = NumpyLanguageModel.loss_and_grads
 
     def broken(self, *a, **kw):
         loss, grads, state = original(self, *a, **kw)
-        grads["decoder.bias"] *= scale
+        grads["output.bias"] *= scale
         return loss, grads, state
 
     monkeypatch.setattr(NumpyLanguageModel, "loss_and_grads", broken)
     assert run("rnn") == 1
-    assert "decoder.bias" in capsys.readouterr().out
+    assert "output.bias" in capsys.readouterr().out
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -296,7 +296,7 @@ def test_run_fails_on_a_broken_decoder_gradient(monkeypatch, capsys, scale):
 
 def torch_truncated_grads(tm: TorchLM, cell, x, y, state, k):
     """sum_t loss_t, each loss_t backpropagated through steps max(0, t-k)..t only (state before detached)."""
-    T, V = x.shape[0], tm.decoder.out_features
+    T, V = x.shape[0], tm.output.out_features
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     n = int((y != IGNORE).sum())
     tm.zero_grad()
@@ -338,9 +338,9 @@ def test_truncation_at_least_T_minus_1_is_full_bptt():
     for k in (5, 50):
         _, g, _ = m.loss_and_grads(x, y, bptt_truncate=k)
         assert_grads_close(g, full, rtol=1e-12)
-    # the decoder gradient never depends on the truncation
+    # the output layer gradient never depends on the truncation
     _, g4, _ = m.loss_and_grads(x, y, bptt_truncate=1)
-    np.testing.assert_allclose(g4["decoder.weight"], full["decoder.weight"], rtol=1e-12)
+    np.testing.assert_allclose(g4["output.weight"], full["output.weight"], rtol=1e-12)
 
 
 @pytest.mark.parametrize("k", [None, 0, 2])
@@ -466,7 +466,7 @@ def test_sgd_step_updates_a_tied_array_once():
     m = NumpyLanguageModel("gru", 6, 4, 4, 1, tie_weights=True, seed=0)
     before = m.params["embedding.weight"].copy()
     grads = {k: np.ones_like(v) for k, v in m.params.items()}
-    grads["decoder.weight"] = grads["embedding.weight"]
+    grads["output.weight"] = grads["embedding.weight"]
     m.sgd_step(grads, lr=0.1)
     np.testing.assert_allclose(m.params["embedding.weight"], before - 0.1)
-    assert m.params["decoder.weight"] is m.params["embedding.weight"]
+    assert m.params["output.weight"] is m.params["embedding.weight"]

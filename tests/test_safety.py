@@ -423,11 +423,11 @@ def test_a_damaged_header_is_a_clear_error(capsys, tmp_path: Path, tiny_model: P
     data = weights.read_bytes()
     n = int.from_bytes(data[:8], "little")
     header = json.loads(data[8:8 + n])
-    header["decoder.bias"]["shape"] = [10 ** 9]  # claims far more bytes than the file holds
+    header["output.bias"]["shape"] = [10 ** 9]  # claims far more bytes than the file holds
     raw = json.dumps(header).encode()
     weights.write_bytes(len(raw).to_bytes(8, "little") + raw + data[8 + n:])
     assert "weights file is corrupt" in fails(capsys, "generate", model)
-    header["decoder.bias"]["shape"] = [16]
+    header["output.bias"]["shape"] = [16]
     raw = json.dumps(header).encode()[:-1] + b', "deep": ' + b"[" * 5000 + b"]" * 5000 + b"}"
     weights.write_bytes(len(raw).to_bytes(8, "little") + raw + data[8 + n:])
     assert "weights file is corrupt (nested too deeply)" in fails(capsys, "generate", model)

@@ -193,7 +193,7 @@ def tiny_lm(mode: str = "stream", bias: dict[str, float] | None = None) -> Langu
     model = RNNLanguageModel(cfg.model, len(vocab))
     with torch.no_grad():
         for token, value in (bias or {}).items():
-            model.decoder.bias[vocab.stoi[token]] += value
+            model.output.bias[vocab.stoi[token]] += value
     return LanguageModel(Path("."), cfg, WordTokenizer(), vocab, model, torch.device("cpu"))
 
 

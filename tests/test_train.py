@@ -155,7 +155,7 @@ def test_each_optimizer_trains(tmp_path: Path, corpus: Path, name: str) -> None:
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     trainer.fit()
     assert type(trainer.optimizer).__name__.lower() == name
-    state = trainer.optimizer.state[trainer.model.decoder.bias]
+    state = trainer.optimizer.state[trainer.model.output.bias]
     assert OPTIMIZER_STATE[name] in state  # the optimizer's own statistics exist: it really ran
     assert all(not torch.equal(before[n], p) for n, p in trainer.model.named_parameters())
     train = [r["loss"] for r in train_rows(trainer.rows)]
@@ -296,11 +296,11 @@ def test_nt_asgd_switches_and_validates_averaged_weights(tmp_path: Path, corpus:
     trainer.fit()
     assert trainer.optimizer_name == "asgd" and isinstance(trainer.optimizer, torch.optim.ASGD)
     # switched at the 4th validation (step 8): 4.6 > min of all but the last 2 (4.0), as in AWD-LSTM
-    assert trainer.optimizer.state[trainer.model.decoder.bias]["step"] == trainer.step - 8
+    assert trainer.optimizer.state[trainer.model.output.bias]["step"] == trainer.step - 8
     # later validations scored the average, and training carried on with the raw weights
-    ax = trainer.optimizer.state[trainer.model.decoder.bias]["ax"]
-    assert torch.equal(seen[-1]["decoder.bias"], ax)
-    assert not torch.equal(trainer.model.decoder.bias, ax)
+    ax = trainer.optimizer.state[trainer.model.output.bias]["ax"]
+    assert torch.equal(seen[-1]["output.bias"], ax)
+    assert not torch.equal(trainer.model.output.bias, ax)
     resumed = make_trainer(out, corpus, "train.optimizer=sgd", "train.lr=0.5", "train.nt_asgd=2",
                            "train.eval_every=2", "train.epochs=2")
     resumed.resume()

@@ -16,20 +16,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
+from torch.nn.utils.rnn import PackedSequence
 
 CELLS = ("rnn_tanh", "rnn_relu", "gru", "lstm")
 
 State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 
 
-def make_layer(cell: str, input_size: int, hidden_size: int) -> nn.RNNBase:
-    """A single-layer, time-major torch.nn recurrent module."""
+def make_layer(cell: str, input_size: int, hidden_size: int, bidirectional: bool = False) -> nn.RNNBase:
+    """A single-layer, time-major torch.nn recurrent module (both directions in one module when
+    ``bidirectional``: parameters ``*_l0`` and ``*_l0_reverse``, outputs of size 2 * hidden_size)."""
     if cell == "lstm":
-        return nn.LSTM(input_size, hidden_size)
+        return nn.LSTM(input_size, hidden_size, bidirectional=bidirectional)
     if cell == "gru":
-        return nn.GRU(input_size, hidden_size)
+        return nn.GRU(input_size, hidden_size, bidirectional=bidirectional)
     if cell in ("rnn_tanh", "rnn_relu", "rnn"):
-        return nn.RNN(input_size, hidden_size, nonlinearity="relu" if cell == "rnn_relu" else "tanh")
+        return nn.RNN(input_size, hidden_size, nonlinearity="relu" if cell == "rnn_relu" else "tanh",
+                      bidirectional=bidirectional)
     raise ValueError(f"unknown cell '{cell}' (one of {', '.join(CELLS)})")
 
 
@@ -85,22 +88,56 @@ def _onednn_disabled():
         torch.backends.mkldnn.enabled = before
 
 
-def run_layer(layer: nn.RNNBase, x: torch.Tensor, state: State | None, weight_drop: float,
-              training: bool) -> tuple[torch.Tensor, State]:
+def run_layer(layer: nn.RNNBase, x: torch.Tensor | PackedSequence, state: State | None, weight_drop: float,
+              training: bool) -> tuple[torch.Tensor | PackedSequence, State]:
     """Run one layer over a sequence, on the faster kernel for its shape, optionally with DropConnect
     on ``weight_hh`` (AWD-LSTM).
 
-    x: (T, B, I) -> output (T, B, H), state (1, B, H) or a (h, c) pair of them.
+    x: (T, B, I) -> output (T, B, H), state (1, B, H) or a (h, c) pair of them; a PackedSequence in
+    gives one out (torch runs packed input through ATen's loop whatever the flag says).
     DropConnect goes through ``functional_call`` so the layer still runs torch's own kernel.
     """
-    use_aten = (isinstance(layer, nn.LSTM) and x.device.type == "cpu"
+    use_aten = (isinstance(layer, nn.LSTM) and isinstance(x, torch.Tensor) and x.device.type == "cpu"
                 and lstm_cpu_kernel(x.size(0), x.size(1), layer.hidden_size, torch.is_grad_enabled()) == "aten")
     with _onednn_disabled() if use_aten else contextlib.nullcontext():
         if not training or weight_drop == 0:
             return layer(x, state)
-        params = dict(layer.named_parameters())
-        params["weight_hh_l0"] = F.dropout(params["weight_hh_l0"], weight_drop, True)
-        return functional_call(layer, params, (x, state))
+        return functional_call(layer, layer_weights(layer, weight_drop, training), (x, state))
+
+
+def layer_weights(layer: nn.RNNBase, weight_drop: float, training: bool) -> dict[str, torch.Tensor]:
+    """The layer's parameters by name, with DropConnect applied to each direction's ``weight_hh``
+    (one mask for the whole sequence) when training."""
+    params = dict(layer.named_parameters())
+    if training and weight_drop > 0:
+        for name in params:
+            if name.startswith("weight_hh"):
+                params[name] = F.dropout(params[name], weight_drop, True)
+    return params
+
+
+def cell_step(layer: nn.RNNBase, weights: dict[str, torch.Tensor], input_projection: torch.Tensor,
+              state: State) -> State:
+    """One time step of a one-direction layer whose input projection ``x @ weight_ih.T + bias_ih``
+    (N, G*H) was computed beforehand (for all steps at once, outside the loop).
+
+    state and the result: (N, H), or an (h, c) pair for LSTM; the equations and gate order are
+    torch.nn's (LSTM i,f,g,o; GRU r,z,n with the reset gate applied to the hidden projection).
+    """
+    h = state[0] if isinstance(state, tuple) else state
+    hidden = F.linear(h, weights["weight_hh_l0"], weights["bias_hh_l0"])
+    if isinstance(layer, nn.LSTM):
+        i, f, g, o = (input_projection + hidden).chunk(4, dim=-1)
+        c = torch.sigmoid(f) * state[1] + torch.sigmoid(i) * torch.tanh(g)
+        return torch.sigmoid(o) * torch.tanh(c), c
+    if isinstance(layer, nn.GRU):
+        xr, xz, xn = input_projection.chunk(3, dim=-1)
+        hr, hz, hn = hidden.chunk(3, dim=-1)
+        r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+        n = torch.tanh(xn + r * hn)
+        return n + z * (h - n)
+    pre = input_projection + hidden
+    return torch.relu(pre) if layer.nonlinearity == "relu" else torch.tanh(pre)
 
 
 def map_state(state, fn):

@@ -31,7 +31,7 @@ LSTM (G = 4, order i, f, g, o; torch.nn.LSTM -- cell "lstm"), state (h, c)::
 
 Language model (:class:`NumpyLanguageModel`), inputs time-major x, y (T, B) int::
 
-    e_t = embedding.weight[x_t];  h_t = layers(e_t, h_{t-1});  logits_t = h_t decoder.weight^T + decoder.bias
+    e_t = embedding.weight[x_t];  h_t = layers(e_t, h_{t-1});  logits_t = h_t output.weight^T + output.bias
     loss = mean over y_t != ignore_index of -log softmax(logits_t)[y_t]
 
 Backward: :func:`layer_backward` / :meth:`NumpyLanguageModel.loss_and_grads` do full BPTT, or with

@@ -33,6 +33,7 @@ from rnnkit.data.tokenizers import CharTokenizer
 from rnnkit.data.vocab import Vocab
 from rnnkit.errors import RnnkitError
 from rnnkit.memory import check_fits, inference_bytes
+from rnnkit.models.lm import RNNLanguageModel
 from rnnkit.tasks.lm import LanguageModel, _max_columns, lm_metrics
 
 from .lm import NumpyLanguageModel
@@ -97,15 +98,17 @@ def save_numpy_weights(model: NumpyLanguageModel, path: str | Path, dtype=np.flo
 
 
 def load_numpy_weights(model: NumpyLanguageModel, path: str | Path) -> dict[str, str]:
-    """Load a safetensors file (written by either backend) into ``model``; returns its metadata."""
+    """Load a safetensors file (written by either backend, under today's names or the LM's legacy ones)
+    into ``model``; returns its metadata."""
     path = Path(path)
     metadata = read_safetensors_header(path)[1]
     try:
         state = dict(load_safetensors_bytes(path.read_bytes()))
     except (SafetensorError, ValueError, OSError) as e:
         raise RnnkitError(f"weights file is corrupt ({e})", path) from None
-    if model.tie_weights and "decoder.weight" not in state and "embedding.weight" in state:
-        state["decoder.weight"] = state["embedding.weight"]
+    state = {RNNLanguageModel.legacy_weight_names.get(name, name): array for name, array in state.items()}
+    if model.tie_weights and "output.weight" not in state and "embedding.weight" in state:
+        state["output.weight"] = state["embedding.weight"]
     try:
         model.load_state_dict(state)
     except (KeyError, ValueError) as e:

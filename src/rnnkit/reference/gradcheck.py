@@ -175,7 +175,7 @@ def run(cell: str, threshold: float = 1e-6, file: TextIO | None = None, **kw: An
         shape_s = "x".join(map(str, shape))
         print(f"{name:<{width}}  {shape_s:<12}  {err:>13.3e}  {'yes' if ok else 'NO'}", file=out)
     if kw.get("tie_weights"):
-        print("(decoder.weight is tied to embedding.weight and checked with it)", file=out)
+        print("(output.weight is tied to embedding.weight and checked with it)", file=out)
     skipped = sum(r[3] for r in rows)
     if skipped:
         print(f"({skipped} sampled entries were replaced: a ReLU switched within +-eps)", file=out)

@@ -5,11 +5,11 @@ Model (time-major, T steps, batch B, vocabulary V, embedding E, hidden H, L laye
     e_t       = embedding.weight[x_t]                         (B, E)
     h_t^(1)   = cell(e_t,        h_{t-1}^(1))                  (B, H)
     h_t^(l)   = cell(h_t^(l-1),  h_{t-1}^(l))                  (B, H)
-    logits_t  = h_t^(L) @ decoder.weight.T + decoder.bias      (B, V)
+    logits_t  = h_t^(L) @ output.weight.T + output.bias      (B, V)
     loss      = mean over positions with y != ignore_index of -log softmax(logits_t)[y_t]
 
 Parameter names are exactly the PyTorch LM's state_dict keys (``embedding.weight``,
-``rnns.{k}.weight_ih_l0`` ..., ``decoder.weight``, ``decoder.bias``), so a state_dict copies both ways
+``rnns.{k}.weight_ih_l0`` ..., ``output.weight``, ``output.bias``), so a state_dict copies both ways
 after a ``.numpy()`` / ``torch.from_numpy``.
 """
 
@@ -78,16 +78,16 @@ def _same_storage(a: Any, b: Any) -> bool:
 
 
 class NumpyLanguageModel:
-    """Embedding -> L single-layer recurrent layers -> linear decoder, in NumPy.
+    """Embedding -> L single-layer recurrent layers -> linear output layer, in NumPy.
 
     Args:
         cell: "rnn"/"rnn_tanh", "rnn_relu", "gru" or "lstm".
         vocab_size, embedding_size, hidden_size, num_layers: V, E, H, L.
-        tie_weights: decoder.weight is the very same array as embedding.weight (needs H == E).
+        tie_weights: output.weight is the very same array as embedding.weight (needs H == E).
         seed: for the default initialisation.
         dtype: float64 by default, which is what makes 1e-7 agreement with torch possible.
         init_scale: None initialises like torch (embedding N(0, 1), recurrent weights U(±1/sqrt(H)),
-            decoder U(±1/sqrt(H))); a number draws every parameter from U(±init_scale) instead (a small
+            output layer U(±1/sqrt(H))); a number draws every parameter from U(±init_scale) instead (a small
             value gives an initial loss of about ln V).
 
     State: for rnn/gru a list of L arrays (B, H); for lstm a list of L tuples (h, c).
@@ -124,10 +124,10 @@ class NumpyLanguageModel:
                 p[f"rnns.{k}.{key}"] = a
         kd = 1.0 / np.sqrt(H) if init_scale is None else init_scale  # nn.Linear default: U(±1/sqrt(in))
         if tie_weights:
-            p["decoder.weight"] = p["embedding.weight"]  # one array, not a copy
+            p["output.weight"] = p["embedding.weight"]  # one array, not a copy
         else:
-            p["decoder.weight"] = rng.uniform(-kd, kd, (V, H)).astype(self.dtype)
-        p["decoder.bias"] = rng.uniform(-kd, kd, V).astype(self.dtype)
+            p["output.weight"] = rng.uniform(-kd, kd, (V, H)).astype(self.dtype)
+        p["output.bias"] = rng.uniform(-kd, kd, V).astype(self.dtype)
         self.params = p
 
     # ------------------------------------------------------------------------------------------------
@@ -138,14 +138,14 @@ class NumpyLanguageModel:
         return LayerWeights(*(self.params[f"rnns.{k}.{key}"] for key in _LAYER_KEYS))
 
     def unique_names(self) -> list[str]:
-        """Parameter names with tied aliases dropped (``decoder.weight`` when tied)."""
-        return [n for n in self.params if not (self.tie_weights and n == "decoder.weight")]
+        """Parameter names with tied aliases dropped (``output.weight`` when tied)."""
+        return [n for n in self.params if not (self.tie_weights and n == "output.weight")]
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Copies of the parameters under the PyTorch LM's keys (tied: one array under both keys)."""
         sd = {n: a.copy() for n, a in self.params.items()}
         if self.tie_weights:
-            sd["decoder.weight"] = sd["embedding.weight"]
+            sd["output.weight"] = sd["embedding.weight"]
         return sd
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
@@ -161,9 +161,9 @@ class NumpyLanguageModel:
                 raise ValueError(f"{name}: shape {a.shape} != expected {ref.shape}")
             new[name] = a
         if self.tie_weights:
-            if not np.array_equal(new["decoder.weight"], new["embedding.weight"]):
-                raise ValueError("model is tied but decoder.weight != embedding.weight in the state_dict")
-            new["decoder.weight"] = new["embedding.weight"]
+            if not np.array_equal(new["output.weight"], new["embedding.weight"]):
+                raise ValueError("model is tied but output.weight != embedding.weight in the state_dict")
+            new["output.weight"] = new["embedding.weight"]
         self.params = new
 
     @classmethod
@@ -176,7 +176,7 @@ class NumpyLanguageModel:
     ) -> NumpyLanguageModel:
         """Build a model whose sizes are read off a (torch or NumPy) state_dict, then load it.
 
-        tie_weights=None detects tying from decoder.weight and embedding.weight sharing storage.
+        tie_weights=None detects tying from output.weight and embedding.weight sharing storage.
         """
         V, E = _to_numpy(state_dict["embedding.weight"]).shape
         L = 0
@@ -188,7 +188,7 @@ class NumpyLanguageModel:
         if GH != num_gates(cell) * H:
             raise ValueError(f"weight_hh has {GH} rows: not a {cell} layer of hidden size {H}")
         if tie_weights is None:
-            tie_weights = _same_storage(state_dict["decoder.weight"], state_dict["embedding.weight"])
+            tie_weights = _same_storage(state_dict["output.weight"], state_dict["embedding.weight"])
         model = cls(cell, V, E, H, L, tie_weights=tie_weights, dtype=dtype)
         model.load_state_dict(state_dict)
         return model
@@ -225,7 +225,7 @@ class NumpyLanguageModel:
             top, s_new, cache = layer_forward(self.cell, top, s, self.layer_weights(k))
             new_state.append(s_new)
             caches.append(cache)
-        logits = top @ self.params["decoder.weight"].T + self.params["decoder.bias"]
+        logits = top @ self.params["output.weight"].T + self.params["output.bias"]
         return logits, new_state, (x, caches, top)
 
     def forward(self, x: np.ndarray, state=None):
@@ -265,11 +265,11 @@ class NumpyLanguageModel:
         p = self.params
         grads = {n: np.zeros_like(a) for n, a in p.items()}
         if self.tie_weights:
-            grads["decoder.weight"] = grads["embedding.weight"]
+            grads["output.weight"] = grads["embedding.weight"]
         V, H = self.vocab_size, self.hidden_size
-        grads["decoder.weight"] += dlogits.reshape(-1, V).T @ top.reshape(-1, H)
-        grads["decoder.bias"] += dlogits.reshape(-1, V).sum(axis=0)
-        dtop = dlogits @ p["decoder.weight"]  # (T, B, H)
+        grads["output.weight"] += dlogits.reshape(-1, V).T @ top.reshape(-1, H)
+        grads["output.bias"] += dlogits.reshape(-1, V).sum(axis=0)
+        dtop = dlogits @ p["output.weight"]  # (T, B, H)
 
         weights = [self.layer_weights(k) for k in range(self.num_layers)]
         # The layer gradients are views into `grads`, so the layer backward sums straight into it.
