@@ -347,9 +347,9 @@ def test_beam_1_equals_greedy() -> None:
     assert [b[0].score for b in beam] == pytest.approx([g.score for g in greedy], abs=1e-5)
 
 
-@pytest.mark.parametrize("alpha", [0.0, 1.0])
-def test_batched_beam_equals_one_source_at_a_time(alpha: float) -> None:
-    model = TableModel(6, 9, 8, seed=3)
+@pytest.mark.parametrize("alpha, seed", [(0.0, 3), (1.0, 3), (1.0, 4), (2.0, 5)])
+def test_batched_beam_equals_one_source_at_a_time(alpha: float, seed: int) -> None:
+    model = TableModel(6, 9, 8, seed=seed)
     limits = [9, 3, 7, 0, 5, 8]
     batched = beam_search(model.step, model.reorder, model.start(list(range(6))), 6, BOS, EOS, limits,
                           beam_size=4, alpha=alpha, n_best=3)
@@ -362,15 +362,46 @@ def test_batched_beam_equals_one_source_at_a_time(alpha: float) -> None:
 
 @pytest.mark.parametrize("seed", range(4))
 def test_wide_beam_finds_the_exhaustive_best(seed: int) -> None:
-    """Vocabulary 4 (<eos> among them), length 4: a beam of 27 never prunes, so it is exact, n-best too."""
+    """Vocabulary 4 (<eos> among them), length 4: a beam as wide as the 108 extensions of the longest
+    prefixes never prunes, so it is exact: all 121 outputs, in order."""
     model = TableModel(2, 4, 4, seed=seed, scale=1.0)
-    out = beam_search(model.step, model.reorder, model.start([0, 1]), 2, BOS, EOS, 4, beam_size=27, n_best=5)
+    out = beam_search(model.step, model.reorder, model.start([0, 1]), 2, BOS, EOS, 4, beam_size=121, n_best=121)
     for source in range(2):
-        best = exhaustive(model, source, 4, 4)[:5]
+        best = exhaustive(model, source, 4, 4)
         assert [h.ids for h in out[source]] == [ids for _, ids in best]
         assert [h.score for h in out[source]] == pytest.approx([s for s, _ in best], abs=1e-5)
     narrow = beam_search(model.step, model.reorder, model.start([0, 1]), 2, BOS, EOS, 4, beam_size=2)
     assert all(n[0].score <= exhaustive(model, s, 4, 4)[0][0] + 1e-6 for s, n in enumerate(narrow))
+
+
+def test_a_done_source_does_not_change_while_others_run() -> None:
+    """Source 0 is done at once (its <eos> beats every live beam); with a strong length penalty a longer
+    output would score better later, but the batch running on for source 1 must not change its result."""
+    model = TableModel(2, 8, 4, seed=9)
+    model.table[0] = -10.0
+    model.table[0, 0, BOS, EOS], model.table[0, 0, BOS, 0] = 2.0, 1.5
+    model.table[0, 1:, :, 0] = 10.0
+    model.table[0, 2:, :, EOS] = 20.0
+    model.table[1, :, :, EOS] = -30.0  # source 1 runs to its limit
+    both = beam_search(model.step, model.reorder, model.start([0, 1]), 2, BOS, EOS, 8, beam_size=2, alpha=5.0)
+    alone = beam_search(model.step, model.reorder, model.start([0]), 1, BOS, EOS, 8, beam_size=2, alpha=5.0)
+    assert both[0][0].ids == alone[0][0].ids == []
+    assert len(both[1][0].ids) == 8
+
+
+def test_finished_hypotheses_leave_the_live_beams_full() -> None:
+    """Beam 2: after step 0 the beams are [0] and [1], and "<eos>" is finished; the finished one must not
+    push [1] out of the beam: its continuation [1 1 1 1] is the best output under a strong length penalty."""
+    model = TableModel(1, 6, 4, seed=10)
+    table = model.table[0]
+    table.zero_()
+    table[0, BOS, 0], table[0, BOS, EOS], table[0, BOS, 1], table[0, BOS, BOS] = 5.0, 2.6, 2.1, -30.0
+    table[1:, 0, BOS] = 20.0  # after [0] nearly all mass is on the banned <bos>: every continuation is bad
+    table[1:4, 1, 1] = 20.0
+    table[4, 1, EOS] = 20.0
+    out = beam_search(model.step, model.reorder, model.start([0]), 1, BOS, EOS, 6, beam_size=2, alpha=5.0,
+                      banned=[BOS])
+    assert out[0][0].ids == [1, 1, 1, 1]
 
 
 def test_length_penalty_reranks_and_nbest_is_sorted() -> None:
