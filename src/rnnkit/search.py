@@ -212,7 +212,8 @@ def sample_search(step: StepFn, state: object, batch_size: int, bos_id: int, eos
             mask = ban_mask(logits.size(-1), banned).to(logits.device)
         ids = choose_masked(logits, cfg, generator, mask)
         ids = torch.where(done | (limits <= t), eos_id, ids)
-        chosen = torch.log_softmax(logits.float(), -1).gather(1, ids.unsqueeze(1)).squeeze(1)
+        logits = logits.float()
+        chosen = logits.gather(1, ids.unsqueeze(1)).squeeze(1) - logits.logsumexp(-1)  # log-softmax of ids
         log_prob += chosen.masked_fill(done, 0.0)
         out[:, t] = ids
         done |= ids == eos_id
@@ -282,7 +283,7 @@ def beam_search(step: StepFn, reorder: ReorderFn, state: object, batch_size: int
     k, n = beam_size, batch_size
     limits = _max_lengths(max_lengths, n, device)
     row_limits = limits.repeat_interleave(k)
-    steps = int(limits.max()) + 1
+    steps, shortest = int(limits.max()) + 1, int(limits.min())
     state = reorder(state, torch.arange(n, device=device).repeat_interleave(k))
     alive = torch.full((n, k), float("-inf"), device=device)
     alive[:, 0] = 0.0  # one live beam per source at the start: the others would only repeat it
@@ -296,7 +297,7 @@ def beam_search(step: StepFn, reorder: ReorderFn, state: object, batch_size: int
     first_row = torch.arange(n, device=device).unsqueeze(1) * k
     for t in range(steps):
         logits, state = step(prev, state)
-        log_probs = _beam_log_probs(logits, banned, eos_id, row_limits <= t)
+        log_probs = _beam_log_probs(logits, banned, eos_id, row_limits <= t if t >= shortest else None)
         vocab = log_probs.size(-1)
         scores, flat = (alive.view(-1, 1) + log_probs).view(n, k * vocab).topk(min(2 * k, k * vocab), dim=1)
         origin, token = flat // vocab, flat % vocab
@@ -318,11 +319,13 @@ def beam_search(step: StepFn, reorder: ReorderFn, state: object, batch_size: int
 
 
 def _beam_log_probs(logits: torch.Tensor, banned: list[int] | None, eos_id: int,
-                    at_limit: torch.Tensor) -> torch.Tensor:
-    """(N, V) log-probabilities, -inf for banned ids and, in rows at their max length, for all but <eos>."""
+                    at_limit: torch.Tensor | None) -> torch.Tensor:
+    """(N, V) log-probabilities, -inf for banned ids and, in ``at_limit`` rows, for all but <eos>."""
     log_probs = torch.log_softmax(logits.float(), -1)
     if banned:
         log_probs[:, banned] = float("-inf")
-    only_eos = torch.full_like(log_probs[0], float("-inf"))
-    only_eos[eos_id] = 0.0
-    return torch.where(at_limit.unsqueeze(1), log_probs + only_eos, log_probs)
+    if at_limit is not None:
+        not_eos = torch.ones_like(log_probs[0], dtype=torch.bool)
+        not_eos[eos_id] = False
+        log_probs.masked_fill_(at_limit.unsqueeze(1) & not_eos, float("-inf"))
+    return log_probs
