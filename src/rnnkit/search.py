@@ -245,16 +245,16 @@ class _Finished:
     tokens: torch.Tensor
     lengths: torch.Tensor
 
-    def merge(self, scores: torch.Tensor, log_probs: torch.Tensor, tokens: torch.Tensor, length: int) -> None:
-        """Keep the best of the kept ones and the new candidates (scores -inf: not ended)."""
-        n = self.scores.size(1)
-        all_scores = torch.cat([self.scores, scores], 1)
-        best, pick = all_scores.topk(n, dim=1)
-        self.scores = best
-        self.log_probs = torch.cat([self.log_probs, log_probs], 1).gather(1, pick)
-        all_tokens = torch.cat([self.tokens, tokens], 1)
-        self.tokens = all_tokens.gather(1, pick.unsqueeze(-1).expand(-1, -1, all_tokens.size(-1)))
-        self.lengths = torch.cat([self.lengths, torch.full_like(scores, length, dtype=torch.long)], 1).gather(1, pick)
+    def merge(self, rows: torch.Tensor, scores: torch.Tensor, log_probs: torch.Tensor, tokens: torch.Tensor,
+              length: int) -> None:
+        """Sources ``rows`` keep the best of their kept hypotheses and new candidates (score -inf: none)."""
+        best, pick = torch.cat([self.scores[rows], scores], 1).topk(self.scores.size(1), dim=1)
+        self.scores[rows] = best
+        self.log_probs[rows] = torch.cat([self.log_probs[rows], log_probs], 1).gather(1, pick)
+        all_tokens = torch.cat([self.tokens[rows], tokens], 1)
+        self.tokens[rows] = all_tokens.gather(1, pick.unsqueeze(-1).expand(-1, -1, all_tokens.size(-1)))
+        new_lengths = torch.full_like(scores, length, dtype=torch.long)
+        self.lengths[rows] = torch.cat([self.lengths[rows], new_lengths], 1).gather(1, pick)
 
     def hypotheses(self) -> list[list[Hypothesis]]:
         out = []
@@ -263,6 +263,50 @@ class _Finished:
             out.append([Hypothesis(ids[: n - 1], s, lp) for s, lp, ids, n in
                         zip(scores, log_probs, tokens, lengths, strict=True) if s > float("-inf")])
         return out
+
+
+@dataclass
+class _Beams:
+    """The live beams of the sources still searching: A sources, ``k`` beams each, rows source-major.
+
+    active: (A,) which source; scores: (A, k) log-probabilities (-inf: no beam); tokens: (A * k, L)
+    the ids so far; limits: (A,) max output lengths.
+    """
+
+    k: int
+    active: torch.Tensor
+    scores: torch.Tensor
+    tokens: torch.Tensor
+    limits: torch.Tensor
+
+    def advance(self, log_probs: torch.Tensor, finished: _Finished, t: int, alpha: float,
+                eos_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Extend by step ``t``'s log_probs (A * k, V): the ended go to ``finished``, the best k others
+        stay. Returns the row of each new beam in the old state (A * k,) and its new token (A * k,)."""
+        k, vocab = self.k, log_probs.size(-1)
+        a, length = self.scores.size(0), self.tokens.size(1)
+        scores, flat = (self.scores.view(-1, 1) + log_probs).view(a, k * vocab).topk(min(2 * k, k * vocab), dim=1)
+        origin, token = flat // vocab, flat % vocab
+        is_eos = token == eos_id
+        # an <eos> among the best k ends its hypothesis; 2k candidates leave at least k to go on
+        ends = is_eos & (torch.arange(scores.size(1), device=scores.device) < k)
+        extended = self.tokens.view(a, k, length).gather(1, origin.unsqueeze(-1).expand(-1, -1, length))
+        extended[:, :, t] = token
+        ended_scores = (scores / length_penalty(t + 1, alpha)).masked_fill(~ends, float("-inf"))
+        finished.merge(self.active, ended_scores, scores, extended, t + 1)
+        self.scores, pick = scores.masked_fill(is_eos, float("-inf")).topk(k, dim=1)
+        index = (torch.arange(a, device=scores.device).unsqueeze(1) * k + origin.gather(1, pick)).view(-1)
+        new = token.gather(1, pick).view(-1)
+        self.tokens = self.tokens[index]
+        self.tokens[:, t] = new
+        return index, new
+
+    def keep(self, sources: torch.Tensor) -> torch.Tensor:
+        """Only the sources at positions ``sources`` (A',) go on; returns their rows (A' * k,)."""
+        rows = (sources.unsqueeze(1) * self.k + torch.arange(self.k, device=sources.device)).view(-1)
+        self.active, self.scores, self.limits = self.active[sources], self.scores[sources], self.limits[sources]
+        self.tokens = self.tokens[rows]
+        return rows
 
 
 def beam_search(step: StepFn, reorder: ReorderFn, state: object, batch_size: int, bos_id: int, eos_id: int,
@@ -276,44 +320,36 @@ def beam_search(step: StepFn, reorder: ReorderFn, state: object, batch_size: int
     :func:`length_penalty` ``(length, alpha)``), the best ``beam_size`` others stay alive. A source is
     done when its ``n_best``-th finished score is at least its best alive beam's at the current length
     (exact for alpha 0: log-probabilities only fall; with alpha > 0 the usual heuristic), or at its
-    max length (where <eos> is forced). Returns per source up to ``n_best`` hypotheses, best first.
+    max length (where <eos> is forced); its rows then leave the batch (``reorder`` drops them).
+    Returns per source up to ``n_best`` hypotheses, best first.
     """
     if not 1 <= n_best <= beam_size:
         raise ValueError(f"n_best must be between 1 and the beam size {beam_size}, got {n_best}")
     k, n = beam_size, batch_size
     limits = _max_lengths(max_lengths, n, device)
-    row_limits = limits.repeat_interleave(k)
     steps, shortest = int(limits.max()) + 1, int(limits.min())
     state = reorder(state, torch.arange(n, device=device).repeat_interleave(k))
-    alive = torch.full((n, k), float("-inf"), device=device)
-    alive[:, 0] = 0.0  # one live beam per source at the start: the others would only repeat it
-    tokens = torch.full((n * k, steps), eos_id, dtype=torch.long, device=device)
-    prev = torch.full((n * k,), bos_id, dtype=torch.long, device=device)
+    scores = torch.full((n, k), float("-inf"), device=device)
+    scores[:, 0] = 0.0  # one live beam per source at the start: the others would only repeat it
+    beams = _Beams(k, torch.arange(n, device=device), scores,
+                   torch.full((n * k, steps), eos_id, dtype=torch.long, device=device), limits)
     finished = _Finished(torch.full((n, n_best), float("-inf"), device=device),
                          torch.full((n, n_best), float("-inf"), device=device),
                          torch.full((n, n_best, steps), eos_id, dtype=torch.long, device=device),
                          torch.zeros((n, n_best), dtype=torch.long, device=device))
-    done = torch.zeros(n, dtype=torch.bool, device=device)
-    first_row = torch.arange(n, device=device).unsqueeze(1) * k
+    prev = torch.full((n * k,), bos_id, dtype=torch.long, device=device)
     for t in range(steps):
         logits, state = step(prev, state)
-        log_probs = _beam_log_probs(logits, banned, eos_id, row_limits <= t if t >= shortest else None)
-        vocab = log_probs.size(-1)
-        scores, flat = (alive.view(-1, 1) + log_probs).view(n, k * vocab).topk(min(2 * k, k * vocab), dim=1)
-        origin, token = flat // vocab, flat % vocab
-        ends = (token == eos_id) & (torch.arange(scores.size(1), device=device) < k) & ~done.unsqueeze(1)
-        ended_scores = (scores / length_penalty(t + 1, alpha)).masked_fill(~ends, float("-inf"))
-        extended = tokens.view(n, k, steps).gather(1, origin.unsqueeze(-1).expand(-1, -1, steps))
-        extended[:, :, t] = token
-        finished.merge(ended_scores, scores, extended, t + 1)
-        alive, pick = scores.masked_fill(token == eos_id, float("-inf")).topk(k, dim=1)
-        index = (first_row + origin.gather(1, pick)).view(-1)
-        prev = token.gather(1, pick).view(-1)
-        tokens = tokens[index]
-        tokens[:, t] = prev
-        done |= (finished.scores[:, -1] >= alive[:, 0] / length_penalty(t + 1, alpha)) | (limits <= t)
-        if bool(done.all()):
+        at_limit = beams.limits.repeat_interleave(k) <= t if t >= shortest else None
+        index, prev = beams.advance(_beam_log_probs(logits, banned, eos_id, at_limit), finished, t, alpha, eos_id)
+        best_alive = beams.scores[:, 0] / length_penalty(t + 1, alpha)
+        done = (finished.scores[beams.active, -1] >= best_alive) | (beams.limits <= t)
+        n_done = int(done.sum())  # the one host sync of a step
+        if n_done == done.numel():
             break
+        if n_done:
+            rows = beams.keep((~done).nonzero().squeeze(1))
+            index, prev = index[rows], prev[rows]
         state = reorder(state, index)
     return finished.hypotheses()
 
