@@ -289,12 +289,14 @@ class TableModel:
     def __init__(self, sources: int, steps: int, vocab: int, seed: int = 0, scale: float = 2.0):
         self.table = torch.randn(sources, steps + 1, vocab, vocab, generator=gen(seed)) * scale
         self.calls = 0
+        self.rows: list[int] = []  # rows of each step call
 
     def start(self, sources: list[int]) -> tuple[torch.Tensor, int]:
         return torch.tensor(sources), 0
 
     def step(self, prev: torch.Tensor, state: tuple[torch.Tensor, int]):
         self.calls += 1
+        self.rows.append(prev.numel())
         src, t = state
         return self.table[src, t, prev], (src, t + 1)
 
@@ -387,6 +389,15 @@ def test_a_done_source_does_not_change_while_others_run() -> None:
     alone = beam_search(model.step, model.reorder, model.start([0]), 1, BOS, EOS, 8, beam_size=2, alpha=5.0)
     assert both[0][0].ids == alone[0][0].ids == []
     assert len(both[1][0].ids) == 8
+
+
+def test_done_sources_leave_the_batch() -> None:
+    model = TableModel(3, 12, 6, seed=11)
+    model.table[:, :, :, EOS] = -30.0
+    limits = [2, 10, 5]
+    out = beam_search(model.step, model.reorder, model.start([0, 1, 2]), 3, BOS, EOS, limits, beam_size=4)
+    assert [len(h[0].ids) for h in out] == limits
+    assert model.rows == [12] * 3 + [8] * 3 + [4] * 5  # 3 sources x 4 beams, then 2, then 1
 
 
 def test_finished_hypotheses_leave_the_live_beams_full() -> None:
