@@ -15,6 +15,7 @@ from rnnkit.data.pairs import (
     encode_pairs,
     pair_batches,
     read_aligned_pairs,
+    read_parallel,
     read_tsv_pairs,
     split_pairs,
 )
@@ -67,6 +68,19 @@ def test_aligned_pairs(tmp_path: Path, shared_data: Path) -> None:
     assert data.sources == ["ein Hund", "zwei Katzen"] and data.targets == ["a dog", "two cats"]
     assert (data.source_path, data.target_path) == (str(de), str(en))
     assert len(read_aligned_pairs(shared_data / "multi30k" / "val.de", shared_data / "multi30k" / "val.en")) == 1014
+
+
+def test_read_parallel_by_prefix_or_tsv(tmp_path: Path) -> None:
+    write(tmp_path / "train.de", "ein Hund\n")
+    (tmp_path / "train.en.gz").write_bytes(gzip.compress(b"a dog\n"))
+    data = read_parallel(tmp_path / "train", "de", "en")
+    assert (data.sources, data.targets) == (["ein Hund"], ["a dog"])
+    assert data.target_path == str(tmp_path / "train.en.gz")
+    assert read_parallel(write(tmp_path / "p.tsv", "a\tb\n")).targets == ["b"]
+    with pytest.raises(RnnkitError, match="train.fr: file not found"):
+        read_parallel(tmp_path / "train", "fr", "en")
+    with pytest.raises(ValueError, match="both source_suffix and target_suffix"):
+        read_parallel(tmp_path / "train", "de")
 
 
 def test_aligned_files_of_different_lengths(tmp_path: Path) -> None:

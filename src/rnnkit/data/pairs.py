@@ -88,6 +88,24 @@ def read_aligned_pairs(source_path: str | Path, target_path: str | Path, max_pai
     return ParallelText(sources, targets, list(range(1, len(sources) + 1)), str(source_path), str(target_path))
 
 
+def read_parallel(path: str | Path, source_suffix: str | None = None, target_suffix: str | None = None,
+                  max_pairs: int = 0) -> ParallelText:
+    """TSV pairs from ``path``; with both suffixes, the aligned files ``path.SRC`` and ``path.TRG``
+    (``multi30k/train`` with ``de``, ``en``: ``multi30k/train.de`` + ``multi30k/train.en``; a missing
+    file is looked for with ``.gz`` added)."""
+    if (source_suffix is None) != (target_suffix is None):
+        raise ValueError("give both source_suffix and target_suffix (aligned files), or neither (TSV)")
+    if source_suffix is None:
+        return read_tsv_pairs(path, max_pairs)
+    return read_aligned_pairs(_aligned_file(path, source_suffix), _aligned_file(path, target_suffix), max_pairs)
+
+
+def _aligned_file(prefix: str | Path, suffix: str) -> Path:
+    plain = Path(f"{prefix}.{suffix}")
+    packed = Path(f"{plain}.gz")
+    return packed if not plain.exists() and packed.exists() else plain
+
+
 def split_pairs(data: ParallelText, valid_fraction: float, test_fraction: float = 0.0, mode: str = "tail",
                 seed: int = 0) -> tuple[ParallelText, ParallelText, ParallelText]:
     """(train, valid, test) out of one set of pairs.
