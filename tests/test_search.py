@@ -12,7 +12,18 @@ from rnnkit.data.tokenizers import WordTokenizer
 from rnnkit.data.vocab import Vocab
 from rnnkit.errors import RnnkitError
 from rnnkit.models.lm import RNNLanguageModel
-from rnnkit.search import SamplingConfig, choose, filter_logits, sample_categorical, sample_sequences
+from rnnkit.search import (
+    SamplingConfig,
+    beam_search,
+    choose,
+    filter_logits,
+    greedy_search,
+    length_penalty,
+    relative_max_lengths,
+    sample_categorical,
+    sample_search,
+    sample_sequences,
+)
 from rnnkit.tasks.lm import LanguageModel
 
 EOS = 3
@@ -262,3 +273,205 @@ def test_prompt_outside_the_vocabulary() -> None:
     assert len(lm.generate("the zebra sat", 3, greedy=True, allow_unk=True, stop_at_eos=False)[0].split()) == 3
     with pytest.raises(RnnkitError, match="temperature must be > 0"):
         lm.generate("the", 3, temperature=0.0)
+
+
+# --- encoder-decoder search: greedy, sampling and batched beam search over a transition-table "model" ---
+
+BOS = 2
+
+
+class TableModel:
+    """A fixed "model": the logits for source s at output position t after token p are ``table[s, t, p]``.
+
+    State: (source index per row (N,), position). ``reorder`` selects rows, as a real decoder's would.
+    """
+
+    def __init__(self, sources: int, steps: int, vocab: int, seed: int = 0, scale: float = 2.0):
+        self.table = torch.randn(sources, steps + 1, vocab, vocab, generator=gen(seed)) * scale
+        self.calls = 0
+        self.rows: list[int] = []  # rows of each step call
+
+    def start(self, sources: list[int]) -> tuple[torch.Tensor, int]:
+        return torch.tensor(sources), 0
+
+    def step(self, prev: torch.Tensor, state: tuple[torch.Tensor, int]):
+        self.calls += 1
+        self.rows.append(prev.numel())
+        src, t = state
+        return self.table[src, t, prev], (src, t + 1)
+
+    @staticmethod
+    def reorder(state: tuple[torch.Tensor, int], index: torch.Tensor) -> tuple[torch.Tensor, int]:
+        return state[0][index], state[1]
+
+    def log_prob(self, source: int, ids: list[int]) -> float:
+        """log p(ids <eos> | source), the last <eos> included."""
+        total, prev = 0.0, BOS
+        for t, i in enumerate([*ids, EOS]):
+            total += torch.log_softmax(self.table[source, t, prev], -1)[i].item()
+            prev = i
+        return total
+
+
+def exhaustive(model: TableModel, source: int, vocab: int, max_len: int, alpha: float = 0.0) -> list[tuple]:
+    """Every output of up to ``max_len`` non-<eos> tokens, (score, ids) best first."""
+    import itertools
+
+    tokens = [i for i in range(vocab) if i != EOS]
+    scored = []
+    for n in range(max_len + 1):
+        for ids in itertools.product(tokens, repeat=n):
+            scored.append((model.log_prob(source, list(ids)) / length_penalty(n + 1, alpha), list(ids)))
+    return sorted(scored, key=lambda x: -x[0])
+
+
+def test_greedy_search_follows_the_argmax_and_scores_it() -> None:
+    model = TableModel(3, 6, 7, seed=1)
+    out = greedy_search(model.step, model.start([0, 1, 2]), 3, BOS, EOS, max_lengths=6)
+    for source, hyp in enumerate(out):
+        prev, ids = BOS, []
+        for t in range(7):
+            i = int(model.table[source, t, prev].argmax()) if t < 6 else EOS
+            if i == EOS:
+                break
+            ids.append(i)
+            prev = i
+        assert hyp.ids == ids
+        assert hyp.log_prob == pytest.approx(model.log_prob(source, ids), abs=1e-5) and hyp.score == hyp.log_prob
+
+
+def test_beam_1_equals_greedy() -> None:
+    model = TableModel(8, 10, 6, seed=2)
+    sources = list(range(8))
+    greedy = greedy_search(model.step, model.start(sources), 8, BOS, EOS, max_lengths=10)
+    beam = beam_search(model.step, model.reorder, model.start(sources), 8, BOS, EOS, 10, beam_size=1)
+    assert [b[0].ids for b in beam] == [g.ids for g in greedy]
+    assert [b[0].score for b in beam] == pytest.approx([g.score for g in greedy], abs=1e-5)
+
+
+@pytest.mark.parametrize("alpha, seed", [(0.0, 3), (1.0, 3), (1.0, 4), (2.0, 5)])
+def test_batched_beam_equals_one_source_at_a_time(alpha: float, seed: int) -> None:
+    model = TableModel(6, 9, 8, seed=seed)
+    limits = [9, 3, 7, 0, 5, 8]
+    batched = beam_search(model.step, model.reorder, model.start(list(range(6))), 6, BOS, EOS, limits,
+                          beam_size=4, alpha=alpha, n_best=3)
+    for s in range(6):
+        alone = beam_search(model.step, model.reorder, model.start([s]), 1, BOS, EOS, limits[s], beam_size=4,
+                            alpha=alpha, n_best=3)[0]
+        assert [h.ids for h in batched[s]] == [h.ids for h in alone]
+        assert [h.score for h in batched[s]] == pytest.approx([h.score for h in alone], abs=1e-5)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_wide_beam_finds_the_exhaustive_best(seed: int) -> None:
+    """Vocabulary 4 (<eos> among them), length 4: a beam as wide as the 108 extensions of the longest
+    prefixes never prunes, so it is exact: all 121 outputs, in order."""
+    model = TableModel(2, 4, 4, seed=seed, scale=1.0)
+    out = beam_search(model.step, model.reorder, model.start([0, 1]), 2, BOS, EOS, 4, beam_size=121, n_best=121)
+    for source in range(2):
+        best = exhaustive(model, source, 4, 4)
+        assert [h.ids for h in out[source]] == [ids for _, ids in best]
+        assert [h.score for h in out[source]] == pytest.approx([s for s, _ in best], abs=1e-5)
+    narrow = beam_search(model.step, model.reorder, model.start([0, 1]), 2, BOS, EOS, 4, beam_size=2)
+    assert all(n[0].score <= exhaustive(model, s, 4, 4)[0][0] + 1e-6 for s, n in enumerate(narrow))
+
+
+def test_a_done_source_does_not_change_while_others_run() -> None:
+    """Source 0 is done at once (its <eos> beats every live beam); with a strong length penalty a longer
+    output would score better later, but the batch running on for source 1 must not change its result."""
+    model = TableModel(2, 8, 4, seed=9)
+    model.table[0] = -10.0
+    model.table[0, 0, BOS, EOS], model.table[0, 0, BOS, 0] = 2.0, 1.5
+    model.table[0, 1:, :, 0] = 10.0
+    model.table[0, 2:, :, EOS] = 20.0
+    model.table[1, :, :, EOS] = -30.0  # source 1 runs to its limit
+    both = beam_search(model.step, model.reorder, model.start([0, 1]), 2, BOS, EOS, 8, beam_size=2, alpha=5.0)
+    alone = beam_search(model.step, model.reorder, model.start([0]), 1, BOS, EOS, 8, beam_size=2, alpha=5.0)
+    assert both[0][0].ids == alone[0][0].ids == []
+    assert len(both[1][0].ids) == 8
+
+
+def test_done_sources_leave_the_batch() -> None:
+    model = TableModel(3, 12, 6, seed=11)
+    model.table[:, :, :, EOS] = -30.0
+    limits = [2, 10, 5]
+    out = beam_search(model.step, model.reorder, model.start([0, 1, 2]), 3, BOS, EOS, limits, beam_size=4)
+    assert [len(h[0].ids) for h in out] == limits
+    assert model.rows == [12] * 3 + [8] * 3 + [4] * 5  # 3 sources x 4 beams, then 2, then 1
+
+
+def test_finished_hypotheses_leave_the_live_beams_full() -> None:
+    """Beam 2: after step 0 the beams are [0] and [1], and "<eos>" is finished; the finished one must not
+    push [1] out of the beam: its continuation [1 1 1 1] is the best output under a strong length penalty."""
+    model = TableModel(1, 6, 4, seed=10)
+    table = model.table[0]
+    table.zero_()
+    table[0, BOS, 0], table[0, BOS, EOS], table[0, BOS, 1], table[0, BOS, BOS] = 5.0, 2.6, 2.1, -30.0
+    table[1:, 0, BOS] = 20.0  # after [0] nearly all mass is on the banned <bos>: every continuation is bad
+    table[1:4, 1, 1] = 20.0
+    table[4, 1, EOS] = 20.0
+    out = beam_search(model.step, model.reorder, model.start([0]), 1, BOS, EOS, 6, beam_size=2, alpha=5.0,
+                      banned=[BOS])
+    assert out[0][0].ids == [1, 1, 1, 1]
+
+
+def test_length_penalty_reranks_and_nbest_is_sorted() -> None:
+    model = TableModel(4, 8, 6, seed=5)
+    for alpha in (0.0, 0.6, 2.0):
+        out = beam_search(model.step, model.reorder, model.start(list(range(4))), 4, BOS, EOS, 8, beam_size=5,
+                          alpha=alpha, n_best=5)
+        for source, hyps in enumerate(out):
+            assert len(hyps) == 5
+            assert [h.score for h in hyps] == sorted((h.score for h in hyps), reverse=True)
+            for h in hyps:
+                assert h.log_prob == pytest.approx(model.log_prob(source, h.ids), abs=1e-5)
+                assert h.score == pytest.approx(h.log_prob / length_penalty(len(h.ids) + 1, alpha), abs=1e-5)
+    assert length_penalty(1, 1.0) == 1.0 and length_penalty(7, 1.0) == 2.0 and length_penalty(7, 0.0) == 1.0
+
+
+def test_max_length_respected_per_source() -> None:
+    model = TableModel(5, 12, 6, seed=6)
+    model.table[:, :, :, EOS] = -30.0  # the model never wants to stop: every output runs to its limit
+    limits = torch.tensor([0, 1, 4, 12, 7])
+    beam = beam_search(model.step, model.reorder, model.start(list(range(5))), 5, BOS, EOS, limits, beam_size=3,
+                       n_best=3)
+    greedy = greedy_search(model.step, model.start(list(range(5))), 5, BOS, EOS, limits)
+    for limit, hyps, g in zip(limits.tolist(), beam, greedy, strict=True):
+        assert len(g.ids) == limit and all(len(h.ids) == limit for h in hyps)
+        assert g.log_prob < -25  # the forced <eos> is scored
+
+
+def test_search_bans_ids_and_stops_early() -> None:
+    model = TableModel(2, 30, 6, seed=7)
+    model.table[:, :, :, 4] = 40.0  # the favourite, banned below
+    model.table[:, :3, :, EOS] = -50.0
+    model.table[:, 3:, :, EOS] = 50.0  # every output ends at the 4th position
+    greedy = greedy_search(model.step, model.start([0, 1]), 2, BOS, EOS, 30, banned=[4, BOS])
+    beam = beam_search(model.step, model.reorder, model.start([0, 1]), 2, BOS, EOS, 30, beam_size=3,
+                       banned=[4, BOS])
+    for hyp in [*greedy, *(b[0] for b in beam)]:
+        assert len(hyp.ids) == 3 and not {4, BOS} & set(hyp.ids)
+    model.calls = 0
+    beam_search(model.step, model.reorder, model.start([0, 1]), 2, BOS, EOS, 30, beam_size=3)
+    assert model.calls <= 5  # stopped when done, not at the max length
+
+
+def test_sampling_search_is_seeded_and_filtered() -> None:
+    model = TableModel(1, 6, 10, seed=8, scale=1.0)
+    runs = [sample_search(model.step, model.start([0] * 200), 200, BOS, EOS, 6, SamplingConfig(top_k=2), gen(1))
+            for _ in range(2)]
+    assert [h.ids for h in runs[0]] == [h.ids for h in runs[1]]
+    firsts = {h.ids[0] if h.ids else EOS for h in runs[0]}
+    assert firsts == set(model.table[0, 0, BOS].topk(2).indices.tolist())  # both top-2 drawn, nothing else
+    top1 = sample_search(model.step, model.start([0]), 1, BOS, EOS, 6, SamplingConfig(top_k=1), gen(2))
+    assert top1[0].ids == greedy_search(model.step, model.start([0]), 1, BOS, EOS, 6)[0].ids
+
+
+def test_search_argument_checks() -> None:
+    model = TableModel(1, 3, 5)
+    with pytest.raises(ValueError, match="n_best"):
+        beam_search(model.step, model.reorder, model.start([0]), 1, BOS, EOS, 3, beam_size=2, n_best=3)
+    with pytest.raises(ValueError, match="max lengths"):
+        greedy_search(model.step, model.start([0]), 1, BOS, EOS, -1)
+    assert relative_max_lengths(torch.tensor([4, 10]), 1.5, 2).tolist() == [8, 17]
+    assert relative_max_lengths(torch.tensor([4, 10]), 2.0, 0, limit=12).tolist() == [8, 12]

@@ -8,6 +8,7 @@
                     [--num-samples K] [--backend torch|numpy] [-v]     (prints as it generates)
     rnnkit evaluate DIR --data PATH [--json FILE] [--backend torch|numpy] [-v]
     rnnkit gradcheck --cell rnn|gru|lstm
+    rnnkit data toy TASK --out DIR [--n N] [--seed S] [--overwrite]
 
 The verbs that run torch (demo, train, generate, evaluate) take ``--threads N``. Errors in the user's
 input print one ``error: ...`` line naming the file, line and problem (exit 2).
@@ -115,6 +116,26 @@ def _add_evaluate(sub) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="say on stderr which kernel runs the model")
 
 
+def _add_data(sub) -> None:
+    from rnnkit.data.toy import MANIFEST, TASKS
+
+    p = sub.add_parser("data", help="make data sets", description="Make data sets.")
+    kinds = p.add_subparsers(dest="kind", required=True)
+    toy = kinds.add_parser("toy", help="seed 004's toy seq2seq tasks as train/valid/test TSV pairs",
+                           description="Write a toy sequence-to-sequence task as TSV pairs of space-separated tokens: "
+                                       "DIR/train.tsv, valid.tsv and test.tsv (80/10/10, distinct sources) and "
+                                       f"DIR/{MANIFEST} (how they were made).")
+    toy.add_argument("task", choices=list(TASKS),
+                     help="copy / reverse / sort: 3-10 digits; digits-to-words: 1-5 numbers 0-99 -> English words; "
+                          "pig-latin: the letters of a made-up word -> its Pig Latin")
+    toy.add_argument("--out", required=True, help="folder to write (may hold other files)")
+    toy.add_argument("--n", type=int, default=10000, help="pairs in all (default 10000: 8000/1000/1000)")
+    toy.add_argument("--seed", type=int, default=0, help="random seed (default 0); same seed, same pairs")
+    toy.add_argument("--overwrite", action="store_true",
+                     help=f"replace split files that an earlier `rnnkit data toy` made (its {MANIFEST} is beside "
+                          "them); never anyone else's")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rnnkit", description="Recurrent sequence models (RNN, GRU, LSTM) on PyTorch.",
@@ -130,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_generate(sub)
     _add_evaluate(sub)
+    _add_data(sub)
     grad = sub.add_parser("gradcheck", help="check the NumPy reference's gradients by finite differences")
     grad.add_argument("--cell", choices=["rnn", "gru", "lstm"], default="lstm")
     grad.add_argument("--layers", type=int, default=2)
@@ -425,7 +447,16 @@ def cmd_demo(args) -> int:
     return 0
 
 
-COMMANDS = {"demo": cmd_demo, "recipes": cmd_recipes, "train": cmd_train, "generate": cmd_generate,
+def cmd_data(args) -> int:
+    from rnnkit.data.toy import split_sizes, write_toy
+
+    paths = write_toy(args.task, args.out, args.n, args.seed, args.overwrite)
+    sizes = split_sizes(args.n)
+    print(f"{args.task}: " + ", ".join(f"{sizes[split]} {split}" for split in paths) + f" pairs in {args.out}")
+    return 0
+
+
+COMMANDS = {"demo": cmd_demo, "data": cmd_data, "recipes": cmd_recipes, "train": cmd_train, "generate": cmd_generate,
             "evaluate": cmd_evaluate, "gradcheck": cmd_gradcheck}
 
 

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from rnnkit.config import DataConfig
+from rnnkit.data.batching import BucketBatches
 from rnnkit.data.readers import read_lines, split_sentences
 from rnnkit.data.tokenizers import Tokenizer
 from rnnkit.data.vocab import OovCount, Vocab
@@ -154,8 +155,11 @@ def _count_targets(targets: torch.Tensor, padded: bool) -> int:
     return int((targets != IGNORE_INDEX).sum()) if padded else targets.numel()
 
 
-class SentenceBatches:
-    """Padded batches of whole sentences, bucketed by length, shuffled per epoch."""
+class SentenceBatches(BucketBatches):
+    """Padded batches of whole sentences, bucketed by length (pools of 50 batches), shuffled per epoch.
+
+    Training order, evaluation order (sorted by length) and the DDP shares are :class:`BucketBatches`'.
+    """
 
     def __init__(self, sequences: list[list[int]], batch_size: int, shuffle: bool = True, seed: int = 0,
                  rank: int = 0, world: int = 1, last_only: bool = False):
@@ -163,38 +167,13 @@ class SentenceBatches:
             raise ValueError(f"batch size {batch_size} is not divisible by {world} processes")
         if not sequences:
             raise ValueError("no sentences to batch")
-        self.sequences = sequences
-        self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
-        self.rank, self.world = rank, world
-        self.last_only = last_only
+        self.sequences, self.last_only = sequences, last_only
+        num_tokens = len(sequences) if last_only else sum(len(s) - 1 for s in sequences)
+        super().__init__([len(s) for s in sequences], self._collate, batch_size, "sentences", shuffle, seed, rank,
+                         world, window=50, num_tokens=num_tokens)
 
-    @property
-    def num_tokens(self) -> int:
-        return len(self.sequences) if self.last_only else sum(len(s) - 1 for s in self.sequences)
-
-    def plan(self, epoch: int) -> list[list[int]]:
-        """Sentence indices of every batch: shuffle, sort within pools of 50 batches, shuffle batches."""
-        order = np.arange(len(self.sequences))
-        if self.shuffle:
-            rng = np.random.default_rng([self.seed, epoch])
-            order = rng.permutation(order)
-        pool = self.batch_size * 50
-        batches = []
-        for p in range(0, len(order), pool):
-            chunk = sorted(order[p: p + pool].tolist(), key=lambda i: len(self.sequences[i]))
-            batches += [chunk[b: b + self.batch_size] for b in range(0, len(chunk), self.batch_size)]
-        if self.shuffle:
-            batches = [batches[i] for i in rng.permutation(len(batches))]
-        if self.world > 1:  # every rank needs at least one sentence to take part in the step
-            batches = [b for b in batches if len(b) >= self.world]
-        return batches
-
-    def batch(self, indices: list[int]) -> Batch:
-        if self.world > 1:  # this rank's share of the global batch (may be empty on a short last batch)
-            share = -(-len(indices) // self.world)
-            indices = indices[self.rank * share: (self.rank + 1) * share]
-        seqs = [self.sequences[i] for i in indices]
-        return pad_sentences(seqs, self.last_only)
+    def _collate(self, indices: list[int]) -> Batch:
+        return pad_sentences([self.sequences[i] for i in indices], self.last_only)
 
 
 def pad_sentences(seqs: list[list[int]], last_only: bool = False) -> Batch:
