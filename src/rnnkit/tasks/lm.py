@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import numbers
 import sys
 from collections.abc import Callable, Iterator
@@ -36,6 +35,7 @@ from rnnkit.data.vocab import SPECIALS, OovCount, Vocab
 from rnnkit.distributed import DistInfo
 from rnnkit.errors import RnnkitError
 from rnnkit.memory import check_fits, inference_bytes, training_bytes
+from rnnkit.metrics import loss_metrics
 from rnnkit.models.lm import RNNLanguageModel
 from rnnkit.nn.rnn import describe_kernels
 from rnnkit.search import SamplingConfig, sample_tokens
@@ -57,11 +57,8 @@ def lm_loss(model: nn.Module, batch: Batch, state) -> tuple[torch.Tensor, object
 
 
 def lm_metrics(loss_sum: float, count: int, char_level: bool) -> dict[str, float]:
-    loss = loss_sum / max(count, 1)
-    metrics = {"loss": loss, "ppl": math.exp(min(loss, 50.0)), "tokens": float(count)}
-    if char_level:
-        metrics["bpc"] = loss / math.log(2)
-    return metrics
+    """Loss, perplexity and token count of a summed loss; bits per character for a char model."""
+    return loss_metrics(loss_sum, count, bits=char_level)
 
 
 @torch.no_grad()
