@@ -67,6 +67,10 @@ class RNNLanguageModel(nn.Module):
         dropped = sequence_dropout(x, cfg.dropout, training, cfg.locked_dropout)
         return LMOutput(self.decoder(dropped), new_state, x, dropped)
 
+    def vocab_parameters(self) -> dict[str, str]:
+        """The parameters whose rows are the vocabulary's tokens (weight transfer copies them by token)."""
+        return {"embedding.weight": "vocab", "decoder.weight": "vocab", "decoder.bias": "vocab"}
+
     def init_state(self, batch: int, device: torch.device | None = None) -> list[State]:
         """Zero state for ``batch`` sequences."""
         states = []

@@ -204,6 +204,10 @@ class LMTask:
         except ValueError as e:
             raise RnnkitError(f"cannot batch the validation data: {e}", where) from None
 
+    def vocabularies(self) -> dict[str, Vocab]:
+        """The vocabulary by the role the model's ``vocab_parameters()`` name (weight transfer maps rows by it)."""
+        return {"vocab": self.vocab}
+
     def describe(self) -> str:
         """One line saying what runs, and on which kernel path (DESIGN: never fall off it silently)."""
         m = self.cfg.model
@@ -320,6 +324,10 @@ class LanguageModel:
                  model: RNNLanguageModel, device: torch.device):
         self.model_dir, self.config, self.tokenizer, self.vocab = model_dir, cfg, tokenizer, vocab
         self.model, self.device = model.eval(), device
+
+    def vocabularies(self) -> dict[str, Vocab]:
+        """The vocabulary by the role the model's ``vocab_parameters()`` name (weight transfer maps rows by it)."""
+        return {"vocab": self.vocab}
 
     @classmethod
     def checked_parts(cls, model_dir: Path, cfg: Config, weights: Path | None = None,
