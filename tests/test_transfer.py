@@ -167,6 +167,21 @@ def test_strict_copies_everything_or_refuses_with_the_first_mismatches() -> None
         transfer_weights(lm(TARGET_VOCAB), source, {"vocab": TARGET_VOCAB}, {"vocab": SOURCE_VOCAB}, strict=True)
 
 
+def test_tied_weights_count_under_both_names() -> None:
+    tied_source = lm(SOURCE_VOCAB, hidden=4, seed=1, tie_weights=True)
+    untied = lm(SOURCE_VOCAB, hidden=4, seed=2)
+    report = transfer_weights(untied, tied_source, {"vocab": SOURCE_VOCAB}, {"vocab": SOURCE_VOCAB}, strict=True)
+    assert ("decoder.weight", "decoder.weight", "8 of 8 rows (tokens in both vocabularies)") in report.copied
+    assert torch.equal(untied.decoder.weight, tied_source.embedding.weight)
+    tied = lm(SOURCE_VOCAB, hidden=4, seed=3, tie_weights=True)
+    report = transfer_weights(tied, tied_source, {"vocab": SOURCE_VOCAB}, {"vocab": SOURCE_VOCAB}, strict=True)
+    assert report.unused == [] and [t for t, _, _ in report.copied][0] == "embedding.weight"
+    with pytest.raises(RnnkitError, match="'decoder.weight' of the source: the new model ties decoder.weight to "
+                                          "embedding.weight"):
+        transfer_weights(lm(SOURCE_VOCAB, hidden=4, tie_weights=True), untied, {"vocab": SOURCE_VOCAB},
+                         {"vocab": SOURCE_VOCAB}, strict=True)
+
+
 # ---------------------------------------------------------------------------------------------- from a folder
 def test_init_model_from_a_model_directory(tiny_model: Path) -> None:
     vocab = Vocab.load(tiny_model / "vocab.json")

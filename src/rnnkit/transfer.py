@@ -101,9 +101,10 @@ def _full_prefix(prefix: str, target_names: list[str]) -> str:
 
 
 def _source_by_target_name(source: nn.Module, target: nn.Module, prefix: str) -> dict[str, str]:
-    """target name -> source name, the source's old names read as their new ones."""
+    """target name -> source name, the source's old names read as their new ones. A tied source weight
+    counts under each of its names: it can fill an untied model's embedding and output layer."""
     renamed = {**getattr(source, "legacy_weight_names", {}), **getattr(target, "legacy_weight_names", {})}
-    return {prefix + renamed.get(name, name): name for name in named_tensors(source)}
+    return {prefix + renamed.get(name, name): name for name in source.state_dict(keep_vars=True)}
 
 
 class _Planner:
@@ -111,7 +112,8 @@ class _Planner:
 
     def __init__(self, target: nn.Module, source: nn.Module, target_vocabs: dict[str, Vocab],
                  source_vocabs: dict[str, Vocab], prefix: str, report: TransferReport):
-        self.target_tensors, self.source_tensors = named_tensors(target), named_tensors(source)
+        self.target_tensors, self.source_tensors = named_tensors(target), source.state_dict(keep_vars=True)
+        self.target_aliases = expected_tensors(target)[1]
         self.prefix = _full_prefix(prefix, list(self.target_tensors))
         self.source_names = _source_by_target_name(source, target, self.prefix)
         self.target_roles, self.source_roles = vocab_roles(target), vocab_roles(source)
@@ -128,9 +130,19 @@ class _Planner:
             copy = self._plan_one(name, tensor, source_name, self.source_tensors[source_name])
             if copy is not None:
                 copies.append(copy)
-        self.report.unused = [(s, f"no tensor {t} in the new model") for t, s in self.source_names.items()
-                              if t not in self.target_tensors]
+        self.report.unused = [(s, why) for t, s in self.source_names.items() if t not in self.target_tensors
+                              for why in [self._why_unused(t, s)] if why]
         return copies
+
+    def _why_unused(self, name: str, source_name: str) -> str:
+        """Why the source's ``source_name`` (``name`` here) fills nothing ("" when it is the tensor the new
+        model ties ``name`` to, as the source does)."""
+        owner = self.target_aliases.get(name)
+        if owner is None:
+            return f"no tensor {name} in the new model"
+        if self.source_tensors[source_name] is self.source_tensors.get(self.source_names.get(owner, "")):
+            return ""
+        return f"the new model ties {name} to {owner}"
 
     def _plan_one(self, name: str, tensor: torch.Tensor, source_name: str, source: torch.Tensor) -> _Copy | None:
         target_role, source_role = self.target_roles.get(name), self.source_roles.get(source_name)
