@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run `rnnkit demo` to see it work; `rnnkit COMMAND --help` for each command.")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo",
-                          help="train a small LSTM on an embedded fable and generate (about 6 s on a 2-core CPU)")
+                          help="train a small LSTM on an embedded fable and generate (about 4-5 s on a 2-core CPU)")
     demo.add_argument("--out", default="runs/demo",
                       help="model directory (default runs/demo; a folder the demo made is replaced, nothing else)")
     _add_threads(demo)
