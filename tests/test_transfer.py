@@ -25,6 +25,11 @@ from rnnkit.transfer import init_model, named_tensors, transfer_weights
 pytestmark = pytest.mark.usefixtures("no_curves")
 
 
+#: the LM's output layer: ``decoder`` until issue 13 renames it ``output`` (declaring the old names as
+#: ``legacy_weight_names``); these tests hold for either
+OUT = "output" if hasattr(RNNLanguageModel, "legacy_weight_names") else "decoder"
+
+
 def lm(vocab: Vocab, hidden: int = 6, embedding: int = 4, seed: int = 0, **options) -> RNNLanguageModel:
     torch.manual_seed(seed)
     return RNNLanguageModel(ModelConfig(cell="lstm", embedding_size=embedding, hidden_size=hidden, layers=1,
@@ -66,13 +71,13 @@ def test_partial_transfer_copies_vocabulary_rows_by_token_and_reports_shape_mism
     # 4 specials + cat, dog, tree are in both vocabularies: 7 of the 9 rows
     assert [(t, note) for t, _, note in report.copied] == [
         ("embedding.weight", "7 of 9 rows (tokens in both vocabularies)"),
-        ("decoder.bias", "7 of 9 rows (tokens in both vocabularies)")]
+        (f"{OUT}.bias", "7 of 9 rows (tokens in both vocabularies)")]
     assert dict(report.kept) == {
         "rnns.0.weight_ih_l0": "shape (32, 4) here, (24, 4) in the source",
         "rnns.0.weight_hh_l0": "shape (32, 8) here, (24, 6) in the source",
         "rnns.0.bias_ih_l0": "shape (32,) here, (24,) in the source",
         "rnns.0.bias_hh_l0": "shape (32,) here, (24,) in the source",
-        "decoder.weight": "rows of shape (8,) here, (6,) in the source"}
+        f"{OUT}.weight": "rows of shape (8,) here, (6,) in the source"}
     cat_here, cat_there = TARGET_VOCAB.stoi["cat"], SOURCE_VOCAB.stoi["cat"]
     assert cat_here != cat_there
     assert torch.equal(after["embedding.weight"][cat_here], src["embedding.weight"][cat_there])
@@ -80,7 +85,7 @@ def test_partial_transfer_copies_vocabulary_rows_by_token_and_reports_shape_mism
     text = str(report)
     assert text.splitlines()[0] == (f"--init-from source: copied 2 of 7 tensors ({7 * 4 + 7} of "
                                     f"{report.values[1]:,} values)")
-    assert "  kept    decoder.weight: rows of shape (8,) here, (6,) in the source" in text
+    assert f"  kept    {OUT}.weight: rows of shape (8,) here, (6,) in the source" in text
 
 
 class TinyClassifier(nn.Module):
@@ -106,10 +111,10 @@ def test_prefix_puts_an_lms_embedding_and_stack_under_the_encoder() -> None:
                                                 "encoder.rnns.0.weight_hh_l0", "encoder.rnns.0.bias_ih_l0",
                                                 "encoder.rnns.0.bias_hh_l0"]
     assert dict(report.kept) == {"head.weight": "not in the source", "head.bias": "not in the source"}
-    assert report.unused == [("decoder.weight", "no tensor encoder.decoder.weight in the new model"),
-                             ("decoder.bias", "no tensor encoder.decoder.bias in the new model")]
+    assert report.unused == [(f"{OUT}.weight", f"no tensor encoder.{OUT}.weight in the new model"),
+                             (f"{OUT}.bias", f"no tensor encoder.{OUT}.bias in the new model")]
     assert "  copied  encoder.rnns.0.weight_ih_l0 <- rnns.0.weight_ih_l0" in str(report)
-    assert "  unused  decoder.bias (source): no tensor encoder.decoder.bias in the new model" in str(report)
+    assert f"  unused  {OUT}.bias (source): no tensor encoder.{OUT}.bias in the new model" in str(report)
 
 
 def test_without_a_prefix_nothing_of_another_layout_is_copied_and_a_wrong_prefix_is_refused() -> None:
@@ -122,23 +127,25 @@ def test_without_a_prefix_nothing_of_another_layout_is_copied_and_a_wrong_prefix
                          {"vocab": SOURCE_VOCAB}, prefix="decoder")
 
 
-class RenamedLM(nn.Module):
-    """An LM whose output layer is now ``output`` (it was ``decoder``): it declares the old names."""
+class SmallLM(nn.Module):
+    """An LM with its output layer named ``decoder`` (before issue 13) or ``output`` (after: it declares the
+    old names)."""
 
-    legacy_weight_names = {"decoder.weight": "output.weight", "decoder.bias": "output.bias"}
-
-    def __init__(self, vocab: Vocab, embedding: int = 4, hidden: int = 6):
+    def __init__(self, vocab: Vocab, output: str, embedding: int = 4, hidden: int = 6):
         super().__init__()
         self.embedding = nn.Embedding(len(vocab), embedding)
         self.rnns = nn.ModuleList([nn.LSTM(embedding, hidden)])
-        self.output = nn.Linear(hidden, len(vocab))
+        setattr(self, output, nn.Linear(hidden, len(vocab)))
+        self.output_name = output
+        if output == "output":
+            self.legacy_weight_names = {"decoder.weight": "output.weight", "decoder.bias": "output.bias"}
 
     def vocab_parameters(self) -> dict[str, str]:
-        return {"embedding.weight": "vocab", "output.weight": "vocab", "output.bias": "vocab"}
+        return {"embedding.weight": "vocab", f"{self.output_name}.weight": "vocab", f"{self.output_name}.bias": "vocab"}
 
 
 def test_a_source_with_the_legacy_names_fills_the_renamed_layer() -> None:
-    source, target = lm(SOURCE_VOCAB, seed=1), RenamedLM(TARGET_VOCAB)
+    source, target = SmallLM(SOURCE_VOCAB, "decoder"), SmallLM(TARGET_VOCAB, "output")
     before = snapshot(target)
     report = transfer_weights(target, source, {"vocab": TARGET_VOCAB}, {"vocab": SOURCE_VOCAB})
     renamed = {"output.weight": "decoder.weight", "output.bias": "decoder.bias"}
@@ -158,7 +165,7 @@ def test_strict_copies_everything_or_refuses_with_the_first_mismatches() -> None
     before = snapshot(bigger)
     with pytest.raises(RnnkitError, match=r"^src: --init-from \(same task, strict\) needs the same model and "
                                           r"vocabulary: 'rnns.0.weight_ih_l0': shape \(32, 4\) here, \(24, 4\) in "
-                                          r"the source; .*; 'decoder.weight': rows of shape \(8,\) here, \(6,\) "
+                                          rf"the source; .*; '{OUT}.weight': rows of shape \(8,\) here, \(6,\) "
                                           r"in the source; --init-partial copies what matches and reports the rest$"):
         transfer_weights(bigger, source, {"vocab": SOURCE_VOCAB}, {"vocab": SOURCE_VOCAB}, strict=True,
                          source_label="src")
@@ -171,12 +178,12 @@ def test_tied_weights_count_under_both_names() -> None:
     tied_source = lm(SOURCE_VOCAB, hidden=4, seed=1, tie_weights=True)
     untied = lm(SOURCE_VOCAB, hidden=4, seed=2)
     report = transfer_weights(untied, tied_source, {"vocab": SOURCE_VOCAB}, {"vocab": SOURCE_VOCAB}, strict=True)
-    assert ("decoder.weight", "decoder.weight", "8 of 8 rows (tokens in both vocabularies)") in report.copied
-    assert torch.equal(untied.decoder.weight, tied_source.embedding.weight)
+    assert (f"{OUT}.weight", f"{OUT}.weight", "8 of 8 rows (tokens in both vocabularies)") in report.copied
+    assert torch.equal(getattr(untied, OUT).weight, tied_source.embedding.weight)
     tied = lm(SOURCE_VOCAB, hidden=4, seed=3, tie_weights=True)
     report = transfer_weights(tied, tied_source, {"vocab": SOURCE_VOCAB}, {"vocab": SOURCE_VOCAB}, strict=True)
     assert report.unused == [] and [t for t, _, _ in report.copied][0] == "embedding.weight"
-    with pytest.raises(RnnkitError, match="'decoder.weight' of the source: the new model ties decoder.weight to "
+    with pytest.raises(RnnkitError, match=f"'{OUT}.weight' of the source: the new model ties {OUT}.weight to "
                                           "embedding.weight"):
         transfer_weights(lm(SOURCE_VOCAB, hidden=4, tie_weights=True), untied, {"vocab": SOURCE_VOCAB},
                          {"vocab": SOURCE_VOCAB}, strict=True)
@@ -237,7 +244,7 @@ def test_train_init_partial_into_a_bigger_model_with_its_own_vocabulary(tiny_mod
     assert "  kept    rnns.0.weight_hh_l0: shape (96, 24) here, (64, 16) in the source" in printed
     stored, trained = load_file(tiny_model / "model.safetensors"), load_file(new / "checkpoint" / "last.safetensors")
     for token in ("the", "cat", "<eos>"):
-        for name in ("embedding.weight", "decoder.bias"):
+        for name in ("embedding.weight", f"{OUT}.bias"):
             assert torch.equal(trained[name][target.stoi[token]], stored[name][source.stoi[token]])
 
 

@@ -43,6 +43,10 @@ class RNNLanguageModel(nn.Module):
         if cfg.tie_weights:
             self.decoder.weight = self.embedding.weight
 
+    def vocab_parameters(self) -> dict[str, str]:
+        """Parameters whose rows are indexed by the vocabulary (weight transfer maps them by token)."""
+        return {"embedding.weight": "vocab", "decoder.weight": "vocab", "decoder.bias": "vocab"}
+
     def _init_weights(self) -> None:
         r = self.cfg.init_range
         if r > 0:  # Zaremba et al.: every parameter uniform in [-r, r]
@@ -66,10 +70,6 @@ class RNNLanguageModel(nn.Module):
                 x = sequence_dropout(x, cfg.layer_dropout, training, cfg.locked_dropout)
         dropped = sequence_dropout(x, cfg.dropout, training, cfg.locked_dropout)
         return LMOutput(self.decoder(dropped), new_state, x, dropped)
-
-    def vocab_parameters(self) -> dict[str, str]:
-        """The parameters whose rows are the vocabulary's tokens (weight transfer copies them by token)."""
-        return {"embedding.weight": "vocab", "decoder.weight": "vocab", "decoder.bias": "vocab"}
 
     def init_state(self, batch: int, device: torch.device | None = None) -> list[State]:
         """Zero state for ``batch`` sequences."""
