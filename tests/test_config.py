@@ -32,7 +32,7 @@ def test_demo_recipe_loads_its_values() -> None:
     assert cfg.task == "lm"
     assert (cfg.data.mode, cfg.data.window) == ("windows", 3)
     assert (cfg.model.cell, cfg.model.embedding_size, cfg.model.hidden_size, cfg.model.layers) == ("lstm", 64, 256, 1)
-    assert (cfg.train.optimizer, cfg.train.lr, cfg.train.epochs, cfg.train.batch_size) == ("adam", 0.01, 40, 32)
+    assert (cfg.train.optimizer, cfg.train.lr, cfg.train.epochs, cfg.train.batch_size) == ("adam", 0.02, 15, 32)
     assert cfg.model.dropout == 0.0  # not in the recipe: the dataclass default
 
 
