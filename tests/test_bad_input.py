@@ -666,6 +666,27 @@ CASES: list[Case] = [
     Case("api-generate-numpy-num-samples-0", api("generate_numpy", num_samples=0), E,
          "num_samples (--num-samples) must be >= 1"),
     Case("api-generate-numpy-prompt-none", api("generate_numpy", prompt=None), TypeError, "prompt must be a string"),
+    Case("train-init-prefix-without-init-from", cli(*TRAIN, "--init-prefix", "encoder"), 2,
+         "--init-prefix needs --init-from DIR"),
+    Case("train-init-partial-without-init-from", cli(*TRAIN, "--init-partial"), 2,
+         "--init-partial needs --init-from DIR"),
+    Case("train-init-prefix-unknown", cli(*TRAIN, "--init-from", "{model}", "--init-prefix", "encoder"), 2,
+         "--init-prefix 'encoder': the new model has no tensor under 'encoder.' (its parts: "),
+    Case("train-init-from-strict-mismatch", cli(*TRAIN, "--init-from", "{model}", *sets("model.hidden_size=24")), 2,
+         "{model}: --init-from (same task, strict) needs the same model and vocabulary: 'rnns.0.weight_ih_l0': shape "
+         "(96, 8) here, (64, 8) in the source"),
+    Case("train-init-partial-edited-source", cli(*TRAIN, "--init-partial", "--init-from", "{tmp}/mc"), 2,
+         "'rnns.0.weight_ih_l0' has shape (64, 8), model expects (48, 8) (config and weights disagree)",
+         files={**MODEL_COPY, "mc/config.yaml": ("edit", "hidden_size: 16", "hidden_size: 12")}),
+    Case("train-init-partial-source-vocab-edited", cli(*TRAIN, "--init-partial", "--init-from", "{tmp}/mc"), 2,
+         "{tmp}/mc/vocab.json: was changed since the weights were saved",
+         files={**MODEL_COPY, "mc/vocab.json": ("edit", '"ball"', '"balls"')}),
+    Case("api-train-init-prefix-int", api("train", init_from="{model}", init_prefix=3, **TRAIN_KW), TypeError,
+         "init_prefix must be a str"),
+    Case("api-train-init-partial-string", api("train", init_from="{model}", init_partial="yes", **TRAIN_KW), TypeError,
+         "init_partial must be True or False"),
+    Case("api-train-init-prefix-without-init-from", api("train", init_prefix="encoder", **TRAIN_KW), E,
+         "--init-prefix needs --init-from DIR"),
 ]
 
 

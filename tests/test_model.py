@@ -536,9 +536,6 @@ def test_the_numpy_backend_reads_weights_saved_under_the_legacy_names(tmp_path) 
         torch.testing.assert_close(torch.from_numpy(np_logits).float(), model(ids()).logits, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.xfail(raises=RnnkitError, strict=True,
-                   reason="checkpoint.py honours legacy_weight_names once the foundation branch lands: "
-                          "then this passes and the marker goes")
 @pytest.mark.parametrize("backend", ["torch", "numpy"])
 def test_a_model_dir_saved_before_the_rename_still_loads(tiny_model, tmp_path, backend: str) -> None:
     import shutil

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from rnnkit import distributed as dist_utils
-from rnnkit import runtime
+from rnnkit import runtime, transfer
 from rnnkit.arguments import (
     check_bool_argument,
     check_overrides_argument,
@@ -342,7 +342,8 @@ def announce_resume(trainer: Trainer, changes: list[str]) -> None:
 def train(task: str = DEFAULT_TASK, recipe: str | None = None, data: str | None = None, out: str | Path = "runs/model",
           overrides: list[str] | None = None, resume: bool = False, init_from: str | Path | None = None,
           device: str | None = None, valid: str | None = None, test: str | None = None, *,
-          overwrite: bool = False, made_by: str = "rnnkit train"):
+          overwrite: bool = False, made_by: str = "rnnkit train", init_prefix: str | None = None,
+          init_partial: bool = False):
     """Train a model into ``out`` and return it loaded (``rnnkit.load(out)``).
 
     ``task`` is the task's name (``rnnkit train TASK``; a recipe that names another is refused).
@@ -350,14 +351,21 @@ def train(task: str = DEFAULT_TASK, recipe: str | None = None, data: str | None 
     folder with train/valid/test files; ``overrides`` are ``section.key=value`` strings.
     ``resume`` continues the checkpoint in ``out`` exactly (optimizer, schedule, data position, RNG);
     overrides may then change only :func:`resumable_keys`. ``init_from`` starts a fresh run from another
-    model's weights and vocabulary. ``overwrite`` starts again in an ``out`` that rnnkit made (its files
+    model's weights: of the same task, all of them and its vocabulary (strict); with ``init_partial``, or
+    from another task, what matches by name and shape (vocabulary rows by token) into a model built from
+    this run's data, with a report (:mod:`rnnkit.transfer`); ``init_prefix`` puts the source's names under
+    a part of the new model (e.g. ``"encoder"``). ``overwrite`` starts again in an ``out`` that rnnkit made (its files
     are removed, nothing else). ``made_by`` is what the folder's ownership marker records.
     """
     check_train_arguments(task=task, recipe=recipe, data=data, out=out, overrides=overrides, resume=resume,
                           init_from=init_from, device=device, valid=valid, test=test, overwrite=overwrite)
+    check_str_argument(init_prefix, "init_prefix", "e.g. 'encoder'", optional=True)
+    check_bool_argument(init_partial, "init_partial")
     out_dir = Path(out)
     if resume and init_from:
         raise RnnkitError("--resume and --init-from exclude each other")
+    if (init_prefix or init_partial) and not init_from:
+        raise RnnkitError(f"{'--init-prefix' if init_prefix else '--init-partial'} needs --init-from DIR")
     cfg = prepare_config(task, recipe, data, out_dir, overrides, valid, test, resume, overwrite)
     if device:
         cfg.train.device = device
@@ -367,7 +375,8 @@ def train(task: str = DEFAULT_TASK, recipe: str | None = None, data: str | None 
     if dist.enabled and device_.type == "cuda":
         device_ = torch.device("cuda", dist.local_rank)
         torch.cuda.set_device(device_)
-    return run(cfg, out_dir, device_, dist, resume, Path(init_from) if init_from else None, overwrite, made_by)
+    return run(cfg, out_dir, device_, dist, resume, Path(init_from) if init_from else None, overwrite, made_by,
+               init_prefix=init_prefix or "", init_partial=init_partial)
 
 
 def check_train_arguments(task: Any, recipe: Any, data: Any, out: Any, overrides: Any, resume: Any,
@@ -388,7 +397,8 @@ def check_train_arguments(task: Any, recipe: Any, data: Any, out: Any, overrides
 
 
 def run(cfg: TaskConfig, out_dir: Path, device: torch.device, dist: dist_utils.DistInfo, resume: bool = False,
-        init_from: Path | None = None, overwrite: bool = False, made_by: str = "rnnkit train"):
+        init_from: Path | None = None, overwrite: bool = False, made_by: str = "rnnkit train", *,
+        init_prefix: str = "", init_partial: bool = False):
     """Train ``cfg`` into ``out_dir`` on ``device`` (the body of :func:`train`); rank 0 holds the folder's
     lock (from before a resume reads anything, or from the new run's first write) until the results are
     written."""
@@ -399,11 +409,13 @@ def run(cfg: TaskConfig, out_dir: Path, device: torch.device, dist: dist_utils.D
         if resume and dist.is_main:
             held.enter_context(open_for_resume(out_dir, cfg))
         seed_everything(cfg.train.seed)  # same initial weights on every rank
+        strict = init_from is not None and transfer.is_strict(init_from, cfg.task, init_partial, init_prefix)
+        task = task_cls(cfg, dist, device, vocab_from=out_dir if resume else init_from if strict else None)
         if init_from is not None:
-            check_model_dir(*read_model_config(init_from))
-        task = task_cls(cfg, dist, device, vocab_from=out_dir if resume else init_from)
-        if init_from is not None:
-            load_weights(task.model, init_from / WEIGHTS_FILE)
+            report = transfer.init_model(task.model, init_from, task.vocabularies(), strict=strict,
+                                         prefix=init_prefix)
+            if dist.is_main:
+                print(report, flush=True)
         seed_everything(cfg.train.seed + dist.rank)  # dropout masks differ between ranks
         if dist.is_main and cfg.train.progress:
             print(f"{task.describe()}; device {device}; {threads}; {dist.world} process(es)", flush=True)

@@ -3,7 +3,8 @@
     rnnkit demo [--out DIR]
     rnnkit recipes
     rnnkit train lm --recipe NAME|FILE.yaml --data PATH --out DIR [--set key=value ...]
-                    [--resume | --overwrite] [--init-from DIR] [--device auto|cpu|cuda] [--backend torch|numpy]
+                    [--resume | --overwrite] [--init-from DIR [--init-prefix PREFIX] [--init-partial]]
+                    [--device auto|cpu|cuda] [--backend torch|numpy]
     rnnkit generate DIR [--prompt TEXT] [-n N] [--greedy | --temperature T --top-k K --top-p P] [--seed S]
                     [--num-samples K] [--backend torch|numpy] [-v]     (prints as it generates)
     rnnkit evaluate DIR --data PATH [--json FILE] [--backend torch|numpy] [-v]
@@ -59,7 +60,15 @@ def _add_train(sub) -> None:
                             "clip, epochs, max_steps, the eval/save/log cadence, early_stop, device, threads, "
                             "progress, and repeat any other value unchanged")
     group.add_argument("--init-from", metavar="DIR",
-                       help="start from another model's weights and vocabulary; fresh optimizer and schedule")
+                       help="start from another model's weights; fresh optimizer and schedule. Same task: all of "
+                            "them and its vocabulary (strict), unless --init-partial; another task: what matches "
+                            "by name and shape, vocabulary rows by token, with a report")
+    p.add_argument("--init-prefix", metavar="PREFIX",
+                   help="with --init-from: the part of the new model the source's weights go under, e.g. "
+                        "encoder (an LM's embedding and stack into a classifier's encoder)")
+    p.add_argument("--init-partial", action="store_true",
+                   help="with --init-from of the same task: copy what matches (the new run builds its own "
+                        "vocabulary and may change sizes) instead of requiring the same model")
     p.add_argument("--overwrite", action="store_true",
                    help="start again in an --out that rnnkit made: remove its files (never anyone else's) first")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: the recipe's (auto)")
@@ -195,7 +204,7 @@ def cmd_train(args) -> int:
         if args.backend == "numpy":
             from rnnkit.reference.train import train_numpy
 
-            if args.init_from:
+            if args.init_from or args.init_prefix or args.init_partial:
                 raise RnnkitError("--init-from is not supported with --backend numpy")
             if args.device == "cuda":
                 raise RnnkitError("the numpy backend runs on the CPU (leave out --device cuda)")
@@ -205,7 +214,8 @@ def cmd_train(args) -> int:
         else:
             model = rnnkit.train(args.task, recipe=args.recipe, data=args.data, out=args.out,
                                  overrides=args.overrides, resume=args.resume, init_from=args.init_from,
-                                 device=args.device, valid=args.valid, test=args.test, overwrite=args.overwrite)
+                                 device=args.device, valid=args.valid, test=args.test, overwrite=args.overwrite,
+                                 init_prefix=args.init_prefix, init_partial=args.init_partial)
     except KeyboardInterrupt:
         from rnnkit.checkpoint import CONFIG_FILE, has_checkpoint
 

@@ -66,6 +66,11 @@ class LoadedModel:
         """One line saying what runs the model (``rnnkit evaluate -v``)."""
         return f"{verb}: {type(self).__name__}"
 
+    def vocabularies(self) -> dict[str, Any]:
+        """The model's vocabularies by the role its ``vocab_parameters()`` name ("vocab", "src", "trg"):
+        weight transfer (``--init-from``) maps those parameters' rows by token. Default: none."""
+        return {}
+
 
 class Task:
     """One training run's data, vocabulary and model, and how to score them; a subclass per task.
@@ -129,6 +134,10 @@ class Task:
 
     def save_assets(self, out_dir: Path) -> None:
         """Write :attr:`asset_files` (vocabularies, tokenizers, ...) into a new run's model directory."""
+
+    def vocabularies(self) -> dict[str, Any]:
+        """This run's vocabularies by role, as :meth:`LoadedModel.vocabularies`. Default: none."""
+        return {}
 
     def test_metrics(self, out_dir: Path, device: Any) -> dict[str, float] | None:
         """Metrics of the best weights on the test split after training (None: no test data given).

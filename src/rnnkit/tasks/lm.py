@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import numbers
 import sys
 from collections.abc import Callable, Iterator
@@ -35,6 +34,7 @@ from rnnkit.data.vocab import SPECIALS, OovCount, Vocab
 from rnnkit.distributed import DistInfo
 from rnnkit.errors import RnnkitError
 from rnnkit.memory import check_fits, inference_bytes, training_bytes
+from rnnkit.metrics import loss_metrics
 from rnnkit.models.lm import RNNLanguageModel
 from rnnkit.nn.rnn import describe_kernels
 from rnnkit.search import SamplingConfig, sample_tokens
@@ -59,11 +59,8 @@ def lm_loss(model: nn.Module, batch: Batch, state) -> tuple[torch.Tensor, object
 
 
 def lm_metrics(loss_sum: float, count: int, char_level: bool) -> dict[str, float]:
-    loss = loss_sum / max(count, 1)
-    metrics = {"loss": loss, "ppl": math.exp(min(loss, 50.0)), "tokens": float(count)}
-    if char_level:
-        metrics["bpc"] = loss / math.log(2)
-    return metrics
+    """Loss, perplexity and token count of a summed loss; bits per character for a char model."""
+    return loss_metrics(loss_sum, count, bits=char_level)
 
 
 @torch.no_grad()
@@ -225,6 +222,10 @@ class LMTask(Task):
         self.tokenizer.save(out_dir)
         self.vocab.save(out_dir / VOCAB_FILE)
 
+    def vocabularies(self) -> dict[str, Vocab]:
+        """The vocabulary by the role the model's ``vocab_parameters()`` name (weight transfer maps rows by it)."""
+        return {"vocab": self.vocab}
+
     def describe(self) -> str:
         """One line saying what runs, and on which kernel path (DESIGN: never fall off it silently)."""
         m = self.cfg.model
@@ -343,6 +344,10 @@ class LanguageModel(LoadedModel):
                  model: RNNLanguageModel, device: torch.device):
         self.model_dir, self.config, self.tokenizer, self.vocab = model_dir, cfg, tokenizer, vocab
         self.model, self.device = model.eval(), device
+
+    def vocabularies(self) -> dict[str, Vocab]:
+        """The vocabulary by the role the model's ``vocab_parameters()`` name (weight transfer maps rows by it)."""
+        return {"vocab": self.vocab}
 
     @classmethod
     def checked_parts(cls, model_dir: Path, cfg: LMConfig, weights: Path | None = None,
