@@ -62,6 +62,11 @@ class LoadedModel:
         arguments the generic ones leave); their values reach :meth:`evaluate` as keywords named by
         each option's ``dest``. Default: none."""
 
+    def evaluation_lines(self, metrics: dict[str, float]) -> list[str] | None:
+        """What ``rnnkit evaluate`` prints above its JSON line for the ``metrics`` :meth:`evaluate` just returned
+        (a classifier: a per-class table and its confusion matrix); None: one line per metric."""
+        return None
+
     def kernel_path(self, verb: str, **_: Any) -> str:
         """One line saying what runs the model (``rnnkit evaluate -v``)."""
         return f"{verb}: {type(self).__name__}"
