@@ -24,6 +24,7 @@ import csv
 import gzip
 import json
 import re
+import zipfile
 import zlib
 from dataclasses import dataclass
 from functools import partial
@@ -284,7 +285,7 @@ def _read_npz(path: Path, labelled: bool) -> Examples:
             raise RnnkitError("holds an object array (ragged sequences?): store X as one padded [N, T, F] number "
                               "array, with 'lengths' giving each row's valid steps", path) from None
         raise RnnkitError(f"not a readable .npz file ({e})", path) from None
-    except (OSError, zlib.error, EOFError) as e:
+    except (OSError, zlib.error, EOFError, zipfile.BadZipFile) as e:
         raise RnnkitError(f"not a readable .npz file ({e})", path) from None
     if "X" not in arrays:
         raise RnnkitError("has no array 'X' (the sequences, [N, T, F])", path)
@@ -320,15 +321,25 @@ def _npz_lengths(lengths: np.ndarray | None, shape: tuple, path: Path) -> np.nda
     return lengths.astype(np.int64)
 
 
-def read_idx(path: Path) -> np.ndarray:
-    """An IDX array (gzip or not), its header checked against the size of the data."""
+def _read_bounded(path: Path) -> bytes:
+    """The (decompressed) bytes of a file, read in chunks: one larger than :data:`MAX_ARRAY_BYTES` is an error
+    before it fills the memory."""
+    chunks, size = [], 0
     try:
         with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
-            raw = f.read(MAX_ARRAY_BYTES + 1)
+            while chunk := f.read(1 << 24):
+                size += len(chunk)
+                if size > MAX_ARRAY_BYTES:
+                    raise RnnkitError(f"is larger than {MAX_ARRAY_BYTES >> 30} GiB", path)
+                chunks.append(chunk)
     except (OSError, EOFError, zlib.error) as e:
         raise RnnkitError(f"cannot read ({e})", path) from None
-    if len(raw) > MAX_ARRAY_BYTES:
-        raise RnnkitError(f"is larger than {MAX_ARRAY_BYTES >> 30} GiB", path)
+    return b"".join(chunks)
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX array (gzip or not), its header checked against the size of the data."""
+    raw = _read_bounded(path)
     if len(raw) < 4 or raw[0] or raw[1] or raw[2] not in _IDX_TYPES or not raw[3]:
         raise RnnkitError("not an IDX file (its magic number is not 0 0 TYPE DIMS)", path)
     ndim, dtype = raw[3], np.dtype(_IDX_TYPES[raw[2]])

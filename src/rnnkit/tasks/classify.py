@@ -201,6 +201,8 @@ class ClassifyTask(Task):
         self.reader = self._reader(train, vocab_from)
         train_set = self.reader.encode(train)
         self.valid_set = self.reader.encode(valid)
+        if cfg.data.test:  # scored after training: an unknown label or a wrong width must not wait for that
+            self.reader.encode(read_examples(cfg.data.test, read_options(cfg)))
         self.sizes = (len(train), len(valid))
         t = cfg.train
         try:
@@ -283,6 +285,8 @@ def _input_examples(inputs: Sequence, numeric: bool) -> Examples:
             if not isinstance(text, str):
                 raise TypeError(f"classify: input {i + 1} is {type(text).__name__}, not a string")
         return Examples("<input>", None, where, texts=list(inputs))
+    if any(isinstance(x, str) for x in inputs):
+        raise RnnkitError("this model classifies numeric sequences (.npz, IDX), not texts", "<input>")
     rows = [np.asarray(x, dtype=np.float32) for x in inputs]
     if any(r.ndim != 2 or r.shape[0] < 1 for r in rows):
         raise TypeError("classify: each numeric input must be a (T, F) array of at least one step")
