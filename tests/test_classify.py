@@ -381,3 +381,14 @@ def test_real_mnist_rows_read_as_28_steps_of_28_features(shared_data: Path) -> N
     examples = read_examples(shared_data / "mnist" / "t10k-images-idx3-ubyte.gz", max_examples=5)
     assert examples.features.shape == (5, 28, 28) and examples.labels == ["7", "2", "1", "0", "4"]
     assert 0.0 <= examples.features.min() and examples.features.max() == pytest.approx(1.0)
+
+
+CLASSIFY_RECIPES = {"seed-003-mnist": 28, "fashion-mnist-rows": 28, "seed-003-imdb-bag": 0, "imdb-lstm": 0}
+
+
+@pytest.mark.parametrize(("name", "features"), CLASSIFY_RECIPES.items())
+def test_the_classification_recipes_load_and_build(name: str, features: int) -> None:
+    cfg = load_config(name)
+    assert cfg.task == "classify" and name in rnnkit.config.list_recipes()
+    model = SequenceClassifier(cfg.model, 10, vocab_size=0 if features else 50, features=features)
+    assert model.head.output.out_features == 10
