@@ -392,3 +392,16 @@ def test_the_classification_recipes_load_and_build(name: str, features: int) -> 
     assert cfg.task == "classify" and name in rnnkit.config.list_recipes()
     model = SequenceClassifier(cfg.model, 10, vocab_size=0 if features else 50, features=features)
     assert model.head.output.out_features == 10
+
+
+def test_data_may_be_a_folder_per_class_or_a_folder_of_split_folders(tmp_path: Path) -> None:
+    for split, n in (("train", 40), ("test", 10)):
+        for k, record in enumerate(order_texts(n, 7)):
+            write_lines(tmp_path / "acl" / split / record["label"] / f"{k}.txt", [record["text"]])
+    model = rnnkit.train("classify", data=str(tmp_path / "acl"), out=tmp_path / "m",
+                         overrides=[*CLS, "train.epochs=1", "data.valid_fraction=0.25"])
+    assert model.config.data.test == str((tmp_path / "acl" / "test").resolve())
+    assert model.results["test"]["examples"] == 10
+    model = rnnkit.train("classify", data=str(tmp_path / "acl" / "train"), out=tmp_path / "m2",
+                         overrides=[*CLS, "train.epochs=1", "data.valid_fraction=0.25"])
+    assert model.labels == ["xy", "yx"] and "test" not in model.results

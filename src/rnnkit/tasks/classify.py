@@ -186,6 +186,7 @@ class ClassifyTask(Task):
     selection = ("accuracy", "max")
     asset_files = (LABELS_FILE, VOCAB_FILE, TOKENIZER_FILE, SPM_FILE, FEATURES_FILE)
     required_files = (LABELS_FILE,)
+    data_folders = True  # --data aclImdb (train/ and test/ inside) or --data aclImdb/train (pos/, neg/ inside)
     read_limits = {LABELS_FILE: 1 << 26, FEATURES_FILE: 1 << 10, VOCAB_FILE: 1 << 30, TOKENIZER_FILE: 1 << 20,
                    SPM_FILE: 1 << 30}
     #: what decides the weights' meaning: how examples become inputs, and what the inputs feed
