@@ -256,7 +256,7 @@ def test_a_classifier_trains_selects_by_accuracy_saves_and_loads(tmp_path: Path,
     assert json.loads((tmp_path / "m" / "labels.json").read_text()) == ["xy", "yx"]
     loaded = rnnkit.load(tmp_path / "m")
     texts = ["a x b y", "a y b x", "y c d e x"]
-    assert loaded.classify(texts) == model.classify(texts) == ["xy", "yx", "yx"]
+    assert loaded.classify(texts) == model.classify(texts) == ["xy", "yx", "yx"] and loaded.classify([]) == []
     probs = loaded.classify(texts, probs=True)
     assert set(probs[0]) == {"xy", "yx"} and probs[0]["xy"] > 0.5 and sum(probs[0].values()) == pytest.approx(1)
     metrics = loaded.evaluate(valid)

@@ -141,10 +141,10 @@ class InputReader:
 
     def encode(self, examples: Examples, labelled: bool = True) -> Encoded:
         """Examples as ids or features; their labels as class ids (an unknown label: an error naming its line)."""
-        labels = label_ids(examples, self.labels) if labelled and examples.labels is not None else None
         if examples.numeric != bool(self.features):
             wants = "numeric sequences (.npz, IDX)" if self.features else "texts"
             raise RnnkitError(f"this model classifies {wants}", examples.path)
+        labels = label_ids(examples, self.labels) if labelled and examples.labels is not None else None
         if self.features:
             x, lengths = encode_features(examples, self.features, self.max_length, self.side)
             return Encoded(lengths, labels, features=x)
@@ -371,18 +371,22 @@ class Classifier(LoadedModel):
         """The label of each input (texts, or (T, F) arrays for a numeric model); with ``probs``, a dict
         label -> probability for each."""
         check_bool_argument(probs, "probs")
+        if not isinstance(inputs, (str, bytes)) and len(inputs) == 0:
+            return []
         examples = _input_examples(inputs, bool(self.reader.features))
         if examples.texts is not None:
             examples.texts = [clean_text(t, self.config.data.strip_markup) for t in examples.texts]
-        if not len(examples):
-            return []
         data = self.reader.encode(examples, labelled=False)
         return self._answers(predict(self.model, data, self._batch_size(batch_size), self.device), probs)
 
     def read(self, path: str | Path, labelled: bool = False, max_examples: int = 0) -> Examples:
-        """A file's examples read as the training data was (a text file: one text per line)."""
+        """A file's examples read as the training data was (``labelled``: in its format; inputs to classify
+        in the format their name says, a text file one text per line)."""
         check_path_argument(path, "path")
-        return read_examples(path, read_options(self.config), labelled, max_examples)
+        options = read_options(self.config)
+        if not labelled:
+            options = dataclasses.replace(options, format="auto")
+        return read_examples(path, options, labelled, max_examples)
 
     def classify_file(self, path: str | Path, probs: bool = False, batch_size: int | None = None) -> list:
         """:meth:`classify` of every example of a file (one text per line, JSONL, CSV/TSV, .npz, IDX)."""
