@@ -38,7 +38,8 @@ def test_import_help_and_recipes_do_not_import_torch(argv: list[str] | None) -> 
 
 def test_data_toy_does_not_import_torch(tmp_path) -> None:
     argv = ["data", "toy", "copy", "--out", str(tmp_path / "toy"), "--n", "20"]
-    out = python(f"import sys\nfrom rnnkit.cli import main\nmain({argv!r})\nprint('TORCH', 'torch' in sys.modules)").stdout
+    run = f"import sys\nfrom rnnkit.cli import main\nmain({argv!r})"
+    out = python(f"{run}\nprint('TORCH', 'torch' in sys.modules)").stdout
     assert out.splitlines()[-1] == "TORCH False"
     assert (tmp_path / "toy" / "train.tsv").is_file()
 
