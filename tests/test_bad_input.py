@@ -6,7 +6,8 @@ One table, ``CASES``. Each row is plain data, ``Case(id, run, expect, message, f
 ``run``      ``("cli", [argv, ...])``: ``rnnkit.cli.main(argv)``, in this process unless ``isolate``; or
              ``("api", ENTRY, {kwargs})`` with ENTRY one of ``train``, ``load``, ``evaluate``,
              ``generate`` (methods of ``rnnkit.load("{model}")``), ``train_numpy``, ``load_numpy``,
-             ``generate_numpy`` (``load_numpy("{model}").generate``).
+             ``generate_numpy`` (``load_numpy("{model}").generate``), ``classify``
+             (``rnnkit.load("{classifier}").classify``).
 ``expect``   CLI: the exit status (2: a user error; argparse's own errors exit 2 too).
              API: the exception class (``RnnkitError``, ``TypeError``, ``ValueError``).
 ``message``  a fragment the one error line (CLI) or the exception text (API) must contain.
@@ -25,7 +26,8 @@ One table, ``CASES``. Each row is plain data, ``Case(id, run, expect, message, f
 
 Placeholders, in argv, kwargs, files and message: ``{tmp}`` the case's folder (also the working
 directory), ``{model}`` a tiny trained word LM (shared: it must not change), ``{windows_model}`` the same
-in windows mode, ``{train}`` / ``{valid}`` good texts (shared too).
+in windows mode, ``{train}`` / ``{valid}`` good texts (shared too), ``{classifier}`` /
+``{numeric_classifier}`` tiny classifiers of texts (labels xy, yx) and of 2-feature sequences.
 
 Every row asserts: the exit status or exception type; exactly one message, containing the fragment;
 no traceback (CLI rows: anything escaping ``main`` but SystemExit fails the row); no file changed
@@ -117,6 +119,40 @@ ALIAS_BOMB = ("a: &a [x, x, x, x, x, x, x, x, x]\n"
               + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8))
               + "data:\n  train: *i\n")
 TRAIN_TEXT = "the cat sees the ball .\n" * 20
+
+
+# classification: a tiny run on good labelled lines; a row adds the one thing that is wrong
+LABELLED = "".join(f'{{"text": "{t}", "label": "{l}"}}\n' for t, l in
+                   [("a x b y", "xy"), ("b y x", "yx"), ("x c y", "xy"), ("y d x", "yx")] * 5)
+CLS_TINY = ["model.embedding_size=4", "model.hidden_size=4", "train.max_steps=2", "train.batch_size=4",
+            "train.progress=false", "train.device=cpu"]
+TRAIN_CLS = ["train", "classify", "--data", "{tmp}/t.jsonl", "--out", "{tmp}/m", *sets(*CLS_TINY)]
+TRAIN_FOLDER = ["train", "classify", "--out", "{tmp}/m", *sets(*CLS_TINY, "data.train={tmp}/d")]
+TRAIN_NPZ = ["train", "classify", "--data", "{tmp}/t.npz", "--out", "{tmp}/m", *sets(*CLS_TINY)]
+
+
+def npz_bytes(**arrays: Any) -> bytes:
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.savez(buf, **{k: np.asarray(v, dtype=object if k == "ragged" else None) for k, v in arrays.items()
+                     if k != "ragged"}, **({"X": np.array(arrays["ragged"], dtype=object)} if "ragged" in arrays
+                                          else {}))
+    return buf.getvalue()
+
+
+def idx_bytes(magic: bytes, dims: list[int], payload: int) -> bytes:
+    return __import__("gzip").compress(magic + b"".join(d.to_bytes(4, "big") for d in dims) + bytes(payload))
+
+
+def bad_labelled(id_: str, content: str, message: str, name: str = "t.jsonl", extra: tuple = ()) -> Case:
+    """A training run of the classifier on ``content``; unless the content is the training file, the good
+    examples train."""
+    files = {name: content} if name == "t.jsonl" else {"t.jsonl": LABELLED, name: content}
+    return Case(f"classify-train-{id_}", cli(*TRAIN_CLS, *extra), 2, message, files=files)
+
+
+GOOD_NPZ = {"t.npz": npz_bytes(X=[[[0.0, 1.0]], [[1.0, 0.0]]] * 6, y=["a", "b"] * 6)}
 
 CASES: list[Case] = [
     # ------------------------------------------------------------------------------ argparse, every verb
@@ -230,7 +266,7 @@ CASES: list[Case] = [
     bad_set("yaml-recursive-alias", "data.train=&a [*a]", "an alias refers to a value that contains it"),
     bad_set("yaml-duplicate-key", "data.train={a: 1, a: 2}", "'a' appears twice"),
     bad_set("yaml-tab", "train.lr=\t- 1", "invalid YAML"),
-    bad_set("task-unknown", "task=xyz", "unknown task 'xyz' (available: lm)"),
+    bad_set("task-unknown", "task=xyz", "unknown task 'xyz' (available: classify, lm"),
     bad_set("task-number", "task=3", "config key 'task' must be a string, got 3"),
     # ------------------------------------------------------------------------------ --set: types
     bad_set("int-word", "train.epochs=many", "'train.epochs' must be an integer, got 'many'"),
@@ -566,7 +602,8 @@ CASES: list[Case] = [
          "overrides must be a list"),
     Case("api-train-overrides-no-equals", api("train", **{**TRAIN_KW, "overrides": ["train.lr"]}), E,
          "'train.lr' is not of the form key=value"),
-    Case("api-train-task-unknown", api("train", task="xyz", **TRAIN_KW), E, "unknown task 'xyz' (available: lm)"),
+    Case("api-train-task-unknown", api("train", task="xyz", **TRAIN_KW), E,
+         "unknown task 'xyz' (available: classify, lm"),
     Case("api-train-task-none", api("train", task=None, **TRAIN_KW), TypeError, "task must be a str"),
     Case("api-train-recipe-int", api("train", recipe=5, **TRAIN_KW), TypeError, "recipe must be a path"),
     Case("api-train-recipe-unknown", api("train", recipe="ptb-huge", **TRAIN_KW), E, "unknown recipe 'ptb-huge'"),
@@ -687,6 +724,143 @@ CASES: list[Case] = [
          "init_partial must be True or False"),
     Case("api-train-init-prefix-without-init-from", api("train", init_prefix="encoder", **TRAIN_KW), E,
          "--init-prefix needs --init-from DIR"),
+    # ------------------------------------------------------------------------------ classification (issue 14)
+    bad_labelled("jsonl-no-text", LABELLED + '{"review": "x y", "label": "xy"}\n', '{tmp}/t.jsonl:21: JSON record '
+                 'has no "text" field (data.text_field)'),
+    bad_labelled("empty-text", '{"text": "a x y", "label": "xy"}\n{"text": "  ", "label": "yx"}\n',
+                 "{tmp}/t.jsonl:2: empty text"),
+    bad_labelled("only-markup", LABELLED + '{"text": "<br /><br />", "label": "xy"}\n',
+                 "{tmp}/t.jsonl:21: empty text (only markup)"),
+    bad_labelled("text-number", '{"text": 7, "label": "xy"}\n', '{tmp}/t.jsonl:1: the "text" field is int, not a'),
+    bad_labelled("no-label", LABELLED + '{"text": "x y"}\n', '{tmp}/t.jsonl:21: JSON record has no "label" field'),
+    bad_labelled("label-list", '{"text": "x y", "label": [1]}\n', "{tmp}/t.jsonl:1: the label must be a string or "
+                 "a number, got [1]"),
+    bad_labelled("label-empty", '{"text": "x y", "label": " "}\n', "{tmp}/t.jsonl:1: empty label"),
+    bad_labelled("one-class", '{"text": "x y", "label": "xy"}\n' * 20, "{tmp}/t.jsonl: every training example "
+                 "has the label 'xy': a classifier needs two classes at least"),
+    bad_labelled("jsonl-not-an-object", '["x y", "xy"]\n', "{tmp}/t.jsonl:1: a JSON line must be an object"),
+    bad_labelled("jsonl-invalid", LABELLED + '{"text": "x\n', "{tmp}/t.jsonl:21: invalid JSON"),
+    Case("classify-train-plain-text", cli(*TRAIN_CLS[:3], "{tmp}/t.txt", *TRAIN_CLS[4:]), 2,
+         "{tmp}/t.txt: plain text has no labels", files={"t.txt": "a x y\n"}),
+    bad_labelled("valid-unknown-label", '{"text": "x y", "label": "xy"}\n{"text": "y x", "label": "maybe"}\n',
+                 "{tmp}/v.jsonl:2: unknown label 'maybe' (the model's labels: xy, yx)", "v.jsonl",
+                 ("--valid", "{tmp}/v.jsonl")),
+    bad_labelled("test-unknown-label", '{"text": "x y", "label": "xz"}\n', "{tmp}/s.jsonl:1: unknown label 'xz'",
+                 "s.jsonl", ("--test", "{tmp}/s.jsonl")),
+    bad_labelled("test-missing", "", "{tmp}/nope.jsonl: file not found", "x.jsonl", ("--test", "{tmp}/nope.jsonl")),
+    bad_labelled("csv-no-text-column", "body,label\nx y,xy\n", "{tmp}/t.csv:1: the header has no column 'text' "
+                 "(data.text_field; columns: body, label)", "t.csv", ("--set", "data.train={tmp}/t.csv")),
+    bad_labelled("csv-short-row", "text,label\nx y,xy\nlonely\n", "{tmp}/t.csv:3: 1 columns, the header has 2",
+                 "t.csv", ("--set", "data.train={tmp}/t.csv")),
+    bad_labelled("tsv-empty-text", "text\tlabel\nx y\txy\n\tyx\n", "{tmp}/t.tsv:3: empty text", "t.tsv",
+                 ("--set", "data.train={tmp}/t.tsv")),
+    Case("classify-train-folder-empty-class", cli(*TRAIN_FOLDER), 2,
+         "{tmp}/d/neg: no .txt files in this class folder", files={"d/pos/1.txt": "fine\n", "d/neg/notes.md": "x"}),
+    Case("classify-train-folder-no-classes", cli(*TRAIN_FOLDER), 2,
+         "{tmp}/d: no class folders (the layout is FOLDER/LABEL/*.txt)", files={"d/a.txt": "fine\n"}),
+    Case("classify-train-folder-empty-file", cli(*TRAIN_FOLDER), 2,
+         "{tmp}/d/pos/2.txt: empty text", files={"d/pos/1.txt": "fine\n", "d/pos/2.txt": "\n", "d/neg/1.txt": "no"}),
+    Case("classify-train-npz-ragged", cli(*TRAIN_NPZ), 2, "{tmp}/t.npz: holds an object array (ragged sequences?)",
+         files={"t.npz": npz_bytes(ragged=[[[1.0]], [[1.0], [2.0]]], y=["a", "b"])}),
+    Case("classify-train-npz-2d", cli(*TRAIN_NPZ), 2, "{tmp}/t.npz: X must be a non-empty [N, T, F] number array, "
+         "got shape [2, 3]", files={"t.npz": npz_bytes(X=[[1, 2, 3], [4, 5, 6]], y=["a", "b"])}),
+    Case("classify-train-npz-no-x", cli(*TRAIN_NPZ), 2, "{tmp}/t.npz: has no array 'X'",
+         files={"t.npz": npz_bytes(y=["a", "b"])}),
+    Case("classify-train-npz-no-y", cli(*TRAIN_NPZ), 2, "{tmp}/t.npz: has no array 'y'",
+         files={"t.npz": npz_bytes(X=[[[1.0]], [[2.0]]])}),
+    Case("classify-train-npz-y-length", cli(*TRAIN_NPZ), 2, "{tmp}/t.npz: y must hold one label per row of X (2), got "
+         "shape [3]", files={"t.npz": npz_bytes(X=[[[1.0]], [[2.0]]], y=["a", "b", "a"])}),
+    Case("classify-train-npz-nan", cli(*TRAIN_NPZ), 2, "{tmp}/t.npz: X row 1 holds a value that is not finite",
+         files={"t.npz": npz_bytes(X=[[[1.0]], [[float("nan")]]], y=["a", "b"])}),
+    Case("classify-train-npz-lengths-out-of-range", cli(*TRAIN_NPZ), 2, "{tmp}/t.npz: lengths[1] is 5: it must lie "
+         "in 1..2", files={"t.npz": npz_bytes(X=[[[1.0], [2.0]]] * 2, y=["a", "b"], lengths=[2, 5])}),
+    Case("classify-train-npz-not-zip", cli(*TRAIN_NPZ), 2, "{tmp}/t.npz: not a readable .npz file",
+         files={"t.npz": b"PK\x03\x04 not really"}),
+    Case("classify-train-npz-valid-wrong-width", cli(*TRAIN_NPZ, "--valid", "{tmp}/v.npz"), 2,
+         "{tmp}/v.npz: sequences of 3 features per step, the model reads 2",
+         files={**GOOD_NPZ, "v.npz": npz_bytes(X=[[[0.0, 1.0, 2.0]]] * 2, y=["a", "b"])}),
+    Case("classify-train-npz-valid-is-text", cli(*TRAIN_NPZ, "--valid", "{tmp}/v.jsonl"), 2,
+         "{tmp}/v.jsonl: holds texts, the training data numeric sequences", files={**GOOD_NPZ, "v.jsonl": LABELLED}),
+    Case("classify-train-idx-size-mismatch", cli(*TRAIN_CLS[:3], "{tmp}/a-images-idx3-ubyte.gz", *TRAIN_CLS[4:]), 2,
+         "{tmp}/a-images-idx3-ubyte.gz: the header says 3 x 2 x 2 (28 bytes) but the file holds 24 bytes",
+         files={"a-images-idx3-ubyte.gz": idx_bytes(b"\0\0\x08\x03", [3, 2, 2], 8)}),
+    Case("classify-train-idx-bad-magic", cli(*TRAIN_CLS[:3], "{tmp}/a-images-idx3-ubyte.gz", *TRAIN_CLS[4:]), 2,
+         "{tmp}/a-images-idx3-ubyte.gz: not an IDX file",
+         files={"a-images-idx3-ubyte.gz": idx_bytes(b"PK\0\0", [], 9)}),
+    Case("classify-train-idx-label-count", cli(*TRAIN_CLS[:3], "{tmp}/a-images-idx3-ubyte.gz", *TRAIN_CLS[4:]), 2,
+         "{tmp}/a-labels-idx1-ubyte.gz: holds [3] labels, the images file a-images-idx3-ubyte.gz 2 images",
+         files={"a-images-idx3-ubyte.gz": idx_bytes(b"\0\0\x08\x03", [2, 2, 2], 8),
+                "a-labels-idx1-ubyte.gz": idx_bytes(b"\0\0\x08\x01", [3], 3)}),
+    Case("classify-train-idx-no-labels", cli(*TRAIN_CLS[:3], "{tmp}/a-images-idx3-ubyte.gz", *TRAIN_CLS[4:]), 2,
+         "{tmp}/a-images-idx3-ubyte.gz: no labels file beside the images (a-labels-idx1-ubyte.gz expected)",
+         files={"a-images-idx3-ubyte.gz": idx_bytes(b"\0\0\x08\x03", [2, 2, 2], 8)}),
+    Case("classify-train-idx-not-gzip", cli(*TRAIN_CLS[:3], "{tmp}/a-images-idx3-ubyte.gz", *TRAIN_CLS[4:]), 2,
+         "{tmp}/a-images-idx3-ubyte.gz: cannot read", files={"a-images-idx3-ubyte.gz": b"\0\0\x08\x03 plain"}),
+    bad_labelled("unknown-encoder", LABELLED, "model.encoder: unknown encoder 'transformer'", extra=sets(
+        "model.encoder=transformer")),
+    bad_labelled("bag-last", LABELLED, "model.pooling: a bag of embeddings has no last state", extra=sets(
+        "model.encoder=bag", "model.pooling=last")),
+    bad_labelled("unknown-pooling", LABELLED, "model.pooling: unknown pooling 'sum'", extra=sets("model.pooling=sum")),
+    bad_labelled("unknown-truncate", LABELLED, "unknown data.truncate 'middle' (pre | post)",
+                 extra=sets("data.truncate=middle")),
+    bad_labelled("unknown-format", LABELLED, "unknown data.format 'xml'", extra=sets("data.format=xml")),
+    bad_labelled("unknown-split", LABELLED, "unknown data.split 'odd'", extra=sets("data.split=odd")),
+    bad_labelled("fractions-leave-nothing", LABELLED, "data.valid_fraction 0.5 + data.test_fraction 0.5 leave nothing",
+                 extra=sets("data.valid_fraction=0.5", "data.test_fraction=0.5")),
+    bad_labelled("no-validation", LABELLED, "no validation data: give --valid FILE or a data.valid_fraction above 0",
+                 extra=sets("data.valid_fraction=0")),
+    bad_labelled("lm-key", LABELLED, "unknown config key 'train.bptt'", extra=sets("train.bptt=5")),
+    bad_labelled("text-model-without-embedding", LABELLED, "model.embedding_size: a text classifier embeds its "
+                 "tokens", extra=sets("model.embedding_size=0")),
+    Case("classify-no-inputs", cli("classify", "{classifier}"), 2, "give the texts to classify or --input FILE"),
+    Case("classify-texts-and-input", cli("classify", "{classifier}", "x y", "--input", "{tmp}/in.txt"), 2,
+         "give the texts to classify or --input FILE (one of them)"),
+    Case("classify-batch-size-zero", cli("classify", "{classifier}", "x y", "--batch-size", "0"), 2,
+         "--batch-size must be at least 1, got 0"),
+    Case("classify-an-lm", cli("classify", "{model}", "the cat"), 2,
+         "is a lm model: it does not classify (its command is rnnkit generate)"),
+    Case("generate-with-a-classifier", cli("generate", "{classifier}"), 2,
+         "is a classify model: it does not generate (its command is rnnkit classify)"),
+    Case("classify-input-missing", cli("classify", "{classifier}", "--input", "{tmp}/nope.txt"), 2,
+         "{tmp}/nope.txt: file not found"),
+    Case("classify-input-blank-line", cli("classify", "{classifier}", "--input", "{tmp}/in.txt"), 2,
+         "{tmp}/in.txt:2: empty text", files={"in.txt": "x y\n\ny x\n"}),
+    Case("classify-input-jsonl-no-text", cli("classify", "{classifier}", "--input", "{tmp}/in.jsonl"), 2,
+         '{tmp}/in.jsonl:1: JSON record has no "text" field', files={"in.jsonl": '{"body": "x y"}\n'}),
+    Case("classify-text-model-given-arrays", cli("classify", "{classifier}", "--input", "{tmp}/in.npz"), 2,
+         "{tmp}/in.npz: this model classifies texts", files={"in.npz": npz_bytes(X=[[[1.0]]])}),
+    Case("classify-numeric-wrong-width", cli("classify", "{numeric_classifier}", "--input", "{tmp}/in.npz"), 2,
+         "{tmp}/in.npz: sequences of 3 features per step, the model reads 2", files={"in.npz": npz_bytes(
+             X=[[[1.0, 2.0, 3.0]]])}),
+    Case("classify-numeric-given-text", cli("classify", "{numeric_classifier}", "x y"), 2,
+         "<input>: this model classifies numeric sequences (.npz, IDX)"),
+    Case("classify-labels-file-corrupt", cli("classify", "{tmp}/cc", "x y"), 2,
+         "{tmp}/cc/labels.json: label file is corrupt (a list of at least two distinct",
+         files={"cc": ("copy", "{classifier}"), "cc/labels.json": '["xy", "xy"]'}),
+    Case("classify-labels-file-changed", cli("classify", "{tmp}/cc", "x y"), 2,
+         "{tmp}/cc/labels.json: was changed since the weights were saved",
+         files={"cc": ("copy", "{classifier}"), "cc/labels.json": ("edit", '"yx"', '"no"')}),
+    Case("classify-labels-file-missing", cli("classify", "{tmp}/cc", "x y"), 2,
+         "not a complete model directory: 'labels.json' is missing",
+         files={"cc": ("copy", "{classifier}"), "cc/labels.json": ("delete",)}),
+    Case("evaluate-classifier-unknown-label", cli("evaluate", "{classifier}", "--data", "{tmp}/e.jsonl"), 2,
+         "{tmp}/e.jsonl:2: unknown label 'zz' (the model's labels: xy, yx)",
+         files={"e.jsonl": '{"text": "x y", "label": "xy"}\n{"text": "y x", "label": "zz"}\n'}),
+    Case("evaluate-classifier-no-labels", cli("evaluate", "{classifier}", "--data", "{tmp}/e.txt"), 2,
+         "{tmp}/e.txt: plain text has no labels", files={"e.txt": "x y\n"}),
+    Case("evaluate-classifier-unknown-option", cli("evaluate", "{classifier}", "--data", "{tmp}/e.txt", "--bleu"), 2,
+         "unrecognized arguments: --bleu (rnnkit evaluate of a classify model takes no such option)"),
+    Case("evaluate-confusion-png-is-a-folder", cli("evaluate", "{classifier}", "--data", "{tmp}/e.jsonl",
+                                                   "--confusion-png", "{tmp}"), 2, "--confusion-png",
+         files={"e.jsonl": '{"text": "x y", "label": "xy"}\n'}),
+    Case("api-classify-one-string", api("classify", inputs="x y"), TypeError,
+         "classify: inputs must be a list of texts (or of arrays), not one string"),
+    Case("api-classify-not-a-string", api("classify", inputs=["x y", 3]), TypeError,
+         "classify: input 2 is int, not a string"),
+    Case("api-classify-empty-text", api("classify", inputs=["x y", " <br /> "]), E, "<input>:2: empty text"),
+    Case("api-classify-probs-string", api("classify", inputs=["x y"], probs="yes"), TypeError,
+         "probs must be True or False"),
+    Case("api-classify-batch-size-zero", api("classify", inputs=["x y"], batch_size=0), E, "batch_size"),
 ]
 
 
@@ -702,10 +876,22 @@ def windows_model(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 @pytest.fixture(scope="module")
-def inputs(tiny_model: Path, windows_model: Path) -> dict[str, str]:
+def classifiers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Tiny classifiers: of texts (labels xy, yx) and of numeric sequences (2 features per step)."""
+    root = tmp_path_factory.mktemp("classifiers")
+    (root / "t.jsonl").write_text(LABELLED, encoding="utf-8")
+    (root / "t.npz").write_bytes(GOOD_NPZ["t.npz"])
+    for name, data in (("classifier", "t.jsonl"), ("numeric_classifier", "t.npz")):
+        rnnkit.train("classify", data=str(root / data), out=root / name, overrides=CLS_TINY)
+    return {"classifier": str(root / "classifier"), "numeric_classifier": str(root / "numeric_classifier")}
+
+
+@pytest.fixture(scope="module")
+def inputs(tiny_model: Path, windows_model: Path, classifiers: dict[str, str]) -> dict[str, str]:
     """The shared, read-only inputs of the placeholders."""
     return {"model": str(tiny_model), "windows_model": str(windows_model),
-            "train": str(tiny_model.parent / "train.txt"), "valid": str(tiny_model.parent / "valid.txt")}
+            "train": str(tiny_model.parent / "train.txt"), "valid": str(tiny_model.parent / "valid.txt"),
+            **classifiers}
 
 
 def _fill(value: Any, names: dict[str, str]) -> Any:
@@ -815,13 +1001,15 @@ def _run_cli(argv: list[str]) -> tuple[int, str]:
     return rc, err.getvalue()
 
 
-def _run_api(entry: str, kwargs: dict[str, Any], model: str) -> BaseException | None:
+def _run_api(entry: str, kwargs: dict[str, Any], inputs: dict[str, str]) -> BaseException | None:
     from rnnkit.reference import load_numpy, train_numpy
 
+    model = inputs["model"]
     calls = {"train": rnnkit.train, "load": rnnkit.load, "train_numpy": train_numpy, "load_numpy": load_numpy,
              "evaluate": lambda **kw: rnnkit.load(model).evaluate(**kw),
              "generate": lambda **kw: rnnkit.load(model).generate(**kw),
-             "generate_numpy": lambda **kw: load_numpy(model).generate(**kw)}
+             "generate_numpy": lambda **kw: load_numpy(model).generate(**kw),
+             "classify": lambda **kw: rnnkit.load(inputs["classifier"]).classify(**kw)}
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             calls[entry](**kwargs)
@@ -870,7 +1058,7 @@ def test_bad_input(case: Case, inputs: dict[str, str], tmp_path: Path, monkeypat
             rc, stderr = _run_cli(_fill(case.run[1], names))
     else:
         with _bounded_address_space(ADDRESS_SPACE_HEADROOM):
-            error = _run_api(case.run[1], _fill(case.run[2], names), inputs["model"])
+            error = _run_api(case.run[1], _fill(case.run[2], names), inputs)
     if case.run[0] == "cli":
         assert rc == case.expect, stderr
         _one_error(stderr, message)

@@ -50,8 +50,9 @@ def test_every_builtin_recipe_parses_and_builds_a_model() -> None:
     for name, description in recipes.items():
         assert description and not description.startswith("#"), name
         cfg = load_config(name)
+        if cfg.task != "lm":  # another task's recipe: its own tests check it
+            continue
         assert isinstance(cfg, Config), name
-        assert cfg.task == "lm"
         assert cfg.data.mode in ("stream", "sentences", "windows"), name
         assert cfg.tokenizer.kind in ("char", "word", "sentencepiece"), name
         assert cfg.model.cell in ("rnn_tanh", "rnn_relu", "gru", "lstm"), name

@@ -69,8 +69,10 @@ def resumable_keys(cfg: TaskConfig) -> tuple[str, ...]:
     return (*RESUMABLE_KEYS, *get_task(cfg.task).resumable_keys)
 
 
-def find_splits(path: str | Path) -> dict[str, str]:
-    """A file is the training text; a folder is searched for train / valid / test files by name."""
+def find_splits(path: str | Path, folders: bool = False) -> dict[str, str]:
+    """A file is the training text; a folder is searched for train / valid / test files by name. ``folders``
+    (a task whose data set may be a folder, :attr:`Task.data_folders`): sub-folders count as splits too, and a
+    folder holding none is itself the training set."""
     path = Path(path)
     if not path.exists():
         raise RnnkitError("data path not found", path)
@@ -78,7 +80,8 @@ def find_splits(path: str | Path) -> dict[str, str]:
         return {"train": str(check_file(path).resolve())}
     found: dict[str, str] = {}
     for split, words in (("train", ("train",)), ("valid", ("valid", "val", "dev")), ("test", ("test",))):
-        matches = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
+        matches = sorted(p for p in path.iterdir() if (p.is_file() or folders and p.is_dir())
+                         and not p.name.startswith(".")
                          and any(w in re.split(r"[^a-z0-9]+", p.name.lower()) or p.name.lower().startswith(w)
                                  for w in words))
         if len(matches) > 1:  # PTB ships ptb.char.train.txt beside ptb.train.txt: the word-level one
@@ -88,6 +91,8 @@ def find_splits(path: str | Path) -> dict[str, str]:
                               "name the file instead", path)
         if matches:
             found[split] = str(matches[0].resolve())
+    if "train" not in found and folders and not found:
+        return {"train": str(path.resolve())}
     if "train" not in found:
         raise RnnkitError("no training file in the folder (a name with the word 'train', e.g. ptb.train.txt, "
                           "en_train.txt)", path)
@@ -101,7 +106,7 @@ def _resolved(path: str | None) -> str | None:
 def build_config(task: str, recipe: str | None, data: str | None, valid: str | None, test: str | None,
                  overrides: list[str] | None) -> TaskConfig:
     extra: dict[str, Any] = {"task": task}
-    splits = find_splits(data) if data else {}
+    splits = find_splits(data, get_task(task).data_folders) if data else {}
     if valid:
         splits["valid"] = str(Path(valid).resolve())
     if test:
@@ -161,8 +166,8 @@ def resume_changes(out_dir: Path, cfg: TaskConfig) -> list[str]:
 
 def _check_resume_inputs(cfg: TaskConfig, out_dir: Path, recipe, data, valid, test) -> None:
     """Resuming trains what ``config.yaml`` in ``out_dir`` says; data named again must be the same data."""
-    given = {**(find_splits(data) if data else {}), **({"valid": _resolved(valid)} if valid else {}),
-             **({"test": _resolved(test)} if test else {})}
+    given = {**(find_splits(data, get_task(cfg.task).data_folders) if data else {}),
+             **({"valid": _resolved(valid)} if valid else {}), **({"test": _resolved(test)} if test else {})}
     for split, path in given.items():
         if path != getattr(cfg.data, split):
             raise RnnkitError(f"--resume continues with the run's own data; its {split} file is "

@@ -8,10 +8,11 @@
     rnnkit generate DIR [--prompt TEXT] [-n N] [--greedy | --temperature T --top-k K --top-p P] [--seed S]
                     [--num-samples K] [--backend torch|numpy] [-v]     (prints as it generates)
     rnnkit evaluate DIR --data PATH [--json FILE] [--backend torch|numpy] [-v]
+    rnnkit classify DIR [TEXT ...] [--input FILE] [--probs] [--batch-size N]
     rnnkit gradcheck --cell rnn|gru|lstm
     rnnkit data toy TASK --out DIR [--n N] [--seed S] [--overwrite]
 
-The verbs that run torch (demo, train, generate, evaluate) take ``--threads N``. Errors in the user's
+The verbs that run torch (demo, train, generate, evaluate, classify) take ``--threads N``. Errors in the user's
 input print one ``error: ...`` line naming the file, line and problem (exit 2).
 
 This module imports torch only inside the verbs that need it: ``rnnkit --help`` and ``rnnkit recipes``
@@ -125,6 +126,23 @@ def _add_evaluate(sub) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="say on stderr which kernel runs the model")
 
 
+def _add_classify(sub) -> None:
+    p = sub.add_parser("classify", help="label texts or sequences with a trained classifier",
+                       description="Label texts (or, for a numeric model, sequences) with a trained classifier: one "
+                                   "line per input, the label, or with --probs a JSON object of the label and every "
+                                   "class's probability.")
+    p.add_argument("model", help="model directory")
+    p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify (or give --input)")
+    p.add_argument("--input", metavar="FILE",
+                   help="classify every example of a file: one text per line, JSONL (the text field), CSV/TSV with a "
+                        "header, or .npz / IDX for a numeric model; a progress bar on a terminal")
+    p.add_argument("--probs", action="store_true", help="print each class's probability too (JSON lines)")
+    p.add_argument("--batch-size", type=int, help="inputs per batch (default: the training config's eval_batch_size)")
+    p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    p.set_defaults(backend="torch")
+    _add_threads(p)
+
+
 def _add_data(sub) -> None:
     from rnnkit.data.toy import MANIFEST, TASKS
 
@@ -160,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_generate(sub)
     _add_evaluate(sub)
+    _add_classify(sub)
     _add_data(sub)
     grad = sub.add_parser("gradcheck", help="check the NumPy reference's gradients by finite differences")
     grad.add_argument("--cell", choices=["rnn", "gru", "lstm"], default="lstm")
@@ -380,8 +399,11 @@ def cmd_evaluate(args) -> int:
     if args.verbose:
         print(model.kernel_path("evaluate", batch_size=args.batch_size or 0), file=sys.stderr)
     metrics = model.evaluate(args.data, batch_size=args.batch_size, max_lines=args.max_lines, **options)
-    for key, value in metrics.items():
-        print(f"{key:>8}  {int(value)}" if key in COUNTS else f"{key:>8}  {value:.4f}")
+    shown = model.evaluation_lines(metrics)  # the task's own table (a classifier's confusion matrix), or:
+    if shown is None:
+        shown = [f"{key:>8}  {int(value)}" if key in COUNTS else f"{key:>8}  {value:.4f}"
+                 for key, value in metrics.items()]
+    print("\n".join(shown))
     extra = {"backend": "numpy"} if args.backend == "numpy" else {}
     line = json.dumps({"model": str(args.model), "data": str(args.data), **extra, **metrics})
     print(line)
@@ -402,6 +424,43 @@ def _task_options(model_dir: str, arguments: list[str]) -> dict:
         raise RnnkitError(f"unrecognized arguments: {' '.join(unknown)} (rnnkit evaluate of a {task.name} model "
                           "takes no such option)")
     return vars(known)
+
+
+#: a progress bar is shown for files of at least this many examples (when it can be seen)
+PROGRESS_MIN_EXAMPLES = 1000
+
+
+def cmd_classify(args) -> int:
+    if bool(args.texts) == bool(args.input):
+        raise RnnkitError("give the texts to classify or --input FILE (one of them)")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise RnnkitError(f"--batch-size must be at least 1, got {args.batch_size}")
+    model = _load_model(args)
+    _require_verb(model, "classify", args.model)
+    if args.input:
+        examples = model.read(args.input)
+        progress = _classify_progress(len(examples))
+        try:
+            answers = model.classify_examples(examples, args.probs, args.batch_size,
+                                              on_batch=progress and progress.update)
+        finally:
+            if progress is not None:
+                progress.close()
+    else:
+        answers = model.classify(args.texts, args.probs, args.batch_size)
+    for answer in answers:
+        print(json.dumps({"label": max(answer, key=answer.get), "probs": answer}, ensure_ascii=False)
+              if args.probs else answer)
+    return 0
+
+
+def _classify_progress(total: int):
+    """A tqdm bar on stderr when it is a terminal and the labels go elsewhere."""
+    if total < PROGRESS_MIN_EXAMPLES or not sys.stderr.isatty() or sys.stdout.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="ex", desc="classify", file=sys.stderr, leave=False, dynamic_ncols=True)
 
 
 MAX_GRADCHECK_LAYERS = 8  # finite differences over every weight: more layers take minutes
@@ -467,7 +526,7 @@ def cmd_data(args) -> int:
 
 
 COMMANDS = {"demo": cmd_demo, "data": cmd_data, "recipes": cmd_recipes, "train": cmd_train, "generate": cmd_generate,
-            "evaluate": cmd_evaluate, "gradcheck": cmd_gradcheck}
+            "evaluate": cmd_evaluate, "classify": cmd_classify, "gradcheck": cmd_gradcheck}
 
 
 if __name__ == "__main__":

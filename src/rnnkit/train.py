@@ -313,7 +313,9 @@ class Trainer:
         # every row adds a point to the curves: redraw (matplotlib is slow) only when rows were added
         if len(self.rows) != self.plotted_rows and (any(r["split"] == "valid" for r in self.rows)
                                                      or len(self.rows) > 1):
-            plot_curves(self.rows, self.out_dir / "curves.png", "loss")
+            # the loss, and beside it the selection metric when that is another (accuracy, BLEU)
+            plot_curves(self.rows, self.out_dir / "curves.png", "loss" if self.metric == "loss" else
+                        ("loss", self.metric))
             self.plotted_rows = len(self.rows)
 
     # ----------------------------------------------------------------- training

@@ -74,14 +74,21 @@ def _raw_lines(f, path: Path) -> Iterator[tuple[int, bytes]]:
 def _iter_lines(path: Path, max_lines: int) -> Iterator[str]:
     is_jsonl = ".jsonl" in path.suffixes
     count = 0
+    for number, line in numbered_lines(path):
+        if is_jsonl and not line.strip():  # not a record: it must not add a line end to the text
+            continue
+        count += 1
+        if max_lines and count > max_lines:
+            return
+        yield _json_text(line, path, number) if is_jsonl else line
+
+
+def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text without its line end) of each line of a UTF-8 file (``.gz`` allowed), every
+    problem one error naming the file and line (not UTF-8, not gzip, unreadable, a line too long)."""
     try:
         with _open_bytes(path) as f:
             for number, raw in _raw_lines(f, path):
-                if is_jsonl and not raw.strip():  # not a record: it must not add a line end to the text
-                    continue
-                count += 1
-                if max_lines and count > max_lines:
-                    return
                 try:
                     line = raw.decode("utf-8").rstrip("\r\n")
                     if number == 1:
@@ -90,7 +97,7 @@ def _iter_lines(path: Path, max_lines: int) -> Iterator[str]:
                     packed = " (it is gzip-compressed: name it .gz)" if raw.startswith(_GZIP_MAGIC) else ""
                     raise RnnkitError(f"not UTF-8 (invalid byte at column {e.start + 1}){packed}", path,
                                       number) from None
-                yield _json_text(line, path, number) if is_jsonl else line
+                yield number, line
     except (OSError, EOFError, zlib.error) as e:
         if isinstance(e, (gzip.BadGzipFile, EOFError, zlib.error)) or "gzip" in str(e).lower():
             raise RnnkitError(f"not a valid gzip file ({e})", path) from None

@@ -62,6 +62,11 @@ class LoadedModel:
         arguments the generic ones leave); their values reach :meth:`evaluate` as keywords named by
         each option's ``dest``. Default: none."""
 
+    def evaluation_lines(self, metrics: dict[str, float]) -> list[str] | None:
+        """What ``rnnkit evaluate`` prints above its JSON line for the ``metrics`` :meth:`evaluate` just returned
+        (a classifier: a per-class table and its confusion matrix); None: one line per metric."""
+        return None
+
     def kernel_path(self, verb: str, **_: Any) -> str:
         """One line saying what runs the model (``rnnkit evaluate -v``)."""
         return f"{verb}: {type(self).__name__}"
@@ -91,6 +96,7 @@ class Task:
     - ``read_limits``: the most bytes rnnkit reads of each asset file it parses whole.
     - ``bound_config_keys``: the config keys the weights' fingerprint binds (what decides their meaning).
     - ``resumable_keys``: the task's own config keys ``--resume --set`` may change (beyond the shared ones).
+    - ``data_folders``: ``--data DIR`` may name a data set that is a folder (see :func:`rnnkit.api.find_splits`).
 
     An instance is built by ``Task(cfg, dist, device, vocab_from=None)`` (``vocab_from``: a model
     directory whose assets to reuse: resume, --init-from) and has ``model`` (a torch module) and
@@ -107,6 +113,9 @@ class Task:
     read_limits: ClassVar[dict[str, int]] = {}
     bound_config_keys: ClassVar[tuple[str, ...]] = ("task",)
     resumable_keys: ClassVar[tuple[str, ...]] = ()
+    #: a data set may be a folder (a classifier's folder per class): ``--data DIR`` is that folder, or holds
+    #: train / valid / test folders
+    data_folders: ClassVar[bool] = False
 
     model: Any
     train_data: Any

@@ -1,0 +1,504 @@
+"""Labelled examples for sequence classification: reading, label sets, splitting, encoding and batching.
+
+Formats (``format: auto`` tells them by name):
+
+* ``jsonl``: JSON Lines ``{"text": ..., "label": ...}`` (``.jsonl``, ``.jsonl.gz``; IMDB), field names
+  configurable;
+* ``csv`` / ``tsv``: a header row naming the columns, then one example per row (``.csv``, ``.tsv``, ``.gz``);
+* ``folder``: one sub-folder per class holding one ``.txt`` file per text (the aclImdb layout);
+* ``lines``: one text per line, no labels (what ``rnnkit classify --input`` reads);
+* ``npz``: numeric sequences, ``X`` of shape [N, T, F], ``y`` of N labels and optionally ``lengths`` (N,)
+  (valid steps of each padded row);
+* ``idx``: IDX files (MNIST / Fashion-MNIST, gzip or not): the images file; each image is a sequence of
+  its rows (28 steps of 28 features), scaled to [0, 1]; the labels file beside it is found by name
+  (``...-images-idx3-ubyte`` -> ``...-labels-idx1-ubyte``).
+
+Every problem is one :class:`RnnkitError` naming the file and line (or example): a JSON line without the
+text field, an empty text, a missing label, a label the model does not know (validation and test files),
+ragged or wrong-width arrays, an IDX file whose header does not match its size.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import re
+import zipfile
+import zlib
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rnnkit.data.batching import BucketBatches, pad
+from rnnkit.data.readers import check_file, numbered_lines
+from rnnkit.data.tokenizers import Tokenizer
+from rnnkit.data.vocab import Vocab
+from rnnkit.errors import RnnkitError
+
+FORMATS = ("auto", "jsonl", "csv", "tsv", "folder", "lines", "npz", "idx")
+NUMERIC_FORMATS = ("npz", "idx")
+TRUNCATE = ("pre", "post")
+SPLIT_MODES = ("random", "tail")
+#: HTML line breaks and tags (IMDB reviews hold ``<br />``): read as spaces with ``strip_markup``
+_MARKUP = re.compile(r"<\s*/?\s*[A-Za-z][^<>]*>")
+#: IDX element types (the third byte of the magic number) and their big-endian NumPy dtypes
+_IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+#: the most bytes an IDX or .npz file may take decompressed (Fashion-MNIST's train images: 47 MB)
+MAX_ARRAY_BYTES = 4 << 30
+
+
+@dataclass
+class Examples:
+    """Texts or numeric sequences with their labels (None: unlabelled input).
+
+    ``features``: (N, T, F) float32 with ``lengths`` (N,) valid steps, for numeric data; ``texts`` for text.
+    ``where``: for each example, the line (text formats), file (folder) or row (arrays) it came from, as
+    (path, line or None): errors about an example name it.
+    """
+
+    path: str
+    labels: list[str] | None
+    where: list[tuple[str, int | None]]
+    texts: list[str] | None = None
+    features: np.ndarray | None = None
+    lengths: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.where)
+
+    @property
+    def numeric(self) -> bool:
+        return self.features is not None
+
+    def subset(self, indices: list[int]) -> Examples:
+        pick = np.asarray(indices, dtype=np.int64)
+        labels = None if self.labels is None else [self.labels[i] for i in indices]
+        texts = None if self.texts is None else [self.texts[i] for i in indices]
+        return Examples(self.path, labels, [self.where[i] for i in indices], texts,
+                        None if self.features is None else self.features[pick],
+                        None if self.lengths is None else self.lengths[pick])
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How a file becomes examples (the ``data`` section's reading keys)."""
+
+    format: str = "auto"
+    text_field: str = "text"
+    label_field: str = "label"
+    strip_markup: bool = True
+
+
+# ------------------------------------------------------------------------------------------------ formats
+def detect_format(path: str | Path, fmt: str = "auto") -> str:
+    """The format of ``path``: ``fmt`` unless it is ``auto``, else told by the name (or a folder)."""
+    if fmt not in FORMATS:
+        raise RnnkitError(f"unknown data.format '{fmt}' ({' | '.join(FORMATS)})")
+    if fmt != "auto":
+        return fmt
+    path = Path(path)
+    if path.is_dir():
+        return "folder"
+    name = path.name.lower().removesuffix(".gz")
+    if name.endswith(".npz"):
+        return "npz"
+    if "-ubyte" in name or name.endswith(".idx"):
+        return "idx"
+    for suffix in ("jsonl", "csv", "tsv"):
+        if name.endswith(f".{suffix}"):
+            return suffix
+    return "lines"
+
+
+def read_examples(path: str | Path, options: ReadOptions = ReadOptions(), labelled: bool = True,
+                  max_examples: int = 0) -> Examples:
+    """Examples of ``path`` (labels required when ``labelled``; else read when present); ``max_examples`` > 0:
+    the first that many."""
+    fmt = detect_format(path, options.format)
+    if fmt == "folder":
+        return _read_folder(Path(path), options, max_examples)
+    path = check_file(path)
+    if fmt == "npz":
+        return _cut(_read_npz(path, labelled), max_examples)
+    if fmt == "idx":
+        return _cut(_read_idx_examples(path, labelled), max_examples)
+    if fmt == "lines":
+        if labelled:
+            raise RnnkitError("plain text has no labels: give JSON Lines (.jsonl), CSV/TSV with a header, a "
+                              "folder per class, .npz or IDX (or set data.format)", path)
+        return _read_lines(path, options, max_examples)
+    if fmt == "jsonl":
+        return _read_jsonl(path, options, labelled, max_examples)
+    return _read_table(path, options, labelled, max_examples, "\t" if fmt == "tsv" else ",")
+
+
+def _cut(examples: Examples, max_examples: int) -> Examples:
+    return examples.subset(list(range(min(max_examples, len(examples))))) if max_examples else examples
+
+
+def clean_text(text: str, strip_markup: bool) -> str:
+    """A text as one line: markup (``<br />``) read as spaces when asked, line breaks as spaces."""
+    if strip_markup:
+        text = _MARKUP.sub(" ", text)
+    return " ".join(text.split())
+
+
+def _text(raw: object, options: ReadOptions, path: Path, line: int | None, what: str) -> str:
+    if not isinstance(raw, str):
+        raise RnnkitError(f"the {what} is {type(raw).__name__}, not a string", path, line)
+    text = clean_text(raw, options.strip_markup)
+    if not text:
+        raise RnnkitError(f"empty text{' (only markup)' if raw.strip() else ''}", path, line)
+    return text
+
+
+def label_name(raw: object, path: Path, line: int | None) -> str:
+    """A label as the string rnnkit keeps (``1`` and ``"1"`` are the same class); a list, object or null is an
+    error."""
+    if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
+        raise RnnkitError(f"the label must be a string or a number, got {json.dumps(raw)[:40]}", path, line)
+    if isinstance(raw, float) and raw.is_integer():
+        raw = int(raw)
+    name = str(raw).strip()
+    if not name:
+        raise RnnkitError("empty label", path, line)
+    return name
+
+
+def _jsonl_records(path: Path, max_examples: int):
+    count = 0
+    for number, line in numbered_lines(path):
+        if not line.strip():
+            continue
+        count += 1
+        if max_examples and count > max_examples:
+            return
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise RnnkitError(f"invalid JSON ({e.msg})", path, number) from None
+        if not isinstance(record, dict):
+            raise RnnkitError("a JSON line must be an object with a text and a label", path, number)
+        yield number, record
+
+
+def _read_jsonl(path: Path, options: ReadOptions, labelled: bool, max_examples: int) -> Examples:
+    texts, labels, where = [], [], []
+    for number, record in _jsonl_records(path, max_examples):
+        if options.text_field not in record:
+            raise RnnkitError(f'JSON record has no "{options.text_field}" field (data.text_field)', path, number)
+        texts.append(_text(record[options.text_field], options, path, number, f'"{options.text_field}" field'))
+        if options.label_field in record:
+            labels.append(label_name(record[options.label_field], path, number))
+        elif labelled:
+            raise RnnkitError(f'JSON record has no "{options.label_field}" field (data.label_field)', path, number)
+        where.append((str(path), number))
+    return _texts(path, texts, labels, where)
+
+
+def _texts(path: Path, texts: list[str], labels: list[str], where: list) -> Examples:
+    if not texts:
+        raise RnnkitError("no examples in the file", path)
+    if labels and len(labels) != len(texts):
+        first = next(w for w, _ in enumerate(texts) if w >= len(labels))
+        raise RnnkitError("some examples have a label and others do not", path, where[first][1])
+    return Examples(str(path), labels or None, where, texts=texts)
+
+
+def _read_lines(path: Path, options: ReadOptions, max_examples: int) -> Examples:
+    texts, where = [], []
+    for number, line in numbered_lines(path):
+        if max_examples and len(texts) >= max_examples:
+            break
+        texts.append(_text(line, options, path, number, "line"))
+        where.append((str(path), number))
+    return _texts(path, texts, [], where)
+
+
+def _read_table(path: Path, options: ReadOptions, labelled: bool, max_examples: int, delimiter: str) -> Examples:
+    """CSV or TSV with a header row naming the text and label columns."""
+    lines = numbered_lines(path)
+    rows = csv.reader((line for _, line in lines), delimiter=delimiter)
+    try:
+        header = next(rows, None)
+        if header is None:
+            raise RnnkitError("file is empty (no header row)", path)
+        columns = {name.strip(): k for k, name in enumerate(header)}
+        for key, name in (("text_field", options.text_field), ("label_field", options.label_field)):
+            if name not in columns and (key == "text_field" or labelled):
+                raise RnnkitError(f"the header has no column '{name}' (data.{key}; columns: {', '.join(columns)})",
+                                  path, 1)
+        text_col, label_col = columns[options.text_field], columns.get(options.label_field)
+        texts, labels, where = [], [], []
+        for row in rows:
+            number = rows.line_num
+            if not any(cell.strip() for cell in row):
+                continue
+            if max_examples and len(texts) >= max_examples:
+                break
+            if len(row) != len(header):
+                raise RnnkitError(f"{len(row)} columns, the header has {len(header)}", path, number)
+            texts.append(_text(row[text_col], options, path, number, f"'{options.text_field}' column"))
+            if label_col is not None:
+                labels.append(label_name(row[label_col], path, number))
+            where.append((str(path), number))
+    except csv.Error as e:
+        raise RnnkitError(f"not valid CSV ({e})", path, rows.line_num) from None
+    return _texts(path, texts, labels, where)
+
+
+def _read_folder(path: Path, options: ReadOptions, max_examples: int) -> Examples:
+    """aclImdb layout: ``path/CLASS/*.txt``, the folder name is the label; files in name order."""
+    if not path.is_dir():
+        raise RnnkitError("folder not found", path)
+    classes = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise RnnkitError("no class folders (the layout is FOLDER/LABEL/*.txt)", path)
+    texts, labels, where = [], [], []
+    for folder in classes:
+        files = sorted(folder.glob("*.txt"))
+        if not files:
+            raise RnnkitError("no .txt files in this class folder", folder)
+        for file in files:
+            raw = " ".join(line for _, line in numbered_lines(file))
+            texts.append(_text(raw, options, file, None, "file"))
+            labels.append(folder.name)
+            where.append((str(file), None))
+    examples = Examples(str(path), labels, where, texts=texts)
+    if max_examples:  # spread over the classes, not the first class only
+        order = np.random.default_rng(0).permutation(len(texts))[:max_examples]
+        examples = examples.subset(sorted(order.tolist()))
+    return examples
+
+
+# ------------------------------------------------------------------------------------------------ arrays
+def _read_npz(path: Path, labelled: bool) -> Examples:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files if name in ("X", "y", "lengths")}
+    except ValueError as e:
+        if "allow_pickle" in str(e):
+            raise RnnkitError("holds an object array (ragged sequences?): store X as one padded [N, T, F] number "
+                              "array, with 'lengths' giving each row's valid steps", path) from None
+        raise RnnkitError(f"not a readable .npz file ({e})", path) from None
+    except (OSError, zlib.error, EOFError, zipfile.BadZipFile) as e:
+        raise RnnkitError(f"not a readable .npz file ({e})", path) from None
+    if "X" not in arrays:
+        raise RnnkitError("has no array 'X' (the sequences, [N, T, F])", path)
+    x = arrays["X"]
+    if x.ndim != 3 or not np.issubdtype(x.dtype, np.number) or 0 in x.shape:
+        raise RnnkitError(f"X must be a non-empty [N, T, F] number array, got shape {list(x.shape)} of {x.dtype}", path)
+    features = x.astype(np.float32)
+    bad = ~np.isfinite(features).all(axis=(1, 2))
+    if bad.any():
+        raise RnnkitError(f"X row {int(bad.argmax())} holds a value that is not finite (nan or inf)", path)
+    lengths = _npz_lengths(arrays.get("lengths"), x.shape, path)
+    labels = None
+    if "y" in arrays:
+        y = arrays["y"]
+        if y.ndim != 1 or len(y) != x.shape[0]:
+            raise RnnkitError(f"y must hold one label per row of X ({x.shape[0]}), got shape {list(y.shape)}", path)
+        labels = [label_name(v.item() if hasattr(v, "item") else v, path, None) for v in y]
+    elif labelled:
+        raise RnnkitError("has no array 'y' (one label per row of X)", path)
+    return Examples(str(path), labels, [(str(path), None)] * x.shape[0], features=features, lengths=lengths)
+
+
+def _npz_lengths(lengths: np.ndarray | None, shape: tuple, path: Path) -> np.ndarray:
+    if lengths is None:
+        return np.full(shape[0], shape[1], dtype=np.int64)
+    if lengths.shape != (shape[0],) or not np.issubdtype(lengths.dtype, np.integer):
+        raise RnnkitError(f"lengths must be {shape[0]} integers (one per row of X), got shape {list(lengths.shape)} "
+                          f"of {lengths.dtype}", path)
+    bad = (lengths < 1) | (lengths > shape[1])
+    if bad.any():
+        row = int(bad.argmax())
+        raise RnnkitError(f"lengths[{row}] is {int(lengths[row])}: it must lie in 1..{shape[1]} (the steps of X)", path)
+    return lengths.astype(np.int64)
+
+
+def _read_bounded(path: Path) -> bytes:
+    """The (decompressed) bytes of a file, read in chunks: one larger than :data:`MAX_ARRAY_BYTES` is an error
+    before it fills the memory."""
+    chunks, size = [], 0
+    try:
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
+            while chunk := f.read(1 << 24):
+                size += len(chunk)
+                if size > MAX_ARRAY_BYTES:
+                    raise RnnkitError(f"is larger than {MAX_ARRAY_BYTES >> 30} GiB", path)
+                chunks.append(chunk)
+    except (OSError, EOFError, zlib.error) as e:
+        raise RnnkitError(f"cannot read ({e})", path) from None
+    return b"".join(chunks)
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX array (gzip or not), its header checked against the size of the data."""
+    raw = _read_bounded(path)
+    if len(raw) < 4 or raw[0] or raw[1] or raw[2] not in _IDX_TYPES or not raw[3]:
+        raise RnnkitError("not an IDX file (its magic number is not 0 0 TYPE DIMS)", path)
+    ndim, dtype = raw[3], np.dtype(_IDX_TYPES[raw[2]])
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise RnnkitError(f"the header of {ndim} dimensions is cut short ({len(raw)} bytes)", path)
+    dims = [int.from_bytes(raw[4 + 4 * k: 8 + 4 * k], "big") for k in range(ndim)]
+    expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    if len(raw) != expected:
+        raise RnnkitError(f"the header says {' x '.join(map(str, dims))} ({expected:,} bytes) but the file holds "
+                          f"{len(raw):,} bytes", path)
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
+
+
+def labels_file(images: Path) -> Path:
+    """The IDX labels file beside an images file (``*-images-idx3-ubyte*`` -> ``*-labels-idx1-ubyte*``)."""
+    return images.with_name(images.name.replace("images-idx3", "labels-idx1"))
+
+
+def _read_idx_examples(path: Path, labelled: bool) -> Examples:
+    images = read_idx(path)
+    if images.ndim != 3:
+        raise RnnkitError(f"an images file holds [N, rows, columns], this one {list(images.shape)}", path)
+    # grey levels 0-255 -> [0, 1] (seed 003: x / 255.0)
+    scale = 255.0 if images.dtype.kind == "u" and images.dtype.itemsize == 1 else 1.0
+    features = (images.astype(np.float32) / scale)
+    n, steps = images.shape[0], images.shape[1]
+    labels = None
+    label_path = labels_file(path)
+    if label_path != path and label_path.is_file():
+        values = read_idx(label_path)
+        if values.shape != (n,):
+            raise RnnkitError(f"holds {list(values.shape)} labels, the images file {path.name} {n} images",
+                              label_path)
+        labels = [str(int(v)) for v in values]
+    elif labelled:
+        raise RnnkitError(f"no labels file beside the images ({label_path.name} expected)", path)
+    return Examples(str(path), labels, [(str(path), None)] * n, features=features,
+                    lengths=np.full(n, steps, dtype=np.int64))
+
+
+# ------------------------------------------------------------------------------------------------ labels
+def label_set(labels: list[str]) -> list[str]:
+    """The classes in a stable order: numerically when every label is an integer (0, 1, ..., 10), else by name."""
+    names = sorted(set(labels))
+    if all(re.fullmatch(r"-?\d+", n) for n in names):
+        names.sort(key=int)
+    return names
+
+
+def label_ids(examples: Examples, classes: list[str]) -> list[int]:
+    """Class ids of ``examples``' labels; a label outside ``classes`` is an error naming its line."""
+    index = {name: i for i, name in enumerate(classes)}
+    ids = []
+    for label, (path, line) in zip(examples.labels or [], examples.where, strict=False):
+        if label not in index:
+            shown = ", ".join(classes[:10]) + (" ..." if len(classes) > 10 else "")
+            raise RnnkitError(f"unknown label {label!r} (the model's labels: {shown})", path, line)
+        ids.append(index[label])
+    return ids
+
+
+def split_examples(data: Examples, valid_fraction: float, test_fraction: float, mode: str = "random",
+                   seed: int = 0) -> tuple[Examples, Examples, Examples]:
+    """(train, valid, test) out of one set: ``random`` (a permutation seeded by ``seed``: IMDB is sorted by
+    label) or ``tail`` (file order, the held-out parts at its end, as Keras' ``validation_split``)."""
+    n = len(data)
+    n_valid, n_test = (max(int(n * f), 1) if f > 0 else 0 for f in (valid_fraction, test_fraction))
+    if n - n_valid - n_test < 1:
+        raise RnnkitError(f"only {n} examples: too few to hold out {n_valid} for validation and {n_test} for "
+                          "testing and still train", data.path)
+    order = np.arange(n) if mode == "tail" else np.random.default_rng(seed).permutation(n)
+    cut_train, cut_valid = n - n_valid - n_test, n - n_test
+    parts = order[:cut_train], order[cut_train:cut_valid], order[cut_valid:]
+    train, valid, test = (data.subset(sorted(part.tolist())) for part in parts)
+    return train, valid, test
+
+
+# ------------------------------------------------------------------------------------------------ encoding
+def truncate(seq, max_length: int, side: str):
+    """At most ``max_length`` items (0: all): ``post`` keeps the start, ``pre`` the end (Keras' truncating)."""
+    if not max_length or len(seq) <= max_length:
+        return seq
+    return seq[-max_length:] if side == "pre" else seq[:max_length]
+
+
+def encode_texts(examples: Examples, tokenizer: Tokenizer, vocab: Vocab, max_length: int,
+                 side: str) -> list[list[int]]:
+    """Token ids of each text, truncated; a text with no tokens is an error naming its line."""
+    encoded = []
+    for text, (path, line) in zip(examples.texts or [], examples.where, strict=True):
+        tokens = tokenizer.tokenize(text)
+        if not tokens:
+            raise RnnkitError("empty text (no tokens)", path, line)
+        encoded.append(truncate(vocab.encode(tokens), max_length, side))
+    return encoded
+
+
+@dataclass
+class ClassifyBatch:
+    """inputs: (T, B) ids or (T, B, F) features, time-major; lengths (B,) valid steps; labels (B,) class ids
+    (None for unlabelled input)."""
+
+    inputs: torch.Tensor
+    lengths: torch.Tensor
+    labels: torch.Tensor | None
+
+    def to(self, device: torch.device) -> ClassifyBatch:
+        return ClassifyBatch(self.inputs.to(device), self.lengths.to(device),
+                             None if self.labels is None else self.labels.to(device))
+
+
+@dataclass
+class Encoded:
+    """A set ready to batch: ``ids`` (text) or ``features`` + ``lengths`` (numeric), and class ids."""
+
+    lengths: list[int]
+    labels: list[int] | None
+    ids: list[list[int]] | None = None
+    features: torch.Tensor | None = None  # (N, T, F)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+
+def encode_features(examples: Examples, features: int, max_length: int, side: str) -> tuple[torch.Tensor, list[int]]:
+    """(N, T', F) features truncated to ``max_length`` steps, and lengths; a width other than ``features``
+    is an error naming the file."""
+    x, lengths = examples.features, examples.lengths
+    if x.shape[2] != features:
+        raise RnnkitError(f"sequences of {x.shape[2]} features per step, the model reads {features}", examples.path)
+    if max_length and x.shape[1] > max_length:
+        if side == "pre":  # keep each row's last max_length valid steps, moved to the start
+            starts = np.maximum(lengths - max_length, 0)
+            x = np.stack([row[s: s + max_length] for row, s in zip(x, starts, strict=True)])
+        else:
+            x = x[:, :max_length]
+        lengths = np.minimum(lengths, max_length)
+    return torch.from_numpy(np.ascontiguousarray(x)), lengths.tolist()
+
+
+def collate(data: Encoded, indices: list[int]) -> ClassifyBatch:
+    """The examples ``indices`` as one padded, time-major batch."""
+    labels = None if data.labels is None else torch.tensor([data.labels[i] for i in indices], dtype=torch.long)
+    if data.ids is not None:
+        inputs, lengths = pad([data.ids[i] for i in indices], Vocab.pad_id)
+        return ClassifyBatch(inputs, lengths, labels)
+    lengths = torch.tensor([data.lengths[i] for i in indices], dtype=torch.long)
+    inputs = data.features[indices, : int(lengths.max())].transpose(0, 1).contiguous()
+    return ClassifyBatch(inputs, lengths, labels)
+
+
+def example_batches(data: Encoded, batch_size: int, shuffle: bool = True, seed: int = 0, rank: int = 0,
+                    world: int = 1) -> BucketBatches:
+    """:class:`BucketBatches` of a set (``num_tokens``: its steps in all)."""
+    return BucketBatches(data.lengths, partial(collate, data), batch_size, shuffle=shuffle, seed=seed, rank=rank,
+                         world=world)
+
+
+def describe_sizes(sizes: dict[str, int]) -> str:
+    return ", ".join(f"{n:,} {split}" for split, n in sizes.items() if n)
+

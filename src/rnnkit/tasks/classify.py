@@ -1,0 +1,452 @@
+"""Sequence classification: the task the trainer runs, and the loaded model users classify with.
+
+``ClassifyTask`` reads labelled texts (JSONL, CSV/TSV, a folder per class) or numeric sequences (.npz, IDX
+images read row by row: seed 003's MNIST), builds the label set, the vocabulary (text) and the
+:class:`~rnnkit.models.classifier.SequenceClassifier`, and selects the weights by validation accuracy.
+``Classifier`` is what ``rnnkit.load(DIR)`` returns for a classifier: ``classify``, ``evaluate``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rnnkit.arguments import check_bool_argument, check_int_argument, check_path_argument
+from rnnkit.checkpoint import (
+    WEIGHTS_FILE,
+    atomic_write_text,
+    check_output_file,
+    check_weights_header,
+    load_weights,
+    shapes_only,
+    verify_fingerprint,
+)
+from rnnkit.data.batching import in_input_order
+from rnnkit.data.labelled import (
+    SPLIT_MODES,
+    TRUNCATE,
+    ClassifyBatch,
+    Encoded,
+    Examples,
+    ReadOptions,
+    clean_text,
+    detect_format,
+    encode_features,
+    encode_texts,
+    example_batches,
+    label_ids,
+    label_set,
+    read_examples,
+    split_examples,
+)
+from rnnkit.data.readers import check_file
+from rnnkit.data.tokenizers import SPM_FILE, TOKENIZER_FILE, Tokenizer, build_tokenizer, load_tokenizer
+from rnnkit.data.vocab import SPECIALS, Vocab
+from rnnkit.distributed import DistInfo
+from rnnkit.errors import RnnkitError, parse_json
+from rnnkit.metrics import ClassificationReport, classification_report
+from rnnkit.models.classifier import SequenceClassifier
+from rnnkit.nn.rnn import describe_kernels
+from rnnkit.tasks.base import LoadedModel, LossResult, Task
+from rnnkit.tasks.classify_config import ClassifyConfig
+
+LABELS_FILE = "labels.json"  # the classes, in id order
+FEATURES_FILE = "features.json"  # numeric models: {"features": F}, the width of each step
+VOCAB_FILE = "vocab.json"
+
+
+def read_options(cfg: ClassifyConfig) -> ReadOptions:
+    d = cfg.data
+    return ReadOptions(d.format, d.text_field, d.label_field, d.strip_markup)
+
+
+def _check_data_config(cfg: ClassifyConfig) -> None:
+    """What the data keys must say before anything is read."""
+    d = cfg.data
+    if not d.train:
+        raise RnnkitError("no training data: give --data FILE (or set data.train in the recipe)")
+    if d.truncate not in TRUNCATE:
+        raise RnnkitError(f"unknown data.truncate '{d.truncate}' ({' | '.join(TRUNCATE)})")
+    if d.split not in SPLIT_MODES:
+        raise RnnkitError(f"unknown data.split '{d.split}' ({' | '.join(SPLIT_MODES)})")
+    if d.valid_fraction + d.test_fraction >= 1:
+        raise RnnkitError(f"data.valid_fraction {d.valid_fraction} + data.test_fraction {d.test_fraction} leave "
+                          "nothing to train on")
+    detect_format(d.train, d.format)
+    if d.test and not Path(d.test).is_dir():
+        check_file(d.test)  # scored after training: a wrong path must not wait for that
+
+
+def _splits(cfg: ClassifyConfig) -> tuple[Examples, Examples, Examples | None]:
+    """Training, validation and (held-out) test examples: files when given, else parts of train."""
+    d = cfg.data
+    options = read_options(cfg)
+    train = read_examples(d.train, options)
+    if d.max_examples and d.max_examples < len(train):  # a random subset: IMDB's files are sorted by label
+        chosen = np.random.default_rng(d.split_seed).permutation(len(train))[: d.max_examples]
+        train = train.subset(sorted(chosen.tolist()))
+    valid_fraction = 0.0 if d.valid else d.valid_fraction
+    test_fraction = 0.0 if d.test else d.test_fraction
+    if not d.valid and valid_fraction == 0:
+        raise RnnkitError("no validation data: give --valid FILE or a data.valid_fraction above 0")
+    train, held_valid, held_test = split_examples(train, valid_fraction, test_fraction, d.split, d.split_seed)
+    valid = read_examples(d.valid, options) if d.valid else held_valid
+    if valid.numeric != train.numeric:
+        kinds = {True: "numeric sequences", False: "texts"}
+        raise RnnkitError(f"holds {kinds[valid.numeric]}, the training data {kinds[train.numeric]}", valid.path)
+    return train, valid, held_test if len(held_test) else None
+
+
+def read_labels(path: Path) -> list[str]:
+    try:
+        labels = parse_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise RnnkitError(f"label file is corrupt ({e})", path) from None
+    if (not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(x, str) and x for x in labels)
+            or len(set(labels)) != len(labels)):
+        raise RnnkitError("label file is corrupt (a list of at least two distinct, non-empty label strings "
+                          "expected)", path)
+    return labels
+
+
+def read_features(path: Path) -> int:
+    try:
+        info = parse_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise RnnkitError(f"features file is corrupt ({e})", path) from None
+    features = info.get("features") if isinstance(info, dict) else None
+    if type(features) is not int or not 1 <= features <= 1 << 20:
+        raise RnnkitError('features file is corrupt ({"features": N} with N from 1 expected)', path)
+    return features
+
+
+@dataclasses.dataclass
+class InputReader:
+    """How one model turns examples into batches: its tokenizer and vocabulary (text) or its step width
+    (numeric), its truncation and its classes."""
+
+    labels: list[str]
+    tokenizer: Tokenizer | None = None
+    vocab: Vocab | None = None
+    features: int = 0
+    max_length: int = 0
+    side: str = "post"
+
+    def encode(self, examples: Examples, labelled: bool = True) -> Encoded:
+        """Examples as ids or features; their labels as class ids (an unknown label: an error naming its line)."""
+        if examples.numeric != bool(self.features):
+            wants = "numeric sequences (.npz, IDX)" if self.features else "texts"
+            raise RnnkitError(f"this model classifies {wants}", examples.path)
+        labels = label_ids(examples, self.labels) if labelled and examples.labels is not None else None
+        if self.features:
+            x, lengths = encode_features(examples, self.features, self.max_length, self.side)
+            return Encoded(lengths, labels, features=x)
+        ids = encode_texts(examples, self.tokenizer, self.vocab, self.max_length, self.side)
+        return Encoded([len(s) for s in ids], labels, ids=ids)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, data: Encoded, batch_size: int, device: torch.device,
+            on_batch: Callable[[int], None] | None = None) -> torch.Tensor:
+    """Class probabilities (N, C) of an encoded set, in its order (batched by length)."""
+    was_training = model.training
+    model.eval()
+    batches = example_batches(data, batch_size, shuffle=False)
+    indices, outputs = [], []
+    for spec in batches.plan(0):
+        batch = batches.batch(spec).to(device)
+        outputs.append(torch.softmax(model(batch.inputs, batch.lengths).float(), -1).cpu())
+        indices.append(spec)
+        if on_batch is not None:
+            on_batch(len(spec))
+    model.train(was_training)
+    return torch.stack(in_input_order(indices, [list(o) for o in outputs]))
+
+
+def scores(probs: torch.Tensor, targets: list[int], labels: list[str]) -> tuple[dict[str, float], ClassificationReport]:
+    """Loss (mean cross-entropy), accuracy and macro-F1 of predicted probabilities, and the full report."""
+    target = torch.tensor(targets, dtype=torch.long)
+    loss = F.nll_loss(probs.clamp_min(1e-12).log(), target).item()
+    report = classification_report(probs.argmax(-1), target, labels)
+    return {"loss": loss, "accuracy": report.accuracy, "macro_f1": report.macro_f1}, report
+
+
+class ClassifyTask(Task):
+    """Data, labels, vocabulary and model of a classification run, as the trainer needs them."""
+
+    name = "classify"
+    config_class = ClassifyConfig
+    selection = ("accuracy", "max")
+    asset_files = (LABELS_FILE, VOCAB_FILE, TOKENIZER_FILE, SPM_FILE, FEATURES_FILE)
+    required_files = (LABELS_FILE,)
+    data_folders = True  # --data aclImdb (train/ and test/ inside) or --data aclImdb/train (pos/, neg/ inside)
+    read_limits = {LABELS_FILE: 1 << 26, FEATURES_FILE: 1 << 10, VOCAB_FILE: 1 << 30, TOKENIZER_FILE: 1 << 20,
+                   SPM_FILE: 1 << 30}
+    #: what decides the weights' meaning: how examples become inputs, and what the inputs feed
+    bound_config_keys = ("task", "data.strip_markup", "data.max_length", "data.truncate", "tokenizer.kind",
+                         "tokenizer.lowercase", "tokenizer.split_punctuation", "model.encoder",
+                         "model.embedding_size", "model.hidden_size", "model.layers", "model.bidirectional",
+                         "model.pooling", "model.head_hidden")
+
+    def __init__(self, cfg: ClassifyConfig, dist: DistInfo, device: torch.device, vocab_from: Path | None = None):
+        super().__init__(cfg, dist, device, vocab_from)
+        _check_data_config(cfg)
+        train, valid, self.held_test = _splits(cfg)
+        self.reader = self._reader(train, vocab_from)
+        train_set = self.reader.encode(train)
+        self.valid_set = self.reader.encode(valid)
+        if cfg.data.test:  # scored after training: an unknown label or a wrong width must not wait for that
+            self.reader.encode(read_examples(cfg.data.test, read_options(cfg)))
+        self.sizes = (len(train), len(valid))
+        t = cfg.train
+        try:
+            self.train_data = example_batches(train_set, t.batch_size, seed=t.seed, rank=dist.rank, world=dist.world)
+            self.model = SequenceClassifier(cfg.model, len(self.reader.labels),
+                                            len(self.reader.vocab) if self.reader.vocab else 0, self.reader.features)
+        except ValueError as e:
+            raise RnnkitError(str(e)) from None
+
+    def _reader(self, train: Examples, vocab_from: Path | None) -> InputReader:
+        """Labels, tokenizer and vocabulary (text) or step width (numeric): from the training data, or the
+        model directory ``vocab_from`` (a resume; a same-task --init-from)."""
+        d = self.cfg.data
+        if vocab_from is not None:
+            parts = Classifier.assets(vocab_from)
+            return dataclasses.replace(parts, max_length=d.max_length, side=d.truncate)
+        labels = label_set(train.labels)
+        if len(labels) < 2:
+            raise RnnkitError(f"every training example has the label {labels[0]!r}: a classifier needs two classes "
+                              "at least", d.train)
+        if train.numeric:
+            return InputReader(labels, features=train.features.shape[2], max_length=d.max_length, side=d.truncate)
+        tokenizer = build_tokenizer(self.cfg.tokenizer, train.texts)
+        vocab = Vocab.build((tokenizer.tokenize(x) for x in train.texts), self.cfg.tokenizer.vocab_size,
+                            self.cfg.tokenizer.min_freq)
+        if len(vocab) <= len(SPECIALS):
+            raise RnnkitError(f"the vocabulary holds only the special tokens: no token of the training texts is kept "
+                              f"with tokenizer.min_freq {self.cfg.tokenizer.min_freq}", d.train)
+        return InputReader(labels, tokenizer, vocab, max_length=d.max_length, side=d.truncate)
+
+    def save_assets(self, out_dir: Path) -> None:
+        atomic_write_text(out_dir / LABELS_FILE, json.dumps(self.reader.labels, ensure_ascii=False, indent=0))
+        if self.reader.features:
+            atomic_write_text(out_dir / FEATURES_FILE, json.dumps({"features": self.reader.features}))
+        else:
+            self.reader.tokenizer.save(out_dir)
+            self.reader.vocab.save(out_dir / VOCAB_FILE)
+
+    def vocabularies(self) -> dict[str, Vocab]:
+        return {"vocab": self.reader.vocab} if self.reader.vocab else {}
+
+    def describe(self) -> str:
+        m = self.cfg.model
+        params = sum(p.numel() for p in self.model.parameters())
+        if m.encoder == "bag":
+            encoder = "bag of embeddings"
+        else:
+            layers = self.model.encoder.rnns
+            path = describe_kernels(layers, None, self.cfg.train.batch_size, self.device, training=True)
+            encoder = f"{m.layers} x torch.nn.{type(layers[0]).__name__} ({path})"
+        inputs = (f"{self.reader.features} features per step" if self.reader.features
+                  else f"vocabulary {len(self.reader.vocab):,}")
+        return (f"classify: {params:,} parameters; {inputs}; {encoder}, {m.pooling} pooling; "
+                f"{len(self.reader.labels)} classes; {self.sizes[0]:,} training / {self.sizes[1]:,} validation "
+                f"examples ({self.train_data.num_tokens:,} training steps)")
+
+    def batch_loss(self, model: nn.Module, batch: ClassifyBatch, state) -> LossResult:
+        logits = model(batch.inputs, batch.lengths)
+        return LossResult(F.cross_entropy(logits.float(), batch.labels, reduction="sum"), len(batch.labels))
+
+    def validate(self, model: nn.Module) -> dict[str, float]:
+        probs = predict(model, self.valid_set, self.cfg.train.eval_batch_size, self.device)
+        return scores(probs, self.valid_set.labels, self.reader.labels)[0]
+
+    def test_metrics(self, out_dir: Path, device: torch.device) -> dict[str, float] | None:
+        """The test file's metrics, or those of the examples held out of train (data.test_fraction)."""
+        if self.cfg.data.test or self.held_test is None:
+            return super().test_metrics(out_dir, device)
+        return Classifier.load(Path(out_dir), self.cfg, device).evaluate_examples(self.held_test)
+
+
+# ---------------------------------------------------------------------------------------------------- using a model
+def _input_examples(inputs: Sequence, numeric: bool) -> Examples:
+    """What ``classify`` was given (texts, or arrays of (T, F) steps) as unlabelled examples."""
+    if isinstance(inputs, (str, bytes)):
+        raise TypeError("classify: inputs must be a list of texts (or of arrays), not one string")
+    where = [("<input>", i + 1) for i in range(len(inputs))]
+    if not numeric:
+        for i, text in enumerate(inputs):
+            if not isinstance(text, str):
+                raise TypeError(f"classify: input {i + 1} is {type(text).__name__}, not a string")
+        return Examples("<input>", None, where, texts=list(inputs))
+    if any(isinstance(x, str) for x in inputs):
+        raise RnnkitError("this model classifies numeric sequences (.npz, IDX), not texts", "<input>")
+    rows = [np.asarray(x, dtype=np.float32) for x in inputs]
+    if any(r.ndim != 2 or r.shape[0] < 1 for r in rows):
+        raise TypeError("classify: each numeric input must be a (T, F) array of at least one step")
+    if len({r.shape[1] for r in rows}) > 1:
+        raise ValueError("classify: the inputs have different numbers of features per step")
+    steps = max(r.shape[0] for r in rows)
+    x = np.zeros((len(rows), steps, rows[0].shape[1]), dtype=np.float32)
+    for i, r in enumerate(rows):
+        x[i, : len(r)] = r
+    return Examples("<input>", None, where, features=x, lengths=np.array([len(r) for r in rows], dtype=np.int64))
+
+
+class Classifier(LoadedModel):
+    """A trained classifier: ``classify(texts or arrays)``, ``classify_file(path)``, ``evaluate(path)``."""
+
+    verb = "classify"
+
+    def __init__(self, cfg: ClassifyConfig, model: SequenceClassifier, reader: InputReader, device: torch.device):
+        self.config, self.model, self.reader, self.device = cfg, model.eval(), reader, device
+        self.labels = reader.labels
+        self.last_report: ClassificationReport | None = None  # the last evaluate's, for the CLI's table
+
+    @staticmethod
+    def assets(model_dir: Path) -> InputReader:
+        """Labels and the input's reading (tokenizer and vocabulary, or the step width) of a model directory."""
+        labels = read_labels(model_dir / LABELS_FILE)
+        numeric, text = (model_dir / FEATURES_FILE).exists(), (model_dir / VOCAB_FILE).exists()
+        if numeric == text:
+            raise RnnkitError(f"a classifier's folder holds {FEATURES_FILE} (numeric input) or {VOCAB_FILE} (text), "
+                              "one of them", model_dir)
+        if numeric:
+            return InputReader(labels, features=read_features(model_dir / FEATURES_FILE))
+        return InputReader(labels, load_tokenizer(model_dir), Vocab.load(model_dir / VOCAB_FILE))
+
+    @classmethod
+    def _build(cls, cfg: ClassifyConfig, reader: InputReader) -> SequenceClassifier:
+        try:
+            return SequenceClassifier(cfg.model, len(reader.labels), len(reader.vocab) if reader.vocab else 0,
+                                      reader.features)
+        except ValueError as e:
+            raise RnnkitError(str(e)) from None
+
+    @classmethod
+    def checked_parts(cls, model_dir: Path, cfg: ClassifyConfig, weights: Path | None = None,
+                      dtype: torch.dtype = torch.float32) -> InputReader:
+        reader = dataclasses.replace(cls.assets(model_dir), max_length=cfg.data.max_length, side=cfg.data.truncate)
+        weights = weights or model_dir / WEIGHTS_FILE
+        expected = shapes_only(lambda: cls._build(cfg, reader)).to(dtype)
+        verify_fingerprint(model_dir, cfg, weights, check_weights_header(expected, weights))
+        return reader
+
+    @classmethod
+    def load(cls, model_dir: Path, cfg: ClassifyConfig, device: torch.device) -> Classifier:
+        reader = cls.checked_parts(model_dir, cfg)
+        model = cls._build(cfg, reader)
+        load_weights(model, model_dir / WEIGHTS_FILE)
+        return cls(cfg, model.to(device), reader, device)
+
+    def vocabularies(self) -> dict[str, Vocab]:
+        return {"vocab": self.reader.vocab} if self.reader.vocab else {}
+
+    def kernel_path(self, verb: str, batch_size: int = 0, **_) -> str:
+        if self.config.model.encoder == "bag":
+            return f"{verb}: bag of embeddings"
+        layers = self.model.encoder.rnns
+        path = describe_kernels(layers, None, batch_size or self.config.train.eval_batch_size, self.device,
+                                training=False)
+        return f"{verb}: {len(layers)} x torch.nn.{type(layers[0]).__name__} on {path}"
+
+    # ------------------------------------------------------------------ classifying
+    def _batch_size(self, batch_size: int | None) -> int:
+        check_int_argument(batch_size, "batch_size", low=1, optional=True)
+        return batch_size or self.config.train.eval_batch_size
+
+    def _answers(self, probs: torch.Tensor, with_probs: bool) -> list:
+        if with_probs:
+            return [dict(zip(self.labels, row.tolist(), strict=True)) for row in probs]
+        return [self.labels[i] for i in probs.argmax(-1).tolist()]
+
+    def classify(self, inputs: Sequence, probs: bool = False, batch_size: int | None = None) -> list:
+        """The label of each input (texts, or (T, F) arrays for a numeric model); with ``probs``, a dict
+        label -> probability for each."""
+        check_bool_argument(probs, "probs")
+        if not isinstance(inputs, (str, bytes)) and len(inputs) == 0:
+            return []
+        examples = _input_examples(inputs, bool(self.reader.features))
+        if examples.texts is not None:
+            examples.texts = [clean_text(t, self.config.data.strip_markup) for t in examples.texts]
+        data = self.reader.encode(examples, labelled=False)
+        return self._answers(predict(self.model, data, self._batch_size(batch_size), self.device), probs)
+
+    def read(self, path: str | Path, labelled: bool = False, max_examples: int = 0) -> Examples:
+        """A file's examples read as the training data was (``labelled``: in its format; inputs to classify
+        in the format their name says, a text file one text per line)."""
+        check_path_argument(path, "path")
+        options = read_options(self.config)
+        if not labelled:
+            options = dataclasses.replace(options, format="auto")
+        return read_examples(path, options, labelled, max_examples)
+
+    def classify_file(self, path: str | Path, probs: bool = False, batch_size: int | None = None) -> list:
+        """:meth:`classify` of every example of a file (one text per line, JSONL, CSV/TSV, .npz, IDX)."""
+        return self.classify_examples(self.read(path), probs, batch_size)
+
+    def classify_examples(self, examples: Examples, probs: bool = False, batch_size: int | None = None,
+                          on_batch: Callable[[int], None] | None = None) -> list:
+        """:meth:`classify` of examples read by :meth:`read`; ``on_batch(n)`` is called after each batch of
+        ``n`` examples (progress)."""
+        check_bool_argument(probs, "probs")
+        data = self.reader.encode(examples, labelled=False)
+        return self._answers(predict(self.model, data, self._batch_size(batch_size), self.device, on_batch), probs)
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, path: str | Path, batch_size: int | None = None, max_lines: int = 0,
+                 confusion_png: str | None = None) -> dict[str, float]:
+        """Loss, accuracy, macro-F1 and per-class precision / recall / F1 on a labelled file (its first
+        ``max_lines`` examples when > 0); ``confusion_png``: also draw the confusion matrix there."""
+        check_int_argument(max_lines, "max_lines", low=0)
+        if confusion_png is not None:
+            check_output_file(confusion_png, "--confusion-png")
+        examples = self.read(path, labelled=True, max_examples=max_lines)
+        return self.evaluate_examples(examples, batch_size, confusion_png)
+
+    def evaluate_examples(self, examples: Examples, batch_size: int | None = None,
+                          confusion_png: str | None = None) -> dict[str, float]:
+        data = self.reader.encode(examples)
+        probs = predict(self.model, data, self._batch_size(batch_size), self.device)
+        metrics, report = scores(probs, data.labels, self.labels)
+        self.last_report = report
+        if confusion_png is not None:
+            from rnnkit.plotting import plot_confusion
+
+            plot_confusion(report.confusion, report.labels, confusion_png)
+        per_class = {f"{what}/{label}": value for what, values in (("precision", report.precision),
+                                                                   ("recall", report.recall), ("f1", report.f1))
+                     for label, value in zip(report.labels, values, strict=True)}
+        return {**metrics, "examples": float(len(examples)), **per_class}
+
+    @classmethod
+    def add_evaluate_arguments(cls, parser) -> None:
+        parser.add_argument("--confusion-png", metavar="FILE", help="also draw the confusion matrix as a PNG")
+
+    def evaluation_lines(self, metrics: dict[str, float]) -> list[str] | None:
+        """Accuracy, macro-F1 and loss, a per-class table and the confusion matrix (rows: true labels)."""
+        report = self.last_report
+        if report is None:
+            return None
+        lines = [f"examples  {int(metrics['examples'])}", f"accuracy  {report.accuracy:.4f}",
+                 f"macro_f1  {report.macro_f1:.4f}", f"    loss  {metrics['loss']:.4f}", ""]
+        width = max(8, *map(len, report.labels))
+        lines.append(f"{'label':>{width}}  precision  recall      f1  support")
+        lines += [f"{label:>{width}}  {p:9.4f}  {r:6.4f}  {f:6.4f}  {s:7d}" for label, p, r, f, s in
+                  zip(report.labels, report.precision, report.recall, report.f1, report.support, strict=True)]
+        cell = max(5, len(str(max(max(row) for row in report.confusion))) + 1, *map(len, report.labels))
+        lines += ["", "confusion (rows: true, columns: predicted)",
+                  f"{'':>{width}}" + "".join(f"{label:>{cell}}" for label in report.labels)]
+        lines += [f"{label:>{width}}" + "".join(f"{n:>{cell}}" for n in row)
+                  for label, row in zip(report.labels, report.confusion, strict=True)]
+        return lines
+
+
+ClassifyTask.loaded_class = Classifier

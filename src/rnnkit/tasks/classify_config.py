@@ -1,0 +1,71 @@
+"""The classification task's config sections (torch-free: the model module imports them).
+
+``data`` says where the labelled examples are and how they are read, cut and split; ``tokenizer`` is the
+LM's (so an LM's vocabulary and a classifier's read text alike, and ``--init-from`` maps their rows);
+``model`` is the classifier; ``train`` is the shared :class:`rnnkit.config.TrainConfig` with defaults for
+classifiers (Adam 1e-3, batches of 32: seed 003).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rnnkit.config import TaskConfig, TrainConfig, at_least, fraction
+from rnnkit.tasks.lm_config import TokenizerConfig
+
+ENCODERS = ("rnn_tanh", "rnn_relu", "gru", "lstm", "bag")
+POOLINGS = ("last", "mean", "max", "attention")
+
+
+@dataclass
+class ClassifyData:
+    train: str | None = None  # labelled examples: .jsonl[.gz], .csv/.tsv with a header, a folder per class, .npz, IDX
+    valid: str | None = None  # validation examples; when absent, valid_fraction of train is held out
+    test: str | None = None  # test examples, scored after training; when absent, test_fraction of train is held out
+    format: str = "auto"  # auto (from the name) | jsonl | csv | tsv | folder | npz | idx
+    text_field: str = "text"  # JSONL field / CSV column of the text
+    label_field: str = "label"  # JSONL field / CSV column of the label (strings or numbers)
+    strip_markup: bool = True  # read HTML tags such as IMDB's <br /> as spaces
+    max_length: int = at_least(0, 0)  # keep at most this many tokens (text) or steps (numeric) per example; 0 = all
+    truncate: str = "post"  # which end a long example loses: post (keep the start) | pre (keep the end)
+    max_examples: int = at_least(0, 0)  # read at most the first N examples of the training file; 0 = all
+    valid_fraction: float = fraction(0.1)  # share of train held out for validation when no valid file is given
+    test_fraction: float = fraction(0.0)  # share of train held out for testing when no test file is given
+    split: str = "random"  # how held-out examples are chosen: random (split_seed) | tail (the file's end)
+    split_seed: int = at_least(0, 0)  # seeds the random split
+
+
+@dataclass
+class ClassifyModel:
+    encoder: str = "lstm"  # rnn_tanh | rnn_relu | gru | lstm | bag (embedding + pooling, no recurrence: seed 003)
+    # text: token embedding size; numeric input: 0 feeds the features to the encoder as they are (seed 003's
+    # MNIST), > 0 puts a linear layer of this size first
+    embedding_size: int = at_least(64, 0)
+    hidden_size: int = at_least(128, 1)  # recurrent units per layer (and direction)
+    layers: int = at_least(1, 1)  # stacked recurrent layers
+    bidirectional: bool = False  # read each sequence both ways (outputs side by side)
+    pooling: str = "last"  # last (valid) state | mean | max | attention over the steps (bag: not last)
+    head_hidden: int = at_least(0, 0)  # hidden units of the MLP head (ReLU); 0 = one linear layer
+    dropout: float = fraction(0.0)  # dropout on the pooled vector (and the head's hidden layer)
+    embedding_dropout: float = fraction(0.0)  # dropout on the embedded inputs
+    layer_dropout: float = fraction(0.0)  # dropout between recurrent layers
+
+
+@dataclass
+class ClassifyTrainConfig(TrainConfig):
+    optimizer: str = "adam"
+    lr: float = at_least(0.001, 0)
+    batch_size: int = at_least(32, 1)
+    eval_batch_size: int = at_least(256, 1)
+    epochs: int = at_least(10, 1)
+    log_every: int = at_least(50, 0)
+
+
+@dataclass
+class ClassifyConfig(TaskConfig):
+    task: str = "classify"  # the task these sections belong to
+    data: ClassifyData = field(default_factory=ClassifyData)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    model: ClassifyModel = field(default_factory=ClassifyModel)
+    train: ClassifyTrainConfig = field(default_factory=ClassifyTrainConfig)
+

@@ -1,0 +1,407 @@
+"""Sequence classification: readers of every format, the classifier learning what only a recurrent model can
+(and the bag of embeddings failing it), padding and batch invariance, --init-from an LM, save/load, exact
+resume, and the CLI verbs (train classify, classify, evaluate)."""
+
+from __future__ import annotations
+
+import gzip
+import importlib
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file
+
+import rnnkit
+from conftest import corpus_lines, read_log, write_lines
+from rnnkit import transfer
+from rnnkit.cli import main
+from rnnkit.config import load_config
+from rnnkit.data.batching import pad
+from rnnkit.data.labelled import (
+    ReadOptions,
+    clean_text,
+    label_set,
+    read_examples,
+    read_idx,
+    split_examples,
+    truncate,
+)
+from rnnkit.distributed import DistInfo
+from rnnkit.errors import RnnkitError
+from rnnkit.models.classifier import SequenceClassifier
+from rnnkit.tasks.classify import Classifier, ClassifyTask
+from rnnkit.tasks.classify_config import ClassifyModel
+
+pytestmark = pytest.mark.usefixtures("no_curves")
+
+FILLER = ["a", "b", "c", "d", "e", "f"]
+
+
+# ------------------------------------------------------------------ synthetic tasks
+def order_ids(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """"Does token 2 come before token 3?": both occur once among filler ids 4..9 (3-8 tokens). The same
+    tokens in the other order have the other label, so a model blind to order is at chance."""
+    rng = random.Random(seed)
+    seqs, labels = [], []
+    for _ in range(n):
+        length = rng.randint(3, 8)
+        tokens = [rng.randint(4, 9) for _ in range(length)]
+        i, j = rng.sample(range(length), 2)
+        tokens[i], tokens[j] = 2, 3
+        seqs.append(tokens)
+        labels.append(int(i < j))
+    x, lengths = pad(seqs, 0)
+    return x, lengths, torch.tensor(labels)
+
+
+def order_texts(n: int, seed: int) -> list[dict]:
+    """The same task as JSONL records: "x" before "y" is label "xy", else "yx"."""
+    x, lengths, y = order_ids(n, seed)
+    words = ["<pad>", "", "x", "y", *FILLER]
+    return [{"text": " ".join(words[t] for t in x[: lengths[b], b].tolist()), "label": ["yx", "xy"][y[b]]}
+            for b in range(n)]
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def fit(model: torch.nn.Module, x: torch.Tensor, lengths: torch.Tensor, y: torch.Tensor, steps: int = 150,
+        lr: float = 0.02) -> None:
+    torch.manual_seed(0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    for step in range(steps):
+        rows = torch.randint(0, len(y), (64,), generator=torch.Generator().manual_seed(step))
+        steps_here = int(lengths[rows].max())
+        loss = F.cross_entropy(model(x[:steps_here, rows], lengths[rows]), y[rows])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+
+
+@torch.no_grad()
+def accuracy(model: torch.nn.Module, x: torch.Tensor, lengths: torch.Tensor, y: torch.Tensor) -> float:
+    return (model(x, lengths).argmax(-1) == y).float().mean().item()
+
+
+def text_model(**keys) -> SequenceClassifier:
+    torch.manual_seed(0)
+    return SequenceClassifier(ClassifyModel(**{"embedding_size": 8, "hidden_size": 16, **keys}), 2, vocab_size=10)
+
+
+ENCODERS = ["rnn_tanh", "gru", "lstm"]
+POOLINGS = ["last", "mean", "max", "attention"]
+
+
+@pytest.mark.parametrize("pooling", POOLINGS)
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_each_recurrent_encoder_and_pooling_learns_which_token_comes_first(encoder: str, pooling: str) -> None:
+    model = text_model(encoder=encoder, pooling=pooling)
+    fit(model, *order_ids(512, 1))
+    assert accuracy(model, *order_ids(400, 2)) > 0.95
+
+
+@pytest.mark.parametrize("pooling", ["mean", "max", "attention"])
+def test_a_bag_of_embeddings_cannot_learn_the_order(pooling: str) -> None:
+    model = text_model(encoder="bag", pooling=pooling)
+    x, lengths, y = order_ids(512, 1)
+    fit(model, x, lengths, y)
+    assert accuracy(model, *order_ids(400, 2)) < 0.6  # chance: the bag of x before y is that of y before x
+
+
+def test_stacked_bidirectional_encoders_learn_the_order_too() -> None:
+    model = text_model(encoder="gru", layers=2, bidirectional=True, pooling="last")
+    fit(model, *order_ids(512, 1))
+    assert accuracy(model, *order_ids(400, 2)) > 0.95
+
+
+def parity_features(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Numeric sequences of 1-6 bits (one feature per step); the label is their parity."""
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(1, 7, (n,), generator=g)
+    bits = torch.randint(0, 2, (6, n), generator=g).float()
+    bits[torch.arange(6).unsqueeze(1) >= lengths] = 0.0
+    return bits.unsqueeze(-1), lengths, bits.sum(0).long() % 2
+
+
+def test_a_numeric_lstm_learns_parity_through_a_linear_input_layer() -> None:
+    torch.manual_seed(0)
+    model = SequenceClassifier(ClassifyModel(encoder="lstm", embedding_size=8, hidden_size=16), 2, features=1)
+    fit(model, *parity_features(512, 1), steps=300)
+    assert accuracy(model, *parity_features(400, 2)) > 0.95
+    assert "encoder.input.weight" in dict(model.named_parameters()) and model.vocab_parameters() == {}
+
+
+@pytest.mark.parametrize("encoder", [*ENCODERS, "bag"])
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_predictions_do_not_change_with_padding_or_batch_composition(encoder: str, pooling: str) -> None:
+    if encoder == "bag" and pooling == "last":
+        pytest.skip("a bag has no last state")
+    model = text_model(encoder=encoder, pooling=pooling, bidirectional=encoder == "gru").eval()
+    x, lengths, _ = order_ids(12, 3)
+    with torch.no_grad():
+        batched = model(x, lengths)
+        padded = model(torch.cat([x, torch.full((5, x.size(1)), 7)]), lengths)  # more padding, not zeros
+        alone = torch.cat([model(x[: lengths[b], b: b + 1], lengths[b: b + 1]) for b in range(len(lengths))])
+        shuffled = torch.randperm(len(lengths), generator=torch.Generator().manual_seed(0))
+        regrouped = model(x[:, shuffled], lengths[shuffled])[shuffled.argsort()]
+    for other in (padded, alone, regrouped):
+        torch.testing.assert_close(other, batched, atol=1e-5, rtol=1e-5)
+
+
+def test_the_parameter_names_are_the_shared_ones() -> None:
+    names = set(dict(text_model(encoder="lstm", layers=2, pooling="attention", head_hidden=4).named_parameters()))
+    assert {"encoder.embedding.weight", "encoder.rnns.0.weight_ih_l0", "encoder.rnns.1.weight_hh_l0",
+            "pool.project.weight", "pool.score.weight", "head.hidden.weight", "head.output.bias"} <= names
+    assert text_model().vocab_parameters() == {"encoder.embedding.weight": "vocab"}
+    with pytest.raises(ValueError, match="a bag of embeddings has no last state"):
+        text_model(encoder="bag", pooling="last")
+
+
+# ------------------------------------------------------------------ readers
+def test_jsonl_reading_strips_markup_and_keeps_string_and_number_labels(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        f.write('{"text": "Great film.<br /><br />Loved it", "label": 1}\n\n{"text": "bad", "label": "0"}\n')
+    examples = read_examples(path)
+    assert examples.texts == ["Great film. Loved it", "bad"] and examples.labels == ["1", "0"]
+    assert examples.where == [(str(path), 1), (str(path), 3)]
+    assert read_examples(path, ReadOptions(strip_markup=False)).texts[0] == "Great film.<br /><br />Loved it"
+    assert label_set(["10", "9", "1"]) == ["1", "9", "10"] and label_set(["pos", "neg"]) == ["neg", "pos"]
+
+
+def test_csv_and_tsv_columns_are_named_by_the_header(tmp_path: Path) -> None:
+    csv_path = write_lines(tmp_path / "r.csv", ['id,review,stars', '1,"good, really",5', '2,awful,1'])
+    examples = read_examples(csv_path, ReadOptions(text_field="review", label_field="stars"))
+    assert examples.texts == ["good, really", "awful"] and examples.labels == ["5", "1"]
+    assert examples.where[1] == (str(csv_path), 3)
+    tsv_path = write_lines(tmp_path / "r.tsv", ["label\ttext", "pos\tnice one", "neg\tno"])
+    assert read_examples(tsv_path).labels == ["pos", "neg"]
+    with pytest.raises(RnnkitError, match=r"r\.csv:1: the header has no column 'text'"):
+        read_examples(csv_path)
+
+
+def test_a_folder_per_class_is_the_acl_imdb_layout(tmp_path: Path) -> None:
+    for label, texts in (("neg", ["bad.", "worse"]), ("pos", ["fine<br />film"])):
+        for k, text in enumerate(texts):
+            write_lines(tmp_path / "train" / label / f"{k}_1.txt", [text])
+    examples = read_examples(tmp_path / "train")
+    assert examples.labels == ["neg", "neg", "pos"] and examples.texts[2] == "fine film"
+
+
+def write_idx(path: Path, array: np.ndarray, dtype_code: int = 0x08, cut: int = 0) -> Path:
+    header = bytes([0, 0, dtype_code, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    data = header + array.astype(">u1").tobytes()
+    with gzip.open(path, "wb") as f:
+        f.write(data[: len(data) - cut])
+    return path
+
+
+def test_idx_images_are_sequences_of_rows_scaled_to_one(tmp_path: Path) -> None:
+    images = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4) * 10
+    path = write_idx(tmp_path / "t-images-idx3-ubyte.gz", images)
+    write_idx(tmp_path / "t-labels-idx1-ubyte.gz", np.array([7, 2], dtype=np.uint8))
+    examples = read_examples(path)
+    assert examples.features.shape == (2, 3, 4) and examples.labels == ["7", "2"]
+    np.testing.assert_allclose(examples.features, images / 255.0, rtol=1e-6)
+    assert list(examples.lengths) == [3, 3]
+    np.testing.assert_array_equal(read_idx(path), images)
+
+
+def test_npz_sequences_with_lengths_and_truncation(tmp_path: Path) -> None:
+    x = np.random.default_rng(0).normal(size=(3, 5, 2)).astype(np.float32)
+    np.savez(tmp_path / "s.npz", X=x, y=np.array(["a", "b", "a"]), lengths=np.array([5, 2, 3]))
+    examples = read_examples(tmp_path / "s.npz")
+    assert examples.labels == ["a", "b", "a"] and list(examples.lengths) == [5, 2, 3]
+    assert truncate([1, 2, 3, 4], 2, "post") == [1, 2] and truncate([1, 2, 3, 4], 2, "pre") == [3, 4]
+    assert clean_text("a <b>bold</b>\nline", True) == "a bold line"
+
+
+def test_random_and_tail_splits_hold_out_the_asked_shares(tmp_path: Path) -> None:
+    examples = read_examples(write_jsonl(tmp_path / "d.jsonl", order_texts(100, 0)))
+    train, valid, test = split_examples(examples, 0.1, 0.2, "tail")
+    assert (len(train), len(valid), len(test)) == (70, 10, 20) and test.where[0][1] == 81
+    train, valid, test = split_examples(examples, 0.1, 0.2, "random", seed=1)
+    lines = {w[1] for part in (train, valid, test) for w in part.where}
+    assert len(lines) == 100 and test.where[0][1] != 81
+
+
+# ------------------------------------------------------------------ training, loading, resuming
+CLS = ["model.embedding_size=8", "model.hidden_size=16", "train.lr=0.02", "train.batch_size=32", "train.epochs=3",
+       "train.progress=false", "train.device=cpu", "train.log_every=4", "train.seed=5", "train.eval_batch_size=64"]
+
+
+@pytest.fixture
+def order_data(tmp_path: Path) -> tuple[Path, Path]:
+    return (write_jsonl(tmp_path / "data" / "train.jsonl", order_texts(600, 1)),
+            write_jsonl(tmp_path / "data" / "valid.jsonl", order_texts(150, 2)))
+
+
+def test_a_classifier_trains_selects_by_accuracy_saves_and_loads(tmp_path: Path, order_data) -> None:
+    train, valid = order_data
+    model = rnnkit.train("classify", data=str(train), valid=str(valid), test=str(valid), out=tmp_path / "m",
+                         overrides=CLS)
+    assert isinstance(model, Classifier) and model.results["valid"]["accuracy"] > 0.9
+    assert model.results["test"]["accuracy"] == pytest.approx(model.results["valid"]["accuracy"])
+    rows = [r for r in read_log(tmp_path / "m") if r["split"] == "valid"]
+    assert {"accuracy", "macro_f1"} <= set(rows[0])
+    assert json.loads((tmp_path / "m" / "labels.json").read_text()) == ["xy", "yx"]
+    loaded = rnnkit.load(tmp_path / "m")
+    texts = ["a x b y", "a y b x", "y c d e x"]
+    assert loaded.classify(texts) == model.classify(texts) == ["xy", "yx", "yx"] and loaded.classify([]) == []
+    probs = loaded.classify(texts, probs=True)
+    assert set(probs[0]) == {"xy", "yx"} and probs[0]["xy"] > 0.5 and sum(probs[0].values()) == pytest.approx(1)
+    metrics = loaded.evaluate(valid)
+    assert metrics["accuracy"] == pytest.approx(model.results["valid"]["accuracy"])
+    assert {"macro_f1", "loss", "precision/xy", "recall/yx", "f1/xy"} <= set(metrics)
+    assert sum(map(sum, loaded.last_report.confusion)) == 150
+
+
+def test_a_held_out_test_share_is_scored_after_training(tmp_path: Path, order_data) -> None:
+    model = rnnkit.train("classify", data=str(order_data[0]), out=tmp_path / "m",
+                         overrides=[*CLS, "train.epochs=1", "data.test_fraction=0.2", "data.valid_fraction=0.1"])
+    assert model.results["test"]["examples"] == 120
+
+
+def test_a_classifier_run_resumes_exactly(tmp_path: Path, order_data) -> None:
+    train, valid = order_data
+    kw = {"data": str(train), "valid": str(valid)}
+    rnnkit.train("classify", out=tmp_path / "whole", overrides=[*CLS, "train.epochs=2"], **kw)
+    rnnkit.train("classify", out=tmp_path / "cut", overrides=[*CLS, "train.epochs=1"], **kw)
+    rnnkit.train("classify", out=tmp_path / "cut", overrides=["train.epochs=2"], resume=True)
+    for name in ("model.safetensors", "checkpoint/last.safetensors"):
+        whole, cut = (load_file(tmp_path / d / name) for d in ("whole", "cut"))
+        assert all(torch.equal(whole[k], cut[k]) for k in whole)
+    timeless = [[{k: v for k, v in r.items() if k not in ("elapsed_sec", "tokens_per_sec")} for r in read_log(d)]
+                for d in (tmp_path / "whole", tmp_path / "cut")]
+    assert timeless[0] == timeless[1]
+
+
+def test_init_from_an_lm_copies_exactly_what_it_reports(tmp_path: Path, train_tiny) -> None:
+    lm_dir = train_tiny("lm", "model.layers=1")  # embedding 8, hidden 16: the classifier's sizes
+    records = [{"text": line, "label": "cat" if "cat" in line else "other"} for line in corpus_lines(80, 4)]
+    data = write_jsonl(tmp_path / "labelled.jsonl", records)
+    cfg = load_config(None, [*CLS, f"data.train={data}"], {"task": "classify"})
+    task = ClassifyTask(cfg, DistInfo(), torch.device("cpu"))
+    before = {k: v.clone() for k, v in task.model.state_dict().items()}
+    report = transfer.init_model(task.model, lm_dir, task.vocabularies(), prefix="encoder")
+    lm = rnnkit.load(lm_dir)
+    source = lm.model.state_dict()
+    copied = {t: s for t, s, _ in report.copied}
+    assert set(copied) == {"encoder.embedding.weight", *(f"encoder.rnns.0.{p}_l0" for p in
+                                                            ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))}
+    after = task.model.state_dict()
+    for name, value in after.items():
+        if name == "encoder.embedding.weight":
+            vocab = task.reader.vocab
+            for token in ("cat", "the", "<unk>"):
+                assert torch.equal(value[vocab.stoi[token]], source["embedding.weight"][lm.vocab.stoi[token]])
+            only_here = [i for i, t in enumerate(vocab.itos) if t not in lm.vocab.stoi]
+            assert all(torch.equal(value[i], before[name][i]) for i in only_here)
+        elif name in copied:
+            assert torch.equal(value, source[copied[name]])
+        else:  # the head and anything else it reports as kept are untouched
+            assert name in {t for t, _ in report.kept} and torch.equal(value, before[name])
+    assert {s for s, _ in report.unused} == {"output.weight", "output.bias"}
+
+
+def test_init_from_through_the_cli_prints_the_report(tmp_path: Path, train_tiny, capsys) -> None:
+    lm_dir = train_tiny("lm", "model.layers=1")
+    records = [{"text": line, "label": "cat" if "cat" in line else "other"} for line in corpus_lines(80, 4)]
+    data = write_jsonl(tmp_path / "labelled.jsonl", records)
+    assert main(["train", "classify", "--data", str(data), "--out", str(tmp_path / "c"), "--init-from", str(lm_dir),
+                 "--init-prefix", "encoder", *[a for s in [*CLS, "train.epochs=1"] for a in ("--set", s)]]) == 0
+    out = capsys.readouterr().out
+    assert "copied  encoder.embedding.weight <- embedding.weight" in out
+    assert "copied  encoder.rnns.0.weight_hh_l0 <- rnns.0.weight_hh_l0" in out and "kept    head.output.weight" in out
+
+
+# ------------------------------------------------------------------ command line
+def test_the_cli_trains_classifies_and_evaluates_text(tmp_path: Path, order_data, capsys) -> None:
+    train, valid = order_data
+    out = tmp_path / "m"
+    assert main(["train", "classify", "--data", str(train), "--valid", str(valid), "--out", str(out),
+                 *[a for s in CLS for a in ("--set", s)]]) == 0
+    assert "valid: loss" in capsys.readouterr().out
+    assert main(["classify", str(out), "a x b y", "y x"]) == 0
+    assert capsys.readouterr().out.split() == ["xy", "yx"]
+    inputs = write_lines(tmp_path / "in.txt", ["c x y", "<b>y</b> d x"])
+    assert main(["classify", str(out), "--input", str(inputs), "--probs"]) == 0
+    answers = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [a["label"] for a in answers] == ["xy", "yx"] and set(answers[0]["probs"]) == {"xy", "yx"}
+    png = tmp_path / "confusion.png"
+    assert main(["evaluate", str(out), "--data", str(valid), "--confusion-png", str(png)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert "confusion (rows: true, columns: predicted)" in printed
+    metrics = json.loads(printed[-1])
+    assert metrics["accuracy"] > 0.9 and "f1/xy" in metrics and png.read_bytes()[:4] == b"\x89PNG"
+    assert main(["classify", str(out)]) == 2
+    assert "give the texts to classify or --input FILE" in capsys.readouterr().err
+
+
+def test_the_cli_trains_and_classifies_numeric_sequences(tmp_path: Path, capsys) -> None:
+    x, lengths, y = parity_features(300, 1)
+    x = x.transpose(0, 1).numpy()  # (N, T, F)
+    np.savez(tmp_path / "train.npz", X=x, y=np.array(["even", "odd"])[y.numpy()], lengths=lengths.numpy())
+    out = tmp_path / "m"
+    assert main(["train", "classify", "--data", str(tmp_path / "train.npz"), "--out", str(out),
+                 *[a for s in [*CLS, "train.epochs=1", "model.embedding_size=0"] for a in ("--set", s)]]) == 0
+    assert json.loads((out / "features.json").read_text()) == {"features": 1}
+    capsys.readouterr()
+    assert main(["classify", str(out), "--input", str(tmp_path / "train.npz")]) == 0
+    assert set(capsys.readouterr().out.split()) <= {"even", "odd"}
+    loaded = rnnkit.load(out)
+    assert loaded.classify([np.zeros((3, 1)), np.ones((1, 1))])[0] in ("even", "odd")
+    assert main(["evaluate", str(out), "--data", str(tmp_path / "train.npz")]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["examples"] == 300
+
+
+@pytest.mark.curves
+def test_the_learning_curves_show_accuracy_beside_the_loss(tmp_path: Path, order_data, monkeypatch) -> None:
+    from rnnkit.plotting import plot_curves
+
+    trainer_module = importlib.import_module("rnnkit.train")  # rnnkit.train is also the API function
+    drawn = []
+    monkeypatch.setattr(trainer_module, "plot_curves",
+                        lambda rows, path, metric="ppl": (drawn.append(metric), plot_curves(rows, path, metric)))
+    rnnkit.train("classify", data=str(order_data[0]), valid=str(order_data[1]), out=tmp_path / "m",
+                 overrides=[*CLS, "train.epochs=1"])
+    assert drawn and drawn[-1] == ("loss", "accuracy") and (tmp_path / "m" / "curves.png").is_file()
+
+
+def test_real_mnist_rows_read_as_28_steps_of_28_features(shared_data: Path) -> None:
+    examples = read_examples(shared_data / "mnist" / "t10k-images-idx3-ubyte.gz", max_examples=5)
+    assert examples.features.shape == (5, 28, 28) and examples.labels == ["7", "2", "1", "0", "4"]
+    assert 0.0 <= examples.features.min() and examples.features.max() == pytest.approx(1.0)
+
+
+CLASSIFY_RECIPES = {"seed-003-mnist": 28, "fashion-mnist-rows": 28, "seed-003-imdb-bag": 0, "imdb-lstm": 0}
+
+
+@pytest.mark.parametrize(("name", "features"), CLASSIFY_RECIPES.items())
+def test_the_classification_recipes_load_and_build(name: str, features: int) -> None:
+    cfg = load_config(name)
+    assert cfg.task == "classify" and name in rnnkit.config.list_recipes()
+    model = SequenceClassifier(cfg.model, 10, vocab_size=0 if features else 50, features=features)
+    assert model.head.output.out_features == 10
+
+
+def test_data_may_be_a_folder_per_class_or_a_folder_of_split_folders(tmp_path: Path) -> None:
+    for split, n in (("train", 40), ("test", 10)):
+        for k, record in enumerate(order_texts(n, 7)):
+            write_lines(tmp_path / "acl" / split / record["label"] / f"{k}.txt", [record["text"]])
+    model = rnnkit.train("classify", data=str(tmp_path / "acl"), out=tmp_path / "m",
+                         overrides=[*CLS, "train.epochs=1", "data.valid_fraction=0.25"])
+    assert model.config.data.test == str((tmp_path / "acl" / "test").resolve())
+    assert model.results["test"]["examples"] == 10
+    model = rnnkit.train("classify", data=str(tmp_path / "acl" / "train"), out=tmp_path / "m2",
+                         overrides=[*CLS, "train.epochs=1", "data.valid_fraction=0.25"])
+    assert model.labels == ["xy", "yx"] and "test" not in model.results
