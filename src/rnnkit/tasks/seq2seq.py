@@ -331,7 +331,13 @@ class Seq2SeqTask(Task):
         (``data.src`` and ``data.trg`` set): :func:`find_aligned_splits`."""
         d = cfg.data
         if d.src is None or d.trg is None:
-            return find_splits(path)
+            try:
+                return find_splits(path)
+            except RnnkitError as e:  # train.de beside train.en: a folder of aligned files
+                if "several" not in str(e):
+                    raise
+                raise RnnkitError(f"{e}; for aligned files give the markers: data.src and data.trg (e.g. --set "
+                                  "data.src=de --set data.trg=en)") from None
         if not Path(path).is_dir() and not Path(path).exists() and _existing(Path(f"{path}.{d.src}")) is None:
             raise RnnkitError("data path not found", path)
         return find_aligned_splits(path, d.src, d.trg)
