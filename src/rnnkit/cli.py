@@ -7,11 +7,15 @@
                     [--device auto|cpu|cuda] [--backend torch|numpy]
     rnnkit generate DIR [--prompt TEXT] [-n N] [--greedy | --temperature T --top-k K --top-p P] [--seed S]
                     [--num-samples K] [--backend torch|numpy] [-v]     (prints as it generates)
+    rnnkit translate DIR [TEXT ...] [--input FILE] [--output FILE] [--beam N] [--n-best K] [--alpha A]
+                    [--batch-size N] [--max-length-ratio R] [--truncate] [--attention-plot PNG]
+                    [--temperature T --top-k K --top-p P --seed S] [-v]   (stdin line by line without TEXT)
     rnnkit evaluate DIR --data PATH [--json FILE] [--backend torch|numpy] [-v]
+    rnnkit evaluate DIR --src FILE --ref FILE [--beam N] [--json FILE]   (a seq2seq model; or --data PAIRS.tsv)
     rnnkit gradcheck --cell rnn|gru|lstm
     rnnkit data toy TASK --out DIR [--n N] [--seed S] [--overwrite]
 
-The verbs that run torch (demo, train, generate, evaluate) take ``--threads N``. Errors in the user's
+The verbs that run torch (demo, train, generate, translate, evaluate) take ``--threads N``. Errors in the user's
 input print one ``error: ...`` line naming the file, line and problem (exit 2).
 
 This module imports torch only inside the verbs that need it: ``rnnkit --help`` and ``rnnkit recipes``
@@ -106,13 +110,61 @@ def _add_generate(sub) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="say on stderr which kernel runs the model")
 
 
+def _add_translate(sub) -> None:
+    p = sub.add_parser(
+        "translate", help="translate text with a sequence-to-sequence model",
+        description="Translate with a sequence-to-sequence model: the TEXT arguments, the lines of --input FILE "
+                    "(batched), or else standard input line by line, each line translated and printed as it comes "
+                    "(interactively or in a pipe). One output line per input line; with --n-best K, K lines per input, "
+                    "best first: LINE<TAB>TEXT, LINE the input's number from 1. Source tokens outside the model's "
+                    "vocabulary are read as <unk> and counted on stderr.")
+    p.add_argument("model", metavar="MODEL", help="model directory (of a seq2seq model)")
+    p.add_argument("text", nargs="*", metavar="TEXT",
+                   help="sentences to translate, one per argument (`--` before one that starts with -)")
+    p.add_argument("--input", metavar="FILE",
+                   help="translate the lines of FILE (UTF-8, .gz ok), in length-sorted batches; a progress bar on "
+                        "stderr when it is a terminal and the output goes elsewhere")
+    p.add_argument("--output", metavar="FILE",
+                   help="write the translations to FILE (new or a plain file; written whole when all are done, so an "
+                        "interruption leaves it as it was) instead of standard output")
+    p.add_argument("--beam", type=int, default=1, metavar="N", help="beam size (default 1: greedy search)")
+    p.add_argument("--n-best", type=int, default=1, metavar="K",
+                   help="print the K best translations of each input (at most --beam), as LINE<TAB>TEXT lines")
+    p.add_argument("--alpha", type=float, default=1.0, metavar="A",
+                   help="beam search length penalty ((5 + length) / 6) ** A (GNMT; default 1.0, 0 = none)")
+    p.add_argument("--batch-size", type=int, default=64, metavar="N", help="sentences translated at once (default 64)")
+    p.add_argument("--max-length-ratio", type=float, metavar="R",
+                   help="at most R x the source length + --max-length-extra output tokens (default: the model's "
+                        "train.max_length_ratio)")
+    p.add_argument("--max-length-extra", type=int, metavar="N",
+                   help="tokens allowed beyond R x the source length (default: the model's train.max_length_extra)")
+    p.add_argument("--truncate", action="store_true",
+                   help="cut a source longer than the model's limit (data.max_src_length) with a warning, instead of "
+                        "an error naming its line")
+    p.add_argument("--attention-plot", metavar="PNG",
+                   help="draw the attention weights of the first sentence (first TEXT or input line) as a heatmap "
+                        "(an attention model only)")
+    p.add_argument("--temperature", type=float, metavar="T",
+                   help="sample each token (with --beam 1) at this temperature instead of taking the most likely")
+    p.add_argument("--top-k", type=int, metavar="K", help="sample among the K most likely tokens (with --beam 1)")
+    p.add_argument("--top-p", type=float, metavar="P", help="nucleus sampling threshold (with --beam 1)")
+    p.add_argument("--seed", type=int, help="random seed of sampling, for repeatable samples")
+    p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    _add_threads(p)
+    p.add_argument("-v", "--verbose", action="store_true", help="say on stderr which kernels run the model")
+
+
 def _add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="score a model on data with its task's metrics (LM: perplexity; bits per "
-                                        "char for char models)",
-                       description="Score a model on data with its task's standard metrics. A task may take "
-                                   "options of its own after these (see the task's documentation).")
+                                        "char for char models; seq2seq: BLEU, chrF, accuracy, perplexity)",
+                       description="Score a model on data with its task's standard metrics, printed one per line "
+                                   "and as one JSON line. A task may take options of its own after these: a seq2seq "
+                                   "model takes --src FILE --ref FILE (aligned files, instead of --data PAIRS.tsv) "
+                                   "and --beam N (the search that decodes it; default 1, greedy), and prints "
+                                   "sacrebleu's signatures of BLEU and chrF.")
     p.add_argument("model", help="model directory")
-    p.add_argument("--data", required=True, help="data file read like the training data")
+    p.add_argument("--data", help="data file read like the training data (required unless the model's task takes "
+                                  "its data from options of its own: a seq2seq model also takes --src FILE --ref FILE)")
     p.add_argument("--batch-size", type=int, help="sequences per batch (default: the training config's)")
     p.add_argument("--max-lines", type=int, default=0,
                    help="score only the first N lines (sentences, for models that split reviews); default: all")
@@ -159,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("recipes", help="list the built-in recipes")
     _add_train(sub)
     _add_generate(sub)
+    _add_translate(sub)
     _add_evaluate(sub)
     _add_data(sub)
     grad = sub.add_parser("gradcheck", help="check the NumPy reference's gradients by finite differences")
@@ -229,7 +282,7 @@ def cmd_train(args) -> int:
         return 130
     if model is not None:  # None on the non-zero ranks of a torchrun job
         for split, metrics in (model.results or {}).items():
-            print(f"{split}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k != "tokens"))
+            print(f"{split}: " + ", ".join(f"{k} {_shown(k, v)}" for k, v in metrics.items() if k != "tokens"))
         print(f"model saved in {args.out}")
     return 0
 
@@ -239,7 +292,7 @@ def _load_model(args):
     from rnnkit import runtime
 
     runtime.set_threads(args.threads)
-    if args.backend == "numpy":
+    if getattr(args, "backend", "torch") == "numpy":
         from rnnkit.reference.backend import load_numpy
 
         if args.device == "cuda":
@@ -261,20 +314,23 @@ def _model_task(model_dir: str):
     return get_task(read_model_config(model_dir)[1].task)
 
 
-def _require_verb(model, verb: str, model_dir: str) -> None:
-    """A model does its own task's job: a seq2seq model given to ``generate`` is an error naming its command."""
-    if model.verb != verb:
-        raise RnnkitError(f"is a {model.config.task} model: it does not {verb} (its command is rnnkit "
-                          f"{model.verb or 'evaluate'})", model_dir)
+def _require_verb(model_dir: str, verb: str) -> None:
+    """A model does its own task's job: a seq2seq model given to ``generate`` (an LM given to ``translate``)
+    is an error naming its command, read from its config before anything loads."""
+    task = _model_task(model_dir)
+    own = task.loaded_class.verb
+    if own != verb:
+        raise RnnkitError(f"is a {task.name} model: it does not {verb} (its command is rnnkit {own or 'evaluate'})",
+                          model_dir)
 
 
 def cmd_generate(args) -> int:
+    _require_verb(args.model, "generate")
     try:
         model = _load_model(args)
     except KeyboardInterrupt:
         print("\ninterrupted while loading the model", file=sys.stderr)
         return 130
-    _require_verb(model, "generate", args.model)
     if args.verbose:
         print(model.kernel_path("generate", args.n, args.num_samples), file=sys.stderr)
     stop = model.stops_at_eos(args.sentence) and not args.no_stop
@@ -367,7 +423,177 @@ class SamplePrinter:
               file=sys.stderr)
 
 
-COUNTS = ("tokens", "oov")  # metrics printed as integers
+# ------------------------------------------------------------------------------------------ translate
+#: --input lines translated per call, in batches of --batch-size: a call sorts its batches by length, and its
+#: translations are printed when it ends (a long file shows output as it goes; Ctrl-C keeps what was printed)
+TRANSLATE_CHUNK_BATCHES = 16
+
+
+def cmd_translate(args) -> int:
+    from rnnkit.checkpoint import check_output_file
+
+    if args.text and args.input:
+        raise RnnkitError("give the sentences as TEXT arguments or as --input FILE, not both")
+    for path, option in ((args.output, "--output"), (args.attention_plot, "--attention-plot")):
+        if path:  # before the model loads; --output is checked again when written
+            check_output_file(path, option)
+    _require_verb(args.model, "translate")
+    try:
+        translator = _load_model(args)
+    except KeyboardInterrupt:
+        print("\ninterrupted while loading the model", file=sys.stderr)
+        return 130
+    if args.verbose:
+        print(translator.kernel_path("translate", beam=args.beam, batch_size=args.batch_size), file=sys.stderr)
+    job = TranslationJob(translator, args)
+    translator.translate([], **job.options)  # the options are checked before any input is read
+    try:
+        if args.input:
+            job.translate_file(args.input)
+        elif args.text:
+            job.translate_texts(args.text)
+        else:
+            job.translate_stdin()
+    except KeyboardInterrupt:
+        job.interrupted()
+        return 130
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    job.finish()
+    return 0
+
+
+class TranslationJob:
+    """One ``rnnkit translate``: translations printed as they come (flushed), or kept and written whole to
+    --output at the end; the attention plot of the first sentence; the count of <unk> sources on stderr."""
+
+    def __init__(self, translator, args):
+        self.translator, self.args = translator, args
+        self.options = {"beam": args.beam, "n_best": args.n_best, "alpha": args.alpha, "batch_size": args.batch_size,
+                        "max_length_ratio": args.max_length_ratio, "max_length_extra": args.max_length_extra,
+                        "truncate": args.truncate, "temperature": args.temperature, "top_k": args.top_k,
+                        "top_p": args.top_p, "seed": args.seed}
+        self.kept: list[str] | None = [] if args.output else None  # the text for --output
+        self.done = 0  # inputs translated
+        self.total: int | None = None  # inputs in all, when known
+        self.unknown = 0  # source tokens read as <unk>
+        self.plot_pending = bool(args.attention_plot)
+
+    def translate_texts(self, texts: list[str]) -> None:
+        self.total = len(texts)
+        self._plot(texts[0])
+        self._emit(self._translate(texts), 1)
+
+    def translate_file(self, path: str) -> None:
+        from rnnkit.data.readers import read_lines
+
+        lines = read_lines(path)
+        self.total = len(lines)
+        self._plot(lines[0])
+        size = self.args.batch_size * TRANSLATE_CHUNK_BATCHES if self.args.batch_size > 0 else len(lines)
+        bar = _translation_progress(len(lines), to_file=bool(self.args.output))
+        try:
+            for start in range(0, len(lines), size):
+                on_progress = bar and _progress_from(bar, start)
+                self._emit(self._translate(lines[start:start + size], on_progress), start + 1)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def translate_stdin(self) -> None:
+        for number, line in _stdin_lines():
+            self._plot(line)
+            before = self.unknown
+            self._emit(self._translate([line]), number)
+            if self.unknown > before and self.kept is None:
+                print(f"translate: line {number}: {self.unknown - before} source token(s) not in the model's "
+                      "vocabulary, read as <unk>", file=sys.stderr)
+
+    def _translate(self, texts: list[str], on_progress=None) -> list:
+        """The translations of ``texts``, counting their source tokens read as <unk>."""
+        results = self.translator.translate(texts, on_progress=on_progress, **self.options)
+        self.unknown += self.translator.oov_counts[0]
+        return results
+
+    def _emit(self, results: list, first_line: int) -> None:
+        text = "".join(_translation_lines(first_line + i, result) for i, result in enumerate(results))
+        if self.kept is not None:
+            self.kept.append(text)
+        else:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        self.done += len(results)
+
+    def _plot(self, text: str) -> None:
+        """Draw the attention of the first sentence, once, before anything else is translated."""
+        if not self.plot_pending:
+            return
+        from rnnkit.plotting import plot_attention
+
+        self.plot_pending = False
+        source, output, weights = self.translator.attention(text)
+        plot_attention(source, output, weights, self.args.attention_plot)
+        print(f"translate: the attention of the first sentence is drawn in {self.args.attention_plot}",
+              file=sys.stderr)
+
+    def finish(self) -> None:
+        from rnnkit.checkpoint import write_output_file
+
+        if self.kept is not None:
+            write_output_file(self.args.output, "".join(self.kept), "--output")
+            print(f"translate: {self.done} line(s) translated into {self.args.output}", file=sys.stderr)
+        if self.unknown and (self.args.input or self.args.text):
+            print(f"translate: {self.unknown} source token(s) not in the model's vocabulary were read as <unk>",
+                  file=sys.stderr)
+
+    def interrupted(self) -> None:
+        of = f" of {self.total}" if self.total is not None else ""
+        if self.kept is not None:
+            print(f"\ninterrupted: {self.args.output} was not written ({self.done}{of} line(s) were translated)",
+                  file=sys.stderr)
+        else:
+            print(f"\ninterrupted: kept the {self.done}{of} translation(s) printed above", file=sys.stderr)
+
+
+def _translation_lines(number: int, result) -> str:
+    """One line per input; n-best (a list, best first): ``NUMBER<TAB>TEXT`` per hypothesis."""
+    if isinstance(result, str):
+        return result + "\n"
+    return "".join(f"{number}\t{text}\n" for text in result)
+
+
+def _stdin_lines():
+    """(number, text) of each line of standard input as it arrives (UTF-8; else an error naming the line)."""
+    number = 0
+    while raw := sys.stdin.buffer.readline():
+        number += 1
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise RnnkitError(f"not UTF-8 (invalid byte at column {e.start + 1})", "<stdin>", number) from None
+        yield number, text.rstrip("\r\n")
+
+
+def _translation_progress(total: int, to_file: bool):
+    """A tqdm bar on stderr when it is a terminal and the translations go elsewhere (a file or a pipe)."""
+    if not sys.stderr.isatty() or (sys.stdout.isatty() and not to_file):
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="line", desc="translate", file=sys.stderr, leave=False, dynamic_ncols=True)
+
+
+def _progress_from(bar, start: int):
+    """An ``on_progress(n_done)`` callback moving ``bar`` to ``start + n_done``."""
+    return lambda n_done: bar.update(start + n_done - bar.n)
+
+
+COUNTS = ("tokens", "oov", "sentences")  # metrics printed as integers
+
+
+def _shown(key: str, value: float) -> str:
+    return str(int(value)) if key in COUNTS else f"{value:.4f}"
 
 
 def cmd_evaluate(args) -> int:
@@ -375,15 +601,23 @@ def cmd_evaluate(args) -> int:
 
     if args.json_out:
         check_output_file(args.json_out, "--json")  # before the model loads; checked again when written
+    if args.data is None and not args.task_arguments:
+        raise RnnkitError("the following arguments are required: --data (or the data options of the model's task)")
     options = _task_options(args.model, args.task_arguments)  # before the weights load: a typo fails at once
     model = _load_model(args)
     if args.verbose:
         print(model.kernel_path("evaluate", batch_size=args.batch_size or 0), file=sys.stderr)
     metrics = model.evaluate(args.data, batch_size=args.batch_size, max_lines=args.max_lines, **options)
     for key, value in metrics.items():
-        print(f"{key:>8}  {int(value)}" if key in COUNTS else f"{key:>8}  {value:.4f}")
+        print(f"{key:>8}  {_shown(key, value)}")
+    signatures = getattr(model, "last_signatures", None) or {}  # how corpus scores were computed (sacrebleu)
+    for key, signature in signatures.items():
+        print(f"{key:>8}  signature {signature}")
     extra = {"backend": "numpy"} if args.backend == "numpy" else {}
-    line = json.dumps({"model": str(args.model), "data": str(args.data), **extra, **metrics})
+    given = {key: str(value) if isinstance(value, os.PathLike) else value for key, value in options.items()
+             if value is not None}
+    line = json.dumps({"model": str(args.model), "data": args.data and str(args.data), **given, **extra, **metrics,
+                       **({"signatures": signatures} if signatures else {})})
     print(line)
     if args.json_out:
         write_output_file(args.json_out, line + "\n", "--json")
@@ -467,7 +701,7 @@ def cmd_data(args) -> int:
 
 
 COMMANDS = {"demo": cmd_demo, "data": cmd_data, "recipes": cmd_recipes, "train": cmd_train, "generate": cmd_generate,
-            "evaluate": cmd_evaluate, "gradcheck": cmd_gradcheck}
+            "translate": cmd_translate, "evaluate": cmd_evaluate, "gradcheck": cmd_gradcheck}
 
 
 if __name__ == "__main__":

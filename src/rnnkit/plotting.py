@@ -1,8 +1,9 @@
-"""Learning curves from the training log."""
+"""Drawings: learning curves from the training log, attention heatmaps of a translation."""
 
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 from rnnkit.checkpoint import atomic_write_bytes
@@ -31,3 +32,44 @@ def plot_curves(rows: list[dict], path: str | Path, metric: str = "ppl") -> None
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     atomic_write_bytes(path, buf.getvalue())
+
+
+#: the most source / output tokens labelled on an attention plot's axes (longer ones are drawn unlabelled)
+MAX_LABELS = 80
+
+
+def plot_attention(source: list[str], output: list[str], weights, path: str | Path) -> None:
+    """Attention weights of one sentence as a heatmap saved as a PNG: one row per output token (top to
+    bottom), one column per source token, darker = more weight. ``weights`` is ``len(output) x len(source)``
+    (a nested list, NumPy array or tensor). The file is checked (a new or plain file: never a link or device)
+    and written atomically."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from rnnkit.checkpoint import check_output_file
+
+    grid = np.asarray(weights.tolist() if hasattr(weights, "tolist") else weights, dtype=float)
+    if grid.shape != (len(output), len(source)):
+        raise ValueError(f"weights must be len(output) x len(source) = {len(output)} x {len(source)}, "
+                         f"got {grid.shape}")
+    check_output_file(path, "--attention-plot")
+    cell = 0.3  # inches per token: labels stay readable on long sentences
+    fig = Figure(figsize=(min(2 + cell * len(source), 30), min(1.5 + cell * len(output), 30)), dpi=100)
+    ax = fig.add_subplot()
+    image = ax.imshow(grid, cmap="Greys", vmin=0.0, vmax=1.0, aspect="auto")
+    _label_axis(ax.set_xticks, ax.set_xticklabels, source, rotation=90)
+    _label_axis(ax.set_yticks, ax.set_yticklabels, output, rotation=0)
+    ax.set_xlabel("source")
+    ax.set_ylabel("output")
+    fig.colorbar(image, ax=ax, fraction=0.04)
+    buf = io.BytesIO()
+    with warnings.catch_warnings():  # a script the font lacks (Chinese) is drawn as boxes, with a warning per glyph
+        warnings.simplefilter("ignore", UserWarning)
+        fig.savefig(buf, format="png", bbox_inches="tight")
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _label_axis(set_ticks, set_labels, tokens: list[str], rotation: int) -> None:
+    if len(tokens) <= MAX_LABELS:
+        set_ticks(range(len(tokens)))
+        set_labels(tokens, rotation=rotation, fontsize=8)
