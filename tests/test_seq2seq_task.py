@@ -63,6 +63,7 @@ def test_the_model_choices_are_those_the_modules_build() -> None:
 @pytest.mark.parametrize("overrides, key", [
     (["data.toy=shuffle"], "data.toy"),
     (["data.toy=reverse", "data.train=x.tsv"], "data.toy"),
+    (["data.toy=reverse", "data.valid=x.tsv"], "leave out data.valid "),
     ([], "--data"),
     (["data.toy=copy", "data.src=de"], "data.trg"),
     (["data.toy=copy", "data.src=de", "data.trg=de"], "data.src"),
@@ -305,6 +306,17 @@ def test_sentencepiece_sides_and_a_folder_of_tsv_files(toy_dir: Path, tmp_path: 
     assert (tmp_path / "m" / "src_spm.model").is_file() and (tmp_path / "m" / "trg_spm.model").is_file()
     assert isinstance(rnnkit.load(tmp_path / "m").translate("strong")[0], str)
     assert model.config.data.test.endswith("test.tsv") and "test" in model.results
+
+
+def test_one_shared_tokenizer_and_vocabulary_serves_both_sides(tmp_path: Path) -> None:
+    model = rnnkit.train("seq2seq", out=tmp_path / "m", overrides=[
+        *TINY, "data.toy=digits-to-words", "data.toy_size=100", "train.epochs=1", "target.shared=true"])
+    src, trg = (json.loads((tmp_path / "m" / f"{side}_vocab.json").read_text()) for side in ("src", "trg"))
+    assert src == trg and {"7", "seven"} <= set(src)
+    assert model.vocabs["src"].itos == model.vocabs["trg"].itos
+    with pytest.raises(RnnkitError, match="target.kind does nothing with target.shared"):
+        rnnkit.train("seq2seq", out=tmp_path / "n", overrides=[*TINY, "data.toy=copy", "target.shared=true",
+                                                               "target.kind=char"])
 
 
 def test_an_lm_initialises_the_decoder_through_init_prefix(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -197,19 +197,26 @@ def load_sides(model_dir: Path) -> tuple[dict[str, Tokenizer], dict[str, Vocab]]
 
 
 def build_sides(cfg: Seq2SeqConfig, train: ParallelText) -> tuple[dict[str, Tokenizer], dict[str, Vocab]]:
-    """Each side's tokenizer (sentencepiece trained on that side's training text) and vocabulary."""
+    """Each side's tokenizer (sentencepiece trained on that side's training text) and vocabulary; with
+    ``target.shared`` one of each, the source section's, built on both sides' text."""
+    if cfg.target.shared:
+        tokenizer, vocab = _build_side(cfg.source, "source", train.sources + train.targets, train.source_path)
+        return {"src": tokenizer, "trg": tokenizer}, {"src": vocab, "trg": vocab}
     tokenizers, vocabs = {}, {}
     for side, lines in (("src", train.sources), ("trg", train.targets)):
-        options = getattr(cfg, SIDE_SECTIONS[side])
-        tokenizers[side] = build_tokenizer(options, lines)
-        vocabs[side] = Vocab.build((tokenizers[side].tokenize(x) for x in lines), options.vocab_size,
-                                   options.min_freq)
-        if len(vocabs[side]) <= len(SPECIALS):
-            section = SIDE_SECTIONS[side]
-            raise RnnkitError(f"the {section} vocabulary holds only the special tokens {' '.join(SPECIALS)}: no "
-                              f"token of the training pairs is kept with {section}.min_freq {options.min_freq} "
-                              f"and {section}.vocab_size {options.vocab_size}", train.source_path)
+        section = SIDE_SECTIONS[side]
+        tokenizers[side], vocabs[side] = _build_side(getattr(cfg, section), section, lines, train.source_path)
     return tokenizers, vocabs
+
+
+def _build_side(options, section: str, lines: list[str], where: str) -> tuple[Tokenizer, Vocab]:
+    tokenizer = build_tokenizer(options, lines)
+    vocab = Vocab.build((tokenizer.tokenize(x) for x in lines), options.vocab_size, options.min_freq)
+    if len(vocab) <= len(SPECIALS):
+        raise RnnkitError(f"the {section} vocabulary holds only the special tokens {' '.join(SPECIALS)}: no token "
+                          f"of the training pairs is kept with {section}.min_freq {options.min_freq} and "
+                          f"{section}.vocab_size {options.vocab_size}", where)
+    return tokenizer, vocab
 
 
 def model_shapes(cfg: Seq2SeqConfig, vocabs: dict[str, Vocab]) -> Seq2SeqModel:
@@ -318,7 +325,7 @@ class Seq2SeqTask(Task):
     read_limits = {name: 1 << 20 if name.endswith("tokenizer.json") else 1 << 30 for name in asset_files}
     #: what decides the weights' meaning: how each side's text becomes ids, and the model they feed
     bound_config_keys = ("task", *(f"{section}.{key}" for section in ("source", "target")
-                                   for key in ("kind", "lowercase", "split_punctuation")),
+                                   for key in ("kind", "lowercase", "split_punctuation")), "target.shared",
                          *(f"model.{key}" for key in ("cell", "src_embedding_size", "trg_embedding_size",
                                                       "hidden_size", "encoder_layers", "decoder_layers",
                                                       "bidirectional", "decoder", "attention", "input_feeding",

@@ -51,9 +51,11 @@ class Seq2SeqDataConfig:
         _choice("data.too_long", self.too_long, TOO_LONG)
         if self.toy:
             _choice("data.toy", self.toy, TOY_TASKS)
-            if self.train:
-                raise RnnkitError(f"data.toy '{self.toy}' generates the training pairs: leave out data.train "
-                                  f"(--data {self.train}) or data.toy")
+            given = [f"data.{split} {path}" for split, path in (("train", self.train), ("valid", self.valid),
+                                                               ("test", self.test)) if path]
+            if given:
+                raise RnnkitError(f"data.toy '{self.toy}' generates all the pairs (80/10/10 train/valid/test): "
+                                  f"leave out {given[0]} (--data / --valid / --test) or data.toy")
         elif not self.train:
             raise RnnkitError("no training data: give --data FILE or FOLDER (or set data.train, or data.toy to "
                               "generate a toy task)")
@@ -66,6 +68,21 @@ class Seq2SeqDataConfig:
         if self.valid_fraction + self.test_fraction >= 1:
             raise RnnkitError(f"data.valid_fraction + data.test_fraction must stay below 1, got "
                               f"{self.valid_fraction} + {self.test_fraction}")
+
+
+@dataclass
+class TargetTokenizerConfig(TokenizerConfig):
+    shared: bool = False  # one tokenizer and vocabulary for both sides: the source section's, built on both sides' text
+
+    def check(self) -> None:
+        """With ``shared`` the source section decides: a target key set besides it would do nothing."""
+        if not self.shared:
+            return
+        defaults = TargetTokenizerConfig(shared=True)
+        changed = [key for key in vars(defaults) if getattr(self, key) != getattr(defaults, key)]
+        if changed:
+            raise RnnkitError(f"target.{changed[0]} does nothing with target.shared: true (the source section's "
+                              "tokenizer and vocabulary serve both sides): set it under source")
 
 
 @dataclass
@@ -137,7 +154,7 @@ class Seq2SeqConfig(TaskConfig):
     task: str = "seq2seq"  # the task these sections belong to
     data: Seq2SeqDataConfig = field(default_factory=Seq2SeqDataConfig)
     source: TokenizerConfig = field(default_factory=TokenizerConfig)  # the source side's tokenizer
-    target: TokenizerConfig = field(default_factory=TokenizerConfig)  # the target side's tokenizer
+    target: TargetTokenizerConfig = field(default_factory=TargetTokenizerConfig)  # the target side's tokenizer
     model: Seq2SeqModelConfig = field(default_factory=Seq2SeqModelConfig)
     train: Seq2SeqTrainConfig = field(default_factory=Seq2SeqTrainConfig)
 
@@ -146,6 +163,7 @@ class Seq2SeqConfig(TaskConfig):
         self.data.check()
         for side in ("source", "target"):
             _choice(f"{side}.kind", getattr(self, side).kind, ("char", "word", "sentencepiece"))
+        self.target.check()
         self.model.check()
         self.train.check()
 
