@@ -210,8 +210,10 @@ def test_unknown_source_tokens_are_counted(reverser: Translator) -> None:
 def test_an_over_long_input_is_an_error_naming_its_line_or_is_cut(reverser: Translator,
                                                                  capsys: pytest.CaptureFixture) -> None:
     long = " ".join("1234567890" + "12")
-    with pytest.raises(RnnkitError, match="input line 2 has 12 tokens.*limit of 10"):
+    with pytest.raises(RnnkitError, match="^input line 2: 12 tokens.*limit of 10"):
         reverser.translate(["1 2", long])
+    with pytest.raises(RnnkitError, match="^in.txt:42: 12 tokens"):  # a file read in parts names its line
+        reverser.translate([long], first_line=42, source="in.txt")
     assert reverser.translate(["1 2", long], truncate=True)[1] == reverser.translate(" ".join("1234567890"))[0]
     assert "input line 2: 12 tokens cut" in capsys.readouterr().err
 

@@ -489,7 +489,8 @@ class Translator(LoadedModel):
                   batch_size: int = 64, max_length_ratio: float | None = None, max_length_extra: int | None = None,
                   temperature: float | None = None, top_k: int | None = None, top_p: float | None = None,
                   seed: int | None = None, truncate: bool = False,
-                  on_progress: Callable[[int], None] | None = None) -> list[str] | list[list[str]]:
+                  on_progress: Callable[[int], None] | None = None, first_line: int = 1,
+                  source: str | Path | None = None) -> list[str] | list[list[str]]:
         """Translations of ``texts`` (a str is a list of one), in input order: one string each, or with
         ``n_best`` > 1 a list of the ``n_best`` best (beam search) per text.
 
@@ -498,7 +499,8 @@ class Translator(LoadedModel):
         Outputs have at most ``max_length_ratio`` x source length + ``max_length_extra`` tokens (default:
         the config's ``train.*``). A source longer than ``data.max_src_length`` is an error naming its line,
         or, with ``truncate``, cut to the limit with a warning. An empty text translates to "".
-        ``on_progress(n)`` is called with the number of texts done after each batch.
+        ``on_progress(n)`` is called with the number of texts done after each batch. Messages name
+        ``texts[0]`` line ``first_line`` (of the file ``source``, when given: a caller reading a file in parts).
         """
         if isinstance(texts, str):
             texts = [texts]
@@ -508,7 +510,9 @@ class Translator(LoadedModel):
                                        top_k, top_p, seed)
         check_int_argument(batch_size, "batch_size", low=1)
         check_bool_argument(truncate, "truncate")
-        sources = self._encode_sources(texts, truncate)
+        check_int_argument(first_line, "first_line", low=1)
+        check_path_argument(source, "source", optional=True)
+        sources = self._encode_sources(texts, truncate, first_line, source)
         todo = [i for i, ids in enumerate(sources) if ids]
         found = search(self.model, [sources[i] for i in todo], batch_size, options, self.device, on_progress)
         outputs: list[list[str]] = [[""] * n_best for _ in texts]
@@ -551,19 +555,21 @@ class Translator(LoadedModel):
         return SearchOptions(beam, n_best, float(alpha), float(t.max_length_ratio if ratio is None else ratio),
                              t.max_length_extra if extra is None else extra, sampling, generator)
 
-    def _encode_sources(self, texts: list[str], truncate: bool) -> list[list[int]]:
+    def _encode_sources(self, texts: list[str], truncate: bool, first_line: int = 1,
+                        source: str | Path | None = None) -> list[list[int]]:
         """Source ids of each text; counts the tokens outside the vocabulary (``oov_counts``) and applies
         the model's source length limit."""
         tokenizer, vocab = self.tokenizers["src"], self.vocabs["src"]
         limit = self.config.data.max_src_length
         out, unknown = [], []
-        for line, text in enumerate(texts, 1):
+        for line, text in enumerate(texts, first_line):
             tokens = tokenizer.tokenize(text)
             if limit and len(tokens) > limit:
+                where = f"{source}:{line}" if source is not None else f"input line {line}"
                 if not truncate:
-                    raise RnnkitError(f"input line {line} has {len(tokens)} tokens, more than the model's limit of "
-                                      f"{limit} (data.max_src_length): shorten it, or truncate it (--truncate)")
-                print(f"warning: input line {line}: {len(tokens)} tokens cut to the model's limit of {limit}",
+                    raise RnnkitError(f"{where}: {len(tokens)} tokens, more than the model's limit of {limit} "
+                                      "(data.max_src_length): shorten it, or truncate it (--truncate)")
+                print(f"warning: {where}: {len(tokens)} tokens cut to the model's limit of {limit}",
                       file=sys.stderr, flush=True)
                 tokens = tokens[:limit]
             unknown += [tok for tok in tokens if tok not in vocab]
