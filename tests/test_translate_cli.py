@@ -58,7 +58,7 @@ def toy_dir(tmp_path_factory) -> Path:
 def attention_model(tmp_path_factory, toy_dir: Path) -> Path:
     out = tmp_path_factory.mktemp("s2s") / "attention"
     quiet_main("train", "seq2seq", "--recipe", "toy-attention", "--data", toy_dir / "train.tsv", "--valid",
-               toy_dir / "valid.tsv", "--out", out, *sets(*TINY_S2S, FROM_FILES))
+               toy_dir / "valid.tsv", "--out", out, *sets(*TINY_S2S, FROM_FILES, "data.max_src_length=10"))
     return out
 
 
@@ -279,6 +279,30 @@ def test_translate_stdin_not_utf8_names_the_line(capsys, attention_model: Path, 
     assert err == "error: <stdin>:2: not UTF-8 (invalid byte at column 3)\n"
 
 
+def test_translate_over_long_input_names_its_line_in_any_chunk(capsys, attention_model: Path, tmp_path: Path,
+                                                                monkeypatch) -> None:
+    """The model was trained with data.max_src_length 10: line 5 of the file is over it."""
+    monkeypatch.setattr("rnnkit.cli.TRANSLATE_CHUNK_BATCHES", 1)  # calls of 2 lines: line 5 is the third's first
+    lines = ["1 2", "3 4", "5 6", "7 8", " ".join("123456789012"), "9 0"]
+    src = write_lines(tmp_path / "src.txt", lines)
+    hyp = tmp_path / "hyp.txt"
+    rc, out, err = run(capsys, "translate", attention_model, "--input", src, "--output", hyp, "--batch-size", "2")
+    assert rc == 2 and out == "" and not hyp.exists()
+    assert err == (f"error: {src}:5: 12 tokens, more than the model's limit of 10 (data.max_src_length): shorten "
+                   "it, or truncate it (--truncate)\n")
+    rc, out, err = run(capsys, "translate", attention_model, "--input", src, "--output", hyp, "--batch-size", "2",
+                       "--truncate")
+    assert rc == 0, err
+    assert f"warning: {src}:5: 12 tokens cut to the model's limit of 10" in err
+    assert len(hyp.read_text(encoding="utf-8").splitlines()) == 6
+    monkeypatch.setattr(sys, "stdin", _Stdin(("\n".join(lines) + "\n").encode()))
+    rc, out, err = run(capsys, "translate", attention_model)
+    assert rc == 2 and len(out.splitlines()) == 4  # the lines before it were answered
+    assert err.startswith("error: <stdin>:5: 12 tokens, more than the model's limit of 10")
+    rc, out, err = run(capsys, "translate", attention_model, "1 2", " ".join("123456789012"))
+    assert rc == 2 and err.startswith("error: input line 2: 12 tokens")
+
+
 # ------------------------------------------------------------------------------------------ evaluate
 def test_evaluate_pairs_prints_metrics_signatures_and_json(capsys, attention_model: Path, toy_dir: Path,
                                                           tmp_path: Path) -> None:
@@ -290,7 +314,7 @@ def test_evaluate_pairs_prints_metrics_signatures_and_json(capsys, attention_mod
     for metric in ("bleu", "chrf", "token_accuracy", "exact_match", "loss", "ppl"):
         assert any(line.split()[0] == metric for line in lines[:-1]), metric
         assert isinstance(record[metric], float)
-    assert any("signature nrefs:1|" in line for line in lines)
+    assert any(line.split()[:2] == ["bleu", "signature"] and "nrefs:1|" in line for line in lines)
     assert record["signatures"]["bleu"].startswith("nrefs:1|")
     assert record["data"] == str(toy_dir / "test.tsv") and record["sentences"] == 20
     assert json.loads(json_file.read_text(encoding="utf-8")) == record

@@ -496,7 +496,7 @@ class TranslationJob:
         try:
             for start in range(0, len(lines), size):
                 on_progress = bar and _progress_from(bar, start)
-                self._emit(self._translate(lines[start:start + size], on_progress), start + 1)
+                self._emit(self._translate(lines[start:start + size], path, start + 1, on_progress), start + 1)
         finally:
             if bar is not None:
                 bar.close()
@@ -505,14 +505,16 @@ class TranslationJob:
         for number, line in _stdin_lines():
             self._plot(line)
             before = self.unknown
-            self._emit(self._translate([line]), number)
+            self._emit(self._translate([line], "<stdin>", number), number)
             if self.unknown > before and self.kept is None:
                 print(f"translate: line {number}: {self.unknown - before} source token(s) not in the model's "
                       "vocabulary, read as <unk>", file=sys.stderr)
 
-    def _translate(self, texts: list[str], on_progress=None) -> list:
-        """The translations of ``texts``, counting their source tokens read as <unk>."""
-        results = self.translator.translate(texts, on_progress=on_progress, **self.options)
+    def _translate(self, texts: list[str], source: str | None = None, first_line: int = 1, on_progress=None) -> list:
+        """The translations of ``texts`` (lines ``first_line``... of ``source``, which errors and warnings name),
+        counting their source tokens read as <unk>."""
+        results = self.translator.translate(texts, on_progress=on_progress, first_line=first_line, source=source,
+                                            **self.options)
         self.unknown += self.translator.oov_counts[0]
         return results
 
@@ -608,11 +610,12 @@ def cmd_evaluate(args) -> int:
     if args.verbose:
         print(model.kernel_path("evaluate", batch_size=args.batch_size or 0), file=sys.stderr)
     metrics = model.evaluate(args.data, batch_size=args.batch_size, max_lines=args.max_lines, **options)
-    for key, value in metrics.items():
-        print(f"{key:>8}  {_shown(key, value)}")
     signatures = getattr(model, "last_signatures", None) or {}  # how corpus scores were computed (sacrebleu)
+    width = max(8, *map(len, metrics))
+    for key, value in metrics.items():
+        print(f"{key:>{width}}  {_shown(key, value)}")
     for key, signature in signatures.items():
-        print(f"{key:>8}  signature {signature}")
+        print(f"{key + ' signature':>{width}}  {signature}")
     extra = {"backend": "numpy"} if args.backend == "numpy" else {}
     given = {key: str(value) if isinstance(value, os.PathLike) else value for key, value in options.items()
              if value is not None}
