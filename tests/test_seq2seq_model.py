@@ -91,6 +91,24 @@ def test_teacher_forcing_equals_step_mode(options: dict) -> None:
         assert attention is None and step_attention == [None] * trg_in.size(0)
 
 
+@pytest.mark.parametrize("options", [
+    dict(cell="gru", bidirectional=True, bridge="learned", decoder_hidden_size=2 * H, input_feeding=True),
+    dict(cell="lstm", bidirectional=True, bridge="learned", decoder_hidden_size=2 * H, attention="dot"),
+    dict(cell="lstm", bridge="zero", decoder="peek", decoder_hidden_size=H + 3)], ids=["joeynmt-shape", "dot", "peek"])
+def test_a_decoder_of_its_own_size_agrees_in_both_modes(options: dict) -> None:
+    """model.decoder_hidden_size (JoeyNMT's shape: a bi-GRU of 256 per direction, a decoder of 512)."""
+    model = build(**options).eval()
+    assert model.decoder.rnns[0].hidden_size == options["decoder_hidden_size"]
+    src, lengths, trg_in = sample_batch()
+    logits, _ = model.teacher_forced(src, lengths, trg_in)
+    torch.testing.assert_close(step_through(model, src, lengths, trg_in)[0], logits, rtol=1e-5, atol=1e-6)
+
+
+def test_a_decoder_size_the_last_bridge_cannot_feed_is_refused() -> None:
+    with pytest.raises(RnnkitError, match="model.bridge"):
+        build(bridge="last", decoder_hidden_size=2 * H)
+
+
 @pytest.mark.parametrize("decoder, feeding, calls", [("state", False, 1), ("peek", False, 1), ("repeat", False, 1),
                                                      ("attention", False, 1), ("attention", True, 0)])
 def test_only_input_feeding_steps_through_time_when_teacher_forced(decoder: str, feeding: bool, calls: int) -> None:

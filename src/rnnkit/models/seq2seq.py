@@ -30,8 +30,8 @@ class Seq2SeqModel(nn.Module):
         self.cfg = cfg
         self.encoder = Encoder(cfg.cell, src_vocab_size, cfg.src_embedding_size, cfg.hidden_size, cfg.encoder_layers,
                                cfg.bidirectional, cfg.dropout)
-        self.bridge = Bridge(cfg.bridge, cfg.cell, self.encoder.output_size, cfg.hidden_size)
-        self.decoder = Decoder(cfg.decoder, cfg.cell, trg_vocab_size, cfg.trg_embedding_size, cfg.hidden_size,
+        self.bridge = Bridge(cfg.bridge, cfg.cell, self.encoder.output_size, cfg.decoder_size)
+        self.decoder = Decoder(cfg.decoder, cfg.cell, trg_vocab_size, cfg.trg_embedding_size, cfg.decoder_size,
                                cfg.decoder_layers, self.encoder.output_size, cfg.attention, cfg.input_feeding,
                                cfg.dropout)
         self._init_weights()

@@ -327,9 +327,9 @@ class Seq2SeqTask(Task):
     bound_config_keys = ("task", *(f"{section}.{key}" for section in ("source", "target")
                                    for key in ("kind", "lowercase", "split_punctuation")), "target.shared",
                          *(f"model.{key}" for key in ("cell", "src_embedding_size", "trg_embedding_size",
-                                                      "hidden_size", "encoder_layers", "decoder_layers",
-                                                      "bidirectional", "decoder", "attention", "input_feeding",
-                                                      "bridge", "tie_embeddings")))
+                                                      "hidden_size", "decoder_hidden_size", "encoder_layers",
+                                                      "decoder_layers", "bidirectional", "decoder", "attention",
+                                                      "input_feeding", "bridge", "tie_embeddings")))
     resumable_keys = ()
 
     @classmethod

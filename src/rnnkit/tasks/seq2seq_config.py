@@ -91,6 +91,7 @@ class Seq2SeqModelConfig:
     src_embedding_size: int = at_least(256, 0)  # source token embeddings; 0 = one-hot input (seed 000)
     trg_embedding_size: int = at_least(256, 0)  # target token embeddings; 0 = one-hot input (seed 000)
     hidden_size: int = at_least(256, 1)  # units per layer (per direction in a bidirectional encoder)
+    decoder_hidden_size: int = at_least(0, 0)  # decoder units per layer; 0 = hidden_size (JoeyNMT: 512 after 2 x 256)
     encoder_layers: int = at_least(1, 1)  # stacked encoder layers
     decoder_layers: int = at_least(1, 1)  # stacked decoder layers
     bidirectional: bool = False  # encoder reads both ways; outputs and final states are 2 x hidden_size
@@ -99,8 +100,18 @@ class Seq2SeqModelConfig:
     input_feeding: bool = False  # attention: feed the previous attentional vector back in (Luong 3.3; a step loop)
     bridge: str = "last"  # decoder's initial state: zero | last (encoder's final state) | learned (tanh(W s))
     dropout: float = fraction(0.0)  # on embeddings, between layers and before the output layer
-    tie_embeddings: bool = False  # the output layer shares the target embedding (trg_embedding_size = hidden_size)
+    tie_embeddings: bool = False  # the output layer shares the target embedding (trg_embedding_size = decoder size)
     init: str = "default"  # default (PyTorch's) | uniform (every weight U(-0.1, 0.1)) | xavier (biases 0)
+
+    @property
+    def decoder_size(self) -> int:
+        """Units per decoder layer."""
+        return self.decoder_hidden_size or self.hidden_size
+
+    @property
+    def encoder_output_size(self) -> int:
+        """Size of the encoder's outputs (the attention's memory)."""
+        return self.hidden_size * (2 if self.bidirectional else 1)
 
     def check(self) -> None:
         """:class:`RnnkitError` naming the first key (``model.KEY``) whose value no model can be built from
@@ -119,12 +130,16 @@ class Seq2SeqModelConfig:
         if self.bridge == "last" and self.bidirectional:
             _fail("bridge", "'last' needs a unidirectional encoder (a bidirectional one ends in 2 x hidden_size "
                             "states): use learned")
-        if self.decoder == "attention" and self.attention == "dot" and self.bidirectional:
-            _fail("attention", "'dot' needs encoder outputs of the decoder's size; a bidirectional encoder's "
-                               "are 2 x hidden_size: use general or bahdanau")
-        if self.tie_embeddings and (self.decoder == "repeat" or self.trg_embedding_size != self.hidden_size):
+        if self.bridge == "last" and self.decoder_size != self.hidden_size:
+            _fail("bridge", f"'last' passes the encoder's states of hidden_size {self.hidden_size} on, but "
+                            f"decoder_hidden_size is {self.decoder_size}: use learned")
+        if self.decoder == "attention" and self.attention == "dot" and self.encoder_output_size != self.decoder_size:
+            _fail("attention", f"'dot' needs encoder outputs of the decoder's size ({self.encoder_output_size} != "
+                               f"{self.decoder_size}; a bidirectional encoder's are 2 x hidden_size): use general "
+                               "or bahdanau")
+        if self.tie_embeddings and (self.decoder == "repeat" or self.trg_embedding_size != self.decoder_size):
             _fail("tie_embeddings", "needs a decoder that embeds target tokens (not repeat) and trg_embedding_size "
-                                    f"= hidden_size ({self.trg_embedding_size} != {self.hidden_size})")
+                                    f"= the decoder's size ({self.trg_embedding_size} != {self.decoder_size})")
 
 
 @dataclass
