@@ -230,7 +230,7 @@ CASES: list[Case] = [
     bad_set("yaml-recursive-alias", "data.train=&a [*a]", "an alias refers to a value that contains it"),
     bad_set("yaml-duplicate-key", "data.train={a: 1, a: 2}", "'a' appears twice"),
     bad_set("yaml-tab", "train.lr=\t- 1", "invalid YAML"),
-    bad_set("task-unknown", "task=xyz", "unknown task 'xyz' (available: lm)"),
+    bad_set("task-unknown", "task=xyz", "unknown task 'xyz' (available: lm, seq2seq)"),
     bad_set("task-number", "task=3", "config key 'task' must be a string, got 3"),
     # ------------------------------------------------------------------------------ --set: types
     bad_set("int-word", "train.epochs=many", "'train.epochs' must be an integer, got 'many'"),
@@ -566,7 +566,8 @@ CASES: list[Case] = [
          "overrides must be a list"),
     Case("api-train-overrides-no-equals", api("train", **{**TRAIN_KW, "overrides": ["train.lr"]}), E,
          "'train.lr' is not of the form key=value"),
-    Case("api-train-task-unknown", api("train", task="xyz", **TRAIN_KW), E, "unknown task 'xyz' (available: lm)"),
+    Case("api-train-task-unknown", api("train", task="xyz", **TRAIN_KW), E,
+         "unknown task 'xyz' (available: lm, seq2seq)"),
     Case("api-train-task-none", api("train", task=None, **TRAIN_KW), TypeError, "task must be a str"),
     Case("api-train-recipe-int", api("train", recipe=5, **TRAIN_KW), TypeError, "recipe must be a path"),
     Case("api-train-recipe-unknown", api("train", recipe="ptb-huge", **TRAIN_KW), E, "unknown recipe 'ptb-huge'"),
