@@ -56,6 +56,11 @@ class Seq2SeqDataConfig:
             if given:
                 raise RnnkitError(f"data.toy '{self.toy}' generates all the pairs (80/10/10 train/valid/test): "
                                   f"leave out {given[0]} (--data / --valid / --test) or data.toy")
+            idle = [key for key in ("src", "trg", "valid_fraction", "test_fraction", "max_pairs")
+                    if getattr(self, key) not in (None, 0, 0.0)]
+            if idle:
+                raise RnnkitError(f"data.{idle[0]} does nothing with data.toy '{self.toy}', which generates its "
+                                  "pairs split 80/10/10 (data.toy_size says how many)")
         elif not self.train:
             raise RnnkitError("no training data: give --data FILE or FOLDER (or set data.train, or data.toy to "
                               "generate a toy task)")
