@@ -62,7 +62,6 @@ def test_the_model_choices_are_those_the_modules_build() -> None:
 
 @pytest.mark.parametrize("overrides, key", [
     (["data.toy=shuffle"], "data.toy"),
-    (["data.toy=reverse", "data.train=x.tsv"], "data.toy"),
     (["data.toy=reverse", "data.valid=x.tsv"], "leave out data.valid "),
     ([], "--data"),
     (["data.toy=copy", "data.max_pairs=100"], "data.max_pairs does nothing with data.toy"),
@@ -294,6 +293,13 @@ def test_attention_of_a_model_without_it_is_an_error(tmp_path: Path) -> None:
     assert set(model.results["valid"]) == {"loss", "ppl"}  # selected by loss: no decoding during training
     with pytest.raises(RnnkitError, match="no attention"):
         model.attention("1 2 3")
+
+
+def test_a_toy_recipe_given_data_reads_the_data(toy_dir: Path, tmp_path: Path) -> None:
+    model = rnnkit.train("seq2seq", data=str(toy_dir), out=tmp_path / "m", overrides=[
+        *TINY, "data.toy=sort", "train.epochs=1"])
+    assert model.config.data.train.endswith("train.tsv")
+    assert model.results["test"]["sentences"] == 20  # toy_dir's test.tsv, not a generated sort task
 
 
 def test_sentencepiece_sides_and_a_folder_of_tsv_files(toy_dir: Path, tmp_path: Path) -> None:

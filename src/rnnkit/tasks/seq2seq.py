@@ -157,7 +157,7 @@ def toy_splits(d: Seq2SeqDataConfig) -> tuple[ParallelText, ParallelText, Parall
 def read_splits(cfg: Seq2SeqConfig) -> tuple[ParallelText, ParallelText, ParallelText | None]:
     """(train, valid, test or None): the files given, else parts of train held out (``data.*_fraction``)."""
     d = cfg.data
-    if d.toy:
+    if d.toy and not d.train:
         return toy_splits(d)
     train = read_pairs(d, d.train, d.max_pairs)
     valid = read_pairs(d, d.valid, d.max_pairs) if d.valid else None

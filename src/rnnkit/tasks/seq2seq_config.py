@@ -45,22 +45,26 @@ class Seq2SeqDataConfig:
     max_trg_length: int = at_least(0, 0)  # target tokens; 0 = no limit
     too_long: str = "drop"  # drop (counted, printed) | error (names the file and line)
 
+    def _check_toy(self) -> None:
+        """A generated toy task is all the data: keys about files would do nothing."""
+        given = [f"data.{split} {path}" for split, path in (("valid", self.valid), ("test", self.test)) if path]
+        if given:
+            raise RnnkitError(f"data.toy '{self.toy}' generates all the pairs (80/10/10 train/valid/test) when no "
+                              f"--data is given: leave out {given[0]} (--valid / --test), or give --data too")
+        idle = [key for key in ("src", "trg", "valid_fraction", "test_fraction", "max_pairs")
+                if getattr(self, key) not in (None, 0, 0.0)]
+        if idle:
+            raise RnnkitError(f"data.{idle[0]} does nothing with data.toy '{self.toy}', which generates its pairs "
+                              "split 80/10/10 (data.toy_size says how many)")
+
     def check(self) -> None:
         """What no data can be read with, naming the key (before anything is read)."""
         _choice("data.split", self.split, SPLITS)
         _choice("data.too_long", self.too_long, TOO_LONG)
         if self.toy:
             _choice("data.toy", self.toy, TOY_TASKS)
-            given = [f"data.{split} {path}" for split, path in (("train", self.train), ("valid", self.valid),
-                                                               ("test", self.test)) if path]
-            if given:
-                raise RnnkitError(f"data.toy '{self.toy}' generates all the pairs (80/10/10 train/valid/test): "
-                                  f"leave out {given[0]} (--data / --valid / --test) or data.toy")
-            idle = [key for key in ("src", "trg", "valid_fraction", "test_fraction", "max_pairs")
-                    if getattr(self, key) not in (None, 0, 0.0)]
-            if idle:
-                raise RnnkitError(f"data.{idle[0]} does nothing with data.toy '{self.toy}', which generates its "
-                                  "pairs split 80/10/10 (data.toy_size says how many)")
+        if self.toy and not self.train:  # the toy task is the data (a toy recipe given --data reads that instead)
+            self._check_toy()
         elif not self.train:
             raise RnnkitError("no training data: give --data FILE or FOLDER (or set data.train, or data.toy to "
                               "generate a toy task)")
