@@ -215,6 +215,17 @@ def test_translate_attention_plot_writes_a_png(capsys, attention_model: Path, to
     assert len(out.splitlines()) == 2 and str(png) in err
 
 
+def test_plot_attention_checks_its_shape_and_says_when_glyphs_are_missing(tmp_path: Path) -> None:
+    from rnnkit.plotting import _label_fonts, plot_attention
+
+    assert plot_attention(["1", "2", "3"], ["3", "<eos>"], [[0.1, 0.2, 0.7], [0.5, 0.25, 0.25]], tmp_path / "a.png")
+    assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match="weights must be len\\(output\\) x len\\(source\\) = 2 x 3"):
+        plot_attention(["1", "2", "3"], ["3", "<eos>"], [[1.0, 0.0, 0.0]], tmp_path / "b.png")
+    if len(_label_fonts()) == 1:  # no CJK font installed: the Chinese labels are boxes, and it says so
+        assert not plot_attention(["中央", "气象台"], ["暴雨"], [[0.4, 0.6]], tmp_path / "c.png")
+
+
 def test_translate_refuses_a_model_of_another_task_and_generate_a_seq2seq_model(capsys, attention_model: Path,
                                                                                  lm_model: Path) -> None:
     rc, out, err = run(capsys, "translate", lm_model, "the cat")

@@ -535,8 +535,9 @@ class TranslationJob:
 
         self.plot_pending = False
         source, output, weights = self.translator.attention(text)
-        plot_attention(source, output, weights, self.args.attention_plot)
-        print(f"translate: the attention of the first sentence is drawn in {self.args.attention_plot}",
+        drawn = plot_attention(source, output, weights, self.args.attention_plot)
+        boxes = "" if drawn else " (some characters are in no installed font: drawn as boxes)"
+        print(f"translate: the attention of the first sentence is drawn in {self.args.attention_plot}{boxes}",
               file=sys.stderr)
 
     def finish(self) -> None:
