@@ -28,8 +28,6 @@ SRC = str(Path(rnnkit.__file__).resolve().parents[1])
 TINY_S2S = ["model.src_embedding_size=8", "model.trg_embedding_size=8", "model.hidden_size=16",
             "train.batch_size=16", "train.eval_batch_size=64", "train.epochs=1", "train.max_steps=10",
             "train.log_every=5", "train.progress=false", "train.device=cpu", "train.threads=1"]
-#: a toy recipe trained on files (--data) rather than the pairs it generates
-FROM_FILES = 'data.toy=""'
 
 
 def run(capsys, *argv) -> tuple[int, str, str]:
@@ -58,7 +56,7 @@ def toy_dir(tmp_path_factory) -> Path:
 def attention_model(tmp_path_factory, toy_dir: Path) -> Path:
     out = tmp_path_factory.mktemp("s2s") / "attention"
     quiet_main("train", "seq2seq", "--recipe", "toy-attention", "--data", toy_dir / "train.tsv", "--valid",
-               toy_dir / "valid.tsv", "--out", out, *sets(*TINY_S2S, FROM_FILES, "data.max_src_length=10"))
+               toy_dir / "valid.tsv", "--out", out, *sets(*TINY_S2S, "data.max_src_length=10"))
     return out
 
 
@@ -66,7 +64,7 @@ def attention_model(tmp_path_factory, toy_dir: Path) -> Path:
 def state_model(tmp_path_factory, toy_dir: Path) -> Path:
     out = tmp_path_factory.mktemp("s2s") / "state"
     quiet_main("train", "seq2seq", "--recipe", "toy-state", "--data", toy_dir / "train.tsv", "--valid",
-               toy_dir / "valid.tsv", "--out", out, *sets(*TINY_S2S, FROM_FILES, "train.max_steps=2"))
+               toy_dir / "valid.tsv", "--out", out, *sets(*TINY_S2S, "train.max_steps=2"))
     return out
 
 
@@ -369,7 +367,7 @@ def test_data_toy_train_evaluate_translate_pipeline(capsys, tmp_path: Path) -> N
     model = tmp_path / "model"
     rc, out, err = run(capsys, "train", "seq2seq", "--recipe", "toy-state", "--data", data / "train.tsv",
                        "--valid", data / "valid.tsv", "--test", data / "test.tsv", "--out", model,
-                       *sets(*TINY_S2S, FROM_FILES, "train.max_steps=4"))
+                       *sets(*TINY_S2S, "train.max_steps=4"))
     assert rc == 0, err
     assert "test: " in out
     rc, out, err = run(capsys, "evaluate", model, "--data", data / "test.tsv")
