@@ -478,6 +478,7 @@ class TranslationJob:
         self.done = 0  # inputs translated
         self.total: int | None = None  # inputs in all, when known
         self.unknown = 0  # source tokens read as <unk>
+        self.unknown_told = 0  # of those, said on stderr line by line (stdin to stdout: interactive)
         self.plot_pending = bool(args.attention_plot)
 
     def translate_texts(self, texts: list[str]) -> None:
@@ -491,7 +492,7 @@ class TranslationJob:
         lines = read_lines(path)
         self.total = len(lines)
         self._plot(lines[0])
-        size = self.args.batch_size * TRANSLATE_CHUNK_BATCHES if self.args.batch_size > 0 else len(lines)
+        size = self.args.batch_size * TRANSLATE_CHUNK_BATCHES
         bar = _translation_progress(len(lines), to_file=bool(self.args.output))
         try:
             for start in range(0, len(lines), size):
@@ -509,6 +510,7 @@ class TranslationJob:
             if self.unknown > before and self.kept is None:
                 print(f"translate: line {number}: {self.unknown - before} source token(s) not in the model's "
                       "vocabulary, read as <unk>", file=sys.stderr)
+                self.unknown_told = self.unknown
 
     def _translate(self, texts: list[str], source: str | None = None, first_line: int = 1, on_progress=None) -> list:
         """The translations of ``texts`` (lines ``first_line``... of ``source``, which errors and warnings name),
@@ -546,7 +548,7 @@ class TranslationJob:
         if self.kept is not None:
             write_output_file(self.args.output, "".join(self.kept), "--output")
             print(f"translate: {self.done} line(s) translated into {self.args.output}", file=sys.stderr)
-        if self.unknown and (self.args.input or self.args.text):
+        if self.unknown > self.unknown_told:
             print(f"translate: {self.unknown} source token(s) not in the model's vocabulary were read as <unk>",
                   file=sys.stderr)
 
