@@ -367,8 +367,8 @@ class Trainer:
                         last_metrics = self._validate_and_save()
                 if self._early_stopped():
                     break
-            if self.validated_at != self.step:
-                last_metrics = self._validate_and_save()
+            if self.validated_at != self.step:  # the stop's own validation, for the results
+                last_metrics = self._validate_and_save(counts=False)
             self.finished = True
             self.save_checkpoint()
         return last_metrics
@@ -440,7 +440,11 @@ class Trainer:
         self.rows.append(row)
 
     # ----------------------------------------------------------------- validation
-    def _validate_and_save(self) -> dict[str, float]:
+    def _validate_and_save(self, counts: bool = True) -> dict[str, float]:
+        """Validate, keep the weights if they are the best so far, and save a checkpoint. ``counts=False``
+        (the validation at a stop between scheduled ones, e.g. train.max_steps): it selects the best weights
+        but does not feed the schedule, early stopping or NT-ASGD, so a run resumed with more steps goes on
+        exactly as one that never stopped there."""
         averaged = self._swap_in_average()
         metrics = self._validate()
         value = self._selection_value(metrics)
@@ -449,16 +453,16 @@ class Trainer:
         self._log("valid", metrics["loss"], self.schedule.lr, None, metrics)
         improved = score < self._oriented(self.best_value)
         if improved:
-            self.best_value, self.best_metrics, self.bad_evals = value, metrics, 0
+            self.best_value, self.best_metrics = value, metrics
             if self.dist.is_main:
                 self._save_best()
-        else:
-            self.bad_evals += 1
         if averaged is not None:
             _restore(self.model, averaged)
-        self.val_history.append(score)
-        self.schedule.on_validation(score)
-        self._maybe_switch_to_asgd()
+        if counts:
+            self.bad_evals = 0 if improved else self.bad_evals + 1
+            self.val_history.append(score)
+            self.schedule.on_validation(score)
+            self._maybe_switch_to_asgd()
         if self.dist.is_main and self.cfg.progress:
             shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
             best = f" (best {self.metric})" if improved else ""
