@@ -345,7 +345,7 @@ class Seq2SeqTask(Task):
                     raise
                 raise RnnkitError(f"{e}; for aligned files give the markers: data.src and data.trg (e.g. --set "
                                   "data.src=de --set data.trg=en)") from None
-        if not Path(path).is_dir() and not Path(path).exists() and _existing(Path(f"{path}.{d.src}")) is None:
+        if not Path(path).exists() and _existing(Path(f"{path}.{d.src}")) is None:  # neither a file nor a stem
             raise RnnkitError("data path not found", path)
         return find_aligned_splits(path, d.src, d.trg)
 
