@@ -36,6 +36,14 @@ def test_import_help_and_recipes_do_not_import_torch(argv: list[str] | None) -> 
     assert out.splitlines()[-1] == "TORCH False"
 
 
+def test_data_toy_does_not_import_torch(tmp_path) -> None:
+    argv = ["data", "toy", "copy", "--out", str(tmp_path / "toy"), "--n", "20"]
+    run = f"import sys\nfrom rnnkit.cli import main\nmain({argv!r})"
+    out = python(f"{run}\nprint('TORCH', 'torch' in sys.modules)").stdout
+    assert out.splitlines()[-1] == "TORCH False"
+    assert (tmp_path / "toy" / "train.tsv").is_file()
+
+
 def test_train_is_the_api_function_also_after_importing_the_trainer_module() -> None:
     out = python("import rnnkit, sys\nfrom rnnkit.train import Trainer\nfrom rnnkit import api\n"
                  "print(rnnkit.train is api.train, rnnkit.load is api.load, "

@@ -43,6 +43,14 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from rnnkit.errors import RnnkitError, parse_json
+from rnnkit.files import (  # noqa: F401 (re-exported: the model directory's writers)
+    DIR_MODE,
+    FILE_MODE,
+    atomic_write_bytes,
+    atomic_write_text,
+    check_output_file,
+    write_output_file,
+)
 from rnnkit.lock import LOCK_FILE
 
 CONFIG_FILE = "config.yaml"
@@ -74,37 +82,6 @@ _TEMP_CHECKPOINT = re.compile(rf"^\.{CHECKPOINT_DIR}\.{_RANDOM}$")
 #: what a checkpoint folder (or its temporary) holds: nothing else is rnnkit's
 _CHECKPOINT_ENTRY = re.compile(
     rf"^(trainer_state\.pt|last\.safetensors|rng_rank\d+\.pt|\.last\.safetensors\.{_RANDOM}\.tmp)$")
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-#: the permissions a plain ``open()`` would give (mkstemp/mkdtemp make 0600/0700, private to the user)
-FILE_MODE, DIR_MODE = 0o666 & ~_umask(), 0o777 & ~_umask()
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _unique_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -660,35 +637,3 @@ def remove_stale_temps(model_dir: str | Path) -> list[str]:
     for name in stale:
         _remove_own(Path(model_dir) / name)
     return stale
-
-
-# ---------------------------------------------------------------------------------------------- output files
-def check_output_file(path: str | Path, option: str) -> None:
-    """A file the user asked rnnkit to write (``option``, e.g. --json) may be new or a plain file; never a
-    folder, a symbolic link or a device, pipe or socket (rnnkit would replace it)."""
-    parent = Path(path).parent
-    if not parent.is_dir():  # rnnkit makes no folders the user did not ask for
-        problem = "is not a folder" if os.path.lexists(parent) else "does not exist (create it first)"
-        raise RnnkitError(f"{option}: {parent} {problem}", path)
-    try:
-        mode = os.lstat(path).st_mode
-    except FileNotFoundError:
-        return
-    except OSError as e:
-        raise RnnkitError(f"{option}: cannot use this path ({e.strerror})", path) from None
-    if stat.S_ISDIR(mode):
-        raise RnnkitError(f"{option} names a folder; give a file name", path)
-    if stat.S_ISLNK(mode):
-        raise RnnkitError(f"{option} names a symbolic link; rnnkit does not replace links (give the file "
-                          "itself or a new name)", path)
-    if not stat.S_ISREG(mode):
-        raise RnnkitError(f"{option} names a device, pipe or socket, not a file; give a file name", path)
-
-
-def write_output_file(path: str | Path, text: str, option: str) -> None:
-    """Write a file the user asked for (``option``), atomically, after :func:`check_output_file`."""
-    check_output_file(path, option)
-    try:
-        atomic_write_text(path, text)
-    except OSError as e:
-        raise RnnkitError(f"{option}: cannot write the file ({e.strerror})", path) from None

@@ -119,7 +119,7 @@ def write_toy(task: str, out: str | Path, n: int = 10000, seed: int = 0, overwri
     ``out`` may hold other files. Existing split files are an error, unless ``overwrite`` and a
     ``toy.json`` written by this command is beside them (rnnkit replaces only what it made).
     """
-    from rnnkit.checkpoint import atomic_write_text
+    from rnnkit.files import atomic_write_text
 
     if n < 10:
         raise RnnkitError(f"--n must be at least 10 (80/10/10 train/valid/test), got {n}")
