@@ -47,9 +47,12 @@ def _add_train(sub) -> None:
     from rnnkit.tasks import task_names  # the task modules' names, from their files: no task is imported
 
     p = sub.add_parser("train", help="train a model", description="Train a model into a model directory.")
-    p.add_argument("task", choices=task_names(), help="the task (lm: language model); its recipes say which")
+    p.add_argument("task", choices=task_names(),
+                   help="the task (lm: language model; seq2seq: sequence to sequence); its recipes say which")
     p.add_argument("--recipe", help="built-in recipe name (see `rnnkit recipes`) or a YAML file")
-    p.add_argument("--data", help="training text file, or a folder with train/valid/test files")
+    p.add_argument("--data", help="training data file, or a folder with train/valid/test files (seq2seq: TSV pairs, "
+                                  "or aligned files by the recipe's data.src / data.trg); a seq2seq toy recipe "
+                                  "generates its data without it")
     p.add_argument("--valid", help="validation file (default: from --data, else held out of train)")
     p.add_argument("--test", help="test file, scored with the best weights after training")
     p.add_argument("--out", required=True,
@@ -159,8 +162,8 @@ def _add_evaluate(sub) -> None:
                                         "char for char models; seq2seq: BLEU, chrF, accuracy, perplexity)",
                        description="Score a model on data with its task's standard metrics, printed one per line "
                                    "and as one JSON line. A task may take options of its own after these: a seq2seq "
-                                   "model takes --src FILE --ref FILE (aligned files, instead of --data PAIRS.tsv) "
-                                   "and --beam N (the search that decodes it; default 1, greedy), and prints "
+                                   "model takes --src FILE --ref FILE (aligned files, instead of --data PAIRS.tsv), "
+                                   "--beam N and --alpha A (the search that decodes it; default: greedy), and prints "
                                    "sacrebleu's signatures of BLEU and chrF.")
     p.add_argument("model", help="model directory")
     p.add_argument("--data", help="data file read like the training data (required unless the model's task takes "
