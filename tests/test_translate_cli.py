@@ -115,7 +115,7 @@ def test_translate_text_arguments_matches_the_api(capsys, attention_model: Path,
     rc, out, err = run(capsys, "translate", attention_model, *texts)
     assert rc == 0, err
     assert out.splitlines() == rnnkit.load(attention_model).translate(texts)
-    rc, beam, err = run(capsys, "translate", attention_model, *texts, "--beam", "3", "--alpha", "0")
+    rc, beam, err = run(capsys, "translate", attention_model, texts[0], "--beam", "3", *texts[1:], "--alpha", "0")
     assert rc == 0, err
     assert beam.splitlines() == rnnkit.load(attention_model).translate(texts, beam=3, alpha=0.0)
 

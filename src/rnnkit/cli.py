@@ -113,7 +113,7 @@ def _add_generate(sub) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="say on stderr which kernel runs the model")
 
 
-def _add_translate(sub) -> None:
+def _add_translate(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "translate", help="translate text with a sequence-to-sequence model",
         description="Translate with a sequence-to-sequence model: the TEXT arguments, the lines of --input FILE "
@@ -155,6 +155,7 @@ def _add_translate(sub) -> None:
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     _add_threads(p)
     p.add_argument("-v", "--verbose", action="store_true", help="say on stderr which kernels run the model")
+    return p
 
 
 def _add_evaluate(sub) -> None:
@@ -214,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("recipes", help="list the built-in recipes")
     _add_train(sub)
     _add_generate(sub)
-    _add_translate(sub)
+    parser.intermixed = {"translate": _add_translate(sub)}  # TEXT may come after options: main() re-reads them
     _add_evaluate(sub)
     _add_data(sub)
     grad = sub.add_parser("gradcheck", help="check the NumPy reference's gradients by finite differences")
@@ -226,7 +227,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
     args, rest = parser.parse_known_args(argv)
+    if args.command in parser.intermixed:  # `translate MODEL --beam 5 "Go."`: argparse stops the TEXT list at --beam
+        args = parser.intermixed[args.command].parse_intermixed_args(argv[argv.index(args.command) + 1:],
+                                                                     argparse.Namespace(command=args.command))
+        rest = []
     args.task_arguments = rest  # options of the model's task, parsed once its task is known (evaluate)
     if rest and args.command != "evaluate":
         parser.parse_args(argv)  # argparse's own error for the arguments it does not know
