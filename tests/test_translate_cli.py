@@ -242,7 +242,8 @@ def test_translate_attention_plot_of_a_model_without_attention(capsys, state_mod
     assert err.startswith("error: ") and "attention" in err and len(err.splitlines()) == 1
 
 
-@pytest.mark.parametrize("case", ["text-and-input", "output-symlink", "output-folder", "plot-in-missing-folder"])
+@pytest.mark.parametrize("case", ["text-and-input", "output-symlink", "output-folder", "plot-in-missing-folder",
+                                  "output-is-the-input"])
 def test_translate_refusals(capsys, attention_model: Path, tmp_path: Path, case: str) -> None:
     src = write_lines(tmp_path / "src.txt", ["1 2 3"])
     (tmp_path / "target.txt").write_text("keep me\n", encoding="utf-8")
@@ -254,11 +255,14 @@ def test_translate_refusals(capsys, attention_model: Path, tmp_path: Path, case:
         "output-folder": (["--input", src, "--output", tmp_path], f"{tmp_path}: --output names a folder"),
         "plot-in-missing-folder": (["1 2", "--attention-plot", tmp_path / "no" / "a.png"],
                                    "--attention-plot: " + str(tmp_path / "no") + " does not exist"),
+        "output-is-the-input": (["--input", src, "--output", tmp_path / "." / "src.txt"],
+                                "--output names the --input file"),
     }[case]
     rc, out, err = run(capsys, "translate", attention_model, *argv)
     assert rc == 2 and out == ""
     assert err.startswith("error: ") and message in err and len(err.splitlines()) == 1, err
     assert (tmp_path / "target.txt").read_text(encoding="utf-8") == "keep me\n"
+    assert src.read_text(encoding="utf-8") == "1 2 3\n"
 
 
 def test_translate_interrupted_writes_no_output_file(capsys, attention_model: Path, tmp_path: Path,

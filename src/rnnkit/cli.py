@@ -446,6 +446,9 @@ def cmd_translate(args) -> int:
     for path, option in ((args.output, "--output"), (args.attention_plot, "--attention-plot")):
         if path:  # before the model loads; --output is checked again when written
             check_output_file(path, option)
+    if args.input and args.output and _same_file(args.input, args.output):
+        raise RnnkitError("--output names the --input file: rnnkit does not write over its input (give another "
+                          "name)", args.output)
     _require_verb(args.model, "translate")
     try:
         translator = _load_model(args)
@@ -471,6 +474,13 @@ def cmd_translate(args) -> int:
         return 0
     job.finish()
     return 0
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
 
 
 class TranslationJob:
