@@ -323,23 +323,21 @@ def _model_task(model_dir: str):
     return get_task(read_model_config(model_dir)[1].task)
 
 
-def _require_verb(model_dir: str, verb: str) -> None:
-    """A model does its own task's job: a seq2seq model given to ``generate`` (an LM given to ``translate``)
-    is an error naming its command, read from its config before anything loads."""
-    task = _model_task(model_dir)
-    own = task.loaded_class.verb
+def _require_verb(task: str, own: str, verb: str, model_dir: str) -> None:
+    """A model does its own task's job (``own``): a seq2seq model given to ``generate`` (an LM given to
+    ``translate``) is an error naming its command."""
     if own != verb:
-        raise RnnkitError(f"is a {task.name} model: it does not {verb} (its command is rnnkit {own or 'evaluate'})",
+        raise RnnkitError(f"is a {task} model: it does not {verb} (its command is rnnkit {own or 'evaluate'})",
                           model_dir)
 
 
 def cmd_generate(args) -> int:
-    _require_verb(args.model, "generate")
     try:
         model = _load_model(args)
     except KeyboardInterrupt:
         print("\ninterrupted while loading the model", file=sys.stderr)
         return 130
+    _require_verb(model.config.task, model.verb, "generate", args.model)
     if args.verbose:
         print(model.kernel_path("generate", args.n, args.num_samples), file=sys.stderr)
     stop = model.stops_at_eos(args.sentence) and not args.no_stop
@@ -449,7 +447,8 @@ def cmd_translate(args) -> int:
     if args.input and args.output and _same_file(args.input, args.output):
         raise RnnkitError("--output names the --input file: rnnkit does not write over its input (give another "
                           "name)", args.output)
-    _require_verb(args.model, "translate")
+    task = _model_task(args.model)  # from its config: a model of another task is refused before it loads
+    _require_verb(task.name, task.loaded_class.verb, "translate", args.model)
     try:
         translator = _load_model(args)
     except KeyboardInterrupt:
