@@ -852,6 +852,8 @@ CASES: list[Case] = [
     translate("max-length-ratio-nan", "{s2s_text}", "--max-length-ratio", "nan", message="max_length_ratio"),
     translate("max-length-ratio-inf", "{s2s_text}", "--max-length-ratio", "inf", message="max_length_ratio"),
     translate("alpha-nan", "{s2s_text}", "--beam", "2", "--alpha", "nan", message="alpha"),
+    translate("alpha-negative", "{s2s_text}", "--beam", "3", "--alpha", "-100", message="alpha"),
+    translate("seed-beyond-64-bits", "{s2s_text}", "--temperature", "0.5", "--seed", str(2**64), message="seed"),
     # a limit or a beam that would need terabytes: one clear error, not an allocator's traceback
     translate("max-length-ratio-huge", "{s2s_text}", "--max-length-ratio", "1e12", message="max_length_ratio",
               isolate=True),
@@ -918,6 +920,9 @@ CASES: list[Case] = [
         ("alpha-string", {"texts": "the cat", "beam": 2, "alpha": "1"}, TypeError, "alpha must be a number"),
         ("alpha-nan", {"texts": "the cat", "beam": 2, "alpha": float("nan")}, E, "alpha"),
         ("ratio-inf", {"texts": "the cat", "max_length_ratio": float("inf")}, E, "max_length_ratio"),
+        ("alpha-negative", {"texts": "the cat", "beam": 3, "alpha": -100.0}, E, "alpha"),
+        ("seed-beyond-64-bits", {"texts": "the cat", "temperature": 0.5, "seed": 2**64}, E, "seed"),
+        ("on-progress-int", {"texts": "the cat", "on_progress": 5}, TypeError, "on_progress"),
         ("truncate-string", {"texts": "the cat", "truncate": "yes"}, TypeError, "truncate must be True or False"),
         ("batch-size-0", {"texts": "the cat", "batch_size": 0}, E, "batch_size must be at least 1"),
         ("seed-float", {"texts": "the cat", "temperature": 0.5, "seed": 1.5}, TypeError, "seed must be an int"),
