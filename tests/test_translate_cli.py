@@ -235,6 +235,19 @@ def test_translate_refuses_a_model_of_another_task_and_generate_a_seq2seq_model(
                    "translate)\n")
 
 
+def test_translate_attention_plot_skips_blank_lines(capsys, attention_model: Path, tmp_path: Path,
+                                                     monkeypatch) -> None:
+    png = tmp_path / "a.png"
+    monkeypatch.setattr(sys, "stdin", _Stdin(b"\n1 2 3\n"))
+    rc, out, err = run(capsys, "translate", attention_model, "--attention-plot", png)
+    assert rc == 0, err
+    assert out.splitlines()[0] == "" and len(out.splitlines()) == 2 and png.is_file()
+    monkeypatch.setattr(sys, "stdin", _Stdin(b"\n"))
+    rc, out, err = run(capsys, "translate", attention_model, "--attention-plot", tmp_path / "b.png")
+    assert rc == 0 and out == "\n" and not (tmp_path / "b.png").exists()
+    assert "b.png was not drawn: no input line had a sentence" in err
+
+
 def test_translate_attention_plot_of_a_model_without_attention(capsys, state_model: Path, tmp_path: Path) -> None:
     png = tmp_path / "a.png"
     rc, out, err = run(capsys, "translate", state_model, "1 2 3", "--attention-plot", png)

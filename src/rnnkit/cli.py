@@ -501,7 +501,7 @@ class TranslationJob:
 
     def translate_texts(self, texts: list[str]) -> None:
         self.total = len(texts)
-        self._plot(texts[0])
+        self._plot(_first_sentence(texts))
         self._emit(self._translate(texts), 1)
 
     def translate_file(self, path: str) -> None:
@@ -509,7 +509,7 @@ class TranslationJob:
 
         lines = read_lines(path)
         self.total = len(lines)
-        self._plot(lines[0])
+        self._plot(_first_sentence(lines))
         size = self.args.batch_size * TRANSLATE_CHUNK_BATCHES
         bar = _translation_progress(len(lines), to_file=bool(self.args.output))
         try:
@@ -548,8 +548,8 @@ class TranslationJob:
         self.done += len(results)
 
     def _plot(self, text: str) -> None:
-        """Draw the attention of the first sentence, once, before anything else is translated."""
-        if not self.plot_pending:
+        """Draw the attention of the first sentence (the first non-blank text), once, before it is translated."""
+        if not self.plot_pending or not text.strip():
             return
         from rnnkit.plotting import plot_attention
 
@@ -563,6 +563,9 @@ class TranslationJob:
     def finish(self) -> None:
         from rnnkit.checkpoint import write_output_file
 
+        if self.plot_pending:
+            print(f"translate: {self.args.attention_plot} was not drawn: no input line had a sentence",
+                  file=sys.stderr)
         if self.kept is not None:
             write_output_file(self.args.output, "".join(self.kept), "--output")
             print(f"translate: {self.done} line(s) translated into {self.args.output}", file=sys.stderr)
@@ -577,6 +580,10 @@ class TranslationJob:
                   file=sys.stderr)
         else:
             print(f"\ninterrupted: kept the {self.done}{of} translation(s) printed above", file=sys.stderr)
+
+
+def _first_sentence(texts: list[str]) -> str:
+    return next((text for text in texts if text.strip()), "")
 
 
 def _translation_lines(number: int, result) -> str:
