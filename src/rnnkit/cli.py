@@ -145,7 +145,7 @@ def _add_translate(sub) -> argparse.ArgumentParser:
                    help="cut a source longer than the model's limit (data.max_src_length) with a warning, instead of "
                         "an error naming its line")
     p.add_argument("--attention-plot", metavar="PNG",
-                   help="draw the attention weights of the first sentence (first TEXT or input line) as a heatmap "
+                   help="draw the attention weights of the first sentence (first non-blank TEXT or line) as a heatmap "
                         "(an attention model only)")
     p.add_argument("--temperature", type=float, metavar="T",
                    help="sample each token (with --beam 1) at this temperature instead of taking the most likely")
