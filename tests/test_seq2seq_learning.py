@@ -242,19 +242,34 @@ RESUME_CASES = {  # dropout (RNG state), BLEU selection (decoding in validation)
 }
 
 
+def assert_resume_is_exact(toy: dict[str, Path], root: Path, settings: list[str], cut: int, total: int) -> None:
+    """A run stopped by train.max_steps at ``cut`` and resumed to ``total`` equals one run to ``total``:
+    weights (last and best) and log rows, but the stop's own validation row."""
+    train(toy, root / "whole", *settings, f"train.max_steps={total}")
+    train(toy, root / "cut", *settings, f"train.max_steps={cut}")
+    assert torch.load(root / "cut" / "checkpoint" / "trainer_state.pt", weights_only=True)["step"] == cut
+    rnnkit.train("seq2seq", out=root / "cut", resume=True, overrides=[f"train.max_steps={total}"])
+    whole, resumed = timeless(read_log(root / "whole")), timeless(read_log(root / "cut"))
+    stop = [r for r in resumed if r["step"] == str(cut) and r["split"] == "valid"]  # the interruption's own
+    assert [r for r in resumed if r not in stop] == whole
+    for name in ("checkpoint/last.safetensors", "model.safetensors"):
+        same_weights(root / "whole" / name, root / "cut" / name)
+
+
 @pytest.mark.parametrize("case", list(RESUME_CASES))
 def test_an_interrupted_run_resumed_equals_one_uninterrupted_run(toy, tmp_path: Path, case: str) -> None:
     settings = [*RESUME_CASES[case], "train.epochs=3", "train.eval_every=15", "train.log_every=4"]
-    train(toy, tmp_path / "whole", *settings, "train.max_steps=70")
-    train(toy, tmp_path / "cut", *settings, "train.max_steps=33")  # mid-epoch, between validations
-    assert torch.load(tmp_path / "cut" / "checkpoint" / "trainer_state.pt", weights_only=True)["step"] == 33
-    rnnkit.train("seq2seq", out=tmp_path / "cut", resume=True, overrides=["train.max_steps=70"])
-    for name in ("checkpoint/last.safetensors", "model.safetensors"):
-        same_weights(tmp_path / "whole" / name, tmp_path / "cut" / name)
-    whole, cut = timeless(read_log(tmp_path / "whole")), timeless(read_log(tmp_path / "cut"))
-    stop = [r for r in cut if r["step"] == "33" and r["split"] == "valid"]  # the interruption's own validation
-    assert [r for r in cut if r not in stop] == whole
-    assert {r["epoch"] for r in whole} >= {"1", "2"}  # the runs crossed an epoch boundary
+    assert_resume_is_exact(toy, tmp_path, settings, cut=33, total=70)  # mid-epoch, between validations
+    assert {r["epoch"] for r in read_log(tmp_path / "whole")} >= {"1", "2"}  # the runs crossed an epoch boundary
+
+
+def test_the_stops_validation_does_not_count_for_early_stopping(toy, tmp_path: Path) -> None:
+    """The stop at step 25 validates at loss 0.31, better than the scheduled validations at 30 (0.38) and 45
+    (0.43): if that figure became the best to beat, the resumed run would count 30 and 45 as bad and stop
+    early at 45, where the uninterrupted run (best 0.38 at 30) goes on to 60."""
+    settings = ["model.decoder=attention", "train.lr=0.05", "train.epochs=3", "train.eval_every=15",
+                "train.log_every=4", "train.early_stop=2"]
+    assert_resume_is_exact(toy, tmp_path, settings, cut=25, total=75)
 
 
 # ---------------------------------------------------------------------------------------------- DDP
