@@ -20,10 +20,20 @@ from rnnkit.api import build_config
 from rnnkit.config import load_config
 from rnnkit.data import toy
 from rnnkit.data.batching import pad
+from rnnkit.data.pairs import ParallelText
 from rnnkit.data.vocab import Vocab
 from rnnkit.errors import RnnkitError
 from rnnkit.tasks import seq2seq_config
-from rnnkit.tasks.seq2seq import SIDE_FILES, Seq2SeqTask, Translator, find_aligned_splits, partner_name, toy_splits
+from rnnkit.tasks.seq2seq import (
+    SIDE_FILES,
+    Seq2SeqTask,
+    Translator,
+    build_sides,
+    decoding_metrics,
+    find_aligned_splits,
+    partner_name,
+    toy_splits,
+)
 
 # a model that learns to reverse 3-10 digits in about a second on one core (train.lr 0.01 for a toy task)
 TINY = ["model.cell=gru", "model.src_embedding_size=16", "model.trg_embedding_size=16", "model.hidden_size=48",
@@ -231,6 +241,25 @@ def test_translate_arguments_are_checked(reverser: Translator) -> None:
     assert sampled[0] == sampled[1]
 
 
+def test_a_search_too_long_or_too_large_for_memory_is_refused_before_it_runs(reverser: Translator) -> None:
+    with pytest.raises(RnnkitError, match=r"max_length_extra 1000000000 allows outputs of 1,000,000,004 tokens, "
+                                          r"more than the limit of 1,000,000: lower max_length_ratio"):
+        reverser.translate("1 2 3", max_length_extra=10**9)
+    with pytest.raises(RnnkitError, match=r"decoding 1 sentences x beam 1,000,000,000 over up to 15 steps.* lower "
+                                          r"beam, batch_size or max_length_ratio / max_length_extra"):
+        reverser.translate("1 2 3", beam=10**9)
+    for alpha in (math.nan, -100.0, 1e6):  # NaN or overflowing scores: no hypothesis would be left
+        with pytest.raises(RnnkitError, match=r"alpha \(the length penalty\) must be between 0 and 5, got"):
+            reverser.translate("1 2 3", beam=2, alpha=alpha)
+    assert len(reverser.translate("1 2 3", beam=2, alpha=5.0)) == 1
+    with pytest.raises(RnnkitError, match=r"seed \(--seed\) must fit in 64 bits"):
+        reverser.translate("1 2 3", temperature=0.5, seed=2**64)
+    with pytest.raises(TypeError, match="on_progress must be a function"):
+        reverser.translate("1 2 3", on_progress=5)
+    with pytest.raises(RnnkitError, match="max_length_ratio must be >= 0 and finite, got inf"):
+        reverser.translate("1 2 3", max_length_ratio=math.inf)
+
+
 def test_attention_weights_are_one_row_per_output_token(reverser: Translator) -> None:
     source, output, weights = reverser.attention("1 2 3 4")
     assert source == ["1", "2", "3", "4"] and output[-1] == "<eos>"
@@ -276,6 +305,30 @@ def test_evaluate_reports_the_figures_computed_by_hand(reverser: Translator, toy
     _write(tmp_path / "x.ref", references)
     assert reverser.evaluate(src=tmp_path / "x.src", ref=tmp_path / "x.ref") == pytest.approx(got, rel=1e-6)
     assert reverser.evaluate(tmp_path / "pairs.tsv", max_lines=3)["sentences"] == 3.0
+
+
+def test_a_lowercased_target_is_scored_case_insensitively(tmp_path: Path) -> None:
+    """A model that writes lower case is scored against its references with sacrebleu's ``lowercase``
+    (signature case:lc), in validation and in evaluate; case-sensitive BLEU of its outputs would be 0."""
+    letters = [source.translate(str.maketrans("0123456789", "abcdefghij"))
+               for source, _ in toy.generate("copy", 400, seed=3)]
+    for split, part in (("train", letters[:320]), ("valid", letters[320:])):
+        _write(tmp_path / f"{split}.tsv", [f"{x}\t{x.upper()}" for x in part])
+    model = rnnkit.train("seq2seq", data=str(tmp_path), out=tmp_path / "m", overrides=[
+        *TINY, "target.lowercase=true", "train.epochs=3"])
+    got = model.evaluate(tmp_path / "valid.tsv")
+    assert "case:lc" in model.last_signatures["bleu"] and "case:lc" in model.last_signatures["chrf"]
+    sources, references = letters[320:], [x.upper() for x in letters[320:]]
+    outputs = model.translate(sources)
+    assert got["bleu"] == pytest.approx(sacrebleu.corpus_bleu(outputs, [references], lowercase=True).score)
+    assert got["bleu"] > 0 and sacrebleu.corpus_bleu(outputs, [references]).score == 0
+    assert model.results["valid"]["bleu"] == pytest.approx(got["bleu"])  # validation scored the same way
+    # source.lowercase with target.shared: one lower-casing tokenizer for both sides
+    cfg = load_config(None, ["source.lowercase=true", "target.shared=true"], {"task": "seq2seq"})
+    text = ParallelText(["a B"], ["C d"], [1], "x", "x")
+    tokenizers, _ = build_sides(cfg, text)
+    _, signatures = decoding_metrics([["c", "d"]], text, tokenizers["trg"], "13a")
+    assert "case:lc" in signatures["bleu"] and "case:lc" in signatures["chrf"]
 
 
 def test_evaluate_needs_data_or_both_aligned_files(reverser: Translator, toy_dir: Path) -> None:
@@ -345,3 +398,16 @@ def test_an_lm_initialises_the_decoder_through_init_prefix(tmp_path: Path, capsy
     digit = lm.vocab.stoi["7"]
     assert torch.equal(model.model.decoder.embedding.weight[model.vocabs["trg"].stoi["7"]],
                        lm_weights["embedding.weight"][digit])
+    # without the prefix nothing has a name of the new model: one error, suggesting the prefixes that fit
+    with pytest.raises(RnnkitError, match=r"--init-from copies nothing of this model into the new one \(none of its "
+                                          r"tensor names is one of the new model's\): give --init-prefix decoder or "
+                                          r"encoder"):
+        rnnkit.train("seq2seq", out=tmp_path / "none", init_from=tmp_path / "lm",
+                     overrides=[*TINY, "data.toy=reverse", "data.toy_size=300", "train.epochs=1"])
+    # and the other way: a seq2seq model's parts fit no part of an LM
+    with pytest.raises(RnnkitError, match=r"copies nothing .*no --init-prefix fits it either \(its parts: decoder, "
+                                          r"encoder; the new model's: embedding, output, rnns\)"):
+        rnnkit.train("lm", data=str(tmp_path / "lm.txt"), out=tmp_path / "lm2", init_from=tmp_path / "s2s",
+                     overrides=["model.embedding_size=16", "model.hidden_size=16", "train.epochs=1",
+                                "train.device=cpu", "tokenizer.kind=word"])
+    assert not (tmp_path / "none").exists() and not (tmp_path / "lm2").exists()
