@@ -11,6 +11,7 @@ units on one core; the held-out pairs are never seen in training, so 99% is gene
 from __future__ import annotations
 
 import csv
+import json
 import os
 import random
 import shutil
@@ -252,8 +253,15 @@ def assert_resume_is_exact(toy: dict[str, Path], root: Path, settings: list[str]
     whole, resumed = timeless(read_log(root / "whole")), timeless(read_log(root / "cut"))
     stop = [r for r in resumed if r["step"] == str(cut) and r["split"] == "valid"]  # the interruption's own
     assert [r for r in resumed if r not in stop] == whole
-    for name in ("checkpoint/last.safetensors", "model.safetensors"):
-        same_weights(root / "whole" / name, root / "cut" / name)
+    same_weights(root / "whole" / "checkpoint/last.safetensors", root / "cut" / "checkpoint/last.safetensors")
+    # model.safetensors: the whole run's best, unless the stop's own validation was better still
+    metric, sign = ("bleu", -1) if "train.select=bleu" in settings else ("loss", 1)
+    best = min(sign * float(r[metric]) for r in whole if r["split"] == "valid")
+    if sign * float(stop[0][metric]) >= best:
+        same_weights(root / "whole" / "model.safetensors", root / "cut" / "model.safetensors")
+    else:
+        results = json.loads((root / "cut" / "results.json").read_text())
+        assert results["valid"][metric] == pytest.approx(float(stop[0][metric]), abs=1e-4)
 
 
 @pytest.mark.parametrize("case", list(RESUME_CASES))
