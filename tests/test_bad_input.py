@@ -862,8 +862,8 @@ CASES: list[Case] = [
     translate("beam-huge", "{s2s_text}", "--beam", "100000000", message="beam", isolate=True),
     translate("text-and-input", "{s2s_text}", "--input", "{tmp}/in.txt",
               message="give the sentences as TEXT arguments or as --input FILE, not both", files={"in.txt": "a\n"}),
-    translate("attention-plot-of-empty-text", "", "--attention-plot", "{tmp}/a.png",
-              message="attention: the text is empty"),
+    translate("attention-plot-in-a-missing-folder", "{s2s_text}", "--attention-plot", "{tmp}/no/a.png",
+              message="--attention-plot: {tmp}/no does not exist"),
     # ------------------------------------------------------------------------------ translate: input
     translate("over-long-text", "{s2s_text}", LONG_INPUT,
               message="input line 2: 12 tokens, more than the model's limit of 10 (data.max_src_length)"),
