@@ -1004,6 +1004,10 @@ CASES: list[Case] = [
          "{s2s_model}: is a seq2seq model: it does not generate (its command is rnnkit translate)"),
     Case("translate-an-lm", cli("translate", "{model}", "the cat"), 2,
          "{model}: is a lm model: it does not translate (its command is rnnkit generate)"),
+    Case("translate-a-classifier", cli("translate", "{classifier}", "x y"), 2,
+         "{classifier}: is a classify model: it does not translate (its command is rnnkit classify)"),
+    Case("classify-a-seq2seq-model", cli("classify", "{s2s_model}", "the cat"), 2,
+         "{s2s_model}: is a seq2seq model: it does not classify (its command is rnnkit translate)"),
     Case("evaluate-an-lm-with-src-ref", cli("evaluate", "{model}", "--src", "{valid}", "--ref", "{valid}"), 2,
          "--src {valid} --ref {valid} (rnnkit evaluate of a lm model takes no such option)"),
     # ------------------------------------------------------------------------------ translate: arguments
