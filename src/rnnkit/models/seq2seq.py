@@ -39,13 +39,20 @@ class Seq2SeqModel(nn.Module):
             self.decoder.output.weight = self.decoder.embedding.weight
 
     def _init_weights(self) -> None:
-        for p in self.parameters():
+        gates = {"lstm": 4, "gru": 3}.get(self.cfg.cell, 1)
+        for name, p in self.named_parameters():
             if self.cfg.init == "uniform":  # OpenNMT-py's param_init 0.1 (Sutskever et al.: 0.08)
                 nn.init.uniform_(p, -0.1, 0.1)
-            elif self.cfg.init == "xavier" and p.dim() > 1:  # JoeyNMT's default
-                nn.init.xavier_uniform_(p)
-            elif self.cfg.init == "xavier":
-                nn.init.zeros_(p)
+            elif self.cfg.init == "xavier":  # JoeyNMT's: embeddings N(0, 0.1), each gate's matrix on its own
+                if p.dim() < 2:
+                    nn.init.zeros_(p)
+                elif name.endswith("embedding.weight"):
+                    nn.init.normal_(p, 0.0, 0.1)
+                elif ".rnns." in name:  # a fused torch.nn matrix stacks the gates: Glorot's fan is one gate's
+                    for gate in p.data.chunk(gates, dim=0):
+                        nn.init.xavier_uniform_(gate)
+                else:
+                    nn.init.xavier_uniform_(p)
 
     def vocab_parameters(self) -> dict[str, str]:
         """Parameters whose rows are indexed by a vocabulary ("src" or "trg"); one-hot inputs have none."""

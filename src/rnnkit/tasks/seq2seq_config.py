@@ -110,7 +110,7 @@ class Seq2SeqModelConfig:
     bridge: str = "last"  # decoder's initial state: zero | last (encoder's final state) | learned (tanh(W s))
     dropout: float = fraction(0.0)  # on embeddings, between layers and before the output layer
     tie_embeddings: bool = False  # the output layer shares the target embedding (trg_embedding_size = decoder size)
-    init: str = "default"  # default (PyTorch's) | uniform (every weight U(-0.1, 0.1)) | xavier (biases 0)
+    init: str = "default"  # default (PyTorch's) | uniform (U(-0.1, 0.1)) | xavier (per gate; embeddings N(0, 0.1))
 
     @property
     def decoder_size(self) -> int:
