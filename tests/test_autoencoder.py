@@ -129,3 +129,23 @@ def test_an_autoencoder_refuses_numeric_data(tmp_path: Path) -> None:
     array.write_bytes(b"")
     with pytest.raises(RnnkitError, match="an autoencoder reads texts"):
         rnnkit.train("autoencoder", data=str(array), out=tmp_path / "ae", overrides=AE)
+
+
+@pytest.mark.parametrize(("pretrain", "fine_tune", "prefix"), [("imdb-sa-lstm-pretrain", "imdb-sa-lstm", ""),
+                                                               ("imdb-lm-lstm-pretrain", "imdb-lm-lstm", "encoder")])
+def test_each_pretraining_recipe_fills_its_fine_tuning_recipes_encoder(pretrain: str, fine_tune: str,
+                                                                       prefix: str) -> None:
+    from rnnkit.data.vocab import Vocab
+    from rnnkit.models.classifier import SequenceClassifier
+    from rnnkit.models.lm import RNNLanguageModel
+    from rnnkit.tasks.autoencoder import build_model
+
+    vocab = Vocab([f"w{i}" for i in range(20)])
+    source_cfg, target_cfg = load_config(pretrain), load_config(fine_tune)
+    assert (source_cfg.tokenizer, target_cfg.train.freeze) == (target_cfg.tokenizer, "encoder.embedding,encoder.rnns")
+    source = (build_model(source_cfg, len(vocab)) if source_cfg.task == "autoencoder"
+              else RNNLanguageModel(source_cfg.model, len(vocab)))
+    target = SequenceClassifier(target_cfg.model, 2, len(vocab))
+    report = transfer.transfer_weights(target, source, {"vocab": vocab}, {"vocab": vocab, "src": vocab, "trg": vocab},
+                                       prefix=prefix)
+    assert {t for t, _ in report.kept} == {"head.output.weight", "head.output.bias"}
