@@ -113,7 +113,8 @@ def run_together(commands: dict[str, list[str]], work: Path) -> dict[str, dict]:
         pid, status, usage = os.wait4(-1, 0)
         name = next(n for n, (p, _) in procs.items() if p.pid == pid)
         procs[name][1].close()
-        done[name] = {"exit_code": os.waitstatus_to_exitcode(status), "wall_s": round(time.perf_counter() - started, 1),
+        done[name] = {"exit_code": os.waitstatus_to_exitcode(status),
+                      "wall_s": round(time.perf_counter() - started, 1),
                       "cpu_s": round(usage.ru_utime + usage.ru_stime, 1)}
     return done
 
@@ -125,8 +126,8 @@ def rnnkit_figures(work: Path) -> dict:
     for epoch, wall, cpu in starts:  # a resumed epoch would stamp twice: keep its first
         firsts.setdefault(epoch, (wall, cpu))
     marks = [firsts[e] for e in sorted(firsts)] + [tuple(stamps[-1][1:])]
-    walls = [b[0] - a[0] for a, b in zip(marks, marks[1:])]
-    cpus = [b[1] - a[1] for a, b in zip(marks, marks[1:])]
+    walls = [b[0] - a[0] for a, b in zip(marks[:-1], marks[1:], strict=True)]
+    cpus = [b[1] - a[1] for a, b in zip(marks[:-1], marks[1:], strict=True)]
     results = json.loads((work / "rnnkit" / "results.json").read_text())
     per_epoch = statistics.median(walls[1:-1] if len(walls) > 2 else walls)  # the last one holds the test scoring
     return {"epoch_seconds": [round(w, 2) for w in walls], "epoch_cpu_seconds": [round(c, 2) for c in cpus],
@@ -155,7 +156,8 @@ def side_by_side(args) -> list[list]:
         for name, fig in figures.items():
             emit({"bench": "classify_vs_keras", "case": case, "side": name, "epochs": args.epochs, **runs[name],
                   **fig, "command": " ".join(rnnkit if name == "rnnkit" else keras).replace(DRIVER, "DRIVER"),
-                  "machine": {**machine(), "torch_threads": 1, "env": ENV}, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
+                  "machine": {**machine(), "torch_threads": 1, "env": ENV},
+                  "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
         speedup = figures["keras"]["sec_per_epoch"] / figures["rnnkit"]["sec_per_epoch"]
         rows += [[case, name, fig["sec_per_epoch"], runs[name]["cpu_s"], fig["valid_acc"], fig["test_acc"],
                   f"{speedup:.2f}x" if name == "rnnkit" else ""] for name, fig in figures.items()]
@@ -235,8 +237,10 @@ def overhead(args) -> list[list]:
                 for name, (wall, cpu) in measured.items():
                     rates[name].append((examples / wall, examples / cpu))
                     emit({"bench": "classify_overhead", "variant": name, "round": round_, "steps": args.steps,
-                          "examples_per_sec": round(examples / wall, 1), "examples_per_cpu_sec": round(examples / cpu, 1)})
-    median = {name: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v)) for name, v in rates.items()}
+                          "examples_per_sec": round(examples / wall, 1),
+                          "examples_per_cpu_sec": round(examples / cpu, 1)})
+    median = {name: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v))
+              for name, v in rates.items()}
     emit({"bench": "classify_overhead", "summary": True, "machine": machine(), "steps": args.steps,
           "rounds": args.rounds, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
           "rnnkit_over_minimal": round(median["rnnkit"][0] / median["minimal"][0], 3),
