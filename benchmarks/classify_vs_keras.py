@@ -20,8 +20,9 @@ equal or better accuracy.
 
 ``overhead``: one process, seed-003-mnist's task and model, interleaved rounds of N updates each (after an
 untimed warm-up round) by the real ``rnnkit.train.Trainer`` (clocked as ``trainer_overhead.py`` does: from its
-epoch's start to its train log row) and by a minimal PyTorch loop (zero_grad, forward, cross-entropy, backward,
-Adam step, ``loss.item()``) over the SAME batches around the same ``SequenceClassifier``; ``plain`` is that loop
+epoch's start to its train log row) and by a minimal PyTorch loop (collate the batch with the task's batches,
+zero_grad, forward, cross-entropy, backward, Adam step, ``loss.item()``) over the SAME batches (the trainer's
+first N of epoch 1) around the same ``SequenceClassifier``; ``plain`` is that loop
 around a bare ``nn.LSTM(28, 128) -> nn.Linear`` (no packing). Ratio rnnkit/minimal (examples/s), target >= 0.95.
 
   python benchmarks/classify_vs_keras.py side --cases mnist --epochs 3
@@ -180,14 +181,16 @@ def overhead_task(args):
     return cfg, ClassifyTask(cfg, DistInfo(), torch.device("cpu"))
 
 
-def minimal_loop(model, batches, lr: float) -> tuple[float, float]:
-    """Wall and CPU seconds of one update per batch: the least any PyTorch trainer does."""
+def minimal_loop(model, data, plan, lr: float) -> tuple[float, float]:
+    """Wall and CPU seconds of one update per batch of ``plan`` (collated by the task's own batches, as the
+    trainer's are, inside the clock): the least any PyTorch trainer does."""
     import torch
     import torch.nn.functional as F
 
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     wall, cpu = time.perf_counter(), time.process_time()
-    for batch in batches:
+    for spec in plan:
+        batch = data.batch(spec)
         optimizer.zero_grad(set_to_none=True)
         loss = F.cross_entropy(model(batch.inputs, batch.lengths), batch.labels)
         loss.backward()
@@ -220,9 +223,8 @@ def overhead(args) -> list[list]:
 
     torch.set_num_threads(1)
     cfg, task = overhead_task(args)
-    plan = task.train_data.plan(0)[: args.steps]
-    batches = [task.train_data.batch(spec) for spec in plan]
-    examples = sum(len(b.labels) for b in batches)
+    plan = task.train_data.plan(0)[: args.steps]  # the trainer's first N batches of epoch 1
+    examples = sum(len(spec) for spec in plan)
     same_model = SequenceClassifier(cfg.model, 10, features=28)
     rates: dict[str, list[tuple[float, float]]] = {"rnnkit": [], "minimal": [], "plain": []}
     with tempfile.TemporaryDirectory(prefix="classify-overhead-") as tmp:
@@ -231,8 +233,9 @@ def overhead(args) -> list[list]:
             trainer = timed_trainer_class()(task, cfg.train, Path(tmp) / f"r{round_}", torch.device("cpu"))
             trainer.fit()
             (w0, c0), (w1, c1) = trainer.marks[:2]
-            measured = {"rnnkit": (w1 - w0, c1 - c0), "minimal": minimal_loop(same_model, batches, cfg.train.lr),
-                        "plain": minimal_loop(plain_model(), batches, cfg.train.lr)}
+            measured = {"rnnkit": (w1 - w0, c1 - c0),
+                        "minimal": minimal_loop(same_model, task.train_data, plan, cfg.train.lr),
+                        "plain": minimal_loop(plain_model(), task.train_data, plan, cfg.train.lr)}
             if round_:
                 for name, (wall, cpu) in measured.items():
                     rates[name].append((examples / wall, examples / cpu))
