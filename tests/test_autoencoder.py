@@ -149,3 +149,10 @@ def test_each_pretraining_recipe_fills_its_fine_tuning_recipes_encoder(pretrain:
     report = transfer.transfer_weights(target, source, {"vocab": vocab}, {"vocab": vocab, "src": vocab, "trg": vocab},
                                        prefix=prefix)
     assert {t for t, _ in report.kept} == {"head.output.weight", "head.output.bias"}
+
+
+def test_freezing_is_refused_under_several_processes(tmp_path: Path) -> None:
+    data = labelled(tmp_path / "labelled.jsonl", 20, 4)
+    cfg = load_config(None, [*CLS, f"data.train={data}", "train.freeze=encoder"], {"task": "classify"})
+    with pytest.raises(RnnkitError, match="train.freeze needs a single process"):
+        ClassifyTask(cfg, DistInfo(rank=0, world=2), torch.device("cpu"))

@@ -242,6 +242,9 @@ class ClassifyTask(Task):
         except ValueError as e:
             raise RnnkitError(str(e)) from None
         self.frozen_groups = frozen_groups(self.model, t.freeze)
+        if self.frozen_groups and dist.enabled:  # DDP fixes the parameters it reduces when it wraps the model
+            raise RnnkitError("train.freeze needs a single process: DistributedDataParallel cannot change which "
+                              "parameters train during a run")
 
     def on_epoch_start(self, epoch: int, model: nn.Module) -> None:
         """train.freeze / train.unfreeze_after: the groups still frozen in ``epoch`` stop training."""
