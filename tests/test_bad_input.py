@@ -7,7 +7,8 @@ One table, ``CASES``. Each row is plain data, ``Case(id, run, expect, message, f
              ``("api", ENTRY, {kwargs})`` with ENTRY one of ``train``, ``load``, ``evaluate``,
              ``generate`` (methods of ``rnnkit.load("{model}")``), ``train_numpy``, ``load_numpy``,
              ``generate_numpy`` (``load_numpy("{model}").generate``), ``classify``
-             (``rnnkit.load("{classifier}").classify``).
+             (``rnnkit.load("{classifier}").classify``), ``translate``, ``attention``, ``evaluate_seq2seq``
+             (methods of ``rnnkit.load("{s2s_model}")``).
 ``expect``   CLI: the exit status (2: a user error; argparse's own errors exit 2 too).
              API: the exception class (``RnnkitError``, ``TypeError``, ``ValueError``).
 ``message``  a fragment the one error line (CLI) or the exception text (API) must contain.
@@ -27,7 +28,9 @@ One table, ``CASES``. Each row is plain data, ``Case(id, run, expect, message, f
 Placeholders, in argv, kwargs, files and message: ``{tmp}`` the case's folder (also the working
 directory), ``{model}`` a tiny trained word LM (shared: it must not change), ``{windows_model}`` the same
 in windows mode, ``{train}`` / ``{valid}`` good texts (shared too), ``{classifier}`` /
-``{numeric_classifier}`` tiny classifiers of texts (labels xy, yx) and of 2-feature sequences.
+``{numeric_classifier}`` tiny classifiers of texts (labels xy, yx) and of 2-feature sequences, ``{s2s_model}`` a
+tiny trained seq2seq model (attention, sources of at most 10 tokens), ``{pairs}`` its training pairs (TSV),
+``{s2s_text}`` a good sentence to translate.
 
 Every row asserts: the exit status or exception type; exactly one message, containing the fragment;
 no traceback (CLI rows: anything escaping ``main`` but SystemExit fails the row); no file changed
@@ -113,6 +116,36 @@ def bad_data(id_: str, content: Any, name: str, message: str, verb: str = "train
     argv = (["train", "lm", "--data", f"{{tmp}}/{name}", "--out", "{tmp}/m", *sets(*TINY)] if verb == "train"
             else ["evaluate", "{model}", "--data", f"{{tmp}}/{name}"])
     return Case(f"{verb}-data-{id_}", cli(*argv), 2, message, files={name: content}, **kw)
+
+
+# seq2seq: a tiny run on good pairs ({pairs}); {s2s_model} is a tiny trained attention model (source
+# limit 10 tokens) and {s2s_text} a good input for it
+S2S_TINY = ["model.src_embedding_size=4", "model.trg_embedding_size=4", "model.hidden_size=8", "train.batch_size=4",
+            "train.max_steps=2", "train.progress=false", "train.device=cpu", "data.valid_fraction=0.2",
+            "source.kind=word", "target.kind=word"]
+S2S_TRAIN = ["train", "seq2seq", "--data", "{pairs}", "--out", "{tmp}/m", *sets(*S2S_TINY)]
+S2S_COPY = {"mc": ("copy", "{s2s_model}")}
+PAIRS_TEXT = "a b\tb a\nc d\td c\nd a\ta d\n"
+LONG_INPUT = "the cat sees the ball and the dog sees the cat ."  # 12 tokens: over the limit of 10
+
+
+def s2s_data(id_: str, files: dict[str, Any], data: str, message: str, *extra: str, **kw: Any) -> Case:
+    """``rnnkit train seq2seq --data DATA`` on the case's own files."""
+    argv = ["train", "seq2seq", "--data", data, "--out", "{tmp}/m", *sets(*S2S_TINY), *extra]
+    return Case(f"s2s-train-{id_}", cli(*argv), 2, message, files=files, **kw)
+
+
+def s2s_set(id_: str, override: str, message: str) -> Case:
+    return Case(f"s2s-config-{id_}", cli(*S2S_TRAIN, "--set", override), 2, message)
+
+
+def translate(id_: str, *argv: str, message: str, model: str = "{s2s_model}", **kw: Any) -> Case:
+    return Case(f"translate-{id_}", cli("translate", model, *argv), 2, message, **kw)
+
+
+def damaged(id_: str, name: str, content: Any, message: str) -> Case:
+    """``rnnkit translate`` of a copy of {s2s_model} (``mc``) whose file ``name`` is made ``content``."""
+    return translate(id_, "{s2s_text}", message=message, model="{tmp}/mc", files={**S2S_COPY, f"mc/{name}": content})
 
 
 ALIAS_BOMB = ("a: &a [x, x, x, x, x, x, x, x, x]\n"
@@ -266,7 +299,7 @@ CASES: list[Case] = [
     bad_set("yaml-recursive-alias", "data.train=&a [*a]", "an alias refers to a value that contains it"),
     bad_set("yaml-duplicate-key", "data.train={a: 1, a: 2}", "'a' appears twice"),
     bad_set("yaml-tab", "train.lr=\t- 1", "invalid YAML"),
-    bad_set("task-unknown", "task=xyz", "unknown task 'xyz' (available: autoencoder, classify, lm"),
+    bad_set("task-unknown", "task=xyz", "unknown task 'xyz' (available: autoencoder, classify, lm, seq2seq)"),
     bad_set("task-number", "task=3", "config key 'task' must be a string, got 3"),
     # ------------------------------------------------------------------------------ --set: types
     bad_set("int-word", "train.epochs=many", "'train.epochs' must be an integer, got 'many'"),
@@ -603,7 +636,7 @@ CASES: list[Case] = [
     Case("api-train-overrides-no-equals", api("train", **{**TRAIN_KW, "overrides": ["train.lr"]}), E,
          "'train.lr' is not of the form key=value"),
     Case("api-train-task-unknown", api("train", task="xyz", **TRAIN_KW), E,
-         "unknown task 'xyz' (available: autoencoder, classify, lm"),
+         "unknown task 'xyz' (available: autoencoder, classify, lm, seq2seq)"),
     Case("api-train-task-none", api("train", task=None, **TRAIN_KW), TypeError, "task must be a str"),
     Case("api-train-recipe-int", api("train", recipe=5, **TRAIN_KW), TypeError, "recipe must be a path"),
     Case("api-train-recipe-unknown", api("train", recipe="ptb-huge", **TRAIN_KW), E, "unknown recipe 'ptb-huge'"),
@@ -868,6 +901,223 @@ CASES: list[Case] = [
     Case("api-classify-probs-string", api("classify", inputs=["x y"], probs="yes"), TypeError,
          "probs must be True or False"),
     Case("api-classify-batch-size-zero", api("classify", inputs=["x y"], batch_size=0), E, "batch_size"),
+    # ------------------------------------------------------------------------------ seq2seq: training data
+    s2s_data("tsv-no-tab", {"p.tsv": "a b\tb a\nc d\nd a\ta d\n"}, "{tmp}/p.tsv",
+             "{tmp}/p.tsv:2: no tab on this line: expected source<TAB>target"),
+    s2s_data("tsv-empty-source", {"p.tsv": "a b\tb a\n \tc d\nd a\ta d\n"}, "{tmp}/p.tsv",
+             "{tmp}/p.tsv:2: the source side is empty"),
+    s2s_data("tsv-empty-target", {"p.tsv": "a b\tb a\nc d\t\t x\nd a\ta d\n"}, "{tmp}/p.tsv",
+             "{tmp}/p.tsv:2: the target side is empty"),
+    s2s_data("tsv-latin1", {"p.tsv": b"a b\tb a\nc d\td c\ncaf\xe9\tx\n"}, "{tmp}/p.tsv",
+             "{tmp}/p.tsv:3: not UTF-8 (invalid byte at column 4)"),
+    s2s_data("tsv-empty-file", {"p.tsv": ""}, "{tmp}/p.tsv", "{tmp}/p.tsv: file is empty"),
+    s2s_data("tsv-jsonl", {"p.jsonl": '{"src": "a", "trg": "b"}\n'}, "{tmp}/p.jsonl",
+             "{tmp}/p.jsonl: parallel data is TSV (source<TAB>target) or two aligned text files, not JSON Lines"),
+    s2s_data("aligned-line-counts", {"a.de": "a b\nc d\nd a\n", "a.en": "b a\nd c\n"}, "{tmp}/a",
+             "{tmp}/a.de: has 3 lines but {tmp}/a.en has 2: aligned files must have one line per pair",
+             "--set", "data.src=de", "--set", "data.trg=en"),
+    s2s_data("aligned-target-missing", {"a.de": "a b\nc d\n"}, "{tmp}/a.de", "{tmp}/a.en: file not found",
+             "--set", "data.src=de", "--set", "data.trg=en"),
+    s2s_data("aligned-target-latin1", {"a.de": "a b\nc d\nd a\n", "a.en": b"b a\nd \xff\na d\n"}, "{tmp}/a",
+             "{tmp}/a.en:2: not UTF-8", "--set", "data.src=de", "--set", "data.trg=en"),
+    s2s_data("aligned-empty-target-line", {"a.de": "a b\nc d\nd a\n", "a.en": "b a\n  \na d\n"}, "{tmp}/a",
+             "{tmp}/a.en:2: the target side is empty", "--set", "data.src=de", "--set", "data.trg=en"),
+    s2s_data("aligned-without-markers", {"d/train.de": "a b\n", "d/train.en": "b a\n"}, "{tmp}/d",
+             "data.src and data.trg"),
+    Case("s2s-train-valid-no-tab", cli(*S2S_TRAIN, "--valid", "{tmp}/v.tsv"), 2,
+         "{tmp}/v.tsv:2: no tab on this line", files={"v.tsv": "a b\tb a\nc d\n"}),
+    Case("s2s-train-test-latin1", cli(*S2S_TRAIN, "--test", "{tmp}/t.tsv"), 2, "{tmp}/t.tsv:1: not UTF-8",
+         files={"t.tsv": b"\xff\tb\n"}),
+    Case("s2s-train-lm-text-as-pairs", cli(*S2S_TRAIN[:3], "{train}", *S2S_TRAIN[4:]), 2,
+         "{train}:1: no tab on this line"),
+    s2s_set("no-validation", "data.valid_fraction=0", "no validation pairs: give --valid FILE"),
+    s2s_set("too-long-error", "data.max_src_length=1", "no training pairs left"),
+    Case("s2s-train-too-long-error-names-line", cli(*S2S_TRAIN, *sets("data.max_src_length=1",
+                                                                         "data.too_long=error")), 2,
+         "{pairs}:1: the source side has "),
+    # ------------------------------------------------------------------------------ seq2seq: config
+    s2s_set("lm-key-train-bptt", "train.bptt=5", "unknown config key 'train.bptt'"),
+    s2s_set("lm-section-tokenizer", "tokenizer.kind=char", "unknown config key 'tokenizer'"),
+    s2s_set("lm-key-data-mode", "data.mode=stream", "unknown config key 'data.mode'"),
+    s2s_set("lm-key-model-embedding-size", "model.embedding_size=8", "unknown config key 'model.embedding_size'"),
+    s2s_set("decoder-unknown", "model.decoder=transformer",
+            "model.decoder must be one of repeat | state | peek | attention, got 'transformer'"),
+    s2s_set("attention-unknown", "model.attention=luong",
+            "model.attention must be one of bahdanau | dot | general, got 'luong'"),
+    s2s_set("bridge-unknown", "model.bridge=mean", "model.bridge must be one of zero | last | learned, got 'mean'"),
+    s2s_set("cell-unknown", "model.cell=transformer", "model.cell must be one of"),
+    s2s_set("select-unknown", "train.select=accuracy", "train.select must be one of bleu | loss"),
+    s2s_set("batch-unit-unknown", "train.batch_unit=pairs", "train.batch_unit must be one of sentences | tokens"),
+    s2s_set("source-kind-unknown", "source.kind=bytes", "source.kind must be one of"),
+    s2s_set("too-long-unknown", "data.too_long=cut", "data.too_long must be one of drop | error"),
+    s2s_set("label-smoothing-1", "train.label_smoothing=1.0", "'train.label_smoothing' must be below 1"),
+    s2s_set("valid-beam-0", "train.valid_beam=0", "'train.valid_beam' must be at least 1, got 0"),
+    s2s_set("hidden-size-0", "model.hidden_size=0", "'model.hidden_size' must be at least 1"),
+    Case("s2s-config-input-feeding-with-state", cli(*S2S_TRAIN, *sets("model.decoder=state",
+                                                                       "model.input_feeding=true")), 2,
+         "model.input_feeding needs model.decoder: attention (it is 'state')"),
+    Case("s2s-config-state-bridge-zero", cli(*S2S_TRAIN, *sets("model.decoder=state", "model.bridge=zero")), 2,
+         "model.bridge 'zero' leaves the state decoder nothing of the source"),
+    Case("s2s-config-bidirectional-bridge-last", cli(*S2S_TRAIN, "--set", "model.bidirectional=true"), 2,
+         "model.bridge 'last' needs a unidirectional encoder"),
+    Case("s2s-config-tie-with-repeat", cli(*S2S_TRAIN, *sets("model.decoder=repeat", "model.tie_embeddings=true",
+                                                             "model.trg_embedding_size=8")), 2,
+         "model.tie_embeddings needs a decoder that embeds target tokens"),
+    Case("s2s-recipe-lm-key", cli(*S2S_TRAIN, "--recipe", "{tmp}/r.yaml"), 2,
+         "{tmp}/r.yaml:4: unknown config key 'train.bptt'",
+         files={"r.yaml": "task: seq2seq\ntrain:\n  lr: 0.1\n  bptt: 35\n"}),
+    Case("s2s-recipe-lm-section", cli(*S2S_TRAIN, "--recipe", "{tmp}/r.yaml"), 2,
+         "{tmp}/r.yaml:2: unknown config key 'tokenizer'",
+         files={"r.yaml": "task: seq2seq\ntokenizer:\n  kind: char\n"}),
+    Case("s2s-recipe-of-the-lm", cli(*S2S_TRAIN, "--recipe", "{tmp}/r.yaml"), 2,
+         "{tmp}/r.yaml:1: this recipe is for the task 'lm', not 'seq2seq'", files={"r.yaml": "task: lm\n"}),
+    Case("s2s-recipe-lm-builtin", cli(*S2S_TRAIN, "--recipe", "demo"), 2, "this recipe is for the task 'lm'"),
+    # ------------------------------------------------------------------------------ seq2seq: resume, --init-from
+    Case("s2s-resume-change-decoder", cli("train", "seq2seq", "--out", "{tmp}/mc", "--resume", "--set",
+                                          "model.decoder=state"), 2,
+         "cannot change 'model.decoder' when resuming ('attention' in the run, 'state' asked for", files=S2S_COPY),
+    Case("s2s-resume-lm-key", cli("train", "seq2seq", "--out", "{tmp}/mc", "--resume", "--set", "train.bptt=3"), 2,
+         "unknown config key 'train.bptt'", files=S2S_COPY),
+    Case("s2s-resume-as-lm", cli("train", "lm", "--out", "{tmp}/mc", "--resume"), 2,
+         "{tmp}/mc/config.yaml: the run in this folder is a seq2seq run, not lm", files=S2S_COPY),
+    Case("s2s-init-from-strict-other-shape", cli(*S2S_TRAIN, "--set", "model.hidden_size=12", "--init-from",
+                                                  "{s2s_model}"), 2,
+         "--init-from (same task, strict) needs the same model and vocabulary"),
+    Case("s2s-init-prefix-not-in-the-model", cli(*S2S_TRAIN, "--init-from", "{model}", "--init-prefix", "xyz"), 2,
+         "--init-prefix 'xyz': the new model has no tensor under 'xyz.' (its parts: decoder, encoder)"),
+    Case("s2s-init-from-not-a-model", cli(*S2S_TRAIN, "--init-from", "{tmp}"), 2,
+         "{tmp}: not a complete model directory: 'config.yaml' is missing"),
+    # an LM's names (embedding, rnns, output) are none of a seq2seq model's: without --init-prefix nothing is
+    # copied, and a run "initialised" from a model it took nothing of is a mistake to stop at
+    Case("s2s-init-from-an-lm-copies-nothing", cli(*S2S_TRAIN, "--init-from", "{model}"), 2, "--init-from"),
+    Case("lm-init-from-a-seq2seq-model-copies-nothing", cli(*TRAIN, "--init-from", "{s2s_model}"), 2,
+         "--init-from"),
+    # ------------------------------------------------------------------------------ seq2seq: the model directory
+    damaged("src-vocab-cut", "src_vocab.json", ("truncate", 30),
+            "{tmp}/mc/src_vocab.json: vocabulary file is corrupt"),
+    damaged("src-vocab-edited", "src_vocab.json", ("edit", '"cat"', '"cats"'),
+            "{tmp}/mc/src_vocab.json: was changed since the weights were saved"),
+    damaged("src-vocab-missing", "src_vocab.json", ("delete",),
+            "{tmp}/mc: not a complete model directory: 'src_vocab.json' is missing"),
+    damaged("src-vocab-binary", "src_vocab.json", b"\xff\xfe\x00",
+            "{tmp}/mc/src_vocab.json: vocabulary file is corrupt"),
+    damaged("src-vocab-a-folder", "src_vocab.json", ("mkdir",), "{tmp}/mc/src_vocab.json"),
+    # another vocabulary (of another size) put in its place: the vocabulary changed, not the weights or config
+    damaged("src-vocab-of-an-lm", "src_vocab.json", ("copy", "{model}/vocab.json"), "{tmp}/mc/src_vocab.json"),
+    damaged("trg-tokenizer-cut", "trg_tokenizer.json", ("truncate", 5), "{tmp}/mc/trg_tokenizer.json"),
+    damaged("weights-cut", "model.safetensors", ("truncate", 100), "{tmp}/mc/model.safetensors"),
+    # ------------------------------------------------------------------------------ seq2seq: the other task's model
+    Case("generate-a-seq2seq-model", cli("generate", "{s2s_model}"), 2,
+         "{s2s_model}: is a seq2seq model: it does not generate (its command is rnnkit translate)"),
+    Case("translate-an-lm", cli("translate", "{model}", "the cat"), 2,
+         "{model}: is a lm model: it does not translate (its command is rnnkit generate)"),
+    Case("evaluate-an-lm-with-src-ref", cli("evaluate", "{model}", "--src", "{valid}", "--ref", "{valid}"), 2,
+         "--src {valid} --ref {valid} (rnnkit evaluate of a lm model takes no such option)"),
+    # ------------------------------------------------------------------------------ translate: arguments
+    translate("beam-0", "{s2s_text}", "--beam", "0", message="beam must be at least 1, got 0"),
+    translate("beam-negative", "{s2s_text}", "--beam", "-3", message="beam must be at least 1, got -3"),
+    translate("n-best-over-beam", "{s2s_text}", "--beam", "2", "--n-best", "3",
+              message="n_best (3) needs a beam at least as wide (beam 2)"),
+    translate("n-best-0", "{s2s_text}", "--n-best", "0", message="n_best must be at least 1, got 0"),
+    translate("batch-size-0", "{s2s_text}", "--batch-size", "0", message="batch_size must be at least 1, got 0"),
+    translate("beam-not-a-number", "{s2s_text}", "--beam", "wide", message="invalid int value: 'wide'"),
+    translate("temperature-0", "{s2s_text}", "--temperature", "0", message="temperature must be > 0"),
+    translate("top-p-2", "{s2s_text}", "--top-p", "2", message="top-p must be in (0, 1]"),
+    translate("sampling-with-beam", "{s2s_text}", "--temperature", "0.5", "--beam", "3",
+              message="does not combine with a beam > 1"),
+    translate("max-length-ratio-negative", "{s2s_text}", "--max-length-ratio", "-1",
+              message="max_length_ratio must be >= 0"),
+    translate("max-length-extra-negative", "{s2s_text}", "--max-length-extra", "-1",
+              message="max_length_extra must be at least 0"),
+    translate("max-length-ratio-nan", "{s2s_text}", "--max-length-ratio", "nan", message="max_length_ratio"),
+    translate("max-length-ratio-inf", "{s2s_text}", "--max-length-ratio", "inf", message="max_length_ratio"),
+    translate("alpha-nan", "{s2s_text}", "--beam", "2", "--alpha", "nan", message="alpha"),
+    translate("alpha-negative", "{s2s_text}", "--beam", "3", "--alpha", "-100", message="alpha"),
+    translate("seed-beyond-64-bits", "{s2s_text}", "--temperature", "0.5", "--seed", str(2**64), message="seed"),
+    # a limit or a beam that would need terabytes: one clear error, not an allocator's traceback
+    translate("max-length-ratio-huge", "{s2s_text}", "--max-length-ratio", "1e12", message="max_length_ratio",
+              isolate=True),
+    translate("max-length-extra-huge", "{s2s_text}", "--max-length-extra", "1000000000",
+              message="max_length_extra", isolate=True),
+    translate("beam-huge", "{s2s_text}", "--beam", "100000000", message="beam", isolate=True),
+    translate("text-and-input", "{s2s_text}", "--input", "{tmp}/in.txt",
+              message="give the sentences as TEXT arguments or as --input FILE, not both", files={"in.txt": "a\n"}),
+    translate("attention-plot-in-a-missing-folder", "{s2s_text}", "--attention-plot", "{tmp}/no/a.png",
+              message="--attention-plot: {tmp}/no does not exist"),
+    # ------------------------------------------------------------------------------ translate: input
+    translate("over-long-text", "{s2s_text}", LONG_INPUT,
+              message="input line 2: 12 tokens, more than the model's limit of 10 (data.max_src_length)"),
+    translate("over-long-input-line", "--input", "{tmp}/in.txt",
+              message="{tmp}/in.txt:3: 12 tokens, more than the model's limit of 10 (data.max_src_length)",
+              files={"in.txt": "{s2s_text}\n{s2s_text}\n" + LONG_INPUT + "\n"}),
+    translate("over-long-input-line-into-output", "--input", "{tmp}/in.txt", "--output", "{tmp}/out.txt",
+              message="{tmp}/in.txt:2: 12 tokens", files={"in.txt": "{s2s_text}\n" + LONG_INPUT + "\n"}),
+    translate("input-missing", "--input", "{tmp}/nope.txt", message="{tmp}/nope.txt: file not found"),
+    translate("input-latin1", "--input", "{tmp}/in.txt", message="{tmp}/in.txt:2: not UTF-8",
+              files={"in.txt": b"the cat\ncaf\xe9\n"}),
+    translate("input-empty", "--input", "{tmp}/in.txt", message="{tmp}/in.txt: file is empty", files={"in.txt": ""}),
+    translate("input-a-folder", "--input", "{tmp}", message="{tmp}: is a directory"),
+    translate("input-fifo", "--input", "{tmp}/pipe", message="{tmp}/pipe: is not a regular file",
+              files={"pipe": ("fifo",)}, isolate=True),
+    translate("output-a-folder", "{s2s_text}", "--output", "{tmp}", message="{tmp}: --output names a folder"),
+    translate("output-in-a-missing-folder", "{s2s_text}", "--output", "{tmp}/no/out.txt",
+              message="--output: {tmp}/no does not exist"),
+    translate("output-a-symlink", "{s2s_text}", "--output", "{tmp}/link",
+              message="--output names a symbolic link", files={"link": ("symlink", "{pairs}")}),
+    # the translations written over the text they translate: the user's input is lost
+    translate("output-is-the-input", "--input", "{tmp}/in.txt", "--output", "{tmp}/in.txt", message="--output",
+              files={"in.txt": "{s2s_text}\n"}),
+    Case("translate-model-missing", cli("translate", "{tmp}/nope", "a"), 2, "{tmp}/nope: model directory not found"),
+    Case("translate-model-is-a-file", cli("translate", "{pairs}", "a"), 2, "{pairs}: model directory not found"),
+    # ------------------------------------------------------------------------------ evaluate a seq2seq model
+    Case("evaluate-s2s-src-without-ref", cli("evaluate", "{s2s_model}", "--src", "{tmp}/a.de"), 2,
+         "give both --src and --ref", files={"a.de": "a\n"}),
+    Case("evaluate-s2s-data-and-src", cli("evaluate", "{s2s_model}", "--data", "{pairs}", "--src", "{tmp}/a.de",
+                                          "--ref", "{tmp}/a.en"), 2, "give --data FILE, or --src FILE --ref FILE",
+         files={"a.de": "a\n", "a.en": "b\n"}),
+    Case("evaluate-s2s-src-ref-line-counts", cli("evaluate", "{s2s_model}", "--src", "{tmp}/a.de", "--ref",
+                                                 "{tmp}/a.en"), 2, "{tmp}/a.de: has 2 lines but {tmp}/a.en has 1",
+         files={"a.de": "a\nb\n", "a.en": "b\n"}),
+    Case("evaluate-s2s-ref-latin1", cli("evaluate", "{s2s_model}", "--src", "{tmp}/a.de", "--ref", "{tmp}/a.en"),
+         2, "{tmp}/a.en:1: not UTF-8", files={"a.de": "a\n", "a.en": b"\xe9\n"}),
+    Case("evaluate-s2s-no-tab", cli("evaluate", "{s2s_model}", "--data", "{tmp}/p.tsv"), 2,
+         "{tmp}/p.tsv:2: no tab on this line", files={"p.tsv": "a\tb\nc\n"}),
+    Case("evaluate-s2s-lm-text", cli("evaluate", "{s2s_model}", "--data", "{train}"), 2,
+         "{train}:1: no tab on this line"),
+    Case("evaluate-s2s-beam-0", cli("evaluate", "{s2s_model}", "--data", "{pairs}", "--beam", "0"), 2,
+         "beam must be at least 1, got 0"),
+    Case("evaluate-s2s-no-data", cli("evaluate", "{s2s_model}"), 2, "--data"),
+    # ------------------------------------------------------------------------------ Python API: Translator
+    *[Case(f"api-translate-{id_}", api("translate", **kwargs), expect, message)
+      for id_, kwargs, expect, message in (
+        ("texts-int", {"texts": 5}, TypeError, "texts must be a string or a list of strings"),
+        ("texts-list-of-int", {"texts": [1]}, TypeError, "texts must be a string or a list of strings"),
+        ("texts-tuple", {"texts": ("a",)}, TypeError, "texts must be a string or a list of strings"),
+        ("beam-float", {"texts": "the cat", "beam": 2.0}, TypeError, "beam must be an int"),
+        ("beam-bool", {"texts": "the cat", "beam": True}, TypeError, "beam must be an int"),
+        ("beam-0", {"texts": "the cat", "beam": 0}, E, "beam must be at least 1, got 0"),
+        ("n-best-over-beam", {"texts": "the cat", "n_best": 2}, E, "n_best (2) needs a beam at least as wide"),
+        ("alpha-string", {"texts": "the cat", "beam": 2, "alpha": "1"}, TypeError, "alpha must be a number"),
+        ("alpha-nan", {"texts": "the cat", "beam": 2, "alpha": float("nan")}, E, "alpha"),
+        ("ratio-inf", {"texts": "the cat", "max_length_ratio": float("inf")}, E, "max_length_ratio"),
+        ("alpha-negative", {"texts": "the cat", "beam": 3, "alpha": -100.0}, E, "alpha"),
+        ("seed-beyond-64-bits", {"texts": "the cat", "temperature": 0.5, "seed": 2**64}, E, "seed"),
+        ("on-progress-int", {"texts": "the cat", "on_progress": 5}, TypeError, "on_progress"),
+        ("truncate-string", {"texts": "the cat", "truncate": "yes"}, TypeError, "truncate must be True or False"),
+        ("batch-size-0", {"texts": "the cat", "batch_size": 0}, E, "batch_size must be at least 1"),
+        ("seed-float", {"texts": "the cat", "temperature": 0.5, "seed": 1.5}, TypeError, "seed must be an int"),
+        ("over-long", {"texts": ["the cat", LONG_INPUT]}, E, "input line 2: 12 tokens"),
+      )],
+    Case("api-attention-empty", api("attention", text=""), E, "attention: the text is empty"),
+    Case("api-attention-list", api("attention", text=["a"]), TypeError, "attention: text must be a string"),
+    Case("api-evaluate-s2s-src-without-ref", api("evaluate_seq2seq", src="{pairs}"), E, "give both --src and --ref"),
+    Case("api-evaluate-s2s-no-tab", api("evaluate_seq2seq", path="{train}"), E, "{train}:1: no tab on this line"),
+    Case("api-load-s2s-vocab-cut", api("load", model_dir="{tmp}/mc"), E,
+         "{tmp}/mc/trg_vocab.json: vocabulary file is corrupt",
+         files={**S2S_COPY, "mc/trg_vocab.json": ("truncate", 20)}),
+    Case("api-train-s2s-unknown-lm-key", api("train", task="seq2seq", data="{pairs}", out="{tmp}/m",
+                                             overrides=[*S2S_TINY, "train.bptt=5"]), E,
+         "unknown config key 'train.bptt'"),
 ]
 
 
@@ -894,11 +1144,26 @@ def classifiers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def inputs(tiny_model: Path, windows_model: Path, classifiers: dict[str, str]) -> dict[str, str]:
+def s2s_model(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny seq2seq attention model: the LM corpus's sentences to themselves reversed, sources of at most
+    10 tokens (data.max_src_length); ``pairs.tsv`` beside it is its training data."""
+    root = tmp_path_factory.mktemp("s2s")
+    lines = (tiny_model.parent / "train.txt").read_text(encoding="utf-8").split("\n")
+    pairs = root / "pairs.tsv"
+    pairs.write_text("".join(f"{line}\t{' '.join(reversed(line.split()))}\n" for line in lines if line),
+                     encoding="utf-8")
+    out = root / "model"
+    rnnkit.train("seq2seq", data=str(pairs), out=out, overrides=[*S2S_TINY, "data.max_src_length=10"])
+    return out
+
+
+@pytest.fixture(scope="module")
+def inputs(tiny_model: Path, windows_model: Path, classifiers: dict[str, str], s2s_model: Path) -> dict[str, str]:
     """The shared, read-only inputs of the placeholders."""
     return {"model": str(tiny_model), "windows_model": str(windows_model),
             "train": str(tiny_model.parent / "train.txt"), "valid": str(tiny_model.parent / "valid.txt"),
-            **classifiers}
+            **classifiers, "s2s_model": str(s2s_model), "pairs": str(s2s_model.parent / "pairs.tsv"),
+            "s2s_text": "the cat sees a dog"}
 
 
 def _fill(value: Any, names: dict[str, str]) -> Any:
@@ -1011,12 +1276,15 @@ def _run_cli(argv: list[str]) -> tuple[int, str]:
 def _run_api(entry: str, kwargs: dict[str, Any], inputs: dict[str, str]) -> BaseException | None:
     from rnnkit.reference import load_numpy, train_numpy
 
-    model = inputs["model"]
+    model, s2s_model = inputs["model"], inputs["s2s_model"]
     calls = {"train": rnnkit.train, "load": rnnkit.load, "train_numpy": train_numpy, "load_numpy": load_numpy,
              "evaluate": lambda **kw: rnnkit.load(model).evaluate(**kw),
              "generate": lambda **kw: rnnkit.load(model).generate(**kw),
              "generate_numpy": lambda **kw: load_numpy(model).generate(**kw),
-             "classify": lambda **kw: rnnkit.load(inputs["classifier"]).classify(**kw)}
+             "classify": lambda **kw: rnnkit.load(inputs["classifier"]).classify(**kw),
+             "translate": lambda **kw: rnnkit.load(s2s_model).translate(**kw),
+             "attention": lambda **kw: rnnkit.load(s2s_model).attention(**kw),
+             "evaluate_seq2seq": lambda **kw: rnnkit.load(s2s_model).evaluate(**kw)}
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             calls[entry](**kwargs)

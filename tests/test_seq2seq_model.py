@@ -4,12 +4,14 @@ one-hot input, stable parameter names, bridges, reorder for beam search, config 
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from rnnkit.checkpoint import load_weights, save_weights
+from rnnkit.errors import RnnkitError
 from rnnkit.models.seq2seq import Seq2SeqModel, Seq2SeqModelConfig
 
 SRC_V, TRG_V, H = 11, 13, 8
@@ -87,6 +89,24 @@ def test_teacher_forcing_equals_step_mode(options: dict) -> None:
         assert not attention[1, :, 2:].any()  # source padding gets exactly no weight
     else:
         assert attention is None and step_attention == [None] * trg_in.size(0)
+
+
+@pytest.mark.parametrize("options", [
+    dict(cell="gru", bidirectional=True, bridge="learned", decoder_hidden_size=2 * H, input_feeding=True),
+    dict(cell="lstm", bidirectional=True, bridge="learned", decoder_hidden_size=2 * H, attention="dot"),
+    dict(cell="lstm", bridge="zero", decoder="peek", decoder_hidden_size=H + 3)], ids=["joeynmt-shape", "dot", "peek"])
+def test_a_decoder_of_its_own_size_agrees_in_both_modes(options: dict) -> None:
+    """model.decoder_hidden_size (JoeyNMT's shape: a bi-GRU of 256 per direction, a decoder of 512)."""
+    model = build(**options).eval()
+    assert model.decoder.rnns[0].hidden_size == options["decoder_hidden_size"]
+    src, lengths, trg_in = sample_batch()
+    logits, _ = model.teacher_forced(src, lengths, trg_in)
+    torch.testing.assert_close(step_through(model, src, lengths, trg_in)[0], logits, rtol=1e-5, atol=1e-6)
+
+
+def test_a_decoder_size_the_last_bridge_cannot_feed_is_refused() -> None:
+    with pytest.raises(RnnkitError, match="model.bridge"):
+        build(bridge="last", decoder_hidden_size=2 * H)
 
 
 @pytest.mark.parametrize("decoder, feeding, calls", [("state", False, 1), ("peek", False, 1), ("repeat", False, 1),
@@ -364,7 +384,7 @@ def test_each_decoder_style_learns_to_copy(decoder: str, feeding: bool) -> None:
     (dict(tie_embeddings=True), "model.tie_embeddings"),
     (dict(tie_embeddings=True, trg_embedding_size=H, decoder="repeat"), "model.tie_embeddings")])
 def test_a_config_no_model_can_be_built_from_is_refused_naming_the_key(options: dict, key: str) -> None:
-    with pytest.raises(ValueError, match=rf"^{key} "):
+    with pytest.raises(RnnkitError, match=rf"(^|'){re.escape(key)}[ ']"):
         build(**options)
 
 

@@ -69,6 +69,17 @@ def resumable_keys(cfg: TaskConfig) -> tuple[str, ...]:
     return (*RESUMABLE_KEYS, *get_task(cfg.task).resumable_keys)
 
 
+#: the words in a file's name that make it a split's file in a data folder
+SPLIT_WORDS = {"train": ("train",), "valid": ("valid", "val", "dev"), "test": ("test",)}
+
+
+def names_split(name: str, split: str) -> bool:
+    """Whether a file name says it holds ``split``: one of its words is a part of the name (between
+    non-alphanumerics: ``ptb.train.txt``, ``test_2016_flickr.de``) or starts it (``trainset.txt``)."""
+    name = name.lower()
+    return any(w in re.split(r"[^a-z0-9]+", name) or name.startswith(w) for w in SPLIT_WORDS[split])
+
+
 def find_splits(path: str | Path, folders: bool = False) -> dict[str, str]:
     """A file is the training text; a folder is searched for train / valid / test files by name. ``folders``
     (a task whose data set may be a folder, :attr:`Task.data_folders`): sub-folders count as splits too, and a
@@ -79,11 +90,9 @@ def find_splits(path: str | Path, folders: bool = False) -> dict[str, str]:
     if not path.is_dir():  # a file; a device or FIFO is refused by name
         return {"train": str(check_file(path).resolve())}
     found: dict[str, str] = {}
-    for split, words in (("train", ("train",)), ("valid", ("valid", "val", "dev")), ("test", ("test",))):
+    for split in SPLIT_WORDS:
         matches = sorted(p for p in path.iterdir() if (p.is_file() or folders and p.is_dir())
-                         and not p.name.startswith(".")
-                         and any(w in re.split(r"[^a-z0-9]+", p.name.lower()) or p.name.lower().startswith(w)
-                                 for w in words))
+                         and not p.name.startswith(".") and names_split(p.name, split))
         if len(matches) > 1:  # PTB ships ptb.char.train.txt beside ptb.train.txt: the word-level one
             matches = [m for m in matches if ".char." not in m.name] or matches
         if len(matches) > 1:
@@ -106,7 +115,8 @@ def _resolved(path: str | None) -> str | None:
 def build_config(task: str, recipe: str | None, data: str | None, valid: str | None, test: str | None,
                  overrides: list[str] | None) -> TaskConfig:
     extra: dict[str, Any] = {"task": task}
-    splits = find_splits(data, get_task(task).data_folders) if data else {}
+    # the task resolves --data with the recipe's settings (seq2seq: aligned files by data.src / data.trg)
+    splits = get_task(task).find_data(data, load_config(recipe, overrides, extra)) if data else {}
     if valid:
         splits["valid"] = str(Path(valid).resolve())
     if test:
@@ -166,7 +176,7 @@ def resume_changes(out_dir: Path, cfg: TaskConfig) -> list[str]:
 
 def _check_resume_inputs(cfg: TaskConfig, out_dir: Path, recipe, data, valid, test) -> None:
     """Resuming trains what ``config.yaml`` in ``out_dir`` says; data named again must be the same data."""
-    given = {**(find_splits(data, get_task(cfg.task).data_folders) if data else {}),
+    given = {**(get_task(cfg.task).find_data(data, cfg) if data else {}),
              **({"valid": _resolved(valid)} if valid else {}), **({"test": _resolved(test)} if test else {})}
     for split, path in given.items():
         if path != getattr(cfg.data, split):

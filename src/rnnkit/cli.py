@@ -7,13 +7,17 @@
                     [--device auto|cpu|cuda] [--backend torch|numpy]
     rnnkit generate DIR [--prompt TEXT] [-n N] [--greedy | --temperature T --top-k K --top-p P] [--seed S]
                     [--num-samples K] [--backend torch|numpy] [-v]     (prints as it generates)
+    rnnkit translate DIR [TEXT ...] [--input FILE] [--output FILE] [--beam N] [--n-best K] [--alpha A]
+                    [--batch-size N] [--max-length-ratio R] [--truncate] [--attention-plot PNG]
+                    [--temperature T --top-k K --top-p P --seed S] [-v]   (stdin line by line without TEXT)
     rnnkit evaluate DIR --data PATH [--json FILE] [--backend torch|numpy] [-v]
+    rnnkit evaluate DIR --src FILE --ref FILE [--beam N] [--json FILE]   (a seq2seq model; or --data PAIRS.tsv)
     rnnkit classify DIR [TEXT ...] [--input FILE] [--probs] [--batch-size N]
     rnnkit gradcheck --cell rnn|gru|lstm
     rnnkit data toy TASK --out DIR [--n N] [--seed S] [--overwrite]
 
-The verbs that run torch (demo, train, generate, evaluate, classify) take ``--threads N``. Errors in the user's
-input print one ``error: ...`` line naming the file, line and problem (exit 2).
+The verbs that run torch (demo, train, generate, translate, evaluate, classify) take ``--threads N``. Errors in
+the user's input print one ``error: ...`` line naming the file, line and problem (exit 2).
 
 This module imports torch only inside the verbs that need it: ``rnnkit --help`` and ``rnnkit recipes``
 start at once.
@@ -44,9 +48,12 @@ def _add_train(sub) -> None:
     from rnnkit.tasks import task_names  # the task modules' names, from their files: no task is imported
 
     p = sub.add_parser("train", help="train a model", description="Train a model into a model directory.")
-    p.add_argument("task", choices=task_names(), help="the task (lm: language model); its recipes say which")
+    p.add_argument("task", choices=task_names(),
+                   help="the task (lm: language model; seq2seq: sequence to sequence); its recipes say which")
     p.add_argument("--recipe", help="built-in recipe name (see `rnnkit recipes`) or a YAML file")
-    p.add_argument("--data", help="training text file, or a folder with train/valid/test files")
+    p.add_argument("--data", help="training data file, or a folder with train/valid/test files (seq2seq: TSV pairs, "
+                                  "or aligned files by the recipe's data.src / data.trg); a seq2seq toy recipe "
+                                  "generates its data without it")
     p.add_argument("--valid", help="validation file (default: from --data, else held out of train)")
     p.add_argument("--test", help="test file, scored with the best weights after training")
     p.add_argument("--out", required=True,
@@ -107,13 +114,62 @@ def _add_generate(sub) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="say on stderr which kernel runs the model")
 
 
+def _add_translate(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "translate", help="translate text with a sequence-to-sequence model",
+        description="Translate with a sequence-to-sequence model: the TEXT arguments, the lines of --input FILE "
+                    "(batched), or else standard input line by line, each line translated and printed as it comes "
+                    "(interactively or in a pipe). One output line per input line; with --n-best K, K lines per input, "
+                    "best first: LINE<TAB>TEXT, LINE the input's number from 1. Source tokens outside the model's "
+                    "vocabulary are read as <unk> and counted on stderr.")
+    p.add_argument("model", metavar="MODEL", help="model directory (of a seq2seq model)")
+    p.add_argument("text", nargs="*", metavar="TEXT",
+                   help="sentences to translate, one per argument (`--` before one that starts with -)")
+    p.add_argument("--input", metavar="FILE",
+                   help="translate the lines of FILE (UTF-8, .gz ok), in length-sorted batches; a progress bar on "
+                        "stderr when it is a terminal and the output goes elsewhere")
+    p.add_argument("--output", metavar="FILE",
+                   help="write the translations to FILE (new or a plain file; written whole when all are done, so an "
+                        "interruption leaves it as it was) instead of standard output")
+    p.add_argument("--beam", type=int, default=1, metavar="N", help="beam size (default 1: greedy search)")
+    p.add_argument("--n-best", type=int, default=1, metavar="K",
+                   help="print the K best translations of each input (at most --beam), as LINE<TAB>TEXT lines")
+    p.add_argument("--alpha", type=float, default=1.0, metavar="A",
+                   help="beam search length penalty ((5 + length) / 6) ** A (GNMT; default 1.0, 0 = none)")
+    p.add_argument("--batch-size", type=int, default=64, metavar="N", help="sentences translated at once (default 64)")
+    p.add_argument("--max-length-ratio", type=float, metavar="R",
+                   help="at most R x the source length + --max-length-extra output tokens (default: the model's "
+                        "train.max_length_ratio)")
+    p.add_argument("--max-length-extra", type=int, metavar="N",
+                   help="tokens allowed beyond R x the source length (default: the model's train.max_length_extra)")
+    p.add_argument("--truncate", action="store_true",
+                   help="cut a source longer than the model's limit (data.max_src_length) with a warning, instead of "
+                        "an error naming its line")
+    p.add_argument("--attention-plot", metavar="PNG",
+                   help="draw the attention weights of the first sentence (first non-blank TEXT or line) as a heatmap "
+                        "(an attention model only)")
+    p.add_argument("--temperature", type=float, metavar="T",
+                   help="sample each token (with --beam 1) at this temperature instead of taking the most likely")
+    p.add_argument("--top-k", type=int, metavar="K", help="sample among the K most likely tokens (with --beam 1)")
+    p.add_argument("--top-p", type=float, metavar="P", help="nucleus sampling threshold (with --beam 1)")
+    p.add_argument("--seed", type=int, help="random seed of sampling, for repeatable samples")
+    p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    _add_threads(p)
+    p.add_argument("-v", "--verbose", action="store_true", help="say on stderr which kernels run the model")
+    return p
+
+
 def _add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="score a model on data with its task's metrics (LM: perplexity; bits per "
-                                        "char for char models)",
-                       description="Score a model on data with its task's standard metrics. A task may take "
-                                   "options of its own after these (see the task's documentation).")
+                                        "char for char models; seq2seq: BLEU, chrF, accuracy, perplexity)",
+                       description="Score a model on data with its task's standard metrics, printed one per line "
+                                   "and as one JSON line. A task may take options of its own after these: a seq2seq "
+                                   "model takes --src FILE --ref FILE (aligned files, instead of --data PAIRS.tsv), "
+                                   "--beam N and --alpha A (the search that decodes it; default: greedy), and prints "
+                                   "sacrebleu's signatures of BLEU and chrF.")
     p.add_argument("model", help="model directory")
-    p.add_argument("--data", required=True, help="data file read like the training data")
+    p.add_argument("--data", help="data file read like the training data (required unless the model's task takes "
+                                  "its data from options of its own: a seq2seq model also takes --src FILE --ref FILE)")
     p.add_argument("--batch-size", type=int, help="sequences per batch (default: the training config's)")
     p.add_argument("--max-lines", type=int, default=0,
                    help="score only the first N lines (sentences, for models that split reviews); default: all")
@@ -177,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("recipes", help="list the built-in recipes")
     _add_train(sub)
     _add_generate(sub)
+    parser.intermixed = {"translate": _add_translate(sub)}  # TEXT may come after options: main() re-reads them
     _add_evaluate(sub)
     _add_classify(sub)
     _add_data(sub)
@@ -189,7 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
     args, rest = parser.parse_known_args(argv)
+    if args.command in parser.intermixed:  # `translate MODEL --beam 5 "Go."`: argparse stops the TEXT list at --beam
+        args = parser.intermixed[args.command].parse_intermixed_args(argv[argv.index(args.command) + 1:],
+                                                                     argparse.Namespace(command=args.command))
+        rest = []
     args.task_arguments = rest  # options of the model's task, parsed once its task is known (evaluate)
     if rest and args.command != "evaluate":
         parser.parse_args(argv)  # argparse's own error for the arguments it does not know
@@ -248,7 +310,7 @@ def cmd_train(args) -> int:
         return 130
     if model is not None:  # None on the non-zero ranks of a torchrun job
         for split, metrics in (model.results or {}).items():
-            print(f"{split}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k != "tokens"))
+            print(f"{split}: " + ", ".join(f"{k} {_shown(k, v)}" for k, v in metrics.items() if k != "tokens"))
         print(f"model saved in {args.out}")
     return 0
 
@@ -258,7 +320,7 @@ def _load_model(args):
     from rnnkit import runtime
 
     runtime.set_threads(args.threads)
-    if args.backend == "numpy":
+    if getattr(args, "backend", "torch") == "numpy":
         from rnnkit.reference.backend import load_numpy
 
         if args.device == "cuda":
@@ -280,11 +342,12 @@ def _model_task(model_dir: str):
     return get_task(read_model_config(model_dir)[1].task)
 
 
-def _require_verb(model, verb: str, model_dir: str) -> None:
-    """A model does its own task's job: a seq2seq model given to ``generate`` is an error naming its command."""
-    if model.verb != verb:
-        raise RnnkitError(f"is a {model.config.task} model: it does not {verb} (its command is rnnkit "
-                          f"{model.verb or 'evaluate'})", model_dir)
+def _require_verb(task: str, own: str, verb: str, model_dir: str) -> None:
+    """A model does its own task's job (``own``): a seq2seq model given to ``generate`` (an LM given to
+    ``translate``) is an error naming its command."""
+    if own != verb:
+        raise RnnkitError(f"is a {task} model: it does not {verb} (its command is rnnkit {own or 'evaluate'})",
+                          model_dir)
 
 
 def cmd_generate(args) -> int:
@@ -293,7 +356,7 @@ def cmd_generate(args) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted while loading the model", file=sys.stderr)
         return 130
-    _require_verb(model, "generate", args.model)
+    _require_verb(model.config.task, model.verb, "generate", args.model)
     if args.verbose:
         print(model.kernel_path("generate", args.n, args.num_samples), file=sys.stderr)
     stop = model.stops_at_eos(args.sentence) and not args.no_stop
@@ -386,7 +449,200 @@ class SamplePrinter:
               file=sys.stderr)
 
 
-COUNTS = ("tokens", "oov")  # metrics printed as integers
+# ------------------------------------------------------------------------------------------ translate
+#: --input lines translated per call, in batches of --batch-size: a call sorts its batches by length, and its
+#: translations are printed when it ends (a long file shows output as it goes; Ctrl-C keeps what was printed)
+TRANSLATE_CHUNK_BATCHES = 16
+
+
+def cmd_translate(args) -> int:
+    from rnnkit.checkpoint import check_output_file
+
+    if args.text and args.input:
+        raise RnnkitError("give the sentences as TEXT arguments or as --input FILE, not both")
+    for path, option in ((args.output, "--output"), (args.attention_plot, "--attention-plot")):
+        if path:  # before the model loads; --output is checked again when written
+            check_output_file(path, option)
+    if args.input and args.output and _same_file(args.input, args.output):
+        raise RnnkitError("--output names the --input file: rnnkit does not write over its input (give another "
+                          "name)", args.output)
+    task = _model_task(args.model)  # from its config: a model of another task is refused before it loads
+    _require_verb(task.name, task.loaded_class.verb, "translate", args.model)
+    try:
+        translator = _load_model(args)
+    except KeyboardInterrupt:
+        print("\ninterrupted while loading the model", file=sys.stderr)
+        return 130
+    if args.verbose:
+        print(translator.kernel_path("translate", beam=args.beam, batch_size=args.batch_size), file=sys.stderr)
+    job = TranslationJob(translator, args)
+    translator.translate([], **job.options)  # the options are checked before any input is read
+    try:
+        if args.input:
+            job.translate_file(args.input)
+        elif args.text:
+            job.translate_texts(args.text)
+        else:
+            job.translate_stdin()
+    except KeyboardInterrupt:
+        job.interrupted()
+        return 130
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    job.finish()
+    return 0
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
+
+
+class TranslationJob:
+    """One ``rnnkit translate``: translations printed as they come (flushed), or kept and written whole to
+    --output at the end; the attention plot of the first sentence; the count of <unk> sources on stderr."""
+
+    def __init__(self, translator, args):
+        self.translator, self.args = translator, args
+        self.options = {"beam": args.beam, "n_best": args.n_best, "alpha": args.alpha, "batch_size": args.batch_size,
+                        "max_length_ratio": args.max_length_ratio, "max_length_extra": args.max_length_extra,
+                        "truncate": args.truncate, "temperature": args.temperature, "top_k": args.top_k,
+                        "top_p": args.top_p, "seed": args.seed}
+        self.kept: list[str] | None = [] if args.output else None  # the text for --output
+        self.done = 0  # inputs translated
+        self.total: int | None = None  # inputs in all, when known
+        self.unknown = 0  # source tokens read as <unk>
+        self.unknown_told = 0  # of those, said on stderr line by line (stdin to stdout: interactive)
+        self.plot_pending = bool(args.attention_plot)
+
+    def translate_texts(self, texts: list[str]) -> None:
+        self.total = len(texts)
+        self._plot(_first_sentence(texts))
+        self._emit(self._translate(texts), 1)
+
+    def translate_file(self, path: str) -> None:
+        from rnnkit.data.readers import read_lines
+
+        lines = read_lines(path)
+        self.total = len(lines)
+        self._plot(_first_sentence(lines))
+        size = self.args.batch_size * TRANSLATE_CHUNK_BATCHES
+        bar = _translation_progress(len(lines), to_file=bool(self.args.output))
+        try:
+            for start in range(0, len(lines), size):
+                on_progress = bar and _progress_from(bar, start)
+                self._emit(self._translate(lines[start:start + size], path, start + 1, on_progress), start + 1)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def translate_stdin(self) -> None:
+        for number, line in _stdin_lines():
+            self._plot(line)
+            before = self.unknown
+            self._emit(self._translate([line], "<stdin>", number), number)
+            if self.unknown > before and self.kept is None:
+                print(f"translate: line {number}: {self.unknown - before} source token(s) not in the model's "
+                      "vocabulary, read as <unk>", file=sys.stderr)
+                self.unknown_told = self.unknown
+
+    def _translate(self, texts: list[str], source: str | None = None, first_line: int = 1, on_progress=None) -> list:
+        """The translations of ``texts`` (lines ``first_line``... of ``source``, which errors and warnings name),
+        counting their source tokens read as <unk>."""
+        results = self.translator.translate(texts, on_progress=on_progress, first_line=first_line, source=source,
+                                            **self.options)
+        self.unknown += self.translator.oov_counts[0]
+        return results
+
+    def _emit(self, results: list, first_line: int) -> None:
+        text = "".join(_translation_lines(first_line + i, result) for i, result in enumerate(results))
+        if self.kept is not None:
+            self.kept.append(text)
+        else:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        self.done += len(results)
+
+    def _plot(self, text: str) -> None:
+        """Draw the attention of the first sentence (the first non-blank text), once, before it is translated."""
+        if not self.plot_pending or not text.strip():
+            return
+        from rnnkit.plotting import plot_attention
+
+        self.plot_pending = False
+        source, output, weights = self.translator.attention(text)
+        drawn = plot_attention(source, output, weights, self.args.attention_plot)
+        boxes = "" if drawn else " (some characters are in no installed font: drawn as boxes)"
+        print(f"translate: the attention of the first sentence is drawn in {self.args.attention_plot}{boxes}",
+              file=sys.stderr)
+
+    def finish(self) -> None:
+        from rnnkit.checkpoint import write_output_file
+
+        if self.plot_pending:
+            print(f"translate: {self.args.attention_plot} was not drawn: no input line had a sentence",
+                  file=sys.stderr)
+        if self.kept is not None:
+            write_output_file(self.args.output, "".join(self.kept), "--output")
+            print(f"translate: {self.done} line(s) translated into {self.args.output}", file=sys.stderr)
+        if self.unknown > self.unknown_told:
+            print(f"translate: {self.unknown} source token(s) not in the model's vocabulary were read as <unk>",
+                  file=sys.stderr)
+
+    def interrupted(self) -> None:
+        of = f" of {self.total}" if self.total is not None else ""
+        if self.kept is not None:
+            print(f"\ninterrupted: {self.args.output} was not written ({self.done}{of} line(s) were translated)",
+                  file=sys.stderr)
+        else:
+            print(f"\ninterrupted: kept the {self.done}{of} translation(s) printed above", file=sys.stderr)
+
+
+def _first_sentence(texts: list[str]) -> str:
+    return next((text for text in texts if text.strip()), "")
+
+
+def _translation_lines(number: int, result) -> str:
+    """One line per input; n-best (a list, best first): ``NUMBER<TAB>TEXT`` per hypothesis."""
+    if isinstance(result, str):
+        return result + "\n"
+    return "".join(f"{number}\t{text}\n" for text in result)
+
+
+def _stdin_lines():
+    """(number, text) of each line of standard input as it arrives (UTF-8; else an error naming the line)."""
+    number = 0
+    while raw := sys.stdin.buffer.readline():
+        number += 1
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise RnnkitError(f"not UTF-8 (invalid byte at column {e.start + 1})", "<stdin>", number) from None
+        yield number, text.rstrip("\r\n")
+
+
+def _translation_progress(total: int, to_file: bool):
+    """A tqdm bar on stderr when it is a terminal and the translations go elsewhere (a file or a pipe)."""
+    if not sys.stderr.isatty() or (sys.stdout.isatty() and not to_file):
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="line", desc="translate", file=sys.stderr, leave=False, dynamic_ncols=True)
+
+
+def _progress_from(bar, start: int):
+    """An ``on_progress(n_done)`` callback moving ``bar`` to ``start + n_done``."""
+    return lambda n_done: bar.update(start + n_done - bar.n)
+
+
+COUNTS = ("tokens", "oov", "sentences")  # metrics printed as integers
+
+
+def _shown(key: str, value: float) -> str:
+    return str(int(value)) if key in COUNTS else f"{value:.4f}"
 
 
 def cmd_evaluate(args) -> int:
@@ -394,18 +650,25 @@ def cmd_evaluate(args) -> int:
 
     if args.json_out:
         check_output_file(args.json_out, "--json")  # before the model loads; checked again when written
+    if args.data is None and not args.task_arguments:
+        raise RnnkitError("the following arguments are required: --data (or the data options of the model's task)")
     options = _task_options(args.model, args.task_arguments)  # before the weights load: a typo fails at once
     model = _load_model(args)
     if args.verbose:
         print(model.kernel_path("evaluate", batch_size=args.batch_size or 0), file=sys.stderr)
     metrics = model.evaluate(args.data, batch_size=args.batch_size, max_lines=args.max_lines, **options)
+    signatures = getattr(model, "last_signatures", None) or {}  # how corpus scores were computed (sacrebleu)
     shown = model.evaluation_lines(metrics)  # the task's own table (a classifier's confusion matrix), or:
     if shown is None:
-        shown = [f"{key:>8}  {int(value)}" if key in COUNTS else f"{key:>8}  {value:.4f}"
-                 for key, value in metrics.items()]
+        width = max(8, *map(len, metrics))
+        shown = [f"{key:>{width}}  {_shown(key, value)}" for key, value in metrics.items()]
+        shown += [f"{key + ' signature':>{width}}  {signature}" for key, signature in signatures.items()]
     print("\n".join(shown))
     extra = {"backend": "numpy"} if args.backend == "numpy" else {}
-    line = json.dumps({"model": str(args.model), "data": str(args.data), **extra, **metrics})
+    given = {key: str(value) if isinstance(value, os.PathLike) else value for key, value in options.items()
+             if value is not None}
+    line = json.dumps({"model": str(args.model), "data": args.data and str(args.data), **given, **extra, **metrics,
+                       **({"signatures": signatures} if signatures else {})})
     print(line)
     if args.json_out:
         write_output_file(args.json_out, line + "\n", "--json")
@@ -526,7 +789,7 @@ def cmd_data(args) -> int:
 
 
 COMMANDS = {"demo": cmd_demo, "data": cmd_data, "recipes": cmd_recipes, "train": cmd_train, "generate": cmd_generate,
-            "evaluate": cmd_evaluate, "classify": cmd_classify, "gradcheck": cmd_gradcheck}
+            "translate": cmd_translate, "evaluate": cmd_evaluate, "classify": cmd_classify, "gradcheck": cmd_gradcheck}
 
 
 if __name__ == "__main__":

@@ -34,24 +34,34 @@ def count_parameters(cfg: ModelConfig, vocab_size: int) -> int:
 
 
 def training_bytes(cfg: Config, vocab_size: int, steps: int, param_bytes: int = 4) -> tuple[int, str]:
-    """Bytes a training run needs, and what they are: weights, gradients, optimizer state and a copy
-    while a checkpoint is written (``param_bytes`` each), the float32 model loaded and returned at the
-    end (:func:`inference_bytes`), and the logits of one batch (``steps`` time steps), their gradient and
-    softmax. Measured: a 2 x 1500 LSTM on 4,990 words (51M parameters, SGD) is estimated at 0.99 GiB; its
-    training process (ptb-large, 2,000 PTB lines, 2 steps) grew by 1.15 GiB (peak RSS)."""
-    t = cfg.train
-    states = OPTIMIZER_STATES.get(t.optimizer, 2) + (t.momentum > 0) + (t.nt_asgd > 0)
-    params = count_parameters(cfg.model, vocab_size)
-    logits = 3 * 4 * t.batch_size * steps * vocab_size
-    optimizer = f", {states} of {t.optimizer} state" if states else ""
+    """Bytes an LM training run needs (:func:`model_training_bytes` of its parameters and of the logits of
+    one batch of ``steps`` time steps). Measured: a 2 x 1500 LSTM on 4,990 words (51M parameters, SGD) is
+    estimated at 0.99 GiB; its training process (ptb-large, 2,000 PTB lines, 2 steps) grew by 1.15 GiB
+    (peak RSS)."""
+    logits = cfg.train.batch_size * steps * vocab_size
+    return model_training_bytes(count_parameters(cfg.model, vocab_size), cfg.train, logits, param_bytes)
+
+
+def model_training_bytes(params: int, train, logits: int, param_bytes: int = 4) -> tuple[int, str]:
+    """Bytes training a model of ``params`` parameters needs, and what they are: weights, gradients,
+    optimizer state (``train``: a :class:`rnnkit.config.TrainConfig`) and a copy while a checkpoint is
+    written (``param_bytes`` each), the float32 model loaded and returned at the end
+    (:func:`model_inference_bytes`), and ``logits`` output scores of the largest batch, their gradient
+    and softmax (float32)."""
+    states = OPTIMIZER_STATES.get(train.optimizer, 2) + (train.momentum > 0) + (train.nt_asgd > 0)
+    optimizer = f", {states} of {train.optimizer} state" if states else ""
     what = (f"{params:,} parameters x (weights, gradients{optimizer}, checkpoint copy, the model loaded at the end)"
             " + the logits of a batch")
-    return params * (param_bytes * (3 + states) + 2 * 4) + logits, what
+    return params * (param_bytes * (3 + states) + 2 * 4) + 3 * 4 * logits, what
 
 
 def inference_bytes(cfg: Config, vocab_size: int, param_bytes: int = 4) -> tuple[int, str]:
-    """Bytes a loaded model needs: its weights and the weights file read to fill them."""
-    params = count_parameters(cfg.model, vocab_size)
+    """Bytes a loaded LM needs: its weights and the weights file read to fill them."""
+    return model_inference_bytes(count_parameters(cfg.model, vocab_size), param_bytes)
+
+
+def model_inference_bytes(params: int, param_bytes: int = 4) -> tuple[int, str]:
+    """Bytes a loaded model of ``params`` parameters needs: its weights and the weights file read to fill them."""
     return 2 * params * param_bytes, f"{params:,} parameters x (weights + the file read into them)"
 
 
@@ -68,13 +78,17 @@ def available_bytes(device: torch.device) -> int | None:
     return min(known) if known else None
 
 
-def check_fits(needed: int, what: str, device: torch.device) -> None:
-    """Refuse (before building anything) a model that needs more memory than ``device`` has."""
+#: what an LM run can lower when its model does not fit
+LM_ADVICE = "model.hidden_size, model.embedding_size, model.layers or the vocabulary (tokenizer.vocab_size)"
+
+
+def check_fits(needed: int, what: str, device: torch.device, advice: str = LM_ADVICE) -> None:
+    """Refuse (before building anything) a model that needs more memory than ``device`` has; ``advice``
+    names the config keys that make it smaller."""
     available = available_bytes(device)
     if available is not None and needed > available:
         raise RnnkitError(f"the model needs about {_human(needed)} of memory ({what}) but only {_human(available)} "
-                          f"is available on {device.type}: lower model.hidden_size, model.embedding_size, "
-                          f"model.layers or the vocabulary (tokenizer.vocab_size)")
+                          f"is available on {device.type}: lower {advice}")
 
 
 def _human(size: float) -> str:

@@ -85,7 +85,9 @@ def bleu(hypotheses: Sequence[str], references: Sequence[str], tokenize: str = "
     _check_corpus(hypotheses, references, "BLEU")
     if tokenize not in BLEU.TOKENIZERS:
         raise ValueError(f"BLEU: unknown tokenize {tokenize!r} (one of {', '.join(BLEU.TOKENIZERS)})")
-    return _corpus_score(BLEU(tokenize=tokenize, lowercase=lowercase), hypotheses, references)
+    # force: sacrebleu warns on stderr at every call when outputs end in " ." (tokenized text such as
+    # Multi30k's, which a word-level model reproduces): a training run would print it at every validation
+    return _corpus_score(BLEU(tokenize=tokenize, lowercase=lowercase, force=True), hypotheses, references)
 
 
 def chrf(hypotheses: Sequence[str], references: Sequence[str], lowercase: bool = False) -> CorpusScore:

@@ -1,8 +1,10 @@
-"""Learning curves from the training log, and a classifier's confusion matrix."""
+"""Drawings: learning curves from the training log, a classifier's confusion matrix, attention heatmaps of a
+translation."""
 
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -67,3 +69,59 @@ def plot_confusion(confusion: list[list[int]], labels: list[str], path: str | Pa
                         color="white" if count > top / 2 else "black")
     ax.set_title("confusion matrix")
     _save(fig, path)
+
+
+#: the most source / output tokens labelled on an attention plot's axes (longer ones are drawn unlabelled)
+MAX_LABELS = 80
+#: fonts with Chinese / Japanese / Korean glyphs, used for the labels when installed (matplotlib falls back
+#: glyph by glyph along the list; its default DejaVu Sans has none of them)
+CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei",
+             "WenQuanYi Micro Hei", "Droid Sans Fallback", "AR PL UMing CN", "Microsoft YaHei", "SimHei",
+             "PingFang SC", "Hiragino Sans GB", "Arial Unicode MS")
+
+
+def plot_attention(source: list[str], output: list[str], weights, path: str | Path) -> bool:
+    """Attention weights of one sentence as a heatmap saved as a PNG: one row per output token (top to
+    bottom), one column per source token, darker = more weight. ``weights`` is ``len(output) x len(source)``
+    (a nested list, NumPy array or tensor). The file is checked (a new or plain file: never a link or device)
+    and written atomically. Returns False when some characters of the tokens are in no installed font
+    (drawn as boxes)."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from rnnkit.checkpoint import check_output_file
+
+    grid = np.asarray(weights.tolist() if hasattr(weights, "tolist") else weights, dtype=float)
+    if grid.shape != (len(output), len(source)):
+        raise ValueError(f"weights must be len(output) x len(source) = {len(output)} x {len(source)}, "
+                         f"got {grid.shape}")
+    check_output_file(path, "--attention-plot")
+    cell = 0.3  # inches per token: labels stay readable on long sentences
+    fig = Figure(figsize=(min(2 + cell * len(source), 30), min(1.5 + cell * len(output), 30)), dpi=100)
+    ax = fig.add_subplot()
+    image = ax.imshow(grid, cmap="Greys", vmin=0.0, vmax=1.0, aspect="auto")
+    fonts = _label_fonts()
+    _label_axis(ax.set_xticks, ax.set_xticklabels, source, fonts, rotation=90)
+    _label_axis(ax.set_yticks, ax.set_yticklabels, output, fonts, rotation=0)
+    ax.set_xlabel("source")
+    ax.set_ylabel("output")
+    fig.colorbar(image, ax=ax, fraction=0.04)
+    buf = io.BytesIO()
+    with warnings.catch_warnings(record=True) as caught:  # matplotlib warns once per glyph it cannot draw
+        warnings.simplefilter("always", UserWarning)
+        fig.savefig(buf, format="png", bbox_inches="tight")
+    atomic_write_bytes(path, buf.getvalue())
+    return not any("missing from font" in str(w.message) for w in caught)
+
+
+def _label_fonts() -> list[str]:
+    from matplotlib import font_manager
+
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    return ["DejaVu Sans", *(name for name in CJK_FONTS if name in installed)]
+
+
+def _label_axis(set_ticks, set_labels, tokens: list[str], fonts: list[str], rotation: int) -> None:
+    if len(tokens) <= MAX_LABELS:
+        set_ticks(range(len(tokens)))
+        set_labels(tokens, rotation=rotation, fontsize=8, fontfamily=fonts)

@@ -194,7 +194,8 @@ class Trainer:
         self.carried_state = None
         # what selects the best weights, and whether lower ("min") or higher ("max") is better
         self.metric, self.direction = getattr(task, "selection", ("loss", "min"))
-        self.best_value = math.inf if self.direction == "min" else -math.inf
+        self.best_value = math.inf if self.direction == "min" else -math.inf  # of the counted validations
+        self.saved_value = self.best_value  # of the weights in model.safetensors (stops' validations too)
         self.best_metrics: dict[str, float] | None = None  # validation metrics of the saved best weights
         self.bad_evals = 0
         self.val_history: list[float] = []  # the selection metric's scores, oriented: lower is better
@@ -215,6 +216,7 @@ class Trainer:
             "step": self.step, "epoch": self.epoch, "batch_index": self.batch_index,
             "optimizer_name": self.optimizer_name, "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(), "selection_metric": self.metric, "best_value": self.best_value,
+            "saved_value": self.saved_value,
             "bad_evals": self.bad_evals,
             "best_metrics": self.best_metrics,
             "val_history": self.val_history, "rows": self.rows, "elapsed": self.elapsed,
@@ -274,6 +276,8 @@ class Trainer:
                     "validated_at"):
             setattr(self, key, state[key])
         self.best_value = _saved_best(state, self.metric, ckpt / TRAINER_STATE)
+        saved = state.get("saved_value", self.best_value)  # checkpoints before the two were kept apart
+        self.saved_value = float(saved) if type(saved) in (int, float) else self.best_value
         self.window = _Window(*state.get("window", (0.0, 0)))
         self.best_metrics = _metrics_or_none(state.get("best_metrics"))
         try:
@@ -370,8 +374,8 @@ class Trainer:
                         last_metrics = self._validate_and_save()
                 if self._early_stopped():
                     break
-            if self.validated_at != self.step:
-                last_metrics = self._validate_and_save()
+            if self.validated_at != self.step:  # the stop's own validation, for the results
+                last_metrics = self._validate_and_save(counts=False)
             self.finished = True
             self.save_checkpoint()
         return last_metrics
@@ -443,7 +447,12 @@ class Trainer:
         self.rows.append(row)
 
     # ----------------------------------------------------------------- validation
-    def _validate_and_save(self) -> dict[str, float]:
+    def _validate_and_save(self, counts: bool = True) -> dict[str, float]:
+        """Validate, keep the weights if they are the best so far, and save a checkpoint. ``counts=False``
+        (the validation at a stop between scheduled ones, e.g. train.max_steps): it may replace the saved best
+        weights, but it is not a figure later validations must beat, and it does not feed the schedule, early
+        stopping or NT-ASGD, so a run resumed with more steps trains exactly as one that never stopped there
+        (its model.safetensors is the better of that run's best and the stop's weights)."""
         averaged = self._swap_in_average()
         metrics = self._validate()
         value = self._selection_value(metrics)
@@ -451,20 +460,23 @@ class Trainer:
         self.validated_at = self.step
         self._log("valid", metrics["loss"], self.schedule.lr, None, metrics)
         improved = score < self._oriented(self.best_value)
-        if improved:
-            self.best_value, self.best_metrics, self.bad_evals = value, metrics, 0
+        saved = score < self._oriented(self.saved_value)
+        if saved:
+            self.saved_value, self.best_metrics = value, metrics
             if self.dist.is_main:
                 self._save_best()
-        else:
-            self.bad_evals += 1
         if averaged is not None:
             _restore(self.model, averaged)
-        self.val_history.append(score)
-        self.schedule.on_validation(score)
-        self._maybe_switch_to_asgd()
+        if counts:
+            if improved:
+                self.best_value = value
+            self.bad_evals = 0 if improved else self.bad_evals + 1
+            self.val_history.append(score)
+            self.schedule.on_validation(score)
+            self._maybe_switch_to_asgd()
         if self.dist.is_main and self.cfg.progress:
             shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
-            best = f" (best {self.metric})" if improved else ""
+            best = f" (best {self.metric})" if saved else ""
             print(f"step {self.step} valid: {shown}{best}", flush=True)
         self.save_checkpoint()
         return metrics

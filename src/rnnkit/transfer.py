@@ -88,15 +88,19 @@ def shared_rows(target: Vocab, source: Vocab) -> tuple[torch.Tensor, torch.Tenso
     return index[:, 0], index[:, 1]
 
 
+def parts(names) -> list[str]:
+    """The top-level parts of tensor names (``encoder``, ``decoder``, ...), sorted."""
+    return sorted({name.split(".")[0] for name in names})
+
+
 def _full_prefix(prefix: str, target_names: list[str]) -> str:
     """``prefix`` as a module path ending in a dot ("" for none), present in the target model."""
     if not prefix:
         return ""
     prefix = prefix if prefix.endswith(".") else prefix + "."
     if not any(name.startswith(prefix) for name in target_names):
-        parts = sorted({name.split(".")[0] for name in target_names})
         raise RnnkitError(f"--init-prefix {prefix[:-1]!r}: the new model has no tensor under '{prefix}' "
-                          f"(its parts: {', '.join(parts)})")
+                          f"(its parts: {', '.join(parts(target_names))})")
     return prefix
 
 
@@ -245,9 +249,34 @@ def is_strict(model_dir: Path, task: str, partial: bool = False, prefix: str = "
 def init_model(target: nn.Module, model_dir: Path, target_vocabs: dict[str, Vocab], *, strict: bool = False,
                prefix: str = "") -> TransferReport:
     """:func:`transfer_weights` from the model directory ``model_dir`` (loaded on the CPU after the checks of
-    every load: nothing is read from an unchecked file) into ``target``."""
+    every load: nothing is read from an unchecked file) into ``target``. A source of which nothing fits (no
+    tensor copied) is an error suggesting ``--init-prefix``."""
     from rnnkit.api import load
 
     source = load(model_dir, device="cpu")
-    return transfer_weights(target, source.model, target_vocabs, source.vocabularies(), prefix=prefix,
-                            strict=strict, source_label=str(model_dir))
+    report = transfer_weights(target, source.model, target_vocabs, source.vocabularies(), prefix=prefix,
+                              strict=strict, source_label=str(model_dir))
+    if not report.copied:  # a run "initialised" from a model it took nothing of is a mistake, not a start
+        raise RnnkitError(f"--init-from copies nothing of this model into the new one "
+                          f"({_why_nothing(report, prefix)}): {_advice(target, source.model)}", model_dir)
+    return report
+
+
+def _advice(target: nn.Module, source: nn.Module) -> str:
+    """The ``--init-prefix`` values under which the new model has tensors of the source's names, if any."""
+    target_names, source_names = list(named_tensors(target)), list(named_tensors(source))
+    fitting = [p for p in parts(target_names) if any(f"{p}.{s}" in target_names for s in source_names)]
+    if fitting:
+        return (f"give --init-prefix {' or '.join(fitting)} to copy it into that part of the new model (its parts: "
+                f"{', '.join(parts(target_names))}), or start from another model")
+    return (f"no --init-prefix fits it either (its parts: {', '.join(parts(source_names))}; the new model's: "
+            f"{', '.join(parts(target_names))}): start from another model")
+
+
+def _why_nothing(report: TransferReport, prefix: str) -> str:
+    """Why no tensor was copied: the first that matched by name and was kept, else that none matched."""
+    matched = [(name, why) for name, why in report.kept if why != "not in the source"]
+    if matched:
+        return f"{matched[0][0]}: {matched[0][1]}" + (f", and {len(matched) - 1} more" if len(matched) > 1 else "")
+    under = f" under --init-prefix '{prefix}'" if prefix else ""
+    return f"none of its tensor names{under} is one of the new model's"

@@ -46,10 +46,12 @@ class Tokenizer(abc.ABC):
     def options(self) -> dict:
         return {"kind": self.kind, "lowercase": self.lowercase}
 
-    def save(self, model_dir: str | Path) -> None:
+    def save(self, model_dir: str | Path, name: str = TOKENIZER_FILE, spm_name: str = SPM_FILE) -> None:
+        """Write the tokenizer as ``name`` (and its sentencepiece model as ``spm_name``) into ``model_dir``:
+        a seq2seq model has one per side."""
         from rnnkit.checkpoint import atomic_write_text
 
-        atomic_write_text(Path(model_dir) / TOKENIZER_FILE, json.dumps(self.options(), indent=1))
+        atomic_write_text(Path(model_dir) / name, json.dumps(self.options(), indent=1))
 
 
 class CharTokenizer(Tokenizer):
@@ -138,11 +140,11 @@ class SentencePieceTokenizer(Tokenizer):
     def detokenize(self, tokens: list[str]) -> str:
         return self.processor.decode_pieces([t for t in tokens if not _SPECIAL.match(t)])
 
-    def save(self, model_dir: str | Path) -> None:
+    def save(self, model_dir: str | Path, name: str = TOKENIZER_FILE, spm_name: str = SPM_FILE) -> None:
         from rnnkit.checkpoint import atomic_write_bytes
 
-        atomic_write_bytes(Path(model_dir) / SPM_FILE, self.model_proto)
-        super().save(model_dir)
+        atomic_write_bytes(Path(model_dir) / spm_name, self.model_proto)
+        super().save(model_dir, name, spm_name)
 
 
 def build_tokenizer(cfg: TokenizerConfig, train_lines: list[str]) -> Tokenizer:
@@ -160,8 +162,9 @@ def build_tokenizer(cfg: TokenizerConfig, train_lines: list[str]) -> Tokenizer:
     raise RnnkitError(f"unknown tokenizer kind '{cfg.kind}' (char | word | sentencepiece)")
 
 
-def load_tokenizer(model_dir: str | Path) -> Tokenizer:
-    path = Path(model_dir) / TOKENIZER_FILE
+def load_tokenizer(model_dir: str | Path, name: str = TOKENIZER_FILE, spm_name: str = SPM_FILE) -> Tokenizer:
+    """The tokenizer :meth:`Tokenizer.save` wrote into ``model_dir`` under these names."""
+    path = Path(model_dir) / name
     try:
         opts = parse_json(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -178,7 +181,7 @@ def load_tokenizer(model_dir: str | Path) -> Tokenizer:
         return CharTokenizer(opts["lowercase"])
     if kind == "word":
         return WordTokenizer(opts["lowercase"], opts["split_punctuation"])
-    spm_path = Path(model_dir) / SPM_FILE
+    spm_path = Path(model_dir) / spm_name
     if not spm_path.is_file():
         raise RnnkitError("model directory has no sentencepiece model", spm_path)
     return SentencePieceTokenizer(spm_path, opts["lowercase"])

@@ -9,69 +9,14 @@ the same weights. Parameter names: ``encoder.embedding.weight``, ``encoder.rnns.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
-from rnnkit.nn.attention import SCORES
-from rnnkit.nn.decoders import STYLES, Decoder, DecoderState
-from rnnkit.nn.encoder import BRIDGES, Bridge, Encoded, Encoder
-from rnnkit.nn.rnn import CELLS
+from rnnkit.nn.decoders import Decoder, DecoderState
+from rnnkit.nn.encoder import Bridge, Encoded, Encoder
+from rnnkit.tasks.seq2seq_config import Seq2SeqModelConfig
 
-INITS = ("default", "uniform", "xavier")
-
-
-@dataclass
-class Seq2SeqModelConfig:
-    cell: str = "lstm"  # rnn_tanh | rnn_relu | gru | lstm, for encoder and decoder
-    src_embedding_size: int = 256  # source token embeddings; 0 = one-hot input (seed 000)
-    trg_embedding_size: int = 256  # target token embeddings; 0 = one-hot input (seed 000)
-    hidden_size: int = 256  # units per layer (per direction in a bidirectional encoder)
-    encoder_layers: int = 1  # stacked encoder layers
-    decoder_layers: int = 1  # stacked decoder layers
-    bidirectional: bool = False  # encoder reads both ways; outputs and final states are 2 x hidden_size
-    decoder: str = "attention"  # repeat | state | peek | attention (seed 004's four styles)
-    attention: str = "bahdanau"  # attention decoder's score: bahdanau (additive) | dot | general (Luong)
-    input_feeding: bool = False  # attention: feed the previous attentional vector back in (Luong 3.3; a step loop)
-    bridge: str = "last"  # decoder's initial state: zero | last (encoder's final state) | learned (tanh(W s))
-    dropout: float = 0.0  # on embeddings, between layers and before the output layer
-    tie_embeddings: bool = False  # the output layer shares the target embedding (trg_embedding_size = hidden_size)
-    init: str = "default"  # default (PyTorch's) | uniform (every weight U(-0.1, 0.1)) | xavier (biases 0)
-
-    def check(self) -> None:
-        """ValueError naming the first key (``model.KEY``) whose value no model can be built from."""
-        for key, allowed in (("cell", CELLS), ("decoder", STYLES), ("attention", SCORES), ("bridge", BRIDGES),
-                             ("init", INITS)):
-            if getattr(self, key) not in allowed:
-                _fail(key, f"must be one of {', '.join(allowed)}, got {getattr(self, key)!r}")
-        for key, low in (("src_embedding_size", 0), ("trg_embedding_size", 0), ("hidden_size", 1),
-                         ("encoder_layers", 1), ("decoder_layers", 1)):
-            if getattr(self, key) < low:
-                _fail(key, f"must be at least {low}, got {getattr(self, key)}")
-        if not 0 <= self.dropout < 1:
-            _fail("dropout", f"must be in [0, 1), got {self.dropout}")
-        self._check_combinations()
-
-    def _check_combinations(self) -> None:
-        if self.input_feeding and self.decoder != "attention":
-            _fail("input_feeding", f"needs model.decoder: attention (it is '{self.decoder}')")
-        if self.decoder == "state" and self.bridge == "zero":
-            _fail("bridge", "'zero' leaves the state decoder nothing of the source: use last or learned")
-        if self.bridge == "last" and self.bidirectional:
-            _fail("bridge", "'last' needs a unidirectional encoder (a bidirectional one ends in 2 x hidden_size "
-                            "states): use learned")
-        if self.decoder == "attention" and self.attention == "dot" and self.bidirectional:
-            _fail("attention", "'dot' needs encoder outputs of the decoder's size; a bidirectional encoder's "
-                               "are 2 x hidden_size: use general or bahdanau")
-        if self.tie_embeddings and (self.decoder == "repeat" or self.trg_embedding_size != self.hidden_size):
-            _fail("tie_embeddings", "needs a decoder that embeds target tokens (not repeat) and trg_embedding_size "
-                                    f"= hidden_size ({self.trg_embedding_size} != {self.hidden_size})")
-
-
-def _fail(key: str, problem: str) -> None:
-    raise ValueError(f"model.{key} {problem}")
-
+__all__ = ["Seq2SeqModel", "Seq2SeqModelConfig"]  # the config lives with the task's sections
 
 class Seq2SeqModel(nn.Module):
     """Encoder-decoder over token ids, time-major: src (S, B), trg (T, B)."""
@@ -85,8 +30,8 @@ class Seq2SeqModel(nn.Module):
         self.cfg = cfg
         self.encoder = Encoder(cfg.cell, src_vocab_size, cfg.src_embedding_size, cfg.hidden_size, cfg.encoder_layers,
                                cfg.bidirectional, cfg.dropout)
-        self.bridge = Bridge(cfg.bridge, cfg.cell, self.encoder.output_size, cfg.hidden_size)
-        self.decoder = Decoder(cfg.decoder, cfg.cell, trg_vocab_size, cfg.trg_embedding_size, cfg.hidden_size,
+        self.bridge = Bridge(cfg.bridge, cfg.cell, self.encoder.output_size, cfg.decoder_size)
+        self.decoder = Decoder(cfg.decoder, cfg.cell, trg_vocab_size, cfg.trg_embedding_size, cfg.decoder_size,
                                cfg.decoder_layers, self.encoder.output_size, cfg.attention, cfg.input_feeding,
                                cfg.dropout)
         self._init_weights()

@@ -123,6 +123,17 @@ class Task:
     def __init__(self, cfg: Any, dist: Any, device: Any, vocab_from: Path | None = None):
         self.cfg, self.dist, self.device = cfg, dist, device
 
+    @classmethod
+    def find_data(cls, path: str | Path, cfg: Any) -> dict[str, str]:
+        """The data splits ``--data PATH`` names, as absolute paths by split (``train``, ``valid``, ``test``):
+        what ``data.train`` / ``data.valid`` / ``data.test`` become. ``cfg`` is the config the recipe and
+        overrides give without ``--data`` (its data keys may say how to read the folder). Default: a file is
+        the training data; a folder is searched for train / valid / test files by name
+        (:func:`rnnkit.api.find_splits`; sub-folders too with :attr:`data_folders`)."""
+        from rnnkit.api import find_splits
+
+        return find_splits(path, cls.data_folders)
+
     def batch_loss(self, model: Any, batch: Any, state: Any) -> LossResult:
         """The summed loss of one training batch (``state``: what the last batch's result carried, when
         the batch says ``carry_state``)."""
