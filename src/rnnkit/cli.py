@@ -699,7 +699,7 @@ def cmd_classify(args) -> int:
     if args.batch_size is not None and args.batch_size < 1:
         raise RnnkitError(f"--batch-size must be at least 1, got {args.batch_size}")
     model = _load_model(args)
-    _require_verb(model, "classify", args.model)
+    _require_verb(model.config.task, model.verb, "classify", args.model)
     if args.input:
         examples = model.read(args.input)
         progress = _classify_progress(len(examples))
