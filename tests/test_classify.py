@@ -383,7 +383,8 @@ def test_real_mnist_rows_read_as_28_steps_of_28_features(shared_data: Path) -> N
     assert 0.0 <= examples.features.min() and examples.features.max() == pytest.approx(1.0)
 
 
-CLASSIFY_RECIPES = {"seed-003-mnist": 28, "fashion-mnist-rows": 28, "seed-003-imdb-bag": 0, "imdb-lstm": 0}
+CLASSIFY_RECIPES = {"seed-003-mnist": 28, "fashion-mnist-rows": 28, "seed-003-imdb-bag": 0, "imdb-lstm": 0,
+                    "imdb-lm-lstm": 0, "imdb-sa-lstm": 0}
 
 
 @pytest.mark.parametrize(("name", "features"), CLASSIFY_RECIPES.items())

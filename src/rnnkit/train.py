@@ -333,6 +333,7 @@ class Trainer:
             self._stop, self._agreed_stop = stop, False
             while self.epoch < cfg.epochs and not self._out_of_steps():
                 lr = self.schedule.on_epoch_start(self.epoch)
+                self.task.on_epoch_start(self.epoch, self.model)
                 plan = self.task.train_data.plan(self.epoch)
                 bar = self._progress(len(plan))
                 if self.batch_index == 0:  # each epoch starts the streams from the top: zero state

@@ -143,6 +143,11 @@ class Task:
         """Metrics of ``model`` on the validation data: ``loss`` and the selection metric among them."""
         raise NotImplementedError
 
+    def on_epoch_start(self, epoch: int, model: Any) -> None:
+        """Called by the trainer before each epoch's first batch (and when a run resumes mid-epoch), with the
+        0-based ``epoch`` and the (unwrapped) model: e.g. a classifier's frozen parts are unfrozen here.
+        Whatever it changes must follow from ``epoch`` alone, so a resumed run trains as an unbroken one."""
+
     def lr_scale(self, batch: Any) -> float:
         """A factor on the learning rate of one batch (the LM's variable BPTT); 1 for most tasks."""
         return 1.0

@@ -56,6 +56,7 @@ from rnnkit.models.classifier import SequenceClassifier
 from rnnkit.nn.rnn import describe_kernels
 from rnnkit.tasks.base import LoadedModel, LossResult, Task
 from rnnkit.tasks.classify_config import ClassifyConfig
+from rnnkit.tasks.lm_config import TokenizerConfig
 
 LABELS_FILE = "labels.json"  # the classes, in id order
 FEATURES_FILE = "features.json"  # numeric models: {"features": F}, the width of each step
@@ -127,6 +128,17 @@ def read_features(path: Path) -> int:
     return features
 
 
+def text_vocabulary(cfg: TokenizerConfig, texts: list[str], path: str) -> tuple[Tokenizer, Vocab]:
+    """The tokenizer and vocabulary built from training ``texts`` (of ``path``): the classifier's and the
+    autoencoder's alike, so ``--init-from`` between them maps every row."""
+    tokenizer = build_tokenizer(cfg, texts)
+    vocab = Vocab.build((tokenizer.tokenize(x) for x in texts), cfg.vocab_size, cfg.min_freq)
+    if len(vocab) <= len(SPECIALS):
+        raise RnnkitError(f"the vocabulary holds only the special tokens: no token of the training texts is kept "
+                          f"with tokenizer.min_freq {cfg.min_freq}", path)
+    return tokenizer, vocab
+
+
 @dataclasses.dataclass
 class InputReader:
     """How one model turns examples into batches: its tokenizer and vocabulary (text) or its step width
@@ -168,6 +180,23 @@ def predict(model: nn.Module, data: Encoded, batch_size: int, device: torch.devi
             on_batch(len(spec))
     model.train(was_training)
     return torch.stack(in_input_order(indices, [list(o) for o in outputs]))
+
+
+def _under(name: str, prefix: str) -> bool:
+    """Whether parameter ``name`` lies under the module path ``prefix`` (rnns.1 holds not rnns.10)."""
+    return name == prefix or name.startswith(prefix + ".")
+
+
+def frozen_groups(model: nn.Module, freeze: str) -> list[str]:
+    """The parameter-name prefixes of ``train.freeze`` ("a,b": a and b), each naming a module of ``model``."""
+    groups = [g.strip() for g in freeze.split(",") if g.strip()]
+    names = [name for name, _ in model.named_parameters()]
+    for group in groups:
+        if not any(_under(name, group.rstrip(".")) for name in names):
+            parts = sorted({name.rsplit(".", 1)[0] for name in names})
+            raise RnnkitError(f"train.freeze: the model has no parameter under '{group}' (its parts: "
+                              f"{', '.join(parts)})")
+    return [g.rstrip(".") for g in groups]
 
 
 def scores(probs: torch.Tensor, targets: list[int], labels: list[str]) -> tuple[dict[str, float], ClassificationReport]:
@@ -212,6 +241,18 @@ class ClassifyTask(Task):
                                             len(self.reader.vocab) if self.reader.vocab else 0, self.reader.features)
         except ValueError as e:
             raise RnnkitError(str(e)) from None
+        self.frozen_groups = frozen_groups(self.model, t.freeze)
+        if self.frozen_groups and dist.enabled:  # DDP fixes the parameters it reduces when it wraps the model
+            raise RnnkitError("train.freeze needs a single process: DistributedDataParallel cannot change which "
+                              "parameters train during a run")
+
+    def on_epoch_start(self, epoch: int, model: nn.Module) -> None:
+        """train.freeze / train.unfreeze_after: the groups still frozen in ``epoch`` stop training."""
+        after = self.cfg.train.unfreeze_after
+        thawed = epoch // after if after else 0
+        frozen = self.frozen_groups[: max(len(self.frozen_groups) - thawed, 0)]
+        for name, param in model.named_parameters():
+            param.requires_grad_(not any(_under(name, prefix) for prefix in frozen))
 
     def _reader(self, train: Examples, vocab_from: Path | None) -> InputReader:
         """Labels, tokenizer and vocabulary (text) or step width (numeric): from the training data, or the
@@ -226,12 +267,7 @@ class ClassifyTask(Task):
                               "at least", d.train)
         if train.numeric:
             return InputReader(labels, features=train.features.shape[2], max_length=d.max_length, side=d.truncate)
-        tokenizer = build_tokenizer(self.cfg.tokenizer, train.texts)
-        vocab = Vocab.build((tokenizer.tokenize(x) for x in train.texts), self.cfg.tokenizer.vocab_size,
-                            self.cfg.tokenizer.min_freq)
-        if len(vocab) <= len(SPECIALS):
-            raise RnnkitError(f"the vocabulary holds only the special tokens: no token of the training texts is kept "
-                              f"with tokenizer.min_freq {self.cfg.tokenizer.min_freq}", d.train)
+        tokenizer, vocab = text_vocabulary(self.cfg.tokenizer, train.texts, d.train)
         return InputReader(labels, tokenizer, vocab, max_length=d.max_length, side=d.truncate)
 
     def save_assets(self, out_dir: Path) -> None:

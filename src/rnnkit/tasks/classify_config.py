@@ -59,6 +59,12 @@ class ClassifyTrainConfig(TrainConfig):
     eval_batch_size: int = at_least(256, 1)
     epochs: int = at_least(10, 1)
     log_every: int = at_least(50, 0)
+    # fine-tuning a pretrained encoder (--init-from): comma-separated parameter-name prefixes trained from the
+    # start ("" = none), e.g. "encoder.embedding,encoder.rnns" keeps the copied weights fixed while the head learns
+    freeze: str = ""
+    # gradual unfreezing: every N epochs the last still-frozen prefix of train.freeze trains again (the top
+    # first, as ULMFiT); 0 = frozen for the whole run
+    unfreeze_after: int = at_least(0, 0)
 
 
 @dataclass

@@ -1,0 +1,267 @@
+#!/usr/bin/env python3
+"""Seed 003 classification: rnnkit's recipes vs the Keras port, side by side, and the trainer's overhead.
+
+``side`` (default): each case runs rnnkit and ``shared/peers/keras_seq_classify.py`` (Keras 3,
+``KERAS_BACKEND=torch``, ``--keras-python``) AT ONCE, as two processes under equal conditions (1 torch thread
+each, ``OMP_NUM_THREADS=1``, ``OMP_WAIT_POLICY=PASSIVE``), on the same split and for the same epochs:
+
+* ``mnist``   ``rnnkit train classify --recipe seed-003-mnist`` on MNIST's 10k images (7,200 train / 800 valid /
+              2,000 test in file order) vs ``keras_seq_classify.py mnist --dataset mnist`` (8,000 / 2,000, the last
+              10% of the 8,000 validating: the same three parts);
+* ``imdb``    ``seed-003-imdb-bag`` vs ``keras_seq_classify.py imdb --model gap`` (15,000 train / 10,000 valid,
+              the 25,000 test reviews; each its own tokenisation, see RESULTS.md).
+
+rnnkit's seconds per epoch are wall seconds between the trainer's epoch starts (its ``Task.on_epoch_start``
+hook, wrapped in this process: everything an epoch does, validation and checkpoints included), the median
+after the first epoch, as the Keras script reports its own (its epoch timer includes its validation). CPU
+seconds of each whole process come from ``wait4``. Accuracy: the test split (rnnkit scores the weights
+selected by validation accuracy, Keras its last epoch's). Target (issue 14): rnnkit >= 3x faster per epoch at
+equal or better accuracy.
+
+``overhead``: one process, seed-003-mnist's task and model, interleaved rounds of N updates each (after an
+untimed warm-up round) by the real ``rnnkit.train.Trainer`` (clocked as ``trainer_overhead.py`` does: from its
+epoch's start to its train log row) and by a minimal PyTorch loop (collate the batch with the task's batches,
+zero_grad, forward, cross-entropy, backward, Adam step, ``loss.item()``) over the SAME batches (the trainer's
+first N of epoch 1) around the same ``SequenceClassifier``; ``plain`` is that loop
+around a bare ``nn.LSTM(28, 128) -> nn.Linear`` (no packing). Ratio rnnkit/minimal (examples/s), target >= 0.95.
+
+  python benchmarks/classify_vs_keras.py side --cases mnist --epochs 3
+  python benchmarks/classify_vs_keras.py overhead --rounds 3 --steps 60
+  python benchmarks/classify_vs_keras.py side --quick      # smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DEFAULT_DATA_DIR, PEERS_DIR, REPO, emit, machine, markdown_table  # noqa: E402
+
+# rnnkit's recipe and its Keras counterpart per case: (recipe, data files, keras arguments)
+CASES = {
+    "mnist": ("seed-003-mnist", ["--data", "{data}/mnist/t10k-images-idx3-ubyte.gz"],
+              ["mnist", "--dataset", "mnist", "--data-dir", "{data}/mnist"]),
+    "imdb": ("seed-003-imdb-bag", ["--data", "{data}/imdb/train.jsonl.gz", "--test", "{data}/imdb/test.jsonl.gz"],
+             ["imdb", "--model", "gap"]),
+}
+ENV = {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "KERAS_BACKEND": "torch", "MKL_NUM_THREADS": "1"}
+
+# run inside the rnnkit process: the CLI, with each epoch start (and the end) stamped into TIMES_FILE
+DRIVER = """
+import json, sys, time
+from rnnkit.tasks.classify import ClassifyTask
+stamps = []
+hook = ClassifyTask.on_epoch_start
+def stamped(self, epoch, model):
+    stamps.append([epoch, time.perf_counter(), time.process_time()])
+    hook(self, epoch, model)
+ClassifyTask.on_epoch_start = stamped
+from rnnkit.cli import main
+rc = main(sys.argv[2:])
+stamps.append([None, time.perf_counter(), time.process_time()])
+open(sys.argv[1], "w").write(json.dumps(stamps))
+sys.exit(rc)
+"""
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("mode", nargs="?", choices=["side", "overhead"], default="side")
+    p.add_argument("--cases", default="mnist", help="comma-separated: mnist, imdb (default mnist)")
+    p.add_argument("--epochs", type=int, default=3, help="epochs each side trains (default 3)")
+    p.add_argument("--rounds", type=int, default=3, help="overhead: timed rounds (default 3)")
+    p.add_argument("--steps", type=int, default=60, help="overhead: updates per round (default 60)")
+    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    p.add_argument("--peers-dir", type=Path, default=PEERS_DIR)
+    p.add_argument("--keras-python", default="/tmp/peers/bin/python", help="Python with keras installed")
+    p.add_argument("--quick", action="store_true", help="smoke test: 1 epoch / 2 rounds of 10 updates")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.epochs, args.rounds, args.steps = 1, 2, 10
+    return args
+
+
+# ----------------------------------------------------------------------------------------------- side by side
+def side_commands(case: str, args, work: Path) -> tuple[list[str], list[str]]:
+    recipe, data_args, keras_args = CASES[case]
+    data = str(args.data_dir)
+    rnnkit = [sys.executable, "-c", DRIVER, str(work / "stamps.json"), "train", "classify", "--recipe", recipe,
+              *[a.format(data=data) for a in data_args], "--out", str(work / "rnnkit"), "--threads", "1",
+              "--set", f"train.epochs={args.epochs}", "--set", "train.early_stop=0", "--set", "train.progress=false"]
+    keras = [args.keras_python, str(args.peers_dir / "keras_seq_classify.py"), *[a.format(data=data) for a in
+                                                                                 keras_args],
+             "--epochs", str(args.epochs), "--threads", "1", "--json-out", str(work / "keras.json")]
+    return rnnkit, keras
+
+
+def run_together(commands: dict[str, list[str]], work: Path) -> dict[str, dict]:
+    """Start every command at once; wait for all; exit code, wall and CPU seconds of each."""
+    env = {**os.environ, **ENV, "PYTHONPATH": str(REPO / "src")}
+    started, procs = time.perf_counter(), {}
+    for name, cmd in commands.items():
+        log = open(work / f"{name}.log", "w", encoding="utf-8")  # noqa: SIM115 - closed below
+        procs[name] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log)
+    done = {}
+    while len(done) < len(procs):
+        pid, status, usage = os.wait4(-1, 0)
+        name = next(n for n, (p, _) in procs.items() if p.pid == pid)
+        procs[name][1].close()
+        done[name] = {"exit_code": os.waitstatus_to_exitcode(status),
+                      "wall_s": round(time.perf_counter() - started, 1),
+                      "cpu_s": round(usage.ru_utime + usage.ru_stime, 1)}
+    return done
+
+
+def rnnkit_figures(work: Path) -> dict:
+    stamps = json.loads((work / "stamps.json").read_text())
+    starts = [s for s in stamps if s[0] is not None]
+    firsts = {}
+    for epoch, wall, cpu in starts:  # a resumed epoch would stamp twice: keep its first
+        firsts.setdefault(epoch, (wall, cpu))
+    marks = [firsts[e] for e in sorted(firsts)] + [tuple(stamps[-1][1:])]
+    walls = [b[0] - a[0] for a, b in zip(marks[:-1], marks[1:], strict=True)]
+    cpus = [b[1] - a[1] for a, b in zip(marks[:-1], marks[1:], strict=True)]
+    results = json.loads((work / "rnnkit" / "results.json").read_text())
+    per_epoch = statistics.median(walls[1:-1] if len(walls) > 2 else walls)  # the last one holds the test scoring
+    return {"epoch_seconds": [round(w, 2) for w in walls], "epoch_cpu_seconds": [round(c, 2) for c in cpus],
+            "sec_per_epoch": round(per_epoch, 3), "valid_acc": round(results["valid"]["accuracy"], 4),
+            "test_acc": round(results["test"]["accuracy"], 4)}
+
+
+def keras_figures(work: Path) -> dict:
+    result = json.loads((work / "keras.json").read_text())
+    test = result.get("holdout_acc", result.get("test_acc"))
+    return {"epoch_seconds": result["epoch_seconds"], "sec_per_epoch": result["sec_per_epoch"],
+            "valid_acc": result["val_acc"], "test_acc": test}
+
+
+def side_by_side(args) -> list[list]:
+    rows = []
+    for case in args.cases.split(","):
+        with tempfile.TemporaryDirectory(prefix=f"classify-vs-keras-{case}-") as tmp:
+            work = Path(tmp)
+            rnnkit, keras = side_commands(case, args, work)
+            runs = run_together({"rnnkit": rnnkit, "keras": keras}, work)
+            for name, run in runs.items():
+                if run["exit_code"] != 0:
+                    sys.exit(f"{name} failed ({run['exit_code']}): {(work / f'{name}.log').read_text()[-3000:]}")
+            figures = {"rnnkit": rnnkit_figures(work), "keras": keras_figures(work)}
+        for name, fig in figures.items():
+            emit({"bench": "classify_vs_keras", "case": case, "side": name, "epochs": args.epochs, **runs[name],
+                  **fig, "command": " ".join(rnnkit if name == "rnnkit" else keras).replace(DRIVER, "DRIVER"),
+                  "machine": {**machine(), "torch_threads": 1, "env": ENV},
+                  "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
+        speedup = figures["keras"]["sec_per_epoch"] / figures["rnnkit"]["sec_per_epoch"]
+        rows += [[case, name, fig["sec_per_epoch"], runs[name]["cpu_s"], fig["valid_acc"], fig["test_acc"],
+                  f"{speedup:.2f}x" if name == "rnnkit" else ""] for name, fig in figures.items()]
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------- overhead
+def overhead_task(args):
+    import torch
+
+    from rnnkit.config import load_config
+    from rnnkit.distributed import DistInfo
+    from rnnkit.tasks.classify import ClassifyTask
+    from rnnkit.train import seed_everything
+
+    mnist = args.data_dir / "mnist" / "t10k-images-idx3-ubyte.gz"
+    cfg = load_config("seed-003-mnist", ["train.progress=false", "train.device=cpu", "train.threads=1"],
+                      {"data": {"train": str(mnist)}})
+    seed_everything(cfg.train.seed)
+    return cfg, ClassifyTask(cfg, DistInfo(), torch.device("cpu"))
+
+
+def minimal_loop(model, data, plan, lr: float) -> tuple[float, float]:
+    """Wall and CPU seconds of one update per batch of ``plan`` (collated by the task's own batches, as the
+    trainer's are, inside the clock): the least any PyTorch trainer does."""
+    import torch
+    import torch.nn.functional as F
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    wall, cpu = time.perf_counter(), time.process_time()
+    for spec in plan:
+        batch = data.batch(spec)
+        optimizer.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(batch.inputs, batch.lengths), batch.labels)
+        loss.backward()
+        optimizer.step()
+        loss.item()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def plain_model():
+    from torch import nn
+
+    class Plain(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm, self.out = nn.LSTM(28, 128), nn.Linear(128, 10)
+
+        def forward(self, x, lengths):  # every MNIST image has 28 rows: the last step is the last valid one
+            return self.out(self.lstm(x)[0][-1])
+
+    return Plain()
+
+
+def overhead(args) -> list[list]:
+    import tempfile
+
+    import torch
+
+    from rnnkit.models.classifier import SequenceClassifier
+    from trainer_overhead import timed_trainer_class
+
+    torch.set_num_threads(1)
+    cfg, task = overhead_task(args)
+    plan = task.train_data.plan(0)[: args.steps]  # the trainer's first N batches of epoch 1
+    examples = sum(len(spec) for spec in plan)
+    same_model = SequenceClassifier(cfg.model, 10, features=28)
+    rates: dict[str, list[tuple[float, float]]] = {"rnnkit": [], "minimal": [], "plain": []}
+    with tempfile.TemporaryDirectory(prefix="classify-overhead-") as tmp:
+        for round_ in range(args.rounds + 1):  # round 0: warm-up, not counted
+            cfg.train.max_steps, cfg.train.log_every = args.steps, args.steps
+            trainer = timed_trainer_class()(task, cfg.train, Path(tmp) / f"r{round_}", torch.device("cpu"))
+            trainer.fit()
+            (w0, c0), (w1, c1) = trainer.marks[:2]
+            measured = {"rnnkit": (w1 - w0, c1 - c0),
+                        "minimal": minimal_loop(same_model, task.train_data, plan, cfg.train.lr),
+                        "plain": minimal_loop(plain_model(), task.train_data, plan, cfg.train.lr)}
+            if round_:
+                for name, (wall, cpu) in measured.items():
+                    rates[name].append((examples / wall, examples / cpu))
+                    emit({"bench": "classify_overhead", "variant": name, "round": round_, "steps": args.steps,
+                          "examples_per_sec": round(examples / wall, 1),
+                          "examples_per_cpu_sec": round(examples / cpu, 1)})
+    median = {name: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v))
+              for name, v in rates.items()}
+    emit({"bench": "classify_overhead", "summary": True, "machine": machine(), "steps": args.steps,
+          "rounds": args.rounds, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+          "rnnkit_over_minimal": round(median["rnnkit"][0] / median["minimal"][0], 3),
+          "rnnkit_over_minimal_cpu": round(median["rnnkit"][1] / median["minimal"][1], 3)})
+    return [[name, round(w, 1), round(c, 1), f"{w / median['minimal'][0]:.3f}", f"{c / median['minimal'][1]:.3f}"]
+            for name, (w, c) in median.items()]
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.mode == "side":
+        print(markdown_table(["case", "side", "s/epoch (median after the first)", "process CPU s",
+                              "valid acc", "test acc", "rnnkit speed-up"], side_by_side(args)))
+    else:
+        print(markdown_table(["variant", "examples/s", "examples/CPU s", "/ minimal", "/ minimal (CPU)"],
+                             overhead(args)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,270 @@
+"""Sequence autoencoder (SA-LSTM, Dai & Le 2015): pretraining on unlabelled text for a classifier.
+
+The encoder reads a text; its final state (bridge ``last``) starts a decoder (style ``state``) that reproduces
+the text token by token under teacher forcing. The model is :class:`~rnnkit.models.seq2seq.Seq2SeqModel` with
+one vocabulary on both sides, so its encoder is named as the classifier's (``encoder.embedding.weight``,
+``encoder.rnns.{k}.*``) and ``rnnkit train classify --init-from AE_DIR`` copies it (embedding rows by token).
+``Autoencoder`` (what ``rnnkit.load`` returns) scores a file (``evaluate``: reconstruction loss, perplexity,
+token accuracy) and reconstructs texts greedily (``reconstruct``, Python only: it has no command of its own).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rnnkit.arguments import check_int_argument, check_path_argument
+from rnnkit.checkpoint import (
+    WEIGHTS_FILE,
+    check_weights_header,
+    load_weights,
+    shapes_only,
+    verify_fingerprint,
+)
+from rnnkit.data.batching import BucketBatches, in_input_order, pad
+from rnnkit.data.labelled import (
+    NUMERIC_FORMATS,
+    TRUNCATE,
+    Examples,
+    ReadOptions,
+    clean_text,
+    detect_format,
+    encode_texts,
+    read_examples,
+    split_examples,
+)
+from rnnkit.data.tokenizers import SPM_FILE, TOKENIZER_FILE, Tokenizer, load_tokenizer
+from rnnkit.data.vocab import Vocab
+from rnnkit.distributed import DistInfo
+from rnnkit.errors import RnnkitError
+from rnnkit.models.seq2seq import Seq2SeqModel, Seq2SeqModelConfig
+from rnnkit.search import greedy_search
+from rnnkit.tasks.autoencoder_config import CELLS, AutoencoderConfig
+from rnnkit.tasks.base import LoadedModel, LossResult, Task
+from rnnkit.tasks.classify import VOCAB_FILE, text_vocabulary
+
+
+def build_model(cfg: AutoencoderConfig, vocab_size: int) -> Seq2SeqModel:
+    """The encoder-decoder of ``cfg.model`` over one vocabulary (an error naming the key it cannot build)."""
+    m = cfg.model
+    if m.encoder not in CELLS:
+        raise RnnkitError(f"unknown model.encoder '{m.encoder}' ({' | '.join(CELLS)})")
+    return Seq2SeqModel(Seq2SeqModelConfig(
+        cell=m.encoder, src_embedding_size=m.embedding_size, trg_embedding_size=m.embedding_size,
+        hidden_size=m.hidden_size, encoder_layers=m.layers, decoder_layers=m.layers, decoder="state", bridge="last",
+        dropout=m.dropout), vocab_size, vocab_size)
+
+
+def read_texts(cfg: AutoencoderConfig, path: str | Path, max_examples: int = 0) -> Examples:
+    """The texts of ``path`` (labels, when present, are ignored); numeric formats are refused."""
+    d = cfg.data
+    if detect_format(path, d.format) in NUMERIC_FORMATS:
+        raise RnnkitError("an autoencoder reads texts (JSONL, CSV/TSV or plain lines), not numeric sequences", path)
+    return read_examples(path, ReadOptions(d.format, d.text_field, "label", d.strip_markup), False, max_examples)
+
+
+@dataclass
+class ReconstructionBatch:
+    """src (S, B) ids and lengths (B,); trg_in (S+1, B): <bos> then the text; trg_out (S+1, B): the text then
+    <eos> (padding 0 is not scored)."""
+
+    src: torch.Tensor
+    lengths: torch.Tensor
+    trg_in: torch.Tensor
+    trg_out: torch.Tensor
+
+    def to(self, device: torch.device) -> ReconstructionBatch:
+        return ReconstructionBatch(self.src.to(device), self.lengths.to(device), self.trg_in.to(device),
+                                   self.trg_out.to(device))
+
+
+def collate(ids: list[list[int]], indices: list[int]) -> ReconstructionBatch:
+    texts = [ids[i] for i in indices]
+    src, lengths = pad(texts, Vocab.pad_id)
+    trg_in = pad([[Vocab.bos_id, *t] for t in texts], Vocab.pad_id)[0]
+    trg_out = pad([[*t, Vocab.eos_id] for t in texts], Vocab.pad_id)[0]
+    return ReconstructionBatch(src, lengths, trg_in, trg_out)
+
+
+def text_batches(ids: list[list[int]], batch_size: int, shuffle: bool = True, seed: int = 0, rank: int = 0,
+                 world: int = 1) -> BucketBatches:
+    """Length-bucketed batches of encoded texts (``num_tokens``: the tokens to reconstruct, <eos> included)."""
+    lengths = [len(t) for t in ids]
+    return BucketBatches(lengths, partial(collate, ids), batch_size, shuffle=shuffle, seed=seed, rank=rank,
+                         world=world, num_tokens=sum(lengths) + len(lengths))
+
+
+def reconstruction_loss(model: nn.Module, batch: ReconstructionBatch) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Summed cross-entropy of the teacher-forced reconstruction, tokens right, tokens scored."""
+    logits = model(batch.src, batch.lengths, batch.trg_in).float()
+    target = batch.trg_out.reshape(-1)
+    flat = logits.reshape(-1, logits.size(-1))
+    loss = F.cross_entropy(flat, target, ignore_index=Vocab.pad_id, reduction="sum")
+    scored = target != Vocab.pad_id
+    right = (flat.argmax(-1)[scored] == target[scored]).sum()
+    return loss, right, int(scored.sum())
+
+
+@torch.no_grad()
+def scores(model: nn.Module, batches: BucketBatches, device: torch.device) -> dict[str, float]:
+    """Mean reconstruction loss per token, its perplexity and the teacher-forced token accuracy."""
+    was_training = model.training
+    model.eval()
+    loss, right, count = 0.0, 0, 0
+    for spec in batches.plan(0):
+        batch_loss, batch_right, batch_count = reconstruction_loss(model, batches.batch(spec).to(device))
+        loss, right, count = loss + batch_loss.item(), right + int(batch_right), count + batch_count
+    model.train(was_training)
+    mean = loss / count
+    return {"loss": mean, "ppl": math.exp(min(mean, 50.0)), "accuracy": right / count, "tokens": float(count)}
+
+
+class AutoencoderTask(Task):
+    """Texts, vocabulary and encoder-decoder of an SA-LSTM pretraining run; selects by validation loss."""
+
+    name = "autoencoder"
+    config_class = AutoencoderConfig
+    asset_files = (VOCAB_FILE, TOKENIZER_FILE, SPM_FILE)
+    required_files = (VOCAB_FILE, TOKENIZER_FILE)
+    read_limits = {VOCAB_FILE: 1 << 30, TOKENIZER_FILE: 1 << 20, SPM_FILE: 1 << 30}
+    bound_config_keys = ("task", "data.strip_markup", "data.max_length", "data.truncate", "tokenizer.kind",
+                         "tokenizer.lowercase", "tokenizer.split_punctuation", "model.encoder", "model.embedding_size",
+                         "model.hidden_size", "model.layers")
+
+    def __init__(self, cfg: AutoencoderConfig, dist: DistInfo, device: torch.device, vocab_from: Path | None = None):
+        super().__init__(cfg, dist, device, vocab_from)
+        d, t = cfg.data, cfg.train
+        if not d.train:
+            raise RnnkitError("no training data: give --data FILE (or set data.train in the recipe)")
+        if d.truncate not in TRUNCATE:
+            raise RnnkitError(f"unknown data.truncate '{d.truncate}' ({' | '.join(TRUNCATE)})")
+        train, valid = self._splits()
+        if vocab_from is not None:
+            self.tokenizer, self.vocab = Autoencoder.assets(vocab_from)
+        else:
+            self.tokenizer, self.vocab = text_vocabulary(cfg.tokenizer, train.texts, d.train)
+        train_ids, valid_ids = (encode_texts(x, self.tokenizer, self.vocab, d.max_length, d.truncate)
+                                for x in (train, valid))
+        self.sizes = (len(train_ids), len(valid_ids))
+        self.valid_data = text_batches(valid_ids, t.eval_batch_size, shuffle=False)
+        try:
+            self.train_data = text_batches(train_ids, t.batch_size, seed=t.seed, rank=dist.rank, world=dist.world)
+            self.model = build_model(cfg, len(self.vocab))
+        except ValueError as e:
+            raise RnnkitError(str(e)) from None
+
+    def _splits(self) -> tuple[Examples, Examples]:
+        d = self.cfg.data
+        train = read_texts(self.cfg, d.train)
+        if d.max_examples and d.max_examples < len(train):  # a random subset, as the classifier's
+            chosen = np.random.default_rng(d.split_seed).permutation(len(train))[: d.max_examples]
+            train = train.subset(sorted(chosen.tolist()))
+        if d.valid:
+            return train, read_texts(self.cfg, d.valid)
+        if d.valid_fraction == 0:
+            raise RnnkitError("no validation data: give --valid FILE or a data.valid_fraction above 0")
+        train, valid, _ = split_examples(train, d.valid_fraction, 0.0, "random", d.split_seed)
+        return train, valid
+
+    def save_assets(self, out_dir: Path) -> None:
+        self.tokenizer.save(out_dir)
+        self.vocab.save(out_dir / VOCAB_FILE)
+
+    def vocabularies(self) -> dict[str, Vocab]:
+        return {"src": self.vocab, "trg": self.vocab}
+
+    def describe(self) -> str:
+        params = sum(p.numel() for p in self.model.parameters())
+        m = self.cfg.model
+        return (f"autoencoder: {params:,} parameters; vocabulary {len(self.vocab):,}; {m.layers} x {m.encoder} "
+                f"encoder -> state decoder; {self.sizes[0]:,} training / {self.sizes[1]:,} validation texts "
+                f"({self.train_data.num_tokens:,} tokens to reconstruct)")
+
+    def batch_loss(self, model: nn.Module, batch: ReconstructionBatch, state) -> LossResult:
+        loss, _, count = reconstruction_loss(model, batch)
+        return LossResult(loss, count)
+
+    def validate(self, model: nn.Module) -> dict[str, float]:
+        metrics = scores(model, self.valid_data, self.device)
+        del metrics["tokens"]
+        return metrics
+
+
+class Autoencoder(LoadedModel):
+    """A trained sequence autoencoder: ``evaluate(path)`` and ``reconstruct(texts)``."""
+
+    verb = ""  # no command of its own: it is pretraining for ``rnnkit train classify --init-from``
+
+    def __init__(self, cfg: AutoencoderConfig, model: Seq2SeqModel, tokenizer: Tokenizer, vocab: Vocab,
+                 device: torch.device):
+        self.config, self.model, self.tokenizer, self.vocab, self.device = cfg, model.eval(), tokenizer, vocab, device
+
+    @staticmethod
+    def assets(model_dir: Path) -> tuple[Tokenizer, Vocab]:
+        return load_tokenizer(model_dir), Vocab.load(model_dir / VOCAB_FILE)
+
+    @classmethod
+    def checked_parts(cls, model_dir: Path, cfg: AutoencoderConfig, weights: Path | None = None,
+                      dtype: torch.dtype = torch.float32) -> tuple[Tokenizer, Vocab]:
+        tokenizer, vocab = cls.assets(model_dir)
+        weights = weights or model_dir / WEIGHTS_FILE
+        expected = shapes_only(lambda: build_model(cfg, len(vocab))).to(dtype)
+        verify_fingerprint(model_dir, cfg, weights, check_weights_header(expected, weights))
+        return tokenizer, vocab
+
+    @classmethod
+    def load(cls, model_dir: Path, cfg: AutoencoderConfig, device: torch.device) -> Autoencoder:
+        tokenizer, vocab = cls.checked_parts(model_dir, cfg)
+        model = build_model(cfg, len(vocab))
+        load_weights(model, model_dir / WEIGHTS_FILE)
+        return cls(cfg, model.to(device), tokenizer, vocab, device)
+
+    def vocabularies(self) -> dict[str, Vocab]:
+        return {"src": self.vocab, "trg": self.vocab}
+
+    def _ids(self, examples: Examples) -> list[list[int]]:
+        d = self.config.data
+        return encode_texts(examples, self.tokenizer, self.vocab, d.max_length, d.truncate)
+
+    def evaluate(self, path: str | Path, batch_size: int | None = None, max_lines: int = 0) -> dict[str, float]:
+        """Reconstruction loss per token, perplexity and teacher-forced token accuracy on a file's texts (its
+        first ``max_lines`` when > 0)."""
+        check_path_argument(path, "path")
+        check_int_argument(max_lines, "max_lines", low=0)
+        check_int_argument(batch_size, "batch_size", low=1, optional=True)
+        ids = self._ids(read_texts(self.config, path, max_lines))
+        batches = text_batches(ids, batch_size or self.config.train.eval_batch_size, shuffle=False)
+        return {**scores(self.model, batches, self.device), "examples": float(len(ids))}
+
+    @torch.no_grad()
+    def reconstruct(self, texts: list[str], batch_size: int | None = None) -> list[str]:
+        """Each text encoded, then decoded greedily (at most its length + 5 tokens): what the encoder's state
+        holds of it."""
+        if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+            raise TypeError("reconstruct: texts must be a list of strings")
+        check_int_argument(batch_size, "batch_size", low=1, optional=True)
+        if not texts:
+            return []
+        where = [("<input>", i + 1) for i in range(len(texts))]
+        cleaned = [clean_text(t, self.config.data.strip_markup) for t in texts]
+        ids = self._ids(Examples("<input>", None, where, texts=cleaned))
+        batches = text_batches(ids, batch_size or self.config.train.eval_batch_size, shuffle=False)
+        indices, outputs = [], []
+        for spec in batches.plan(0):
+            batch = batches.batch(spec).to(self.device)
+            state = self.model.start(self.model.encode(batch.src, batch.lengths))
+            found = greedy_search(self.model.step, state, len(spec), Vocab.bos_id, Vocab.eos_id,
+                                  (batch.lengths + 5).tolist(), device=self.device)
+            outputs.append([self.tokenizer.detokenize(self.vocab.decode(h.ids)) for h in found])
+            indices.append(spec)
+        return in_input_order(indices, outputs)
+
+
+AutoencoderTask.loaded_class = Autoencoder

@@ -1,0 +1,158 @@
+"""SA-LSTM pretraining (rnnkit train autoencoder) and fine-tuning a classifier from it: the autoencoder learns to
+reconstruct, evaluates and reloads, --init-from copies exactly the embedding and encoder it reports, and
+train.freeze / train.unfreeze_after keep the frozen parts fixed for exactly the epochs they say."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import rnnkit
+from conftest import corpus_lines, write_lines
+from rnnkit import transfer
+from rnnkit.cli import main
+from rnnkit.config import load_config
+from rnnkit.distributed import DistInfo
+from rnnkit.errors import RnnkitError
+from rnnkit.tasks.autoencoder import Autoencoder
+from rnnkit.tasks.classify import ClassifyTask
+
+pytestmark = pytest.mark.usefixtures("no_curves")
+
+SIZES = ["model.embedding_size=8", "model.hidden_size=32", "train.lr=0.02", "train.progress=false",
+         "train.device=cpu", "train.seed=5", "train.log_every=0"]
+AE = [*SIZES, "data.valid_fraction=0.1", "train.epochs=20", "train.batch_size=16"]
+CLS = [*SIZES, "train.epochs=2", "train.batch_size=16"]
+
+
+def labelled(path: Path, n: int, seed: int) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    records = [{"text": line, "label": "cat" if "cat" in line else "other"} for line in corpus_lines(n, seed)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def autoencoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An autoencoder trained once on 150 unlabelled sentences (JSONL without labels)."""
+    root = tmp_path_factory.mktemp("ae")
+    texts = root / "unsup.jsonl"
+    texts.write_text("".join(json.dumps({"text": t}) + "\n" for t in corpus_lines(150, 3)), encoding="utf-8")
+    rnnkit.train("autoencoder", data=str(texts), out=root / "ae", overrides=AE)
+    return root / "ae"
+
+
+def test_an_autoencoder_learns_to_reconstruct_and_reloads(autoencoder_dir: Path, tmp_path: Path) -> None:
+    model = rnnkit.load(autoencoder_dir)
+    assert isinstance(model, Autoencoder) and model.verb == ""
+    held_out = write_lines(tmp_path / "held.txt", corpus_lines(40, 11))
+    metrics = model.evaluate(held_out)
+    # 3 to 6 content tokens of a few dozen choices each: chance is far below these
+    assert metrics["accuracy"] > 0.85 and metrics["ppl"] < 1.6 and metrics["examples"] == 40
+    texts = corpus_lines(20, 12)
+    right = sum(a == b for a, b in zip(model.reconstruct(texts), texts, strict=True))
+    assert right >= 8 and model.reconstruct([]) == []
+    again = rnnkit.load(autoencoder_dir).evaluate(held_out)
+    assert again == metrics
+
+
+def test_classify_init_from_an_autoencoder_copies_exactly_what_it_reports(autoencoder_dir: Path,
+                                                                         tmp_path: Path) -> None:
+    data = labelled(tmp_path / "labelled.jsonl", 80, 4)
+    cfg = load_config(None, [*CLS, f"data.train={data}"], {"task": "classify"})
+    task = ClassifyTask(cfg, DistInfo(), torch.device("cpu"))
+    before = {k: v.clone() for k, v in task.model.state_dict().items()}
+    report = transfer.init_model(task.model, autoencoder_dir, task.vocabularies())
+    source = rnnkit.load(autoencoder_dir)
+    weights = source.model.state_dict()
+    copied = {t: s for t, s, _ in report.copied}
+    assert copied == {"encoder.embedding.weight": "encoder.embedding.weight",
+                      **{f"encoder.rnns.0.{p}_l0": f"encoder.rnns.0.{p}_l0" for p in
+                         ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}}
+    vocab = task.reader.vocab
+    for name, value in task.model.state_dict().items():
+        if name == "encoder.embedding.weight":
+            for token in ("cat", "the", "<unk>"):
+                assert torch.equal(value[vocab.stoi[token]], weights[name][source.vocab.stoi[token]])
+            only_here = [i for i, t in enumerate(vocab.itos) if t not in source.vocab.stoi]
+            assert all(torch.equal(value[i], before[name][i]) for i in only_here)
+        elif name in copied:
+            assert torch.equal(value, weights[name])
+        else:
+            assert name in {t for t, _ in report.kept} and torch.equal(value, before[name])
+    assert {s.split(".")[0] for s, _ in report.unused} == {"decoder"}
+
+
+def test_the_cli_pretrains_then_fine_tunes_with_the_encoder_frozen(autoencoder_dir: Path, tmp_path: Path,
+                                                                  capsys) -> None:
+    data, out = labelled(tmp_path / "labelled.jsonl", 80, 4), tmp_path / "c"
+    sets = [a for s in [*CLS, "train.freeze=encoder"] for a in ("--set", s)]
+    assert main(["train", "classify", "--data", str(data), "--out", str(out), "--init-from", str(autoencoder_dir),
+                 *sets]) == 0
+    printed = capsys.readouterr().out
+    assert "copied 5 of 7 tensors" in printed and "  copied  encoder.rnns.0.weight_hh_l0\n" in printed
+    assert "  unused  decoder.output.weight (source)" in printed
+    trained, pretrained = load_file(out / "model.safetensors"), load_file(autoencoder_dir / "model.safetensors")
+    assert torch.equal(trained["encoder.rnns.0.weight_hh_l0"], pretrained["encoder.rnns.0.weight_hh_l0"])
+    assert main(["generate", str(autoencoder_dir), "--prompt", "the"]) == 2
+    assert "its command is rnnkit evaluate" in capsys.readouterr().err
+
+
+def test_gradual_unfreezing_thaws_the_last_group_first(tmp_path: Path) -> None:
+    data = labelled(tmp_path / "labelled.jsonl", 60, 4)
+    cfg = load_config(None, [*CLS, f"data.train={data}", "train.freeze=encoder.embedding,encoder.rnns",
+                             "train.unfreeze_after=2"], {"task": "classify"})
+    task = ClassifyTask(cfg, DistInfo(), torch.device("cpu"))
+
+    def training(epoch: int) -> set[str]:
+        task.on_epoch_start(epoch, task.model)
+        return {n.rsplit(".", 1)[0] for n, p in task.model.named_parameters() if p.requires_grad}
+
+    assert training(0) == training(1) == {"head.output"}
+    assert training(2) == training(3) == {"head.output", "encoder.rnns.0"}
+    assert training(4) == {"head.output", "encoder.rnns.0", "encoder.embedding"}
+
+
+def test_freezing_a_part_the_model_lacks_is_an_error_naming_the_key(tmp_path: Path) -> None:
+    data = labelled(tmp_path / "labelled.jsonl", 20, 4)
+    cfg = load_config(None, [*CLS, f"data.train={data}", "train.freeze=encoder.rnns.1"], {"task": "classify"})
+    with pytest.raises(RnnkitError, match=r"train.freeze: the model has no parameter under 'encoder.rnns.1'"):
+        ClassifyTask(cfg, DistInfo(), torch.device("cpu"))
+
+
+def test_an_autoencoder_refuses_numeric_data(tmp_path: Path) -> None:
+    array = tmp_path / "x.npz"
+    array.write_bytes(b"")
+    with pytest.raises(RnnkitError, match="an autoencoder reads texts"):
+        rnnkit.train("autoencoder", data=str(array), out=tmp_path / "ae", overrides=AE)
+
+
+@pytest.mark.parametrize(("pretrain", "fine_tune", "prefix"), [("imdb-sa-lstm-pretrain", "imdb-sa-lstm", ""),
+                                                               ("imdb-lm-lstm-pretrain", "imdb-lm-lstm", "encoder")])
+def test_each_pretraining_recipe_fills_its_fine_tuning_recipes_encoder(pretrain: str, fine_tune: str,
+                                                                       prefix: str) -> None:
+    from rnnkit.data.vocab import Vocab
+    from rnnkit.models.classifier import SequenceClassifier
+    from rnnkit.models.lm import RNNLanguageModel
+    from rnnkit.tasks.autoencoder import build_model
+
+    vocab = Vocab([f"w{i}" for i in range(20)])
+    source_cfg, target_cfg = load_config(pretrain), load_config(fine_tune)
+    assert (source_cfg.tokenizer, target_cfg.train.freeze) == (target_cfg.tokenizer, "encoder.embedding,encoder.rnns")
+    source = (build_model(source_cfg, len(vocab)) if source_cfg.task == "autoencoder"
+              else RNNLanguageModel(source_cfg.model, len(vocab)))
+    target = SequenceClassifier(target_cfg.model, 2, len(vocab))
+    report = transfer.transfer_weights(target, source, {"vocab": vocab}, {"vocab": vocab, "src": vocab, "trg": vocab},
+                                       prefix=prefix)
+    assert {t for t, _ in report.kept} == {"head.output.weight", "head.output.bias"}
+
+
+def test_freezing_is_refused_under_several_processes(tmp_path: Path) -> None:
+    data = labelled(tmp_path / "labelled.jsonl", 20, 4)
+    cfg = load_config(None, [*CLS, f"data.train={data}", "train.freeze=encoder"], {"task": "classify"})
+    with pytest.raises(RnnkitError, match="train.freeze needs a single process"):
+        ClassifyTask(cfg, DistInfo(rank=0, world=2), torch.device("cpu"))
