@@ -119,6 +119,8 @@ class TrainingClock:
     deadline_hit: bool = False
     valid_s: float = 0.0  # validations inside the training loop (before the bound)
     valid_ends: list = field(default_factory=list)  # time.time() at the end of each of them
+    cpu_first_step: float | None = None  # time.process_time() at the first step
+    cpu_valid_ends: list = field(default_factory=list)  # time.process_time() at the end of each validation
     final_valid_s: float = 0.0  # the validation of the weights at the bound
     steps: int = 0
     sentences: int = 0
@@ -163,7 +165,7 @@ def clocked_trainer_class(clock: TrainingClock):
 
         def _train_step(self, batch, lr):
             if clock.t_first_step is None:
-                clock.t_first_step = time.time()
+                clock.t_first_step, clock.cpu_first_step = time.time(), time.process_time()
             loss, count = super()._train_step(batch, lr)
             clock.steps += 1
             clock.target_tokens += count
@@ -182,12 +184,13 @@ def clocked_trainer_class(clock: TrainingClock):
                 clock.t_loop_end = time.time()
             return clock.deadline_hit
 
-        def _validate_and_save(self):
+        def _validate_and_save(self, *args, **kwargs):
             t0 = time.time()
-            metrics = super()._validate_and_save()
+            metrics = super()._validate_and_save(*args, **kwargs)
             if clock.t_loop_end is None:
                 clock.valid_s += time.time() - t0
                 clock.valid_ends.append(time.time())
+                clock.cpu_valid_ends.append(time.process_time())
             else:
                 clock.final_valid_s += time.time() - t0
             return metrics
