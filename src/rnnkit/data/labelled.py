@@ -35,6 +35,7 @@ import torch
 
 from rnnkit.data.batching import BucketBatches
 from rnnkit.data.readers import check_file, numbered_lines
+from rnnkit.data.splits import held_out_parts
 from rnnkit.data.tokenizers import Tokenizer
 from rnnkit.data.vocab import Vocab
 from rnnkit.errors import RnnkitError
@@ -406,15 +407,8 @@ def split_examples(data: Examples, valid_fraction: float, test_fraction: float, 
                    seed: int = 0) -> tuple[Examples, Examples, Examples]:
     """(train, valid, test) out of one set: ``random`` (a permutation seeded by ``seed``: IMDB is sorted by
     label) or ``tail`` (file order, the held-out parts at its end, as Keras' ``validation_split``)."""
-    n = len(data)
-    n_valid, n_test = (max(int(n * f), 1) if f > 0 else 0 for f in (valid_fraction, test_fraction))
-    if n - n_valid - n_test < 1:
-        raise RnnkitError(f"only {n} examples: too few to hold out {n_valid} for validation and {n_test} for "
-                          "testing and still train", data.path)
-    order = np.arange(n) if mode == "tail" else np.random.default_rng(seed).permutation(n)
-    cut_train, cut_valid = n - n_valid - n_test, n - n_test
-    parts = order[:cut_train], order[cut_train:cut_valid], order[cut_valid:]
-    train, valid, test = (data.subset(sorted(part.tolist())) for part in parts)
+    parts = held_out_parts(len(data), valid_fraction, test_fraction, mode, seed, "examples", data.path)
+    train, valid, test = (data.subset(part) for part in parts)
     return train, valid, test
 
 

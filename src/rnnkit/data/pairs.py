@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from rnnkit.data.batching import BucketBatches, pad
 from rnnkit.data.lm import IGNORE_INDEX
 from rnnkit.data.readers import read_lines
+from rnnkit.data.splits import held_out_parts
 from rnnkit.data.tokenizers import Tokenizer
 from rnnkit.data.vocab import OovCount, Vocab
 from rnnkit.errors import RnnkitError
@@ -120,15 +120,8 @@ def split_pairs(data: ParallelText, valid_fraction: float, test_fraction: float 
     if not (0 <= valid_fraction < 1 and 0 <= test_fraction < 1 and valid_fraction + test_fraction < 1):
         raise ValueError(f"valid and test fractions must be in [0, 1) with a sum below 1, got {valid_fraction} "
                          f"and {test_fraction}")
-    n = len(data)
-    n_valid, n_test = (max(int(n * f), 1) if f > 0 else 0 for f in (valid_fraction, test_fraction))
-    if n - n_valid - n_test < 1:
-        raise RnnkitError(f"only {n} pairs: too few to hold out {n_valid} for validation and {n_test} for testing "
-                          "and still train", data.source_path)
-    order = np.arange(n) if mode == "tail" else np.random.default_rng(seed).permutation(n)
-    cut_train, cut_valid = n - n_valid - n_test, n - n_test
-    parts = order[:cut_train], order[cut_train:cut_valid], order[cut_valid:]
-    train, valid, test = (data.subset(sorted(part.tolist())) for part in parts)
+    parts = held_out_parts(len(data), valid_fraction, test_fraction, mode, seed, "pairs", data.source_path)
+    train, valid, test = (data.subset(part) for part in parts)
     return train, valid, test
 
 
