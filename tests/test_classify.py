@@ -140,11 +140,9 @@ def test_a_numeric_lstm_learns_parity_through_a_linear_input_layer() -> None:
     assert "encoder.input.weight" in dict(model.named_parameters()) and model.vocab_parameters() == {}
 
 
-@pytest.mark.parametrize("encoder", [*ENCODERS, "bag"])
-@pytest.mark.parametrize("pooling", POOLINGS)
+@pytest.mark.parametrize("encoder, pooling", [(e, p) for e in [*ENCODERS, "bag"] for p in POOLINGS
+                                               if not (e == "bag" and p == "last")])  # a bag has no last state
 def test_predictions_do_not_change_with_padding_or_batch_composition(encoder: str, pooling: str) -> None:
-    if encoder == "bag" and pooling == "last":
-        pytest.skip("a bag has no last state")
     model = text_model(encoder=encoder, pooling=pooling, bidirectional=encoder == "gru").eval()
     x, lengths, _ = order_ids(12, 3)
     with torch.no_grad():
