@@ -369,12 +369,12 @@ class Trainer:
                 self.window.add(loss, count)
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix_str(self.window.postfix(lr), refresh=False)
+                    bar.set_postfix_str(self._postfix(lr), refresh=False)
                 if cfg.log_every and self.step % cfg.log_every == 0:
                     self._log("train", self.window.mean(), lr, self.window.rate())
                     if bar is None and cfg.progress and self.dist.is_main:  # progress, but not on a terminal
-                        print(f"step {self.step} epoch {self.epoch + 1}/{cfg.epochs}: "
-                              f"{self.window.postfix(lr)}", flush=True)
+                        print(f"step {self.step} epoch {self.epoch + 1}/{cfg.epochs}: {self._postfix(lr)}",
+                              flush=True)
                     self.window = _Window()
                 if cfg.eval_every and self.step % cfg.eval_every == 0:
                     last_metrics = self._validate_and_save()
@@ -460,6 +460,10 @@ class Trainer:
 
         return tqdm(total=total, initial=self.batch_index, desc=f"epoch {self.epoch + 1}/{self.cfg.epochs}",
                     mininterval=1.0, dynamic_ncols=True, leave=True)
+
+    def _postfix(self, lr: float) -> str:
+        """The progress line's figures of the training since the last log row: the task's, then the lr."""
+        return f"{self.task.progress(self.window.mean(), self.window.rate())} lr {lr:.3g}"
 
     def _log(self, split: str, loss: float, lr: float, rate: float | None, metrics: dict | None = None) -> None:
         row = {"step": self.step, "epoch": self.epoch + (self.batch_index > 0), "split": split,
@@ -588,10 +592,6 @@ class _Window:
 
     def rate(self) -> float:
         return self.timed / max(time.perf_counter() - self.t0, 1e-9)
-
-    def postfix(self, lr: float) -> str:
-        loss = self.mean()
-        return f"loss {loss:.3f} ppl {math.exp(min(loss, 50)):.1f} lr {lr:.3g} {self.rate():,.0f} tok/s"
 
 
 def _state_shapes(state):

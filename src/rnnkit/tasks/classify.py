@@ -300,6 +300,9 @@ class ClassifyTask(Task):
         logits = model(batch.inputs, batch.lengths)
         return LossResult(F.cross_entropy(logits.float(), batch.labels, reduction="sum"), len(batch.labels))
 
+    def progress(self, loss: float, rate: float) -> str:  # a loss per example: no perplexity
+        return f"loss {loss:.3f} {rate:,.0f} examples/s"
+
     def validate(self, model: nn.Module) -> dict[str, float]:
         probs = predict(model, self.valid_set, self.cfg.train.eval_batch_size, self.device)
         return scores(probs, self.valid_set.labels, self.reader.labels)[0]
