@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -164,16 +164,28 @@ class InputReader:
         return Encoded([len(s) for s in ids], labels, ids=ids)
 
 
-@torch.no_grad()
+def scoring_batches(data: Encoded, batch_size: int) -> Iterator[tuple[list[int], ClassifyBatch]]:
+    """An encoded set's batches for scoring, by length, each with its examples' indices: collated one at a
+    time (``list()`` them to score the same set again without collating it again)."""
+    batches = example_batches(data, batch_size, shuffle=False)
+    return ((spec, batches.batch(spec)) for spec in batches.plan(0))
+
+
 def predict(model: nn.Module, data: Encoded, batch_size: int, device: torch.device,
             on_batch: Callable[[int], None] | None = None) -> torch.Tensor:
     """Class probabilities (N, C) of an encoded set, in its order (batched by length)."""
+    return score_batches(model, scoring_batches(data, batch_size), device, on_batch)
+
+
+@torch.no_grad()
+def score_batches(model: nn.Module, batches: Iterable[tuple[list[int], ClassifyBatch]], device: torch.device,
+                  on_batch: Callable[[int], None] | None = None) -> torch.Tensor:
+    """Class probabilities (N, C) of :func:`scoring_batches`' batches, in the set's order."""
     was_training = model.training
     model.eval()
-    batches = example_batches(data, batch_size, shuffle=False)
     indices, outputs = [], []
-    for spec in batches.plan(0):
-        batch = batches.batch(spec).to(device)
+    for spec, batch in batches:
+        batch = batch.to(device)
         outputs.append(torch.softmax(model(batch.inputs, batch.lengths).float(), -1).cpu())
         indices.append(spec)
         if on_batch is not None:
@@ -231,6 +243,7 @@ class ClassifyTask(Task):
         self.reader = self._reader(train, vocab_from)
         train_set = self.reader.encode(train)
         self.valid_set = self.reader.encode(valid)
+        self.collated_valid: list[tuple[list[int], ClassifyBatch]] | None = None  # see _valid_batches
         if cfg.data.test:  # scored after training: an unknown label or a wrong width must not wait for that
             self.reader.encode(read_examples(cfg.data.test, read_options(cfg)))
         self.sizes = (len(train), len(valid))
@@ -304,8 +317,15 @@ class ClassifyTask(Task):
         return f"loss {loss:.3f} {rate:,.0f} examples/s"
 
     def validate(self, model: nn.Module) -> dict[str, float]:
-        probs = predict(model, self.valid_set, self.cfg.train.eval_batch_size, self.device)
+        probs = score_batches(model, self._valid_batches(), self.device)
         return scores(probs, self.valid_set.labels, self.reader.labels)[0]
+
+    def _valid_batches(self) -> list[tuple[list[int], ClassifyBatch]]:
+        """The validation set's scoring batches, collated at the first validation and kept: the set never
+        changes, and collating it was ~40% of validating 10,000 IMDB reviews with the bag model."""
+        if self.collated_valid is None:
+            self.collated_valid = list(scoring_batches(self.valid_set, self.cfg.train.eval_batch_size))
+        return self.collated_valid
 
     def test_metrics(self, out_dir: Path, device: torch.device) -> dict[str, float] | None:
         """The test file's metrics, or those of the examples held out of train (data.test_fraction)."""
