@@ -841,6 +841,22 @@ CASES: list[Case] = [
     bad_labelled("bag-last", LABELLED, "model.pooling: a bag of embeddings has no last state", extra=sets(
         "model.encoder=bag", "model.pooling=last")),
     bad_labelled("unknown-pooling", LABELLED, "model.pooling: unknown pooling 'sum'", extra=sets("model.pooling=sum")),
+    bad_labelled("joint-unknown", LABELLED, "model.joint: unknown objective 'both' (none | lm | reconstruct)",
+                 extra=sets("model.joint=both")),
+    bad_labelled("joint-lm-bag", LABELLED, "model.joint lm: a bag of embeddings has no recurrent state to predict "
+                 "the next token from", extra=sets("model.encoder=bag", "model.pooling=mean", "model.joint=lm")),
+    bad_labelled("joint-reconstruct-bag", LABELLED, "model.joint reconstruct: a bag of embeddings has no recurrent "
+                 "state to start a decoder from", extra=sets("model.encoder=bag", "model.pooling=max",
+                                                             "model.joint=reconstruct")),
+    bad_labelled("joint-lm-bidirectional", LABELLED, "model.joint lm: not with model.bidirectional true (its "
+                 "backward direction has read the token to predict)", extra=sets("model.bidirectional=true",
+                                                                                  "model.joint=lm")),
+    bad_labelled("joint-reconstruct-bidirectional", LABELLED, "model.joint reconstruct: not with "
+                 "model.bidirectional true", extra=sets("model.bidirectional=true", "model.joint=reconstruct")),
+    bad_labelled("joint-weight-zero", LABELLED, "train.joint_weight", extra=sets("model.joint=lm",
+                                                                                 "train.joint_weight=0")),
+    Case("classify-train-npz-joint", cli(*TRAIN_NPZ, *sets("model.joint=reconstruct")), 2,
+         "model.joint reconstruct: numeric sequences (.npz, IDX) have no tokens to predict", files=GOOD_NPZ),
     bad_labelled("unknown-truncate", LABELLED, "unknown data.truncate 'middle' (pre | post)",
                  extra=sets("data.truncate=middle")),
     bad_labelled("unknown-format", LABELLED, "unknown data.format 'xml'", extra=sets("data.format=xml")),

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rnnkit.config import TaskConfig, TrainConfig, at_least, fraction
+from rnnkit.config import TaskConfig, TrainConfig, at_least, fraction, ranged
 from rnnkit.tasks.lm_config import TokenizerConfig
 
 ENCODERS = ("rnn_tanh", "rnn_relu", "gru", "lstm", "bag")
 POOLINGS = ("last", "mean", "max", "attention")
+#: the auxiliary objective trained beside the classification loss (model.joint)
+JOINTS = ("none", "lm", "reconstruct")
 
 
 @dataclass
@@ -48,7 +50,12 @@ class ClassifyModel:
     head_hidden: int = at_least(0, 0)  # hidden units of the MLP head (ReLU); 0 = one linear layer
     dropout: float = fraction(0.0)  # dropout on the pooled vector (and the head's hidden layer)
     embedding_dropout: float = fraction(0.0)  # dropout on the embedded inputs
-    layer_dropout: float = fraction(0.0)  # dropout between recurrent layers
+    layer_dropout: float = fraction(0.0)  # dropout between recurrent layers (and in the reconstruction decoder)
+    # joint training (text, unidirectional recurrent encoder): none | lm (an output layer, encoder.output.*, predicts
+    # each next token from the encoder's outputs: LM-LSTM's objective) | reconstruct (a decoder, decoder.*, started
+    # from the encoder's final state reproduces the text: SA-LSTM's); the loss adds train.joint_weight x its mean
+    # token cross-entropy. Predictions never use these parts.
+    joint: str = "none"
 
 
 @dataclass
@@ -68,10 +75,18 @@ class ClassifyTrainConfig(TrainConfig):
 
 
 @dataclass
+class ClassifierTrainConfig(ClassifyTrainConfig):
+    """The classifier's ``train`` section: the shared defaults above (the autoencoder's too) and the weight of
+    the joint objective."""
+
+    joint_weight: float = ranged(1.0, 0, None, low_open=True)  # loss = classification CE + this x model.joint's
+
+
+@dataclass
 class ClassifyConfig(TaskConfig):
     task: str = "classify"  # the task these sections belong to
     data: ClassifyData = field(default_factory=ClassifyData)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     model: ClassifyModel = field(default_factory=ClassifyModel)
-    train: ClassifyTrainConfig = field(default_factory=ClassifyTrainConfig)
+    train: ClassifierTrainConfig = field(default_factory=ClassifierTrainConfig)
 
