@@ -134,6 +134,7 @@ class AutoencoderTask(Task):
     asset_files = (VOCAB_FILE, TOKENIZER_FILE, SPM_FILE)
     required_files = (VOCAB_FILE, TOKENIZER_FILE)
     read_limits = {VOCAB_FILE: 1 << 30, TOKENIZER_FILE: 1 << 20, SPM_FILE: 1 << 30}
+    data_folders = True  # --data aclImdb/train/unsup (a folder of .txt texts) or aclImdb/train (its sub-folders')
     bound_config_keys = ("task", "data.strip_markup", "data.max_length", "data.truncate", "tokenizer.kind",
                          "tokenizer.lowercase", "tokenizer.split_punctuation", "model.encoder", "model.embedding_size",
                          "model.hidden_size", "model.layers")

@@ -36,6 +36,7 @@ from rnnkit.data.labelled import (
     Encoded,
     Examples,
     ReadOptions,
+    class_names,
     clean_text,
     detect_format,
     encode_features,
@@ -65,7 +66,7 @@ VOCAB_FILE = "vocab.json"
 
 def read_options(cfg: ClassifyConfig) -> ReadOptions:
     d = cfg.data
-    return ReadOptions(d.format, d.text_field, d.label_field, d.strip_markup)
+    return ReadOptions(d.format, d.text_field, d.label_field, d.strip_markup, class_names(d.classes))
 
 
 def _check_data_config(cfg: ClassifyConfig) -> None:

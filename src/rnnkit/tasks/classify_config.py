@@ -28,6 +28,9 @@ class ClassifyData:
     text_field: str = "text"  # JSONL field / CSV column of the text
     label_field: str = "label"  # JSONL field / CSV column of the label (strings or numbers)
     strip_markup: bool = True  # read HTML tags such as IMDB's <br /> as spaces
+    # a folder per class: the class folders to read, comma-separated ("neg,pos"); "" = every sub-folder but unsup/
+    # (aclImdb/train/unsup holds unlabelled reviews: skipped, with a line on stderr)
+    classes: str = ""
     max_length: int = at_least(0, 0)  # keep at most this many tokens (text) or steps (numeric) per example; 0 = all
     truncate: str = "post"  # which end a long example loses: post (keep the start) | pre (keep the end)
     max_examples: int = at_least(0, 0)  # read at most the first N examples of the training file; 0 = all
