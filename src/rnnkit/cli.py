@@ -52,8 +52,9 @@ def _add_train(sub) -> None:
                    help="the task (lm: language model; seq2seq: sequence to sequence); its recipes say which")
     p.add_argument("--recipe", help="built-in recipe name (see `rnnkit recipes`) or a YAML file")
     p.add_argument("--data", help="training data file, or a folder with train/valid/test files (seq2seq: TSV pairs, "
-                                  "or aligned files by the recipe's data.src / data.trg); a seq2seq toy recipe "
-                                  "generates its data without it")
+                                  "or aligned files by the recipe's data.src / data.trg; classify: a folder per "
+                                  "class, aclImdb/train's unsup/ is no class, data.classes names them; autoencoder: "
+                                  "a folder of .txt texts); a seq2seq toy recipe generates its data without it")
     p.add_argument("--valid", help="validation file (default: from --data, else held out of train)")
     p.add_argument("--test", help="test file, scored with the best weights after training")
     p.add_argument("--out", required=True,
@@ -73,7 +74,8 @@ def _add_train(sub) -> None:
                             "by name and shape, vocabulary rows by token, with a report")
     p.add_argument("--init-prefix", metavar="PREFIX",
                    help="with --init-from: the part of the new model the source's weights go under, e.g. "
-                        "encoder (an LM's embedding and stack into a classifier's encoder)")
+                        "encoder (an LM's embedding and stack into a classifier's encoder; with "
+                        "model.joint=lm its output layer too)")
     p.add_argument("--init-partial", action="store_true",
                    help="with --init-from of the same task: copy what matches (the new run builds its own "
                         "vocabulary and may change sizes) instead of requiring the same model")
