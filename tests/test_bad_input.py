@@ -776,7 +776,8 @@ CASES: list[Case] = [
     bad_labelled("freeze-unknown-part", LABELLED, "train.freeze: the model has no parameter under 'encoder.rnns.3'",
                  extra=("--set", "train.freeze=encoder.embedding,encoder.rnns.3")),
     Case("autoencoder-train-numeric", cli("train", "autoencoder", "--data", "{tmp}/t.npz", "--out", "{tmp}/m"), 2,
-         "{tmp}/t.npz: an autoencoder reads texts (JSONL, CSV/TSV or plain lines), not numeric sequences",
+         "{tmp}/t.npz: an autoencoder reads texts (JSONL, CSV/TSV, plain lines or a folder of .txt files), not "
+         "numeric sequences",
          files=GOOD_NPZ),
     Case("autoencoder-train-empty-text", cli("train", "autoencoder", "--data", "{tmp}/t.jsonl", "--out", "{tmp}/m"), 2,
          "{tmp}/t.jsonl:2: empty text", files={"t.jsonl": '{"text": "a b"}\n{"text": " "}\n'}),
@@ -879,6 +880,12 @@ CASES: list[Case] = [
     bad_labelled("text-model-without-embedding", LABELLED, "model.embedding_size: a text classifier embeds its "
                  "tokens", extra=sets("model.embedding_size=0")),
     Case("classify-no-inputs", cli("classify", "{classifier}"), 2, "give the texts to classify or --input FILE"),
+    Case("reconstruct-no-inputs", cli("reconstruct", "{classifier}"), 2,
+         "give the texts to reconstruct or --input FILE"),
+    Case("reconstruct-beam-zero", cli("reconstruct", "{classifier}", "x y", "--beam", "0"), 2,
+         "--beam must be at least 1, got 0"),
+    Case("reconstruct-a-classifier", cli("reconstruct", "{classifier}", "x y"), 2,
+         "is a classify model: it does not reconstruct (its command is rnnkit classify)"),
     Case("classify-texts-and-input", cli("classify", "{classifier}", "x y", "--input", "{tmp}/in.txt"), 2,
          "give the texts to classify or --input FILE (one of them)"),
     Case("classify-batch-size-zero", cli("classify", "{classifier}", "x y", "--batch-size", "0"), 2,

@@ -13,11 +13,12 @@
     rnnkit evaluate DIR --data PATH [--json FILE] [--backend torch|numpy] [-v]
     rnnkit evaluate DIR --src FILE --ref FILE [--beam N] [--json FILE]   (a seq2seq model; or --data PAIRS.tsv)
     rnnkit classify DIR [TEXT ...] [--input FILE] [--probs] [--batch-size N]
+    rnnkit reconstruct DIR [TEXT ...] [--input FILE] [--beam N] [--batch-size N]   (an autoencoder)
     rnnkit gradcheck --cell rnn|gru|lstm
     rnnkit data toy TASK --out DIR [--n N] [--seed S] [--overwrite]
 
-The verbs that run torch (demo, train, generate, translate, evaluate, classify) take ``--threads N``. Errors in
-the user's input print one ``error: ...`` line naming the file, line and problem (exit 2).
+The verbs that run torch (demo, train, generate, translate, evaluate, classify, reconstruct) take
+``--threads N``. Errors in the user's input print one ``error: ...`` line naming the file, line and problem (exit 2).
 
 This module imports torch only inside the verbs that need it: ``rnnkit --help`` and ``rnnkit recipes``
 start at once.
@@ -201,6 +202,23 @@ def _add_classify(sub) -> None:
     _add_threads(p)
 
 
+def _add_reconstruct(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("reconstruct", help="decode texts back from an autoencoder's encoder state",
+                       description="Encode each text with a trained sequence autoencoder (rnnkit train autoencoder) "
+                                   "and decode it again from the encoder's final state, greedily or by beam search: "
+                                   "one reconstruction per line, what the state holds of the text.")
+    p.add_argument("model", help="model directory (an autoencoder)")
+    p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to reconstruct (or give --input)")
+    p.add_argument("--input", metavar="FILE", help="reconstruct every text of a file: one per line, or JSONL / "
+                                                   "CSV / TSV read as the training data")
+    p.add_argument("--beam", type=int, default=1, metavar="N", help="beam size (default 1: greedy)")
+    p.add_argument("--batch-size", type=int, help="texts per batch (default: the training config's eval_batch_size)")
+    p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    p.set_defaults(backend="torch")
+    _add_threads(p)
+    return p
+
+
 def _add_data(sub) -> None:
     from rnnkit.data.toy import MANIFEST, TASKS
 
@@ -235,9 +253,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("recipes", help="list the built-in recipes")
     _add_train(sub)
     _add_generate(sub)
-    parser.intermixed = {"translate": _add_translate(sub)}  # TEXT may come after options: main() re-reads them
+    # TEXT may come after options: main() re-reads them
+    parser.intermixed = {"translate": _add_translate(sub)}
     _add_evaluate(sub)
     _add_classify(sub)
+    parser.intermixed["reconstruct"] = _add_reconstruct(sub)
     _add_data(sub)
     grad = sub.add_parser("gradcheck", help="check the NumPy reference's gradients by finite differences")
     grad.add_argument("--cell", choices=["rnn", "gru", "lstm"], default="lstm")
@@ -719,6 +739,21 @@ def cmd_classify(args) -> int:
     return 0
 
 
+def cmd_reconstruct(args) -> int:
+    if bool(args.texts) == bool(args.input):
+        raise RnnkitError("give the texts to reconstruct or --input FILE (one of them)")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise RnnkitError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.beam < 1:
+        raise RnnkitError(f"--beam must be at least 1, got {args.beam}")
+    model = _load_model(args)
+    _require_verb(model.config.task, model.verb, "reconstruct", args.model)
+    texts = model.read_texts(args.input) if args.input else args.texts
+    for line in model.reconstruct(texts, args.batch_size, args.beam):
+        print(line)
+    return 0
+
+
 def _classify_progress(total: int):
     """A tqdm bar on stderr when it is a terminal and the labels go elsewhere."""
     if total < PROGRESS_MIN_EXAMPLES or not sys.stderr.isatty() or sys.stdout.isatty():
@@ -791,7 +826,8 @@ def cmd_data(args) -> int:
 
 
 COMMANDS = {"demo": cmd_demo, "data": cmd_data, "recipes": cmd_recipes, "train": cmd_train, "generate": cmd_generate,
-            "translate": cmd_translate, "evaluate": cmd_evaluate, "classify": cmd_classify, "gradcheck": cmd_gradcheck}
+            "translate": cmd_translate, "evaluate": cmd_evaluate, "classify": cmd_classify,
+            "reconstruct": cmd_reconstruct, "gradcheck": cmd_gradcheck}
 
 
 if __name__ == "__main__":
