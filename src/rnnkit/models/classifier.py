@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnkit.data.vocab import Vocab
+from rnnkit.nn.bag import bag_mean
 from rnnkit.nn.decoders import Decoder
 from rnnkit.nn.dropout import sequence_dropout
 from rnnkit.nn.encoder import Bridge, Encoded, merge_directions
@@ -179,6 +180,11 @@ class SequenceClassifier(nn.Module):
             self.decoder = Decoder("state", cfg.encoder, vocab_size, cfg.embedding_size, cfg.hidden_size, cfg.layers,
                                    self.encoder.output_size, dropout=cfg.layer_dropout)
 
+    def _bag_of_means(self) -> bool:
+        cfg = self.cfg
+        return (cfg.encoder == "bag" and cfg.pooling == "mean" and not self.numeric
+                and not (self.training and cfg.embedding_dropout))
+
     def vocab_parameters(self) -> dict[str, str]:
         """The rows indexed by vocabulary tokens (weight transfer maps them by token): the embedding's and the
         joint objective's output (and decoder embedding)."""
@@ -193,6 +199,8 @@ class SequenceClassifier(nn.Module):
         """inputs (T, B) ids or (T, B, F) features, lengths (B,) of at least 1 -> logits (B, classes); with
         ``auxiliary`` (model.joint), also the joint objective's summed token cross-entropy and its token count
         (through forward, so DistributedDataParallel sees the auxiliary part's gradients)."""
+        if self._bag_of_means():  # the seed's bag model, without its (T, B, D) step embeddings (never joint)
+            return self.head(bag_mean(inputs, lengths, self.encoder.embedding.weight))
         encoded = self.encoder(inputs, lengths)
         lengths = lengths.to(inputs.device)
         steps = torch.arange(inputs.size(0), device=inputs.device).unsqueeze(1)

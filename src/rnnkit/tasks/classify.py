@@ -28,7 +28,7 @@ from rnnkit.checkpoint import (
     shapes_only,
     verify_fingerprint,
 )
-from rnnkit.data.batching import in_input_order
+from rnnkit.data.batching import rows_in_input_order
 from rnnkit.data.labelled import (
     SPLIT_MODES,
     TRUNCATE,
@@ -190,8 +190,7 @@ def _predict(model: nn.Module, data: Encoded, batch_size: int, device: torch.dev
         if on_batch is not None:
             on_batch(len(spec))
     model.train(was_training)
-    probs = torch.stack(in_input_order(indices, [list(o) for o in outputs]))
-    return probs, aux_sum / aux_count if aux_count else float("nan")
+    return rows_in_input_order(indices, outputs), aux_sum / aux_count if aux_count else float("nan")
 
 
 def _under(name: str, prefix: str) -> bool:
@@ -323,6 +322,9 @@ class ClassifyTask(Task):
         logits, aux_sum, aux_count = model(batch.inputs, batch.lengths, auxiliary=True)
         return LossResult(F.cross_entropy(logits.float(), batch.labels, reduction="sum"), len(batch.labels),
                           penalty=self.cfg.train.joint_weight * aux_sum / max(aux_count, 1))
+
+    def progress(self, loss: float, rate: float) -> str:  # a loss per example: no perplexity
+        return f"loss {loss:.3f} {rate:,.0f} examples/s"
 
     def validate(self, model: nn.Module) -> dict[str, float]:
         """Loss, accuracy and macro-F1; with model.joint also ``aux_loss``, the joint objective's mean token
