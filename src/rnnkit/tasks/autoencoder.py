@@ -23,10 +23,8 @@ from torch import nn
 from rnnkit.arguments import check_int_argument, check_path_argument
 from rnnkit.checkpoint import (
     WEIGHTS_FILE,
-    check_weights_header,
+    check_model_weights,
     load_weights,
-    shapes_only,
-    verify_fingerprint,
 )
 from rnnkit.data.batching import BucketBatches, in_input_order, pad
 from rnnkit.data.labelled import (
@@ -224,9 +222,7 @@ class Autoencoder(LoadedModel):
     def checked_parts(cls, model_dir: Path, cfg: AutoencoderConfig, weights: Path | None = None,
                       dtype: torch.dtype = torch.float32) -> tuple[Tokenizer, Vocab]:
         tokenizer, vocab = cls.assets(model_dir)
-        weights = weights or model_dir / WEIGHTS_FILE
-        expected = shapes_only(lambda: build_model(cfg, len(vocab))).to(dtype)
-        verify_fingerprint(model_dir, cfg, weights, check_weights_header(expected, weights))
+        check_model_weights(model_dir, cfg, lambda: build_model(cfg, len(vocab)), weights, dtype)
         return tokenizer, vocab
 
     @classmethod

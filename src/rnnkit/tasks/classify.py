@@ -22,11 +22,9 @@ from rnnkit.arguments import check_bool_argument, check_int_argument, check_path
 from rnnkit.checkpoint import (
     WEIGHTS_FILE,
     atomic_write_text,
+    check_model_weights,
     check_output_file,
-    check_weights_header,
     load_weights,
-    shapes_only,
-    verify_fingerprint,
 )
 from rnnkit.data.batching import rows_in_input_order
 from rnnkit.data.labelled import (
@@ -400,9 +398,7 @@ class Classifier(LoadedModel):
     def checked_parts(cls, model_dir: Path, cfg: ClassifyConfig, weights: Path | None = None,
                       dtype: torch.dtype = torch.float32) -> InputReader:
         reader = dataclasses.replace(cls.assets(model_dir), max_length=cfg.data.max_length, side=cfg.data.truncate)
-        weights = weights or model_dir / WEIGHTS_FILE
-        expected = shapes_only(lambda: cls._build(cfg, reader)).to(dtype)
-        verify_fingerprint(model_dir, cfg, weights, check_weights_header(expected, weights))
+        check_model_weights(model_dir, cfg, lambda: cls._build(cfg, reader), weights, dtype)
         return reader
 
     @classmethod
