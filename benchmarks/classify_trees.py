@@ -9,6 +9,7 @@ first). Prints a JSON line per tree and a table.
 
   python benchmarks/classify_trees.py --tree main=/work/main/src --tree kernel=/work/wt/kernel/src \\
       --data-dir /work/shared/data --epochs 10
+  python benchmarks/classify_trees.py --tree a=src --tree b=../main/src --quick
 """
 
 from __future__ import annotations
@@ -32,7 +33,11 @@ def parse_args(argv=None):
     p.add_argument("--case", choices=sorted(CASES), default="imdb")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
-    return p.parse_args(argv)
+    p.add_argument("--quick", action="store_true", help="2 epochs of the mnist case")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.case, args.epochs = "mnist", 2
+    return args
 
 
 def command(args, stamps: Path, out: Path) -> list[str]:

@@ -16,6 +16,7 @@ Prints a JSON line per shape and a table.
 
   OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE python benchmarks/lstm_hoisted.py
   OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE python benchmarks/lstm_hoisted.py --shapes 28x32x28x128 --rounds 5
+  python benchmarks/lstm_hoisted.py --quick
 """
 
 from __future__ import annotations
@@ -167,7 +168,10 @@ def main(argv=None) -> int:
                    default=[shape(v) for v in "28x32x28x128,28x32x28x256,28x64x28x128,100x64x64x256".split(",")],
                    help="STEPSxBATCHxINPUTxHIDDEN,...")
     p.add_argument("--rounds", type=int, default=9)
+    p.add_argument("--quick", action="store_true", help="two small shapes, 2 rounds")
     args = p.parse_args(argv)
+    if args.quick:
+        args.shapes, args.rounds = [(5, 3, 7, 16), (28, 32, 28, 128)], 2
     torch.set_num_threads(1)
     rows = []
     for steps, batch, inputs, hidden in args.shapes:
