@@ -106,3 +106,20 @@ def test_the_test_folder_is_read_once_and_its_unsup_note_said_once(tmp_path: Pat
     assert model.results["test"]["examples"] == 12
     assert capsys.readouterr().err.count(f"{root / 'test'}: unsup/ holds unlabelled texts") == 1
 
+
+def test_classify_input_folder_prints_each_file_with_its_label(tmp_path: Path, capsys) -> None:
+    from rnnkit.cli import main
+
+    root = acl_imdb(tmp_path / "aclImdb")
+    model = rnnkit.train("classify", data=str(root / "train"), out=tmp_path / "m",
+                         overrides=[*CLS, "train.epochs=1", "data.valid_fraction=0.25"])
+    capsys.readouterr()
+    assert main(["classify", str(tmp_path / "m"), "--input", str(root / "train"), "--threads", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    files = [line.split("\t")[0] for line in lines]
+    assert len(lines) == 70 and files == sorted(files)  # every sub-folder, unsup/ too, in folder and name order
+    assert files[0] == str(root / "train" / "neg" / "0_7.txt") and all(
+        line.split("\t")[1] in model.labels for line in lines)
+    assert main(["classify", str(tmp_path / "m"), "--input", str(root / "test" / "pos"), "--probs"]) == 0
+    first = __import__("json").loads(capsys.readouterr().out.splitlines()[0])
+    assert first["file"] == str(root / "test" / "pos" / "0_7.txt") and set(first["probs"]) == {"neg", "pos"}
