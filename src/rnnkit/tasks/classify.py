@@ -45,6 +45,7 @@ from rnnkit.data.labelled import (
     label_set,
     read_examples,
     split_examples,
+    warp_randomly,
 )
 from rnnkit.data.readers import check_file
 from rnnkit.data.tokenizers import SPM_FILE, TOKENIZER_FILE, Tokenizer, build_tokenizer, load_tokenizer
@@ -233,6 +234,9 @@ class ClassifyTask(Task):
         self.valid_set = self.reader.encode(valid)
         if cfg.data.test:  # scored after training: an unknown label or a wrong width must not wait for that
             self.reader.encode(read_examples(cfg.data.test, read_options(cfg)))
+        if (cfg.data.augment_shift or cfg.data.augment_rotate or cfg.data.augment_scale) and not train.numeric:
+            raise RnnkitError("data.augment_shift, augment_rotate and augment_scale move numeric sequences (.npz, "
+                              "IDX); this training data is text", cfg.data.train)
         self.sizes = (len(train), len(valid))
         t = cfg.train
         try:
@@ -297,7 +301,11 @@ class ClassifyTask(Task):
                 f"examples ({self.train_data.num_tokens:,} training steps)")
 
     def batch_loss(self, model: nn.Module, batch: ClassifyBatch, state) -> LossResult:
-        logits = model(batch.inputs, batch.lengths)
+        d = self.cfg.data
+        moved = d.augment_shift or d.augment_rotate or d.augment_scale
+        inputs = (warp_randomly(batch.inputs, batch.lengths, d.augment_shift, d.augment_rotate, d.augment_scale)
+                  if moved else batch.inputs)
+        logits = model(inputs, batch.lengths)
         return LossResult(F.cross_entropy(logits.float(), batch.labels, reduction="sum"), len(batch.labels))
 
     def validate(self, model: nn.Module) -> dict[str, float]:
