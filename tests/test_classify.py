@@ -441,6 +441,15 @@ CLASSIFY_RECIPES = {"seed-003-mnist": 28, "fashion-mnist-rows": 28, "seed-003-im
                     "imdb-lm-lstm": 0, "imdb-sa-lstm": 0}
 
 
+def test_embedding_init_starts_the_token_embeddings_uniform_and_the_padding_row_at_zero() -> None:
+    torch.manual_seed(0)
+    weight = SequenceClassifier(ClassifyModel(encoder="bag", pooling="mean", embedding_size=16,
+                                              embedding_init=0.05), 2, vocab_size=1000).encoder.embedding.weight
+    assert weight.abs().max() <= 0.05 and weight[1:].std() > 0.025 and not weight[0].any()
+    default = SequenceClassifier(ClassifyModel(encoder="bag", pooling="mean"), 2, vocab_size=1000)
+    assert default.encoder.embedding.weight.std() > 0.5  # PyTorch's N(0, 1)
+
+
 @pytest.mark.parametrize(("name", "features"), CLASSIFY_RECIPES.items())
 def test_the_classification_recipes_load_and_build(name: str, features: int) -> None:
     cfg = load_config(name)
