@@ -22,13 +22,11 @@ from rnnkit.arguments import check_bool_argument, check_int_argument, check_path
 from rnnkit.checkpoint import (
     WEIGHTS_FILE,
     atomic_write_text,
+    check_model_weights,
     check_output_file,
-    check_weights_header,
     load_weights,
-    shapes_only,
-    verify_fingerprint,
 )
-from rnnkit.data.batching import in_input_order
+from rnnkit.data.batching import rows_in_input_order
 from rnnkit.data.labelled import (
     SPLIT_MODES,
     TRUNCATE,
@@ -36,6 +34,7 @@ from rnnkit.data.labelled import (
     Encoded,
     Examples,
     ReadOptions,
+    class_names,
     clean_text,
     detect_format,
     encode_features,
@@ -66,7 +65,7 @@ VOCAB_FILE = "vocab.json"
 
 def read_options(cfg: ClassifyConfig) -> ReadOptions:
     d = cfg.data
-    return ReadOptions(d.format, d.text_field, d.label_field, d.strip_markup)
+    return ReadOptions(d.format, d.text_field, d.label_field, d.strip_markup, class_names(d.classes))
 
 
 def _check_data_config(cfg: ClassifyConfig) -> None:
@@ -165,22 +164,32 @@ class InputReader:
         return Encoded([len(s) for s in ids], labels, ids=ids)
 
 
-@torch.no_grad()
 def predict(model: nn.Module, data: Encoded, batch_size: int, device: torch.device,
             on_batch: Callable[[int], None] | None = None) -> torch.Tensor:
     """Class probabilities (N, C) of an encoded set, in its order (batched by length)."""
+    return _predict(model, data, batch_size, device, on_batch)[0]
+
+
+@torch.no_grad()
+def _predict(model: nn.Module, data: Encoded, batch_size: int, device: torch.device,
+             on_batch: Callable[[int], None] | None = None, auxiliary: bool = False) -> tuple[torch.Tensor, float]:
+    """:func:`predict`, and with ``auxiliary`` the joint objective's mean token cross-entropy (else nan)."""
     was_training = model.training
     model.eval()
     batches = example_batches(data, batch_size, shuffle=False)
-    indices, outputs = [], []
+    indices, outputs, aux_sum, aux_count = [], [], 0.0, 0
     for spec in batches.plan(0):
         batch = batches.batch(spec).to(device)
-        outputs.append(torch.softmax(model(batch.inputs, batch.lengths).float(), -1).cpu())
+        logits = model(batch.inputs, batch.lengths, auxiliary=auxiliary)
+        if auxiliary:
+            logits, batch_sum, batch_count = logits
+            aux_sum, aux_count = aux_sum + batch_sum.item(), aux_count + batch_count
+        outputs.append(torch.softmax(logits.float(), -1).cpu())
         indices.append(spec)
         if on_batch is not None:
             on_batch(len(spec))
     model.train(was_training)
-    return torch.stack(in_input_order(indices, [list(o) for o in outputs]))
+    return rows_in_input_order(indices, outputs), aux_sum / aux_count if aux_count else float("nan")
 
 
 def _under(name: str, prefix: str) -> bool:
@@ -223,7 +232,7 @@ class ClassifyTask(Task):
     bound_config_keys = ("task", "data.strip_markup", "data.max_length", "data.truncate", "tokenizer.kind",
                          "tokenizer.lowercase", "tokenizer.split_punctuation", "model.encoder",
                          "model.embedding_size", "model.hidden_size", "model.layers", "model.bidirectional",
-                         "model.pooling", "model.head_hidden")
+                         "model.pooling", "model.head_hidden", "model.joint")
 
     def __init__(self, cfg: ClassifyConfig, dist: DistInfo, device: torch.device, vocab_from: Path | None = None):
         super().__init__(cfg, dist, device, vocab_from)
@@ -296,21 +305,41 @@ class ClassifyTask(Task):
             encoder = f"{m.layers} x torch.nn.{type(layers[0]).__name__} ({path})"
         inputs = (f"{self.reader.features} features per step" if self.reader.features
                   else f"vocabulary {len(self.reader.vocab):,}")
+        if self.joint:
+            encoder += f", joint {m.joint} (weight {self.cfg.train.joint_weight:g})"
         return (f"classify: {params:,} parameters; {inputs}; {encoder}, {m.pooling} pooling; "
                 f"{len(self.reader.labels)} classes; {self.sizes[0]:,} training / {self.sizes[1]:,} validation "
                 f"examples ({self.train_data.num_tokens:,} training steps)")
 
+    @property
+    def joint(self) -> bool:
+        return self.cfg.model.joint != "none"
+
     def batch_loss(self, model: nn.Module, batch: ClassifyBatch, state) -> LossResult:
+        """Summed cross-entropy over the batch's examples; with model.joint, train.joint_weight x the mean token
+        cross-entropy of the joint objective is added as the (already mean) penalty. Numeric inputs are warped
+        first when data.augment_* asks."""
         d = self.cfg.data
         moved = d.augment_shift or d.augment_rotate or d.augment_scale
         inputs = (warp_randomly(batch.inputs, batch.lengths, d.augment_shift, d.augment_rotate, d.augment_scale)
                   if moved else batch.inputs)
-        logits = model(inputs, batch.lengths)
-        return LossResult(F.cross_entropy(logits.float(), batch.labels, reduction="sum"), len(batch.labels))
+        if not self.joint:
+            logits = model(inputs, batch.lengths)
+            return LossResult(F.cross_entropy(logits.float(), batch.labels, reduction="sum"), len(batch.labels))
+        logits, aux_sum, aux_count = model(inputs, batch.lengths, auxiliary=True)
+        return LossResult(F.cross_entropy(logits.float(), batch.labels, reduction="sum"), len(batch.labels),
+                          penalty=self.cfg.train.joint_weight * aux_sum / max(aux_count, 1))
+
+    def progress(self, loss: float, rate: float) -> str:  # a loss per example: no perplexity
+        return f"loss {loss:.3f} {rate:,.0f} examples/s"
 
     def validate(self, model: nn.Module) -> dict[str, float]:
-        probs = predict(model, self.valid_set, self.cfg.train.eval_batch_size, self.device)
-        return scores(probs, self.valid_set.labels, self.reader.labels)[0]
+        """Loss, accuracy and macro-F1; with model.joint also ``aux_loss``, the joint objective's mean token
+        cross-entropy on the validation texts (a log.csv column: it falls as the objective learns)."""
+        probs, aux_loss = _predict(model, self.valid_set, self.cfg.train.eval_batch_size, self.device,
+                                   auxiliary=self.joint)
+        metrics = scores(probs, self.valid_set.labels, self.reader.labels)[0]
+        return {**metrics, "aux_loss": aux_loss} if self.joint else metrics
 
     def test_metrics(self, out_dir: Path, device: torch.device) -> dict[str, float] | None:
         """The test file's metrics, or those of the examples held out of train (data.test_fraction)."""
@@ -378,9 +407,7 @@ class Classifier(LoadedModel):
     def checked_parts(cls, model_dir: Path, cfg: ClassifyConfig, weights: Path | None = None,
                       dtype: torch.dtype = torch.float32) -> InputReader:
         reader = dataclasses.replace(cls.assets(model_dir), max_length=cfg.data.max_length, side=cfg.data.truncate)
-        weights = weights or model_dir / WEIGHTS_FILE
-        expected = shapes_only(lambda: cls._build(cfg, reader)).to(dtype)
-        verify_fingerprint(model_dir, cfg, weights, check_weights_header(expected, weights))
+        check_model_weights(model_dir, cfg, lambda: cls._build(cfg, reader), weights, dtype)
         return reader
 
     @classmethod
