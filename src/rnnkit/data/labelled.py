@@ -509,6 +509,19 @@ class Encoded:
         """``ids`` as int64 arrays, made once: a batch then copies slices, not one Python int per token."""
         return [np.asarray(seq, dtype=np.int64) for seq in self.ids]
 
+    @cached_property
+    def id_table(self) -> np.ndarray | None:
+        """``ids`` padded into one (N, longest) int64 array, made once, so that a batch is one gather (~2x
+        faster than copying its rows on IMDB's batches of 512); None, and batches copy rows, where padding would
+        more than double the memory of the ids (a few sequences much longer than the rest)."""
+        longest = max(self.lengths, default=0)
+        if len(self.lengths) * longest > 2 * sum(self.lengths):
+            return None
+        table = np.full((len(self.lengths), max(longest, 1)), Vocab.pad_id, dtype=np.int64)
+        for i, seq in enumerate(self.ids):
+            table[i, : len(seq)] = seq
+        return table
+
 
 def encode_features(examples: Examples, features: int, max_length: int, side: str) -> tuple[torch.Tensor, list[int]]:
     """(N, T', F) features truncated to ``max_length`` steps, and lengths; a width other than ``features``
@@ -561,11 +574,13 @@ def warp_randomly(inputs: torch.Tensor, lengths: torch.Tensor, shift: int, rotat
 def collate(data: Encoded, indices: list[int]) -> ClassifyBatch:
     """The examples ``indices`` as one padded, time-major batch."""
     labels = None if data.labels is None else torch.tensor([data.labels[i] for i in indices], dtype=torch.long)
-    if data.ids is not None:  # batching.pad's result, from the rows' arrays (IMDB: 131k ids a batch)
-        rows = [data.id_rows[i] for i in indices]
-        lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)
-        padded = np.full((len(rows), max(int(lengths.max()), 1)), Vocab.pad_id, dtype=np.int64)
-        for b, row in enumerate(rows):
+    if data.ids is not None:  # batching.pad's result, from the padded table or the rows' arrays
+        lengths = torch.tensor([data.lengths[i] for i in indices], dtype=torch.long)
+        width = max(int(lengths.max()), 1)
+        if data.id_table is not None:
+            return ClassifyBatch(torch.from_numpy(data.id_table[indices, :width].T.copy()), lengths, labels)
+        padded = np.full((len(indices), width), Vocab.pad_id, dtype=np.int64)
+        for b, row in enumerate(data.id_rows[i] for i in indices):
             padded[b, : len(row)] = row
         return ClassifyBatch(torch.from_numpy(padded.T.copy()), lengths, labels)
     lengths = torch.tensor([data.lengths[i] for i in indices], dtype=torch.long)
