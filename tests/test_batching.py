@@ -7,7 +7,7 @@ import random
 import pytest
 import torch
 
-from rnnkit.data.batching import BucketBatches, in_input_order, pad
+from rnnkit.data.batching import BucketBatches, in_input_order, pad, rows_in_input_order
 
 
 def lengths_of(n: int, seed: int = 0, longest: int = 30) -> list[int]:
@@ -83,6 +83,8 @@ def test_evaluation_order_is_sorted_and_recoverable() -> None:
     assert [lengths[i] for i in flat] == sorted(lengths)
     outputs = [[f"out{i}" for i in data.batch(b)] for b in plan]
     assert in_input_order(plan, outputs) == [f"out{i}" for i in range(50)]
+    rows = [torch.tensor([[i, -i] for i in data.batch(b)]) for b in plan]  # tensors: one row per example
+    assert torch.equal(rows_in_input_order(plan, rows), torch.tensor([[i, -i] for i in range(50)]))
 
 
 @pytest.mark.parametrize("unit, size", [("sentences", 8), ("tokens", 120)])
@@ -109,3 +111,5 @@ def test_bad_arguments() -> None:
         batches([1, 2], rank=2, world=2)
     with pytest.raises(ValueError, match="outputs"):
         in_input_order([[0, 1]], [["a"]])
+    with pytest.raises(ValueError, match="output rows"):
+        rows_in_input_order([[0, 1]], [torch.zeros(1, 3)])

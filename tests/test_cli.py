@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -244,3 +245,23 @@ def test_resume_and_init_from_commands(capsys, tmp_path: Path, corpus: Path, tin
     with pytest.raises(SystemExit) as exit_:  # argparse: the two exclude each other
         main(["train", "lm", "--out", str(out), "--resume", "--init-from", str(tiny_model)])
     assert exit_.value.code == 2
+
+
+@pytest.mark.parametrize("verb", ["train", "generate", "classify"])
+def test_output_into_a_closed_pipe_stops_quietly(tmp_path: Path, corpus: Path, tiny_model: Path, verb: str) -> None:
+    """`rnnkit VERB ... | head`: when the reader has gone, no BrokenPipeError traceback, SIGPIPE's exit status."""
+    texts = tmp_path / "texts.jsonl"
+    texts.write_text("".join(json.dumps({"text": f"{w} film", "label": w}) + "\n" for w in ["good", "bad"] * 8))
+    if verb == "classify":
+        rnnkit.train("classify", data=str(texts), out=tmp_path / "cls",
+                     overrides=["model.embedding_size=4", "model.hidden_size=4", "train.epochs=1", "train.device=cpu",
+                                "train.progress=false"])
+    argv = {"train": ["train", "lm", "--data", corpus, "--out", tmp_path / "lm", *sets(*TINY, "train.progress=true")],
+            "generate": ["generate", tiny_model, "--prompt", "the cat", "-n", "50", "--seed", "1"],
+            "classify": ["classify", tmp_path / "cls", "--input", texts]}[verb]
+    proc = subprocess.Popen([sys.executable, "-m", "rnnkit", *map(str, argv)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(Path(rnnkit.__file__).parents[1])})
+    proc.stdout.close()  # no reader left: the first line rnnkit prints meets a broken pipe
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141 and "Traceback" not in err and "BrokenPipe" not in err, err

@@ -1,10 +1,12 @@
 """CPU runtime: start-up without torch, the allocator settings, OpenMP's wait policy, the thread count,
-one final validation, curves drawn when they change, and ``--recipe NAME`` beside a folder NAME."""
+one final validation, curves drawn at most every minute and at the end, and ``--recipe NAME`` beside a folder NAME."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -128,13 +130,55 @@ def test_validation_scored_once_at_the_end(monkeypatch, train_tiny) -> None:
     assert round(results["valid"]["loss"], 6) == min(float(r["loss"]) for r in valid_rows)
 
 
-def test_curves_redrawn_only_when_the_log_grew(monkeypatch, train_tiny) -> None:
-    """Three checkpoints (two validations, then the final save with no new row): two drawings."""
-    trainer_module = sys.modules["rnnkit.train"]
-    drawn = []
-    monkeypatch.setattr(trainer_module, "plot_curves", lambda rows, path, metric="ppl": drawn.append(len(rows)))
+def drawings(monkeypatch) -> list[int]:
+    """The number of log rows of each drawing of curves.png from now on (nothing is drawn)."""
+    drawn: list[int] = []
+    monkeypatch.setattr(importlib.import_module("rnnkit.train"), "plot_curves",
+                        lambda rows, path, metric="ppl": drawn.append(len(rows)))
+    return drawn
+
+
+def test_a_fast_run_draws_its_curves_once_at_the_end_with_every_row(monkeypatch, train_tiny) -> None:
+    """Six validations and checkpoints within CURVES_EVERY_SEC: one drawing, of all the log's rows."""
+    drawn = drawings(monkeypatch)
+    out = train_tiny("model", "train.epochs=6", "train.log_every=2")
+    rows = read_log(out)
+    assert sum(r["split"] == "valid" for r in rows) == 6
+    assert drawn == [len(rows)]
+
+
+def test_curves_redrawn_while_training_at_most_every_interval(monkeypatch, train_tiny) -> None:
+    """With no least interval, every checkpoint that added rows redraws (and the end adds none): the
+    interval is what keeps a fast run from drawing at every validation."""
+    monkeypatch.setattr(importlib.import_module("rnnkit.train"), "CURVES_EVERY_SEC", 0.0)
+    drawn = drawings(monkeypatch)
     train_tiny("model", "train.epochs=2", "train.log_every=0")
     assert drawn == [1, 2]
+
+
+@pytest.mark.parametrize("stop", ["train.max_steps=5", "train.early_stop=1"])
+def test_a_stopped_run_draws_every_row_of_its_log(monkeypatch, train_tiny, stop: str) -> None:
+    drawn = drawings(monkeypatch)
+    out = train_tiny("model", "train.epochs=8", "train.eval_every=3", "train.lr=3", stop)
+    assert drawn == [len(read_log(out))]
+
+
+def test_an_interrupted_run_draws_every_row_of_its_log(monkeypatch, train_tiny, tmp_path: Path) -> None:
+    from rnnkit.tasks.lm import LMTask
+
+    drawn = drawings(monkeypatch)
+    original, calls = LMTask.batch_loss, []
+
+    def interrupted(task, model, batch, state):  # Ctrl-C during the 7th update
+        calls.append(1)
+        if len(calls) == 7:
+            signal.raise_signal(signal.SIGINT)
+        return original(task, model, batch, state)
+
+    monkeypatch.setattr(LMTask, "batch_loss", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train_tiny("model", "train.epochs=4", "train.eval_every=3")
+    assert len(calls) == 7 and drawn == [len(read_log(tmp_path / "model"))]  # the rows of steps 1-7 included
 
 
 def test_recipe_name_means_the_builtin_even_beside_a_folder_of_that_name(monkeypatch, tmp_path: Path) -> None:

@@ -544,3 +544,15 @@ def test_a_line_break_in_a_char_models_prompt_is_a_line_end(train_tiny) -> None:
     assert ids == [*lm.prompt_ids("the cat"), lm.vocab.eos_id, *lm.prompt_ids("a dog")]  # as in training data
     out = lm.generate("the cat\na dog", 0, include_prompt=True)
     assert out == ["the cat\na dog"]
+
+
+def test_the_progress_line_says_what_the_task_counts(tmp_path: Path, capsys) -> None:
+    """A classifier's loss is per example: its line shows examples/s and no perplexity (the LM's, above, tok/s)."""
+    texts = [{"text": f"{'good fine' if i % 2 else 'bad poor'} film {i}", "label": i % 2} for i in range(40)]
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(t) + "\n" for t in texts), encoding="utf-8")
+    rnnkit.train("classify", data=str(data), out=tmp_path / "m",
+                 overrides=["model.embedding_size=4", "model.hidden_size=4", "train.batch_size=8", "train.epochs=1",
+                            "train.log_every=2", "train.progress=true", "train.device=cpu"])
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("step 2 epoch")]
+    assert len(lines) == 1 and "examples/s lr " in lines[0] and "ppl" not in lines[0] and "tok/s" not in lines[0]

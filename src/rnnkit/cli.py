@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -245,6 +246,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _run(argv)
+    except BrokenPipeError:  # the reader of our output went away (`rnnkit ... | head`)
+        return _reader_gone()
+
+
+def _reader_gone() -> int:
+    """Stop quietly, as a Unix tool killed by SIGPIPE does (exit status 128 + 13); a run being trained stops
+    as if killed there (its last checkpoint resumes it)."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python flushes stdout at exit: not again
+    return 128 + signal.SIGPIPE
+
+
+def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
     args, rest = parser.parse_known_args(argv)
@@ -374,9 +389,6 @@ def cmd_generate(args) -> int:
     except KeyboardInterrupt:
         printer.interrupted()
         return 130
-    except BrokenPipeError:  # the reader went away (`| head`): stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
     finally:
         if progress is not None:
             progress.close()
@@ -487,9 +499,6 @@ def cmd_translate(args) -> int:
     except KeyboardInterrupt:
         job.interrupted()
         return 130
-    except BrokenPipeError:  # the reader went away (`| head`): stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
     job.finish()
     return 0
 

@@ -48,6 +48,10 @@ __all__ = ["LossResult", "Task", "Trainer"]
 NON_FINITE_ADVICE = ("lower train.lr, set train.clip, or check the data (then --resume with --set train.lr=... "
                      "continues the run, --overwrite starts it again)")
 LOG_FIELDS = ["step", "epoch", "split", "loss", "lr", "tokens_per_sec", "elapsed_sec"]
+#: the least wall time between two drawings of curves.png while a run trains: a drawing takes about 0.5 s of
+#: CPU (matplotlib), which at every validation was most of a small model's epoch; the end of a run (finished,
+#: stopped early, interrupted, failed) always draws the rows log.csv holds then
+CURVES_EVERY_SEC = 60.0
 
 
 def resolve_device(name: str) -> torch.device:
@@ -200,7 +204,9 @@ class Trainer:
         self.bad_evals = 0
         self.val_history: list[float] = []  # the selection metric's scores, oriented: lower is better
         self.rows: list[dict] = []
+        self.logged_rows = 0  # len(rows) when log.csv was last written
         self.plotted_rows = 0  # len(rows) when curves.png was last drawn
+        self.plotted_at = time.monotonic()  # when curves.png was last drawn (or the trainer made)
         self.elapsed = 0.0
         self.window = _Window()  # training loss since the last log row
         self.finished = False
@@ -275,6 +281,7 @@ class Trainer:
         for key in ("step", "epoch", "batch_index", "bad_evals", "val_history", "rows", "elapsed", "finished",
                     "validated_at"):
             setattr(self, key, state[key])
+        self.logged_rows = len(self.rows)  # the checkpoint's rows are those its log.csv holds
         self.best_value = _saved_best(state, self.metric, ckpt / TRAINER_STATE)
         saved = state.get("saved_value", self.best_value)  # checkpoints before the two were kept apart
         self.saved_value = float(saved) if type(saved) in (int, float) else self.best_value
@@ -314,70 +321,85 @@ class Trainer:
         writer.writeheader()
         writer.writerows(self.rows)
         atomic_write_text(self.out_dir / "log.csv", buf.getvalue())
-        # every row adds a point to the curves: redraw (matplotlib is slow) only when rows were added
-        if len(self.rows) != self.plotted_rows and (any(r["split"] == "valid" for r in self.rows)
-                                                     or len(self.rows) > 1):
-            # the loss, and beside it the selection metric when that is another (accuracy, BLEU)
-            plot_curves(self.rows, self.out_dir / "curves.png", "loss" if self.metric == "loss" else
-                        ("loss", self.metric))
-            self.plotted_rows = len(self.rows)
+        self.logged_rows = len(self.rows)
+        self._draw_curves(final=False)
+
+    def _draw_curves(self, final: bool) -> None:
+        """Draw curves.png from the rows in log.csv, when they grew since the last drawing: at most every
+        CURVES_EVERY_SEC while training, and always at the end of a run (``final``)."""
+        rows = self.rows[: self.logged_rows]
+        if len(rows) == self.plotted_rows or not (len(rows) > 1 or any(r["split"] == "valid" for r in rows)):
+            return
+        if not final and time.monotonic() - self.plotted_at < CURVES_EVERY_SEC:
+            return
+        # the loss, and beside it the selection metric when that is another (accuracy, BLEU)
+        plot_curves(rows, self.out_dir / "curves.png", "loss" if self.metric == "loss" else ("loss", self.metric))
+        self.plotted_rows, self.plotted_at = len(rows), time.monotonic()
 
     # ----------------------------------------------------------------- training
     def fit(self) -> dict[str, float]:
         """Train until ``epochs`` / ``max_steps`` / early stopping; returns the last validation metrics."""
-        cfg = self.cfg
-        last_metrics: dict[str, float] = {}
         if self.finished and self.done():  # resuming may raise epochs / max_steps: then go on
             return self._validate()
-        with _StopFlag() as stop:
-            self._stop, self._agreed_stop = stop, False
-            while self.epoch < cfg.epochs and not self._out_of_steps():
-                lr = self.schedule.on_epoch_start(self.epoch)
-                self.task.on_epoch_start(self.epoch, self.model)
-                plan = self.task.train_data.plan(self.epoch)
-                bar = self._progress(len(plan))
-                if self.batch_index == 0:  # each epoch starts the streams from the top: zero state
-                    self.carried_state = None
-                    self.window = _Window()  # (mid-epoch, a resumed run goes on with its saved window)
-                while self.batch_index < len(plan):
-                    batch = self.task.train_data.batch(plan[self.batch_index]).to(self.device)
-                    loss, count = self._train_step(batch, lr * self.task.lr_scale(batch))
-                    self.batch_index += 1
-                    self.step += 1
-                    self.window.add(loss, count)
-                    if bar is not None:
-                        bar.update(1)
-                        bar.set_postfix_str(self.window.postfix(lr), refresh=False)
-                    if cfg.log_every and self.step % cfg.log_every == 0:
-                        self._log("train", self.window.mean(), lr, self.window.rate())
-                        if bar is None and cfg.progress and self.dist.is_main:  # progress, but not on a terminal
-                            print(f"step {self.step} epoch {self.epoch + 1}/{cfg.epochs}: "
-                                  f"{self.window.postfix(lr)}", flush=True)
-                        self.window = _Window()
-                    if cfg.eval_every and self.step % cfg.eval_every == 0:
-                        last_metrics = self._validate_and_save()
-                        lr = self.schedule.lr
-                        self.window = _Window()  # tokens/s of training only, not of the validation
-                    elif cfg.save_every and self.step % cfg.save_every == 0:
-                        self.save_checkpoint()
-                    if self._stop_requested() or self._out_of_steps() or self._early_stopped():
-                        break
+        try:
+            with _StopFlag() as stop:
+                self._stop, self._agreed_stop = stop, False
+                return self._train_until_done()
+        finally:  # however the run ends (finished, stopped early, interrupted, failed), the curves show log.csv
+            if self.dist.is_main:
+                self._draw_curves(final=True)
+
+    def _train_until_done(self) -> dict[str, float]:
+        """The training loop of :meth:`fit`: epochs of updates, validations and checkpoints."""
+        cfg = self.cfg
+        last_metrics: dict[str, float] = {}
+        while self.epoch < cfg.epochs and not self._out_of_steps():
+            lr = self.schedule.on_epoch_start(self.epoch)
+            self.task.on_epoch_start(self.epoch, self.model)
+            plan = self.task.train_data.plan(self.epoch)
+            bar = self._progress(len(plan))
+            if self.batch_index == 0:  # each epoch starts the streams from the top: zero state
+                self.carried_state = None
+                self.window = _Window()  # (mid-epoch, a resumed run goes on with its saved window)
+            while self.batch_index < len(plan):
+                batch = self.task.train_data.batch(plan[self.batch_index]).to(self.device)
+                loss, count = self._train_step(batch, lr * self.task.lr_scale(batch))
+                self.batch_index += 1
+                self.step += 1
+                self.window.add(loss, count)
                 if bar is not None:
-                    bar.close()
-                if self._stop_requested():
+                    bar.update(1)
+                    bar.set_postfix_str(self._postfix(lr), refresh=False)
+                if cfg.log_every and self.step % cfg.log_every == 0:
+                    self._log("train", self.window.mean(), lr, self.window.rate())
+                    if bar is None and cfg.progress and self.dist.is_main:  # progress, but not on a terminal
+                        print(f"step {self.step} epoch {self.epoch + 1}/{cfg.epochs}: {self._postfix(lr)}",
+                              flush=True)
+                    self.window = _Window()
+                if cfg.eval_every and self.step % cfg.eval_every == 0:
+                    last_metrics = self._validate_and_save()
+                    lr = self.schedule.lr
+                    self.window = _Window()  # tokens/s of training only, not of the validation
+                elif cfg.save_every and self.step % cfg.save_every == 0:
                     self.save_checkpoint()
-                    raise KeyboardInterrupt
-                if self.batch_index >= len(plan):
-                    self.epoch += 1
-                    self.batch_index = 0
-                    if not cfg.eval_every:
-                        last_metrics = self._validate_and_save()
-                if self._early_stopped():
+                if self._stop_requested() or self._out_of_steps() or self._early_stopped():
                     break
-            if self.validated_at != self.step:  # the stop's own validation, for the results
-                last_metrics = self._validate_and_save(counts=False)
-            self.finished = True
-            self.save_checkpoint()
+            if bar is not None:
+                bar.close()
+            if self._stop_requested():
+                self.save_checkpoint()
+                raise KeyboardInterrupt
+            if self.batch_index >= len(plan):
+                self.epoch += 1
+                self.batch_index = 0
+                if not cfg.eval_every:
+                    last_metrics = self._validate_and_save()
+            if self._early_stopped():
+                break
+        if self.validated_at != self.step:  # the stop's own validation, for the results
+            last_metrics = self._validate_and_save(counts=False)
+        self.finished = True
+        self.save_checkpoint()
         return last_metrics
 
     def done(self) -> bool:
@@ -438,6 +460,10 @@ class Trainer:
 
         return tqdm(total=total, initial=self.batch_index, desc=f"epoch {self.epoch + 1}/{self.cfg.epochs}",
                     mininterval=1.0, dynamic_ncols=True, leave=True)
+
+    def _postfix(self, lr: float) -> str:
+        """The progress line's figures of the training since the last log row: the task's, then the lr."""
+        return f"{self.task.progress(self.window.mean(), self.window.rate())} lr {lr:.3g}"
 
     def _log(self, split: str, loss: float, lr: float, rate: float | None, metrics: dict | None = None) -> None:
         row = {"step": self.step, "epoch": self.epoch + (self.batch_index > 0), "split": split,
@@ -566,10 +592,6 @@ class _Window:
 
     def rate(self) -> float:
         return self.timed / max(time.perf_counter() - self.t0, 1e-9)
-
-    def postfix(self, lr: float) -> str:
-        loss = self.mean()
-        return f"loss {loss:.3f} ppl {math.exp(min(loss, 50)):.1f} lr {lr:.3g} {self.rate():,.0f} tok/s"
 
 
 def _state_shapes(state):

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rnnkit.nn.bag import bag_mean
 from rnnkit.nn.dropout import sequence_dropout
 from rnnkit.nn.encoder import merge_directions
 from rnnkit.nn.stack import make_stack, run_stack
@@ -121,12 +122,19 @@ class SequenceClassifier(nn.Module):
         self.pool = AttentionPooling(self.encoder.output_size) if cfg.pooling == "attention" else None
         self.head = Head(self.encoder.output_size, cfg.head_hidden, classes, cfg.dropout)
 
+    def _bag_of_means(self) -> bool:
+        cfg = self.cfg
+        return (cfg.encoder == "bag" and cfg.pooling == "mean" and not self.numeric
+                and not (self.training and cfg.embedding_dropout))
+
     def vocab_parameters(self) -> dict[str, str]:
         """The embedding's rows are vocabulary tokens (weight transfer maps them by token)."""
         return {} if self.numeric else {"encoder.embedding.weight": "vocab"}
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """inputs (T, B) ids or (T, B, F) features, lengths (B,) of at least 1 -> logits (B, classes)."""
+        if self._bag_of_means():  # the seed's bag model, without its (T, B, D) step embeddings
+            return self.head(bag_mean(inputs, lengths, self.encoder.embedding.weight))
         outputs, final = self.encoder(inputs, lengths)
         steps = torch.arange(inputs.size(0), device=inputs.device).unsqueeze(1)
         padding = steps >= lengths.to(inputs.device).unsqueeze(0)  # (T, B)

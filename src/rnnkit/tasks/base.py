@@ -9,6 +9,7 @@ defined elsewhere (a plug-in, a test) calls :func:`rnnkit.tasks.register_task`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -151,6 +152,13 @@ class Task:
     def lr_scale(self, batch: Any) -> float:
         """A factor on the learning rate of one batch (the LM's variable BPTT); 1 for most tasks."""
         return 1.0
+
+    def progress(self, loss: float, rate: float) -> str:
+        """What the progress line (the bar's postfix, or the line printed per train log row) says of the
+        training since the last row: ``loss`` is the mean loss per counted target and ``rate`` the targets
+        (:attr:`LossResult.count`) per second. Default, for a loss per token (LM, seq2seq, autoencoder): the
+        loss, its perplexity and tokens/s."""
+        return f"loss {loss:.3f} ppl {math.exp(min(loss, 50)):.1f} {rate:,.0f} tok/s"
 
     def describe(self) -> str:
         """One line saying what runs (printed when training starts)."""

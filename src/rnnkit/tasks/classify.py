@@ -28,7 +28,7 @@ from rnnkit.checkpoint import (
     shapes_only,
     verify_fingerprint,
 )
-from rnnkit.data.batching import in_input_order
+from rnnkit.data.batching import rows_in_input_order
 from rnnkit.data.labelled import (
     SPLIT_MODES,
     TRUNCATE,
@@ -179,7 +179,7 @@ def predict(model: nn.Module, data: Encoded, batch_size: int, device: torch.devi
         if on_batch is not None:
             on_batch(len(spec))
     model.train(was_training)
-    return torch.stack(in_input_order(indices, [list(o) for o in outputs]))
+    return rows_in_input_order(indices, outputs)
 
 
 def _under(name: str, prefix: str) -> bool:
@@ -299,6 +299,9 @@ class ClassifyTask(Task):
     def batch_loss(self, model: nn.Module, batch: ClassifyBatch, state) -> LossResult:
         logits = model(batch.inputs, batch.lengths)
         return LossResult(F.cross_entropy(logits.float(), batch.labels, reduction="sum"), len(batch.labels))
+
+    def progress(self, loss: float, rate: float) -> str:  # a loss per example: no perplexity
+        return f"loss {loss:.3f} {rate:,.0f} examples/s"
 
     def validate(self, model: nn.Module) -> dict[str, float]:
         probs = predict(model, self.valid_set, self.cfg.train.eval_batch_size, self.device)
