@@ -1,5 +1,6 @@
 """SA-LSTM pretraining (rnnkit train autoencoder) and fine-tuning a classifier from it: the autoencoder learns to
-reconstruct, evaluates and reloads, --init-from copies exactly the embedding and encoder it reports, and
+reconstruct, evaluates and reloads, reconstructs through `rnnkit reconstruct` (greedy and beam),
+--init-from copies exactly the embedding and encoder it reports, and
 train.freeze / train.unfreeze_after keep the frozen parts fixed for exactly the epochs they say."""
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def autoencoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_an_autoencoder_learns_to_reconstruct_and_reloads(autoencoder_dir: Path, tmp_path: Path) -> None:
     model = rnnkit.load(autoencoder_dir)
-    assert isinstance(model, Autoencoder) and model.verb == ""
+    assert isinstance(model, Autoencoder) and model.verb == "reconstruct"
     held_out = write_lines(tmp_path / "held.txt", corpus_lines(40, 11))
     metrics = model.evaluate(held_out)
     # 3 to 6 content tokens of a few dozen choices each: chance is far below these
@@ -58,6 +59,22 @@ def test_an_autoencoder_learns_to_reconstruct_and_reloads(autoencoder_dir: Path,
     assert right >= 8 and model.reconstruct([]) == []
     again = rnnkit.load(autoencoder_dir).evaluate(held_out)
     assert again == metrics
+
+
+def test_rnnkit_reconstruct_decodes_greedily_or_by_beam_search(autoencoder_dir: Path, tmp_path: Path,
+                                                                capsys) -> None:
+    model = rnnkit.load(autoencoder_dir)
+    texts = corpus_lines(12, 13)
+    greedy, beam = model.reconstruct(texts), model.reconstruct(texts, beam=4)
+    assert sum(a == b for a, b in zip(beam, texts, strict=True)) >= 5 and len(beam) == len(texts)
+    assert model.reconstruct(texts, beam=4, batch_size=3) == beam  # batch composition changes nothing
+    assert main(["reconstruct", str(autoencoder_dir), *texts[:2]]) == 0
+    assert capsys.readouterr().out.splitlines() == greedy[:2]
+    lines = write_lines(tmp_path / "in.txt", texts)
+    assert main(["reconstruct", str(autoencoder_dir), "--input", str(lines), "--beam", "4"]) == 0
+    assert capsys.readouterr().out.splitlines() == beam
+    assert main(["reconstruct", str(autoencoder_dir), "--beam", "0", "a"]) == 2
+    assert "--beam must be at least 1" in capsys.readouterr().err
 
 
 def test_classify_init_from_an_autoencoder_copies_exactly_what_it_reports(autoencoder_dir: Path,
@@ -99,7 +116,7 @@ def test_the_cli_pretrains_then_fine_tunes_with_the_encoder_frozen(autoencoder_d
     trained, pretrained = load_file(out / "model.safetensors"), load_file(autoencoder_dir / "model.safetensors")
     assert torch.equal(trained["encoder.rnns.0.weight_hh_l0"], pretrained["encoder.rnns.0.weight_hh_l0"])
     assert main(["generate", str(autoencoder_dir), "--prompt", "the"]) == 2
-    assert "its command is rnnkit evaluate" in capsys.readouterr().err
+    assert "its command is rnnkit reconstruct" in capsys.readouterr().err
 
 
 def test_gradual_unfreezing_thaws_the_last_group_first(tmp_path: Path) -> None:

@@ -198,6 +198,21 @@ def shapes_only(build: Callable[[], nn.Module]) -> nn.Module:
         return build()
 
 
+def check_model_weights(model_dir: str | Path, cfg, build: Callable[[], nn.Module], weights: str | Path | None = None,
+                        dtype: torch.dtype = torch.float32) -> None:
+    """A model directory's weights fit before anything is allocated: the header of ``weights`` (default its
+    model.safetensors) matches the model ``build()`` makes in ``dtype`` (built by :func:`shapes_only`), and their
+    fingerprint binds ``cfg`` and the directory's asset files. A config no model can be built from is an error
+    naming config.yaml."""
+    model_dir = Path(model_dir)
+    try:
+        expected = shapes_only(build).to(dtype)
+    except (ValueError, RnnkitError) as e:  # a config.yaml edited into a model no one can build
+        raise RnnkitError(str(e), model_dir / CONFIG_FILE) from None
+    weights = Path(weights) if weights else model_dir / WEIGHTS_FILE
+    verify_fingerprint(model_dir, cfg, weights, check_weights_header(expected, weights))
+
+
 def legacy_names(model: nn.Module, given: dict[str, str] | None = None) -> dict[str, str]:
     """Old tensor names -> current ones that a model's files may still hold: ``given``, else the model
     class's ``legacy_weight_names`` (a model whose parameters were renamed declares it, so directories

@@ -13,11 +13,12 @@
     rnnkit evaluate DIR --data PATH [--json FILE] [--backend torch|numpy] [-v]
     rnnkit evaluate DIR --src FILE --ref FILE [--beam N] [--json FILE]   (a seq2seq model; or --data PAIRS.tsv)
     rnnkit classify DIR [TEXT ...] [--input FILE] [--probs] [--batch-size N]
+    rnnkit reconstruct DIR [TEXT ...] [--input FILE] [--beam N] [--batch-size N]   (an autoencoder)
     rnnkit gradcheck --cell rnn|gru|lstm
     rnnkit data toy TASK --out DIR [--n N] [--seed S] [--overwrite]
 
-The verbs that run torch (demo, train, generate, translate, evaluate, classify) take ``--threads N``. Errors in
-the user's input print one ``error: ...`` line naming the file, line and problem (exit 2).
+The verbs that run torch (demo, train, generate, translate, evaluate, classify, reconstruct) take
+``--threads N``. Errors in the user's input print one ``error: ...`` line naming the file, line and problem (exit 2).
 
 This module imports torch only inside the verbs that need it: ``rnnkit --help`` and ``rnnkit recipes``
 start at once.
@@ -53,8 +54,9 @@ def _add_train(sub) -> None:
                    help="the task (lm: language model; seq2seq: sequence to sequence); its recipes say which")
     p.add_argument("--recipe", help="built-in recipe name (see `rnnkit recipes`) or a YAML file")
     p.add_argument("--data", help="training data file, or a folder with train/valid/test files (seq2seq: TSV pairs, "
-                                  "or aligned files by the recipe's data.src / data.trg); a seq2seq toy recipe "
-                                  "generates its data without it")
+                                  "or aligned files by the recipe's data.src / data.trg; classify: a folder per "
+                                  "class, aclImdb/train's unsup/ is no class, data.classes names them; autoencoder: "
+                                  "a folder of .txt texts); a seq2seq toy recipe generates its data without it")
     p.add_argument("--valid", help="validation file (default: from --data, else held out of train)")
     p.add_argument("--test", help="test file, scored with the best weights after training")
     p.add_argument("--out", required=True,
@@ -74,7 +76,8 @@ def _add_train(sub) -> None:
                             "by name and shape, vocabulary rows by token, with a report")
     p.add_argument("--init-prefix", metavar="PREFIX",
                    help="with --init-from: the part of the new model the source's weights go under, e.g. "
-                        "encoder (an LM's embedding and stack into a classifier's encoder)")
+                        "encoder (an LM's embedding and stack into a classifier's encoder; with "
+                        "model.joint=lm its output layer too)")
     p.add_argument("--init-partial", action="store_true",
                    help="with --init-from of the same task: copy what matches (the new run builds its own "
                         "vocabulary and may change sizes) instead of requiring the same model")
@@ -200,6 +203,23 @@ def _add_classify(sub) -> None:
     _add_threads(p)
 
 
+def _add_reconstruct(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("reconstruct", help="decode texts back from an autoencoder's encoder state",
+                       description="Encode each text with a trained sequence autoencoder (rnnkit train autoencoder) "
+                                   "and decode it again from the encoder's final state, greedily or by beam search: "
+                                   "one reconstruction per line, what the state holds of the text.")
+    p.add_argument("model", help="model directory (an autoencoder)")
+    p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to reconstruct (or give --input)")
+    p.add_argument("--input", metavar="FILE", help="reconstruct every text of a file: one per line, or JSONL / "
+                                                   "CSV / TSV read as the training data")
+    p.add_argument("--beam", type=int, default=1, metavar="N", help="beam size (default 1: greedy)")
+    p.add_argument("--batch-size", type=int, help="texts per batch (default: the training config's eval_batch_size)")
+    p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    p.set_defaults(backend="torch")
+    _add_threads(p)
+    return p
+
+
 def _add_data(sub) -> None:
     from rnnkit.data.toy import MANIFEST, TASKS
 
@@ -234,9 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("recipes", help="list the built-in recipes")
     _add_train(sub)
     _add_generate(sub)
-    parser.intermixed = {"translate": _add_translate(sub)}  # TEXT may come after options: main() re-reads them
+    # TEXT may come after options: main() re-reads them
+    parser.intermixed = {"translate": _add_translate(sub)}
     _add_evaluate(sub)
     _add_classify(sub)
+    parser.intermixed["reconstruct"] = _add_reconstruct(sub)
     _add_data(sub)
     grad = sub.add_parser("gradcheck", help="check the NumPy reference's gradients by finite differences")
     grad.add_argument("--cell", choices=["rnn", "gru", "lstm"], default="lstm")
@@ -726,6 +748,21 @@ def cmd_classify(args) -> int:
     return 0
 
 
+def cmd_reconstruct(args) -> int:
+    if bool(args.texts) == bool(args.input):
+        raise RnnkitError("give the texts to reconstruct or --input FILE (one of them)")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise RnnkitError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.beam < 1:
+        raise RnnkitError(f"--beam must be at least 1, got {args.beam}")
+    model = _load_model(args)
+    _require_verb(model.config.task, model.verb, "reconstruct", args.model)
+    texts = model.read_texts(args.input) if args.input else args.texts
+    for line in model.reconstruct(texts, args.batch_size, args.beam):
+        print(line)
+    return 0
+
+
 def _classify_progress(total: int):
     """A tqdm bar on stderr when it is a terminal and the labels go elsewhere."""
     if total < PROGRESS_MIN_EXAMPLES or not sys.stderr.isatty() or sys.stdout.isatty():
@@ -798,7 +835,8 @@ def cmd_data(args) -> int:
 
 
 COMMANDS = {"demo": cmd_demo, "data": cmd_data, "recipes": cmd_recipes, "train": cmd_train, "generate": cmd_generate,
-            "translate": cmd_translate, "evaluate": cmd_evaluate, "classify": cmd_classify, "gradcheck": cmd_gradcheck}
+            "translate": cmd_translate, "evaluate": cmd_evaluate, "classify": cmd_classify,
+            "reconstruct": cmd_reconstruct, "gradcheck": cmd_gradcheck}
 
 
 if __name__ == "__main__":

@@ -4,6 +4,13 @@ length, or ``bag``: no recurrence) -> pooling over the valid steps -> dropout + 
 Parameter names are stable across tasks: ``encoder.embedding.weight`` (text) or ``encoder.input.*``
 (numeric features through a linear layer), ``encoder.rnns.{k}.*`` (the LM's ``rnns.{k}.*`` under the
 prefix ``encoder``: ``--init-from LM --init-prefix encoder``), ``pool.*`` (attention pooling) and ``head.*``.
+
+Joint training (``model.joint``) adds an auxiliary part that only the training loss uses (never a prediction),
+named after the model it can start from: ``lm``: ``encoder.output.*``, an output layer over the vocabulary
+predicting each next token from the encoder's outputs (the LM's ``output.*`` under ``--init-prefix encoder``);
+``reconstruct``: ``decoder.*``, the autoencoder's decoder (:class:`rnnkit.nn.decoders.Decoder`, style ``state``,
+started through a ``last`` :class:`~rnnkit.nn.encoder.Bridge` from the encoder's final states) reproducing the
+text under teacher forcing (an autoencoder's ``decoder.*`` by the same names, no prefix).
 """
 
 from __future__ import annotations
@@ -12,11 +19,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rnnkit.data.vocab import Vocab
 from rnnkit.nn.bag import bag_mean
+from rnnkit.nn.decoders import Decoder
 from rnnkit.nn.dropout import sequence_dropout
-from rnnkit.nn.encoder import merge_directions
+from rnnkit.nn.encoder import Bridge, Encoded, merge_directions
 from rnnkit.nn.stack import make_stack, run_stack
-from rnnkit.tasks.classify_config import ENCODERS, POOLINGS, ClassifyModel
+from rnnkit.tasks.classify_config import ENCODERS, JOINTS, POOLINGS, ClassifyModel
 
 
 def check_model_config(cfg: ClassifyModel, numeric: bool) -> None:
@@ -29,11 +38,32 @@ def check_model_config(cfg: ClassifyModel, numeric: bool) -> None:
         raise ValueError("model.pooling: a bag of embeddings has no last state: mean, max or attention")
     if not numeric and cfg.embedding_size < 1:
         raise ValueError("model.embedding_size: a text classifier embeds its tokens: at least 1")
+    _check_joint(cfg, numeric)
+
+
+def _check_joint(cfg: ClassifyModel, numeric: bool) -> None:
+    """model.joint needs tokens to predict and a unidirectional recurrent encoder."""
+    if cfg.joint not in JOINTS:
+        raise ValueError(f"model.joint: unknown objective '{cfg.joint}' ({' | '.join(JOINTS)})")
+    if cfg.joint == "none":
+        return
+    if numeric:
+        raise ValueError(f"model.joint {cfg.joint}: numeric sequences (.npz, IDX) have no tokens to predict: "
+                         "model.joint none")
+    if cfg.encoder == "bag":
+        raise ValueError(f"model.joint {cfg.joint}: a bag of embeddings has no recurrent state to "
+                         f"{'predict the next token' if cfg.joint == 'lm' else 'start a decoder'} from: a recurrent "
+                         "model.encoder (lstm, gru, rnn_tanh, rnn_relu) or model.joint none")
+    if cfg.bidirectional:
+        why = ("its backward direction has read the token to predict" if cfg.joint == "lm" else
+               "the decoder starts from one direction's final state")
+        raise ValueError(f"model.joint {cfg.joint}: not with model.bidirectional true ({why})")
 
 
 class SequenceEncoder(nn.Module):
-    """ids (T, B) or features (T, B, F) -> step outputs (T, B, D) and, for a recurrent encoder, the top
-    layer's final hidden state (B, D) at each sequence's last valid step (both directions side by side)."""
+    """ids (T, B) or features (T, B, F) -> :class:`Encoded`: step outputs (T, B, D) and, for a recurrent encoder,
+    each layer's final state at each sequence's last valid step (a bag: none). ``output`` (joint lm only): the
+    next-token layer over the outputs, where an LM keeps it."""
 
     def __init__(self, cfg: ClassifyModel, vocab_size: int = 0, features: int = 0):
         super().__init__()
@@ -50,21 +80,30 @@ class SequenceEncoder(nn.Module):
         else:
             self.rnns = make_stack(cfg.encoder, width, [cfg.hidden_size] * cfg.layers, cfg.bidirectional)
             self.output_size = cfg.hidden_size * directions
+        if cfg.joint == "lm":
+            self.output = nn.Linear(self.output_size, vocab_size)
 
-    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> Encoded:
         if inputs.dtype == torch.long:
             x = self.embedding(inputs)
         else:
             x = self.input(inputs) if self.input is not None else inputs
         x = sequence_dropout(x, self.cfg.embedding_dropout, self.training, False)
         if self.cfg.encoder == "bag":
-            return x, None
+            return Encoded(x, [], lengths)
         # a batch with no padding (every MNIST image: 28 rows) runs unpacked, on the fused kernel
         full = int(lengths.min()) == x.size(0)
         outputs, final = run_stack(self.rnns, x, None if full else lengths, dropout=self.cfg.layer_dropout,
                                    training=self.training)
-        top = final[-1][0] if isinstance(final[-1], tuple) else final[-1]  # an LSTM's (h, c): h
-        return outputs, merge_directions(top)
+        return Encoded(outputs, final, lengths)
+
+
+def top_state(encoded: Encoded) -> torch.Tensor | None:
+    """The top layer's final hidden state (B, D), both directions side by side (a bag: None)."""
+    if not encoded.final:
+        return None
+    top = encoded.final[-1][0] if isinstance(encoded.final[-1], tuple) else encoded.final[-1]  # an LSTM's (h, c): h
+    return merge_directions(top)
 
 
 class AttentionPooling(nn.Module):
@@ -111,8 +150,23 @@ class Head(nn.Module):
         return self.output(x)
 
 
+def next_token_targets(ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """ids (T, B) -> (T, B): each step's next token, <eos> at the last valid step, padding (not scored) after."""
+    target = torch.cat([ids[1:], ids.new_full((1, ids.size(1)), Vocab.pad_id)])
+    target[lengths - 1, torch.arange(ids.size(1), device=ids.device)] = Vocab.eos_id
+    return target
+
+
+def reconstruction_targets(ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """ids (T, B) -> the decoder's inputs (<bos> then the text) and targets (the text then <eos>), (T+1, B)."""
+    target = torch.cat([ids, ids.new_full((1, ids.size(1)), Vocab.pad_id)])
+    target[lengths, torch.arange(ids.size(1), device=ids.device)] = Vocab.eos_id
+    return torch.cat([ids.new_full((1, ids.size(1)), Vocab.bos_id), ids]), target
+
+
 class SequenceClassifier(nn.Module):
-    """Text (``vocab_size``) or numeric (``features`` per step) sequences -> logits over ``classes``."""
+    """Text (``vocab_size``) or numeric (``features`` per step) sequences -> logits over ``classes``; with
+    ``model.joint``, the auxiliary token loss beside them (``forward(..., auxiliary=True)``)."""
 
     def __init__(self, cfg: ClassifyModel, classes: int, vocab_size: int = 0, features: int = 0):
         super().__init__()
@@ -121,6 +175,10 @@ class SequenceClassifier(nn.Module):
         self.encoder = SequenceEncoder(cfg, vocab_size, features)
         self.pool = AttentionPooling(self.encoder.output_size) if cfg.pooling == "attention" else None
         self.head = Head(self.encoder.output_size, cfg.head_hidden, classes, cfg.dropout)
+        if cfg.joint == "reconstruct":  # the autoencoder's decoder and bridge (tasks/autoencoder.build_model)
+            self.bridge = Bridge("last", cfg.encoder, self.encoder.output_size, cfg.hidden_size)
+            self.decoder = Decoder("state", cfg.encoder, vocab_size, cfg.embedding_size, cfg.hidden_size, cfg.layers,
+                                   self.encoder.output_size, dropout=cfg.layer_dropout)
 
     def _bag_of_means(self) -> bool:
         cfg = self.cfg
@@ -128,14 +186,40 @@ class SequenceClassifier(nn.Module):
                 and not (self.training and cfg.embedding_dropout))
 
     def vocab_parameters(self) -> dict[str, str]:
-        """The embedding's rows are vocabulary tokens (weight transfer maps them by token)."""
-        return {} if self.numeric else {"encoder.embedding.weight": "vocab"}
+        """The rows indexed by vocabulary tokens (weight transfer maps them by token): the embedding's and the
+        joint objective's output (and decoder embedding)."""
+        if self.numeric:
+            return {}
+        joint = {"none": [], "lm": ["encoder.output.weight", "encoder.output.bias"],
+                 "reconstruct": ["decoder.embedding.weight", "decoder.output.weight", "decoder.output.bias"]}
+        return {name: "vocab" for name in ["encoder.embedding.weight", *joint[self.cfg.joint]]}
 
-    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """inputs (T, B) ids or (T, B, F) features, lengths (B,) of at least 1 -> logits (B, classes)."""
-        if self._bag_of_means():  # the seed's bag model, without its (T, B, D) step embeddings
+    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor,
+                auxiliary: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, int]:
+        """inputs (T, B) ids or (T, B, F) features, lengths (B,) of at least 1 -> logits (B, classes); with
+        ``auxiliary`` (model.joint), also the joint objective's summed token cross-entropy and its token count
+        (through forward, so DistributedDataParallel sees the auxiliary part's gradients)."""
+        if self._bag_of_means():  # the seed's bag model, without its (T, B, D) step embeddings (never joint)
             return self.head(bag_mean(inputs, lengths, self.encoder.embedding.weight))
-        outputs, final = self.encoder(inputs, lengths)
+        encoded = self.encoder(inputs, lengths)
+        lengths = lengths.to(inputs.device)
         steps = torch.arange(inputs.size(0), device=inputs.device).unsqueeze(1)
-        padding = steps >= lengths.to(inputs.device).unsqueeze(0)  # (T, B)
-        return self.head(pool(self.cfg.pooling, outputs, final, padding, lengths.to(outputs.device), self.pool))
+        padding = steps >= lengths.unsqueeze(0)  # (T, B)
+        logits = self.head(pool(self.cfg.pooling, encoded.outputs, top_state(encoded), padding, lengths, self.pool))
+        if not auxiliary:
+            return logits
+        return (logits, *self._auxiliary_loss(inputs, lengths, encoded))
+
+    def _auxiliary_loss(self, ids: torch.Tensor, lengths: torch.Tensor, encoded: Encoded) -> tuple[torch.Tensor, int]:
+        if self.cfg.joint == "lm":
+            target = next_token_targets(ids, lengths)
+            token_logits = self.encoder.output(encoded.outputs)
+        elif self.cfg.joint == "reconstruct":
+            trg_in, target = reconstruction_targets(ids, lengths)
+            start = self.decoder.start(encoded, self.bridge(encoded, self.decoder.rnns))
+            token_logits = self.decoder(trg_in, start)[0]
+        else:
+            raise ValueError("auxiliary: this classifier trains no joint objective (model.joint none)")
+        loss = F.cross_entropy(token_logits.float().flatten(0, 1), target.flatten(), ignore_index=Vocab.pad_id,
+                               reduction="sum")
+        return loss, int((target != Vocab.pad_id).sum())

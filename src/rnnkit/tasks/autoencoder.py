@@ -5,7 +5,7 @@ the text token by token under teacher forcing. The model is :class:`~rnnkit.mode
 one vocabulary on both sides, so its encoder is named as the classifier's (``encoder.embedding.weight``,
 ``encoder.rnns.{k}.*``) and ``rnnkit train classify --init-from AE_DIR`` copies it (embedding rows by token).
 ``Autoencoder`` (what ``rnnkit.load`` returns) scores a file (``evaluate``: reconstruction loss, perplexity,
-token accuracy) and reconstructs texts greedily (``reconstruct``, Python only: it has no command of its own).
+token accuracy) and reconstructs texts greedily or by beam search (``reconstruct``; ``rnnkit reconstruct``).
 """
 
 from __future__ import annotations
@@ -23,10 +23,8 @@ from torch import nn
 from rnnkit.arguments import check_int_argument, check_path_argument
 from rnnkit.checkpoint import (
     WEIGHTS_FILE,
-    check_weights_header,
+    check_model_weights,
     load_weights,
-    shapes_only,
-    verify_fingerprint,
 )
 from rnnkit.data.batching import BucketBatches, in_input_order, pad
 from rnnkit.data.labelled import (
@@ -45,7 +43,7 @@ from rnnkit.data.vocab import Vocab
 from rnnkit.distributed import DistInfo
 from rnnkit.errors import RnnkitError
 from rnnkit.models.seq2seq import Seq2SeqModel, Seq2SeqModelConfig
-from rnnkit.search import greedy_search
+from rnnkit.search import beam_search, greedy_search
 from rnnkit.tasks.autoencoder_config import CELLS, AutoencoderConfig
 from rnnkit.tasks.base import LoadedModel, LossResult, Task
 from rnnkit.tasks.classify import VOCAB_FILE, text_vocabulary
@@ -62,12 +60,15 @@ def build_model(cfg: AutoencoderConfig, vocab_size: int) -> Seq2SeqModel:
         dropout=m.dropout), vocab_size, vocab_size)
 
 
-def read_texts(cfg: AutoencoderConfig, path: str | Path, max_examples: int = 0) -> Examples:
-    """The texts of ``path`` (labels, when present, are ignored); numeric formats are refused."""
+def read_texts(cfg: AutoencoderConfig, path: str | Path, max_examples: int = 0, fmt: str | None = None) -> Examples:
+    """The texts of ``path`` in ``fmt`` (default: data.format; labels, when present, are ignored); numeric formats
+    are refused."""
     d = cfg.data
-    if detect_format(path, d.format) in NUMERIC_FORMATS:
-        raise RnnkitError("an autoencoder reads texts (JSONL, CSV/TSV or plain lines), not numeric sequences", path)
-    return read_examples(path, ReadOptions(d.format, d.text_field, "label", d.strip_markup), False, max_examples)
+    fmt = fmt or d.format
+    if detect_format(path, fmt) in NUMERIC_FORMATS:
+        raise RnnkitError("an autoencoder reads texts (JSONL, CSV/TSV, plain lines or a folder of .txt files), not "
+                          "numeric sequences", path)
+    return read_examples(path, ReadOptions(fmt, d.text_field, "label", d.strip_markup), False, max_examples)
 
 
 @dataclass
@@ -134,6 +135,7 @@ class AutoencoderTask(Task):
     asset_files = (VOCAB_FILE, TOKENIZER_FILE, SPM_FILE)
     required_files = (VOCAB_FILE, TOKENIZER_FILE)
     read_limits = {VOCAB_FILE: 1 << 30, TOKENIZER_FILE: 1 << 20, SPM_FILE: 1 << 30}
+    data_folders = True  # --data aclImdb/train/unsup (a folder of .txt texts) or aclImdb/train (its sub-folders')
     bound_config_keys = ("task", "data.strip_markup", "data.max_length", "data.truncate", "tokenizer.kind",
                          "tokenizer.lowercase", "tokenizer.split_punctuation", "model.encoder", "model.embedding_size",
                          "model.hidden_size", "model.layers")
@@ -197,10 +199,16 @@ class AutoencoderTask(Task):
         return metrics
 
 
+#: decoding never emits these (as translation's)
+BANNED = [Vocab.pad_id, Vocab.bos_id]
+#: a reconstruction may run this many tokens past its text's length
+EXTRA_TOKENS = 5
+
+
 class Autoencoder(LoadedModel):
     """A trained sequence autoencoder: ``evaluate(path)`` and ``reconstruct(texts)``."""
 
-    verb = ""  # no command of its own: it is pretraining for ``rnnkit train classify --init-from``
+    verb = "reconstruct"  # what its encoder's state holds of a text (it is pretraining for classify --init-from)
 
     def __init__(self, cfg: AutoencoderConfig, model: Seq2SeqModel, tokenizer: Tokenizer, vocab: Vocab,
                  device: torch.device):
@@ -214,9 +222,7 @@ class Autoencoder(LoadedModel):
     def checked_parts(cls, model_dir: Path, cfg: AutoencoderConfig, weights: Path | None = None,
                       dtype: torch.dtype = torch.float32) -> tuple[Tokenizer, Vocab]:
         tokenizer, vocab = cls.assets(model_dir)
-        weights = weights or model_dir / WEIGHTS_FILE
-        expected = shapes_only(lambda: build_model(cfg, len(vocab))).to(dtype)
-        verify_fingerprint(model_dir, cfg, weights, check_weights_header(expected, weights))
+        check_model_weights(model_dir, cfg, lambda: build_model(cfg, len(vocab)), weights, dtype)
         return tokenizer, vocab
 
     @classmethod
@@ -228,6 +234,11 @@ class Autoencoder(LoadedModel):
 
     def vocabularies(self) -> dict[str, Vocab]:
         return {"src": self.vocab, "trg": self.vocab}
+
+    def read_texts(self, path: str | Path) -> list[str]:
+        """The texts of a file in the format its name says (one per line; JSONL / CSV / TSV: the text field)."""
+        check_path_argument(path, "path")
+        return read_texts(self.config, path, fmt="auto").texts
 
     def _ids(self, examples: Examples) -> list[list[int]]:
         d = self.config.data
@@ -244,12 +255,13 @@ class Autoencoder(LoadedModel):
         return {**scores(self.model, batches, self.device), "examples": float(len(ids))}
 
     @torch.no_grad()
-    def reconstruct(self, texts: list[str], batch_size: int | None = None) -> list[str]:
-        """Each text encoded, then decoded greedily (at most its length + 5 tokens): what the encoder's state
-        holds of it."""
+    def reconstruct(self, texts: list[str], batch_size: int | None = None, beam: int = 1) -> list[str]:
+        """Each text encoded, then decoded from the encoder's state (at most its length + 5 tokens): greedily, or
+        by beam search over ``beam`` hypotheses (search.beam_search, as translation's): what the state holds."""
         if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
             raise TypeError("reconstruct: texts must be a list of strings")
         check_int_argument(batch_size, "batch_size", low=1, optional=True)
+        check_int_argument(beam, "beam", low=1)
         if not texts:
             return []
         where = [("<input>", i + 1) for i in range(len(texts))]
@@ -259,12 +271,20 @@ class Autoencoder(LoadedModel):
         indices, outputs = [], []
         for spec in batches.plan(0):
             batch = batches.batch(spec).to(self.device)
-            state = self.model.start(self.model.encode(batch.src, batch.lengths))
-            found = greedy_search(self.model.step, state, len(spec), Vocab.bos_id, Vocab.eos_id,
-                                  (batch.lengths + 5).tolist(), device=self.device)
+            found = self._decode(batch, beam)
             outputs.append([self.tokenizer.detokenize(self.vocab.decode(h.ids)) for h in found])
             indices.append(spec)
         return in_input_order(indices, outputs)
+
+    def _decode(self, batch: ReconstructionBatch, beam: int) -> list:
+        """The best hypothesis of each text of ``batch``."""
+        state = self.model.start(self.model.encode(batch.src, batch.lengths))
+        n, limits = batch.lengths.numel(), (batch.lengths + EXTRA_TOKENS).tolist()
+        if beam == 1:
+            return greedy_search(self.model.step, state, n, Vocab.bos_id, Vocab.eos_id, limits, BANNED, self.device)
+        found = beam_search(self.model.step, self.model.reorder, state, n, Vocab.bos_id, Vocab.eos_id, limits, beam,
+                            banned=BANNED, device=self.device)
+        return [hypotheses[0] for hypotheses in found]
 
 
 AutoencoderTask.loaded_class = Autoencoder

@@ -19,10 +19,12 @@ CELLS = ("rnn_tanh", "rnn_relu", "gru", "lstm")
 
 @dataclass
 class AutoencoderData:
-    train: str | None = None  # texts: .jsonl[.gz] (text field), .csv/.tsv with a header (text column), or plain lines
+    # texts: .jsonl[.gz] (text field), .csv/.tsv with a header (text column), plain lines, or a folder of .txt files
+    # (one text each: aclImdb/train/unsup; a folder with sub-folders: theirs, e.g. aclImdb/train's neg, pos and unsup)
+    train: str | None = None
     valid: str | None = None  # validation texts; when absent, valid_fraction of train is held out
     test: str | None = None  # test texts, scored after training
-    format: str = "auto"  # auto (from the name) | jsonl | csv | tsv | lines
+    format: str = "auto"  # auto (from the name; a folder) | jsonl | csv | tsv | lines | folder
     text_field: str = "text"  # JSONL field / CSV column of the text
     strip_markup: bool = True  # read HTML tags such as IMDB's <br /> as spaces
     max_length: int = at_least(0, 0)  # keep at most this many tokens per text; 0 = all

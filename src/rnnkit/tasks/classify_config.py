@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rnnkit.config import TaskConfig, TrainConfig, at_least, fraction
+from rnnkit.config import TaskConfig, TrainConfig, at_least, fraction, ranged
 from rnnkit.tasks.lm_config import TokenizerConfig
 
 ENCODERS = ("rnn_tanh", "rnn_relu", "gru", "lstm", "bag")
 POOLINGS = ("last", "mean", "max", "attention")
+#: the auxiliary objective trained beside the classification loss (model.joint)
+JOINTS = ("none", "lm", "reconstruct")
 
 
 @dataclass
@@ -26,6 +28,9 @@ class ClassifyData:
     text_field: str = "text"  # JSONL field / CSV column of the text
     label_field: str = "label"  # JSONL field / CSV column of the label (strings or numbers)
     strip_markup: bool = True  # read HTML tags such as IMDB's <br /> as spaces
+    # a folder per class: the class folders to read, comma-separated ("neg,pos"); "" = every sub-folder but unsup/
+    # (aclImdb/train/unsup holds unlabelled reviews: skipped, with a line on stderr)
+    classes: str = ""
     max_length: int = at_least(0, 0)  # keep at most this many tokens (text) or steps (numeric) per example; 0 = all
     truncate: str = "post"  # which end a long example loses: post (keep the start) | pre (keep the end)
     max_examples: int = at_least(0, 0)  # read at most the first N examples of the training file; 0 = all
@@ -48,7 +53,12 @@ class ClassifyModel:
     head_hidden: int = at_least(0, 0)  # hidden units of the MLP head (ReLU); 0 = one linear layer
     dropout: float = fraction(0.0)  # dropout on the pooled vector (and the head's hidden layer)
     embedding_dropout: float = fraction(0.0)  # dropout on the embedded inputs
-    layer_dropout: float = fraction(0.0)  # dropout between recurrent layers
+    layer_dropout: float = fraction(0.0)  # dropout between recurrent layers (and in the reconstruction decoder)
+    # joint training (text, unidirectional recurrent encoder): none | lm (an output layer, encoder.output.*, predicts
+    # each next token from the encoder's outputs: LM-LSTM's objective) | reconstruct (a decoder, decoder.*, started
+    # from the encoder's final state reproduces the text: SA-LSTM's); the loss adds train.joint_weight x its mean
+    # token cross-entropy. Predictions never use these parts.
+    joint: str = "none"
 
 
 @dataclass
@@ -68,10 +78,18 @@ class ClassifyTrainConfig(TrainConfig):
 
 
 @dataclass
+class ClassifierTrainConfig(ClassifyTrainConfig):
+    """The classifier's ``train`` section: the shared defaults above (the autoencoder's too) and the weight of
+    the joint objective."""
+
+    joint_weight: float = ranged(1.0, 0, None, low_open=True)  # loss = classification CE + this x model.joint's
+
+
+@dataclass
 class ClassifyConfig(TaskConfig):
     task: str = "classify"  # the task these sections belong to
     data: ClassifyData = field(default_factory=ClassifyData)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     model: ClassifyModel = field(default_factory=ClassifyModel)
-    train: ClassifyTrainConfig = field(default_factory=ClassifyTrainConfig)
+    train: ClassifierTrainConfig = field(default_factory=ClassifierTrainConfig)
 

@@ -19,12 +19,9 @@ from torch import nn
 
 from rnnkit.arguments import check_int_argument, check_path_argument
 from rnnkit.checkpoint import (
-    CONFIG_FILE,
     WEIGHTS_FILE,
-    check_weights_header,
+    check_model_weights,
     load_weights,
-    shapes_only,
-    verify_fingerprint,
 )
 from rnnkit.data.lm import IGNORE_INDEX, Batch, encode_lines, make_batches, read_corpus_lines
 from rnnkit.data.readers import check_file
@@ -354,17 +351,11 @@ class LanguageModel(LoadedModel):
                       dtype: torch.dtype = torch.float32) -> tuple[Tokenizer, Vocab]:
         """The tokenizer and vocabulary of ``model_dir`` (each file type-checked), once the header of
         ``weights`` (default: its model.safetensors) matches the model ``cfg`` and the vocabulary describe,
-        in ``dtype`` (built on the meta device: no memory, no initialisation), and their fingerprint matches the config,
-        vocabulary and tokenizer: nothing is allocated before."""
-        weights = weights or model_dir / WEIGHTS_FILE
+        in ``dtype``, and their fingerprint matches the config, vocabulary and tokenizer: nothing is allocated
+        before (:func:`~rnnkit.checkpoint.check_model_weights`)."""
         tokenizer = load_tokenizer(model_dir)
         vocab = Vocab.load(model_dir / VOCAB_FILE)
-        try:
-            expected = shapes_only(lambda: RNNLanguageModel(cfg.model, len(vocab))).to(dtype)
-        except ValueError as e:  # an unknown model.cell
-            raise RnnkitError(f"model.cell: {e}", model_dir / CONFIG_FILE) from None
-        metadata = check_weights_header(expected, weights)
-        verify_fingerprint(model_dir, cfg, weights, metadata)
+        check_model_weights(model_dir, cfg, lambda: RNNLanguageModel(cfg.model, len(vocab)), weights, dtype)
         return tokenizer, vocab
 
     @classmethod

@@ -30,12 +30,10 @@ from torch import nn
 from rnnkit.api import SPLIT_WORDS, find_splits, names_split
 from rnnkit.arguments import check_bool_argument, check_int_argument, check_path_argument
 from rnnkit.checkpoint import (
-    CONFIG_FILE,
     WEIGHTS_FILE,
-    check_weights_header,
+    check_model_weights,
     load_weights,
     shapes_only,
-    verify_fingerprint,
 )
 from rnnkit.data import toy
 from rnnkit.data.batching import in_input_order, pad
@@ -518,14 +516,9 @@ class Translator(LoadedModel):
         """Both sides' tokenizers and vocabularies, once the header of ``weights`` (default
         model.safetensors) matches the model they and ``cfg`` describe (on the meta device) and the
         fingerprint binds them: nothing is allocated before."""
-        weights = weights or model_dir / WEIGHTS_FILE
         tokenizers, vocabs = load_sides(model_dir)
-        try:
-            expected = model_shapes(cfg, vocabs).to(dtype)
-        except RnnkitError as e:  # a config.yaml edited into a model no one can build
-            raise RnnkitError(str(e), model_dir / CONFIG_FILE) from None
-        metadata = check_weights_header(expected, weights)
-        verify_fingerprint(model_dir, cfg, weights, metadata)
+        check_model_weights(model_dir, cfg, lambda: Seq2SeqModel(cfg.model, len(vocabs["src"]), len(vocabs["trg"])),
+                            weights, dtype)
         return tokenizers, vocabs
 
     @classmethod

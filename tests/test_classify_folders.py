@@ -1,0 +1,71 @@
+"""The aclImdb layout as it ships: aclImdb/train holds neg/ and pos/ (the classes), unsup/ (unlabelled reviews:
+no class) and loose files (labeledBow.feat, urls_*.txt). A classifier reads 2 classes from it, saying on stderr
+that unsup/ is not read; data.classes names the class folders; an autoencoder pretrains on unsup/ or on all of
+train/ (labels ignored)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import rnnkit
+from conftest import corpus_lines, write_lines
+from rnnkit.data.labelled import ReadOptions, read_examples
+from rnnkit.errors import RnnkitError
+from test_classify import CLS, order_texts
+
+pytestmark = pytest.mark.usefixtures("no_curves")
+
+
+def acl_imdb(root: Path) -> Path:
+    """A tiny aclImdb: train/{neg,pos,unsup}/*.txt and the loose files beside them, test/{neg,pos}."""
+    for split, n in (("train", 40), ("test", 12)):
+        for k, record in enumerate(order_texts(n, 7 if split == "train" else 8)):
+            label = {"xy": "pos", "yx": "neg"}[record["label"]]
+            write_lines(root / split / label / f"{k}_7.txt", [record["text"]])
+    for k, line in enumerate(corpus_lines(30, 5)):
+        write_lines(root / "train" / "unsup" / f"{k}_0.txt", [line])
+    write_lines(root / "train" / "urls_pos.txt", ["http://www.imdb.com/title/tt0453418/usercomments"])
+    write_lines(root / "train" / "urls_unsup.txt", ["http://www.imdb.com/title/tt0018515/usercomments"])
+    (root / "train" / "labeledBow.feat").write_text("9 0:9 1:1\n", encoding="utf-8")
+    write_lines(root / "imdb.vocab", ["the", "a"])
+    return root
+
+
+def test_unsup_is_not_a_class_and_stderr_says_so(tmp_path: Path, capsys) -> None:
+    train = acl_imdb(tmp_path / "aclImdb") / "train"
+    examples = read_examples(train)
+    assert sorted(set(examples.labels)) == ["neg", "pos"] and len(examples) == 40
+    assert all("/unsup/" not in file and "urls_" not in file for file, _ in examples.where)
+    assert "unsup/ holds unlabelled texts, not a class: not read" in capsys.readouterr().err
+
+
+def test_data_classes_names_the_class_folders(tmp_path: Path, capsys) -> None:
+    train = acl_imdb(tmp_path / "aclImdb") / "train"
+    examples = read_examples(train, ReadOptions(classes=("pos", "unsup")))
+    assert sorted(set(examples.labels)) == ["pos", "unsup"] and capsys.readouterr().err == ""
+    with pytest.raises(RnnkitError, match="no class folder 'neutral' here"):
+        read_examples(train, ReadOptions(classes=("pos", "neutral")))
+
+
+def test_a_classifier_trains_on_acl_imdb_train_with_two_classes(tmp_path: Path, capsys) -> None:
+    root = acl_imdb(tmp_path / "aclImdb")
+    model = rnnkit.train("classify", data=str(root / "train"), out=tmp_path / "m",
+                         overrides=[*CLS, "train.epochs=1", "data.valid_fraction=0.25"])
+    assert model.labels == ["neg", "pos"] and "not a class" in capsys.readouterr().err
+    model = rnnkit.train("classify", data=str(root), out=tmp_path / "m2",  # train/ and test/ inside
+                         overrides=[*CLS, "train.epochs=1", "data.valid_fraction=0.25", "data.classes=neg,pos"])
+    assert model.labels == ["neg", "pos"] and model.results["test"]["examples"] == 12
+    assert capsys.readouterr().err == ""
+
+
+def test_an_autoencoder_pretrains_on_the_unlabelled_folder_or_all_of_train(tmp_path: Path, capsys) -> None:
+    root = acl_imdb(tmp_path / "aclImdb")
+    keys = ["model.embedding_size=8", "model.hidden_size=8", "train.max_steps=1", "train.device=cpu",
+            "data.valid_fraction=0.2", "train.log_every=0"]
+    rnnkit.train("autoencoder", data=str(root / "train" / "unsup"), out=tmp_path / "u", overrides=keys)
+    assert "24 training / 6 validation texts" in capsys.readouterr().out
+    rnnkit.train("autoencoder", data=str(root / "train"), out=tmp_path / "all", overrides=keys)
+    assert "56 training / 14 validation texts" in capsys.readouterr().out  # neg, pos and unsup; no loose file
+    assert read_examples(root / "train" / "unsup", labelled=False).labels is None
