@@ -5,12 +5,14 @@
 ``KERAS_BACKEND=torch``, ``--keras-python``) AT ONCE, as two processes under equal conditions (1 torch thread
 each, ``OMP_NUM_THREADS=1``, ``OMP_WAIT_POLICY=PASSIVE``), on the same split and for the same epochs:
 
-* ``mnist``   ``rnnkit train classify --recipe seed-003-mnist`` on MNIST's 10k images (7,200 train / 800 valid /
+* ``mnist``   ``rnnkit train classify --recipe seed-003-mnist`` (its random warps ``data.augment_*`` set to 0: the
+              seed trains on plain images) on MNIST's 10k images (7,200 train / 800 valid /
               2,000 test in file order) vs ``keras_seq_classify.py mnist --dataset mnist`` (8,000 / 2,000, the last
               10% of the 8,000 validating: the same three parts);
 * ``fashion`` ``--recipe fashion-mnist-rows`` on Fashion-MNIST's 60k training images (54,000 train / the last 6,000
-              valid) and its 10k test images vs ``keras_seq_classify.py mnist --dataset fashion-mnist --n-train
-              60000`` (54,000 fit / the last 10% = 6,000 valid, the 10k test images: the same three parts);
+              valid: ``data.valid_fraction=0.1``, Keras' split) and its 10k test images vs
+              ``keras_seq_classify.py mnist --dataset fashion-mnist --n-train 60000`` (54,000 fit / the last 10% =
+              6,000 valid, the 10k test images: the same three parts);
 * ``imdb``    ``seed-003-imdb-bag`` vs ``keras_seq_classify.py imdb --model gap`` (15,000 train / 10,000 valid,
               the 25,000 test reviews; each its own tokenisation, see RESULTS.md).
 
@@ -56,7 +58,9 @@ from _common import DEFAULT_DATA_DIR, PEERS_DIR, REPO, emit, machine, markdown_t
 
 # rnnkit's recipe and its Keras counterpart per case: (recipe, data files, keras arguments)
 CASES = {
-    "mnist": ("seed-003-mnist", ["--data", "{data}/mnist/t10k-images-idx3-ubyte.gz"],
+    "mnist": ("seed-003-mnist", ["--data", "{data}/mnist/t10k-images-idx3-ubyte.gz",  # the seed's plain images:
+                                 *[arg for key in ("shift", "rotate", "scale")  # the recipe's random warps off
+                                   for arg in ("--set", f"data.augment_{key}=0")]],
               ["mnist", "--dataset", "mnist", "--data-dir", "{data}/mnist"]),
     "fashion": ("fashion-mnist-rows", ["--data", "{data}/fashion-mnist/train-images-idx3-ubyte.gz",
                                        "--test", "{data}/fashion-mnist/t10k-images-idx3-ubyte.gz",
