@@ -819,6 +819,30 @@ CASES: list[Case] = [
          files={"d/unsup/1.txt": "fine\n"}),
     Case("classify-train-folder-empty-file", cli(*TRAIN_FOLDER), 2,
          "{tmp}/d/pos/2.txt: empty text", files={"d/pos/1.txt": "fine\n", "d/pos/2.txt": "\n", "d/neg/1.txt": "no"}),
+    # review 2026-11-29: data reading (1b, 1c, 6, 7, 14)
+    Case("classify-train-folder-class-name-not-utf8", cli(*TRAIN_FOLDER), 2,
+         "{tmp}/d/n\udce9g: the class folder's name is not UTF-8 (it would be the label)",
+         files={"d/pos/1.txt": "fine\n", "d/neg/1.txt": "no\n", "d/n\udce9g/1.txt": "no\n"}),
+    bad_labelled("jsonl-lone-surrogate-text", LABELLED + '{"text": "fine \\udce9 film", "label": "xy"}\n',
+                 '{tmp}/t.jsonl:21: the "text" field is not valid Unicode: a lone surrogate \\udce9'),
+    bad_labelled("jsonl-lone-surrogate-label", LABELLED + '{"text": "fine film", "label": "n\\udce9g"}\n',
+                 "{tmp}/t.jsonl:21: the label is not valid Unicode: a lone surrogate \\udce9"),
+    Case("autoencoder-train-lone-surrogate", cli("train", "autoencoder", "--data", "{tmp}/t.jsonl", "--out", "{tmp}/m"),
+         2, '{tmp}/t.jsonl:2: the "text" field is not valid Unicode: a lone surrogate \\udce9',
+         files={"t.jsonl": '{"text": "a b"}\n{"text": "fine \\udce9 film"}\n'}),
+    bad_data("jsonl-lone-surrogate", '{"text": "a b"}\n{"text": "fine \\udce9 film"}\n', "t.jsonl",
+             '{tmp}/t.jsonl:2: the "text" field is not valid Unicode: a lone surrogate \\udce9'),
+    bad_labelled("classes-for-jsonl", LABELLED, "data.classes names class folders: it applies to a folder per "
+                 "class, not to {tmp}/t.jsonl (jsonl)", extra=("--set", "data.classes=xy,yx")),
+    Case("evaluate-classifier-data-set-root", cli("evaluate", "{classifier}", "--data", "{tmp}/acl"), 2,
+         "{tmp}/acl: holds test/, train/: folders of class folders (a data set's splits), not classes: give one "
+         "of them ({tmp}/acl/test)", files={"acl/train/xy/1.txt": "x y\n", "acl/test/xy/1.txt": "x y\n",
+                                         "acl/train/urls_xy.txt": "http://x\n"}),  # aclImdb has loose .txt files
+    Case("classify-input-data-set-root", cli("classify", "{classifier}", "--input", "{tmp}/acl"), 2,
+         "{tmp}/acl: holds test/, train/: folders of class folders", files={"acl/train/xy/1.txt": "x y\n",
+                                                                            "acl/test/xy/1.txt": "x y\n"}),
+    Case("classify-input-folder-all-empty", cli("classify", "{classifier}", "--input", "{tmp}/d"), 2,
+         "{tmp}/d: no .txt files in it or its sub-folders", files={"d/a": ("mkdir",), "d/b/notes.md": "x"}),
     Case("classify-train-npz-ragged", cli(*TRAIN_NPZ), 2, "{tmp}/t.npz: holds an object array (ragged sequences?)",
          files={"t.npz": npz_bytes(ragged=[[[1.0]], [[1.0], [2.0]]], y=["a", "b"])}),
     Case("classify-train-npz-2d", cli(*TRAIN_NPZ), 2, "{tmp}/t.npz: X must be a non-empty [N, T, F] number array, "

@@ -69,3 +69,57 @@ def test_an_autoencoder_pretrains_on_the_unlabelled_folder_or_all_of_train(tmp_p
     rnnkit.train("autoencoder", data=str(root / "train"), out=tmp_path / "all", overrides=keys)
     assert "56 training / 14 validation texts" in capsys.readouterr().out  # neg, pos and unsup; no loose file
     assert read_examples(root / "train" / "unsup", labelled=False).labels is None
+
+
+def test_a_folder_inside_a_class_folder_is_not_read_and_stderr_says_so(tmp_path: Path, capsys) -> None:
+    train = acl_imdb(tmp_path / "aclImdb") / "train"
+    write_lines(train / "pos" / "deeper" / "1_7.txt", ["x y a b"])
+    (train / "pos" / ".ipynb_checkpoints").mkdir()  # hidden: not data, nothing said
+    assert len(read_examples(train)) == 40
+    err = capsys.readouterr().err
+    assert f"{train / 'pos'}: deeper/ inside it not read (a class folder's texts are its own .txt files)" in err
+    assert ".ipynb_checkpoints" not in err
+    assert len(read_examples(train, labelled=False)) == 70  # unlabelled alike (the autoencoder, classify --input)
+    assert "deeper/ inside it not read (a folder's texts" in capsys.readouterr().err
+
+
+def test_macosx_is_no_class_and_stderr_says_so(tmp_path: Path, capsys) -> None:
+    train = acl_imdb(tmp_path / "aclImdb") / "train"
+    write_lines(train / "__MACOSX" / "x.txt", ["hi"])
+    assert sorted(set(read_examples(train).labels)) == ["neg", "pos"]
+    assert "__MACOSX/ is what macOS adds to a zip archive, not a class" in capsys.readouterr().err
+    assert all("__MACOSX" not in file for file, _ in read_examples(train, labelled=False).where)
+
+
+def test_reading_unlabelled_an_empty_sub_folder_is_skipped_and_said(tmp_path: Path, capsys) -> None:
+    train = acl_imdb(tmp_path / "aclImdb") / "train"
+    (train / "extra").mkdir()
+    assert len(read_examples(train, labelled=False)) == 70
+    assert f"{train / 'extra'}: no .txt files: not read" in capsys.readouterr().err
+
+
+def test_the_test_folder_is_read_once_and_its_unsup_note_said_once(tmp_path: Path, capsys) -> None:
+    root = acl_imdb(tmp_path / "aclImdb")
+    write_lines(root / "test" / "unsup" / "1_0.txt", ["a b c"])
+    model = rnnkit.train("classify", data=str(root), out=tmp_path / "m",
+                         overrides=[*CLS, "train.epochs=1", "data.valid_fraction=0.25"])
+    assert model.results["test"]["examples"] == 12
+    assert capsys.readouterr().err.count(f"{root / 'test'}: unsup/ holds unlabelled texts") == 1
+
+
+def test_classify_input_folder_prints_each_file_with_its_label(tmp_path: Path, capsys) -> None:
+    from rnnkit.cli import main
+
+    root = acl_imdb(tmp_path / "aclImdb")
+    model = rnnkit.train("classify", data=str(root / "train"), out=tmp_path / "m",
+                         overrides=[*CLS, "train.epochs=1", "data.valid_fraction=0.25"])
+    capsys.readouterr()
+    assert main(["classify", str(tmp_path / "m"), "--input", str(root / "train"), "--threads", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    files = [line.split("\t")[0] for line in lines]
+    assert len(lines) == 70 and files == sorted(files)  # every sub-folder, unsup/ too, in folder and name order
+    assert files[0] == str(root / "train" / "neg" / "0_7.txt") and all(
+        line.split("\t")[1] in model.labels for line in lines)
+    assert main(["classify", str(tmp_path / "m"), "--input", str(root / "test" / "pos"), "--probs"]) == 0
+    first = __import__("json").loads(capsys.readouterr().out.splitlines()[0])
+    assert first["file"] == str(root / "test" / "pos" / "0_7.txt") and set(first["probs"]) == {"neg", "pos"}

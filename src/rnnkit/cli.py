@@ -195,7 +195,9 @@ def _add_classify(sub) -> None:
     p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify (or give --input)")
     p.add_argument("--input", metavar="FILE",
                    help="classify every example of a file: one text per line, JSONL (the text field), CSV/TSV with a "
-                        "header, or .npz / IDX for a numeric model; a progress bar on a terminal")
+                        "header, or .npz / IDX for a numeric model; or of a folder's .txt files (those of each "
+                        "sub-folder, unsup/ too, or its own), each line then 'FILE<tab>LABEL' (--probs: a \"file\" "
+                        "key), in folder and file-name order; a progress bar on a terminal")
     p.add_argument("--probs", action="store_true", help="print each class's probability too (JSON lines)")
     p.add_argument("--batch-size", type=int, help="inputs per batch (default: the training config's eval_batch_size)")
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
@@ -745,10 +747,20 @@ def cmd_classify(args) -> int:
                 progress.close()
     else:
         answers = model.classify(args.texts, args.probs, args.batch_size)
-    for answer in answers:
-        print(json.dumps({"label": max(answer, key=answer.get), "probs": answer}, ensure_ascii=False)
-              if args.probs else answer)
+    # a folder's texts are many files: each line names its file (in a text file, line k is input k)
+    files = [_shown_name(f) for f, _ in examples.where] if args.input and Path(args.input).is_dir() else None
+    for k, answer in enumerate(answers):
+        if args.probs:
+            record = {"label": max(answer, key=answer.get), "probs": answer}
+            print(json.dumps({"file": files[k], **record} if files else record, ensure_ascii=False))
+        else:
+            print(f"{files[k]}\t{answer}" if files else answer)
     return 0
+
+
+def _shown_name(path: str) -> str:
+    """A file name as text: bytes that are not UTF-8 (an old archive's Latin-1) as \\xe9 escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def cmd_reconstruct(args) -> int:

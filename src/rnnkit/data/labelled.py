@@ -5,11 +5,14 @@ Formats (``format: auto`` tells them by name):
 * ``jsonl``: JSON Lines ``{"text": ..., "label": ...}`` (``.jsonl``, ``.jsonl.gz``; IMDB), field names
   configurable;
 * ``csv`` / ``tsv``: a header row naming the columns, then one example per row (``.csv``, ``.tsv``, ``.gz``);
-* ``folder``: one sub-folder per class holding one ``.txt`` file per text (the aclImdb layout). A sub-folder
-  named ``unsup`` (aclImdb's 50,000 unlabelled reviews in ``train/unsup``) is no class: it is skipped, with a line
-  on stderr, and loose files (``urls_pos.txt``, ``labeledBow.feat``) are not read; ``classes`` (``data.classes``)
-  names the class folders to read instead. Unlabelled (pretraining, texts to classify), every sub-folder is read,
-  ``unsup`` too, or, in a folder without sub-folders, its own ``.txt`` files;
+* ``folder``: one sub-folder per class holding one ``.txt`` file per text (the aclImdb layout; a class folder's
+  name is its label and must be UTF-8). A sub-folder named ``unsup`` (aclImdb's 50,000 unlabelled reviews in
+  ``train/unsup``) is no class, nor is ``__MACOSX`` (what macOS adds to a zip): each is skipped, with a line on
+  stderr, and loose files (``urls_pos.txt``, ``labeledBow.feat``) are not read; ``classes`` (``data.classes``)
+  names the class folders to read instead. A folder inside a class folder is not read either (a line on stderr
+  names it); a data set's root (aclImdb: ``train/`` and ``test/``, folders of class folders) is an error naming
+  the split to give. Unlabelled (pretraining, texts to classify), every sub-folder holding ``.txt`` files is read,
+  ``unsup`` too (an empty one is skipped, said on stderr), or, in a folder without them, its own ``.txt`` files;
 * ``lines``: one text per line, no labels (what ``rnnkit classify --input`` reads);
 * ``npz``: numeric sequences, ``X`` of shape [N, T, F], ``y`` of N labels and optionally ``lengths`` (N,)
   (valid steps of each padded row);
@@ -18,8 +21,9 @@ Formats (``format: auto`` tells them by name):
   (``...-images-idx3-ubyte`` -> ``...-labels-idx1-ubyte``).
 
 Every problem is one :class:`RnnkitError` naming the file and line (or example): a JSON line without the
-text field, an empty text, a missing label, a label the model does not know (validation and test files),
-ragged or wrong-width arrays, an IDX file whose header does not match its size.
+text field, a JSON string holding a lone surrogate (``"\\udce9"``: no UTF-8 file can hold it), an empty text,
+a missing label, a label the model does not know (validation and test files), ragged or
+wrong-width arrays, an IDX file whose header does not match its size.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import csv
 import gzip
 import json
 import math
+import os
 import re
 import sys
 import zipfile
@@ -40,7 +45,7 @@ import numpy as np
 import torch
 
 from rnnkit.data.batching import BucketBatches
-from rnnkit.data.readers import check_file, numbered_lines
+from rnnkit.data.readers import check_file, check_unicode, numbered_lines
 from rnnkit.data.splits import held_out_parts
 from rnnkit.data.tokenizers import Tokenizer
 from rnnkit.data.vocab import Vocab
@@ -58,6 +63,10 @@ _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0
 MAX_ARRAY_BYTES = 4 << 30
 #: sub-folders of a folder per class that are no class: aclImdb's unlabelled reviews (aclImdb/train/unsup)
 UNLABELLED_FOLDERS = ("unsup",)
+#: names of the folders that split a data set (aclImdb/train, aclImdb/test), not classes
+SPLIT_FOLDERS = ("train", "valid", "validation", "dev", "test")
+#: sub-folders that hold no texts of the data set, labelled or not: what macOS adds to a zip archive
+NOT_DATA_FOLDERS = ("__MACOSX",)
 
 
 @dataclass
@@ -172,6 +181,7 @@ def clean_text(text: str, strip_markup: bool) -> str:
 def _text(raw: object, options: ReadOptions, path: Path, line: int | None, what: str) -> str:
     if not isinstance(raw, str):
         raise RnnkitError(f"the {what} is {type(raw).__name__}, not a string", path, line)
+    check_unicode(raw, path, line, f"the {what}")
     text = clean_text(raw, options.strip_markup)
     if not text:
         raise RnnkitError(f"empty text{' (only markup)' if raw.strip() else ''}", path, line)
@@ -188,6 +198,7 @@ def label_name(raw: object, path: Path, line: int | None) -> str:
     name = str(raw).strip()
     if not name:
         raise RnnkitError("empty label", path, line)
+    check_unicode(name, path, line, "the label")
     return name
 
 
@@ -282,11 +293,13 @@ def _read_folder(path: Path, options: ReadOptions, labelled: bool, max_examples:
     if not folders:
         if not labelled and any(path.glob("*.txt")):  # a folder of texts (aclImdb/train/unsup)
             folders = [path]
+        elif not labelled:
+            raise RnnkitError("no .txt files in it or its sub-folders", path)
         else:
             raise RnnkitError("no class folders (the layout is FOLDER/LABEL/*.txt)", path)
     texts, labels, where = [], [], []
     for folder in folders:
-        files = sorted(folder.glob("*.txt"))
+        files = _folder_texts(folder, labelled)
         if not files:
             raise RnnkitError("no .txt files in this class folder", folder)
         for file in files:
@@ -301,25 +314,72 @@ def _read_folder(path: Path, options: ReadOptions, labelled: bool, max_examples:
     return examples
 
 
+def _folder_texts(folder: Path, labelled: bool) -> list[Path]:
+    """The ``.txt`` files of one folder, in name order; a folder inside it is not read, and stderr says so."""
+    with os.scandir(folder) as scan:
+        entries = list(scan)
+    nested = sorted(f"{e.name}/" for e in entries if e.is_dir() and not e.name.startswith("."))
+    if nested:
+        kind = "class folder" if labelled else "folder"
+        _note(f"{folder}: {', '.join(nested)} inside it not read (a {kind}'s texts are its own .txt files)")
+    return sorted(folder / e.name for e in entries if e.name.endswith(".txt") and e.is_file())
+
+
+def _note(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 def _class_folders(path: Path, classes: tuple[str, ...], labelled: bool) -> list[Path]:
-    """The sub-folders of ``path`` read: ``classes`` when given (each must exist), else every one (hidden ones
-    aside) but, for labelled examples, the unlabelled ``unsup`` (said on stderr)."""
+    """The sub-folders of ``path`` read: ``classes`` when given (each must exist), else every one but hidden ones,
+    ``__MACOSX`` and, for labelled examples, the unlabelled ``unsup``; unlabelled, one without .txt files is
+    skipped (no class either). Each folder skipped is said on stderr."""
     if classes:
         for name in classes:
             if not (path / name).is_dir():
                 raise RnnkitError(f"no class folder '{name}' here (data.classes: {', '.join(classes)})", path)
         return [path / name for name in classes]
     found = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not labelled:
-        return found
-    skipped = [p.name for p in found if p.name in UNLABELLED_FOLDERS]
-    classes = [p for p in found if p.name not in UNLABELLED_FOLDERS]
+    skipped = [p.name for p in found if p.name in NOT_DATA_FOLDERS or labelled and p.name in UNLABELLED_FOLDERS]
+    folders = [p for p in found if p.name not in skipped]
+    _check_not_splits(path, folders)
     if skipped:
-        why = f"{', '.join(skipped)}/ holds unlabelled texts, not a class"
-        if not classes:
+        why = "; ".join(f"{name}/ {_SKIPPED_WHY.get(name, 'holds unlabelled texts, not a class')}" for name in skipped)
+        if labelled and not folders:
             raise RnnkitError(f"no class folders ({why}; the layout is FOLDER/LABEL/*.txt)", path)
-        print(f"{path}: {why}: not read (data.classes names the class folders)", file=sys.stderr, flush=True)
-    return classes
+        _note(f"{path}: {why}: not read" + (" (data.classes names the class folders)" if labelled else ""))
+    if not labelled:
+        texts = [p for p in folders if any(p.glob("*.txt"))]
+        for folder in (p for p in folders if texts and p not in texts):  # all empty: none read, an error
+            _note(f"{folder}: no .txt files: not read")
+        return texts
+    for folder in folders:
+        _check_label_name(folder)
+    return folders
+
+
+#: why a folder of NOT_DATA_FOLDERS is not read (else: it is one of UNLABELLED_FOLDERS)
+_SKIPPED_WHY = {"__MACOSX": "is what macOS adds to a zip archive, not a class"}
+
+
+def _check_label_name(folder: Path) -> None:
+    """A class folder's name is its label, saved in labels.json: a name that is not UTF-8 (an old archive's
+    Latin-1, read with surrogate escapes) cannot be."""
+    try:
+        folder.name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RnnkitError("the class folder's name is not UTF-8 (it would be the label): rename it", folder) from None
+
+
+def _check_not_splits(path: Path, folders: list[Path]) -> None:
+    """A data set's root (aclImdb: train/ and test/, each a folder per class) read as a folder per class is an
+    error that names the folder to give instead."""
+    nested = folders and all(any(p.is_dir() and not p.name.startswith(".") for p in f.iterdir()) for f in folders)
+    # aclImdb's train/ holds loose .txt files (urls_pos.txt): a split by its name, or a folder of folders only
+    if nested and any(f.name in SPLIT_FOLDERS or not any(f.glob("*.txt")) for f in folders):
+        names = ", ".join(f"{f.name}/" for f in folders)
+        given = next((f for f in folders if f.name == "test"), folders[0])
+        raise RnnkitError(f"holds {names}: folders of class folders (a data set's splits), not classes: give one of "
+                          f"them ({given})", path)
 
 
 # ------------------------------------------------------------------------------------------------ arrays

@@ -3,7 +3,8 @@
 Every reader fails with one :class:`RnnkitError` naming the file and line: missing file, empty file,
 something that is not a regular file (a device, FIFO or socket: it may never end), a line longer than
 :data:`MAX_LINE_BYTES` (memory stays bounded on a file with no line breaks), bytes that are not UTF-8,
-a JSON line that does not parse or lacks the text field.
+a JSON line that does not parse or lacks the text field, a JSON string escape that is no character (a lone
+surrogate).
 """
 
 from __future__ import annotations
@@ -111,7 +112,18 @@ def _json_text(line: str, path: Path, number: int) -> str:
         raise RnnkitError(f"invalid JSON ({e.msg})", path, number) from None
     if not isinstance(record, dict) or not isinstance(record.get("text"), str):
         raise RnnkitError('JSON record has no string "text" field', path, number)
+    check_unicode(record["text"], path, number, 'the "text" field')
     return _BR.sub(" ", record["text"]).replace("\n", " ")
+
+
+def check_unicode(text: str, path: Path, line: int | None, what: str) -> None:
+    """A string read from JSON holds no lone surrogate: ``"\\udce9"`` is valid JSON syntax, but no UTF-8 file
+    (vocab.json, labels.json) can hold what it decodes to, so it is an error here, not a traceback later."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise RnnkitError(f"{what} is not valid Unicode: a lone surrogate \\u{ord(text[e.start]):04x}", path,
+                          line) from None
 
 
 def split_sentences(line: str) -> list[str]:

@@ -80,7 +80,10 @@ def _check_data_config(cfg: ClassifyConfig) -> None:
     if d.valid_fraction + d.test_fraction >= 1:
         raise RnnkitError(f"data.valid_fraction {d.valid_fraction} + data.test_fraction {d.test_fraction} leave "
                           "nothing to train on")
-    detect_format(d.train, d.format)
+    fmt = detect_format(d.train, d.format)
+    if d.classes and fmt != "folder":  # it would select nothing: the labels of a file are its label field's
+        raise RnnkitError(f"data.classes names class folders: it applies to a folder per class, not to {d.train} "
+                          f"({fmt})")
     if d.test and not Path(d.test).is_dir():
         check_file(d.test)  # scored after training: a wrong path must not wait for that
 
@@ -249,8 +252,10 @@ class ClassifyTask(Task):
         train_set = self.reader.encode(train)
         self.valid_set = self.reader.encode(valid)
         self.collated_valid: list[tuple[list[int], ClassifyBatch]] | None = None  # see _valid_batches
-        if cfg.data.test:  # scored after training: an unknown label or a wrong width must not wait for that
-            self.reader.encode(read_examples(cfg.data.test, read_options(cfg)))
+        # scored after training: an unknown label or a wrong width must not wait for that; kept, not read again
+        self.test_examples = read_examples(cfg.data.test, read_options(cfg)) if cfg.data.test else None
+        if self.test_examples is not None:
+            self.reader.encode(self.test_examples)
         if (cfg.data.augment_shift or cfg.data.augment_rotate or cfg.data.augment_scale) and not train.numeric:
             raise RnnkitError("data.augment_shift, augment_rotate and augment_scale move numeric sequences (.npz, "
                               "IDX); this training data is text", cfg.data.train)
@@ -356,10 +361,12 @@ class ClassifyTask(Task):
         return self.collated_valid
 
     def test_metrics(self, out_dir: Path, device: torch.device) -> dict[str, float] | None:
-        """The test file's metrics, or those of the examples held out of train (data.test_fraction)."""
-        if self.cfg.data.test or self.held_test is None:
-            return super().test_metrics(out_dir, device)
-        return Classifier.load(Path(out_dir), self.cfg, device).evaluate_examples(self.held_test)
+        """The test file's metrics (its examples as read before training), or those of the examples held out of
+        train (data.test_fraction)."""
+        examples = self.test_examples if self.test_examples is not None else self.held_test
+        if examples is None:
+            return None
+        return Classifier.load(Path(out_dir), self.cfg, device).evaluate_examples(examples)
 
 
 # ---------------------------------------------------------------------------------------------------- using a model
