@@ -173,3 +173,13 @@ def test_freezing_is_refused_under_several_processes(tmp_path: Path) -> None:
     cfg = load_config(None, [*CLS, f"data.train={data}", "train.freeze=encoder"], {"task": "classify"})
     with pytest.raises(RnnkitError, match="train.freeze needs a single process"):
         ClassifyTask(cfg, DistInfo(rank=0, world=2), torch.device("cpu"))
+
+
+def test_an_autoencoder_honours_train_freeze(autoencoder_dir: Path, tmp_path: Path) -> None:
+    texts = write_lines(tmp_path / "texts.txt", corpus_lines(40, 3))
+    out = tmp_path / "ae"
+    rnnkit.train("autoencoder", data=str(texts), out=out, init_from=autoencoder_dir,
+                 overrides=[*SIZES, "train.max_steps=3", "train.batch_size=8", "train.freeze=encoder"])
+    trained, pretrained = load_file(out / "model.safetensors"), load_file(autoencoder_dir / "model.safetensors")
+    assert all(torch.equal(trained[n], pretrained[n]) for n in trained if n.startswith("encoder."))
+    assert not torch.equal(trained["decoder.output.weight"], pretrained["decoder.output.weight"])

@@ -28,7 +28,8 @@ One table, ``CASES``. Each row is plain data, ``Case(id, run, expect, message, f
 Placeholders, in argv, kwargs, files and message: ``{tmp}`` the case's folder (also the working
 directory), ``{model}`` a tiny trained word LM (shared: it must not change), ``{windows_model}`` the same
 in windows mode, ``{train}`` / ``{valid}`` good texts (shared too), ``{classifier}`` /
-``{numeric_classifier}`` tiny classifiers of texts (labels xy, yx) and of 2-feature sequences, ``{s2s_model}`` a
+``{numeric_classifier}`` tiny classifiers of texts (labels xy, yx) and of 2-feature sequences, ``{autoencoder}`` a
+tiny autoencoder of the same texts, ``{s2s_model}`` a
 tiny trained seq2seq model (attention, sources of at most 10 tokens), ``{pairs}`` its training pairs (TSV),
 ``{s2s_text}`` a good sentence to translate.
 
@@ -159,6 +160,7 @@ LABELLED = "".join(f'{{"text": "{t}", "label": "{l}"}}\n' for t, l in
                    [("a x b y", "xy"), ("b y x", "yx"), ("x c y", "xy"), ("y d x", "yx")] * 5)
 CLS_TINY = ["model.embedding_size=4", "model.hidden_size=4", "train.max_steps=2", "train.batch_size=4",
             "train.progress=false", "train.device=cpu"]
+AE_TINY = [*CLS_TINY, "data.valid_fraction=0.2"]
 TRAIN_CLS = ["train", "classify", "--data", "{tmp}/t.jsonl", "--out", "{tmp}/m", *sets(*CLS_TINY)]
 TRAIN_FOLDER = ["train", "classify", "--out", "{tmp}/m", *sets(*CLS_TINY, "data.train={tmp}/d")]
 TRAIN_NPZ = ["train", "classify", "--data", "{tmp}/t.npz", "--out", "{tmp}/m", *sets(*CLS_TINY)]
@@ -775,6 +777,21 @@ CASES: list[Case] = [
     bad_labelled("jsonl-invalid", LABELLED + '{"text": "x\n', "{tmp}/t.jsonl:21: invalid JSON"),
     bad_labelled("freeze-unknown-part", LABELLED, "train.freeze: the model has no parameter under 'encoder.rnns.3'",
                  extra=("--set", "train.freeze=encoder.embedding,encoder.rnns.3")),
+    bad_labelled("freeze-everything", LABELLED, "train.freeze: 'encoder,head' freezes every parameter (nothing would "
+                 "train in any epoch)", extra=sets("train.freeze=encoder,head")),
+    bad_labelled("freeze-everything-joint-until-unfrozen", LABELLED, "train.freeze: 'encoder,head,decoder' freezes "
+                 "every parameter (nothing would train in epochs 1-2 with train.unfreeze_after 2)",
+                 extra=sets("model.joint=reconstruct", "train.freeze=encoder,head,decoder", "train.unfreeze_after=2",
+                            "train.epochs=3")),
+    bad_labelled("joint-weight-without-joint", LABELLED, "train.joint_weight 5 weighs no joint objective (model.joint "
+                 "none): set model.joint lm or reconstruct, or leave train.joint_weight out",
+                 extra=sets("train.joint_weight=5")),
+    Case("autoencoder-train-freeze-unknown-part", cli("train", "autoencoder", "--data", "{tmp}/t.jsonl", "--out",
+                                                      "{tmp}/m", *sets(*AE_TINY, "train.freeze=bogus")), 2,
+         "train.freeze: the model has no parameter under 'bogus'", files={"t.jsonl": LABELLED}),
+    Case("autoencoder-train-freeze-everything", cli("train", "autoencoder", "--data", "{tmp}/t.jsonl", "--out",
+                                                    "{tmp}/m", *sets(*AE_TINY, "train.freeze=encoder,decoder")), 2,
+         "train.freeze: 'encoder,decoder' freezes every parameter", files={"t.jsonl": LABELLED}),
     Case("autoencoder-train-numeric", cli("train", "autoencoder", "--data", "{tmp}/t.npz", "--out", "{tmp}/m"), 2,
          "{tmp}/t.npz: an autoencoder reads texts (JSONL, CSV/TSV, plain lines or a folder of .txt files), not "
          "numeric sequences",
@@ -1177,7 +1194,8 @@ def classifiers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     (root / "t.npz").write_bytes(GOOD_NPZ["t.npz"])
     for name, data in (("classifier", "t.jsonl"), ("numeric_classifier", "t.npz")):
         rnnkit.train("classify", data=str(root / data), out=root / name, overrides=CLS_TINY)
-    return {"classifier": str(root / "classifier"), "numeric_classifier": str(root / "numeric_classifier")}
+    rnnkit.train("autoencoder", data=str(root / "t.jsonl"), out=root / "autoencoder", overrides=AE_TINY)
+    return {name: str(root / name) for name in ("classifier", "numeric_classifier", "autoencoder")}
 
 
 @pytest.fixture(scope="module")

@@ -46,7 +46,7 @@ from rnnkit.models.seq2seq import Seq2SeqModel, Seq2SeqModelConfig
 from rnnkit.search import beam_search, greedy_search
 from rnnkit.tasks.autoencoder_config import CELLS, AutoencoderConfig
 from rnnkit.tasks.base import LoadedModel, LossResult, Task
-from rnnkit.tasks.classify import VOCAB_FILE, text_vocabulary
+from rnnkit.tasks.classify import VOCAB_FILE, freezing, text_vocabulary
 
 
 def build_model(cfg: AutoencoderConfig, vocab_size: int) -> Seq2SeqModel:
@@ -161,6 +161,11 @@ class AutoencoderTask(Task):
             self.model = build_model(cfg, len(self.vocab))
         except ValueError as e:
             raise RnnkitError(str(e)) from None
+        self.freezing = freezing(self.model, t, dist)
+
+    def on_epoch_start(self, epoch: int, model: nn.Module) -> None:
+        """train.freeze / train.unfreeze_after, as the classifier's."""
+        self.freezing.apply(epoch, model)
 
     def _splits(self) -> tuple[Examples, Examples]:
         d = self.cfg.data
