@@ -7,8 +7,8 @@ One table, ``CASES``. Each row is plain data, ``Case(id, run, expect, message, f
              ``("api", ENTRY, {kwargs})`` with ENTRY one of ``train``, ``load``, ``evaluate``,
              ``generate`` (methods of ``rnnkit.load("{model}")``), ``train_numpy``, ``load_numpy``,
              ``generate_numpy`` (``load_numpy("{model}").generate``), ``classify``
-             (``rnnkit.load("{classifier}").classify``), ``translate``, ``attention``, ``evaluate_seq2seq``
-             (methods of ``rnnkit.load("{s2s_model}")``).
+             (``rnnkit.load("{classifier}").classify``), ``reconstruct`` (``rnnkit.load("{autoencoder}")``'s),
+             ``translate``, ``attention``, ``evaluate_seq2seq`` (methods of ``rnnkit.load("{s2s_model}")``).
 ``expect``   CLI: the exit status (2: a user error; argparse's own errors exit 2 too).
              API: the exception class (``RnnkitError``, ``TypeError``, ``ValueError``).
 ``message``  a fragment the one error line (CLI) or the exception text (API) must contain.
@@ -901,6 +901,14 @@ CASES: list[Case] = [
          "give the texts to reconstruct or --input FILE"),
     Case("reconstruct-beam-zero", cli("reconstruct", "{classifier}", "x y", "--beam", "0"), 2,
          "--beam must be at least 1, got 0"),
+    Case("reconstruct-beam-huge", cli("reconstruct", "{autoencoder}", "x y", "--beam", "1000000000"), 2,
+         "(decoding 1 sentences x beam 1,000,000,000 over up to ", isolate=True),
+    Case("reconstruct-alpha-negative", cli("reconstruct", "{autoencoder}", "x y", "--beam", "2", "--alpha", "-1"), 2,
+         "reconstruct: alpha (the length penalty) must be between 0 and 5, got -1.0"),
+    Case("api-reconstruct-alpha-string", api("reconstruct", texts=["x y"], alpha="1"), TypeError,
+         "reconstruct: alpha must be a number, got '1'"),
+    Case("generate-with-an-autoencoder", cli("generate", "{autoencoder}"), 2,
+         "{autoencoder}: is an autoencoder model: it does not generate (its command is rnnkit reconstruct)"),
     Case("reconstruct-a-classifier", cli("reconstruct", "{classifier}", "x y"), 2,
          "is a classify model: it does not reconstruct (its command is rnnkit classify)"),
     Case("classify-texts-and-input", cli("classify", "{classifier}", "x y", "--input", "{tmp}/in.txt"), 2,
@@ -1337,6 +1345,7 @@ def _run_api(entry: str, kwargs: dict[str, Any], inputs: dict[str, str]) -> Base
              "generate": lambda **kw: rnnkit.load(model).generate(**kw),
              "generate_numpy": lambda **kw: load_numpy(model).generate(**kw),
              "classify": lambda **kw: rnnkit.load(inputs["classifier"]).classify(**kw),
+             "reconstruct": lambda **kw: rnnkit.load(inputs["autoencoder"]).reconstruct(**kw),
              "translate": lambda **kw: rnnkit.load(s2s_model).translate(**kw),
              "attention": lambda **kw: rnnkit.load(s2s_model).attention(**kw),
              "evaluate_seq2seq": lambda **kw: rnnkit.load(s2s_model).evaluate(**kw)}
