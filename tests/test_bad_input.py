@@ -792,6 +792,9 @@ CASES: list[Case] = [
     Case("autoencoder-train-freeze-everything", cli("train", "autoencoder", "--data", "{tmp}/t.jsonl", "--out",
                                                     "{tmp}/m", *sets(*AE_TINY, "train.freeze=encoder,decoder")), 2,
          "train.freeze: 'encoder,decoder' freezes every parameter", files={"t.jsonl": LABELLED}),
+    Case("classify-train-init-prefix-not-needed", cli(*TRAIN_CLS, "--init-from", "{autoencoder}", "--init-prefix",
+                                                       "encoder"), 2,
+         "drop --init-prefix 'encoder' (without it the names match: ", files={"t.jsonl": LABELLED}),
     Case("autoencoder-train-numeric", cli("train", "autoencoder", "--data", "{tmp}/t.npz", "--out", "{tmp}/m"), 2,
          "{tmp}/t.npz: an autoencoder reads texts (JSONL, CSV/TSV, plain lines or a folder of .txt files), not "
          "numeric sequences",
