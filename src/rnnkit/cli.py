@@ -172,8 +172,9 @@ def _add_evaluate(sub) -> None:
                                    "--beam N and --alpha A (the search that decodes it; default: greedy), and prints "
                                    "sacrebleu's signatures of BLEU and chrF.")
     p.add_argument("model", help="model directory")
-    p.add_argument("--data", help="data file read like the training data (required unless the model's task takes "
-                                  "its data from options of its own: a seq2seq model also takes --src FILE --ref FILE)")
+    p.add_argument("--data", help="data file read like the training data (an autoencoder's: by the file's name, as "
+                                  "reconstruct --input; required unless the model's task takes its data from options "
+                                  "of its own: a seq2seq model also takes --src FILE --ref FILE)")
     p.add_argument("--batch-size", type=int, help="sequences per batch (default: the training config's)")
     p.add_argument("--max-lines", type=int, default=0,
                    help="score only the first N lines (sentences, for models that split reviews); default: all")
