@@ -899,6 +899,9 @@ CASES: list[Case] = [
     bad_labelled("lm-key", LABELLED, "unknown config key 'train.bptt'", extra=sets("train.bptt=5")),
     bad_labelled("text-model-without-embedding", LABELLED, "model.embedding_size: a text classifier embeds its "
                  "tokens", extra=sets("model.embedding_size=0")),
+    bad_labelled("augment-shift-on-text", LABELLED, "{tmp}/t.jsonl: data.augment_shift, augment_rotate and "
+                 "augment_scale move numeric sequences (.npz, IDX); this training data is text",
+                 extra=sets("data.augment_rotate=5")),
     Case("classify-no-inputs", cli("classify", "{classifier}"), 2, "give the texts to classify or --input FILE"),
     Case("reconstruct-no-inputs", cli("reconstruct", "{classifier}"), 2,
          "give the texts to reconstruct or --input FILE"),

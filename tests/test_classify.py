@@ -30,6 +30,7 @@ from rnnkit.data.labelled import (
     read_idx,
     split_examples,
     truncate,
+    warp_randomly,
 )
 from rnnkit.distributed import DistInfo
 from rnnkit.errors import RnnkitError
@@ -223,6 +224,61 @@ def test_npz_sequences_with_lengths_and_truncation(tmp_path: Path) -> None:
     assert clean_text("a <b>bold</b>\nline", True) == "a bold line"
 
 
+def shifted_by(x: torch.Tensor, length: int, step: int, feature: int) -> torch.Tensor:
+    """One example (T, F) moved by ``step`` steps and ``feature`` features within its first ``length`` steps."""
+    out = torch.zeros_like(x)
+    for t in range(length):
+        for f in range(x.shape[1]):
+            if 0 <= t - step < length and 0 <= f - feature < x.shape[1]:
+                out[t, f] = x[t - step, f - feature]
+    return out
+
+
+def test_augment_shift_translates_each_example_within_its_valid_steps() -> None:
+    torch.manual_seed(0)
+    lengths = torch.randint(1, 6, (40,))
+    x = torch.rand(5, 40, 4) + 1
+    x[torch.arange(5).unsqueeze(1) >= lengths] = 0.0
+    moved = warp_randomly(x, lengths, 2)
+    offsets = set()
+    for b, length in enumerate(lengths.tolist()):
+        fits = [(s, f) for s in range(-2, 3) for f in range(-2, 3)
+                if torch.allclose(moved[:, b], shifted_by(x[:, b], length, s, f), atol=1e-5)]
+        assert fits, f"example {b} is not a translation of its input"
+        offsets.add(fits[0])
+    assert len(offsets) > 5  # each example draws its own offsets
+
+
+def test_augment_rotate_and_scale_turn_and_zoom_about_each_examples_centre() -> None:
+    torch.manual_seed(0)
+    x = torch.zeros(7, 30, 5)
+    lengths = torch.tensor([5, 7] * 15)
+    centres = lengths // 2
+    x[centres, torch.arange(30), 2] = 1.0  # a dot at the centre of each example's valid plane
+    x[0, torch.arange(30), 2] = 0.5  # and one at the top edge's middle
+    moved = warp_randomly(x, lengths, 0, rotate=30)
+    assert torch.allclose(moved[centres, torch.arange(30), 2], torch.ones(30))  # the centre stays
+    assert not torch.allclose(moved[0, :, 2], x[0, :, 2])  # the edge dot turns away
+    assert (moved[5:, ::2] == 0).all()  # the 5-step examples' padding stays padding
+    zoomed = warp_randomly(x, lengths, 0, scale=0.5)
+    assert torch.allclose(zoomed[centres, torch.arange(30), 2], torch.ones(30)) and not torch.equal(zoomed, x)
+
+
+def test_augment_shift_moves_the_training_batches_only(tmp_path: Path, monkeypatch) -> None:
+    import rnnkit.tasks.classify as classify_module
+
+    x, lengths, y = parity_features(64, 1)
+    np.savez(tmp_path / "t.npz", X=x.transpose(0, 1).numpy(), y=y.numpy(), lengths=lengths.numpy())
+    moved = []
+    monkeypatch.setattr(classify_module, "warp_randomly", lambda inputs, lens, *how: (
+        moved.append((inputs.shape[1], *how)), warp_randomly(inputs, lens, *how))[1])
+    model = rnnkit.train("classify", data=str(tmp_path / "t.npz"), out=tmp_path / "m",
+                         overrides=[*CLS, "train.epochs=1", "train.batch_size=16", "model.embedding_size=0",
+                                    "data.valid_fraction=0.25", "data.augment_shift=1", "data.augment_rotate=10"])
+    assert moved == [(16, 1, 10.0, 0.0)] * 3  # 48 training examples, 16 a batch; validation is not moved
+    assert model.config.data.augment_rotate == 10
+
+
 def test_random_and_tail_splits_hold_out_the_asked_shares(tmp_path: Path) -> None:
     examples = read_examples(write_jsonl(tmp_path / "d.jsonl", order_texts(100, 0)))
     train, valid, test = split_examples(examples, 0.1, 0.2, "tail")
@@ -383,6 +439,15 @@ def test_real_mnist_rows_read_as_28_steps_of_28_features(shared_data: Path) -> N
 
 CLASSIFY_RECIPES = {"seed-003-mnist": 28, "fashion-mnist-rows": 28, "seed-003-imdb-bag": 0, "imdb-lstm": 0,
                     "imdb-lm-lstm": 0, "imdb-sa-lstm": 0}
+
+
+def test_embedding_init_starts_the_token_embeddings_uniform_and_the_padding_row_at_zero() -> None:
+    torch.manual_seed(0)
+    weight = SequenceClassifier(ClassifyModel(encoder="bag", pooling="mean", embedding_size=16,
+                                              embedding_init=0.05), 2, vocab_size=1000).encoder.embedding.weight
+    assert weight.abs().max() <= 0.05 and weight[1:].std() > 0.025 and not weight[0].any()
+    default = SequenceClassifier(ClassifyModel(encoder="bag", pooling="mean"), 2, vocab_size=1000)
+    assert default.encoder.embedding.weight.std() > 0.5  # PyTorch's N(0, 1)
 
 
 @pytest.mark.parametrize(("name", "features"), CLASSIFY_RECIPES.items())

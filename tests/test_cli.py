@@ -265,3 +265,13 @@ def test_output_into_a_closed_pipe_stops_quietly(tmp_path: Path, corpus: Path, t
     proc.stdout.close()  # no reader left: the first line rnnkit prints meets a broken pipe
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141 and "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_ctrl_c_in_any_command_is_one_line_not_a_traceback(monkeypatch, capsys) -> None:
+    """Ctrl-C in a command with nothing to resume (reading a big --input, decoding): "interrupted", exit 130."""
+    def interrupted(args) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(COMMANDS, "recipes", interrupted)
+    assert main(["recipes"]) == 130
+    assert capsys.readouterr().err == "\ninterrupted\n"

@@ -25,6 +25,7 @@ from rnnkit.data.lm import (
 )
 from rnnkit.data.readers import read_lines, split_sentences
 from rnnkit.data.tokenizers import (
+    AlnumTokenizer,
     CharTokenizer,
     SentencePieceTokenizer,
     WordTokenizer,
@@ -62,6 +63,16 @@ def test_word_tokenizer_without_punctuation_split_keeps_ptb_tokens() -> None:
     line = " mr. <unk> is chairman of <unk> n.v. 's "
     assert WordTokenizer(split_punctuation=False).tokenize(line) == line.split()
     assert WordTokenizer(lowercase=True).tokenize("The CAT") == ["the", "cat"]
+
+
+def test_alnum_tokenizer_drops_punctuation_and_keeps_clitics_on_their_word(tmp_path: Path) -> None:
+    line = "This movie wasn't great, but... 10/10! <br /> The film's end_credits."
+    assert AlnumTokenizer(lowercase=True).tokenize(line) == [
+        "this", "movie", "wasn't", "great", "but", "10", "10", "br", "the", "film's", "end", "credits"]
+    assert build_tokenizer(TokenizerConfig(kind="alnum"), []).tokenize("Café, OK?") == ["Café", "OK"]
+    AlnumTokenizer(lowercase=True).save(tmp_path)
+    loaded = load_tokenizer(tmp_path)
+    assert isinstance(loaded, AlnumTokenizer) and loaded.lowercase
 
 
 def test_word_round_trip_on_the_fable() -> None:

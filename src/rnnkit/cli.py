@@ -279,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
         return _run(argv)
     except BrokenPipeError:  # the reader of our output went away (`rnnkit ... | head`)
         return _reader_gone()
+    except KeyboardInterrupt:  # Ctrl-C where a command keeps nothing to resume (reading, decoding, scoring)
+        print("\ninterrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
 
 
 def _reader_gone() -> int:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import math
 import re
 import sys
 import zipfile
@@ -536,6 +537,38 @@ def encode_features(examples: Examples, features: int, max_length: int, side: st
             x = x[:, :max_length]
         lengths = np.minimum(lengths, max_length)
     return torch.from_numpy(np.ascontiguousarray(x)), lengths.tolist()
+
+
+def warp_randomly(inputs: torch.Tensor, lengths: torch.Tensor, shift: int, rotate: float = 0.0,
+                  scale: float = 0.0) -> torch.Tensor:
+    """Numeric inputs (T, B, F), each example's plane of valid steps x features moved as an image: turned by a
+    random angle in [-rotate, rotate] degrees and zoomed by a factor in [1 - scale, 1 + scale] about its centre,
+    then shifted by whole steps and features in [-shift, shift]; bilinear, zeros fill what comes in, padding
+    stays padding. For images read row by row, the classic MNIST augmentation (data.augment_*); the torch RNG
+    draws, so a resume repeats it."""
+    steps, batch, width = inputs.shape
+    device = inputs.device
+    lengths = lengths.to(device)
+    valid = (torch.arange(steps, device=device)[:, None] < lengths[None, :]).unsqueeze(-1)  # (T, B, 1)
+    image = (inputs * valid).permute(1, 0, 2).unsqueeze(1)  # (B, 1, T, F)
+
+    def uniform(limit: float) -> torch.Tensor:  # (B, 1, 1) draws in [-limit, limit]
+        return ((torch.rand(batch, device=device) * 2 - 1) * limit).view(batch, 1, 1)
+
+    def whole(limit: int) -> torch.Tensor:
+        return torch.randint(-limit, limit + 1, (batch,), device=device).float().view(batch, 1, 1)
+
+    angle, zoom = uniform(math.radians(rotate)), 1 + uniform(scale)
+    centre_step, centre_feature = ((lengths.float() - 1) / 2).view(batch, 1, 1), (width - 1) / 2
+    # each output position, relative to the centre and unshifted, is turned back and unzoomed to its source
+    d_step = torch.arange(steps, device=device).float().view(1, steps, 1) - centre_step - whole(shift)
+    d_feature = torch.arange(width, device=device).float().view(1, 1, width) - centre_feature - whole(shift)
+    cos, sin = angle.cos(), angle.sin()
+    src_step = (cos * d_step - sin * d_feature) / zoom + centre_step
+    src_feature = (sin * d_step + cos * d_feature) / zoom + centre_feature
+    grid = torch.stack([(2 * src_feature + 1) / width - 1, (2 * src_step + 1) / steps - 1], dim=-1)  # x, y
+    moved = torch.nn.functional.grid_sample(image, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return moved.squeeze(1).permute(1, 0, 2) * valid
 
 
 def collate(data: Encoded, indices: list[int]) -> ClassifyBatch:

@@ -1,4 +1,5 @@
-"""Tokenizers: char, word (punctuation split off, as the seeds do) and sentencepiece subwords.
+"""Tokenizers: char, word (punctuation split off, as the seeds do), alnum (punctuation dropped) and
+sentencepiece subwords.
 
 A tokenizer turns a line of text into a list of string tokens and back; :class:`~rnnkit.data.vocab.Vocab`
 maps tokens to ids. Both are saved into the model directory, so a loaded model reads prompts exactly
@@ -23,6 +24,7 @@ SPM_TYPES = ("unigram", "bpe", "char", "word")
 _SPECIAL = re.compile(r"^<[A-Za-z_]+>$")  # <unk>, <eos>: never split
 _CLITIC = re.compile(r"^'[A-Za-z]{1,3}$")  # 's 're 'll (PTB keeps these as tokens)
 _EDGE_PUNCT = re.compile(r"^([^\w<]*)(.*?)([^\w>]*)$", re.DOTALL)
+_ALNUM_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")  # letters and digits, "don't" one word
 
 
 class Tokenizer(abc.ABC):
@@ -93,6 +95,17 @@ class WordTokenizer(Tokenizer):
         return {**super().options(), "split_punctuation": self.split_punctuation}
 
 
+class AlnumTokenizer(Tokenizer):
+    """Runs of letters and digits, an apostrophe clitic kept on its word ("don't"); punctuation dropped: Keras'
+    IMDB copy reads reviews this way, so a 10,000-word vocabulary spends no slots (and no share of an average)
+    on commas and full stops."""
+
+    kind = "alnum"
+
+    def _split(self, line: str) -> list[str]:
+        return _ALNUM_WORD.findall(line)
+
+
 class SentencePieceTokenizer(Tokenizer):
     """Subword pieces from a sentencepiece model (trained on the training text, or given)."""
 
@@ -153,13 +166,15 @@ def build_tokenizer(cfg: TokenizerConfig, train_lines: list[str]) -> Tokenizer:
         return CharTokenizer(cfg.lowercase)
     if cfg.kind == "word":
         return WordTokenizer(cfg.lowercase, cfg.split_punctuation)
+    if cfg.kind == "alnum":
+        return AlnumTokenizer(cfg.lowercase)
     if cfg.kind == "sentencepiece":
         if cfg.spm_model:
             if not Path(cfg.spm_model).is_file():
                 raise RnnkitError("sentencepiece model not found", cfg.spm_model)
             return SentencePieceTokenizer(cfg.spm_model, cfg.lowercase)
         return SentencePieceTokenizer.train(train_lines, cfg.vocab_size, cfg.spm_type, cfg.lowercase)
-    raise RnnkitError(f"unknown tokenizer kind '{cfg.kind}' (char | word | sentencepiece)")
+    raise RnnkitError(f"unknown tokenizer kind '{cfg.kind}' (char | word | alnum | sentencepiece)")
 
 
 def load_tokenizer(model_dir: str | Path, name: str = TOKENIZER_FILE, spm_name: str = SPM_FILE) -> Tokenizer:
@@ -181,6 +196,8 @@ def load_tokenizer(model_dir: str | Path, name: str = TOKENIZER_FILE, spm_name: 
         return CharTokenizer(opts["lowercase"])
     if kind == "word":
         return WordTokenizer(opts["lowercase"], opts["split_punctuation"])
+    if kind == "alnum":
+        return AlnumTokenizer(opts["lowercase"])
     spm_path = Path(model_dir) / spm_name
     if not spm_path.is_file():
         raise RnnkitError("model directory has no sentencepiece model", spm_path)
@@ -189,7 +206,7 @@ def load_tokenizer(model_dir: str | Path, name: str = TOKENIZER_FILE, spm_name: 
 
 #: the fields tokenizer.json holds for each kind (what Tokenizer.options() writes) and their types
 _OPTIONS = {"char": {"lowercase": bool}, "word": {"lowercase": bool, "split_punctuation": bool},
-            "sentencepiece": {"lowercase": bool}}
+            "alnum": {"lowercase": bool}, "sentencepiece": {"lowercase": bool}}
 
 
 def _check_options(opts: dict, fields: dict[str, type], path: Path) -> None:

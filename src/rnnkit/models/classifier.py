@@ -73,6 +73,9 @@ class SequenceEncoder(nn.Module):
             width = cfg.embedding_size or features
         else:
             self.embedding = nn.Embedding(vocab_size, cfg.embedding_size, padding_idx=0)
+            if cfg.embedding_init:  # Keras' uniform(-0.05, 0.05) instead of N(0, 1): rare words start near 0
+                nn.init.uniform_(self.embedding.weight, -cfg.embedding_init, cfg.embedding_init)
+                self.embedding.weight.data[0] = 0.0
             width = cfg.embedding_size
         directions = 2 if cfg.bidirectional else 1
         if cfg.encoder == "bag":

@@ -44,6 +44,7 @@ from rnnkit.data.labelled import (
     label_set,
     read_examples,
     split_examples,
+    warp_randomly,
 )
 from rnnkit.data.readers import check_file
 from rnnkit.data.tokenizers import SPM_FILE, TOKENIZER_FILE, Tokenizer, build_tokenizer, load_tokenizer
@@ -299,6 +300,9 @@ class ClassifyTask(Task):
         self.collated_valid: list[tuple[list[int], ClassifyBatch]] | None = None  # see _valid_batches
         if cfg.data.test:  # scored after training: an unknown label or a wrong width must not wait for that
             self.reader.encode(read_examples(cfg.data.test, read_options(cfg)))
+        if (cfg.data.augment_shift or cfg.data.augment_rotate or cfg.data.augment_scale) and not train.numeric:
+            raise RnnkitError("data.augment_shift, augment_rotate and augment_scale move numeric sequences (.npz, "
+                              "IDX); this training data is text", cfg.data.train)
         self.sizes = (len(train), len(valid))
         t = cfg.train
         try:
@@ -363,11 +367,16 @@ class ClassifyTask(Task):
 
     def batch_loss(self, model: nn.Module, batch: ClassifyBatch, state) -> LossResult:
         """Summed cross-entropy over the batch's examples; with model.joint, train.joint_weight x the mean token
-        cross-entropy of the joint objective is added as the (already mean) penalty."""
+        cross-entropy of the joint objective is added as the (already mean) penalty. Numeric inputs are warped
+        first when data.augment_* asks."""
+        d = self.cfg.data
+        moved = d.augment_shift or d.augment_rotate or d.augment_scale
+        inputs = (warp_randomly(batch.inputs, batch.lengths, d.augment_shift, d.augment_rotate, d.augment_scale)
+                  if moved else batch.inputs)
         if not self.joint:
-            logits = model(batch.inputs, batch.lengths)
+            logits = model(inputs, batch.lengths)
             return LossResult(F.cross_entropy(logits.float(), batch.labels, reduction="sum"), len(batch.labels))
-        logits, aux_sum, aux_count = model(batch.inputs, batch.lengths, auxiliary=True)
+        logits, aux_sum, aux_count = model(inputs, batch.lengths, auxiliary=True)
         return LossResult(F.cross_entropy(logits.float(), batch.labels, reduction="sum"), len(batch.labels),
                           penalty=self.cfg.train.joint_weight * aux_sum / max(aux_count, 1))
 

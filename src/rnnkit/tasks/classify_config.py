@@ -38,6 +38,12 @@ class ClassifyData:
     test_fraction: float = fraction(0.0)  # share of train held out for testing when no test file is given
     split: str = "random"  # how held-out examples are chosen: random (split_seed) | tail (the file's end)
     split_seed: int = at_least(0, 0)  # seeds the random split
+    # numeric data: each training example's plane of steps x features moved as an image (images read as rows:
+    # the classic MNIST augmentation); validation and test are not moved. Shift by up to N whole steps and
+    # features, turn by up to this many degrees, zoom by up to this share (0.1: 0.9-1.1x); zeros fill in
+    augment_shift: int = at_least(0, 0)
+    augment_rotate: float = ranged(0.0, 0, 180)
+    augment_scale: float = fraction(0.0)
 
 
 @dataclass
@@ -46,6 +52,8 @@ class ClassifyModel:
     # text: token embedding size; numeric input: 0 feeds the features to the encoder as they are (seed 003's
     # MNIST), > 0 puts a linear layer of this size first
     embedding_size: int = at_least(64, 0)
+    # text: token embeddings start uniform in [-x, x] (Keras' Embedding: 0.05); 0 = PyTorch's N(0, 1)
+    embedding_init: float = at_least(0.0, 0)
     hidden_size: int = at_least(128, 1)  # recurrent units per layer (and direction)
     layers: int = at_least(1, 1)  # stacked recurrent layers
     bidirectional: bool = False  # read each sequence both ways (outputs side by side)

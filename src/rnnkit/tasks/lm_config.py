@@ -28,7 +28,7 @@ class DataConfig:
 
 @dataclass
 class TokenizerConfig:
-    kind: str = "word"  # char | word | sentencepiece
+    kind: str = "word"  # char | word | alnum (words of letters and digits, punctuation dropped) | sentencepiece
     split_punctuation: bool = True  # word: split punctuation off words ("mice," -> "mice ,")
     lowercase: bool = False  # lower-case text (training data and prompts) before tokenizing
     vocab_size: int = at_least(0, 0)  # keep the most frequent N tokens (specials included); 0 = no limit
