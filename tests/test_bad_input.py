@@ -470,6 +470,10 @@ CASES: list[Case] = [
     Case("train-init-from-incomplete", cli(*TRAIN, "--init-from", "{tmp}/inc"), 2,
          "{tmp}/inc: not a complete model directory: 'vocab.json' is missing",
          files={"inc/config.yaml": "task: lm\n", "inc/model.safetensors": b"x"}),
+    Case("train-init-from-stopped-before-validation", cli(*TRAIN, "--init-from", "{tmp}/mc"), 2,
+         "{tmp}/mc: not a complete model directory: 'model.safetensors' is missing (the run stopped before its first "
+         "validation; its checkpoint holds weights: `rnnkit train TASK --out DIR --resume --set train.max_steps=N`",
+         files={**MODEL_COPY, "mc/model.safetensors": ("delete",), "mc/results.json": ("delete",)}),
     Case("train-numpy-init-from", cli(*TRAIN, "--backend", "numpy", "--init-from", "{model}"), 2,
          "--init-from is not supported with --backend numpy"),
     Case("train-numpy-cuda", cli(*TRAIN, "--backend", "numpy", "--device", "cuda"), 2,

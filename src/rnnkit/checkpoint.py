@@ -529,8 +529,19 @@ def require_files(model_dir: Path, names) -> None:
     """Each of ``names`` is a plain file in ``model_dir`` (else an error naming the first missing)."""
     for name in names:
         if not (model_dir / name).exists():
-            raise RnnkitError(f"not a complete model directory: '{name}' is missing", model_dir)
+            raise RnnkitError(f"not a complete model directory: '{name}' is missing{_stopped_early(model_dir, name)}",
+                              model_dir)
         require_plain_file(model_dir / name, f"'{name}'")
+
+
+def _stopped_early(model_dir: Path, name: str) -> str:
+    """The way on for a run stopped (Ctrl-C, SIGTERM: a wall budget) before its first validation wrote the
+    weights to use: its checkpoint holds weights, and a resume that trains no further validates them."""
+    if name != WEIGHTS_FILE or not has_checkpoint(model_dir) or (model_dir / RESULTS_FILE).exists():
+        return ""  # no checkpoint, or a finished run (results.json) whose weights were removed
+    return (" (the run stopped before its first validation; its checkpoint holds weights: `rnnkit train TASK --out "
+            "DIR --resume --set train.max_steps=N`, N at most the step it reached, validates them without training "
+            "and writes it)")
 
 
 # ---------------------------------------------------------------------------------------------- ownership
