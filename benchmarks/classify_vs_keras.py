@@ -5,12 +5,14 @@
 ``KERAS_BACKEND=torch``, ``--keras-python``) AT ONCE, as two processes under equal conditions (1 torch thread
 each, ``OMP_NUM_THREADS=1``, ``OMP_WAIT_POLICY=PASSIVE``), on the same split and for the same epochs:
 
-* ``mnist``   ``rnnkit train classify --recipe seed-003-mnist`` on MNIST's 10k images (7,200 train / 800 valid /
+* ``mnist``   ``rnnkit train classify --recipe seed-003-mnist`` (its random warps ``data.augment_*`` set to 0: the
+              seed trains on plain images) on MNIST's 10k images (7,200 train / 800 valid /
               2,000 test in file order) vs ``keras_seq_classify.py mnist --dataset mnist`` (8,000 / 2,000, the last
               10% of the 8,000 validating: the same three parts);
 * ``fashion`` ``--recipe fashion-mnist-rows`` on Fashion-MNIST's 60k training images (54,000 train / the last 6,000
-              valid) and its 10k test images vs ``keras_seq_classify.py mnist --dataset fashion-mnist --n-train
-              60000`` (54,000 fit / the last 10% = 6,000 valid, the 10k test images: the same three parts);
+              valid: ``data.valid_fraction=0.1``, Keras' split) and its 10k test images vs
+              ``keras_seq_classify.py mnist --dataset fashion-mnist --n-train 60000`` (54,000 fit / the last 10% =
+              6,000 valid, the 10k test images: the same three parts);
 * ``imdb``    ``seed-003-imdb-bag`` vs ``keras_seq_classify.py imdb --model gap`` (15,000 train / 10,000 valid,
               the 25,000 test reviews; each its own tokenisation, see RESULTS.md).
 
@@ -22,6 +24,10 @@ Per epoch: the median of the epochs after the first (warm-up). CPU seconds of ea
 ``wait4``. Accuracy: the test split (rnnkit scores the weights selected by validation accuracy, Keras its last
 epoch's). Target (issue 14): rnnkit >= 3x faster per epoch at equal or better accuracy.
 
+``--set KEY=VALUE`` (repeatable) passes config overrides to every rnnkit side; ``--variant NAME:KEY=VALUE,...``
+(repeatable) runs one more rnnkit process per variant in the same batch, with those overrides on top (e.g.
+``--variant bf16:train.cpu_amp=true``: the plain recipe, its bf16-autocast run and Keras, all three at once).
+
 ``overhead``: one process, seed-003-mnist's task and model, interleaved rounds of N updates each (after an
 untimed warm-up round) by the real ``rnnkit.train.Trainer`` (clocked as ``trainer_overhead.py`` does: from its
 epoch's start to its train log row) and by a minimal PyTorch loop (collate the batch with the task's batches,
@@ -31,6 +37,7 @@ around a bare ``nn.LSTM(28, 128) -> nn.Linear`` (no packing). Ratio rnnkit/minim
 
   python benchmarks/classify_vs_keras.py side --cases mnist,fashion,imdb --epochs 3
   python benchmarks/classify_vs_keras.py overhead --rounds 3 --steps 60
+  python benchmarks/classify_vs_keras.py side --cases mnist --epochs 5 --variant bf16:train.cpu_amp=true
   python benchmarks/classify_vs_keras.py side --quick      # smoke test
 """
 
@@ -51,10 +58,13 @@ from _common import DEFAULT_DATA_DIR, PEERS_DIR, REPO, emit, machine, markdown_t
 
 # rnnkit's recipe and its Keras counterpart per case: (recipe, data files, keras arguments)
 CASES = {
-    "mnist": ("seed-003-mnist", ["--data", "{data}/mnist/t10k-images-idx3-ubyte.gz"],
+    "mnist": ("seed-003-mnist", ["--data", "{data}/mnist/t10k-images-idx3-ubyte.gz",  # the seed's plain images:
+                                 *[arg for key in ("shift", "rotate", "scale")  # the recipe's random warps off
+                                   for arg in ("--set", f"data.augment_{key}=0")]],
               ["mnist", "--dataset", "mnist", "--data-dir", "{data}/mnist"]),
     "fashion": ("fashion-mnist-rows", ["--data", "{data}/fashion-mnist/train-images-idx3-ubyte.gz",
-                                       "--test", "{data}/fashion-mnist/t10k-images-idx3-ubyte.gz"],
+                                       "--test", "{data}/fashion-mnist/t10k-images-idx3-ubyte.gz",
+                                       "--set", "data.valid_fraction=0.1"],  # Keras' split, whatever the recipe's
                 ["mnist", "--dataset", "fashion-mnist", "--data-dir", "{data}/fashion-mnist", "--n-train", "60000"]),
     "imdb": ("seed-003-imdb-bag", ["--data", "{data}/imdb/train.jsonl.gz", "--test", "{data}/imdb/test.jsonl.gz"],
              ["imdb", "--model", "gap"]),
@@ -122,24 +132,42 @@ def parse_args(argv=None):
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     p.add_argument("--peers-dir", type=Path, default=PEERS_DIR)
     p.add_argument("--keras-python", default="/tmp/peers/bin/python", help="Python with keras installed")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="side: a config override for every rnnkit run (repeatable)")
+    p.add_argument("--variant", dest="variants", action="append", default=[], metavar="NAME:KEY=VALUE,...",
+                   help="side: one more rnnkit run at once, with these overrides too (repeatable)")
     p.add_argument("--quick", action="store_true", help="smoke test: 1 epoch / 2 rounds of 10 updates")
     args = p.parse_args(argv)
+    args.variants = dict(rnnkit_variant(v, p) for v in args.variants)
     if args.quick:
         args.epochs, args.rounds, args.steps = 1, 2, 10
     return args
 
 
 # ----------------------------------------------------------------------------------------------- side by side
-def side_commands(case: str, args, work: Path) -> tuple[list[str], list[str]]:
+def rnnkit_variant(text: str, parser: argparse.ArgumentParser) -> tuple[str, list[str]]:
+    """``NAME:KEY=VALUE,...`` as (name, overrides)."""
+    name, _, overrides = text.partition(":")
+    if not name or name in ("rnnkit", "keras") or not overrides or "=" not in overrides:
+        parser.error(f"--variant {text!r}: expected NAME:KEY=VALUE[,KEY=VALUE...] (NAME not rnnkit or keras)")
+    return name, overrides.split(",")
+
+
+def side_commands(case: str, args, work: Path) -> dict[str, list[str]]:
+    """The command of each side: ``rnnkit`` (the recipe), one per ``--variant`` and ``keras``."""
     recipe, data_args, keras_args = CASES[case]
     data = str(args.data_dir)
-    rnnkit = [sys.executable, "-c", DRIVER, str(work / "stamps.json"), "train", "classify", "--recipe", recipe,
-              *[a.format(data=data) for a in data_args], "--out", str(work / "rnnkit"), "--threads", "1",
-              "--set", f"train.epochs={args.epochs}", "--set", "train.early_stop=0", "--set", "train.progress=false"]
-    keras = [args.keras_python, "-c", KERAS_DRIVER, str(work / "keras_stamps.json"),
-             str(args.peers_dir / "keras_seq_classify.py"), *[a.format(data=data) for a in keras_args],
-             "--epochs", str(args.epochs), "--threads", "1", "--json-out", str(work / "keras.json")]
-    return rnnkit, keras
+    commands = {}
+    for name, overrides in {"rnnkit": [], **args.variants}.items():
+        sets = [f"train.epochs={args.epochs}", "train.early_stop=0", "train.progress=false", *args.overrides,
+                *overrides]
+        commands[name] = [sys.executable, "-c", DRIVER, str(work / f"{name}.stamps.json"), "train", "classify",
+                          "--recipe", recipe, *[a.format(data=data) for a in data_args], "--out", str(work / name),
+                          "--threads", "1", *[arg for s in sets for arg in ("--set", s)]]
+    commands["keras"] = [args.keras_python, "-c", KERAS_DRIVER, str(work / "keras_stamps.json"),
+                         str(args.peers_dir / "keras_seq_classify.py"), *[a.format(data=data) for a in keras_args],
+                         "--epochs", str(args.epochs), "--threads", "1", "--json-out", str(work / "keras.json")]
+    return commands
 
 
 def run_together(commands: dict[str, list[str]], work: Path) -> dict[str, dict]:
@@ -168,14 +196,14 @@ def per_epoch(epochs: list[tuple[float, float]]) -> dict:
             "cpu_sec_per_epoch": round(statistics.median(c for _, c in later), 3)}
 
 
-def rnnkit_figures(work: Path) -> dict:
-    stamps = json.loads((work / "stamps.json").read_text())
+def rnnkit_figures(work: Path, name: str) -> dict:
+    stamps = json.loads((work / f"{name}.stamps.json").read_text())
     firsts = {}
     for epoch, wall, cpu in stamps[:-1]:  # a resumed epoch would stamp twice: keep its first
         firsts.setdefault(epoch, (wall, cpu))
     marks = [firsts[e] for e in sorted(firsts)] + [tuple(stamps[-1][1:])]  # the last: the loop's end
     epochs = [(b[0] - a[0], b[1] - a[1]) for a, b in zip(marks[:-1], marks[1:], strict=True)]
-    results = json.loads((work / "rnnkit" / "results.json").read_text())
+    results = json.loads((work / name / "results.json").read_text())
     return {**per_epoch(epochs), "valid_acc": round(results["valid"]["accuracy"], 4),
             "test_acc": round(results["test"]["accuracy"], 4)}
 
@@ -193,25 +221,29 @@ def side_by_side(args) -> list[list]:
     for case in args.cases.split(","):
         with tempfile.TemporaryDirectory(prefix=f"classify-vs-keras-{case}-") as tmp:
             work = Path(tmp)
-            rnnkit, keras = side_commands(case, args, work)
-            runs = run_together({"rnnkit": rnnkit, "keras": keras}, work)
+            commands = side_commands(case, args, work)
+            runs = run_together(commands, work)
             for name, run in runs.items():
                 if run["exit_code"] != 0:
                     sys.exit(f"{name} failed ({run['exit_code']}): {(work / f'{name}.log').read_text()[-3000:]}")
-            figures = {"rnnkit": rnnkit_figures(work), "keras": keras_figures(work)}
+            figures = {name: keras_figures(work) if name == "keras" else rnnkit_figures(work, name)
+                       for name in commands}
         for name, fig in figures.items():
             emit({"bench": "classify_vs_keras", "case": case, "side": name, "epochs": args.epochs, **runs[name],
-                  **fig, "command": " ".join(rnnkit if name == "rnnkit" else keras).replace(DRIVER, "DRIVER")
+                  **fig, "command": " ".join(commands[name]).replace(DRIVER, "DRIVER")
                   .replace(KERAS_DRIVER, "KERAS_DRIVER"),
                   "machine": {**machine(), "torch_threads": 1, "env": ENV},
                   "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
-        theirs, ours = figures["keras"], figures["rnnkit"]
-        speedup = (f"{theirs['cpu_sec_per_epoch'] / ours['cpu_sec_per_epoch']:.2f}x CPU, "
-                   f"{theirs['sec_per_epoch'] / ours['sec_per_epoch']:.2f}x wall")
+        theirs = figures["keras"]
         rows += [[case, name, fig["cpu_sec_per_epoch"], fig["sec_per_epoch"], runs[name]["cpu_s"], runs[name]["wall_s"],
-                  fig["valid_acc"], fig["test_acc"], speedup if name == "rnnkit" else ""]
+                  fig["valid_acc"], fig["test_acc"], "" if name == "keras" else speedup(theirs, fig)]
                  for name, fig in figures.items()]
     return rows
+
+
+def speedup(theirs: dict, ours: dict) -> str:
+    return (f"{theirs['cpu_sec_per_epoch'] / ours['cpu_sec_per_epoch']:.2f}x CPU, "
+            f"{theirs['sec_per_epoch'] / ours['sec_per_epoch']:.2f}x wall")
 
 
 # ---------------------------------------------------------------------------------------------------- overhead

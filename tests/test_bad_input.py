@@ -313,6 +313,8 @@ CASES: list[Case] = [
     bad_set("float-bool", "train.lr=true", "'train.lr' must be a number, got True"),
     bad_set("float-map", "train.clip={a: 1}", "'train.clip' must be a number"),
     bad_set("bool-word", "train.amp=maybe", "'train.amp' must be true or false, got 'maybe'"),
+    bad_set("bool-word-cpu-amp", "train.cpu_amp=maybe", "'train.cpu_amp' must be true or false, got 'maybe'"),
+    bad_set("bool-number-cpu-amp", "train.cpu_amp=2", "'train.cpu_amp' must be true or false, got 2"),
     bad_set("bool-number", "model.tie_weights=1", "'model.tie_weights' must be true or false, got 1"),
     bad_set("str-number", "model.cell=3", "'model.cell' must be a string, got 3"),
     bad_set("str-list", "train.optimizer=[sgd]", "'train.optimizer' must be a string"),
@@ -481,6 +483,8 @@ CASES: list[Case] = [
     Case("train-numpy-adam", cli(*TRAIN, "--backend", "numpy"), 2, "the numpy backend trains with plain SGD only"),
     Case("train-numpy-dropout", cli(*TRAIN, "--backend", "numpy", *sets("train.optimizer=sgd", "model.dropout=0.5")),
          2, "the numpy backend does not implement model.dropout"),
+    Case("train-numpy-cpu-amp", cli(*TRAIN, "--backend", "numpy", *sets("train.optimizer=sgd", "train.cpu_amp=true")),
+         2, "the numpy backend does not implement train.cpu_amp"),
     Case("train-nan-loss", cli(*TRAIN, *sets("model.cell=rnn_relu", "train.optimizer=sgd", "train.lr=1e10")), 2,
          "loss is nan at step 2 (epoch 1)", out="m"),
     # ------------------------------------------------------------------------------ memory before building

@@ -66,7 +66,10 @@ class TrainConfig:
     early_stop: int = at_least(0, 0)  # stop after N evaluations without a new best selection metric (0 = never)
     seed: int = at_least(1111, 0)  # seeds python, numpy and torch; data order depends only on it and the epoch
     device: str = "auto"  # auto | cpu | cuda
-    amp: bool = True  # bf16 autocast on GPU (ignored on CPU)
+    amp: bool = True  # bf16 autocast of the training forward on GPU (ignored on CPU)
+    # bf16 autocast of the training forward on CPU (weights, optimizer and validation stay fp32); pays only on
+    # a CPU with native bf16 (AVX-512 BF16 / AMX), elsewhere it is emulated and slower (a warning says so)
+    cpu_amp: bool = False
     # torch CPU threads (0 = rnnkit's choice: OMP_NUM_THREADS if set, else every usable core); at most 1024:
     # OpenMP allocates per thread, and 10**8 threads is 20 GB
     threads: int = ranged(0, 0, 1024)

@@ -2,13 +2,15 @@
 
 A task (see :mod:`rnnkit.tasks.base`) supplies the model, the training batches, the loss of one batch,
 a validation function and the metric that selects the best weights (with its direction); the trainer
-owns everything else: optimizer and learning-rate schedule, gradient clipping, bf16 autocast on GPU,
+owns everything else: optimizer and learning-rate schedule, gradient clipping, bf16 autocast of the training
+forward (on GPU by default, on CPU as an option; validation always runs in fp32),
 data parallelism (DDP), validation, checkpoints with exact resume, best model and early stopping by the
 selection metric, the CSV log, learning curves and the progress bar.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
@@ -72,6 +74,28 @@ def refuse_other_backend(trained_by: str, backend: str, out_dir: Path) -> None:
     if trained_by != backend:
         flag = " --backend numpy" if trained_by == "numpy" else " (without --backend numpy)"
         raise RnnkitError(f"this run was trained with the {trained_by} backend: resume it{flag}", out_dir)
+
+
+CPU_BF16_EMULATED = ("train.cpu_amp: this CPU has no native bf16 (AVX-512 BF16 / AMX), so bf16 is emulated "
+                     "and training is SLOWER than in fp32; set train.cpu_amp=false")
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN runs bf16 natively on this CPU (without it, PyTorch emulates bf16, slowly)."""
+    return torch.backends.mkldnn.is_available() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def training_autocast(cfg: TrainConfig, device: torch.device, warn: bool = True):
+    """The context the training forward runs in: bf16 autocast on GPU (``train.amp``) or on CPU
+    (``train.cpu_amp``), else none. Weights, gradients and optimizer state stay fp32 (autocast casts copies of
+    the weights per op), and validation runs outside it: the metrics that select weights are fp32 figures."""
+    if device.type == "cuda" and cfg.amp:
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    if device.type == "cpu" and cfg.cpu_amp:
+        if warn and not cpu_has_native_bf16():
+            print(f"warning: {CPU_BF16_EMULATED}", file=sys.stderr, flush=True)
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def seed_everything(seed: int) -> None:
@@ -214,7 +238,7 @@ class Trainer:
         self._stop: _StopFlag | None = None  # set while fit() runs
         self._agreed_stop = False
         self.weights_metadata: dict[str, str] = {}  # binds saved weights to the model directory (rank 0 sets it)
-        self.autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.amp and device.type == "cuda")
+        self.autocast = training_autocast(cfg, device, warn=self.dist.is_main)
 
     # ----------------------------------------------------------------- checkpoints
     def _trainer_state(self) -> dict:

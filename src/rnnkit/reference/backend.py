@@ -69,6 +69,7 @@ def check_numpy_config(cfg: Config, training: bool = True) -> None:
         "model.weight_drop": m.weight_drop, "train.momentum": t.momentum, "train.weight_decay": t.weight_decay,
         "train.activation_reg": t.activation_reg, "train.temporal_reg": t.temporal_reg,
         "train.nt_asgd": t.nt_asgd, "train.variable_bptt": t.variable_bptt,
+        "train.cpu_amp": t.cpu_amp,  # it computes in float64: bf16 autocast has nothing to cast
     }
     if t.optimizer != "sgd":
         raise RnnkitError(f"the numpy backend trains with plain SGD only (train.optimizer is '{t.optimizer}')")
