@@ -1,5 +1,6 @@
 """SA-LSTM pretraining (rnnkit train autoencoder) and fine-tuning a classifier from it: the autoencoder learns to
-reconstruct, evaluates and reloads, reconstructs through `rnnkit reconstruct` (greedy and beam),
+reconstruct, evaluates and reloads, reconstructs through `rnnkit reconstruct` (greedy and beam, with translate's
+length penalty; an empty line explained on stderr),
 --init-from copies exactly the embedding and encoder it reports, and
 train.freeze / train.unfreeze_after keep the frozen parts fixed for exactly the epochs they say."""
 
@@ -173,3 +174,58 @@ def test_freezing_is_refused_under_several_processes(tmp_path: Path) -> None:
     cfg = load_config(None, [*CLS, f"data.train={data}", "train.freeze=encoder"], {"task": "classify"})
     with pytest.raises(RnnkitError, match="train.freeze needs a single process"):
         ClassifyTask(cfg, DistInfo(rank=0, world=2), torch.device("cpu"))
+
+
+@pytest.fixture(scope="module")
+def untrained_autoencoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An autoencoder after one tiny step: its output is near uniform, so a wide beam without a length
+    penalty finds the empty text (one <eos>, log 1/V) likelier than any longer one (about log 1/V per token)."""
+    root = tmp_path_factory.mktemp("ae0")
+    texts = write_lines(root / "texts.txt", corpus_lines(40, 3))
+    rnnkit.train("autoencoder", data=str(texts), out=root / "ae",
+                 overrides=[*SIZES, "train.lr=0.0001", "train.max_steps=1", "data.valid_fraction=0.1"])
+    return root / "ae"
+
+
+def test_reconstruct_has_translates_length_penalty_and_explains_an_empty_line(untrained_autoencoder: Path,
+                                                                               capsys) -> None:
+    model = rnnkit.load(untrained_autoencoder)
+    wide, text = len(model.vocab), corpus_lines(1, 5)
+    assert model.reconstruct(text, beam=wide, alpha=0) == [""]
+    assert model.reconstruct(text, beam=wide, alpha=5) != [""]  # the penalty favours the longer outputs
+    assert model.reconstruct(text, beam=wide) == model.reconstruct(text, beam=wide, alpha=1.0)  # translate's default
+    assert main(["reconstruct", str(untrained_autoencoder), *text, text[0], "--beam", str(wide), "--alpha", "0"]) == 0
+    out, err = capsys.readouterr()
+    assert out == "\n\n"
+    assert err.splitlines() == [
+        f"reconstruct: text 1's reconstruction is empty: with --beam {wide} --alpha 0 the likeliest output is <eos> "
+        "at once; a larger --alpha (the length penalty, default 1) favours longer outputs",
+        "reconstruct: 2 of 2 reconstructions were empty"]
+    assert main(["reconstruct", str(untrained_autoencoder), *text, "--beam", str(wide), "--alpha", "5"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_evaluate_and_reconstruct_read_a_file_by_its_name_alike(autoencoder_dir: Path, tmp_path: Path) -> None:
+    texts = corpus_lines(6, 21)
+    jsonl = tmp_path / "texts.jsonl"
+    jsonl.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
+    lines, folder = write_lines(tmp_path / "texts.txt", texts), tmp_path / "folder"
+    folder.mkdir()
+    for i, t in enumerate(texts):
+        (folder / f"{i}.txt").write_text(t, encoding="utf-8")
+    cfg = load_config(None, ["data.format=jsonl"], {"task": "autoencoder"})
+    model = rnnkit.load(autoencoder_dir)
+    model.config.data = cfg.data  # as trained with data.format jsonl: a file to score is still read by its name
+    scored = [model.evaluate(path) for path in (jsonl, lines, folder)]
+    assert scored[0] == scored[1] == scored[2] and scored[0]["examples"] == 6
+    assert model.read_texts(lines) == model.read_texts(jsonl) == texts
+
+
+def test_an_autoencoder_honours_train_freeze(autoencoder_dir: Path, tmp_path: Path) -> None:
+    texts = write_lines(tmp_path / "texts.txt", corpus_lines(40, 3))
+    out = tmp_path / "ae"
+    rnnkit.train("autoencoder", data=str(texts), out=out, init_from=autoencoder_dir,
+                 overrides=[*SIZES, "train.max_steps=3", "train.batch_size=8", "train.freeze=encoder"])
+    trained, pretrained = load_file(out / "model.safetensors"), load_file(autoencoder_dir / "model.safetensors")
+    assert all(torch.equal(trained[n], pretrained[n]) for n in trained if n.startswith("encoder."))
+    assert not torch.equal(trained["decoder.output.weight"], pretrained["decoder.output.weight"])

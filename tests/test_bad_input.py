@@ -7,8 +7,8 @@ One table, ``CASES``. Each row is plain data, ``Case(id, run, expect, message, f
              ``("api", ENTRY, {kwargs})`` with ENTRY one of ``train``, ``load``, ``evaluate``,
              ``generate`` (methods of ``rnnkit.load("{model}")``), ``train_numpy``, ``load_numpy``,
              ``generate_numpy`` (``load_numpy("{model}").generate``), ``classify``
-             (``rnnkit.load("{classifier}").classify``), ``translate``, ``attention``, ``evaluate_seq2seq``
-             (methods of ``rnnkit.load("{s2s_model}")``).
+             (``rnnkit.load("{classifier}").classify``), ``reconstruct`` (``rnnkit.load("{autoencoder}")``'s),
+             ``translate``, ``attention``, ``evaluate_seq2seq`` (methods of ``rnnkit.load("{s2s_model}")``).
 ``expect``   CLI: the exit status (2: a user error; argparse's own errors exit 2 too).
              API: the exception class (``RnnkitError``, ``TypeError``, ``ValueError``).
 ``message``  a fragment the one error line (CLI) or the exception text (API) must contain.
@@ -28,7 +28,8 @@ One table, ``CASES``. Each row is plain data, ``Case(id, run, expect, message, f
 Placeholders, in argv, kwargs, files and message: ``{tmp}`` the case's folder (also the working
 directory), ``{model}`` a tiny trained word LM (shared: it must not change), ``{windows_model}`` the same
 in windows mode, ``{train}`` / ``{valid}`` good texts (shared too), ``{classifier}`` /
-``{numeric_classifier}`` tiny classifiers of texts (labels xy, yx) and of 2-feature sequences, ``{s2s_model}`` a
+``{numeric_classifier}`` tiny classifiers of texts (labels xy, yx) and of 2-feature sequences, ``{autoencoder}`` a
+tiny autoencoder of the same texts, ``{s2s_model}`` a
 tiny trained seq2seq model (attention, sources of at most 10 tokens), ``{pairs}`` its training pairs (TSV),
 ``{s2s_text}`` a good sentence to translate.
 
@@ -159,6 +160,7 @@ LABELLED = "".join(f'{{"text": "{t}", "label": "{l}"}}\n' for t, l in
                    [("a x b y", "xy"), ("b y x", "yx"), ("x c y", "xy"), ("y d x", "yx")] * 5)
 CLS_TINY = ["model.embedding_size=4", "model.hidden_size=4", "train.max_steps=2", "train.batch_size=4",
             "train.progress=false", "train.device=cpu"]
+AE_TINY = [*CLS_TINY, "data.valid_fraction=0.2"]
 TRAIN_CLS = ["train", "classify", "--data", "{tmp}/t.jsonl", "--out", "{tmp}/m", *sets(*CLS_TINY)]
 TRAIN_FOLDER = ["train", "classify", "--out", "{tmp}/m", *sets(*CLS_TINY, "data.train={tmp}/d")]
 TRAIN_NPZ = ["train", "classify", "--data", "{tmp}/t.npz", "--out", "{tmp}/m", *sets(*CLS_TINY)]
@@ -783,6 +785,24 @@ CASES: list[Case] = [
     bad_labelled("jsonl-invalid", LABELLED + '{"text": "x\n', "{tmp}/t.jsonl:21: invalid JSON"),
     bad_labelled("freeze-unknown-part", LABELLED, "train.freeze: the model has no parameter under 'encoder.rnns.3'",
                  extra=("--set", "train.freeze=encoder.embedding,encoder.rnns.3")),
+    bad_labelled("freeze-everything", LABELLED, "train.freeze: 'encoder,head' freezes every parameter (nothing would "
+                 "train in any epoch)", extra=sets("train.freeze=encoder,head")),
+    bad_labelled("freeze-everything-joint-until-unfrozen", LABELLED, "train.freeze: 'encoder,head,decoder' freezes "
+                 "every parameter (nothing would train in epochs 1-2 with train.unfreeze_after 2)",
+                 extra=sets("model.joint=reconstruct", "train.freeze=encoder,head,decoder", "train.unfreeze_after=2",
+                            "train.epochs=3")),
+    bad_labelled("joint-weight-without-joint", LABELLED, "train.joint_weight 5 weighs no joint objective (model.joint "
+                 "none): set model.joint lm or reconstruct, or leave train.joint_weight out",
+                 extra=sets("train.joint_weight=5")),
+    Case("autoencoder-train-freeze-unknown-part", cli("train", "autoencoder", "--data", "{tmp}/t.jsonl", "--out",
+                                                      "{tmp}/m", *sets(*AE_TINY, "train.freeze=bogus")), 2,
+         "train.freeze: the model has no parameter under 'bogus'", files={"t.jsonl": LABELLED}),
+    Case("autoencoder-train-freeze-everything", cli("train", "autoencoder", "--data", "{tmp}/t.jsonl", "--out",
+                                                    "{tmp}/m", *sets(*AE_TINY, "train.freeze=encoder,decoder")), 2,
+         "train.freeze: 'encoder,decoder' freezes every parameter", files={"t.jsonl": LABELLED}),
+    Case("classify-train-init-prefix-not-needed", cli(*TRAIN_CLS, "--init-from", "{autoencoder}", "--init-prefix",
+                                                       "encoder"), 2,
+         "drop --init-prefix 'encoder' (without it the names match: ", files={"t.jsonl": LABELLED}),
     Case("autoencoder-train-numeric", cli("train", "autoencoder", "--data", "{tmp}/t.npz", "--out", "{tmp}/m"), 2,
          "{tmp}/t.npz: an autoencoder reads texts (JSONL, CSV/TSV, plain lines or a folder of .txt files), not "
          "numeric sequences",
@@ -919,6 +939,14 @@ CASES: list[Case] = [
          "give the texts to reconstruct or --input FILE"),
     Case("reconstruct-beam-zero", cli("reconstruct", "{classifier}", "x y", "--beam", "0"), 2,
          "--beam must be at least 1, got 0"),
+    Case("reconstruct-beam-huge", cli("reconstruct", "{autoencoder}", "x y", "--beam", "1000000000"), 2,
+         "(decoding 1 sentences x beam 1,000,000,000 over up to ", isolate=True),
+    Case("reconstruct-alpha-negative", cli("reconstruct", "{autoencoder}", "x y", "--beam", "2", "--alpha", "-1"), 2,
+         "reconstruct: alpha (the length penalty) must be between 0 and 5, got -1.0"),
+    Case("api-reconstruct-alpha-string", api("reconstruct", texts=["x y"], alpha="1"), TypeError,
+         "reconstruct: alpha must be a number, got '1'"),
+    Case("generate-with-an-autoencoder", cli("generate", "{autoencoder}"), 2,
+         "{autoencoder}: is an autoencoder model: it does not generate (its command is rnnkit reconstruct)"),
     Case("reconstruct-a-classifier", cli("reconstruct", "{classifier}", "x y"), 2,
          "is a classify model: it does not reconstruct (its command is rnnkit classify)"),
     Case("classify-texts-and-input", cli("classify", "{classifier}", "x y", "--input", "{tmp}/in.txt"), 2,
@@ -1212,7 +1240,8 @@ def classifiers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     (root / "t.npz").write_bytes(GOOD_NPZ["t.npz"])
     for name, data in (("classifier", "t.jsonl"), ("numeric_classifier", "t.npz")):
         rnnkit.train("classify", data=str(root / data), out=root / name, overrides=CLS_TINY)
-    return {"classifier": str(root / "classifier"), "numeric_classifier": str(root / "numeric_classifier")}
+    rnnkit.train("autoencoder", data=str(root / "t.jsonl"), out=root / "autoencoder", overrides=AE_TINY)
+    return {name: str(root / name) for name in ("classifier", "numeric_classifier", "autoencoder")}
 
 
 @pytest.fixture(scope="module")
@@ -1354,6 +1383,7 @@ def _run_api(entry: str, kwargs: dict[str, Any], inputs: dict[str, str]) -> Base
              "generate": lambda **kw: rnnkit.load(model).generate(**kw),
              "generate_numpy": lambda **kw: load_numpy(model).generate(**kw),
              "classify": lambda **kw: rnnkit.load(inputs["classifier"]).classify(**kw),
+             "reconstruct": lambda **kw: rnnkit.load(inputs["autoencoder"]).reconstruct(**kw),
              "translate": lambda **kw: rnnkit.load(s2s_model).translate(**kw),
              "attention": lambda **kw: rnnkit.load(s2s_model).attention(**kw),
              "evaluate_seq2seq": lambda **kw: rnnkit.load(s2s_model).evaluate(**kw)}

@@ -13,7 +13,7 @@
     rnnkit evaluate DIR --data PATH [--json FILE] [--backend torch|numpy] [-v]
     rnnkit evaluate DIR --src FILE --ref FILE [--beam N] [--json FILE]   (a seq2seq model; or --data PAIRS.tsv)
     rnnkit classify DIR [TEXT ...] [--input FILE] [--probs] [--batch-size N]
-    rnnkit reconstruct DIR [TEXT ...] [--input FILE] [--beam N] [--batch-size N]   (an autoencoder)
+    rnnkit reconstruct DIR [TEXT ...] [--input FILE] [--beam N] [--alpha A] [--batch-size N]   (an autoencoder)
     rnnkit gradcheck --cell rnn|gru|lstm
     rnnkit data toy TASK --out DIR [--n N] [--seed S] [--overwrite]
 
@@ -172,8 +172,9 @@ def _add_evaluate(sub) -> None:
                                    "--beam N and --alpha A (the search that decodes it; default: greedy), and prints "
                                    "sacrebleu's signatures of BLEU and chrF.")
     p.add_argument("model", help="model directory")
-    p.add_argument("--data", help="data file read like the training data (required unless the model's task takes "
-                                  "its data from options of its own: a seq2seq model also takes --src FILE --ref FILE)")
+    p.add_argument("--data", help="data file read like the training data (an autoencoder's: by the file's name, as "
+                                  "reconstruct --input; required unless the model's task takes its data from options "
+                                  "of its own: a seq2seq model also takes --src FILE --ref FILE)")
     p.add_argument("--batch-size", type=int, help="sequences per batch (default: the training config's)")
     p.add_argument("--max-lines", type=int, default=0,
                    help="score only the first N lines (sentences, for models that split reviews); default: all")
@@ -209,12 +210,18 @@ def _add_reconstruct(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("reconstruct", help="decode texts back from an autoencoder's encoder state",
                        description="Encode each text with a trained sequence autoencoder (rnnkit train autoencoder) "
                                    "and decode it again from the encoder's final state, greedily or by beam search: "
-                                   "one reconstruction per line, what the state holds of the text.")
+                                   "one reconstruction per line, what the state holds of the text (an empty one is "
+                                   "explained on stderr).")
     p.add_argument("model", help="model directory (an autoencoder)")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to reconstruct (or give --input)")
-    p.add_argument("--input", metavar="FILE", help="reconstruct every text of a file: one per line, or JSONL / "
-                                                   "CSV / TSV read as the training data")
+    p.add_argument("--input", metavar="FILE",
+                   help="reconstruct every text of a file, read by its name: JSONL (.jsonl, .jsonl.gz) or CSV / TSV "
+                        "(.csv, .tsv) with the training's data.text_field, a folder of .txt files (one text each), "
+                        "else one text per line")
     p.add_argument("--beam", type=int, default=1, metavar="N", help="beam size (default 1: greedy)")
+    p.add_argument("--alpha", type=float, default=1.0, metavar="A",
+                   help="beam search length penalty ((5 + length) / 6) ** A, as translate's (GNMT; default 1.0, 0 = "
+                        "none: a wide beam then finds the empty text likeliest)")
     p.add_argument("--batch-size", type=int, help="texts per batch (default: the training config's eval_batch_size)")
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     p.set_defaults(backend="torch")
@@ -388,7 +395,8 @@ def _require_verb(task: str, own: str, verb: str, model_dir: str) -> None:
     """A model does its own task's job (``own``): a seq2seq model given to ``generate`` (an LM given to
     ``translate``) is an error naming its command."""
     if own != verb:
-        raise RnnkitError(f"is a {task} model: it does not {verb} (its command is rnnkit {own or 'evaluate'})",
+        article = "an" if task[0] in "aeiou" else "a"
+        raise RnnkitError(f"is {article} {task} model: it does not {verb} (its command is rnnkit {own or 'evaluate'})",
                           model_dir)
 
 
@@ -773,9 +781,28 @@ def cmd_reconstruct(args) -> int:
     model = _load_model(args)
     _require_verb(model.config.task, model.verb, "reconstruct", args.model)
     texts = model.read_texts(args.input) if args.input else args.texts
-    for line in model.reconstruct(texts, args.batch_size, args.beam):
+    lines = model.reconstruct(texts, args.batch_size, args.beam, args.alpha)
+    for line in lines:
         print(line)
+    _explain_empty_reconstructions(lines, args.beam, args.alpha)
     return 0
+
+
+def _explain_empty_reconstructions(lines: list[str], beam: int, alpha: float) -> None:
+    """Say on stderr why a reconstruction is empty (the first; then how many were), as generate explains an
+    empty sample: a blank line must not read as a bug."""
+    empty = [number for number, line in enumerate(lines, 1) if not line]
+    if not empty:
+        return
+    if beam > 1:
+        why = (f"with --beam {beam} --alpha {alpha:g} the likeliest output is <eos> at once; a larger --alpha (the "
+               "length penalty, default 1) favours longer outputs")
+    else:
+        why = ("greedy search took <eos> as the likeliest first token; --beam N weighs whole outputs, with the "
+               "length penalty --alpha")
+    print(f"reconstruct: text {empty[0]}'s reconstruction is empty: {why}", file=sys.stderr)
+    if len(empty) > 1:
+        print(f"reconstruct: {len(empty)} of {len(lines)} reconstructions were empty", file=sys.stderr)
 
 
 def _classify_progress(total: int):

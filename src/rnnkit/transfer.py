@@ -258,14 +258,19 @@ def init_model(target: nn.Module, model_dir: Path, target_vocabs: dict[str, Voca
                               strict=strict, source_label=str(model_dir))
     if not report.copied:  # a run "initialised" from a model it took nothing of is a mistake, not a start
         raise RnnkitError(f"--init-from copies nothing of this model into the new one "
-                          f"({_why_nothing(report, prefix)}): {_advice(target, source.model)}", model_dir)
+                          f"({_why_nothing(report, prefix)}): {_advice(target, source.model, prefix)}", model_dir)
     return report
 
 
-def _advice(target: nn.Module, source: nn.Module) -> str:
-    """The ``--init-prefix`` values under which the new model has tensors of the source's names, if any."""
+def _advice(target: nn.Module, source: nn.Module, prefix: str = "") -> str:
+    """What would copy something: without ``prefix`` when the names already match, else the ``--init-prefix``
+    values under which the new model has tensors of the source's names, if any."""
     target_names, source_names = list(named_tensors(target)), list(named_tensors(source))
-    fitting = [p for p in parts(target_names) if any(f"{p}.{s}" in target_names for s in source_names)]
+    matching = sum(name in target_names for name in source_names)
+    if prefix and matching:
+        return (f"drop --init-prefix '{prefix}' (without it the names match: {matching} of the source's "
+                f"{len(source_names)} tensors are named as the new model's)")
+    fitting = [p for p in parts(target_names) if p != prefix and any(f"{p}.{s}" in target_names for s in source_names)]
     if fitting:
         return (f"give --init-prefix {' or '.join(fitting)} to copy it into that part of the new model (its parts: "
                 f"{', '.join(parts(target_names))}), or start from another model")

@@ -26,7 +26,7 @@ from rnnkit.checkpoint import (
     check_model_weights,
     load_weights,
 )
-from rnnkit.data.batching import BucketBatches, in_input_order, pad
+from rnnkit.data.batching import BucketBatches, pad
 from rnnkit.data.labelled import (
     NUMERIC_FORMATS,
     TRUNCATE,
@@ -43,10 +43,10 @@ from rnnkit.data.vocab import Vocab
 from rnnkit.distributed import DistInfo
 from rnnkit.errors import RnnkitError
 from rnnkit.models.seq2seq import Seq2SeqModel, Seq2SeqModelConfig
-from rnnkit.search import beam_search, greedy_search
 from rnnkit.tasks.autoencoder_config import CELLS, AutoencoderConfig
 from rnnkit.tasks.base import LoadedModel, LossResult, Task
-from rnnkit.tasks.classify import VOCAB_FILE, text_vocabulary
+from rnnkit.tasks.classify import VOCAB_FILE, freezing, text_vocabulary
+from rnnkit.tasks.seq2seq import SearchOptions, check_alpha, search
 
 
 def build_model(cfg: AutoencoderConfig, vocab_size: int) -> Seq2SeqModel:
@@ -161,6 +161,11 @@ class AutoencoderTask(Task):
             self.model = build_model(cfg, len(self.vocab))
         except ValueError as e:
             raise RnnkitError(str(e)) from None
+        self.freezing = freezing(self.model, t, dist)
+
+    def on_epoch_start(self, epoch: int, model: nn.Module) -> None:
+        """train.freeze / train.unfreeze_after, as the classifier's."""
+        self.freezing.apply(epoch, model)
 
     def _splits(self) -> tuple[Examples, Examples]:
         d = self.cfg.data
@@ -199,10 +204,10 @@ class AutoencoderTask(Task):
         return metrics
 
 
-#: decoding never emits these (as translation's)
-BANNED = [Vocab.pad_id, Vocab.bos_id]
 #: a reconstruction may run this many tokens past its text's length
 EXTRA_TOKENS = 5
+#: what a reconstruction can lower when its search does not fit
+SEARCH_ADVICE = "beam or batch_size (rnnkit reconstruct --beam, --batch-size)"
 
 
 class Autoencoder(LoadedModel):
@@ -236,9 +241,15 @@ class Autoencoder(LoadedModel):
         return {"src": self.vocab, "trg": self.vocab}
 
     def read_texts(self, path: str | Path) -> list[str]:
-        """The texts of a file in the format its name says (one per line; JSONL / CSV / TSV: the text field)."""
+        """The texts of a file in the format its name says (one per line; JSONL / CSV / TSV: the text field; a
+        folder of .txt files), as :meth:`evaluate` reads them."""
+        return self._read(path).texts
+
+    def _read(self, path: str | Path, max_examples: int = 0) -> Examples:
+        """A file's texts read by its name, whatever data.format the training data was read in: the one reading
+        of both verbs (a file to score or reconstruct need not be in the training file's format)."""
         check_path_argument(path, "path")
-        return read_texts(self.config, path, fmt="auto").texts
+        return read_texts(self.config, path, max_examples, fmt="auto")
 
     def _ids(self, examples: Examples) -> list[list[int]]:
         d = self.config.data
@@ -246,45 +257,32 @@ class Autoencoder(LoadedModel):
 
     def evaluate(self, path: str | Path, batch_size: int | None = None, max_lines: int = 0) -> dict[str, float]:
         """Reconstruction loss per token, perplexity and teacher-forced token accuracy on a file's texts (its
-        first ``max_lines`` when > 0)."""
+        first ``max_lines`` when > 0), read by the file's name as :meth:`read_texts` reads them."""
         check_path_argument(path, "path")
         check_int_argument(max_lines, "max_lines", low=0)
         check_int_argument(batch_size, "batch_size", low=1, optional=True)
-        ids = self._ids(read_texts(self.config, path, max_lines))
+        ids = self._ids(self._read(path, max_lines))
         batches = text_batches(ids, batch_size or self.config.train.eval_batch_size, shuffle=False)
         return {**scores(self.model, batches, self.device), "examples": float(len(ids))}
 
-    @torch.no_grad()
-    def reconstruct(self, texts: list[str], batch_size: int | None = None, beam: int = 1) -> list[str]:
+    def reconstruct(self, texts: list[str], batch_size: int | None = None, beam: int = 1,
+                    alpha: float = 1.0) -> list[str]:
         """Each text encoded, then decoded from the encoder's state (at most its length + 5 tokens): greedily, or
-        by beam search over ``beam`` hypotheses (search.beam_search, as translation's): what the state holds."""
+        by beam search over ``beam`` hypotheses with translate's GNMT length penalty ``alpha`` (0: none; without
+        one a wide beam finds the empty text likeliest): what the state holds. The search's memory is checked
+        first (tasks/seq2seq.search)."""
         if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
             raise TypeError("reconstruct: texts must be a list of strings")
         check_int_argument(batch_size, "batch_size", low=1, optional=True)
         check_int_argument(beam, "beam", low=1)
-        if not texts:
-            return []
+        check_alpha(alpha, "reconstruct")
         where = [("<input>", i + 1) for i in range(len(texts))]
         cleaned = [clean_text(t, self.config.data.strip_markup) for t in texts]
         ids = self._ids(Examples("<input>", None, where, texts=cleaned))
-        batches = text_batches(ids, batch_size or self.config.train.eval_batch_size, shuffle=False)
-        indices, outputs = [], []
-        for spec in batches.plan(0):
-            batch = batches.batch(spec).to(self.device)
-            found = self._decode(batch, beam)
-            outputs.append([self.tokenizer.detokenize(self.vocab.decode(h.ids)) for h in found])
-            indices.append(spec)
-        return in_input_order(indices, outputs)
-
-    def _decode(self, batch: ReconstructionBatch, beam: int) -> list:
-        """The best hypothesis of each text of ``batch``."""
-        state = self.model.start(self.model.encode(batch.src, batch.lengths))
-        n, limits = batch.lengths.numel(), (batch.lengths + EXTRA_TOKENS).tolist()
-        if beam == 1:
-            return greedy_search(self.model.step, state, n, Vocab.bos_id, Vocab.eos_id, limits, BANNED, self.device)
-        found = beam_search(self.model.step, self.model.reorder, state, n, Vocab.bos_id, Vocab.eos_id, limits, beam,
-                            banned=BANNED, device=self.device)
-        return [hypotheses[0] for hypotheses in found]
+        options = SearchOptions(beam, 1, float(alpha), max_length_ratio=1.0, max_length_extra=EXTRA_TOKENS)
+        found = search(self.model, ids, batch_size or self.config.train.eval_batch_size, options, self.device,
+                       advice=SEARCH_ADVICE)
+        return [self.tokenizer.detokenize(self.vocab.decode(hypotheses[0].ids)) for hypotheses in found]
 
 
 AutoencoderTask.loaded_class = Autoencoder

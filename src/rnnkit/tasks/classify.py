@@ -55,7 +55,7 @@ from rnnkit.metrics import ClassificationReport, classification_report
 from rnnkit.models.classifier import SequenceClassifier
 from rnnkit.nn.rnn import describe_kernels
 from rnnkit.tasks.base import LoadedModel, LossResult, Task
-from rnnkit.tasks.classify_config import ClassifyConfig
+from rnnkit.tasks.classify_config import ClassifierTrainConfig, ClassifyConfig, ClassifyTrainConfig
 from rnnkit.tasks.lm_config import TokenizerConfig
 
 LABELS_FILE = "labels.json"  # the classes, in id order
@@ -86,6 +86,14 @@ def _check_data_config(cfg: ClassifyConfig) -> None:
                           f"({fmt})")
     if d.test and not Path(d.test).is_dir():
         check_file(d.test)  # scored after training: a wrong path must not wait for that
+
+
+def _check_joint_weight(cfg: ClassifyConfig) -> None:
+    """A joint objective's weight without the objective would be kept in config.yaml and do nothing."""
+    weight = cfg.train.joint_weight
+    if cfg.model.joint == "none" and weight != ClassifierTrainConfig.joint_weight:
+        raise RnnkitError(f"train.joint_weight {weight:g} weighs no joint objective (model.joint none): set "
+                          "model.joint lm or reconstruct, or leave train.joint_weight out")
 
 
 def _splits(cfg: ClassifyConfig) -> tuple[Examples, Examples, Examples | None]:
@@ -219,6 +227,46 @@ def frozen_groups(model: nn.Module, freeze: str) -> list[str]:
     return [g.rstrip(".") for g in groups]
 
 
+@dataclasses.dataclass
+class Freezing:
+    """train.freeze / train.unfreeze_after: the parameter-name prefixes kept fixed, and every how many epochs
+    the last still-frozen one trains again (0: never)."""
+
+    groups: list[str]
+    unfreeze_after: int = 0
+
+    def frozen(self, epoch: int) -> list[str]:
+        """The groups still frozen in ``epoch`` (from 0)."""
+        thawed = epoch // self.unfreeze_after if self.unfreeze_after else 0
+        return self.groups[: max(len(self.groups) - thawed, 0)]
+
+    def apply(self, epoch: int, model: nn.Module) -> None:
+        """The groups still frozen in ``epoch`` stop training; every other parameter trains."""
+        frozen = self.frozen(epoch)
+        for name, param in model.named_parameters():
+            param.requires_grad_(not any(_under(name, prefix) for prefix in frozen))
+
+
+def freezing(model: nn.Module, train: ClassifyTrainConfig, dist: DistInfo) -> Freezing:
+    """``train.freeze`` / ``train.unfreeze_after`` checked against ``model`` before anything is written: each
+    group names a part of it, something trains from the first epoch (a step with nothing to train has no
+    gradient), and one process runs."""
+    plan = Freezing(frozen_groups(model, train.freeze), train.unfreeze_after)
+    names = [name for name, _ in model.named_parameters()]
+    if plan.groups and all(any(_under(name, group) for group in plan.groups) for name in names):
+        after = train.unfreeze_after
+        last = min(after, train.epochs)
+        when = ("any epoch" if not after else "epoch 1" if last == 1 else f"epochs 1-{last}") + (
+            f" with train.unfreeze_after {after}" if after else "")
+        raise RnnkitError(f"train.freeze: '{train.freeze}' freezes every parameter (nothing would train in {when}): "
+                          f"leave a part of the model to train (its parts: "
+                          f"{', '.join(sorted({name.split('.')[0] for name in names}))})")
+    if plan.groups and dist.enabled:  # DDP fixes the parameters it reduces when it wraps the model
+        raise RnnkitError("train.freeze needs a single process: DistributedDataParallel cannot change which "
+                          "parameters train during a run")
+    return plan
+
+
 def scores(probs: torch.Tensor, targets: list[int], labels: list[str]) -> tuple[dict[str, float], ClassificationReport]:
     """Loss (mean cross-entropy), accuracy and macro-F1 of predicted probabilities, and the full report."""
     target = torch.tensor(targets, dtype=torch.long)
@@ -247,6 +295,7 @@ class ClassifyTask(Task):
     def __init__(self, cfg: ClassifyConfig, dist: DistInfo, device: torch.device, vocab_from: Path | None = None):
         super().__init__(cfg, dist, device, vocab_from)
         _check_data_config(cfg)
+        _check_joint_weight(cfg)
         train, valid, self.held_test = _splits(cfg)
         self.reader = self._reader(train, vocab_from)
         train_set = self.reader.encode(train)
@@ -267,18 +316,11 @@ class ClassifyTask(Task):
                                             len(self.reader.vocab) if self.reader.vocab else 0, self.reader.features)
         except ValueError as e:
             raise RnnkitError(str(e)) from None
-        self.frozen_groups = frozen_groups(self.model, t.freeze)
-        if self.frozen_groups and dist.enabled:  # DDP fixes the parameters it reduces when it wraps the model
-            raise RnnkitError("train.freeze needs a single process: DistributedDataParallel cannot change which "
-                              "parameters train during a run")
+        self.freezing = freezing(self.model, t, dist)
 
     def on_epoch_start(self, epoch: int, model: nn.Module) -> None:
         """train.freeze / train.unfreeze_after: the groups still frozen in ``epoch`` stop training."""
-        after = self.cfg.train.unfreeze_after
-        thawed = epoch // after if after else 0
-        frozen = self.frozen_groups[: max(len(self.frozen_groups) - thawed, 0)]
-        for name, param in model.named_parameters():
-            param.requires_grad_(not any(_under(name, prefix) for prefix in frozen))
+        self.freezing.apply(epoch, model)
 
     def _reader(self, train: Examples, vocab_from: Path | None) -> InputReader:
         """Labels, tokenizer and vocabulary (text) or step width (numeric): from the training data, or the

@@ -271,11 +271,13 @@ class SearchOptions:
 
 @torch.no_grad()
 def search(model: Seq2SeqModel, sources: list[list[int]], batch_size: int, options: SearchOptions,
-           device: torch.device, on_progress: Callable[[int], None] | None = None) -> list[list[Hypothesis]]:
+           device: torch.device, on_progress: Callable[[int], None] | None = None,
+           advice: str = SEARCH_ADVICE) -> list[list[Hypothesis]]:
     """The best hypotheses of each source (ids, no specials; ``n_best`` each, best first), in input order.
 
     Sources are decoded ``batch_size`` at a time, sorted by length (little padding in each batch). The
-    longest output allowed and the memory of the search are checked first (errors name the options).
+    longest output allowed and the memory of the search are checked first (errors name the options; a
+    search that does not fit says to lower ``advice``).
     """
     if not sources:
         return []
@@ -283,8 +285,7 @@ def search(model: Seq2SeqModel, sources: list[list[int]], batch_size: int, optio
     steps = longest_output(longest, options) + 1  # the last step can only be <eos>
     was_training = model.training
     model.eval()
-    check_fits(*search_bytes(model, min(batch_size, len(sources)), longest, steps, options, device), device,
-               SEARCH_ADVICE)
+    check_fits(*search_bytes(model, min(batch_size, len(sources)), longest, steps, options, device), device, advice)
     order = sorted(range(len(sources)), key=lambda i: -len(sources[i]))
     indices, outputs, done = [], [], 0
     for start in range(0, len(order), batch_size):
@@ -297,6 +298,14 @@ def search(model: Seq2SeqModel, sources: list[list[int]], batch_size: int, optio
             on_progress(done)
     model.train(was_training)
     return in_input_order(indices, outputs)
+
+
+def check_alpha(alpha: float, verb: str) -> None:
+    """A length penalty beam search can use (:data:`MAX_ALPHA`); errors name ``verb``."""
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
+        raise TypeError(f"{verb}: alpha must be a number, got {alpha!r}")
+    if not 0 <= alpha <= MAX_ALPHA:
+        raise RnnkitError(f"{verb}: alpha (the length penalty) must be between 0 and {MAX_ALPHA:g}, got {alpha}")
 
 
 def longest_output(source_length: int, options: SearchOptions) -> int:
@@ -611,9 +620,7 @@ class Translator(LoadedModel):
         infinite ratio no length limit, and torch.Generator takes 64-bit seeds."""
         if ratio is not None and not (math.isfinite(ratio) and ratio >= 0):
             raise RnnkitError(f"translate: max_length_ratio must be >= 0 and finite, got {ratio}")
-        if not 0 <= alpha <= MAX_ALPHA:
-            raise RnnkitError(f"translate: alpha (the length penalty) must be between 0 and {MAX_ALPHA:g}, "
-                              f"got {alpha}")
+        check_alpha(alpha, "translate")
         if seed is not None and not -(2**63) <= seed < 2**64:
             raise RnnkitError(f"translate: seed (--seed) must fit in 64 bits, got {seed}")
 
