@@ -228,7 +228,7 @@ def test_translate_refuses_a_model_of_another_task_and_generate_a_seq2seq_model(
                                                                                  lm_model: Path) -> None:
     rc, out, err = run(capsys, "translate", lm_model, "the cat")
     assert rc == 2 and out == ""
-    assert err == f"error: {lm_model}: is a lm model: it does not translate (its command is rnnkit generate)\n"
+    assert err == f"error: {lm_model}: is an lm model: it does not translate (its command is rnnkit generate)\n"
     rc, out, err = run(capsys, "generate", attention_model, "--prompt", "1 2")
     assert rc == 2 and out == ""
     assert err == (f"error: {attention_model}: is a seq2seq model: it does not generate (its command is rnnkit "

@@ -395,9 +395,13 @@ def _require_verb(task: str, own: str, verb: str, model_dir: str) -> None:
     """A model does its own task's job (``own``): a seq2seq model given to ``generate`` (an LM given to
     ``translate``) is an error naming its command."""
     if own != verb:
-        article = "an" if task[0] in "aeiou" else "a"
-        raise RnnkitError(f"is {article} {task} model: it does not {verb} (its command is rnnkit {own or 'evaluate'})",
+        raise RnnkitError(f"is {_a_model(task)}: it does not {verb} (its command is rnnkit {own or 'evaluate'})",
                           model_dir)
+
+
+def _a_model(task: str) -> str:
+    """'a seq2seq model', 'an autoencoder model', 'an lm model' (read "el-em")."""
+    return f"{'an' if task[0] in 'aeiou' or task == 'lm' else 'a'} {task} model"
 
 
 def cmd_generate(args) -> int:
@@ -728,8 +732,8 @@ def _task_options(model_dir: str, arguments: list[str]) -> dict:
     task.loaded_class.add_evaluate_arguments(parser)
     known, unknown = parser.parse_known_args(arguments)
     if unknown:
-        raise RnnkitError(f"unrecognized arguments: {' '.join(unknown)} (rnnkit evaluate of a {task.name} model "
-                          "takes no such option)")
+        raise RnnkitError(f"unrecognized arguments: {' '.join(unknown)} (rnnkit evaluate of "
+                          f"{_a_model(task.name)} takes no such option)")
     return vars(known)
 
 
