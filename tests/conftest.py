@@ -48,6 +48,22 @@ def read_log(model_dir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+def timeless(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    """log.csv rows without their clocks (what two runs of the same work share)."""
+    return [{k: v for k, v in r.items() if k not in ("elapsed_sec", "tokens_per_sec")} for r in rows]
+
+
+def assert_same_run(a: Path, b: Path) -> None:
+    """Two run directories hold the same weights (best and last checkpoint) and log rows but their clocks:
+    a run stopped and resumed equals one that was not."""
+    from safetensors.torch import load_file
+
+    for name in ("model.safetensors", "checkpoint/last.safetensors"):
+        x, y = load_file(Path(a) / name), load_file(Path(b) / name)
+        assert set(x) == set(y) and all(torch.equal(x[k], y[k]) for k in x), name
+    assert timeless(read_log(a)) == timeless(read_log(b))
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "curves: the test checks curves.png, so draw it for real")
 

@@ -14,10 +14,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file
 
 import rnnkit
-from conftest import corpus_lines, read_log, write_lines
+from conftest import assert_same_run, corpus_lines, read_log, write_lines
 from rnnkit import transfer
 from rnnkit.cli import main
 from rnnkit.config import load_config
@@ -331,12 +330,7 @@ def test_a_classifier_run_resumes_exactly(tmp_path: Path, order_data) -> None:
     rnnkit.train("classify", out=tmp_path / "whole", overrides=[*CLS, "train.epochs=2"], **kw)
     rnnkit.train("classify", out=tmp_path / "cut", overrides=[*CLS, "train.epochs=1"], **kw)
     rnnkit.train("classify", out=tmp_path / "cut", overrides=["train.epochs=2"], resume=True)
-    for name in ("model.safetensors", "checkpoint/last.safetensors"):
-        whole, cut = (load_file(tmp_path / d / name) for d in ("whole", "cut"))
-        assert all(torch.equal(whole[k], cut[k]) for k in whole)
-    timeless = [[{k: v for k, v in r.items() if k not in ("elapsed_sec", "tokens_per_sec")} for r in read_log(d)]
-                for d in (tmp_path / "whole", tmp_path / "cut")]
-    assert timeless[0] == timeless[1]
+    assert_same_run(tmp_path / "whole", tmp_path / "cut")
 
 
 def test_init_from_an_lm_copies_exactly_what_it_reports(tmp_path: Path, train_tiny) -> None:

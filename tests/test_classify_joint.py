@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 import rnnkit
-from conftest import corpus_lines, read_log
+from conftest import assert_same_run, corpus_lines, read_log
 from rnnkit import transfer
 from rnnkit.cli import main
 from rnnkit.config import load_config
@@ -90,12 +90,7 @@ def test_a_joint_run_saves_loads_and_resumes_exactly(tmp_path: Path, cat_data, j
     rnnkit.train("classify", out=tmp_path / "whole", overrides=[*sets, "train.epochs=2"], **kw)
     rnnkit.train("classify", out=tmp_path / "cut", overrides=[*sets, "train.epochs=1"], **kw)
     rnnkit.train("classify", out=tmp_path / "cut", overrides=["train.epochs=2"], resume=True)
-    for name in ("model.safetensors", "checkpoint/last.safetensors"):
-        whole, cut = (load_file(tmp_path / d / name) for d in ("whole", "cut"))
-        assert set(whole) == set(cut) and all(torch.equal(whole[k], cut[k]) for k in whole)
-    timeless = [[{k: v for k, v in r.items() if k not in ("elapsed_sec", "tokens_per_sec")} for r in read_log(d)]
-                for d in (tmp_path / "whole", tmp_path / "cut")]
-    assert timeless[0] == timeless[1]
+    assert_same_run(tmp_path / "whole", tmp_path / "cut")
     loaded = rnnkit.load(tmp_path / "whole")
     saved = load_file(tmp_path / "whole" / "model.safetensors")
     assert all(torch.equal(v, saved[k]) for k, v in loaded.model.state_dict().items())

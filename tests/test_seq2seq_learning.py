@@ -10,7 +10,6 @@ units on one core; the held-out pairs are never seen in training, so 99% is gene
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import random
@@ -25,6 +24,7 @@ import torch
 from safetensors.torch import load_file
 
 import rnnkit
+from conftest import read_log, timeless
 from rnnkit.data.batching import pad
 from rnnkit.data.vocab import Vocab
 from rnnkit.models.seq2seq import Seq2SeqModel
@@ -215,15 +215,6 @@ def test_a_model_saved_and_loaded_translates_as_trained(learned, toy, tmp_path: 
 
 
 # ---------------------------------------------------------------------------------------------- exact resume
-def timeless(rows: list[dict]) -> list[dict]:
-    return [{k: v for k, v in r.items() if k not in ("elapsed_sec", "tokens_per_sec")} for r in rows]
-
-
-def read_log(model_dir: Path) -> list[dict]:
-    with (model_dir / "log.csv").open(encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
 def same_weights(a: Path, b: Path) -> None:
     one, two = load_file(a), load_file(b)
     assert one.keys() == two.keys()

@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file
 from torch import nn
 
 import rnnkit
-from conftest import corpus_lines, read_log, write_lines
+from conftest import assert_same_run, corpus_lines, read_log, write_lines
 from rnnkit import tasks
 from rnnkit.checkpoint import (
     atomic_write_text,
@@ -203,12 +202,7 @@ def test_a_task_run_resumes_exactly(tmp_path, summod) -> None:
     rnnkit.train("summod", out=tmp_path / "whole", overrides=SUM)
     rnnkit.train("summod", out=tmp_path / "cut", overrides=[*SUM, "train.epochs=2"])
     rnnkit.train("summod", out=tmp_path / "cut", overrides=["train.epochs=4"], resume=True)
-    for name in ("model.safetensors", "checkpoint/last.safetensors"):
-        whole, cut = (load_file(tmp_path / d / name) for d in ("whole", "cut"))
-        assert all(torch.equal(whole[k], cut[k]) for k in whole)
-    timeless = [[{k: v for k, v in r.items() if k not in ("elapsed_sec", "tokens_per_sec")} for r in read_log(d)]
-                for d in (tmp_path / "whole", tmp_path / "cut")]
-    assert timeless[0] == timeless[1]
+    assert_same_run(tmp_path / "whole", tmp_path / "cut")
 
 
 def test_the_cli_trains_a_registered_task_and_overwrite_removes_its_assets(tmp_path, summod, capsys) -> None:
