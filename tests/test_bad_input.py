@@ -296,6 +296,10 @@ CASES: list[Case] = [
     bad_set("key-as-section", "train.lr.x=1", "'lr' is not a section"),
     bad_set("not-key-value", "train.lr:0.1", "'train.lr:0.1' is not of the form key=value"),
     bad_set("missing-value", "train.lr=", "config key 'train.lr' needs a value"),
+    bad_set("missing-value-int", "train.epochs=", "--set: config key 'train.epochs' needs a value (an integer, e.g. "
+            "train.epochs="),
+    bad_set("missing-value-bool", "train.progress=", "--set: config key 'train.progress' needs a value (true or "
+            "false,"),
     bad_set("yaml-open-list", "train.lr=[1", "override 'train.lr=[1': invalid YAML"),
     bad_set("yaml-open-map", "train.lr={a", "override 'train.lr={a': invalid YAML"),
     bad_set("yaml-open-quote", 'train.lr="0.1', "invalid YAML"),
