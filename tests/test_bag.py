@@ -11,6 +11,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import rnnkit
+from conftest import assert_same_run
 from rnnkit.config import load_config
 from rnnkit.data.labelled import Encoded, collate, collate_bags
 from rnnkit.distributed import DistInfo
@@ -19,6 +21,8 @@ from rnnkit.nn.bag import TokenBags, bag_mean, bags_of_padded, gradient_by_token
 from rnnkit.tasks.classify import ClassifyTask, predict, score_batches, scores, scoring_batches
 from rnnkit.tasks.classify_config import ClassifyModel
 from test_classify import CLS, order_texts, write_jsonl
+
+pytestmark = pytest.mark.usefixtures("no_curves")
 
 
 def padded_batch(seed: int = 0, steps: int = 9, batch: int = 6, vocab: int = 20):
@@ -163,3 +167,29 @@ def test_the_bag_task_batches_token_bags_when_its_model_reads_them(tmp_path: Pat
     padded = score_batches(task.model, scoring_batches(task.valid_set, 16), torch.device("cpu"))[0]
     torch.testing.assert_close(predict(task.model, task.valid_set, 16, torch.device("cpu")), padded)
     assert task.validate(task.model) == pytest.approx(scores(padded, task.valid_set.labels, task.reader.labels)[0])
+
+
+def presence_texts(n: int, seed: int) -> list[dict]:
+    """Texts of 2-9 filler words; label "x" when the word x is among them: what a bag of words can learn."""
+    g = torch.Generator().manual_seed(seed)
+    words = ["a", "b", "c", "d", "e", "f", "x"]
+    records = []
+    for _ in range(n):
+        text = [words[i] for i in torch.randint(0, len(words), (int(torch.randint(2, 10, (1,), generator=g)),),
+                                                generator=g).tolist()]
+        records.append({"text": " ".join(text), "label": "x" if "x" in text else "none"})
+    return records
+
+
+BAG = [*CLS, "model.encoder=bag", "model.pooling=mean", "model.head_hidden=8", "train.lr=0.05"]
+
+
+def test_a_bag_of_means_trains_on_token_bags_end_to_end_and_resumes_exactly(tmp_path: Path) -> None:
+    kw = {"data": str(write_jsonl(tmp_path / "train.jsonl", presence_texts(300, 1))),
+          "valid": str(write_jsonl(tmp_path / "valid.jsonl", presence_texts(100, 2)))}
+    model = rnnkit.train("classify", out=tmp_path / "whole", overrides=[*BAG, "train.epochs=4"], **kw)
+    assert model.results["valid"]["accuracy"] > 0.9
+    assert rnnkit.load(tmp_path / "whole").evaluate(kw["valid"])["accuracy"] == model.results["valid"]["accuracy"]
+    rnnkit.train("classify", out=tmp_path / "cut", overrides=[*BAG, "train.epochs=2"], **kw)
+    rnnkit.train("classify", out=tmp_path / "cut", overrides=["train.epochs=4"], resume=True)
+    assert_same_run(tmp_path / "whole", tmp_path / "cut")
