@@ -3,14 +3,15 @@ model), without the (T, B, D) tensor of every step's embedding.
 
 A batch is :class:`TokenBags`: each text's tokens with their shares of it (``count / length``), so the mean is
 a weighted sum of embedding rows (``F.embedding_bag``, mode ``sum``). A data set's texts become bags of their
-*distinct* tokens once (:func:`rnnkit.data.labelled.collate_bags`), a third fewer rows than IMDB's words; a
+*distinct* tokens once (:func:`rnnkit.data.labelled.collate_bags`), 37% fewer rows than IMDB's words; a
 padded batch becomes a bag of every valid token (:func:`bags_of_padded`). Either way it is the same mean.
 
 The gradient of the embedding, dW[v] = sum over the entries of token v of share x the text's gradient, is
 itself an embedding bag: the texts' gradients (B, D) summed per token, the entries sorted by token (a stable
-sort: a fixed order of summation, so it is repeatable on a GPU too). torch's own embedding(-bag) backward
-passes add one row at a time (a tensor operation each on a CPU) and ``index_add_`` calls a kernel per row:
-on IMDB's batches of 512 both took several times the whole forward pass.
+sort: a fixed order of summation, so it is repeatable on a GPU too, and one code path serves both). On a CPU
+torch's own embedding and embedding-bag backward passes were most of the bag model's training step, and
+``index_add_`` (a kernel call per row, used here before) took 2.2 ms of an IMDB batch of 512 reviews; this
+takes ~0.7 ms (benchmarks/RESULTS.md, "IMDB bag: texts as bags of their distinct tokens").
 """
 
 from __future__ import annotations
