@@ -245,6 +245,8 @@ CASES: list[Case] = [
     bad_data("jsonl-text-list", '{"text": ["a", "b"]}\n', "r.jsonl", "{tmp}/r.jsonl:1: JSON record has no string"),
     bad_data("jsonl-record-list", '["text"]\n', "r.jsonl", '{tmp}/r.jsonl:1: JSON record has no string "text"'),
     bad_data("jsonl-blank-only", "\n\n", "r.jsonl", "{tmp}/r.jsonl: file is empty"),
+    bad_data("jsonl-only-markup", '{"text": "<p> </p>"}\n{"text": "<hr>"}\n', "r.jsonl",
+             "{tmp}/r.jsonl: file is empty (no non-blank lines) (its records hold only markup and white space)"),
     bad_data("one-word", "Fin\n", "one.txt", "{tmp}/one.txt: cannot batch the training data"),
     Case("train-data-char-device", cli(*TRAIN[:3], "/dev/null", *TRAIN[4:]), 2, "/dev/null: is not a regular file"),
     Case("train-data-folder-without-train-file", cli(*TRAIN[:3], "{tmp}/d", *TRAIN[4:]), 2,
@@ -294,6 +296,10 @@ CASES: list[Case] = [
     bad_set("key-as-section", "train.lr.x=1", "'lr' is not a section"),
     bad_set("not-key-value", "train.lr:0.1", "'train.lr:0.1' is not of the form key=value"),
     bad_set("missing-value", "train.lr=", "config key 'train.lr' needs a value"),
+    bad_set("missing-value-int", "train.epochs=", "--set: config key 'train.epochs' needs a value (an integer, e.g. "
+            "train.epochs="),
+    bad_set("missing-value-bool", "train.progress=", "--set: config key 'train.progress' needs a value (true or "
+            "false,"),
     bad_set("yaml-open-list", "train.lr=[1", "override 'train.lr=[1': invalid YAML"),
     bad_set("yaml-open-map", "train.lr={a", "override 'train.lr={a': invalid YAML"),
     bad_set("yaml-open-quote", 'train.lr="0.1', "invalid YAML"),

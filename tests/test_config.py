@@ -108,6 +108,28 @@ def test_later_override_wins_and_value_may_contain_equals() -> None:
     assert cfg.data.train == "a=b.txt"
 
 
+def test_an_empty_override_value_is_the_empty_string_for_a_text_key() -> None:
+    """``--set train.freeze=`` clears the recipe's freeze (no ``''`` needed); an optional path given nothing is
+    unset, as before; every other form reads as YAML."""
+    recipe = load_config("imdb-lm-lstm")
+    assert recipe.train.freeze and recipe.data.valid is None
+    cfg = load_config("imdb-lm-lstm", ["train.freeze=", "data.valid=v.jsonl", "data.valid=", "data.classes=neg,pos"])
+    assert cfg.train.freeze == "" and cfg.data.valid is None and cfg.data.classes == "neg,pos"
+    assert load_config("imdb-lm-lstm", ["train.freeze=''"]).train.freeze == ""
+    assert load_config("imdb-lm-lstm", ["train.freeze= "]).train.freeze == ""
+    assert load_config("imdb-lm-lstm", ["data.valid=null", "data.test=~"]).data.valid is None
+
+
+@pytest.mark.parametrize("override, wanted", [
+    ("train.lr=", "a number"), ("train.epochs=", "an integer"), ("train.progress=", "true or false"),
+])
+def test_an_empty_override_value_of_a_number_or_switch_is_one_clear_error(override: str, wanted: str) -> None:
+    key = override.removesuffix("=")
+    message = f"--set: config key '{key}' needs a value ({wanted}, e.g. {key}="
+    with pytest.raises(RnnkitError, match=re.escape(message)):
+        load_config("demo", [override])
+
+
 @pytest.mark.parametrize("override, key", [
     ("train.lrr=0.1", "train.lrr"),
     ("model.hidden=3", "model.hidden"),

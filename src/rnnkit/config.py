@@ -364,7 +364,7 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
             raise RnnkitError(f"override '{item}' is not of the form key=value (e.g. train.lr=0.5)")
         key, raw = item.split("=", 1)
         parts = key.strip().split(".")
-        _check_override_key(item, parts, config_class(values) if parts != ["task"] else TaskConfig)
+        default = _check_override_key(item, parts, config_class(values) if parts != ["task"] else TaskConfig)
         node = values
         for part in parts[:-1]:
             if node.get(part) is None:
@@ -372,13 +372,23 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
             node = node[part]
             if not isinstance(node, dict):
                 raise RnnkitError(f"override '{item}': the recipe's '{part}' is not a section but {node!r}")
-        node[parts[-1]] = _override_value(item, raw)
+        node[parts[-1]] = _override_value(item, raw, default)
     return values
 
 
-def _override_value(item: str, raw: str) -> Any:
-    """The YAML value of one ``key=value`` override (empty: no value); malformed YAML names the override."""
+def _override_value(item: str, raw: str, default: Any) -> Any:
+    """The YAML value of one ``key=value`` override (of the key whose default is ``default``); malformed YAML
+    names the override. Nothing after ``=`` is the empty string for a text key (``train.freeze=``), no value
+    for an optional path (``data.valid=``), and an error for a number or a switch."""
     if not raw.strip():
+        if isinstance(default, str):
+            return ""
+        wanted = ("true or false" if isinstance(default, bool) else "an integer" if isinstance(default, int)
+                  else "a number" if isinstance(default, float) else None)
+        if wanted:
+            key = item.split("=", 1)[0].strip()
+            raise RnnkitError(f"config key '{key}' needs a value ({wanted}, e.g. "
+                              f"{key}={str(default).lower() if isinstance(default, bool) else default})", "--set")
         return None
     try:
         return parse_yaml(raw)
@@ -391,11 +401,11 @@ def override_keys(overrides: list[str] | None) -> set[str]:
     return {item.split("=", 1)[0].strip() for item in overrides or []}
 
 
-def _check_override_key(item: str, parts: list[str], cls: type) -> None:
+def _check_override_key(item: str, parts: list[str], cls: type) -> Any:
     """An override names a key of the config class ``cls`` (the error then names the override, not the
-    recipe); ``task=NAME`` itself is checked when the config is built."""
+    recipe): returns the key's default; ``task=NAME`` itself is checked when the config is built."""
     if parts == ["task"]:
-        return
+        return None
     for depth, part in enumerate(parts):
         fields = {f.name: f for f in dataclasses.fields(cls)}
         if part not in fields:
@@ -407,7 +417,7 @@ def _check_override_key(item: str, parts: list[str], cls: type) -> None:
             if is_section:
                 raise RnnkitError(f"override '{item}': '{part}' is a section; set one of its keys "
                                   f"(e.g. {part}.{dataclasses.fields(factory)[0].name}=...)")
-            return
+            return fields[part].default
         if not is_section:
             raise RnnkitError(f"override '{item}': '{part}' is not a section (it is a key)")
         cls = factory

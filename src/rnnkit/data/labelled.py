@@ -46,7 +46,7 @@ import numpy as np
 import torch
 
 from rnnkit.data.batching import BucketBatches
-from rnnkit.data.readers import check_file, check_unicode, numbered_lines
+from rnnkit.data.readers import check_file, check_unicode, clean_text, numbered_lines
 from rnnkit.data.splits import held_out_parts
 from rnnkit.data.tokenizers import Tokenizer
 from rnnkit.data.vocab import Vocab
@@ -57,8 +57,6 @@ FORMATS = ("auto", "jsonl", "csv", "tsv", "folder", "lines", "npz", "idx")
 NUMERIC_FORMATS = ("npz", "idx")
 TRUNCATE = ("pre", "post")
 SPLIT_MODES = ("random", "tail")
-#: HTML line breaks and tags (IMDB reviews hold ``<br />``): read as spaces with ``strip_markup``
-_MARKUP = re.compile(r"<\s*/?\s*[A-Za-z][^<>]*>")
 #: IDX element types (the third byte of the magic number) and their big-endian NumPy dtypes
 _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 #: the most bytes an IDX or .npz file may take decompressed (Fashion-MNIST's train images: 47 MB)
@@ -171,13 +169,6 @@ def read_examples(path: str | Path, options: ReadOptions = ReadOptions(), labell
 
 def _cut(examples: Examples, max_examples: int) -> Examples:
     return examples.subset(list(range(min(max_examples, len(examples))))) if max_examples else examples
-
-
-def clean_text(text: str, strip_markup: bool) -> str:
-    """A text as one line: markup (``<br />``) read as spaces when asked, line breaks as spaces."""
-    if strip_markup:
-        text = _MARKUP.sub(" ", text)
-    return " ".join(text.split())
 
 
 def _text(raw: object, options: ReadOptions, path: Path, line: int | None, what: str) -> str:

@@ -374,7 +374,8 @@ class ClassifyTask(Task):
 
     def batch_loss(self, model: nn.Module, batch: ClassifyBatch, state) -> LossResult:
         """Summed cross-entropy over the batch's examples; with model.joint, train.joint_weight x the mean token
-        cross-entropy of the joint objective is added as the (already mean) penalty. Numeric inputs are warped
+        cross-entropy of the joint objective is added as the (already mean) penalty, and logged unweighted as
+        the train rows' ``aux_loss``. Numeric inputs are warped
         first when data.augment_* asks."""
         d = self.cfg.data
         moved = d.augment_shift or d.augment_rotate or d.augment_scale
@@ -385,7 +386,8 @@ class ClassifyTask(Task):
             return LossResult(F.cross_entropy(logits.float(), batch.labels, reduction="sum"), len(batch.labels))
         logits, aux_sum, aux_count = model(inputs, batch.lengths, auxiliary=True)
         return LossResult(F.cross_entropy(logits.float(), batch.labels, reduction="sum"), len(batch.labels),
-                          penalty=self.cfg.train.joint_weight * aux_sum / max(aux_count, 1))
+                          penalty=self.cfg.train.joint_weight * aux_sum / max(aux_count, 1),
+                          logged={"aux_loss": (aux_sum, aux_count)})
 
     def progress(self, loss: float, rate: float) -> str:  # a loss per example: no perplexity
         return f"loss {loss:.3f} {rate:,.0f} examples/s"

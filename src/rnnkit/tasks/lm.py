@@ -163,7 +163,7 @@ class LMTask(Task):
     #: what decides the weights' meaning: how text becomes ids, and what the ids feed
     bound_config_keys = ("task", "data.mode", "data.window", "data.split_sentences", "tokenizer.kind",
                          "tokenizer.lowercase", "tokenizer.split_punctuation", "model.cell", "model.embedding_size",
-                         "model.hidden_size", "model.layers", "model.tie_weights")
+                         "model.hidden_size", "model.layers", "model.tie_weights", "data.strip_markup")
     resumable_keys = ()
 
     def __init__(self, cfg: LMConfig, dist: DistInfo, device: torch.device, vocab_from: Path | None = None,

@@ -21,6 +21,7 @@ class DataConfig:
     mode: str = "stream"  # stream: running text | sentences: <bos> s <eos> each | windows (seed 002)
     window: int = at_least(3, 1)  # windows mode: words of context before each predicted word (seed 002: 3)
     split_sentences: bool = False  # split each line into sentences first (seed 001 on review text)
+    strip_markup: bool = True  # .jsonl text: HTML tags (IMDB's <br />) read as spaces, as the classifier reads them
     max_lines: int = at_least(0, 0)  # read at most this many lines (sentences after splitting) of train/valid; 0 = all
     max_length: int = at_least(0, 0)  # sentences mode: drop sentences longer than this many tokens; 0 = keep all
     min_length: int = at_least(0, 0)  # sentences mode: drop sentences shorter than this many tokens
