@@ -57,7 +57,10 @@ class AdaptiveSoftmax(nn.AdaptiveLogSoftmaxWithLoss):
         scored = targets != IGNORE_INDEX
         if not bool(scored.all()):
             hidden, targets = hidden[scored], targets[scored]
-        return -self(hidden, targets).output.float().sum()
+        loss = -self(hidden, targets).output.float().sum()
+        if torch.is_grad_enabled():  # a cluster no target fell in gets a zero gradient, not none: data-parallel
+            loss = loss + 0.0 * sum(p.sum() for p in self.tail.parameters())  # ranks reduce every parameter
+        return loss
 
 
 def check_softmax(cfg: ModelConfig, vocab_size: int | None) -> None:
