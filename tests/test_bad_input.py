@@ -858,7 +858,10 @@ CASES: list[Case] = [
            "model.adaptive_cutoffs [5000] must each be below the vocabulary size"),
           ("adaptive-div-too-large", ["model.softmax=adaptive", "model.adaptive_cutoffs=[2, 3]",
                                       "model.adaptive_div=4"],
-           "model.adaptive_div 4.0 leaves the last of 2 clusters 0 units (4 // 4.0^2): lower it")]],
+           "model.adaptive_div 4.0 leaves the last of 2 clusters 0 units (4 // 4.0^2): lower it"),
+          ("hidden-huge", ["model.hidden_size=1000000"], "the model needs about"),
+          ("batch-huge", ["train.batch_size=100000000"], "train.batch_size or data.max_length, or set model.softmax "
+                                                         "adaptive")]],
     Case("classify-train-plain-text", cli(*TRAIN_CLS[:3], "{tmp}/t.txt", *TRAIN_CLS[4:]), 2,
          "{tmp}/t.txt: plain text has no labels", files={"t.txt": "a x y\n"}),
     bad_labelled("valid-unknown-label", '{"text": "x y", "label": "xy"}\n{"text": "y x", "label": "maybe"}\n',
