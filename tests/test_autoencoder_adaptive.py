@@ -130,8 +130,8 @@ def test_an_adaptive_autoencoder_resumes_exactly(texts: Path, tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("joint", ["none", "reconstruct"])
-def test_classify_init_from_an_adaptive_autoencoder_copies_the_embedding_and_encoder(adaptive_dir: Path,
-                                                                                     tmp_path: Path, joint: str) -> None:
+def test_classify_init_from_an_adaptive_autoencoder_copies_the_embedding_and_encoder(
+        adaptive_dir: Path, tmp_path: Path, joint: str) -> None:
     """The classifier's joint decoder keeps a full softmax: from an adaptive autoencoder its output layer stays
     fresh (reported), everything else is copied as from a full-softmax one."""
     data = tmp_path / "labelled.jsonl"
