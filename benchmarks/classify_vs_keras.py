@@ -289,13 +289,21 @@ def spread(values: list[float], digits: int) -> dict:
     return {"mean": round(statistics.fmean(values), digits), "sd": round(sd, digits), "values": values}
 
 
+def difference_se(ours: list[float], theirs: list[float]) -> float:
+    """The standard error of the difference of two means (Welch: each sample's own variance; 0 for one seed)."""
+    if len(ours) < 2:
+        return 0.0
+    return (statistics.variance(ours) / len(ours) + statistics.variance(theirs) / len(theirs)) ** 0.5
+
+
 def seed_summary(figures_by_seed: dict[int, dict[str, dict]]) -> dict:
     """Per side over the seeds: test accuracy and CPU / wall seconds per epoch (mean, sd, values); for each
-    rnnkit side the ratio Keras / side of the mean CPU and wall seconds per epoch, and the per-seed CPU ratios
-    (each from processes that ran at once)."""
+    rnnkit side the ratio Keras / side of the mean CPU and wall seconds per epoch, the per-seed CPU ratios
+    (each from processes that ran at once) and the test accuracy's difference from Keras' with its standard error."""
     runs = list(figures_by_seed.values())
     keras_cpu, keras_wall, keras_acc = (statistics.fmean(run["keras"][key] for run in runs)
                                         for key in ("cpu_sec_per_epoch", "sec_per_epoch", "test_acc"))
+    keras_accs = [run["keras"]["test_acc"] for run in runs]
     sides = {}
     for name in runs[0]:
         per_seed = [run[name] for run in runs]
@@ -307,23 +315,26 @@ def seed_summary(figures_by_seed: dict[int, dict[str, dict]]) -> dict:
             side["ratio_cpu_per_seed"] = spread(
                 [round(run["keras"]["cpu_sec_per_epoch"] / run[name]["cpu_sec_per_epoch"], 3) for run in runs], 3)
             side["test_acc_minus_keras"] = round(side["test_acc"]["mean"] - keras_acc, 4)
+            side["test_acc_minus_keras_se"] = round(difference_se(side["test_acc"]["values"], keras_accs), 4)
         sides[name] = side
     return {"sides": sides}
 
 
-SUMMARY_HEADER = ["case", "side", "test acc mean ± sd", "test acc per seed", "CPU s/epoch mean ± sd",
-                  "CPU s/epoch per seed", "Keras / side (CPU, of means)", "per-seed ratios mean ± sd"]
+SUMMARY_HEADER = ["case", "side", "test acc mean ± sd", "test acc per seed", "minus Keras ± se",
+                  "CPU s/epoch mean ± sd", "CPU s/epoch per seed", "Keras / side (CPU, of means)",
+                  "per-seed ratios mean ± sd"]
 
 
 def summary_rows(case: str, summary: dict) -> list[list]:
     rows = []
     for name, side in summary["sides"].items():
         acc, cpu = side["test_acc"], side["cpu_sec_per_epoch"]
+        versus = ["", "", ""] if name == "keras" else [
+            f"{side['test_acc_minus_keras']:+.4f} ± {side['test_acc_minus_keras_se']:.4f}", f"{side['ratio_cpu']:.2f}x",
+            f"{side['ratio_cpu_per_seed']['mean']:.2f} ± {side['ratio_cpu_per_seed']['sd']:.2f}"]
         rows.append([case, name, f"{acc['mean']:.4f} ± {acc['sd']:.4f}", " ".join(f"{v:.4f}" for v in acc["values"]),
-                     f"{cpu['mean']:.3f} ± {cpu['sd']:.3f}", " ".join(f"{v:.2f}" for v in cpu["values"]),
-                     "" if name == "keras" else f"{side['ratio_cpu']:.2f}x",
-                     "" if name == "keras" else
-                     f"{side['ratio_cpu_per_seed']['mean']:.2f} ± {side['ratio_cpu_per_seed']['sd']:.2f}"])
+                     versus[0], f"{cpu['mean']:.3f} ± {cpu['sd']:.3f}", " ".join(f"{v:.2f}" for v in cpu["values"]),
+                     *versus[1:]])
     return rows
 
 

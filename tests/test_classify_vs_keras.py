@@ -43,6 +43,7 @@ def test_the_summary_gives_mean_sd_values_and_ratios() -> None:
     assert sides["rnnkit"]["ratio_cpu"] == round(5.0 / 1.5, 3) and sides["rnnkit"]["ratio_wall"] == round(5.0 / 1.5, 3)
     assert sides["rnnkit"]["ratio_cpu_per_seed"]["values"] == [3.0, 4.0]
     assert sides["rnnkit"]["test_acc_minus_keras"] == -0.03
+    assert sides["rnnkit"]["test_acc_minus_keras_se"] == round((0.04 ** 2 / 4 + 0.02 ** 2 / 4) ** 0.5, 4)
     table = bench.markdown_table(bench.SUMMARY_HEADER, bench.summary_rows("mnist", {"sides": sides}))
-    assert ("| mnist | rnnkit | 0.9200 ± 0.0283 | 0.9000 0.9400 | 1.500 ± 0.707 | 2.00 1.00 | 3.33x | 3.50 ± 0.71 |"
-            in table)
+    assert ("| mnist | rnnkit | 0.9200 ± 0.0283 | 0.9000 0.9400 | -0.0300 ± 0.0224 | 1.500 ± 0.707 | 2.00 1.00 | 3.33x "
+            "| 3.50 ± 0.71 |" in table)
