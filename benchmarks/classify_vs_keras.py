@@ -37,6 +37,9 @@ nothing about accuracy: seeds move MNIST rows' 5-epoch test accuracy by points (
 (repeatable) runs one more rnnkit process per variant in the same batch, with those overrides on top (e.g.
 ``--variant bf16:train.cpu_amp=true``: the plain recipe, its bf16-autocast run and Keras, all three at once).
 
+``summary --from FILE ...``: the same summary from the per-seed JSON lines of earlier ``side --seeds`` runs (a
+batch stopped after some seeds, or seeds run in several batches); a seed counts once all its sides are there.
+
 ``overhead``: one process, seed-003-mnist's task and model, interleaved rounds of N updates each (after an
 untimed warm-up round) by the real ``rnnkit.train.Trainer`` (clocked as ``trainer_overhead.py`` does: from its
 epoch's start to its train log row) and by a minimal PyTorch loop (collate the batch with the task's batches,
@@ -136,7 +139,7 @@ finally:
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("mode", nargs="?", choices=["side", "overhead"], default="side")
+    p.add_argument("mode", nargs="?", choices=["side", "overhead", "summary"], default="side")
     p.add_argument("--cases", default="mnist", help="comma-separated: mnist, fashion, imdb (default mnist)")
     p.add_argument("--epochs", type=int, default=3, help="epochs each side trains (default 3)")
     p.add_argument("--rounds", type=int, default=3, help="overhead: timed rounds (default 3)")
@@ -151,6 +154,8 @@ def parse_args(argv=None):
     p.add_argument("--seeds", type=lambda text: seed_list(text, p), default=[None], metavar="S1,S2,...",
                    help="side: run every case once per seed (rnnkit train.seed, Keras --seed), all sides of a seed "
                         "at once, and summarise mean / sd / per-seed values (default: each side's own seed, once)")
+    p.add_argument("--from", dest="sources", action="append", type=Path, default=[], metavar="FILE",
+                   help="summary: the output of earlier seeded side runs (repeatable)")
     p.add_argument("--quick", action="store_true", help="smoke test: 1 epoch / 2 rounds of 10 updates")
     args = p.parse_args(argv)
     args.variants = dict(rnnkit_variant(v, p) for v in args.variants)
@@ -325,6 +330,27 @@ SUMMARY_HEADER = ["case", "side", "test acc mean ± sd", "test acc per seed", "m
                   "per-seed ratios mean ± sd"]
 
 
+def summaries_from(paths: list[Path]) -> list[list]:
+    """The seed summary (a JSON line and its table rows) of each case and epoch count in the per-seed JSON lines
+    of earlier ``side --seeds`` runs (e.g. a batch stopped after some seeds, or seeds run in several batches)."""
+    runs: dict[tuple[str, int], dict[int, dict[str, dict]]] = {}
+    for path in paths:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line) if line.startswith('{"bench": "classify_vs_keras"') else {}
+            if record.get("seed") is not None:
+                runs.setdefault((record["case"], record["epochs"]), {}).setdefault(record["seed"], {})[
+                    record["side"]] = record
+    rows = []
+    for (case, epochs), figures_by_seed in runs.items():
+        every_side = max((set(sides) for sides in figures_by_seed.values()), key=len)
+        complete = {seed: sides for seed, sides in sorted(figures_by_seed.items()) if set(sides) == every_side}
+        summary = seed_summary(complete)
+        emit({"bench": "classify_vs_keras", "case": case, "summary": True, "epochs": epochs,
+              "seeds": list(complete), **summary, "from": [str(path) for path in paths]})
+        rows += summary_rows(case, summary)
+    return rows
+
+
 def summary_rows(case: str, summary: dict) -> list[list]:
     rows = []
     for name, side in summary["sides"].items():
@@ -432,7 +458,9 @@ def overhead(args) -> list[list]:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.mode == "side":
+    if args.mode == "summary":
+        print(markdown_table(SUMMARY_HEADER, summaries_from(args.sources)))
+    elif args.mode == "side":
         print(markdown_table(["case", "seed", "side", "CPU s/epoch", "wall s/epoch", "process CPU s", "process wall s",
                               "valid acc", "test acc", "rnnkit faster per epoch"], side_by_side(args)))
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -47,3 +48,18 @@ def test_the_summary_gives_mean_sd_values_and_ratios() -> None:
     table = bench.markdown_table(bench.SUMMARY_HEADER, bench.summary_rows("mnist", {"sides": sides}))
     assert ("| mnist | rnnkit | 0.9200 ± 0.0283 | 0.9000 0.9400 | -0.0300 ± 0.0224 | 1.500 ± 0.707 | 2.00 1.00 | 3.33x "
             "| 3.50 ± 0.71 |" in table)
+
+
+def test_summary_mode_reads_the_per_seed_lines_of_earlier_runs(tmp_path: Path, capsys) -> None:
+    lines = [{"bench": "classify_vs_keras", "case": "fashion", "side": side, "seed": seed, "epochs": 3,
+              "test_acc": acc, "cpu_sec_per_epoch": cpu, "sec_per_epoch": cpu}
+             for side, seed, acc, cpu in (("rnnkit", 1, 0.85, 15.0), ("keras", 1, 0.86, 35.0),
+                                          ("rnnkit", 2, 0.87, 17.0), ("keras", 2, 0.86, 37.0),
+                                          ("rnnkit", 3, 0.80, 16.0))]  # seed 3 stopped before Keras' side ended
+    (tmp_path / "a.jsonl").write_text("\n".join(json.dumps(line) for line in lines[:2]) + "\n| a table row |\n")
+    (tmp_path / "b.jsonl").write_text("\n".join(json.dumps(line) for line in lines[2:]) + "\n")
+    assert bench.main(["summary", "--from", str(tmp_path / "a.jsonl"), "--from", str(tmp_path / "b.jsonl")]) == 0
+    summary = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert summary["case"] == "fashion" and summary["seeds"] == [1, 2]
+    assert summary["sides"]["rnnkit"]["test_acc"]["values"] == [0.85, 0.87]
+    assert summary["sides"]["rnnkit"]["ratio_cpu"] == round(36.0 / 16.0, 3)
