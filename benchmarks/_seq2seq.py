@@ -8,7 +8,8 @@
   (validations included), after which the trainer leaves its loop as if ``max_steps`` were reached.
 * :func:`train_clocked`: ``rnnkit.train(...)`` with that trainer; returns the loaded model and the clock.
 * :func:`run_side_by_side`: start several commands at once (or one after another), collect their
-  stdout JSON lines.
+  stdout JSON lines; :func:`run_against_peer`: rnnkit's side and a peer's, their result lines read;
+  :func:`fresh_folder`: a benchmark's scratch folder, emptied.
 * :func:`score`, :func:`timed_translate`: sacrebleu BLEU / chrF and timed decoding through
   ``Translator.translate``.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -106,6 +108,24 @@ def run_side_by_side(sides: list[Side], concurrent: bool = True) -> None:
     else:
         for side in sides:
             finish(side, start(side))
+
+
+def fresh_folder(out: Path) -> None:
+    """``out`` made empty: the benchmark's own scratch folder, removed with what an earlier run left there."""
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+
+
+def run_against_peer(sides: list[Side], concurrent: bool, what: str = "result") -> tuple[dict, dict]:
+    """Run rnnkit's side and the peer's (``sides``, in that order) and read each one's JSON result line
+    (rnnkit's starts with ``{"side"``, the peer's with ``{"peer"``); a side that printed none ends the
+    benchmark with one error naming ``what`` was missing."""
+    run_side_by_side(sides, concurrent)
+    ours, peer = json_line(sides[0].stdout, '{"side"'), json_line(sides[1].stdout, '{"peer"')
+    if ours is None or peer is None:
+        sys.exit(f"error: a side printed no {what} (see the logs above)")
+    return ours, peer
 
 
 # ----------------------------------------------------------------------------------- clocked training

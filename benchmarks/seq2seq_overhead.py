@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, RUNS_DIR, emit, machine, markdown_table  # noqa: E402
+from _common import REPO, RUNS_DIR, emit, machine, markdown_table, timed_trainer_class  # noqa: E402
 from _seq2seq import DATA_DIR  # noqa: E402
 
 sys.path.insert(0, str(REPO / "src"))
@@ -89,31 +89,6 @@ def build_task(args):
     seed_everything(cfg.train.seed)
     task = get_task("seq2seq")(cfg, DistInfo(), resolve_device("cpu"))
     return cfg, task, overrides
-
-
-_TIMED = None
-
-
-def timed_trainer_class():
-    """rnnkit's Trainer, unchanged per step; hooks read wall and CPU clocks where its log window opens
-    (after the epoch's progress bar) and closes (its train log row)."""
-    global _TIMED
-    if _TIMED is None:
-        from rnnkit.train import Trainer
-
-        class TimedTrainer(Trainer):
-            def _progress(self, total):
-                bar = super()._progress(total)
-                self.marks = [(time.perf_counter(), time.process_time())]
-                return bar
-
-            def _log(self, split, loss, lr, rate, metrics=None):
-                if split == "train":
-                    self.marks.append((time.perf_counter(), time.process_time()))
-                super()._log(split, loss, lr, rate, metrics)
-
-        _TIMED = TimedTrainer
-    return _TIMED
 
 
 class RnnkitVariant:

@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import shutil
 import statistics
 import sys
 from pathlib import Path
@@ -51,9 +50,11 @@ from _seq2seq import (  # noqa: E402
     PEERS,
     Side,
     equal_threads_env,
+    fresh_folder,
     git_state,
     json_line,
     read_lines,
+    run_against_peer,
     run_side_by_side,
     score,
     timed_translate,
@@ -150,15 +151,10 @@ def joey_cmd(args, train: bool) -> list[str]:
 
 
 def train_phase(args, env: dict) -> tuple[dict, dict, list[Side]]:
-    if args.out.exists():
-        shutil.rmtree(args.out)  # this script's own scratch folder
-    args.out.mkdir(parents=True)
+    fresh_folder(args.out)
     sides = [Side("rnnkit", rnnkit_cmd(args, "train"), args.out / "rnnkit_train.log", env),
              Side("joeynmt", joey_cmd(args, True), args.out / "joeynmt_train.log", env)]
-    run_side_by_side(sides, concurrent=not args.sequential)
-    ours, peer = json_line(sides[0].stdout, '{"side"'), json_line(sides[1].stdout, '{"peer"')
-    if ours is None or peer is None:
-        sys.exit("error: a side printed no training result (see the logs above)")
+    ours, peer = run_against_peer(sides, concurrent=not args.sequential, what="training result")
     if ours.get("moses_target_tokens") is None and (args.out / "joeynmt" / "data" / "train.en").is_file():
         print("note: rnnkit's Moses token count was not available", file=sys.stderr)
     return ours, peer, sides

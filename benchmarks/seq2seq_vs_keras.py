@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import sys
 from pathlib import Path
@@ -48,9 +47,9 @@ from _seq2seq import (  # noqa: E402
     PEERS,
     Side,
     equal_threads_env,
-    json_line,
+    fresh_folder,
     read_lines,
-    run_side_by_side,
+    run_against_peer,
     score,
     timed_translate,
     torch_threads,
@@ -151,9 +150,7 @@ def main(argv=None) -> int:
     if args.worker:
         worker(args)
         return 0
-    if args.out.exists():
-        shutil.rmtree(args.out)  # this script's own scratch folder
-    args.out.mkdir(parents=True)
+    fresh_folder(args.out)
     write_pair_files(args)
     env = equal_threads_env(args.threads, {"KERAS_BACKEND": "torch"})
     torch_threads(args.threads)  # so that machine() reports the sides' setting
@@ -166,10 +163,7 @@ def main(argv=None) -> int:
                  "--decode-batch", str(DECODE_BATCH), "--show", "0", "--sentences", "--verbose", "2"]
     sides = [Side("rnnkit", rnnkit_cmd, args.out / "rnnkit.log", {**env, "PYTHONPATH": str(REPO / "src")}),
              Side("keras", keras_cmd, args.out / "keras.log", env)]
-    run_side_by_side(sides, concurrent=not args.sequential)
-    ours, peer = json_line(sides[0].stdout, '{"side"'), json_line(sides[1].stdout, '{"peer"')
-    if ours is None or peer is None:
-        sys.exit("error: a side printed no result (see the logs above)")
+    ours, peer = run_against_peer(sides, concurrent=not args.sequential)
     same_heldout = read_lines(args.out / "keras_heldout.src") == [
         line.split("\t")[0] for line in read_lines(args.out / "heldout.tsv")]
     record = {"bench": "seq2seq_vs_keras", "pairs": args.pairs, "epochs": args.epochs, "threads": args.threads,

@@ -53,7 +53,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_DATA_DIR, PEERS_DIR, RUNS_DIR, emit, machine, markdown_table  # noqa: E402
+from _common import (  # noqa: E402
+    DEFAULT_DATA_DIR,
+    PEERS_DIR,
+    RUNS_DIR,
+    emit,
+    machine,
+    markdown_table,
+    timed_trainer_class,
+)
 
 SHAPE = {"hidden": 200, "layers": 2, "batch": 20, "bptt": 35, "dropout": 0.5}
 # ptb-small made into the peer bare step's model: tied weights, its three dropouts
@@ -125,33 +133,6 @@ class RnnkitVariant:
         return {"tokens_per_sec": float(row["tokens_per_sec"]), "tokens_per_sec_hooks": round(tokens / (w1 - w0), 1),
                 "tokens_per_cpu_sec": round(tokens / (c1 - c0), 1), "fit_wall_s": round(fit_wall, 3),
                 "trainer_step_s": row["elapsed_sec"]}
-
-
-_TIMED = None
-
-
-def timed_trainer_class():
-    """The real ``rnnkit.train.Trainer``, unchanged per step; two hooks read the wall and CPU clocks at
-    the points where its own tokens/s window opens (after the epoch's progress bar is made) and closes
-    (its train log row). The log row's figure is the one reported; the hooks add CPU time, which other
-    processes on the shared machine disturb far less than wall time."""
-    global _TIMED
-    if _TIMED is None:
-        from rnnkit.train import Trainer
-
-        class TimedTrainer(Trainer):
-            def _progress(self, total):
-                bar = super()._progress(total)
-                self.marks = [(time.perf_counter(), time.process_time())]
-                return bar
-
-            def _log(self, split, loss, lr, rate, metrics=None):
-                if split == "train":
-                    self.marks.append((time.perf_counter(), time.process_time()))
-                super()._log(split, loss, lr, rate, metrics)
-
-        _TIMED = TimedTrainer
-    return _TIMED
 
 
 def independent_columns(task, ptb: Path, max_lines: int):

@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 import rnnkit
-from conftest import assert_same_run, corpus_lines, read_log
+from conftest import assert_same_run, corpus_lines, read_log, timeless
 from rnnkit import transfer
 from rnnkit.cli import main
 from rnnkit.config import load_config
@@ -47,6 +47,23 @@ def test_joint_training_logs_an_auxiliary_loss_that_falls(tmp_path: Path, cat_da
     names = set(load_file(tmp_path / "m" / "model.safetensors"))
     part = {"lm": "encoder.output.weight", "reconstruct": "decoder.output.weight"}[joint]
     assert part in names  # saved with the model
+
+
+def test_the_train_rows_log_the_auxiliary_loss_too_and_resume_it_exactly(tmp_path: Path, cat_data) -> None:
+    """Each train row's aux_loss is the mean token loss of the joint objective over the row's updates (as the
+    valid rows' on the validation texts); a run stopped inside a row's updates resumes that row's sums."""
+    kw = {"data": str(cat_data[0]), "valid": str(cat_data[1])}
+    sets = [*CLS, "model.joint=lm"]  # 8 updates an epoch, a train row every 4
+
+    def train_rows(out: Path) -> list[dict[str, str]]:
+        return [r for r in timeless(read_log(out)) if r["split"] == "train"]
+
+    rnnkit.train("classify", out=tmp_path / "whole", overrides=sets, **kw)
+    aux = [float(r["aux_loss"]) for r in train_rows(tmp_path / "whole")]
+    assert len(aux) == 6 and aux[0] > 1 and aux[-1] < 0.8 * aux[0]
+    rnnkit.train("classify", out=tmp_path / "cut", overrides=[*sets, "train.max_steps=6"], **kw)
+    rnnkit.train("classify", out=tmp_path / "cut", overrides=["train.max_steps=0"], resume=True)
+    assert train_rows(tmp_path / "cut") == train_rows(tmp_path / "whole")
 
 
 def test_no_joint_objective_logs_no_auxiliary_loss(tmp_path: Path, cat_data) -> None:

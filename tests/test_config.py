@@ -60,8 +60,8 @@ def test_every_builtin_recipe_parses_and_builds_a_model() -> None:
         assert cfg.train.optimizer in ("sgd", "adam", "adamw", "rmsprop", "asgd"), name
         assert cfg.train.schedule in ("none", "halve_on_increase", "plateau", "step"), name
         # the shapes are consistent: a model of the recipe's layout can be built (tiny sizes for speed)
-        cfg.model.embedding_size, cfg.model.hidden_size = 4, 4
-        model = RNNLanguageModel(cfg.model, 10)
+        cfg.model.embedding_size, cfg.model.hidden_size = 4, 16  # 16: an adaptive softmax's clusters keep units
+        model = RNNLanguageModel(cfg.model, 10 + max(cfg.model.adaptive_cutoffs, default=0))
         assert len(model.rnns) == cfg.model.layers
 
 
@@ -106,6 +106,28 @@ def test_later_override_wins_and_value_may_contain_equals() -> None:
     cfg = load_config(None, ["train.lr=0.5", "train.lr=0.25", "data.train=a=b.txt"])
     assert cfg.train.lr == 0.25
     assert cfg.data.train == "a=b.txt"
+
+
+def test_an_empty_override_value_is_the_empty_string_for_a_text_key() -> None:
+    """``--set train.freeze=`` clears the recipe's freeze (no ``''`` needed); an optional path given nothing is
+    unset, as before; every other form reads as YAML."""
+    recipe = load_config("imdb-lm-lstm")
+    assert recipe.train.freeze and recipe.data.valid is None
+    cfg = load_config("imdb-lm-lstm", ["train.freeze=", "data.valid=v.jsonl", "data.valid=", "data.classes=neg,pos"])
+    assert cfg.train.freeze == "" and cfg.data.valid is None and cfg.data.classes == "neg,pos"
+    assert load_config("imdb-lm-lstm", ["train.freeze=''"]).train.freeze == ""
+    assert load_config("imdb-lm-lstm", ["train.freeze= "]).train.freeze == ""
+    assert load_config("imdb-lm-lstm", ["data.valid=null", "data.test=~"]).data.valid is None
+
+
+@pytest.mark.parametrize("override, wanted", [
+    ("train.lr=", "a number"), ("train.epochs=", "an integer"), ("train.progress=", "true or false"),
+])
+def test_an_empty_override_value_of_a_number_or_switch_is_one_clear_error(override: str, wanted: str) -> None:
+    key = override.removesuffix("=")
+    message = f"--set: config key '{key}' needs a value ({wanted}, e.g. {key}="
+    with pytest.raises(RnnkitError, match=re.escape(message)):
+        load_config("demo", [override])
 
 
 @pytest.mark.parametrize("override, key", [

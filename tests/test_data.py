@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
+import rnnkit
 from conftest import FABLE
 from rnnkit.config import DataConfig, TokenizerConfig
 from rnnkit.data import readers
+from rnnkit.data.labelled import ReadOptions, read_examples
 from rnnkit.data.lm import (
     IGNORE_INDEX,
     SentenceBatches,
@@ -209,10 +211,28 @@ def test_read_jsonl_text_field(tmp_path: Path) -> None:
     (tmp_path / "r.jsonl").write_text(body, encoding="utf-8")
     with gzip.open(tmp_path / "r.jsonl.gz", "wt", encoding="utf-8") as f:
         f.write(body)
-    expected = ["A review.  Second part.", "line break"]  # a blank line is no record: no extra <eos>
+    expected = ["A review. Second part.", "line break"]  # a blank line is no record: no extra <eos>
     assert read_lines(tmp_path / "r.jsonl") == expected
     assert read_lines(tmp_path / "r.jsonl.gz") == expected
     assert read_lines(tmp_path / "r.jsonl", max_lines=2) == expected  # records, not lines, are counted
+
+
+def test_the_lm_reads_jsonl_markup_as_the_classifier_does(tmp_path: Path, train_tiny) -> None:
+    """An LM pretrained on reviews and the classifier fine-tuned from it see the same words: every tag is a space
+    (not only <br />), unless both are told to keep markup (data.strip_markup false)."""
+    records = [{"text": "A <i>fine</i>  film.<br /><br />Second\npart.", "label": "pos"},
+               {"text": "<p>Bad <B>acting</b> ,<hr>sadly", "label": "neg"}] * 6
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    for strip in (True, False):
+        assert read_lines(path, strip_markup=strip) == read_examples(path, ReadOptions(strip_markup=strip)).texts
+    assert read_lines(path)[:2] == ["A fine film. Second part.", "Bad acting , sadly"]
+    def markup(model) -> list[str]:
+        return [token for token in model.vocab.itos[len(SPECIALS):] if "<" in token or ">" in token]
+
+    assert markup(rnnkit.load(train_tiny("lm", "train.max_steps=1", data=str(path)))) == []
+    keeps = rnnkit.load(train_tiny("keeps", "train.max_steps=1", "data.strip_markup=false", data=str(path)))
+    assert "<br" in markup(keeps) and "<p>Bad" in markup(keeps)
 
 
 @pytest.mark.parametrize("body, line, message", [

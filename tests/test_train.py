@@ -434,6 +434,38 @@ def test_sigterm_to_a_cli_training_process(tmp_path: Path, corpus: Path) -> None
     assert [int(r["step"]) for r in train_rows(read_log(out))] == list(range(1, state["step"] + 4))
 
 
+# the CLI, stopped while it reads its data: the hook says when it is there, then waits
+_READING_FOREVER = """
+import sys, time
+import rnnkit.tasks.lm
+from rnnkit.cli import main
+
+def reading(path, cfg):
+    print("reading", flush=True)
+    time.sleep(120)
+
+rnnkit.tasks.lm.read_corpus_lines = reading
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_sigterm_during_start_up_says_terminated_and_exits_143(tmp_path: Path, corpus: Path) -> None:
+    out = tmp_path / "model"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", _READING_FOREVER, "train", "lm", "--data", str(corpus),
+                             "--out", str(out), *[a for s in TINY for a in ("--set", s)]],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout.readline() == "reading\n", proc.stderr.read()
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert (proc.returncode, stderr) == (128 + signal.SIGTERM, "terminated\n")
+    assert not out.exists()  # nothing was written yet: the same command starts it
+
+
 # ----------------------------------------------------------------------------------------------------
 # --init-from
 

@@ -27,10 +27,12 @@ start at once.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -63,7 +65,8 @@ def _add_train(sub) -> None:
                    help="model directory to write (new or empty, unless --resume or --overwrite); one run "
                         "writes it at a time")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key, e.g. --set train.lr=0.5 (repeatable)")
+                   help="override a config key, e.g. --set train.lr=0.5 (repeatable; a YAML value; nothing after = is "
+                        "the empty string, e.g. --set train.freeze=)")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--resume", action="store_true",
                        help="continue the run in --out exactly where its last checkpoint left it "
@@ -278,12 +281,39 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        return _run(argv)
+        with _sigterm_raises_terminated():
+            return _run(argv)
     except BrokenPipeError:  # the reader of our output went away (`rnnkit ... | head`)
         return _reader_gone()
     except KeyboardInterrupt:  # Ctrl-C where a command keeps nothing to resume (reading, decoding, scoring)
         print("\ninterrupted", file=sys.stderr)
         return 128 + signal.SIGINT
+    except Terminated:  # SIGTERM there, or while a run starts up (training saves a checkpoint and says so)
+        print("terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
+
+
+class Terminated(BaseException):
+    """SIGTERM outside training (where the trainer's own handler stops at a step boundary and saves): raised so
+    that every ``finally`` and context manager (the model directory's lock, half-written files) cleans up."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_raises_terminated():
+    """While a command runs, SIGTERM raises :class:`Terminated` instead of killing the process silently; a
+    handler someone else installed (a program calling :func:`main`) is left alone."""
+    ours = threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    if ours:
+        signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        if ours:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _reader_gone() -> int:

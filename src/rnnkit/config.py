@@ -127,7 +127,8 @@ def _build(cls: type, values: dict[str, Any], where: str, source: str,
         if f.default_factory is not dataclasses.MISSING and dataclasses.is_dataclass(f.default_factory):
             kwargs[key] = _build(f.default_factory, {} if value is None else value, name, source, overridden)
         else:
-            kwargs[key] = _check_type(value, f.default, name, "--set" if name in overridden else source)
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            kwargs[key] = _check_type(value, default, name, "--set" if name in overridden else source)
     return cls(**kwargs)
 
 
@@ -160,6 +161,11 @@ def _check_type(value: Any, default: Any, name: str, source: str) -> Any:
             raise RnnkitError(f"config key '{name}' is too large ({_shown(value)}; at most 2**63 - 1)", source)
     elif isinstance(default, str) and not isinstance(value, str):
         raise RnnkitError(f"config key '{name}' must be a string, got {_shown(value)}", source)
+    elif isinstance(default, list):  # a list of integers (model.adaptive_cutoffs)
+        if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise RnnkitError(f"config key '{name}' must be a list of integers, e.g. [2000, 10000], got "
+                              f"{_shown(value)}", source)
+        return [_check_type(v, 0, name, source) for v in value]  # each within 64 bits
     return value
 
 
@@ -364,7 +370,7 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
             raise RnnkitError(f"override '{item}' is not of the form key=value (e.g. train.lr=0.5)")
         key, raw = item.split("=", 1)
         parts = key.strip().split(".")
-        _check_override_key(item, parts, config_class(values) if parts != ["task"] else TaskConfig)
+        default = _check_override_key(item, parts, config_class(values) if parts != ["task"] else TaskConfig)
         node = values
         for part in parts[:-1]:
             if node.get(part) is None:
@@ -372,13 +378,23 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
             node = node[part]
             if not isinstance(node, dict):
                 raise RnnkitError(f"override '{item}': the recipe's '{part}' is not a section but {node!r}")
-        node[parts[-1]] = _override_value(item, raw)
+        node[parts[-1]] = _override_value(item, raw, default)
     return values
 
 
-def _override_value(item: str, raw: str) -> Any:
-    """The YAML value of one ``key=value`` override (empty: no value); malformed YAML names the override."""
+def _override_value(item: str, raw: str, default: Any) -> Any:
+    """The YAML value of one ``key=value`` override (of the key whose default is ``default``); malformed YAML
+    names the override. Nothing after ``=`` is the empty string for a text key (``train.freeze=``), no value
+    for an optional path (``data.valid=``), and an error for a number or a switch."""
     if not raw.strip():
+        if isinstance(default, str):
+            return ""
+        wanted = ("true or false" if isinstance(default, bool) else "an integer" if isinstance(default, int)
+                  else "a number" if isinstance(default, float) else None)
+        if wanted:
+            key = item.split("=", 1)[0].strip()
+            raise RnnkitError(f"config key '{key}' needs a value ({wanted}, e.g. "
+                              f"{key}={str(default).lower() if isinstance(default, bool) else default})", "--set")
         return None
     try:
         return parse_yaml(raw)
@@ -391,11 +407,11 @@ def override_keys(overrides: list[str] | None) -> set[str]:
     return {item.split("=", 1)[0].strip() for item in overrides or []}
 
 
-def _check_override_key(item: str, parts: list[str], cls: type) -> None:
+def _check_override_key(item: str, parts: list[str], cls: type) -> Any:
     """An override names a key of the config class ``cls`` (the error then names the override, not the
-    recipe); ``task=NAME`` itself is checked when the config is built."""
+    recipe): returns the key's default; ``task=NAME`` itself is checked when the config is built."""
     if parts == ["task"]:
-        return
+        return None
     for depth, part in enumerate(parts):
         fields = {f.name: f for f in dataclasses.fields(cls)}
         if part not in fields:
@@ -407,7 +423,7 @@ def _check_override_key(item: str, parts: list[str], cls: type) -> None:
             if is_section:
                 raise RnnkitError(f"override '{item}': '{part}' is a section; set one of its keys "
                                   f"(e.g. {part}.{dataclasses.fields(factory)[0].name}=...)")
-            return
+            return fields[part].default
         if not is_section:
             raise RnnkitError(f"override '{item}': '{part}' is not a section (it is a key)")
         cls = factory

@@ -251,7 +251,8 @@ class Trainer:
             "best_metrics": self.best_metrics,
             "val_history": self.val_history, "rows": self.rows, "elapsed": self.elapsed,
             "finished": self.finished, "validated_at": self.validated_at, "backend": self.backend,
-            "window": [self.window.loss, self.window.count], "base_lr": self.cfg.lr,
+            "window": [self.window.loss, self.window.count], "window_logged": self.window.logged,
+            "base_lr": self.cfg.lr,
         }
 
     def _rng_state(self) -> dict:
@@ -309,7 +310,7 @@ class Trainer:
         self.best_value = _saved_best(state, self.metric, ckpt / TRAINER_STATE)
         saved = state.get("saved_value", self.best_value)  # checkpoints before the two were kept apart
         self.saved_value = float(saved) if type(saved) in (int, float) else self.best_value
-        self.window = _Window(*state.get("window", (0.0, 0)))
+        self.window = _Window(*state.get("window", (0.0, 0)), state.get("window_logged"))
         self.best_metrics = _metrics_or_none(state.get("best_metrics"))
         try:
             self._restore_rng(rng)
@@ -395,7 +396,7 @@ class Trainer:
                     bar.update(1)
                     bar.set_postfix_str(self._postfix(lr), refresh=False)
                 if cfg.log_every and self.step % cfg.log_every == 0:
-                    self._log("train", self.window.mean(), lr, self.window.rate())
+                    self._log("train", self.window.mean(), lr, self.window.rate(), self.window.logged_means())
                     if bar is None and cfg.progress and self.dist.is_main:  # progress, but not on a terminal
                         print(f"step {self.step} epoch {self.epoch + 1}/{cfg.epochs}: {self._postfix(lr)}",
                               flush=True)
@@ -474,6 +475,7 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip)
         self.optimizer.step()
         self.carried_state = detach_state(result.state) if getattr(batch, "carry_state", False) else None
+        self.window.add_logged(result.logged)  # (the loss and count: by the loop, for every backend)
         self.elapsed += time.perf_counter() - t0
         return float(result.loss_sum.detach().float()), count
 
@@ -598,11 +600,13 @@ def _restore(model: nn.Module, backup: dict) -> None:
 
 
 class _Window:
-    """Running loss / token counts between two log rows."""
+    """Running loss / token counts between two log rows, and the sums and counts of the task's other
+    figures (``LossResult.logged``)."""
 
-    def __init__(self, loss: float = 0.0, count: int = 0):
+    def __init__(self, loss: float = 0.0, count: int = 0, logged: dict[str, list] | None = None):
         self.loss = loss  # a resumed run's window starts with the sums saved in its checkpoint
         self.count = count
+        self.logged: dict[str, list] = {name: [float(total), int(n)] for name, (total, n) in (logged or {}).items()}
         self.timed = 0  # tokens since t0, for tokens/s
         self.t0 = time.perf_counter()
 
@@ -611,8 +615,17 @@ class _Window:
         self.count += count
         self.timed += count
 
+    def add_logged(self, logged: dict[str, tuple[Any, int]]) -> None:
+        for name, (value_sum, count) in logged.items():
+            sums = self.logged.setdefault(name, [0.0, 0])
+            sums[0] += float(value_sum.detach() if isinstance(value_sum, torch.Tensor) else value_sum)
+            sums[1] += int(count)
+
     def mean(self) -> float:
         return self.loss / max(self.count, 1)
+
+    def logged_means(self) -> dict[str, float]:
+        return {name: total / max(n, 1) for name, (total, n) in self.logged.items()}
 
     def rate(self) -> float:
         return self.timed / max(time.perf_counter() - self.t0, 1e-9)

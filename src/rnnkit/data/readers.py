@@ -22,7 +22,8 @@ from rnnkit.errors import RnnkitError
 MAX_LINE_BYTES = 16 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
 
-_BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
+#: HTML line breaks and tags (IMDB reviews hold ``<br />``): read as spaces where markup is stripped
+_MARKUP = re.compile(r"<\s*/?\s*[A-Za-z][^<>]*>")
 # A sentence ends at . ! or ? (runs of them, optionally one closing quote/bracket, which stays with
 # the sentence: it is matched by lookbehind, not consumed) followed by space.
 _SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+(?=[\"'(\[]?[A-Z0-9])")
@@ -32,17 +33,27 @@ def _open_bytes(path: Path):
     return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
 
 
-def read_lines(path: str | Path, max_lines: int = 0) -> list[str]:
+def read_lines(path: str | Path, max_lines: int = 0, strip_markup: bool = True) -> list[str]:
     """Lines of a UTF-8 text file (``.gz`` allowed), without line endings.
 
-    ``.jsonl`` / ``.jsonl.gz`` files yield the ``text`` field of each record instead, with HTML
-    line breaks (``<br />``, as in IMDB) turned into spaces; blank lines between records are skipped.
+    ``.jsonl`` / ``.jsonl.gz`` files yield the ``text`` field of each record instead, as one line read by
+    :func:`clean_text` (as the classifier reads it: HTML tags such as IMDB's ``<br />`` as spaces unless
+    ``strip_markup`` is off); blank lines between records are skipped. Plain text is read as it is (PTB's
+    ``<unk>`` is a word).
     """
     path = check_file(path)
-    lines = list(_iter_lines(path, max_lines))
+    lines = list(_iter_lines(path, max_lines, strip_markup))
     if not any(line.strip() for line in lines):
-        raise RnnkitError("file is empty (no non-blank lines)", path)
+        only_markup = " (its records hold only markup and white space)" if ".jsonl" in path.suffixes else ""
+        raise RnnkitError(f"file is empty (no non-blank lines){only_markup}", path)
     return lines
+
+
+def clean_text(text: str, strip_markup: bool) -> str:
+    """A text as one line: markup (``<br />``) read as spaces when asked, line breaks as spaces."""
+    if strip_markup:
+        text = _MARKUP.sub(" ", text)
+    return " ".join(text.split())
 
 
 def check_file(path: str | Path) -> Path:
@@ -72,7 +83,7 @@ def _raw_lines(f, path: Path) -> Iterator[tuple[int, bytes]]:
         yield number, raw
 
 
-def _iter_lines(path: Path, max_lines: int) -> Iterator[str]:
+def _iter_lines(path: Path, max_lines: int, strip_markup: bool) -> Iterator[str]:
     is_jsonl = ".jsonl" in path.suffixes
     count = 0
     for number, line in numbered_lines(path):
@@ -81,7 +92,7 @@ def _iter_lines(path: Path, max_lines: int) -> Iterator[str]:
         count += 1
         if max_lines and count > max_lines:
             return
-        yield _json_text(line, path, number) if is_jsonl else line
+        yield clean_text(_json_text(line, path, number), strip_markup) if is_jsonl else line
 
 
 def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -113,7 +124,7 @@ def _json_text(line: str, path: Path, number: int) -> str:
     if not isinstance(record, dict) or not isinstance(record.get("text"), str):
         raise RnnkitError('JSON record has no string "text" field', path, number)
     check_unicode(record["text"], path, number, 'the "text" field')
-    return _BR.sub(" ", record["text"]).replace("\n", " ")
+    return record["text"]
 
 
 def check_unicode(text: str, path: Path, line: int | None, what: str) -> None:

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnkit.data.vocab import Vocab
-from rnnkit.nn.bag import bag_mean
+from rnnkit.nn.bag import TokenBags, bag_mean, bags_of_padded
 from rnnkit.nn.decoders import Decoder
 from rnnkit.nn.dropout import sequence_dropout
 from rnnkit.nn.encoder import Bridge, Encoded, merge_directions
@@ -188,10 +188,21 @@ class SequenceClassifier(nn.Module):
         if cfg.init == "keras":
             keras_init_(self)
 
-    def _bag_of_means(self) -> bool:
+    def reads_token_bags(self, training: bool) -> bool:
+        """Whether this model, training or not, is the seed's bag of means, which :class:`TokenBags` feed
+        (no per-step embeddings: none to drop out)."""
         cfg = self.cfg
         return (cfg.encoder == "bag" and cfg.pooling == "mean" and not self.numeric
-                and not (self.training and cfg.embedding_dropout))
+                and not (training and cfg.embedding_dropout))
+
+    def _token_bags(self, inputs: torch.Tensor | TokenBags, lengths: torch.Tensor) -> TokenBags | None:
+        """The texts as :class:`TokenBags` where this is the bag of means now; None: the general path."""
+        if self.reads_token_bags(self.training):
+            return inputs if isinstance(inputs, TokenBags) else bags_of_padded(inputs, lengths)
+        if isinstance(inputs, TokenBags):
+            raise ValueError("TokenBags feed only a bag of means (model.encoder bag, model.pooling mean, and in "
+                             "training no model.embedding_dropout)")
+        return None
 
     def vocab_parameters(self) -> dict[str, str]:
         """The rows indexed by vocabulary tokens (weight transfer maps them by token): the embedding's and the
@@ -202,13 +213,15 @@ class SequenceClassifier(nn.Module):
                  "reconstruct": ["decoder.embedding.weight", "decoder.output.weight", "decoder.output.bias"]}
         return {name: "vocab" for name in ["encoder.embedding.weight", *joint[self.cfg.joint]]}
 
-    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor,
+    def forward(self, inputs: torch.Tensor | TokenBags, lengths: torch.Tensor,
                 auxiliary: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, int]:
         """inputs (T, B) ids or (T, B, F) features, lengths (B,) of at least 1 -> logits (B, classes); with
         ``auxiliary`` (model.joint), also the joint objective's summed token cross-entropy and its token count
-        (through forward, so DistributedDataParallel sees the auxiliary part's gradients)."""
-        if self._bag_of_means():  # the seed's bag model, without its (T, B, D) step embeddings (never joint)
-            return self.head(bag_mean(inputs, lengths, self.encoder.embedding.weight))
+        (through forward, so DistributedDataParallel sees the auxiliary part's gradients). The bag of means
+        (:meth:`reads_token_bags`) also takes its texts as :class:`TokenBags` (B bags)."""
+        bags = self._token_bags(inputs, lengths)
+        if bags is not None:  # the seed's bag model, without its (T, B, D) step embeddings (never joint)
+            return self.head(bag_mean(bags, self.encoder.embedding.weight))
         encoded = self.encoder(inputs, lengths)
         lengths = lengths.to(inputs.device)
         steps = torch.arange(inputs.size(0), device=inputs.device).unsqueeze(1)

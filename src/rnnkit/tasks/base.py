@@ -10,7 +10,7 @@ defined elsewhere (a plug-in, a test) calls :func:`rnnkit.tasks.register_task`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -20,13 +20,17 @@ DIRECTIONS = ("min", "max")
 
 @dataclass
 class LossResult:
-    """What a task returns for one batch: summed loss over ``count`` targets, the next state, and
-    an extra penalty (already a mean, e.g. AWD's activation regularisation) added to the mean loss."""
+    """What a task returns for one batch: summed loss over ``count`` targets, the next state, an extra
+    penalty (already a mean, e.g. AWD's activation regularisation) added to the mean loss, and further
+    figures for the ``train`` rows of log.csv: ``logged`` maps a column name to a (sum, count) pair the
+    trainer averages over the updates of each row (sum of sums / sum of counts), e.g. the classifier's
+    ``aux_loss``."""
 
     loss_sum: Any  # a 0-d tensor
     count: int
     state: Any = None
     penalty: Any = 0.0  # a 0-d tensor or a float
+    logged: dict[str, tuple[Any, int]] = field(default_factory=dict)  # name -> (0-d tensor or float, count)
 
 
 class LoadedModel:

@@ -175,17 +175,18 @@ class InputReader:
         return Encoded([len(s) for s in ids], labels, ids=ids)
 
 
-def scoring_batches(data: Encoded, batch_size: int) -> Iterator[tuple[list[int], ClassifyBatch]]:
-    """An encoded set's batches for scoring, by length, each with its examples' indices: collated one at a
-    time (``list()`` them to score the same set again without collating it again)."""
-    batches = example_batches(data, batch_size, shuffle=False)
+def scoring_batches(data: Encoded, batch_size: int, bags: bool = False) -> Iterator[tuple[list[int], ClassifyBatch]]:
+    """An encoded set's batches for scoring, by length, each with its examples' indices (``bags``: texts as
+    TokenBags): collated one at a time (``list()`` them to score the same set again without collating it again)."""
+    batches = example_batches(data, batch_size, shuffle=False, bags=bags)
     return ((spec, batches.batch(spec)) for spec in batches.plan(0))
 
 
-def predict(model: nn.Module, data: Encoded, batch_size: int, device: torch.device,
+def predict(model: SequenceClassifier, data: Encoded, batch_size: int, device: torch.device,
             on_batch: Callable[[int], None] | None = None) -> torch.Tensor:
     """Class probabilities (N, C) of an encoded set, in its order (batched by length)."""
-    return score_batches(model, scoring_batches(data, batch_size), device, on_batch)[0]
+    batches = scoring_batches(data, batch_size, bags=model.reads_token_bags(training=False))
+    return score_batches(model, batches, device, on_batch)[0]
 
 
 @torch.no_grad()
@@ -311,9 +312,10 @@ class ClassifyTask(Task):
         self.sizes = (len(train), len(valid))
         t = cfg.train
         try:
-            self.train_data = example_batches(train_set, t.batch_size, seed=t.seed, rank=dist.rank, world=dist.world)
             self.model = SequenceClassifier(cfg.model, len(self.reader.labels),
                                             len(self.reader.vocab) if self.reader.vocab else 0, self.reader.features)
+            self.train_data = example_batches(train_set, t.batch_size, seed=t.seed, rank=dist.rank, world=dist.world,
+                                              bags=self.model.reads_token_bags(training=True))
         except ValueError as e:
             raise RnnkitError(str(e)) from None
         self.freezing = freezing(self.model, t, dist)
@@ -372,7 +374,8 @@ class ClassifyTask(Task):
 
     def batch_loss(self, model: nn.Module, batch: ClassifyBatch, state) -> LossResult:
         """Summed cross-entropy over the batch's examples; with model.joint, train.joint_weight x the mean token
-        cross-entropy of the joint objective is added as the (already mean) penalty. Numeric inputs are warped
+        cross-entropy of the joint objective is added as the (already mean) penalty, and logged unweighted as
+        the train rows' ``aux_loss``. Numeric inputs are warped
         first when data.augment_* asks."""
         d = self.cfg.data
         moved = d.augment_shift or d.augment_rotate or d.augment_scale
@@ -383,7 +386,8 @@ class ClassifyTask(Task):
             return LossResult(F.cross_entropy(logits.float(), batch.labels, reduction="sum"), len(batch.labels))
         logits, aux_sum, aux_count = model(inputs, batch.lengths, auxiliary=True)
         return LossResult(F.cross_entropy(logits.float(), batch.labels, reduction="sum"), len(batch.labels),
-                          penalty=self.cfg.train.joint_weight * aux_sum / max(aux_count, 1))
+                          penalty=self.cfg.train.joint_weight * aux_sum / max(aux_count, 1),
+                          logged={"aux_loss": (aux_sum, aux_count)})
 
     def progress(self, loss: float, rate: float) -> str:  # a loss per example: no perplexity
         return f"loss {loss:.3f} {rate:,.0f} examples/s"
@@ -399,7 +403,8 @@ class ClassifyTask(Task):
         """The validation set's scoring batches, collated at the first validation and kept: the set never
         changes, and collating it was ~40% of validating 10,000 IMDB reviews with the bag model."""
         if self.collated_valid is None:
-            self.collated_valid = list(scoring_batches(self.valid_set, self.cfg.train.eval_batch_size))
+            self.collated_valid = list(scoring_batches(self.valid_set, self.cfg.train.eval_batch_size,
+                                                       bags=self.model.reads_token_bags(training=False)))
         return self.collated_valid
 
     def test_metrics(self, out_dir: Path, device: torch.device) -> dict[str, float] | None:

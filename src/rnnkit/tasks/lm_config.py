@@ -21,6 +21,7 @@ class DataConfig:
     mode: str = "stream"  # stream: running text | sentences: <bos> s <eos> each | windows (seed 002)
     window: int = at_least(3, 1)  # windows mode: words of context before each predicted word (seed 002: 3)
     split_sentences: bool = False  # split each line into sentences first (seed 001 on review text)
+    strip_markup: bool = True  # .jsonl text: HTML tags (IMDB's <br />) read as spaces, as the classifier reads them
     max_lines: int = at_least(0, 0)  # read at most this many lines (sentences after splitting) of train/valid; 0 = all
     max_length: int = at_least(0, 0)  # sentences mode: drop sentences longer than this many tokens; 0 = keep all
     min_length: int = at_least(0, 0)  # sentences mode: drop sentences shorter than this many tokens
@@ -51,6 +52,13 @@ class ModelConfig:
     weight_drop: float = fraction(0.0)  # DropConnect on the hidden-to-hidden weights (AWD-LSTM)
     tie_weights: bool = False  # share embedding and softmax weights; the last layer then has embedding_size units
     init_range: float = at_least(0.0, 0)  # > 0: all weights uniform in [-r, r] (Zaremba et al.); 0: PyTorch defaults
+    # full: one output layer over the whole vocabulary | adaptive: the adaptive softmax (Grave et al. 2017), far
+    # cheaper for a large vocabulary (frequent words in a head, rarer ones in clusters behind it)
+    softmax: str = "full"
+    # adaptive: increasing token ids where the head ends and each cluster ends, e.g. [2000, 10000] (the
+    # vocabulary is ordered by frequency: ids below 2000 are the 2,000 most frequent tokens, specials included)
+    adaptive_cutoffs: list[int] = field(default_factory=list)
+    adaptive_div: float = at_least(4.0, 1)  # adaptive: cluster i projects to hidden / div^(i+1) units first
 
 
 @dataclass
