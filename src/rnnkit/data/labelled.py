@@ -45,13 +45,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rnnkit.data.batching import BucketBatches
+from rnnkit.data.batching import BucketBatches, TokenBags
 from rnnkit.data.readers import check_file, check_unicode, clean_text, numbered_lines
 from rnnkit.data.splits import held_out_parts
 from rnnkit.data.tokenizers import Tokenizer
 from rnnkit.data.vocab import Vocab
 from rnnkit.errors import RnnkitError
-from rnnkit.nn.bag import TokenBags
 
 FORMATS = ("auto", "jsonl", "csv", "tsv", "folder", "lines", "npz", "idx")
 NUMERIC_FORMATS = ("npz", "idx")
