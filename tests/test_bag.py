@@ -5,6 +5,7 @@ their batches; the classifier and its task fed TokenBags train exactly as on pad
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -100,6 +101,20 @@ def test_a_sets_distinct_tokens_and_their_batches() -> None:
     assert batch.inputs.shares.tolist() == pytest.approx([1 / 3, 2 / 3, 0.75, 0.25, 1.0])
     assert batch.lengths.tolist() == [3, 4, 2] and batch.labels.tolist() == [0, 0, 1] and len(batch.inputs) == 3
     assert collate_bags(Encoded(data.lengths, None, ids=texts), [1]).labels is None
+
+
+@pytest.mark.parametrize("outlier", [0, 3000])  # a padded table of the texts; none (one text far the longest)
+def test_each_texts_distinct_tokens_are_counted_with_or_without_a_padded_table(outlier: int) -> None:
+    g = torch.Generator().manual_seed(3)
+    texts = [torch.randint(1, 9, (int(n),), generator=g).tolist() for n in torch.randint(0, 12, (2100,), generator=g)]
+    texts[7] = [4] * outlier or texts[7]
+    data = Encoded([len(t) for t in texts], None, ids=texts)
+    assert (data.id_table is None) == bool(outlier)
+    ids, shares, starts = data.distinct_tokens
+    for text, (start, end) in zip(texts, zip(starts[:-1], starts[1:], strict=True), strict=True):
+        counts = Counter(text)
+        assert ids[start:end].tolist() == sorted(counts)
+        assert shares[start:end].tolist() == pytest.approx([counts[t] / len(text) for t in sorted(counts)])
 
 
 def bag_model(**kw) -> SequenceClassifier:
