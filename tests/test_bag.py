@@ -15,10 +15,10 @@ import torch.nn.functional as F
 import rnnkit
 from conftest import assert_same_run
 from rnnkit.config import load_config
+from rnnkit.data.batching import TokenBags, bags_of_padded
 from rnnkit.data.labelled import Encoded, collate, collate_bags
 from rnnkit.distributed import DistInfo
 from rnnkit.models.classifier import SequenceClassifier
-from rnnkit.data.batching import TokenBags, bags_of_padded
 from rnnkit.nn.bag import bag_mean, gradient_by_token
 from rnnkit.tasks.classify import ClassifyTask, predict, score_batches, scores, scoring_batches
 from rnnkit.tasks.classify_config import ClassifyModel
