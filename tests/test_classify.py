@@ -333,8 +333,17 @@ def test_a_classifier_run_resumes_exactly(tmp_path: Path, order_data) -> None:
     assert_same_run(tmp_path / "whole", tmp_path / "cut")
 
 
-def test_init_from_an_lm_copies_exactly_what_it_reports(tmp_path: Path, train_tiny) -> None:
-    lm_dir = train_tiny("lm", "model.layers=1")  # embedding 8, hidden 16: the classifier's sizes
+#: the LM's output layer under each softmax: never copied into a classifier (reported unused)
+LM_OUTPUTS = {"full": {"output.weight", "output.bias"},
+              "adaptive": {"output.head.weight", "output.head.bias", "output.tail.0.0.weight",
+                           "output.tail.0.1.weight"}}
+
+
+@pytest.mark.parametrize("softmax", list(LM_OUTPUTS))
+def test_init_from_an_lm_copies_exactly_what_it_reports(tmp_path: Path, train_tiny, softmax: str) -> None:
+    cutoffs = ["model.adaptive_cutoffs=[8]"] if softmax == "adaptive" else []
+    # embedding 8, hidden 16: the classifier's sizes
+    lm_dir = train_tiny("lm", "model.layers=1", f"model.softmax={softmax}", *cutoffs)
     records = [{"text": line, "label": "cat" if "cat" in line else "other"} for line in corpus_lines(80, 4)]
     data = write_jsonl(tmp_path / "labelled.jsonl", records)
     cfg = load_config(None, [*CLS, f"data.train={data}"], {"task": "classify"})
@@ -358,7 +367,7 @@ def test_init_from_an_lm_copies_exactly_what_it_reports(tmp_path: Path, train_ti
             assert torch.equal(value, source[copied[name]])
         else:  # the head and anything else it reports as kept are untouched
             assert name in {t for t, _ in report.kept} and torch.equal(value, before[name])
-    assert {s for s, _ in report.unused} == {"output.weight", "output.bias"}
+    assert {s for s, _ in report.unused} == LM_OUTPUTS[softmax]
 
 
 def test_init_from_through_the_cli_prints_the_report(tmp_path: Path, train_tiny, capsys) -> None:

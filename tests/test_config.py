@@ -60,8 +60,8 @@ def test_every_builtin_recipe_parses_and_builds_a_model() -> None:
         assert cfg.train.optimizer in ("sgd", "adam", "adamw", "rmsprop", "asgd"), name
         assert cfg.train.schedule in ("none", "halve_on_increase", "plateau", "step"), name
         # the shapes are consistent: a model of the recipe's layout can be built (tiny sizes for speed)
-        cfg.model.embedding_size, cfg.model.hidden_size = 4, 4
-        model = RNNLanguageModel(cfg.model, 10)
+        cfg.model.embedding_size, cfg.model.hidden_size = 4, 16  # 16: an adaptive softmax's clusters keep units
+        model = RNNLanguageModel(cfg.model, 10 + max(cfg.model.adaptive_cutoffs, default=0))
         assert len(model.rnns) == cfg.model.layers
 
 

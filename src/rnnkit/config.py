@@ -127,7 +127,8 @@ def _build(cls: type, values: dict[str, Any], where: str, source: str,
         if f.default_factory is not dataclasses.MISSING and dataclasses.is_dataclass(f.default_factory):
             kwargs[key] = _build(f.default_factory, {} if value is None else value, name, source, overridden)
         else:
-            kwargs[key] = _check_type(value, f.default, name, "--set" if name in overridden else source)
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            kwargs[key] = _check_type(value, default, name, "--set" if name in overridden else source)
     return cls(**kwargs)
 
 
@@ -160,6 +161,11 @@ def _check_type(value: Any, default: Any, name: str, source: str) -> Any:
             raise RnnkitError(f"config key '{name}' is too large ({_shown(value)}; at most 2**63 - 1)", source)
     elif isinstance(default, str) and not isinstance(value, str):
         raise RnnkitError(f"config key '{name}' must be a string, got {_shown(value)}", source)
+    elif isinstance(default, list):  # a list of integers (model.adaptive_cutoffs)
+        if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise RnnkitError(f"config key '{name}' must be a list of integers, e.g. [2000, 10000], got "
+                              f"{_shown(value)}", source)
+        return [_check_type(v, 0, name, source) for v in value]  # each within 64 bits
     return value
 
 

@@ -29,8 +29,29 @@ def count_parameters(cfg: ModelConfig, vocab_size: int) -> int:
     inputs = [cfg.embedding_size, *sizes[:-1]]
     gates = _GATES.get(cfg.cell, 1)
     layers = sum(gates * h * (i + h + 2) for i, h in zip(inputs, sizes, strict=True))
+    if cfg.softmax == "adaptive":
+        return vocab_size * cfg.embedding_size + layers + _adaptive_parameters(cfg, sizes[-1], vocab_size)
     decoder = (0 if cfg.tie_weights else sizes[-1] * vocab_size) + vocab_size
     return vocab_size * cfg.embedding_size + layers + decoder
+
+
+def _adaptive_parameters(cfg: ModelConfig, hidden: int, vocab_size: int) -> int:
+    """The adaptive softmax's parameters: a head (with bias) over the shortlist and one entry per cluster, and
+    per cluster a projection to hidden / div^(i+1) units and a layer over its words."""
+    cutoffs = [*cfg.adaptive_cutoffs, vocab_size]
+    head = (hidden + 1) * (cutoffs[0] + len(cutoffs) - 1)
+    tails = sum(int(hidden // cfg.adaptive_div ** (i + 1)) * (hidden + cutoffs[i + 1] - cutoffs[i])
+                for i in range(len(cutoffs) - 1))
+    return head + tails
+
+
+def softmax_width(cfg: ModelConfig, vocab_size: int) -> int:
+    """Scores one token's loss computes at most: the vocabulary, or the adaptive head plus its largest cluster."""
+    if cfg.softmax != "adaptive":
+        return vocab_size
+    cutoffs = [*cfg.adaptive_cutoffs, vocab_size]
+    head = cutoffs[0] + len(cutoffs) - 1
+    return head + max(b - a for a, b in zip(cutoffs, cutoffs[1:], strict=False))
 
 
 def training_bytes(cfg: Config, vocab_size: int, steps: int, param_bytes: int = 4) -> tuple[int, str]:
@@ -38,7 +59,7 @@ def training_bytes(cfg: Config, vocab_size: int, steps: int, param_bytes: int = 
     one batch of ``steps`` time steps). Measured: a 2 x 1500 LSTM on 4,990 words (51M parameters, SGD) is
     estimated at 0.99 GiB; its training process (ptb-large, 2,000 PTB lines, 2 steps) grew by 1.15 GiB
     (peak RSS)."""
-    logits = cfg.train.batch_size * steps * vocab_size
+    logits = cfg.train.batch_size * steps * softmax_width(cfg.model, vocab_size)
     return model_training_bytes(count_parameters(cfg.model, vocab_size), cfg.train, logits, param_bytes)
 
 

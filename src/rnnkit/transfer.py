@@ -7,6 +7,8 @@ Each tensor of the new (target) model is matched with the source tensor of the s
 
 - a tensor both models declare vocabulary-indexed (``vocab_parameters()``: name -> role) is copied row by
   row for the tokens both vocabularies hold; the other rows keep their fresh initialisation;
+- a tensor whose meaning follows the vocabulary's whole order (``vocab_order_parameters()``: an adaptive
+  softmax's clusters are id ranges) is copied whole from a source of the very same vocabulary, else kept;
 - any other tensor is copied when its shape is the same, and kept (reported) when it is not.
 
 Strict mode (same-task fine-tuning) copies all or nothing: every name, shape and vocabulary must match.
@@ -75,9 +77,10 @@ def named_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
     return {name: t for name, t in model.state_dict(keep_vars=True).items() if name not in aliases}
 
 
-def vocab_roles(model: nn.Module) -> dict[str, str]:
-    """name -> vocabulary role of the tensors whose rows are tokens (``{}`` for a model declaring none)."""
-    declared = getattr(model, "vocab_parameters", None)
+def vocab_roles(model: nn.Module, declared_by: str = "vocab_parameters") -> dict[str, str]:
+    """name -> vocabulary role of the tensors whose rows are tokens (``{}`` for a model declaring none);
+    ``declared_by="vocab_order_parameters"``: of those that follow the vocabulary's order."""
+    declared = getattr(model, declared_by, None)
     return dict(declared()) if declared else {}
 
 
@@ -121,6 +124,8 @@ class _Planner:
         self.prefix = _full_prefix(prefix, list(self.target_tensors))
         self.source_names = _source_by_target_name(source, target, self.prefix)
         self.target_roles, self.source_roles = vocab_roles(target), vocab_roles(source)
+        self.target_order = vocab_roles(target, "vocab_order_parameters")
+        self.source_order = vocab_roles(source, "vocab_order_parameters")
         self.target_vocabs, self.source_vocabs = target_vocabs, source_vocabs
         self.report = report
 
@@ -149,6 +154,8 @@ class _Planner:
         return f"the new model ties {name} to {owner}"
 
     def _plan_one(self, name: str, tensor: torch.Tensor, source_name: str, source: torch.Tensor) -> _Copy | None:
+        if name in self.target_order or source_name in self.source_order:
+            return self._plan_ordered(name, tensor, source_name, source)
         target_role, source_role = self.target_roles.get(name), self.source_roles.get(source_name)
         if target_role is None and source_role is None:
             if tensor.shape == source.shape:
@@ -165,12 +172,27 @@ class _Planner:
         note = f"{len(rows[0]):,} of {tensor.shape[0]:,} rows (tokens in both vocabularies)"
         return self._copied(_Copy(name, source_name, rows), note, len(rows[0]) * tensor[0].numel())
 
+    def _plan_ordered(self, name: str, tensor: torch.Tensor, source_name: str, source: torch.Tensor) -> _Copy | None:
+        """A tensor that follows the vocabulary's order: copied whole only from the same vocabulary."""
+        target_role, source_role = self.target_order.get(name), self.source_order.get(source_name)
+        if target_role is None or source_role is None:
+            return self._kept(name, "it follows the vocabulary's order on one side only")
+        here = self._vocab(self.target_vocabs, target_role, "target", name, None)
+        there = self._vocab(self.source_vocabs, source_role, "source", source_name, None)
+        if here.itos != there.itos:
+            return self._kept(name, f"it follows the order of the {target_role} vocabulary (adaptive softmax "
+                                    f"clusters), which differs ({len(here):,} tokens here, {len(there):,} in the "
+                                    "source): copied only from the same vocabulary")
+        if tensor.shape != source.shape:
+            return self._kept(name, f"shape {tuple(tensor.shape)} here, {tuple(source.shape)} in the source")
+        return self._copied(_Copy(name, source_name), "the same vocabulary", tensor.numel())
+
     @staticmethod
-    def _vocab(vocabs: dict[str, Vocab], role: str, side: str, name: str, tensor: torch.Tensor) -> Vocab:
-        """The ``side`` vocabulary of ``role``, which must have a token for each row of ``tensor``."""
+    def _vocab(vocabs: dict[str, Vocab], role: str, side: str, name: str, tensor: torch.Tensor | None) -> Vocab:
+        """The ``side`` vocabulary of ``role``, which must have a token for each row of ``tensor`` (if given)."""
         if role not in vocabs:
             raise ValueError(f"no {side} vocabulary for the role {role!r} (given: {', '.join(vocabs) or 'none'})")
-        if len(vocabs[role]) != tensor.shape[0]:
+        if tensor is not None and len(vocabs[role]) != tensor.shape[0]:
             raise ValueError(f"the {side}'s {name} has {tensor.shape[0]} rows, its {role} vocabulary "
                              f"{len(vocabs[role])} tokens")
         return vocabs[role]

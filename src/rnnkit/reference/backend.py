@@ -58,6 +58,9 @@ def check_numpy_config(cfg: Config, training: bool = True) -> None:
     m, t = cfg.model, cfg.train
     if cfg.task != "lm":
         raise RnnkitError(f"the numpy backend trains language models only (task '{cfg.task}')")
+    if m.softmax != "full":
+        raise RnnkitError(f"the numpy backend implements the full softmax only (model.softmax is '{m.softmax}'; use "
+                          "--backend torch)")
     if m.tie_weights and m.layers > 1 and m.hidden_size != m.embedding_size:
         raise RnnkitError("the numpy backend needs every layer the same size: with model.tie_weights and "
                           "several layers, set model.hidden_size = model.embedding_size")

@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from rnnkit.arguments import check_int_argument, check_path_argument
@@ -23,7 +22,7 @@ from rnnkit.checkpoint import (
     check_model_weights,
     load_weights,
 )
-from rnnkit.data.lm import IGNORE_INDEX, Batch, encode_lines, make_batches, read_corpus_lines
+from rnnkit.data.lm import Batch, encode_lines, make_batches, read_corpus_lines
 from rnnkit.data.readers import check_file
 from rnnkit.data.text_decoder import TextDecoder
 from rnnkit.data.tokenizers import SPM_FILE, TOKENIZER_FILE, CharTokenizer, Tokenizer, build_tokenizer, load_tokenizer
@@ -32,7 +31,7 @@ from rnnkit.distributed import DistInfo
 from rnnkit.errors import RnnkitError
 from rnnkit.memory import check_fits, inference_bytes, training_bytes
 from rnnkit.metrics import loss_metrics
-from rnnkit.models.lm import RNNLanguageModel
+from rnnkit.models.lm import RNNLanguageModel, check_softmax
 from rnnkit.nn.rnn import describe_kernels
 from rnnkit.search import SamplingConfig, sample_tokens
 from rnnkit.tasks.base import LoadedModel, LossResult, Task
@@ -49,10 +48,7 @@ TRAIN_OOV_LIMIT = 0.5
 def lm_loss(model: nn.Module, batch: Batch, state) -> tuple[torch.Tensor, object, object]:
     """Summed cross-entropy of one batch (padding ignored), the model's new state and its output."""
     out = model(batch.inputs, state)
-    logits = out.logits
-    loss_sum = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), batch.targets.reshape(-1),
-                               ignore_index=IGNORE_INDEX, reduction="sum")
-    return loss_sum, out.state, out
+    return out.loss_sum(batch.targets), out.state, out
 
 
 def lm_metrics(loss_sum: float, count: int, char_level: bool) -> dict[str, float]:
@@ -138,6 +134,7 @@ def _check_data_config(cfg: LMConfig) -> None:
                           f"data.mode stream, not {d.mode}")
     if d.test:
         check_file(d.test)  # scored after training: a wrong path must not wait for that
+    check_softmax(cfg.model, cfg.tokenizer.vocab_size or None)  # the vocabulary built later is checked again
 
 
 def _read_splits(d: DataConfig) -> tuple[list[str], list[str]]:
@@ -163,7 +160,8 @@ class LMTask(Task):
     #: what decides the weights' meaning: how text becomes ids, and what the ids feed
     bound_config_keys = ("task", "data.mode", "data.window", "data.split_sentences", "tokenizer.kind",
                          "tokenizer.lowercase", "tokenizer.split_punctuation", "model.cell", "model.embedding_size",
-                         "model.hidden_size", "model.layers", "model.tie_weights", "data.strip_markup")
+                         "model.hidden_size", "model.layers", "model.tie_weights", "model.softmax",
+                         "model.adaptive_cutoffs", "model.adaptive_div", "data.strip_markup")
     resumable_keys = ()
 
     def __init__(self, cfg: LMConfig, dist: DistInfo, device: torch.device, vocab_from: Path | None = None,
@@ -186,6 +184,7 @@ class LMTask(Task):
         if not train_seqs:
             raise RnnkitError(_nothing_left(d, train_oov.tokens), d.train)
         _check_training_vocabulary(self.vocab, train_oov, cfg)
+        check_softmax(cfg.model, len(self.vocab))  # before the memory estimate counts the clusters
         try:
             self.train_data = make_batches(train_seqs, d.mode, t.batch_size, t.bptt, t.variable_bptt,
                                            seed=t.seed, rank=dist.rank, world=dist.world)
@@ -233,8 +232,9 @@ class LMTask(Task):
         params = sum(p.numel() for p in self.model.parameters())
         held_out = ("; validation scores the training text itself (no --valid file, and under 10 lines or "
                     "data.valid_fraction 0 to hold out)" if self.valid_is_train else "")
+        softmax = f"; adaptive softmax, cutoffs {m.adaptive_cutoffs}" if m.softmax == "adaptive" else ""
         return (f"lm: {params:,} parameters; vocabulary {len(self.vocab):,}; {m.layers} x torch.nn.{kernel}"
-                f" ({path}{drop}); {self.train_data.num_tokens:,} training tokens{held_out}")
+                f" ({path}{drop}){softmax}; {self.train_data.num_tokens:,} training tokens{held_out}")
 
     def _training_steps(self) -> int | None:
         """Time steps per training batch (None: each sentence batch has its own length)."""

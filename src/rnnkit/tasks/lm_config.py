@@ -52,6 +52,13 @@ class ModelConfig:
     weight_drop: float = fraction(0.0)  # DropConnect on the hidden-to-hidden weights (AWD-LSTM)
     tie_weights: bool = False  # share embedding and softmax weights; the last layer then has embedding_size units
     init_range: float = at_least(0.0, 0)  # > 0: all weights uniform in [-r, r] (Zaremba et al.); 0: PyTorch defaults
+    # full: one output layer over the whole vocabulary | adaptive: the adaptive softmax (Grave et al. 2017), far
+    # cheaper for a large vocabulary (frequent words in a head, rarer ones in clusters behind it)
+    softmax: str = "full"
+    # adaptive: increasing token ids where the head ends and each cluster ends, e.g. [2000, 10000] (the
+    # vocabulary is ordered by frequency: ids below 2000 are the 2,000 most frequent tokens, specials included)
+    adaptive_cutoffs: list[int] = field(default_factory=list)
+    adaptive_div: float = at_least(4.0, 1)  # adaptive: cluster i projects to hidden / div^(i+1) units first
 
 
 @dataclass

@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""Full vs adaptive softmax on the LM-LSTM pretraining recipe: seconds per update and validation perplexity.
+
+Every variant is ``rnnkit train lm --recipe imdb-lm-lstm-pretrain`` (vocabulary 20,000, embedding 256, LSTM
+512, batch 64 x bptt 70) on the first ``--lines`` reviews of ``unsup.jsonl.gz`` with ``model.softmax`` set
+as the variant says, for ``--steps`` updates, validated once at the end (the recipe's held-out 2%). All
+variants run AT ONCE, each with 1 torch thread (``--threads 1``, ``OMP_NUM_THREADS=1``,
+``OMP_WAIT_POLICY=PASSIVE``) under ``nice -n --nice``, so they share the machine's load equally.
+
+Each variant also runs for ``--base-steps`` updates, at the same time: the difference of the two processes'
+CPU seconds (``wait4``) over the difference of their updates is the CPU seconds of one update, without the
+start-up (reading and tokenizing the slice, building the vocabulary), the validation and the saving, which
+both runs share. On a loaded machine this is the figure to compare: wall time there depends on how the
+scheduler shares the cores.
+
+Reported per variant: parameters, CPU seconds per update and the full softmax's over it (the speed-up),
+the trainer's wall seconds per update (log.csv, the first log window left out as warm-up), validation loss
+and perplexity after ``--steps`` updates, the whole process's CPU and wall seconds.
+
+  python benchmarks/lm_adaptive_softmax.py --steps 40 --base-steps 10 --lines 10000 \\
+      --variant full --variant adaptive:2000,10000 --variant adaptive:1000,5000
+  python benchmarks/lm_adaptive_softmax.py --quick      # smoke test, well under a minute
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DEFAULT_DATA_DIR, RUNS_DIR, emit, machine, markdown_table, read_log, rnnkit_cli  # noqa: E402
+
+ENV = {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "MKL_NUM_THREADS": "1"}
+RECIPE = "imdb-lm-lstm-pretrain"
+#: --quick: the same commands on a small model and slice
+QUICK = ["tokenizer.vocab_size=2000", "model.embedding_size=32", "model.hidden_size=32", "train.batch_size=8",
+         "train.bptt=20"]
+
+
+@dataclass
+class Variant:
+    name: str  # full | adaptive:C1,C2,...
+    steps: int
+    out: Path
+    command: list[str]
+    process: subprocess.Popen | None = None
+    cpu_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    returncode: int | None = None
+
+    @property
+    def overrides(self) -> list[str]:
+        if self.name == "full":
+            return ["model.softmax=full", "model.adaptive_cutoffs=[]"]
+        cutoffs = self.name.split(":", 1)[1]
+        return ["model.softmax=adaptive", f"model.adaptive_cutoffs=[{cutoffs}]"]
+
+
+def make_variant(name: str, steps: int, args) -> Variant:
+    if name != "full" and not (name.startswith("adaptive:") and name[9:].replace(",", "").isdigit()):
+        sys.exit(f"error: --variant {name!r}: full or adaptive:C1,C2,... (cutoffs)")
+    out = args.out_dir / f"{name.replace(':', '-').replace(',', '-')}-{steps}"
+    variant = Variant(name, steps, out, [])
+    sets = [f"data.max_lines={args.lines}", f"train.max_steps={steps}", f"train.eval_every={steps}",
+            f"train.log_every={args.log_every}", "train.progress=false", *(QUICK if args.quick else []),
+            *variant.overrides, *args.overrides]
+    variant.command = ["nice", "-n", str(args.nice), *rnnkit_cli(), "train", "lm", "--recipe", args.recipe,
+                       "--data", str(args.data), "--out", str(out), "--threads", "1", "--overwrite",
+                       *[a for s in sets for a in ("--set", s)]]
+    return variant
+
+
+def run_at_once(variants: list[Variant]) -> None:
+    """Start every variant, then reap each with its CPU seconds (``wait4``)."""
+    env = {**os.environ, **ENV}
+    started = time.perf_counter()
+    for v in variants:
+        v.out.parent.mkdir(parents=True, exist_ok=True)
+        print("running: " + " ".join(v.command), flush=True)
+        log = open(v.out.parent / f"{v.out.name}.log", "w", encoding="utf-8")  # noqa: SIM115 (closed below)
+        v.process = subprocess.Popen(v.command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        log.close()
+    pending = {v.process.pid: v for v in variants}
+    while pending:
+        pid, status, usage = os.wait4(-1, 0)
+        v = pending.pop(pid, None)
+        if v is not None:
+            v.returncode = os.waitstatus_to_exitcode(status)
+            v.cpu_seconds = usage.ru_utime + usage.ru_stime
+            v.wall_seconds = time.perf_counter() - started
+
+
+def summary(v: Variant, base: Variant) -> dict:
+    """The variant's figures from its model directory and the CPU seconds of its run and of ``base``'s."""
+    rows = read_log(v.out / "log.csv")
+    train = [r for r in rows if r["split"] == "train"]
+    valid = [r for r in rows if r["split"] == "valid"]
+    first, last = train[0], train[-1]  # the first window holds the warm-up
+    steps = int(last["step"]) - int(first["step"])
+    per_update = (float(last["elapsed_sec"]) - float(first["elapsed_sec"])) / max(steps, 1)
+    cpu_per_update = (v.cpu_seconds - base.cpu_seconds) / (v.steps - base.steps)
+    return {"variant": v.name, "steps": int(last["step"]), "cpu_s_per_update": round(cpu_per_update, 3),
+            "wall_s_per_update": round(per_update, 3),
+            "valid_loss": round(float(valid[-1]["loss"]), 4), "valid_ppl": round(float(valid[-1]["ppl"]), 2),
+            "cpu_s": round(v.cpu_seconds, 1), "wall_s": round(v.wall_seconds, 1),
+            "base_steps": base.steps, "base_cpu_s": round(base.cpu_seconds, 1),
+            "parameters": count_parameters(v.out)}
+
+
+def count_parameters(model_dir: Path) -> int:
+    from safetensors import safe_open
+
+    with safe_open(str(model_dir / "model.safetensors"), "pt") as f:
+        return sum(math.prod(f.get_slice(name).get_shape()) for name in f.keys())  # noqa: SIM118 (no __iter__)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR / "imdb" / "unsup.jsonl.gz",
+                   help="unlabelled reviews (default DATA_DIR/imdb/unsup.jsonl.gz)")
+    p.add_argument("--recipe", default=RECIPE, help=f"LM recipe (default {RECIPE})")
+    p.add_argument("--lines", type=int, default=10000, help="reviews read (data.max_lines; default 10000)")
+    p.add_argument("--steps", type=int, default=40, help="updates per variant (default 40)")
+    p.add_argument("--base-steps", type=int, default=10,
+                   help="updates of each variant's second run, for the CPU seconds per update (default 10)")
+    p.add_argument("--log-every", type=int, default=5, help="log window in updates (default 5)")
+    p.add_argument("--variant", action="append", dest="variants", metavar="full|adaptive:C1,C2",
+                   help="a softmax to compare (repeatable; default full and adaptive:2000,10000)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="passed to every variant as --set KEY=VALUE")
+    p.add_argument("--out-dir", type=Path, default=RUNS_DIR / "bench-adaptive-softmax")
+    p.add_argument("--nice", type=int, default=5)
+    p.add_argument("--quick", action="store_true", help="smoke test: a small model on 600 reviews, 6 updates")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.lines, args.steps, args.base_steps, args.log_every = 600, 6, 2, 2
+        args.out_dir = RUNS_DIR / "bench-quick-adaptive-softmax"
+    args.variants = args.variants or ["full", "adaptive:2000,10000"]
+    if args.quick:
+        args.variants = ["full" if v == "full" else "adaptive:200,1000" for v in args.variants]
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if not 0 < args.base_steps < args.steps:
+        sys.exit("error: --base-steps must be above 0 and below --steps")
+    variants = [make_variant(name, args.steps, args) for name in args.variants]
+    bases = [make_variant(name, args.base_steps, args) for name in args.variants]
+    run_at_once(variants + bases)
+    failed = [v for v in variants + bases if v.returncode != 0]
+    for v in failed:
+        log = (v.out.parent / f"{v.out.name}.log").read_text(errors="replace")[-2000:]
+        print(f"{v.name} exited with {v.returncode}:\n{log}", file=sys.stderr)
+    if failed:
+        return 1
+    results = [summary(v, base) for v, base in zip(variants, bases, strict=True)]
+    full = next((r for r in results if r["variant"] == "full"), None)
+    for r, v in zip(results, variants, strict=True):
+        if full:
+            # (None where the runs' CPU seconds are too close to tell: --quick's tiny updates)
+            r["speedup_vs_full"] = (round(full["cpu_s_per_update"] / r["cpu_s_per_update"], 2)
+                                    if r["cpu_s_per_update"] > 0 else None)
+        emit({"bench": "lm_adaptive_softmax", **r, "lines": args.lines, "machine": machine(),
+              "threads_per_run": 1, "load": os.getloadavg(), "command": " ".join(v.command)})
+    header = ["Softmax", "Parameters", "CPU s/update", "Speed-up", "Wall s/update", f"Valid ppl after {args.steps}",
+              "CPU s / wall s"]
+    print(markdown_table(header, [[r["variant"], f"{r['parameters']:,}", r["cpu_s_per_update"],
+                                   f"{r.get('speedup_vs_full', '')}x", r["wall_s_per_update"], r["valid_ppl"],
+                                   f"{r['cpu_s']} / {r['wall_s']}"] for r in results]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
