@@ -19,8 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rnnkit.data.batching import TokenBags, bags_of_padded
 from rnnkit.data.vocab import Vocab
-from rnnkit.nn.bag import TokenBags, bag_mean, bags_of_padded
+from rnnkit.nn.bag import bag_mean
 from rnnkit.nn.decoders import Decoder
 from rnnkit.nn.dropout import sequence_dropout
 from rnnkit.nn.encoder import Bridge, Encoded, merge_directions
@@ -221,7 +222,7 @@ class SequenceClassifier(nn.Module):
         (:meth:`reads_token_bags`) also takes its texts as :class:`TokenBags` (B bags)."""
         bags = self._token_bags(inputs, lengths)
         if bags is not None:  # the seed's bag model, without its (T, B, D) step embeddings (never joint)
-            return self.head(bag_mean(bags, self.encoder.embedding.weight))
+            return self.head(bag_mean(bags.ids, bags.shares, bags.offsets, self.encoder.embedding.weight))
         encoded = self.encoder(inputs, lengths)
         lengths = lengths.to(inputs.device)
         steps = torch.arange(inputs.size(0), device=inputs.device).unsqueeze(1)
