@@ -12,7 +12,8 @@ each, ``OMP_NUM_THREADS=1``, ``OMP_WAIT_POLICY=PASSIVE``), on the same split and
 * ``fashion`` ``--recipe fashion-mnist-rows`` on Fashion-MNIST's 60k training images (54,000 train / the last 6,000
               valid: ``data.valid_fraction=0.1``, Keras' split) and its 10k test images vs
               ``keras_seq_classify.py mnist --dataset fashion-mnist --n-train 60000`` (54,000 fit / the last 10% =
-              6,000 valid, the 10k test images: the same three parts);
+              6,000 valid, the 10k test images: the same three parts), validated once an epoch as Keras
+              (``train.eval_every=0``; the recipe validates every 500 updates);
 * ``imdb``    ``seed-003-imdb-bag`` vs ``keras_seq_classify.py imdb --model gap`` (15,000 train / 10,000 valid,
               the 25,000 test reviews; each its own tokenisation, see RESULTS.md).
 
@@ -24,9 +25,20 @@ Per epoch: the median of the epochs after the first (warm-up). CPU seconds of ea
 ``wait4``. Accuracy: the test split (rnnkit scores the weights selected by validation accuracy, Keras its last
 epoch's). Target (issue 14): rnnkit >= 3x faster per epoch at equal or better accuracy.
 
+``--seeds 1,2,3`` repeats every case once per seed, all sides of one seed at once (rnnkit ``train.seed=S``, Keras
+``--seed S``: its ``keras.utils.set_random_seed``, which seeds Python, NumPy and torch: the initial weights and
+``fit``'s shuffling), and then reports per side the mean, standard deviation and per-seed values of test accuracy
+and CPU / wall seconds per epoch, and the ratio Keras / side of the mean CPU seconds per epoch (and the per-seed
+ratios, each measured at once): one summary JSON line per case and a short table. Without ``--seeds`` each side
+runs once at its own default seed (the recipe's ``train.seed``, Keras' 1234). A few epochs of one run each decide
+nothing about accuracy: seeds move MNIST rows' 5-epoch test accuracy by points (RESULTS.md).
+
 ``--set KEY=VALUE`` (repeatable) passes config overrides to every rnnkit side; ``--variant NAME:KEY=VALUE,...``
 (repeatable) runs one more rnnkit process per variant in the same batch, with those overrides on top (e.g.
 ``--variant bf16:train.cpu_amp=true``: the plain recipe, its bf16-autocast run and Keras, all three at once).
+
+``summary --from FILE ...``: the same summary from the per-seed JSON lines of earlier ``side --seeds`` runs (a
+batch stopped after some seeds, or seeds run in several batches); a seed counts once all its sides are there.
 
 ``overhead``: one process, seed-003-mnist's task and model, interleaved rounds of N updates each (after an
 untimed warm-up round) by the real ``rnnkit.train.Trainer`` (clocked as ``trainer_overhead.py`` does: from its
@@ -38,6 +50,8 @@ around a bare ``nn.LSTM(28, 128) -> nn.Linear`` (no packing). Ratio rnnkit/minim
   python benchmarks/classify_vs_keras.py side --cases mnist,fashion,imdb --epochs 3
   python benchmarks/classify_vs_keras.py overhead --rounds 3 --steps 60
   python benchmarks/classify_vs_keras.py side --cases mnist --epochs 5 --variant bf16:train.cpu_amp=true
+  python benchmarks/classify_vs_keras.py side --cases mnist --epochs 5 --seeds 1,2,3,4,5 \
+      --variant bf16:train.cpu_amp=true
   python benchmarks/classify_vs_keras.py side --quick      # smoke test
 """
 
@@ -64,7 +78,8 @@ CASES = {
               ["mnist", "--dataset", "mnist", "--data-dir", "{data}/mnist"]),
     "fashion": ("fashion-mnist-rows", ["--data", "{data}/fashion-mnist/train-images-idx3-ubyte.gz",
                                        "--test", "{data}/fashion-mnist/t10k-images-idx3-ubyte.gz",
-                                       "--set", "data.valid_fraction=0.1"],  # Keras' split, whatever the recipe's
+                                       "--set", "data.valid_fraction=0.1",  # Keras' split, whatever the recipe's
+                                       "--set", "train.eval_every=0"],  # one validation an epoch, as Keras
                 ["mnist", "--dataset", "fashion-mnist", "--data-dir", "{data}/fashion-mnist", "--n-train", "60000"]),
     "imdb": ("seed-003-imdb-bag", ["--data", "{data}/imdb/train.jsonl.gz", "--test", "{data}/imdb/test.jsonl.gz"],
              ["imdb", "--model", "gap"]),
@@ -124,7 +139,7 @@ finally:
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("mode", nargs="?", choices=["side", "overhead"], default="side")
+    p.add_argument("mode", nargs="?", choices=["side", "overhead", "summary"], default="side")
     p.add_argument("--cases", default="mnist", help="comma-separated: mnist, fashion, imdb (default mnist)")
     p.add_argument("--epochs", type=int, default=3, help="epochs each side trains (default 3)")
     p.add_argument("--rounds", type=int, default=3, help="overhead: timed rounds (default 3)")
@@ -136,6 +151,11 @@ def parse_args(argv=None):
                    help="side: a config override for every rnnkit run (repeatable)")
     p.add_argument("--variant", dest="variants", action="append", default=[], metavar="NAME:KEY=VALUE,...",
                    help="side: one more rnnkit run at once, with these overrides too (repeatable)")
+    p.add_argument("--seeds", type=lambda text: seed_list(text, p), default=[None], metavar="S1,S2,...",
+                   help="side: run every case once per seed (rnnkit train.seed, Keras --seed), all sides of a seed "
+                        "at once, and summarise mean / sd / per-seed values (default: each side's own seed, once)")
+    p.add_argument("--from", dest="sources", action="append", type=Path, default=[], metavar="FILE",
+                   help="summary: the output of earlier seeded side runs (repeatable)")
     p.add_argument("--quick", action="store_true", help="smoke test: 1 epoch / 2 rounds of 10 updates")
     args = p.parse_args(argv)
     args.variants = dict(rnnkit_variant(v, p) for v in args.variants)
@@ -153,20 +173,34 @@ def rnnkit_variant(text: str, parser: argparse.ArgumentParser) -> tuple[str, lis
     return name, overrides.split(",")
 
 
-def side_commands(case: str, args, work: Path) -> dict[str, list[str]]:
-    """The command of each side: ``rnnkit`` (the recipe), one per ``--variant`` and ``keras``."""
+def seed_list(text: str, parser: argparse.ArgumentParser) -> list[int]:
+    """``1,2,3`` as distinct non-negative integers."""
+    try:
+        seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        seeds = []
+    if not seeds or min(seeds) < 0 or len(set(seeds)) < len(seeds):
+        parser.error(f"--seeds {text!r}: expected distinct non-negative integers, e.g. 1,2,3")
+    return seeds
+
+
+def side_commands(case: str, args, work: Path, seed: int | None = None) -> dict[str, list[str]]:
+    """The command of each side: ``rnnkit`` (the recipe), one per ``--variant`` and ``keras``; each at ``seed``
+    when it is given (rnnkit ``train.seed``, Keras ``--seed``), else at its own default seed."""
     recipe, data_args, keras_args = CASES[case]
     data = str(args.data_dir)
+    seeded = [] if seed is None else [f"train.seed={seed}"]
     commands = {}
     for name, overrides in {"rnnkit": [], **args.variants}.items():
-        sets = [f"train.epochs={args.epochs}", "train.early_stop=0", "train.progress=false", *args.overrides,
-                *overrides]
+        sets = [f"train.epochs={args.epochs}", "train.early_stop=0", "train.progress=false", *seeded,
+                *args.overrides, *overrides]
         commands[name] = [sys.executable, "-c", DRIVER, str(work / f"{name}.stamps.json"), "train", "classify",
                           "--recipe", recipe, *[a.format(data=data) for a in data_args], "--out", str(work / name),
                           "--threads", "1", *[arg for s in sets for arg in ("--set", s)]]
     commands["keras"] = [args.keras_python, "-c", KERAS_DRIVER, str(work / "keras_stamps.json"),
                          str(args.peers_dir / "keras_seq_classify.py"), *[a.format(data=data) for a in keras_args],
-                         "--epochs", str(args.epochs), "--threads", "1", "--json-out", str(work / "keras.json")]
+                         "--epochs", str(args.epochs), "--threads", "1", "--json-out", str(work / "keras.json"),
+                         *([] if seed is None else ["--seed", str(seed)])]
     return commands
 
 
@@ -219,25 +253,114 @@ def keras_figures(work: Path) -> dict:
 def side_by_side(args) -> list[list]:
     rows = []
     for case in args.cases.split(","):
-        with tempfile.TemporaryDirectory(prefix=f"classify-vs-keras-{case}-") as tmp:
-            work = Path(tmp)
-            commands = side_commands(case, args, work)
-            runs = run_together(commands, work)
-            for name, run in runs.items():
-                if run["exit_code"] != 0:
-                    sys.exit(f"{name} failed ({run['exit_code']}): {(work / f'{name}.log').read_text()[-3000:]}")
-            figures = {name: keras_figures(work) if name == "keras" else rnnkit_figures(work, name)
-                       for name in commands}
-        for name, fig in figures.items():
-            emit({"bench": "classify_vs_keras", "case": case, "side": name, "epochs": args.epochs, **runs[name],
-                  **fig, "command": " ".join(commands[name]).replace(DRIVER, "DRIVER")
-                  .replace(KERAS_DRIVER, "KERAS_DRIVER"),
-                  "machine": {**machine(), "torch_threads": 1, "env": ENV},
+        figures_by_seed = {seed: run_seed(case, args, seed) for seed in args.seeds}
+        if args.seeds != [None]:
+            summary = seed_summary(figures_by_seed)
+            emit({"bench": "classify_vs_keras", "case": case, "summary": True, "epochs": args.epochs,
+                  "seeds": args.seeds, **summary, "machine": {**machine(), "torch_threads": 1, "env": ENV},
                   "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
-        theirs = figures["keras"]
-        rows += [[case, name, fig["cpu_sec_per_epoch"], fig["sec_per_epoch"], runs[name]["cpu_s"], runs[name]["wall_s"],
-                  fig["valid_acc"], fig["test_acc"], "" if name == "keras" else speedup(theirs, fig)]
-                 for name, fig in figures.items()]
+            print(markdown_table(SUMMARY_HEADER, summary_rows(case, summary)), flush=True)
+        for seed, figures in figures_by_seed.items():
+            theirs = figures["keras"]
+            rows += [[case, seed if seed is not None else "default", name, fig["cpu_sec_per_epoch"],
+                      fig["sec_per_epoch"], fig["cpu_s"], fig["wall_s"], fig["valid_acc"], fig["test_acc"],
+                      "" if name == "keras" else speedup(theirs, fig)]
+                     for name, fig in figures.items()]
+    return rows
+
+
+def run_seed(case: str, args, seed: int | None) -> dict[str, dict]:
+    """Every side of ``case`` at ``seed``, all at once: each side's figures (one JSON line each)."""
+    with tempfile.TemporaryDirectory(prefix=f"classify-vs-keras-{case}-") as tmp:
+        work = Path(tmp)
+        commands = side_commands(case, args, work, seed)
+        runs = run_together(commands, work)
+        for name, run in runs.items():
+            if run["exit_code"] != 0:
+                sys.exit(f"{name} failed ({run['exit_code']}): {(work / f'{name}.log').read_text()[-3000:]}")
+        figures = {name: {**runs[name], **(keras_figures(work) if name == "keras" else rnnkit_figures(work, name))}
+                   for name in commands}
+    for name, fig in figures.items():
+        emit({"bench": "classify_vs_keras", "case": case, "side": name, "seed": seed, "epochs": args.epochs, **fig,
+              "command": " ".join(commands[name]).replace(DRIVER, "DRIVER").replace(KERAS_DRIVER, "KERAS_DRIVER"),
+              "machine": {**machine(), "torch_threads": 1, "env": ENV},
+              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
+    return figures
+
+
+def spread(values: list[float], digits: int) -> dict:
+    """Mean, sample standard deviation (0 for one value) and the values themselves."""
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return {"mean": round(statistics.fmean(values), digits), "sd": round(sd, digits), "values": values}
+
+
+def difference_se(ours: list[float], theirs: list[float]) -> float:
+    """The standard error of the difference of two means (Welch: each sample's own variance; 0 for one seed)."""
+    if len(ours) < 2:
+        return 0.0
+    return (statistics.variance(ours) / len(ours) + statistics.variance(theirs) / len(theirs)) ** 0.5
+
+
+def seed_summary(figures_by_seed: dict[int, dict[str, dict]]) -> dict:
+    """Per side over the seeds: test accuracy and CPU / wall seconds per epoch (mean, sd, values); for each
+    rnnkit side the ratio Keras / side of the mean CPU and wall seconds per epoch, the per-seed CPU ratios
+    (each from processes that ran at once) and the test accuracy's difference from Keras' with its standard error."""
+    runs = list(figures_by_seed.values())
+    keras_cpu, keras_wall, keras_acc = (statistics.fmean(run["keras"][key] for run in runs)
+                                        for key in ("cpu_sec_per_epoch", "sec_per_epoch", "test_acc"))
+    keras_accs = [run["keras"]["test_acc"] for run in runs]
+    sides = {}
+    for name in runs[0]:
+        per_seed = [run[name] for run in runs]
+        side = {key: spread([fig[key] for fig in per_seed], digits)
+                for key, digits in (("test_acc", 4), ("cpu_sec_per_epoch", 3), ("sec_per_epoch", 3))}
+        if name != "keras":
+            side["ratio_cpu"] = round(keras_cpu / side["cpu_sec_per_epoch"]["mean"], 3)
+            side["ratio_wall"] = round(keras_wall / side["sec_per_epoch"]["mean"], 3)
+            side["ratio_cpu_per_seed"] = spread(
+                [round(run["keras"]["cpu_sec_per_epoch"] / run[name]["cpu_sec_per_epoch"], 3) for run in runs], 3)
+            side["test_acc_minus_keras"] = round(side["test_acc"]["mean"] - keras_acc, 4)
+            side["test_acc_minus_keras_se"] = round(difference_se(side["test_acc"]["values"], keras_accs), 4)
+        sides[name] = side
+    return {"sides": sides}
+
+
+SUMMARY_HEADER = ["case", "side", "test acc mean ± sd", "test acc per seed", "minus Keras ± se",
+                  "CPU s/epoch mean ± sd", "CPU s/epoch per seed", "Keras / side (CPU, of means)",
+                  "per-seed ratios mean ± sd"]
+
+
+def summaries_from(paths: list[Path]) -> list[list]:
+    """The seed summary (a JSON line and its table rows) of each case and epoch count in the per-seed JSON lines
+    of earlier ``side --seeds`` runs (e.g. a batch stopped after some seeds, or seeds run in several batches)."""
+    runs: dict[tuple[str, int], dict[int, dict[str, dict]]] = {}
+    for path in paths:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line) if line.startswith('{"bench": "classify_vs_keras"') else {}
+            if record.get("seed") is not None:
+                runs.setdefault((record["case"], record["epochs"]), {}).setdefault(record["seed"], {})[
+                    record["side"]] = record
+    rows = []
+    for (case, epochs), figures_by_seed in runs.items():
+        every_side = max((set(sides) for sides in figures_by_seed.values()), key=len)
+        complete = {seed: sides for seed, sides in sorted(figures_by_seed.items()) if set(sides) == every_side}
+        summary = seed_summary(complete)
+        emit({"bench": "classify_vs_keras", "case": case, "summary": True, "epochs": epochs,
+              "seeds": list(complete), **summary, "from": [str(path) for path in paths]})
+        rows += summary_rows(case, summary)
+    return rows
+
+
+def summary_rows(case: str, summary: dict) -> list[list]:
+    rows = []
+    for name, side in summary["sides"].items():
+        acc, cpu = side["test_acc"], side["cpu_sec_per_epoch"]
+        versus = ["", "", ""] if name == "keras" else [
+            f"{side['test_acc_minus_keras']:+.4f} ± {side['test_acc_minus_keras_se']:.4f}", f"{side['ratio_cpu']:.2f}x",
+            f"{side['ratio_cpu_per_seed']['mean']:.2f} ± {side['ratio_cpu_per_seed']['sd']:.2f}"]
+        rows.append([case, name, f"{acc['mean']:.4f} ± {acc['sd']:.4f}", " ".join(f"{v:.4f}" for v in acc["values"]),
+                     versus[0], f"{cpu['mean']:.3f} ± {cpu['sd']:.3f}", " ".join(f"{v:.2f}" for v in cpu["values"]),
+                     *versus[1:]])
     return rows
 
 
@@ -335,8 +458,10 @@ def overhead(args) -> list[list]:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.mode == "side":
-        print(markdown_table(["case", "side", "CPU s/epoch", "wall s/epoch", "process CPU s", "process wall s",
+    if args.mode == "summary":
+        print(markdown_table(SUMMARY_HEADER, summaries_from(args.sources)))
+    elif args.mode == "side":
+        print(markdown_table(["case", "seed", "side", "CPU s/epoch", "wall s/epoch", "process CPU s", "process wall s",
                               "valid acc", "test acc", "rnnkit faster per epoch"], side_by_side(args)))
     else:
         print(markdown_table(["variant", "examples/s", "examples/CPU s", "/ minimal", "/ minimal (CPU)"],

@@ -957,6 +957,8 @@ CASES: list[Case] = [
     bad_labelled("bag-last", LABELLED, "model.pooling: a bag of embeddings has no last state", extra=sets(
         "model.encoder=bag", "model.pooling=last")),
     bad_labelled("unknown-pooling", LABELLED, "model.pooling: unknown pooling 'sum'", extra=sets("model.pooling=sum")),
+    bad_labelled("unknown-init", LABELLED, "model.init: unknown initialisation 'glorot'",
+                 extra=sets("model.init=glorot")),
     bad_labelled("joint-unknown", LABELLED, "model.joint: unknown objective 'both' (none | lm | reconstruct)",
                  extra=sets("model.joint=both")),
     bad_labelled("joint-lm-bag", LABELLED, "model.joint lm: a bag of embeddings has no recurrent state to predict "

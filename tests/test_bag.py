@@ -5,6 +5,7 @@ their batches; the classifier and its task fed TokenBags train exactly as on pad
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -14,10 +15,11 @@ import torch.nn.functional as F
 import rnnkit
 from conftest import assert_same_run
 from rnnkit.config import load_config
+from rnnkit.data.batching import TokenBags, bags_of_padded
 from rnnkit.data.labelled import Encoded, collate, collate_bags
 from rnnkit.distributed import DistInfo
 from rnnkit.models.classifier import SequenceClassifier
-from rnnkit.nn.bag import TokenBags, bag_mean, bags_of_padded, gradient_by_token
+from rnnkit.nn.bag import bag_mean, gradient_by_token
 from rnnkit.tasks.classify import ClassifyTask, predict, score_batches, scores, scoring_batches
 from rnnkit.tasks.classify_config import ClassifyModel
 from test_classify import CLS, order_texts, write_jsonl
@@ -58,7 +60,7 @@ def test_a_bag_mean_is_the_masked_mean_of_the_embeddings_with_its_gradient(disti
     bags = (collate_bags(encoded_texts(ids, lengths), list(range(6))).inputs if distinct
             else bags_of_padded(ids, lengths))
     weight, direction = torch.randn(20, 5), torch.randn(6, 5)
-    fast, fast_grad = value_and_gradient(lambda w: bag_mean(bags, w), weight, direction)
+    fast, fast_grad = value_and_gradient(lambda w: bag_mean(bags.ids, bags.shares, bags.offsets, w), weight, direction)
     slow, slow_grad = value_and_gradient(lambda w: masked_mean(ids, lengths, padding, w), weight, direction)
     torch.testing.assert_close(fast, slow, atol=1e-6, rtol=1e-6)
     torch.testing.assert_close(fast_grad, slow_grad, atol=1e-6, rtol=1e-6)
@@ -66,19 +68,26 @@ def test_a_bag_mean_is_the_masked_mean_of_the_embeddings_with_its_gradient(disti
 
 
 @pytest.mark.parametrize("rows", [50, 40000])  # 16-bit sort keys, and 32-bit ones past 32,768 rows
-def test_the_gradient_by_token_adds_each_share_of_its_texts_gradient_in_a_fixed_order(rows: int) -> None:
+def test_the_gradient_by_token_sums_each_tokens_entries_in_their_input_order_bit_for_bit(rows: int) -> None:
     g = torch.Generator().manual_seed(1)
-    ids = torch.randint(0, rows, (40,), generator=g)
-    ids[:6] = rows - 1  # one token in several texts
-    shares, offsets = torch.rand(40, generator=g), torch.tensor([0, 3, 3, 17, 30])  # the second text: none
-    grad = torch.randn(5, 4, generator=g)
-    bag_of_entry = torch.repeat_interleave(torch.arange(5), torch.tensor([3, 0, 14, 13, 10]))
-    expected = torch.zeros(rows, 4)
-    for entry, token in enumerate(ids.tolist()):  # row by row, in entry order
-        expected[token] += shares[entry] * grad[bag_of_entry[entry]]
-    got = gradient_by_token(ids, shares, offsets, grad, rows)
-    torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-6)
-    assert torch.equal(got, gradient_by_token(ids, shares, offsets, grad, rows))  # repeatable, bit for bit
+    ids = torch.randint(0, rows, (400,), generator=g)
+    ids[::3] = rows - 1  # one token in every text, and most tokens in several
+    ids[1::3] = torch.randint(0, 7, (133,), generator=g)
+    # shares of 1/2^k: each product is exact, so only the order of the sums can change a bit of the result
+    shares = 2.0 ** -torch.randint(0, 4, (400,), generator=g).float()
+    offsets = torch.tensor([0, 30, 30, 170, 300])  # the second text: no entry
+    grad = torch.randn(5, 4, generator=g) * 10.0 ** torch.randint(-6, 7, (5, 4), generator=g)
+    bag_of_entry = torch.repeat_interleave(torch.arange(5), torch.tensor([30, 0, 140, 130, 100]))
+
+    def summed(entries) -> torch.Tensor:  # row by row, fp32, in the order given
+        total = torch.zeros(rows, 4)
+        for entry in entries:
+            total[ids[entry]] += shares[entry] * grad[bag_of_entry[entry]]
+        return total
+
+    in_order = summed(range(400))
+    assert not torch.equal(in_order, summed(reversed(range(400))))  # this data tells the orders apart
+    assert torch.equal(gradient_by_token(ids, shares, offsets, grad, rows), in_order)
 
 
 def test_a_sets_distinct_tokens_and_their_batches() -> None:
@@ -92,6 +101,20 @@ def test_a_sets_distinct_tokens_and_their_batches() -> None:
     assert batch.inputs.shares.tolist() == pytest.approx([1 / 3, 2 / 3, 0.75, 0.25, 1.0])
     assert batch.lengths.tolist() == [3, 4, 2] and batch.labels.tolist() == [0, 0, 1] and len(batch.inputs) == 3
     assert collate_bags(Encoded(data.lengths, None, ids=texts), [1]).labels is None
+
+
+@pytest.mark.parametrize("outlier", [0, 3000])  # a padded table of the texts; none (one text far the longest)
+def test_each_texts_distinct_tokens_are_counted_with_or_without_a_padded_table(outlier: int) -> None:
+    g = torch.Generator().manual_seed(3)
+    texts = [torch.randint(1, 9, (int(n),), generator=g).tolist() for n in torch.randint(0, 12, (2100,), generator=g)]
+    texts[7] = [4] * outlier or texts[7]
+    data = Encoded([len(t) for t in texts], None, ids=texts)
+    assert (data.id_table is None) == bool(outlier)
+    ids, shares, starts = data.distinct_tokens
+    for text, (start, end) in zip(texts, zip(starts[:-1], starts[1:], strict=True), strict=True):
+        counts = Counter(text)
+        assert ids[start:end].tolist() == sorted(counts)
+        assert shares[start:end].tolist() == pytest.approx([counts[t] / len(text) for t in sorted(counts)])
 
 
 def bag_model(**kw) -> SequenceClassifier:
@@ -143,14 +166,21 @@ def test_token_bags_feed_only_a_bag_of_means() -> None:
             model(bags, lengths)
 
 
-def test_token_bags_under_bf16_autocast_give_fp32_gradients() -> None:
-    model = bag_model()
-    ids, lengths, _ = padded_batch()
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        logits = model(bags_of_padded(ids, lengths), lengths)
-    logits.float().sum().backward()
-    grad = model.encoder.embedding.weight.grad
-    assert grad.dtype == torch.float32 and grad.abs().sum() > 0
+def test_under_bf16_autocast_the_bag_mean_and_its_gradient_are_computed_in_fp32() -> None:
+    ids, lengths, padding = padded_batch()
+    bags = bags_of_padded(ids, lengths)
+    weight, direction = torch.randn(20, 5), torch.randn(6, 3)
+    head = torch.nn.Linear(5, 3)  # runs in bf16 under autocast, as the classifier's head does
+
+    def under_autocast(mean_of):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return value_and_gradient(lambda w: head(mean_of(w)).float(), weight, direction)
+
+    fast, fast_grad = under_autocast(lambda w: bag_mean(bags.ids, bags.shares, bags.offsets, w))
+    slow, slow_grad = under_autocast(lambda w: masked_mean(ids, lengths, padding, w))  # fp32 mean, same bf16 head
+    # bf16 keeps 8 bits (relative error ~4e-3): a bag or gradient computed in it would be far outside these
+    torch.testing.assert_close(fast, slow, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(fast_grad, slow_grad, atol=1e-6, rtol=1e-6)
 
 
 @pytest.mark.parametrize("dropout, bags", [("0", True), ("0.3", False)])
@@ -165,7 +195,11 @@ def test_the_bag_task_batches_token_bags_when_its_model_reads_them(tmp_path: Pat
     assert isinstance(batch.inputs, TokenBags) == bags
     assert all(isinstance(b.inputs, TokenBags) for _, b in task._valid_batches())  # scoring: always bags
     padded = score_batches(task.model, scoring_batches(task.valid_set, 16), torch.device("cpu"))[0]
+    scored = []  # what predict (evaluate, classify, the test after training) feeds the model: bags
+    hook = task.model.register_forward_pre_hook(lambda _, args: scored.append(type(args[0])))
     torch.testing.assert_close(predict(task.model, task.valid_set, 16, torch.device("cpu")), padded)
+    hook.remove()
+    assert scored and set(scored) == {TokenBags}
     assert task.validate(task.model) == pytest.approx(scores(padded, task.valid_set.labels, task.reader.labels)[0])
 
 

@@ -453,6 +453,42 @@ def test_embedding_init_starts_the_token_embeddings_uniform_and_the_padding_row_
     assert default.encoder.embedding.weight.std() > 0.5  # PyTorch's N(0, 1)
 
 
+@pytest.mark.parametrize(("encoder", "bidirectional"), [("lstm", False), ("lstm", True), ("gru", False)])
+def test_keras_init_draws_keras_default_weights(encoder: str, bidirectional: bool) -> None:
+    torch.manual_seed(0)
+    cfg = ClassifyModel(encoder=encoder, embedding_size=0, hidden_size=16, bidirectional=bidirectional, head_hidden=8,
+                        init="keras")
+    model = SequenceClassifier(cfg, 10, features=28)
+    for name, param in model.encoder.rnns[0].named_parameters():
+        if name.startswith("weight_ih"):  # Glorot: uniform in +-sqrt(6 / (fan_in + fan_out)), fans 28 and gates x 16
+            limit = (6 / (28 + param.size(0))) ** 0.5
+            assert param.abs().max() <= limit and param.abs().max() > 0.9 * limit
+        elif name.startswith("weight_hh"):  # orthogonal: orthonormal columns
+            assert torch.allclose(param.T @ param, torch.eye(16), atol=1e-5)
+        else:  # zero biases, an LSTM's forget gate (torch's second block) at 1 in one of its two bias vectors
+            forget = encoder == "lstm" and name.startswith("bias_ih")
+            assert torch.equal(param, torch.zeros(param.shape).index_fill_(0, torch.arange(16, 32), 1.0)
+                               if forget else torch.zeros(param.shape)), name
+    for linear in (model.head.hidden, model.head.output):
+        limit = (6 / (linear.in_features + linear.out_features)) ** 0.5
+        assert linear.weight.abs().max() <= limit and not linear.bias.any()
+    torch.manual_seed(0)  # the default draws as before: PyTorch's uniform +-1/sqrt(H), biases too
+    default = SequenceClassifier(ClassifyModel(encoder=encoder, embedding_size=0, hidden_size=16,
+                                               bidirectional=bidirectional, head_hidden=8), 10, features=28)
+    assert default.encoder.rnns[0].bias_ih_l0.abs().max() <= 0.25 and default.encoder.rnns[0].bias_ih_l0.any()
+
+
+def test_keras_init_trains_saves_and_loads(tmp_path: Path) -> None:
+    x, lengths, y = parity_features(64, 1)
+    np.savez(tmp_path / "t.npz", X=x.transpose(0, 1).numpy(), y=y.numpy(), lengths=lengths.numpy())
+    overrides = [*CLS, "train.epochs=1", "model.embedding_size=0", "data.valid_fraction=0.25"]
+    models = {init: rnnkit.train("classify", data=str(tmp_path / "t.npz"), out=tmp_path / init,
+                                 overrides=[*overrides, f"model.init={init}"]) for init in ("torch", "keras")}
+    assert rnnkit.load(tmp_path / "keras").config.model.init == "keras"
+    bias = {init: dict(m.model.named_parameters())["encoder.rnns.0.bias_ih_l0"] for init, m in models.items()}
+    assert bias["keras"][16:32].mean() > 0.5 > bias["torch"][16:32].abs().max()  # one epoch moves it a little
+
+
 @pytest.mark.parametrize(("name", "features"), CLASSIFY_RECIPES.items())
 def test_the_classification_recipes_load_and_build(name: str, features: int) -> None:
     cfg = load_config(name)

@@ -158,8 +158,10 @@ def test_ctrl_c_keeps_the_printed_text(tiny_model: Path) -> None:
     """A run of ten million tokens, interrupted once text has arrived: what was printed stays, one line
     on stderr, exit 130, no traceback."""
     env = {**os.environ, "PYTHONPATH": str(Path(rnnkit.__file__).parents[1])}
+    # a shell's background job (`pytest ... &`) ignores SIGINT, and children inherit that: give Ctrl-C back
     proc = subprocess.Popen([sys.executable, "-m", "rnnkit", "generate", str(tiny_model), "-n", "10000000",
-                             "--no-stop", "--seed", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+                             "--no-stop", "--seed", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     first = proc.stdout.read(200)  # streamed: arrives long before the run could end
     proc.send_signal(signal.SIGINT)
     rest, err = proc.communicate(timeout=60)

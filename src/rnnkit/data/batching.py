@@ -21,6 +21,7 @@ protocol: ``plan(epoch) -> list[spec]``, ``batch(spec) -> batch`` (the collate's
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,32 @@ def pad(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch
     out[torch.arange(width) < lengths.unsqueeze(1)] = flat  # row-major fill: row b gets its ids in order
     return out.t().contiguous(), lengths
 
+
+
+@dataclass
+class TokenBags:
+    """B texts as bags of tokens (the bag of means' batch: :func:`rnnkit.nn.bag.bag_mean`). ids (N,): each
+    text's tokens, text after text (each at most once, or every token); shares (N,): each entry's share of its
+    text (its count / the text's length: a text's shares sum to 1); offsets (B,): where each text's entries start
+    (ascending, the first 0; every text has one)."""
+
+    ids: torch.Tensor
+    shares: torch.Tensor
+    offsets: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def to(self, device: torch.device) -> TokenBags:
+        return TokenBags(self.ids.to(device), self.shares.to(device), self.offsets.to(device))
+
+
+def bags_of_padded(ids: torch.Tensor, lengths: torch.Tensor) -> TokenBags:
+    """ids (T, B), padded past each of ``lengths`` (B,) (at least 1) -> every valid token, share 1 / length."""
+    lengths = lengths.to(ids.device)
+    valid = torch.arange(ids.size(0), device=ids.device).unsqueeze(0) < lengths.unsqueeze(1)  # (B, T)
+    shares = (1.0 / lengths.float()).repeat_interleave(lengths)
+    return TokenBags(ids.t()[valid], shares, lengths.cumsum(0) - lengths)
 
 def in_input_order(indices: Sequence[Sequence[int]], outputs: Sequence[Sequence[Any]]) -> list[Any]:
     """Per-batch outputs put back in example order: ``indices[k][j]`` is the example of ``outputs[k][j]``."""

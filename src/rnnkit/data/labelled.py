@@ -45,13 +45,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rnnkit.data.batching import BucketBatches
+from rnnkit.data.batching import BucketBatches, TokenBags
 from rnnkit.data.readers import check_file, check_unicode, clean_text, numbered_lines
 from rnnkit.data.splits import held_out_parts
 from rnnkit.data.tokenizers import Tokenizer
 from rnnkit.data.vocab import Vocab
 from rnnkit.errors import RnnkitError
-from rnnkit.nn.bag import TokenBags
 
 FORMATS = ("auto", "jsonl", "csv", "tsv", "folder", "lines", "npz", "idx")
 NUMERIC_FORMATS = ("npz", "idx")
@@ -567,9 +566,9 @@ class Encoded:
         """``ids`` padded into one (N, longest) int64 array, made once, so that a batch is one gather (~2x
         faster than copying its rows on IMDB's batches of 512); None, and batches copy rows, where padding would
         more than double the memory of the ids (a few sequences much longer than the rest)."""
-        longest = max(self.lengths, default=0)
-        if len(self.lengths) * longest > 2 * sum(self.lengths):
+        if not _pads_compactly(np.asarray(self.lengths, dtype=np.int64)):
             return None
+        longest = max(self.lengths, default=0)
         table = np.full((len(self.lengths), max(longest, 1)), Vocab.pad_id, dtype=np.int64)
         for i, seq in enumerate(self.ids):
             table[i, : len(seq)] = seq
@@ -579,14 +578,44 @@ class Encoded:
     def distinct_tokens(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Each text's distinct token ids, ascending, text after text (M,); each one's share of its text (its
         count / the text's length, float32, (M,)); where each text's entries start (N + 1,). Made once, so a batch
-        of :class:`TokenBags` is one gather (IMDB: 63% of the words)."""
+        of :class:`TokenBags` is one gather."""
         lengths = np.asarray(self.lengths, dtype=np.int64)
-        flat = np.fromiter(chain.from_iterable(self.ids), dtype=np.int64, count=int(lengths.sum()))
-        bound = int(flat.max(initial=0)) + 1
-        keys, counts = np.unique(np.repeat(np.arange(len(lengths)), lengths) * bound + flat, return_counts=True)
-        text = keys // bound  # ascending: the texts' entries in order, each text's by token
-        starts = np.concatenate([[0], np.cumsum(np.bincount(text, minlength=len(lengths)))])
-        return keys % bound, (counts / lengths[text]).astype(np.float32), starts
+        flat = np.fromiter(chain.from_iterable(self.ids), dtype=np.int32, count=int(lengths.sum()))
+        if _pads_compactly(lengths):  # a few times faster than one np.unique over (text, token) keys
+            ids, counts, sizes = _runs_in_sorted_rows(flat, lengths)
+        else:
+            ids, counts, sizes = _distinct_keys(flat, lengths)
+        shares = (counts / np.repeat(lengths, sizes)).astype(np.float32)
+        return ids.astype(np.int64), shares, np.concatenate([[0], np.cumsum(sizes)])
+
+
+def _pads_compactly(lengths: np.ndarray) -> bool:
+    """Whether padding sequences of ``lengths`` to the longest at most doubles their size."""
+    return len(lengths) * int(lengths.max(initial=0)) <= 2 * int(lengths.sum())
+
+
+def _runs_in_sorted_rows(flat: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Texts ``flat`` (their tokens, text after text) of ``lengths`` -> each text's distinct tokens, ascending,
+    text after text; how often each occurs in its text; how many each text has: each text's row of a padded
+    table sorted, and its runs of equal tokens counted."""
+    width, padding = max(int(lengths.max(initial=0)), 1), np.iinfo(flat.dtype).max  # padding sorts last
+    table = np.full((len(lengths), width), padding, dtype=flat.dtype)
+    table[np.arange(width) < lengths[:, None]] = flat
+    table.sort(axis=1)
+    first = np.empty(table.shape, dtype=bool)  # where each run starts; a row's padding is one more run
+    first[:, 0] = True
+    np.not_equal(table[:, 1:], table[:, :-1], out=first[:, 1:])
+    starts = np.flatnonzero(first)
+    counts, tokens = np.diff(starts, append=table.size), table.reshape(-1)[starts]
+    real = tokens != padding
+    return tokens[real], counts[real], np.bincount(starts[real] // width, minlength=len(lengths))
+
+
+def _distinct_keys(flat: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """As :func:`_runs_in_sorted_rows`, for texts too unequal to pad: one np.unique over (text, token) keys."""
+    bound = int(flat.max(initial=0)) + 1
+    keys, counts = np.unique(np.repeat(np.arange(len(lengths)), lengths) * bound + flat, return_counts=True)
+    return keys % bound, counts, np.bincount(keys // bound, minlength=len(lengths))
 
 
 def encode_features(examples: Examples, features: int, max_length: int, side: str) -> tuple[torch.Tensor, list[int]]:

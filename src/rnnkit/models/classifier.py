@@ -19,11 +19,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rnnkit.data.batching import TokenBags, bags_of_padded
 from rnnkit.data.vocab import Vocab
-from rnnkit.nn.bag import TokenBags, bag_mean, bags_of_padded
+from rnnkit.nn.bag import bag_mean
 from rnnkit.nn.decoders import Decoder
 from rnnkit.nn.dropout import sequence_dropout
 from rnnkit.nn.encoder import Bridge, Encoded, merge_directions
+from rnnkit.nn.init import INITS, keras_init_
 from rnnkit.nn.stack import make_stack, run_stack
 from rnnkit.tasks.classify_config import ENCODERS, JOINTS, POOLINGS, ClassifyModel
 
@@ -34,6 +36,8 @@ def check_model_config(cfg: ClassifyModel, numeric: bool) -> None:
         raise ValueError(f"model.encoder: unknown encoder '{cfg.encoder}' ({' | '.join(ENCODERS)})")
     if cfg.pooling not in POOLINGS:
         raise ValueError(f"model.pooling: unknown pooling '{cfg.pooling}' ({' | '.join(POOLINGS)})")
+    if cfg.init not in INITS:
+        raise ValueError(f"model.init: unknown initialisation '{cfg.init}' ({' | '.join(INITS)})")
     if cfg.encoder == "bag" and cfg.pooling == "last":
         raise ValueError("model.pooling: a bag of embeddings has no last state: mean, max or attention")
     if not numeric and cfg.embedding_size < 1:
@@ -182,6 +186,8 @@ class SequenceClassifier(nn.Module):
             self.bridge = Bridge("last", cfg.encoder, self.encoder.output_size, cfg.hidden_size)
             self.decoder = Decoder("state", cfg.encoder, vocab_size, cfg.embedding_size, cfg.hidden_size, cfg.layers,
                                    self.encoder.output_size, dropout=cfg.layer_dropout)
+        if cfg.init == "keras":
+            keras_init_(self)
 
     def reads_token_bags(self, training: bool) -> bool:
         """Whether this model, training or not, is the seed's bag of means, which :class:`TokenBags` feed
@@ -216,7 +222,7 @@ class SequenceClassifier(nn.Module):
         (:meth:`reads_token_bags`) also takes its texts as :class:`TokenBags` (B bags)."""
         bags = self._token_bags(inputs, lengths)
         if bags is not None:  # the seed's bag model, without its (T, B, D) step embeddings (never joint)
-            return self.head(bag_mean(bags, self.encoder.embedding.weight))
+            return self.head(bag_mean(bags.ids, bags.shares, bags.offsets, self.encoder.embedding.weight))
         encoded = self.encoder(inputs, lengths)
         lengths = lengths.to(inputs.device)
         steps = torch.arange(inputs.size(0), device=inputs.device).unsqueeze(1)

@@ -67,6 +67,10 @@ class ClassifyModel:
     # from the encoder's final state reproduces the text: SA-LSTM's); the loss adds train.joint_weight x its mean
     # token cross-entropy. Predictions never use these parts.
     joint: str = "none"
+    # the first weights of the recurrent and linear layers: torch (PyTorch's uniform +-1/sqrt(fan_in)) | keras
+    # (Keras' defaults: Glorot-uniform input and dense weights, orthogonal recurrent weights, zero biases, an
+    # LSTM's forget-gate bias 1; rnnkit.nn.init). Token embeddings: model.embedding_init.
+    init: str = "torch"
 
 
 @dataclass
