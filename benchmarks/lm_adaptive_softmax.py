@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""Full vs adaptive softmax on the LM-LSTM pretraining recipe: seconds per update and validation perplexity.
+"""Full vs adaptive softmax on a pretraining recipe: seconds per update and validation perplexity.
 
-Every variant is ``rnnkit train lm --recipe imdb-lm-lstm-pretrain`` (vocabulary 20,000, embedding 256, LSTM
-512, batch 64 x bptt 70) on the first ``--lines`` reviews of ``unsup.jsonl.gz`` with ``model.softmax`` set
+``--task lm`` (default): every variant is ``rnnkit train lm --recipe imdb-lm-lstm-pretrain`` (vocabulary 20,000,
+embedding 256, LSTM 512, batch 64 x bptt 70) on the first ``--lines`` reviews of ``unsup.jsonl.gz``;
+``--task autoencoder``: ``rnnkit train autoencoder --recipe imdb-sa-lstm-pretrain`` (the SA-LSTM: vocabulary
+20,000, embedding 256, LSTM 512, batch 32 reviews of up to 400 words, the decoder's softmax at every word) on
+``--lines`` reviews of it (``data.max_examples``: a random subset). Each with ``model.softmax`` set
 as the variant says, for ``--steps`` updates, validated once at the end (the recipe's held-out 2%). All
 variants run AT ONCE, each with 1 torch thread (``--threads 1``, ``OMP_NUM_THREADS=1``,
 ``OMP_WAIT_POLICY=PASSIVE``) under ``nice -n --nice``, so they share the machine's load equally.
@@ -19,7 +22,8 @@ and perplexity after ``--steps`` updates, the whole process's CPU and wall secon
 
   python benchmarks/lm_adaptive_softmax.py --steps 40 --base-steps 10 --lines 10000 \\
       --variant full --variant adaptive:2000,10000 --variant adaptive:1000,5000
-  python benchmarks/lm_adaptive_softmax.py --quick      # smoke test, well under a minute
+  python benchmarks/lm_adaptive_softmax.py --task autoencoder --steps 20 --base-steps 5 --lines 2000
+  python benchmarks/lm_adaptive_softmax.py --quick      # smoke test, well under a minute (also with --task)
 """
 
 from __future__ import annotations
@@ -37,10 +41,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DEFAULT_DATA_DIR, RUNS_DIR, emit, machine, markdown_table, read_log, rnnkit_cli  # noqa: E402
 
 ENV = {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "MKL_NUM_THREADS": "1"}
-RECIPE = "imdb-lm-lstm-pretrain"
-#: --quick: the same commands on a small model and slice
-QUICK = ["tokenizer.vocab_size=2000", "model.embedding_size=32", "model.hidden_size=32", "train.batch_size=8",
-         "train.bptt=20"]
+#: task -> its pretraining recipe, the key that reads a slice of the reviews, and --quick's small model
+TASKS = {
+    "lm": ("imdb-lm-lstm-pretrain", "data.max_lines",
+           ["tokenizer.vocab_size=2000", "model.embedding_size=32", "model.hidden_size=32", "train.batch_size=8",
+            "train.bptt=20"]),
+    "autoencoder": ("imdb-sa-lstm-pretrain", "data.max_examples",
+                    ["tokenizer.vocab_size=2000", "model.embedding_size=32", "model.hidden_size=32",
+                     "train.batch_size=8", "data.max_length=50"]),
+}
 
 
 @dataclass
@@ -67,10 +76,11 @@ def make_variant(name: str, steps: int, args) -> Variant:
         sys.exit(f"error: --variant {name!r}: full or adaptive:C1,C2,... (cutoffs)")
     out = args.out_dir / f"{name.replace(':', '-').replace(',', '-')}-{steps}"
     variant = Variant(name, steps, out, [])
-    sets = [f"data.max_lines={args.lines}", f"train.max_steps={steps}", f"train.eval_every={steps}",
-            f"train.log_every={args.log_every}", "train.progress=false", *(QUICK if args.quick else []),
+    _, slice_key, quick = TASKS[args.task]
+    sets = [f"{slice_key}={args.lines}", f"train.max_steps={steps}", f"train.eval_every={steps}",
+            f"train.log_every={args.log_every}", "train.progress=false", *(quick if args.quick else []),
             *variant.overrides, *args.overrides]
-    variant.command = ["nice", "-n", str(args.nice), *rnnkit_cli(), "train", "lm", "--recipe", args.recipe,
+    variant.command = ["nice", "-n", str(args.nice), *rnnkit_cli(), "train", args.task, "--recipe", args.recipe,
                        "--data", str(args.data), "--out", str(out), "--threads", "1", "--overwrite",
                        *[a for s in sets for a in ("--set", s)]]
     return variant
@@ -124,8 +134,11 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR / "imdb" / "unsup.jsonl.gz",
                    help="unlabelled reviews (default DATA_DIR/imdb/unsup.jsonl.gz)")
-    p.add_argument("--recipe", default=RECIPE, help=f"LM recipe (default {RECIPE})")
-    p.add_argument("--lines", type=int, default=10000, help="reviews read (data.max_lines; default 10000)")
+    p.add_argument("--task", choices=sorted(TASKS), default="lm", help="what to pretrain (default lm)")
+    p.add_argument("--recipe", help="the task's recipe (default: " + ", ".join(
+        f"{task}: {recipe}" for task, (recipe, _, _) in TASKS.items()) + ")")
+    p.add_argument("--lines", type=int, default=10000,
+                   help="reviews read (data.max_lines; the autoencoder: data.max_examples; default 10000)")
     p.add_argument("--steps", type=int, default=40, help="updates per variant (default 40)")
     p.add_argument("--base-steps", type=int, default=10,
                    help="updates of each variant's second run, for the CPU seconds per update (default 10)")
@@ -134,13 +147,17 @@ def parse_args(argv=None):
                    help="a softmax to compare (repeatable; default full and adaptive:2000,10000)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="passed to every variant as --set KEY=VALUE")
-    p.add_argument("--out-dir", type=Path, default=RUNS_DIR / "bench-adaptive-softmax")
+    p.add_argument("--out-dir", type=Path, help="default RUNS_DIR/bench-adaptive-softmax (lm), "
+                   "bench-autoencoder-adaptive-softmax (autoencoder)")
     p.add_argument("--nice", type=int, default=5)
     p.add_argument("--quick", action="store_true", help="smoke test: a small model on 600 reviews, 6 updates")
     args = p.parse_args(argv)
+    args.recipe = args.recipe or TASKS[args.task][0]
+    task = "" if args.task == "lm" else f"{args.task}-"
     if args.quick:
         args.lines, args.steps, args.base_steps, args.log_every = 600, 6, 2, 2
-        args.out_dir = RUNS_DIR / "bench-quick-adaptive-softmax"
+        args.out_dir = RUNS_DIR / f"bench-quick-{task}adaptive-softmax"
+    args.out_dir = args.out_dir or RUNS_DIR / f"bench-{task}adaptive-softmax"
     args.variants = args.variants or ["full", "adaptive:2000,10000"]
     if args.quick:
         args.variants = ["full" if v == "full" else "adaptive:200,1000" for v in args.variants]
@@ -167,7 +184,7 @@ def main(argv=None) -> int:
             # (None where the runs' CPU seconds are too close to tell: --quick's tiny updates)
             r["speedup_vs_full"] = (round(full["cpu_s_per_update"] / r["cpu_s_per_update"], 2)
                                     if r["cpu_s_per_update"] > 0 else None)
-        emit({"bench": "lm_adaptive_softmax", **r, "lines": args.lines, "machine": machine(),
+        emit({"bench": f"{args.task}_adaptive_softmax", **r, "lines": args.lines, "machine": machine(),
               "threads_per_run": 1, "load": os.getloadavg(), "command": " ".join(v.command)})
     header = ["Softmax", "Parameters", "CPU s/update", "Speed-up", "Wall s/update", f"Valid ppl after {args.steps}",
               "CPU s / wall s"]

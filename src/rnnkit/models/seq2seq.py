@@ -5,6 +5,9 @@ layer (input-feeding attention excepted); :meth:`~Seq2SeqModel.encode`, :meth:`~
 :meth:`~Seq2SeqModel.step` and :meth:`~Seq2SeqModel.reorder` are the step mode that search drives, on
 the same weights. Parameter names: ``encoder.embedding.weight``, ``encoder.rnns.{k}.*``, ``bridge.*``,
 ``decoder.embedding.weight``, ``decoder.rnns.{k}.*``, ``decoder.attention.*``, ``decoder.output.*``.
+
+The decoder's output layer is the full softmax unless ``softmax`` says otherwise (the sequence autoencoder's
+``model.softmax adaptive``; the seq2seq task always builds the full one).
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from rnnkit.data.vocab import Vocab
 from rnnkit.nn.decoders import Decoder, DecoderState
 from rnnkit.nn.encoder import Bridge, Encoded, Encoder
+from rnnkit.nn.softmax import FULL, SoftmaxOptions, output_parameters
 from rnnkit.tasks.seq2seq_config import Seq2SeqModelConfig
 
 __all__ = ["Seq2SeqModel", "Seq2SeqModelConfig"]  # the config lives with the task's sections
@@ -24,16 +29,20 @@ class Seq2SeqModel(nn.Module):
     #: old name -> name for weights saved under earlier names (none yet)
     legacy_weight_names: dict[str, str] = {}
 
-    def __init__(self, cfg: Seq2SeqModelConfig, src_vocab_size: int, trg_vocab_size: int):
+    def __init__(self, cfg: Seq2SeqModelConfig, src_vocab_size: int, trg_vocab_size: int,
+                 softmax: SoftmaxOptions = FULL):
         super().__init__()
         cfg.check()
+        if cfg.tie_embeddings and softmax.softmax != "full":
+            raise ValueError("model.tie_embeddings shares the target embedding with a full softmax's output layer: "
+                             f"the {softmax.softmax} softmax has none (set model.tie_embeddings false)")
         self.cfg = cfg
         self.encoder = Encoder(cfg.cell, src_vocab_size, cfg.src_embedding_size, cfg.hidden_size, cfg.encoder_layers,
                                cfg.bidirectional, cfg.dropout)
         self.bridge = Bridge(cfg.bridge, cfg.cell, self.encoder.output_size, cfg.decoder_size)
         self.decoder = Decoder(cfg.decoder, cfg.cell, trg_vocab_size, cfg.trg_embedding_size, cfg.decoder_size,
                                cfg.decoder_layers, self.encoder.output_size, cfg.attention, cfg.input_feeding,
-                               cfg.dropout)
+                               cfg.dropout, softmax)
         self._init_weights()
         if cfg.tie_embeddings:
             self.decoder.output.weight = self.decoder.embedding.weight
@@ -61,6 +70,10 @@ class Seq2SeqModel(nn.Module):
         names = dict(self.named_parameters(remove_duplicate=False))
         return {name: role for name, role in roles.items() if name in names}
 
+    def vocab_order_parameters(self) -> dict[str, str]:
+        """The adaptive softmax's tensors, whose meaning follows the target vocabulary's whole order."""
+        return output_parameters(self.decoder.output, "decoder.output", "trg")
+
     def describe_kernels(self, device: torch.device) -> str:
         """Which kernels train this model on ``device``, for the run's log (DESIGN: no silent slow path)."""
         cell = type(self.decoder.rnns[0]).__name__
@@ -74,10 +87,16 @@ class Seq2SeqModel(nn.Module):
         return f"{cell} encoder packed by length ({encoder}); {self.cfg.decoder} decoder: {decoder}"
 
     # ----------------------------------------------------------------------------------- teacher forcing
-    def forward(self, src: torch.Tensor, src_lengths: torch.Tensor, trg_in: torch.Tensor) -> torch.Tensor:
+    def forward(self, src: torch.Tensor, src_lengths: torch.Tensor, trg_in: torch.Tensor,
+                trg_out: torch.Tensor | None = None, ignore_index: int = Vocab.pad_id) -> torch.Tensor:
         """src (S, B) ids, src_lengths (B,), trg_in (T, B) (BOS then the gold target, shifted) -> logits
-        (T, B, V_trg)."""
-        return self.teacher_forced(src, src_lengths, trg_in)[0]
+        (T, B, V_trg) (adaptive softmax: log-probabilities). Given the targets ``trg_out`` (T, B), instead their
+        summed cross-entropy (those equal to ``ignore_index`` skipped): the adaptive softmax then computes only
+        its head and the clusters the targets fall in (through forward, so DistributedDataParallel sees it)."""
+        if trg_out is None:
+            return self.teacher_forced(src, src_lengths, trg_in)[0]
+        vectors, _ = self.decoder.vectors(trg_in, self.start(self.encode(src, src_lengths)))
+        return self.decoder.output.loss_sum(vectors, trg_out, ignore_index)
 
     def teacher_forced(self, src: torch.Tensor, src_lengths: torch.Tensor,
                        trg_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:

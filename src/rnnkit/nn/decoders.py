@@ -9,6 +9,10 @@
   (Luong et al. 2015; :mod:`rnnkit.nn.attention`); with ``input_feeding`` the previous attentional
   vector joins the input (their sec. 3.3).
 
+The output layer is :mod:`rnnkit.nn.softmax`'s, full (``output.weight/bias``) or adaptive (``output.head.*``,
+``output.tail.*``): :meth:`Decoder.vectors` gives what it reads, so a training loss computes the adaptive softmax
+only where its targets are; ``forward`` and ``step`` give its scores (adaptive: log-probabilities).
+
 With teacher forcing every step's input is known up front, so :meth:`Decoder.forward` runs the stack as
 one fused torch.nn call per layer over the whole target (DESIGN principle 3) and attends over all steps
 in one batched call. Only input feeding needs a loop over time, and there the embedded tokens' share of
@@ -27,6 +31,7 @@ from torch import nn
 from rnnkit.nn.attention import Attention
 from rnnkit.nn.encoder import Encoded, embed, merge_directions
 from rnnkit.nn.rnn import State, cell_step, layer_weights, map_state
+from rnnkit.nn.softmax import FULL, SoftmaxOptions, make_softmax
 from rnnkit.nn.stack import make_stack, run_stack
 
 STYLES = ("repeat", "state", "peek", "attention")
@@ -73,11 +78,12 @@ class DecoderState:
 
 class Decoder(nn.Module):
     """Parameters: ``embedding.weight`` (not for ``repeat``, nor for one-hot input), ``rnns.{k}.*``,
-    ``attention.*`` (attention style), ``output.weight/bias``."""
+    ``attention.*`` (attention style), ``output.weight/bias`` (``softmax`` full) or ``output.head.*``,
+    ``output.tail.*`` (adaptive)."""
 
     def __init__(self, style: str, cell: str, vocab_size: int, embedding_size: int, hidden_size: int,
                  layers: int, context_size: int, score: str = "bahdanau", input_feeding: bool = False,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, softmax: SoftmaxOptions = FULL):
         super().__init__()
         if style not in STYLES:
             raise ValueError(f"unknown decoder '{style}' (one of {', '.join(STYLES)})")
@@ -92,7 +98,7 @@ class Decoder(nn.Module):
                       "attention": self.token_size + (hidden_size if input_feeding else 0)}[style]
         self.rnns = make_stack(cell, input_size, [hidden_size] * layers)
         self.attention = Attention(score, hidden_size, context_size) if style == "attention" else None
-        self.output = nn.Linear(hidden_size, vocab_size)
+        self.output = make_softmax(softmax, hidden_size, vocab_size)
 
     # ------------------------------------------------------------------------------------------- the state
     def start(self, encoded: Encoded, initial: list[State]) -> DecoderState:
@@ -114,8 +120,14 @@ class Decoder(nn.Module):
 
     # ------------------------------------------------------------------------------- teacher forcing
     def forward(self, trg_in: torch.Tensor, state: DecoderState) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """trg_in (T, B): the previous gold token of every step -> logits (T, B, V) and, for attention,
-        the weights (B, T, S)."""
+        """trg_in (T, B): the previous gold token of every step -> logits (T, B, V) (adaptive softmax:
+        log-probabilities) and, for attention, the weights (B, T, S)."""
+        vectors, weights = self.vectors(trg_in, state)
+        return self.output.scores(vectors), weights
+
+    def vectors(self, trg_in: torch.Tensor, state: DecoderState) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """What the output layer reads at each step of trg_in (T, B): (T, B, H), dropout applied, and the
+        attention weights (B, T, S) (None without attention); ``output.loss_sum`` scores them."""
         if self.input_feeding:
             return self._feeding_loop(trg_in, state)
         out, _ = run_stack(self.rnns, self._inputs(trg_in, state.context), state=state.rnn,
@@ -124,7 +136,7 @@ class Decoder(nn.Module):
         if self.attention is not None:
             vectors, weights = self.attention(out.transpose(0, 1), state.keys, state.memory, state.padding)
             out = vectors.transpose(0, 1)
-        return self.output(F.dropout(out, self.dropout, self.training)), weights
+        return F.dropout(out, self.dropout, self.training), weights
 
     def _inputs(self, ids: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
         """The input of the first layer at each step of ids (T, B): (T, B, I), feedback excluded."""
@@ -155,11 +167,12 @@ class Decoder(nn.Module):
             feed = F.dropout(vector[:, 0], self.dropout, self.training)
             outputs.append(feed)
             attention.append(step_weights)
-        return self.output(torch.stack(outputs)), torch.cat(attention, dim=1)
+        return torch.stack(outputs), torch.cat(attention, dim=1)
 
     # ------------------------------------------------------------------------------------------ one step
     def step(self, prev_ids: torch.Tensor, state: DecoderState) -> tuple[torch.Tensor, DecoderState]:
-        """prev_ids (N,) -> logits (N, V) and the next state (``attention`` holds this step's weights)."""
+        """prev_ids (N,) -> logits (N, V) (adaptive softmax: log-probabilities) and the next state
+        (``attention`` holds this step's weights)."""
         x = self._inputs(prev_ids.unsqueeze(0), state.context)
         if self.input_feeding:
             x = torch.cat([x, state.feed.unsqueeze(0)], dim=-1)
@@ -171,4 +184,4 @@ class Decoder(nn.Module):
         dropped = F.dropout(out[0], self.dropout, self.training)
         if self.input_feeding:
             new.feed = dropped
-        return self.output(dropped), new
+        return self.output.scores(dropped), new

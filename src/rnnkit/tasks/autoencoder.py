@@ -25,6 +25,7 @@ from rnnkit.checkpoint import (
     WEIGHTS_FILE,
     check_model_weights,
     load_weights,
+    shapes_only,
 )
 from rnnkit.data.batching import BucketBatches, pad
 from rnnkit.data.labelled import (
@@ -42,22 +43,36 @@ from rnnkit.data.tokenizers import SPM_FILE, TOKENIZER_FILE, Tokenizer, load_tok
 from rnnkit.data.vocab import Vocab
 from rnnkit.distributed import DistInfo
 from rnnkit.errors import RnnkitError
+from rnnkit.memory import check_fits, model_training_bytes, softmax_width
 from rnnkit.models.seq2seq import Seq2SeqModel, Seq2SeqModelConfig
+from rnnkit.nn.softmax import SoftmaxOptions, check_softmax
 from rnnkit.tasks.autoencoder_config import CELLS, AutoencoderConfig
 from rnnkit.tasks.base import LoadedModel, LossResult, Task
 from rnnkit.tasks.classify import VOCAB_FILE, freezing, text_vocabulary
 from rnnkit.tasks.seq2seq import SearchOptions, check_alpha, search
 
+#: what an autoencoder run can lower when its model does not fit
+MODEL_ADVICE = ("model.hidden_size, model.embedding_size, model.layers, the vocabulary (tokenizer.vocab_size), "
+                "train.batch_size or data.max_length, or set model.softmax adaptive")
 
-def build_model(cfg: AutoencoderConfig, vocab_size: int) -> Seq2SeqModel:
-    """The encoder-decoder of ``cfg.model`` over one vocabulary (an error naming the key it cannot build)."""
+
+def check_model(cfg: AutoencoderConfig, vocab_size: int | None) -> None:
+    """What ``model`` must say to build a model (``vocab_size`` None: not known yet, checked when built)."""
     m = cfg.model
     if m.encoder not in CELLS:
         raise RnnkitError(f"unknown model.encoder '{m.encoder}' ({' | '.join(CELLS)})")
+    check_softmax(m, m.hidden_size, vocab_size)
+
+
+def build_model(cfg: AutoencoderConfig, vocab_size: int) -> Seq2SeqModel:
+    """The encoder-decoder of ``cfg.model`` over one vocabulary (an error naming the key it cannot build)."""
+    check_model(cfg, vocab_size)
+    m = cfg.model
+    softmax = SoftmaxOptions(m.softmax, tuple(m.adaptive_cutoffs), m.adaptive_div)
     return Seq2SeqModel(Seq2SeqModelConfig(
         cell=m.encoder, src_embedding_size=m.embedding_size, trg_embedding_size=m.embedding_size,
         hidden_size=m.hidden_size, encoder_layers=m.layers, decoder_layers=m.layers, decoder="state", bridge="last",
-        dropout=m.dropout), vocab_size, vocab_size)
+        dropout=m.dropout), vocab_size, vocab_size, softmax)
 
 
 def read_texts(cfg: AutoencoderConfig, path: str | Path, max_examples: int = 0, fmt: str | None = None) -> Examples:
@@ -102,8 +117,16 @@ def text_batches(ids: list[list[int]], batch_size: int, shuffle: bool = True, se
                          world=world, num_tokens=sum(lengths) + len(lengths))
 
 
+def training_loss(model: nn.Module, batch: ReconstructionBatch) -> tuple[torch.Tensor, int]:
+    """Summed cross-entropy of the teacher-forced reconstruction (the adaptive softmax computed only where the
+    targets are) and the tokens scored."""
+    loss = model(batch.src, batch.lengths, batch.trg_in, batch.trg_out, Vocab.pad_id)
+    return loss, int((batch.trg_out != Vocab.pad_id).sum())
+
+
 def reconstruction_loss(model: nn.Module, batch: ReconstructionBatch) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Summed cross-entropy of the teacher-forced reconstruction, tokens right, tokens scored."""
+    """Summed cross-entropy of the teacher-forced reconstruction, tokens right, tokens scored: from every
+    token's scores (the adaptive softmax's log-probabilities, whose log-softmax they are), for the accuracy."""
     logits = model(batch.src, batch.lengths, batch.trg_in).float()
     target = batch.trg_out.reshape(-1)
     flat = logits.reshape(-1, logits.size(-1))
@@ -138,7 +161,8 @@ class AutoencoderTask(Task):
     data_folders = True  # --data aclImdb/train/unsup (a folder of .txt texts) or aclImdb/train (its sub-folders')
     bound_config_keys = ("task", "data.strip_markup", "data.max_length", "data.truncate", "tokenizer.kind",
                          "tokenizer.lowercase", "tokenizer.split_punctuation", "model.encoder", "model.embedding_size",
-                         "model.hidden_size", "model.layers")
+                         "model.hidden_size", "model.layers", "model.softmax", "model.adaptive_cutoffs",
+                         "model.adaptive_div")
 
     def __init__(self, cfg: AutoencoderConfig, dist: DistInfo, device: torch.device, vocab_from: Path | None = None):
         super().__init__(cfg, dist, device, vocab_from)
@@ -147,6 +171,7 @@ class AutoencoderTask(Task):
             raise RnnkitError("no training data: give --data FILE (or set data.train in the recipe)")
         if d.truncate not in TRUNCATE:
             raise RnnkitError(f"unknown data.truncate '{d.truncate}' ({' | '.join(TRUNCATE)})")
+        check_model(cfg, cfg.tokenizer.vocab_size or None)  # before reading: the built vocabulary is checked again
         train, valid = self._splits()
         if vocab_from is not None:
             self.tokenizer, self.vocab = Autoencoder.assets(vocab_from)
@@ -158,10 +183,21 @@ class AutoencoderTask(Task):
         self.valid_data = text_batches(valid_ids, t.eval_batch_size, shuffle=False)
         try:
             self.train_data = text_batches(train_ids, t.batch_size, seed=t.seed, rank=dist.rank, world=dist.world)
+            self._check_fits(train_ids)
             self.model = build_model(cfg, len(self.vocab))
         except ValueError as e:
             raise RnnkitError(str(e)) from None
         self.freezing = freezing(self.model, t, dist)
+
+    def _check_fits(self, train_ids: list[list[int]]) -> None:
+        """Refuse a model whose training needs more memory than the device has (weights, gradients, optimizer
+        state, and the scores of the longest batch: the vocabulary, or the adaptive head and largest cluster)."""
+        cfg, vocab_size = self.cfg, len(self.vocab)
+        shapes = shapes_only(lambda: build_model(cfg, vocab_size))
+        steps = max(map(len, train_ids), default=0) + 1  # the text, then <eos>
+        scores = cfg.train.batch_size * steps * softmax_width(cfg.model, vocab_size)
+        needed = model_training_bytes(sum(p.numel() for p in shapes.parameters()), cfg.train, scores)
+        check_fits(*needed, self.device, MODEL_ADVICE)
 
     def on_epoch_start(self, epoch: int, model: nn.Module) -> None:
         """train.freeze / train.unfreeze_after, as the classifier's."""
@@ -190,13 +226,13 @@ class AutoencoderTask(Task):
     def describe(self) -> str:
         params = sum(p.numel() for p in self.model.parameters())
         m = self.cfg.model
+        softmax = f" (adaptive softmax, cutoffs {m.adaptive_cutoffs})" if m.softmax == "adaptive" else ""
         return (f"autoencoder: {params:,} parameters; vocabulary {len(self.vocab):,}; {m.layers} x {m.encoder} "
-                f"encoder -> state decoder; {self.sizes[0]:,} training / {self.sizes[1]:,} validation texts "
+                f"encoder -> state decoder{softmax}; {self.sizes[0]:,} training / {self.sizes[1]:,} validation texts "
                 f"({self.train_data.num_tokens:,} tokens to reconstruct)")
 
     def batch_loss(self, model: nn.Module, batch: ReconstructionBatch, state) -> LossResult:
-        loss, _, count = reconstruction_loss(model, batch)
-        return LossResult(loss, count)
+        return LossResult(*training_loss(model, batch))
 
     def validate(self, model: nn.Module) -> dict[str, float]:
         metrics = scores(model, self.valid_data, self.device)

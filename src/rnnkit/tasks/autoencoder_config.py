@@ -41,6 +41,13 @@ class AutoencoderModel:
     hidden_size: int = at_least(128, 1)  # recurrent units per layer
     layers: int = at_least(1, 1)  # stacked layers, encoder and decoder alike (the decoder starts from each's state)
     dropout: float = fraction(0.0)  # on embeddings, between layers and before the output layer
+    # the decoder's output layer: full (one layer over the whole vocabulary) | adaptive (Grave et al. 2017: frequent
+    # words in a head, rarer ones in clusters behind it; far cheaper for a large vocabulary)
+    softmax: str = "full"
+    # adaptive: increasing token ids where the head ends and each cluster ends, e.g. [2000, 10000] (the
+    # vocabulary is ordered by frequency: ids below 2000 are the 2,000 most frequent tokens, specials included)
+    adaptive_cutoffs: list[int] = field(default_factory=list)
+    adaptive_div: float = at_least(4.0, 1)  # adaptive: cluster i projects to hidden / div^(i+1) units first
 
 
 @dataclass
