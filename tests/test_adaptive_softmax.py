@@ -115,3 +115,27 @@ def test_lm_to_lm_transfer_copies_the_clusters_only_from_the_same_vocabulary() -
     assert all(torch.equal(target.state_dict()[n], before[n]) for n in kept)
     here, there = target.embedding.weight, source.embedding.weight  # rows by token: w0 is id 4 there, 19 here
     assert torch.equal(here[19], there[4]) and torch.equal(here[4], there[19])
+
+
+def test_lm_to_lm_transfer_copies_no_cluster_from_other_cutoffs() -> None:
+    """One vocabulary, a moved cutoff: the head's shape is the same, but its cluster rows mean other ids."""
+    words = [f"w{i}" for i in range(16)]
+    source, target = tiny_model(cutoffs=(6, 12)), tiny_model(cutoffs=(6, 14))
+    report = transfer_weights(target, source, {"vocab": Vocab(words)}, {"vocab": Vocab(words)})
+    kept = dict(report.kept)
+    assert set(kept) == {n for n, _ in target.named_parameters() if n.startswith("output.")}
+    assert "output.head.weight" in kept and "clusters differ" in kept["output.head.weight"]
+    assert {name for name, _, _ in report.copied} >= {"embedding.weight", "rnns.0.weight_hh_l0"}
+
+
+def test_the_loss_under_bf16_autocast_is_summed_in_float32() -> None:
+    """torch's adaptive softmax gathers each row's log-probability in its input's dtype: under autocast each
+    would be rounded to bf16 (relative error ~3e-4 on this batch), so the loss runs outside it."""
+    model = tiny_model(vocab=3000, cutoffs=(100, 1000)).output
+    hidden = torch.randn(500, 16, generator=torch.Generator().manual_seed(0))
+    targets = torch.randint(0, 3000, (500,), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        exact = model.loss_sum(hidden, targets)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = model.loss_sum(hidden.bfloat16(), targets)
+    assert mixed.dtype == torch.float32 and torch.allclose(mixed, exact, rtol=2e-5)

@@ -80,7 +80,7 @@ def _add_train(sub) -> None:
     p.add_argument("--init-prefix", metavar="PREFIX",
                    help="with --init-from: the part of the new model the source's weights go under, e.g. "
                         "encoder (an LM's embedding and stack into a classifier's encoder; with "
-                        "model.joint=lm its output layer too)")
+                        "model.joint=lm a full-softmax LM's output layer too)")
     p.add_argument("--init-partial", action="store_true",
                    help="with --init-from of the same task: copy what matches (the new run builds its own "
                         "vocabulary and may change sizes) instead of requiring the same model")

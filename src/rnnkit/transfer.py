@@ -183,9 +183,18 @@ class _Planner:
             return self._kept(name, f"it follows the order of the {target_role} vocabulary (adaptive softmax "
                                     f"clusters), which differs ({len(here):,} tokens here, {len(there):,} in the "
                                     "source): copied only from the same vocabulary")
-        if tensor.shape != source.shape:
-            return self._kept(name, f"shape {tuple(tensor.shape)} here, {tuple(source.shape)} in the source")
-        return self._copied(_Copy(name, source_name), "the same vocabulary", tensor.numel())
+        if not self._same_ordered_layout():
+            return self._kept(name, "the adaptive softmax's clusters differ (cutoffs or sizes): copied only from "
+                                    "the same vocabulary and clusters")
+        return self._copied(_Copy(name, source_name), "the same vocabulary and clusters", tensor.numel())
+
+    def _same_ordered_layout(self) -> bool:
+        """Both sides' tensors that follow the vocabulary's order pair up with equal shapes: over one vocabulary
+        the shapes fix the adaptive softmax's cutoffs (a cutoff moved changes the head's or a cluster's rows)."""
+        pairs = [(self.target_tensors[name], self.source_tensors.get(self.source_names.get(name, "")))
+                 for name in self.target_order]
+        return len(pairs) == len(self.source_order) and all(
+            there is not None and here.shape == there.shape for here, there in pairs)
 
     @staticmethod
     def _vocab(vocabs: dict[str, Vocab], role: str, side: str, name: str, tensor: torch.Tensor | None) -> Vocab:

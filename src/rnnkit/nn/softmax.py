@@ -70,7 +70,8 @@ class AdaptiveSoftmax(nn.AdaptiveLogSoftmaxWithLoss):
         scored = targets != ignore_index
         if not bool(scored.all()):
             hidden, targets = hidden[scored], targets[scored]
-        loss = -self(hidden, targets).output.float().sum()
+        with torch.autocast(hidden.device.type, enabled=False):  # torch gathers each row's log-probability in
+            loss = -self(hidden.float(), targets).output.sum()  # its input's dtype: bf16 would round every one
         if torch.is_grad_enabled():  # a cluster no target fell in gets a zero gradient, not none: data-parallel
             loss = loss + 0.0 * sum(p.sum() for p in self.tail.parameters())  # ranks reduce every parameter
         return loss
