@@ -307,8 +307,12 @@ CASES: list[Case] = [
     bad_set("yaml-recursive-alias", "data.train=&a [*a]", "an alias refers to a value that contains it"),
     bad_set("yaml-duplicate-key", "data.train={a: 1, a: 2}", "'a' appears twice"),
     bad_set("yaml-tab", "train.lr=\t- 1", "invalid YAML"),
-    bad_set("task-unknown", "task=xyz", "unknown task 'xyz' (available: autoencoder, classify, lm, seq2seq)"),
-    bad_set("task-number", "task=3", "config key 'task' must be a string, got 3"),
+    bad_set("task-unknown", "task=xyz", "--set: unknown task 'xyz' (available: autoencoder, classify, lm, seq2seq)"),
+    bad_set("task-number", "task=3", "--set: config key 'task' must be a string, got 3"),
+    # task is a text key: nothing after = is the empty string, no task
+    bad_set("task-empty", "task=", "--set: unknown task '' (available: autoencoder, classify, lm, seq2seq)"),
+    Case("config-task-unknown-then-key", cli(*TRAIN, *sets("task=xyz", "train.lr=1")), 2,
+         "--set: unknown task 'xyz' (available: autoencoder, classify, lm, seq2seq)"),
     # ------------------------------------------------------------------------------ --set: types
     bad_set("int-word", "train.epochs=many", "'train.epochs' must be an integer, got 'many'"),
     bad_set("int-float", "train.epochs=1.5", "'train.epochs' must be an integer, got 1.5"),
