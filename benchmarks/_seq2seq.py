@@ -9,7 +9,7 @@
 * :func:`train_clocked`: ``rnnkit.train(...)`` with that trainer; returns the loaded model and the clock.
 * :func:`run_side_by_side`: start several commands at once (or one after another), collect their
   stdout JSON lines; :func:`run_against_peer`: rnnkit's side and a peer's, their result lines read;
-  :func:`fresh_folder`: a benchmark's scratch folder, emptied.
+  :func:`fresh_folder`: a benchmark's scratch folder, emptied only if the benchmark made it.
 * :func:`score`, :func:`timed_translate`: sacrebleu BLEU / chrF and timed decoding through
   ``Translator.translate``.
 """
@@ -110,11 +110,23 @@ def run_side_by_side(sides: list[Side], concurrent: bool = True) -> None:
             finish(side, start(side))
 
 
+#: written into every folder :func:`fresh_folder` makes: only a folder holding it is ever emptied
+BENCHMARK_MARKER = ".rnnkit-benchmark"
+
+
 def fresh_folder(out: Path) -> None:
-    """``out`` made empty: the benchmark's own scratch folder, removed with what an earlier run left there."""
-    if out.exists():
+    """``out`` made empty and marked as the benchmark's own scratch folder. A folder an earlier run made (it
+    holds :data:`BENCHMARK_MARKER`) is emptied; any other non-empty folder (``--out`` given by mistake) is
+    left as it is, with one error: rnnkit never deletes what it did not create."""
+    if out.exists() and not out.is_dir():
+        sys.exit(f"error: --out {out} is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / BENCHMARK_MARKER).is_file():
+            sys.exit(f"error: --out {out} is not empty and was not made by this benchmark (it holds no "
+                     f"{BENCHMARK_MARKER}): give a new or empty folder")
         shutil.rmtree(out)
-    out.mkdir(parents=True)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / BENCHMARK_MARKER).write_text("made by an rnnkit benchmark: it empties this folder when run again\n")
 
 
 def run_against_peer(sides: list[Side], concurrent: bool, what: str = "result") -> tuple[dict, dict]:

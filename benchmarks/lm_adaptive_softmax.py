@@ -24,6 +24,8 @@ and perplexity after ``--steps`` updates, the whole process's CPU and wall secon
       --variant full --variant adaptive:2000,10000 --variant adaptive:1000,5000
   python benchmarks/lm_adaptive_softmax.py --task autoencoder --steps 20 --base-steps 5 --lines 2000
   python benchmarks/lm_adaptive_softmax.py --quick      # smoke test, well under a minute (also with --task)
+  python benchmarks/lm_adaptive_softmax.py --shares --lines 10000 \\
+      --variant adaptive:2000,10000 --variant adaptive:1000,5000   # the tokens' shares per cutoff range
 """
 
 from __future__ import annotations
@@ -123,11 +125,50 @@ def summary(v: Variant, base: Variant) -> dict:
             "parameters": count_parameters(v.out)}
 
 
+def speedup_text(speedup: float | None) -> str:
+    """A table cell: ``4.4x``, or ``-`` where there is no figure (no full variant, or --quick's CPU seconds
+    too close to tell)."""
+    return "-" if speedup is None else f"{speedup}x"
+
+
 def count_parameters(model_dir: Path) -> int:
     from safetensors import safe_open
 
     with safe_open(str(model_dir / "model.safetensors"), "pt") as f:
         return sum(math.prod(f.get_slice(name).get_shape()) for name in f.keys())  # noqa: SIM118 (no __iter__)
+
+
+def cutoff_shares(args) -> None:
+    """Print, for each adaptive variant, the share of the training tokens (``<eos>`` and ``<unk>`` counted,
+    as the LM trains on them) whose ids fall in the head and in each cluster: the first ``--lines`` reviews
+    read and the vocabulary built as ``rnnkit train lm --recipe`` does (no training)."""
+    from collections import Counter
+
+    from rnnkit.config import load_config
+    from rnnkit.data.lm import encode_lines
+    from rnnkit.data.tokenizers import build_tokenizer
+    from rnnkit.data.vocab import Vocab
+    from rnnkit.tasks.lm import _read_splits  # the task's own split: the shares are of what it trains on
+
+    cfg = load_config(args.recipe, [f"data.train={args.data}", f"data.max_lines={args.lines}", *args.overrides])
+    train_lines, _ = _read_splits(cfg.data)
+    tokenizer = build_tokenizer(cfg.tokenizer, train_lines)
+    vocab = Vocab.build((tokenizer.tokenize(x) for x in train_lines), cfg.tokenizer.vocab_size,
+                        cfg.tokenizer.min_freq)
+    counts = Counter(i for ids in encode_lines(train_lines, tokenizer, vocab, cfg.data) for i in ids)
+    total = sum(counts.values())
+    rows = []
+    for name in (v for v in args.variants if v != "full"):
+        bounds = [0, *(int(c) for c in name.split(":", 1)[1].split(",")), len(vocab)]
+        names = ["head", *(f"cluster{k}" for k in range(1, len(bounds) - 1))]
+        shares = {n: round(100 * sum(c for i, c in counts.items() if lo <= i < hi) / total, 1)
+                  for n, lo, hi in zip(names, bounds, bounds[1:], strict=False)}
+        emit({"bench": "lm_adaptive_softmax_shares", "variant": name, "shares_pct": shares, "tokens": total,
+              "vocab": len(vocab), "lines": args.lines, "recipe": args.recipe, "data": str(args.data)})
+        rows.append([name, *(f"{v}%" for v in shares.values())])
+    clusters = max((len(r) - 2 for r in rows), default=0)
+    print(markdown_table(["Cutoffs", "Head", *(f"Cluster {k}" for k in range(1, clusters + 1))],
+                         [r + [""] * (clusters + 2 - len(r)) for r in rows]))
 
 
 def parse_args(argv=None):
@@ -151,6 +192,9 @@ def parse_args(argv=None):
                    "bench-autoencoder-adaptive-softmax (autoencoder)")
     p.add_argument("--nice", type=int, default=5)
     p.add_argument("--quick", action="store_true", help="smoke test: a small model on 600 reviews, 6 updates")
+    p.add_argument("--shares", action="store_true",
+                   help="no training: print the share of the training tokens in each adaptive variant's head and "
+                        "clusters (the first --lines reviews, the recipe's vocabulary)")
     args = p.parse_args(argv)
     args.recipe = args.recipe or TASKS[args.task][0]
     task = "" if args.task == "lm" else f"{args.task}-"
@@ -166,6 +210,16 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.shares:
+        if args.task != "lm":
+            sys.exit("error: --shares counts the LM recipe's training tokens (--task lm)")
+        from rnnkit.errors import RnnkitError
+
+        try:
+            cutoff_shares(args)
+        except RnnkitError as e:  # a missing file, a bad --set: one line, as the CLI prints it
+            sys.exit(f"error: {e}")
+        return 0
     if not 0 < args.base_steps < args.steps:
         sys.exit("error: --base-steps must be above 0 and below --steps")
     variants = [make_variant(name, args.steps, args) for name in args.variants]
@@ -189,7 +243,7 @@ def main(argv=None) -> int:
     header = ["Softmax", "Parameters", "CPU s/update", "Speed-up", "Wall s/update", f"Valid ppl after {args.steps}",
               "CPU s / wall s"]
     print(markdown_table(header, [[r["variant"], f"{r['parameters']:,}", r["cpu_s_per_update"],
-                                   f"{r.get('speedup_vs_full', '')}x", r["wall_s_per_update"], r["valid_ppl"],
+                                   speedup_text(r.get("speedup_vs_full")), r["wall_s_per_update"], r["valid_ppl"],
                                    f"{r['cpu_s']} / {r['wall_s']}"] for r in results]))
     return 0
 

@@ -78,7 +78,9 @@ def parse_args(argv=None):
     p.add_argument("--decode-rounds", type=int, default=1, help="phase-2 rounds (default 1)")
     p.add_argument("--decode-only", action="store_true", help="skip training: phase 2 on the models in --out")
     p.add_argument("--joeynmt", type=Path, default=PEERS / "joeynmt" / "joeynmt_multi30k.sh")
-    p.add_argument("--out", type=Path, default=RUNS_DIR / "bench-seq2seq-joeynmt")
+    p.add_argument("--out", type=Path, default=RUNS_DIR / "bench-seq2seq-joeynmt",
+                   help="scratch folder: new, empty, or one an earlier run of this benchmark made (training empties "
+                        "it)")
     p.add_argument("--sequential", action="store_true", help="train rnnkit first, then JoeyNMT (default: at once)")
     p.add_argument("--quick", action="store_true", help="smoke test: 1 minute each")
     p.add_argument("--worker", choices=["train", "decode"], help=argparse.SUPPRESS)

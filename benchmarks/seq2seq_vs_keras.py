@@ -71,7 +71,8 @@ def parse_args(argv=None):
                    help="extra rnnkit overrides (repeatable)")
     p.add_argument("--keras-python", default="/tmp/peers/bin/python")
     p.add_argument("--peers-dir", type=Path, default=PEERS)
-    p.add_argument("--out", type=Path, default=RUNS_DIR / "bench-seq2seq-keras")
+    p.add_argument("--out", type=Path, default=RUNS_DIR / "bench-seq2seq-keras",
+                   help="scratch folder: new, empty, or one an earlier run of this benchmark made (it is emptied)")
     p.add_argument("--sequential", action="store_true", help="rnnkit first, then Keras (default: at once)")
     p.add_argument("--quick", action="store_true", help="smoke test: 600 pairs, 1 epoch, 50 held out")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)

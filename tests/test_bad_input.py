@@ -307,8 +307,12 @@ CASES: list[Case] = [
     bad_set("yaml-recursive-alias", "data.train=&a [*a]", "an alias refers to a value that contains it"),
     bad_set("yaml-duplicate-key", "data.train={a: 1, a: 2}", "'a' appears twice"),
     bad_set("yaml-tab", "train.lr=\t- 1", "invalid YAML"),
-    bad_set("task-unknown", "task=xyz", "unknown task 'xyz' (available: autoencoder, classify, lm, seq2seq)"),
-    bad_set("task-number", "task=3", "config key 'task' must be a string, got 3"),
+    bad_set("task-unknown", "task=xyz", "--set: unknown task 'xyz' (available: autoencoder, classify, lm, seq2seq)"),
+    bad_set("task-number", "task=3", "--set: config key 'task' must be a string, got 3"),
+    # task is a text key: nothing after = is the empty string, no task
+    bad_set("task-empty", "task=", "--set: unknown task '' (available: autoencoder, classify, lm, seq2seq)"),
+    Case("config-task-unknown-then-key", cli(*TRAIN, *sets("task=xyz", "train.lr=1")), 2,
+         "--set: unknown task 'xyz' (available: autoencoder, classify, lm, seq2seq)"),
     # ------------------------------------------------------------------------------ --set: types
     bad_set("int-word", "train.epochs=many", "'train.epochs' must be an integer, got 'many'"),
     bad_set("int-float", "train.epochs=1.5", "'train.epochs' must be an integer, got 1.5"),
@@ -862,6 +866,9 @@ CASES: list[Case] = [
           ("hidden-huge", ["model.hidden_size=1000000"], "the model needs about"),
           ("batch-huge", ["train.batch_size=100000000"], "train.batch_size or data.max_length, or set model.softmax "
                                                          "adaptive")]],
+    Case("autoencoder-train-only-markup", cli("train", "autoencoder", "--data", "{tmp}/t.jsonl", "--out", "{tmp}/m"),
+         2, "{tmp}/t.jsonl:2: empty text (only markup)",
+         files={"t.jsonl": '{"text": "a b"}\n{"text": "<p><br /></p>"}\n'}),
     Case("classify-train-plain-text", cli(*TRAIN_CLS[:3], "{tmp}/t.txt", *TRAIN_CLS[4:]), 2,
          "{tmp}/t.txt: plain text has no labels", files={"t.txt": "a x y\n"}),
     bad_labelled("valid-unknown-label", '{"text": "x y", "label": "xy"}\n{"text": "y x", "label": "maybe"}\n',

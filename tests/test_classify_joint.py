@@ -66,6 +66,25 @@ def test_the_train_rows_log_the_auxiliary_loss_too_and_resume_it_exactly(tmp_pat
     assert train_rows(tmp_path / "cut") == train_rows(tmp_path / "whole")
 
 
+def test_a_checkpoint_without_the_window_sums_of_the_extras_logs_none_for_that_row(tmp_path: Path, cat_data) -> None:
+    """A checkpoint made before its trainer state kept the window's aux_loss sums (window_logged) resumes with
+    the loss sums only: the first train row after it leaves aux_loss empty rather than a mean over fewer
+    updates than its loss; the rows after it are whole again."""
+    kw = {"data": str(cat_data[0]), "valid": str(cat_data[1])}
+    sets = [*CLS, "model.joint=lm", "train.epochs=2"]  # 8 updates an epoch, a train row every 4
+    rnnkit.train("classify", out=tmp_path / "whole", overrides=sets, **kw)
+    rnnkit.train("classify", out=tmp_path / "cut", overrides=[*sets, "train.max_steps=6"], **kw)
+    state_file = tmp_path / "cut" / "checkpoint" / "trainer_state.pt"
+    state = torch.load(state_file, weights_only=False)
+    del state["window_logged"]  # as an older rnnkit wrote it
+    torch.save(state, state_file)
+    rnnkit.train("classify", out=tmp_path / "cut", overrides=["train.max_steps=0"], resume=True)
+    whole, cut = ([r for r in timeless(read_log(tmp_path / out)) if r["split"] == "train"] for out in ("whole", "cut"))
+    assert [r["step"] for r in cut] == ["4", "8", "12", "16"]
+    assert cut[1]["aux_loss"] == "" and cut[1]["loss"] == whole[1]["loss"]
+    assert cut[0] == whole[0] and cut[2:] == whole[2:]
+
+
 def test_no_joint_objective_logs_no_auxiliary_loss(tmp_path: Path, cat_data) -> None:
     rnnkit.train("classify", data=str(cat_data[0]), valid=str(cat_data[1]), out=tmp_path / "m",
                  overrides=[*CLS, "train.epochs=1"])

@@ -25,7 +25,7 @@ from rnnkit.data.lm import (
     pad_sentences,
     read_corpus_lines,
 )
-from rnnkit.data.readers import read_lines, split_sentences
+from rnnkit.data.readers import clean_text, read_lines, split_sentences
 from rnnkit.data.tokenizers import (
     AlnumTokenizer,
     CharTokenizer,
@@ -233,6 +233,32 @@ def test_the_lm_reads_jsonl_markup_as_the_classifier_does(tmp_path: Path, train_
     assert markup(rnnkit.load(train_tiny("lm", "train.max_steps=1", data=str(path)))) == []
     keeps = rnnkit.load(train_tiny("keeps", "train.max_steps=1", "data.strip_markup=false", data=str(path)))
     assert "<br" in markup(keeps) and "<p>Bad" in markup(keeps)
+
+
+@pytest.mark.parametrize("text, cleaned", [
+    ("a<br />b<BR>c<br/>d", "a b c d"),  # IMDB's line breaks, any case
+    ("<i>fine</i> <p>film</P><hr> <b/>x", "fine film x"),
+    ('<a href="x.html" title=\'y\'>link</a> <img src=p.png />', "link"),
+    ("x<y and y>z", "x<y and y>z"),  # comparisons are text
+    ("if a < b and c > d", "if a < b and c > d"),
+    ("<sighs> <shakes his head> < Cough > <insert 5 pages of swearing>",  # reviewers' asides (IMDB)
+     "<sighs> <shakes his head> < Cough > <insert 5 pages of swearing>"),
+    ("<SPOILER>the end</SPOILER> a<3 <<b>>", "<SPOILER>the end</SPOILER> a<3 < >"),
+])
+def test_only_real_html_tags_are_markup(text: str, cleaned: str) -> None:
+    assert clean_text(text, True) == cleaned
+    assert clean_text(text, False) == " ".join(text.split())
+
+
+def test_a_jsonl_record_of_only_markup_adds_no_eos_to_the_lm_stream(tmp_path: Path) -> None:
+    """A record that is empty once its markup is read is no text, as a blank line between records: the LM's
+    stream gets no lone <eos> from it (and max_lines counts the records that hold text)."""
+    records = [{"text": "one two"}, {"text": "<br /><br />"}, {"text": " <p> "}, {"text": "three"}]
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    cfg = DataConfig(train=str(path), max_lines=2)
+    assert read_corpus_lines(str(path), cfg) == ["one two", "three"]
+    assert read_lines(path) == ["one two", "", "", "three"]  # a record each (translate answers every one)
 
 
 @pytest.mark.parametrize("body, line, message", [

@@ -66,7 +66,8 @@ def _add_train(sub) -> None:
                         "writes it at a time")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set train.lr=0.5 (repeatable; a YAML value; nothing after = is "
-                        "the empty string, e.g. --set train.freeze=)")
+                        "the empty string for a text key, e.g. --set train.freeze=, no file for a path key, e.g. "
+                        "--set data.valid=, and an error for a number or a switch)")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--resume", action="store_true",
                        help="continue the run in --out exactly where its last checkpoint left it "

@@ -221,7 +221,7 @@ def config_from_dict(values: dict[str, Any], source: str = "<config>",
     """A checked config of the task ``values`` names (its class: the task's ``config_class``); keys in
     ``overridden`` came from ``--set``, so their errors name it, not ``source``."""
     values = {k: v for k, v in (values or {}).items() if not _is_extension_key(k)}
-    cfg = _build(config_class(values, source), values, "", source, overridden)
+    cfg = _build(config_class(values, "--set" if "task" in overridden else source), values, "", source, overridden)
     check_ranges(cfg, source, overridden)
     return cfg
 
@@ -363,14 +363,17 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
 def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply ``section.key=value`` strings; values are parsed as YAML scalars (``0.5``, ``true``)."""
-    for item in overrides or []:
+    overrides = overrides or []
+    for index, item in enumerate(overrides):
         if not isinstance(item, str):
             raise RnnkitError(f"an override must be a 'key=value' string, got {_shown(item)}")
         if "=" not in item:
             raise RnnkitError(f"override '{item}' is not of the form key=value (e.g. train.lr=0.5)")
         key, raw = item.split("=", 1)
         parts = key.strip().split(".")
-        default = _check_override_key(item, parts, config_class(values) if parts != ["task"] else TaskConfig)
+        task_source = "--set" if "task" in override_keys(overrides[:index]) else "<config>"
+        default = _check_override_key(item, parts, config_class(values, task_source) if parts != ["task"]
+                                      else TaskConfig)
         node = values
         for part in parts[:-1]:
             if node.get(part) is None:
@@ -409,9 +412,10 @@ def override_keys(overrides: list[str] | None) -> set[str]:
 
 def _check_override_key(item: str, parts: list[str], cls: type) -> Any:
     """An override names a key of the config class ``cls`` (the error then names the override, not the
-    recipe): returns the key's default; ``task=NAME`` itself is checked when the config is built."""
+    recipe): returns the key's default; ``task=NAME`` itself is checked when the config is built (a text
+    key: ``task=`` is the empty string, no task)."""
     if parts == ["task"]:
-        return None
+        return DEFAULT_TASK
     for depth, part in enumerate(parts):
         fields = {f.name: f for f in dataclasses.fields(cls)}
         if part not in fields:

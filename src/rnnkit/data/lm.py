@@ -34,7 +34,7 @@ IGNORE_INDEX = -100  # target id the loss skips (padding)
 
 def read_corpus_lines(path: str, cfg: DataConfig) -> list[str]:
     """Lines of a file, split into sentences if the config asks (``max_lines`` counts the result)."""
-    lines = read_lines(path, 0 if cfg.split_sentences else cfg.max_lines, cfg.strip_markup)
+    lines = read_lines(path, 0 if cfg.split_sentences else cfg.max_lines, cfg.strip_markup, skip_empty_records=True)
     if cfg.split_sentences:
         lines = [s for line in lines for s in split_sentences(line)]
         if cfg.max_lines:

@@ -22,8 +22,18 @@ from rnnkit.errors import RnnkitError
 MAX_LINE_BYTES = 16 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
 
-#: HTML line breaks and tags (IMDB reviews hold ``<br />``): read as spaces where markup is stripped
-_MARKUP = re.compile(r"<\s*/?\s*[A-Za-z][^<>]*>")
+#: the HTML elements read as markup: those a review writer or a scraped page leaves in text (line breaks,
+#: emphasis, paragraphs, links, lists, tables). HTML lets a tag have any name, so ``x<y and y>z`` is a tag
+#: by syntax alone: only a known name tells markup from text that looks like it (a comparison, a
+#: reviewer's ``<sighs>`` or ``<insert title here>``). Names that are also common words inside angle
+#: brackets (main, title, time, label, ...) are left out.
+_TAG_NAMES = ("a|abbr|acronym|address|b|big|blink|blockquote|br|center|cite|code|dd|del|dfn|div|dl|dt|em|font|"
+              "h1|h2|h3|h4|h5|h6|hr|i|img|ins|kbd|li|marquee|nobr|ol|p|pre|q|s|small|span|strike|strong|sub|sup|"
+              "table|tbody|td|tfoot|th|thead|tr|tt|u|ul|wbr")
+#: an HTML tag (IMDB reviews hold ``<br />``, ``<i>``, ``</i>``), read as a space where markup is stripped:
+#: ``<`` right before the name or ``/`` + name (``< b >`` is not a tag in HTML either), the whole name, then
+#: attributes holding no ``<`` or ``>``
+_MARKUP = re.compile(rf"</?(?:{_TAG_NAMES})(?=[\s/>])[^<>]*>", re.IGNORECASE)
 # A sentence ends at . ! or ? (runs of them, optionally one closing quote/bracket, which stays with
 # the sentence: it is matched by lookbehind, not consumed) followed by space.
 _SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+(?=[\"'(\[]?[A-Z0-9])")
@@ -33,16 +43,19 @@ def _open_bytes(path: Path):
     return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
 
 
-def read_lines(path: str | Path, max_lines: int = 0, strip_markup: bool = True) -> list[str]:
+def read_lines(path: str | Path, max_lines: int = 0, strip_markup: bool = True,
+               skip_empty_records: bool = False) -> list[str]:
     """Lines of a UTF-8 text file (``.gz`` allowed), without line endings.
 
     ``.jsonl`` / ``.jsonl.gz`` files yield the ``text`` field of each record instead, as one line read by
     :func:`clean_text` (as the classifier reads it: HTML tags such as IMDB's ``<br />`` as spaces unless
-    ``strip_markup`` is off); blank lines between records are skipped. Plain text is read as it is (PTB's
-    ``<unk>`` is a word).
+    ``strip_markup`` is off); blank lines between records are skipped, and so are records with no text left
+    (only markup and white space) when ``skip_empty_records`` (the LM: such a record would add a lone
+    ``<eos>``; translate answers every record). ``max_lines`` counts the lines yielded. Plain text is read as
+    it is (PTB's ``<unk>`` is a word).
     """
     path = check_file(path)
-    lines = list(_iter_lines(path, max_lines, strip_markup))
+    lines = list(_iter_lines(path, max_lines, strip_markup, skip_empty_records))
     if not any(line.strip() for line in lines):
         only_markup = " (its records hold only markup and white space)" if ".jsonl" in path.suffixes else ""
         raise RnnkitError(f"file is empty (no non-blank lines){only_markup}", path)
@@ -83,16 +96,20 @@ def _raw_lines(f, path: Path) -> Iterator[tuple[int, bytes]]:
         yield number, raw
 
 
-def _iter_lines(path: Path, max_lines: int, strip_markup: bool) -> Iterator[str]:
+def _iter_lines(path: Path, max_lines: int, strip_markup: bool, skip_empty_records: bool) -> Iterator[str]:
     is_jsonl = ".jsonl" in path.suffixes
     count = 0
     for number, line in numbered_lines(path):
         if is_jsonl and not line.strip():  # not a record: it must not add a line end to the text
             continue
+        if max_lines and count == max_lines:
+            return  # (the records after the last one read are not parsed)
+        if is_jsonl:
+            line = clean_text(_json_text(line, path, number), strip_markup)
+            if skip_empty_records and not line:  # no text: as a blank line, it adds no line end
+                continue
         count += 1
-        if max_lines and count > max_lines:
-            return
-        yield clean_text(_json_text(line, path, number), strip_markup) if is_jsonl else line
+        yield line
 
 
 def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
