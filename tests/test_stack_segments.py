@@ -42,9 +42,8 @@ def test_segments_equal_the_packed_run(lengths: list[int], bidirectional: bool, 
     torch.manual_seed(0)
     rnns = make_stack("lstm", 5, [7, 6][:layers], bidirectional)
     x = torch.randn(11, len(lengths), 5)
-    directions = 2 if bidirectional else 1
-    state = [(torch.randn(directions, len(lengths), m.hidden_size), torch.randn(directions, len(lengths), m.hidden_size))
-             for m in rnns] if given_state else None
+    shapes = [(2 if bidirectional else 1, len(lengths), m.hidden_size) for m in rnns]
+    state = [(torch.randn(shape), torch.randn(shape)) for shape in shapes] if given_state else None
     lengths = torch.tensor(lengths)
     _assert_all_close(_run(run_segmented, rnns, x, lengths, state), _run(run_packed, rnns, x, lengths, state))
 
@@ -136,11 +135,12 @@ def test_the_reverse_direction_runs_on_onednn_in_segments() -> None:
 
 @pytest.mark.parametrize("lengths, grad, segments", [
     ([5, 5, 5], False, True),                  # one segment: one unpadded call
-    ([3, 3, 1], False, False),                 # 2 segments over 3 steps
-    ([8, 7, 6, 5], True, False),               # 4 segments over 8 steps: 2 steps each
+    ([3, 3, 1], False, False),                 # 2 segments over 3 steps, the first 1 step
+    ([8, 7, 6, 5], True, True),                # the first segment (5 steps) covers half of 8 or more
+    ([8, 7, 6, 3], True, False),               # not: 3 steps; 4 segments of 2 steps on average
     ([8, 2, 8], True, True),                   # 4 steps per segment: enough with gradients
-    ([8, 4], False, False),                    # but not without: 8 needed
-    ([16, 8], False, True),
+    ([8, 3], False, False),                    # but not without: 8 needed
+    ([16, 7], False, True),
     ([40, *range(1, 31)], True, True),         # from 32 steps on, always with gradients
     ([40, *range(1, 31)], False, False),
     ([31, *range(1, 31)], True, False),

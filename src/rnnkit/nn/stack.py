@@ -7,7 +7,7 @@ so parameters read ``rnns.{k}.weight_ih_l0`` ... in every task and weights trans
 between layers. Given lengths, padding never enters a state (DESIGN principle 4): the batch is packed
 (cuDNN runs packed input natively; on a CPU it means ATen's per-step loop), or, for LSTM layers on a CPU,
 run in length segments (:func:`run_segmented`) so each call stays on oneDNN's fused kernel: the same
-results, forward + backward up to 13x faster (:func:`use_segments` decides, RESULTS.md measures).
+results, forward + backward up to 10x faster on IMDB's batches (:func:`use_segments` decides).
 """
 
 from __future__ import annotations
@@ -69,22 +69,28 @@ def use_segments(rnns: nn.ModuleList, x: torch.Tensor, lengths: torch.Tensor) ->
 
     Only LSTM layers on a CPU: torch runs a packed LSTM through ATen's per-step loop there, never oneDNN's
     fused kernel (cuDNN takes packed input natively; GRU and plain RNN have no fused CPU kernel). Each
-    segment is one kernel call, so segments pay when they are long: when the longest length (``steps``)
-    is at least 4x the number of distinct lengths (``segments``) with gradients, 8x without, and always
-    with gradients from 32 steps on (the packed backward grows faster than linearly with the length).
-    Measured on a 2-core CPU, torch 2.13, 1 thread, hidden 128 and 512, batch 16 and 64, 8-200 steps
-    (``benchmarks/padded_lstm.py``, RESULTS.md): packed / segments forward + backward 0.8-1.0 at 1-2
-    steps per segment under 32 steps, 1.0-1.2 at 4, 1.2-1.8 at 64 steps whatever the segments, 2.2-7.6
-    at 200 steps; without gradients 0.7-0.9 at up to 4 steps per segment, 1.0-1.5 from 8 on. One
-    segment (every length equal) is one unpadded call, always the faster.
+    segment is one kernel call, so segments pay when most steps run in long calls: when the first segment
+    (every sequence, up to the shortest length) covers half the longest length (``steps``) or more, or
+    the segments average 4 steps (with gradients; 8 without), and always with gradients from 32 steps on
+    (the packed backward grows faster than linearly with the length). One segment (every length equal) is
+    one unpadded call, always the faster.
+    Measured (``benchmarks/padded_lstm.py``, RESULTS.md; 2-core CPU, torch 2.13, 1 thread, hidden 128 and
+    512, batch 16 and 64, evenly spaced lengths), packed / segments, forward + backward: 0.6-1.1 at 1-2
+    steps per segment under 32 steps, 1.0-1.2 at 4, 1.3-1.5 at 10; 1.1-2.3 at 64 steps whatever the
+    segments, 2.2-7.6 at 200; with the first segment half the steps 1.0-1.5 under 32. Real batches: IMDB's (3-4
+    segments over 130-200 steps) 3.5-10, Multi30k's sources (bidirectional, 4-9 segments over 11-19 steps,
+    the first 8-10 steps) 0.95-1.2. Forward only: 0.6-1.2 at up to 4 steps per segment (mostly below 1),
+    0.9-1.9 from 8 on or with the first segment half the steps.
     """
     if x.device.type != "cpu" or not all(isinstance(layer, nn.LSTM) for layer in rnns):
         return False
     lengths = lengths.cpu()
-    steps, segments = int(lengths.max()), lengths.unique().numel()
+    shortest, steps, segments = int(lengths.min()), int(lengths.max()), lengths.unique().numel()
+    if segments == 1 or 2 * shortest >= steps:
+        return True
     if torch.is_grad_enabled():
-        return segments == 1 or steps >= 32 or steps >= 4 * segments
-    return segments == 1 or steps >= 8 * segments
+        return steps >= 32 or steps >= 4 * segments
+    return steps >= 8 * segments
 
 
 def describe_padded(rnns: nn.ModuleList, device: torch.device) -> str:
