@@ -125,9 +125,11 @@ def test_only_input_feeding_steps_through_time_when_teacher_forced(decoder: str,
 def test_the_kernel_description_names_the_step_loop_of_input_feeding() -> None:
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert build(decoder="state").describe_kernels(cpu) == (
-        "LSTM encoder packed by length (ATen's C++ loop: packed input has no fused CPU kernel); state decoder: "
-        "one fused call per layer over the target (oneDNN or ATen, the faster for the length)")
-    assert "GRU encoder" in build(cell="gru").describe_kernels(cpu)
+        "LSTM encoder in length segments (oneDNN or ATen per segment, the faster for its length; packed, ATen's "
+        "C++ loop, when too many lengths differ); state decoder: one fused call per layer over the target (oneDNN "
+        "or ATen, the faster for the length)")
+    assert "GRU encoder packed by length (ATen's C++ loop: packed input has no fused CPU kernel)" in build(
+        cell="gru").describe_kernels(cpu)
     assert "over the target (ATen's C++ loop)" in build(cell="gru").describe_kernels(cpu)
     assert "a Python loop over target steps" in build(decoder="attention", input_feeding=True).describe_kernels(cuda)
     assert "(cuDNN); peek decoder: one fused call per layer over the target (cuDNN)" in build(

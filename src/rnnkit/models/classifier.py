@@ -1,5 +1,6 @@
-"""Sequence classifier: input (token embedding, or numeric features) -> encoder (a recurrent stack packed by
-length, or ``bag``: no recurrence) -> pooling over the valid steps -> dropout + MLP head -> class logits.
+"""Sequence classifier: input (token embedding, or numeric features) -> encoder (a recurrent stack run by length,
+see :func:`rnnkit.nn.stack.run_stack`, or ``bag``: no recurrence) -> pooling over the valid steps -> dropout + MLP
+head -> class logits.
 
 Parameter names are stable across tasks: ``encoder.embedding.weight`` (text) or ``encoder.input.*``
 (numeric features through a linear layer), ``encoder.rnns.{k}.*`` (the LM's ``rnns.{k}.*`` under the

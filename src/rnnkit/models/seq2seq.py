@@ -19,6 +19,7 @@ from rnnkit.data.vocab import Vocab
 from rnnkit.nn.decoders import Decoder, DecoderState
 from rnnkit.nn.encoder import Bridge, Encoded, Encoder
 from rnnkit.nn.softmax import FULL, SoftmaxOptions, output_parameters
+from rnnkit.nn.stack import describe_padded
 from rnnkit.tasks.seq2seq_config import Seq2SeqModelConfig
 
 __all__ = ["Seq2SeqModel", "Seq2SeqModelConfig"]  # the config lives with the task's sections
@@ -78,13 +79,12 @@ class Seq2SeqModel(nn.Module):
         """Which kernels train this model on ``device``, for the run's log (DESIGN: no silent slow path)."""
         cell = type(self.decoder.rnns[0]).__name__
         if device.type == "cuda":
-            encoder, fused = "cuDNN", "cuDNN"
+            fused = "cuDNN"
         else:
-            encoder = "ATen's C++ loop: packed input has no fused CPU kernel"
             fused = "oneDNN or ATen, the faster for the length" if cell == "LSTM" else "ATen's C++ loop"
         decoder = ("input feeding: a Python loop over target steps (the tokens' input projection precomputed)"
                    if self.cfg.input_feeding else f"one fused call per layer over the target ({fused})")
-        return f"{cell} encoder packed by length ({encoder}); {self.cfg.decoder} decoder: {decoder}"
+        return f"{cell} encoder {describe_padded(self.encoder.rnns, device)}; {self.cfg.decoder} decoder: {decoder}"
 
     # ----------------------------------------------------------------------------------- teacher forcing
     def forward(self, src: torch.Tensor, src_lengths: torch.Tensor, trg_in: torch.Tensor,

@@ -1,5 +1,6 @@
-"""The sequence encoder (embedding or one-hot input -> recurrent stack, optionally bidirectional, packed by
-length) and the bridge that turns its final states into a decoder's initial state."""
+"""The sequence encoder (embedding or one-hot input -> recurrent stack, optionally bidirectional, run by length:
+packed, or for LSTM on a CPU in length segments, see :func:`rnnkit.nn.stack.run_stack`) and the bridge that turns
+its final states into a decoder's initial state."""
 
 from __future__ import annotations
 

@@ -97,12 +97,34 @@ def run_layer(layer: nn.RNNBase, x: torch.Tensor | PackedSequence, state: State 
     gives one out (torch runs packed input through ATen's loop whatever the flag says).
     DropConnect goes through ``functional_call`` so the layer still runs torch's own kernel.
     """
-    use_aten = (isinstance(layer, nn.LSTM) and isinstance(x, torch.Tensor) and x.device.type == "cpu"
-                and lstm_cpu_kernel(x.size(0), x.size(1), layer.hidden_size, torch.is_grad_enabled()) == "aten")
-    with _onednn_disabled() if use_aten else contextlib.nullcontext():
+    with _kernel_for(layer, x):
         if not training or weight_drop == 0:
             return layer(x, state)
         return functional_call(layer, layer_weights(layer, weight_drop, training), (x, state))
+
+
+def run_lstm_direction(layer: nn.LSTM, weights: dict[str, torch.Tensor], reverse: bool, x: torch.Tensor,
+                       state: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, State]:
+    """One direction of an LSTM layer as a one-direction forward run, on the kernel :func:`run_layer`
+    would pick for the shape: the same torch op ``nn.LSTM`` calls (so autocast and oneDNN apply alike),
+    given only that direction's ``weights`` (``*_l0`` or ``*_l0_reverse``, from :func:`layer_weights`,
+    DropConnect included). The reverse direction's weights run forward in time: the caller reverses x.
+
+    x (T, B, I), state: an (h, c) pair of (1, B, H) -> output (T, B, H) and the final (h, c).
+    """
+    suffix = "_reverse" if reverse else ""
+    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if layer.bias else ("weight_ih", "weight_hh")
+    with _kernel_for(layer, x):
+        out, h, c = torch.lstm(x, state, [weights[f"{name}_l0{suffix}"] for name in names], layer.bias, 1, 0.0,
+                               layer.training, False, False)
+    return out, (h, c)
+
+
+def _kernel_for(layer: nn.RNNBase, x: torch.Tensor | PackedSequence):
+    """A context that makes torch run ``layer`` over x on the faster CPU kernel for its shape."""
+    use_aten = (isinstance(layer, nn.LSTM) and isinstance(x, torch.Tensor) and x.device.type == "cpu"
+                and lstm_cpu_kernel(x.size(0), x.size(1), layer.hidden_size, torch.is_grad_enabled()) == "aten")
+    return _onednn_disabled() if use_aten else contextlib.nullcontext()
 
 
 def layer_weights(layer: nn.RNNBase, weight_drop: float, training: bool) -> dict[str, torch.Tensor]:
