@@ -452,6 +452,9 @@ CASES: list[Case] = [
          "cannot change 'model.hidden_size' when resuming", files=MODEL_COPY, out="mc"),
     Case("train-resume-other-data", cli("train", "lm", "--out", "{tmp}/mc", "--resume", "--data", "{tmp}/t.txt"), 2,
          "--resume continues with the run's own data", files={**MODEL_COPY, "t.txt": TRAIN_TEXT}, out="mc"),
+    Case("train-resume-other-test", cli("train", "lm", "--out", "{tmp}/mc", "--resume", "--test", "{tmp}/t.txt"), 2,
+         "its test file is None, not {tmp}/t.txt (leave out --test to resume)",
+         files={**MODEL_COPY, "t.txt": TRAIN_TEXT}, out="mc"),
     *[Case(f"train-resume-{id_}", cli("train", "lm", "--out", "{tmp}/mc", "--resume", *sets("train.max_steps=60")),
            2, message, files={**MODEL_COPY, **files}, out="mc", isolate=isolate)
       for id_, files, message, isolate in (

@@ -26,7 +26,7 @@ from rnnkit.config import TrainConfig, load_config
 from rnnkit.distributed import DistInfo
 from rnnkit.errors import RnnkitError
 from rnnkit.tasks.lm import LMTask
-from rnnkit.train import LOG_FIELDS, LRSchedule, Trainer, seed_everything
+from rnnkit.train import LOG_FIELDS, LRSchedule, Trainer, fusable, make_optimizer, seed_everything
 
 CPU = torch.device("cpu")
 pytestmark = pytest.mark.usefixtures("no_curves")
@@ -588,3 +588,26 @@ def test_the_progress_line_says_what_the_task_counts(tmp_path: Path, capsys) -> 
                             "train.log_every=2", "train.progress=true", "train.device=cpu"])
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("step 2 epoch")]
     assert len(lines) == 1 and "examples/s lr " in lines[0] and "ppl" not in lines[0] and "tok/s" not in lines[0]
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_adam_takes_the_fused_kernel_for_float_parameters_on_a_cpu(name: str) -> None:
+    params = [torch.nn.Parameter(torch.randn(3, 4)), torch.nn.Parameter(torch.randn(4))]
+    assert make_optimizer(name, iter(params), TrainConfig(lr=0.01)).defaults["fused"] is True
+
+
+def test_fused_adam_takes_the_single_tensor_loops_steps() -> None:
+    """The fused kernel is a speed-up, not another optimizer: runs keep their numbers to float rounding."""
+    torch.manual_seed(0)
+    start = torch.randn(50)
+    grads = [torch.randn(50) for _ in range(5)]
+    results = []
+    for fused in (False, True):
+        param = torch.nn.Parameter(start.clone())
+        optimizer = torch.optim.Adam([param], lr=0.01, fused=fused)
+        for grad in grads:
+            param.grad = grad.clone()
+            optimizer.step()
+        results.append(param.detach())
+    assert torch.allclose(results[0], results[1], atol=1e-6)
+    assert not fusable([torch.zeros(2, dtype=torch.long)])

@@ -181,7 +181,8 @@ def _check_resume_inputs(cfg: TaskConfig, out_dir: Path, recipe, data, valid, te
     for split, path in given.items():
         if path != getattr(cfg.data, split):
             raise RnnkitError(f"--resume continues with the run's own data; its {split} file is "
-                              f"{getattr(cfg.data, split)}, not {path} (leave out --data to resume)",
+                              f"{getattr(cfg.data, split)}, not {path} (leave out "
+                              f"{'--' + split if split in ('valid', 'test') else '--data'} to resume)",
                               out_dir / CONFIG_FILE)
     if recipe:
         print(f"resuming with {out_dir / CONFIG_FILE} (the recipe is not read again)", flush=True)
