@@ -43,13 +43,14 @@ FILLER = ["a", "b", "c", "d", "e", "f"]
 
 
 # ------------------------------------------------------------------ synthetic tasks
-def order_ids(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """"Does token 2 come before token 3?": both occur once among filler ids 4..9 (3-8 tokens). The same
-    tokens in the other order have the other label, so a model blind to order is at chance."""
+def order_ids(n: int, seed: int, shortest: int = 3,
+              longest: int = 8) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """"Does token 2 come before token 3?": both occur once among filler ids 4..9 (``shortest`` to ``longest``
+    tokens). The same tokens in the other order have the other label, so a model blind to order is at chance."""
     rng = random.Random(seed)
     seqs, labels = [], []
     for _ in range(n):
-        length = rng.randint(3, 8)
+        length = rng.randint(shortest, longest)
         tokens = [rng.randint(4, 9) for _ in range(length)]
         i, j = rng.sample(range(length), 2)
         tokens[i], tokens[j] = 2, 3
@@ -140,11 +141,20 @@ def test_a_numeric_lstm_learns_parity_through_a_linear_input_layer() -> None:
     assert "encoder.input.weight" in dict(model.named_parameters()) and model.vocab_parameters() == {}
 
 
-@pytest.mark.parametrize("encoder, pooling", [(e, p) for e in [*ENCODERS, "bag"] for p in POOLINGS
-                                               if not (e == "bag" and p == "last")])  # a bag has no last state
-def test_predictions_do_not_change_with_padding_or_batch_composition(encoder: str, pooling: str) -> None:
-    model = text_model(encoder=encoder, pooling=pooling, bidirectional=encoder == "gru").eval()
-    x, lengths, _ = order_ids(12, 3)
+# lengths (shortest, longest) of the invariance batches: under no_grad an LSTM on a CPU runs 3-8 packed (6 lengths
+# over 8 steps: too many short segments) and 5-9 in length segments (the first, whole-batch one covers half the steps)
+SPANS = {"packed": (3, 8), "segments": (5, 9)}
+
+
+@pytest.mark.parametrize("span", SPANS)
+@pytest.mark.parametrize("encoder, bidirectional, pooling", [
+    (e, bi, p) for e, bi in [("rnn_tanh", False), ("gru", True), ("lstm", False), ("lstm", True), ("bag", False)]
+    for p in POOLINGS if not (e == "bag" and p == "last")])  # a bag has no last state
+def test_predictions_do_not_change_with_padding_or_batch_composition(encoder: str, bidirectional: bool, pooling: str,
+                                                                    span: str, stack_calls) -> None:
+    model = text_model(encoder=encoder, pooling=pooling, bidirectional=bidirectional,
+                       layers=2 if bidirectional else 1).eval()
+    x, lengths, _ = order_ids(12, 3, *SPANS[span])
     with torch.no_grad():
         batched = model(x, lengths)
         padded = model(torch.cat([x, torch.full((5, x.size(1)), 7)]), lengths)  # more padding, not zeros
@@ -153,6 +163,9 @@ def test_predictions_do_not_change_with_padding_or_batch_composition(encoder: st
         regrouped = model(x[:, shuffled], lengths[shuffled])[shuffled.argsort()]
     for other in (padded, alone, regrouped):
         torch.testing.assert_close(other, batched, atol=1e-5, rtol=1e-5)
+    # the three padded batches took the path the case names (GRU / plain RNN: packed always); alone: unpadded
+    path = "packed" if encoder != "lstm" else span
+    assert [call.path for call in stack_calls] == ([] if encoder == "bag" else [path] * 3)
 
 
 def test_the_parameter_names_are_the_shared_ones() -> None:
