@@ -331,6 +331,19 @@ def test_a_classifier_trains_selects_by_accuracy_saves_and_loads(tmp_path: Path,
     assert sum(map(sum, loaded.last_report.confusion)) == 150
 
 
+@pytest.mark.parametrize("encoder, path", [
+    ("lstm", "padded batches in length segments (oneDNN or ATen per segment, the faster for its length; packed, "
+             "ATen's C++ loop, when too many lengths differ)"),
+    ("gru", "padded batches packed by length (ATen's C++ loop: packed input has no fused CPU kernel)")])
+def test_the_run_description_says_how_padded_text_batches_run(tmp_path: Path, order_data, capsys, encoder: str,
+                                                              path: str) -> None:
+    rnnkit.train("classify", data=str(order_data[0]), out=tmp_path / "m",
+                 overrides=[*CLS, "train.max_steps=1", "train.progress=true", f"model.encoder={encoder}"])
+    name = encoder.upper()
+    assert f"; 1 x torch.nn.{name} ({path}), last pooling; 2 classes;" in capsys.readouterr().out
+    assert rnnkit.load(tmp_path / "m").kernel_path("classify") == f"classify: 1 x torch.nn.{name}, {path}"
+
+
 def test_a_held_out_test_share_is_scored_after_training(tmp_path: Path, order_data) -> None:
     model = rnnkit.train("classify", data=str(order_data[0]), out=tmp_path / "m",
                          overrides=[*CLS, "train.epochs=1", "data.test_fraction=0.2", "data.valid_fraction=0.1"])
@@ -430,6 +443,10 @@ def test_the_cli_trains_and_classifies_numeric_sequences(tmp_path: Path, capsys)
     assert set(capsys.readouterr().out.split()) <= {"even", "odd"}
     loaded = rnnkit.load(out)
     assert loaded.classify([np.zeros((3, 1)), np.ones((1, 1))])[0] in ("even", "odd")
+    assert loaded.kernel_path("classify") == (
+        "classify: 1 x torch.nn.LSTM, full-length batches on oneDNN fused kernel or ATen's C++ loop, whichever is "
+        "faster for each batch's length; padded ones in length segments (oneDNN or ATen per segment, the faster "
+        "for its length; packed, ATen's C++ loop, when too many lengths differ)")
     assert main(["evaluate", str(out), "--data", str(tmp_path / "train.npz")]) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["examples"] == 300
 
