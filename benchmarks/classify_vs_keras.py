@@ -77,7 +77,8 @@ CASES = {
                                  *[arg for key in ("shift", "rotate", "scale")  # the recipe's random warps off
                                    for arg in ("--set", f"data.augment_{key}=0")],
                                  "--set", "train.schedule=none"],  # the seed's constant rate (the recipe's
-              # step decay from epoch 15 settles its warped images; on plain ones it cost 0.4-1 point at 50 epochs)
+              # step decay from epoch 15 settles its warped images; on plain ones it cost 0.15-0.95 points at 50
+              # epochs, 2 seeds, RESULTS.md "Seed 003 MNIST rows at the seed's constant rate")
               ["mnist", "--dataset", "mnist", "--data-dir", "{data}/mnist"]),
     "fashion": ("fashion-mnist-rows", ["--data", "{data}/fashion-mnist/train-images-idx3-ubyte.gz",
                                        "--test", "{data}/fashion-mnist/t10k-images-idx3-ubyte.gz",

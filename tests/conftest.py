@@ -8,6 +8,7 @@ import importlib.resources
 import os
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,37 @@ def _one_thread():
         del os.environ["OMP_NUM_THREADS"]
     else:
         os.environ["OMP_NUM_THREADS"] = old_env
+
+
+@dataclass(frozen=True)
+class StackCall:
+    """One run_stack call given lengths: the path it took and the dtypes of what it returned."""
+
+    path: str  # "segments" (run_segmented) or "packed" (run_packed)
+    grad: bool  # whether gradients were enabled (a training forward)
+    dtype: torch.dtype  # the outputs'
+    state_dtype: torch.dtype  # the top layer's final state's
+
+
+@pytest.fixture
+def stack_calls(monkeypatch: pytest.MonkeyPatch) -> list[StackCall]:
+    """Records every padded batch (lengths given) that rnnkit.nn.stack.run_stack runs, in order."""
+    from rnnkit.nn import stack
+
+    calls: list[StackCall] = []
+
+    def spy(path: str, run: Callable) -> Callable:
+        def recorded(rnns, x, lengths, *rest):
+            out, final = run(rnns, x, lengths, *rest)
+            if lengths is not None:
+                top = final[-1][0] if isinstance(final[-1], tuple) else final[-1]
+                calls.append(StackCall(path, torch.is_grad_enabled(), out.dtype, top.dtype))
+            return out, final
+        return recorded
+
+    monkeypatch.setattr(stack, "run_segmented", spy("segments", stack.run_segmented))
+    monkeypatch.setattr(stack, "run_packed", spy("packed", stack.run_packed))
+    return calls
 
 
 @pytest.fixture

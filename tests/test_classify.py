@@ -43,13 +43,14 @@ FILLER = ["a", "b", "c", "d", "e", "f"]
 
 
 # ------------------------------------------------------------------ synthetic tasks
-def order_ids(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """"Does token 2 come before token 3?": both occur once among filler ids 4..9 (3-8 tokens). The same
-    tokens in the other order have the other label, so a model blind to order is at chance."""
+def order_ids(n: int, seed: int, shortest: int = 3,
+              longest: int = 8) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """"Does token 2 come before token 3?": both occur once among filler ids 4..9 (``shortest`` to ``longest``
+    tokens). The same tokens in the other order have the other label, so a model blind to order is at chance."""
     rng = random.Random(seed)
     seqs, labels = [], []
     for _ in range(n):
-        length = rng.randint(3, 8)
+        length = rng.randint(shortest, longest)
         tokens = [rng.randint(4, 9) for _ in range(length)]
         i, j = rng.sample(range(length), 2)
         tokens[i], tokens[j] = 2, 3
@@ -140,11 +141,20 @@ def test_a_numeric_lstm_learns_parity_through_a_linear_input_layer() -> None:
     assert "encoder.input.weight" in dict(model.named_parameters()) and model.vocab_parameters() == {}
 
 
-@pytest.mark.parametrize("encoder, pooling", [(e, p) for e in [*ENCODERS, "bag"] for p in POOLINGS
-                                               if not (e == "bag" and p == "last")])  # a bag has no last state
-def test_predictions_do_not_change_with_padding_or_batch_composition(encoder: str, pooling: str) -> None:
-    model = text_model(encoder=encoder, pooling=pooling, bidirectional=encoder == "gru").eval()
-    x, lengths, _ = order_ids(12, 3)
+# lengths (shortest, longest) of the invariance batches: under no_grad an LSTM on a CPU runs 3-8 packed (6 lengths
+# over 8 steps: too many short segments) and 5-9 in length segments (the first, whole-batch one covers half the steps)
+SPANS = {"packed": (3, 8), "segments": (5, 9)}
+
+
+@pytest.mark.parametrize("span", SPANS)
+@pytest.mark.parametrize("encoder, bidirectional, pooling", [
+    (e, bi, p) for e, bi in [("rnn_tanh", False), ("gru", True), ("lstm", False), ("lstm", True), ("bag", False)]
+    for p in POOLINGS if not (e == "bag" and p == "last")])  # a bag has no last state
+def test_predictions_do_not_change_with_padding_or_batch_composition(encoder: str, bidirectional: bool, pooling: str,
+                                                                    span: str, stack_calls) -> None:
+    model = text_model(encoder=encoder, pooling=pooling, bidirectional=bidirectional,
+                       layers=2 if bidirectional else 1).eval()
+    x, lengths, _ = order_ids(12, 3, *SPANS[span])
     with torch.no_grad():
         batched = model(x, lengths)
         padded = model(torch.cat([x, torch.full((5, x.size(1)), 7)]), lengths)  # more padding, not zeros
@@ -153,6 +163,9 @@ def test_predictions_do_not_change_with_padding_or_batch_composition(encoder: st
         regrouped = model(x[:, shuffled], lengths[shuffled])[shuffled.argsort()]
     for other in (padded, alone, regrouped):
         torch.testing.assert_close(other, batched, atol=1e-5, rtol=1e-5)
+    # the three padded batches took the path the case names (GRU / plain RNN: packed always); alone: unpadded
+    path = "packed" if encoder != "lstm" else span
+    assert [call.path for call in stack_calls] == ([] if encoder == "bag" else [path] * 3)
 
 
 def test_the_parameter_names_are_the_shared_ones() -> None:
@@ -318,6 +331,19 @@ def test_a_classifier_trains_selects_by_accuracy_saves_and_loads(tmp_path: Path,
     assert sum(map(sum, loaded.last_report.confusion)) == 150
 
 
+@pytest.mark.parametrize("encoder, path", [
+    ("lstm", "padded batches in length segments (oneDNN or ATen per segment, the faster for its length; packed, "
+             "ATen's C++ loop, when too many lengths differ)"),
+    ("gru", "padded batches packed by length (ATen's C++ loop: packed input has no fused CPU kernel)")])
+def test_the_run_description_says_how_padded_text_batches_run(tmp_path: Path, order_data, capsys, encoder: str,
+                                                              path: str) -> None:
+    rnnkit.train("classify", data=str(order_data[0]), out=tmp_path / "m",
+                 overrides=[*CLS, "train.max_steps=1", "train.progress=true", f"model.encoder={encoder}"])
+    name = encoder.upper()
+    assert f"; 1 x torch.nn.{name} ({path}), last pooling; 2 classes;" in capsys.readouterr().out
+    assert rnnkit.load(tmp_path / "m").kernel_path("classify") == f"classify: 1 x torch.nn.{name}, {path}"
+
+
 def test_a_held_out_test_share_is_scored_after_training(tmp_path: Path, order_data) -> None:
     model = rnnkit.train("classify", data=str(order_data[0]), out=tmp_path / "m",
                          overrides=[*CLS, "train.epochs=1", "data.test_fraction=0.2", "data.valid_fraction=0.1"])
@@ -417,6 +443,10 @@ def test_the_cli_trains_and_classifies_numeric_sequences(tmp_path: Path, capsys)
     assert set(capsys.readouterr().out.split()) <= {"even", "odd"}
     loaded = rnnkit.load(out)
     assert loaded.classify([np.zeros((3, 1)), np.ones((1, 1))])[0] in ("even", "odd")
+    assert loaded.kernel_path("classify") == (
+        "classify: 1 x torch.nn.LSTM, full-length batches on oneDNN fused kernel or ATen's C++ loop, whichever is "
+        "faster for each batch's length; padded ones in length segments (oneDNN or ATen per segment, the faster "
+        "for its length; packed, ATen's C++ loop, when too many lengths differ)")
     assert main(["evaluate", str(out), "--data", str(tmp_path / "train.npz")]) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["examples"] == 300
 

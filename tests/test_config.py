@@ -111,12 +111,14 @@ def test_later_override_wins_and_value_may_contain_equals() -> None:
 def test_an_empty_override_value_is_the_empty_string_for_a_text_key() -> None:
     """``--set train.freeze=`` clears the recipe's freeze (no ``''`` needed); an optional path given nothing is
     unset, as before; every other form reads as YAML."""
-    recipe = load_config("imdb-lm-lstm")
-    assert recipe.train.freeze and recipe.data.valid is None
-    cfg = load_config("imdb-lm-lstm", ["train.freeze=", "data.valid=v.jsonl", "data.valid=", "data.classes=neg,pos"])
+    frozen = "train.freeze=encoder.embedding,encoder.rnns"
+    recipe = load_config("imdb-lm-lstm", [frozen])
+    assert recipe.train.freeze == "encoder.embedding,encoder.rnns" and recipe.data.valid is None
+    cfg = load_config("imdb-lm-lstm", [frozen, "train.freeze=", "data.valid=v.jsonl", "data.valid=",
+                                       "data.classes=neg,pos"])
     assert cfg.train.freeze == "" and cfg.data.valid is None and cfg.data.classes == "neg,pos"
-    assert load_config("imdb-lm-lstm", ["train.freeze=''"]).train.freeze == ""
-    assert load_config("imdb-lm-lstm", ["train.freeze= "]).train.freeze == ""
+    assert load_config("imdb-lm-lstm", [frozen, "train.freeze=''"]).train.freeze == ""
+    assert load_config("imdb-lm-lstm", [frozen, "train.freeze= "]).train.freeze == ""
     assert load_config("imdb-lm-lstm", ["data.valid=null", "data.test=~"]).data.valid is None
 
 

@@ -79,15 +79,18 @@ def test_a_run_with_cpu_amp_resumes_exactly(tmp_path: Path, order_data) -> None:
     assert losses(tmp_path / "whole", "train") == losses(tmp_path / "cut", "train")
 
 
-def tiny_run(task: str, tmp_path: Path) -> tuple[str, dict, list[str]]:
-    """(task, data keywords, overrides) of a run of a few seconds at most."""
+def tiny_run(task: str, tmp_path: Path, cell: str = "gru") -> tuple[str, dict, list[str]]:
+    """(task, data keywords, overrides) of a run of a few seconds at most; ``cell``: the seq2seq model's and the
+    classifier's encoder (an LSTM one runs padded batches in length segments, see the LSTM case below)."""
     text = write_lines(tmp_path / "text.txt", corpus_lines(40, seed=0))
     if task == "lm":
         return "lm", {"data": str(text)}, [*TINY, "train.epochs=1"]
     if task == "seq2seq":
-        return "seq2seq", {}, ["data.toy=reverse", "data.toy_size=200", "model.cell=gru", "model.hidden_size=16",
+        lstm = ["model.bidirectional=true", "model.bridge=learned"] if cell == "lstm" else []
+        return "seq2seq", {}, ["data.toy=reverse", "data.toy_size=200", f"model.cell={cell}", "model.hidden_size=16",
                                "model.src_embedding_size=8", "model.trg_embedding_size=8", "train.epochs=1",
-                               "train.batch_size=32", "train.progress=false", "train.device=cpu", "train.log_every=1"]
+                               "train.batch_size=32", "train.progress=false", "train.device=cpu", "train.log_every=1",
+                               *lstm]
     small = ["model.embedding_size=8", "model.hidden_size=16", "train.epochs=1", "train.batch_size=16",
              "train.log_every=1", "train.progress=false", "train.device=cpu"]
     if task == "autoencoder":
@@ -95,17 +98,36 @@ def tiny_run(task: str, tmp_path: Path) -> tuple[str, dict, list[str]]:
         return "autoencoder", {"data": str(write_jsonl(tmp_path / "unsup.jsonl", records))}, \
             [*small, "data.valid_fraction=0.1"]
     return "classify", {"data": str(write_jsonl(tmp_path / "labelled.jsonl", order_records(100, 1)))}, \
-        [*small, "data.valid_fraction=0.1", "model.encoder=gru", "model.pooling=attention"]
+        [*small, "data.valid_fraction=0.1", f"model.encoder={cell}", "model.pooling=attention"]
 
 
 @pytest.mark.parametrize("task", ["lm", "seq2seq", "autoencoder", "classify"])
 def test_every_task_trains_under_cpu_amp_with_fp32_weights(tmp_path: Path, task: str) -> None:
     name, data, overrides = tiny_run(task, tmp_path)
     rnnkit.train(name, out=tmp_path / "m", overrides=[*overrides, AMP], **data)
-    train_losses = losses(tmp_path / "m", "train")
+    assert_trained_with_fp32_weights(tmp_path / "m")
+
+
+def assert_trained_with_fp32_weights(out: Path) -> None:
+    train_losses = losses(out, "train")
     assert train_losses and all(loss == loss and loss < 1e4 for loss in train_losses)  # finite, trained
-    weights = load_file(tmp_path / "m" / "model.safetensors")
+    weights = load_file(out / "model.safetensors")
     assert {w.dtype for w in weights.values()} == {torch.float32}
+
+
+@pytest.mark.parametrize("task", ["seq2seq", "classify"])
+def test_an_lstm_encoder_in_length_segments_trains_under_cpu_amp_and_validates_in_fp32(tmp_path: Path, task: str,
+                                                                                       stack_calls) -> None:
+    """Under autocast the segments' outputs and final states come back bf16 (oneDNN ran the last segments) or
+    fp32 (ATen did): the pooling and head, or the bridge and decoder, take either; validation runs in fp32."""
+    name, data, overrides = tiny_run(task, tmp_path, cell="lstm")
+    rnnkit.train(name, out=tmp_path / "m", overrides=[*overrides, AMP], **data)
+    assert_trained_with_fp32_weights(tmp_path / "m")
+    training = [call for call in stack_calls if call.grad]
+    assert any(call.path == "segments" and call.dtype == call.state_dtype == torch.bfloat16 for call in training)
+    validation = [call for call in stack_calls if not call.grad]
+    assert validation and {(call.dtype, call.state_dtype) for call in validation} == {(torch.float32,) * 2}
+    assert losses(tmp_path / "m", "valid")
 
 
 @pytest.mark.parametrize("native", [True, False])

@@ -48,7 +48,7 @@ SMALL = ["model.cell=gru", "model.src_embedding_size=16", "model.trg_embedding_s
 STYLES = {
     "repeat": ["model.decoder=repeat", "model.hidden_size=96", "train.epochs=20"],  # no feedback: it counts alone
     "state": ["model.decoder=state", "train.epochs=20"],
-    "peek": ["model.decoder=peek", "train.epochs=20"],
+    "peek": ["model.decoder=peek", "train.epochs=24"],  # 20 reach 98.7-99.3%, by the optimizer's rounding
     "attention": ["model.decoder=attention", "train.epochs=8"],
     "attention-input-feeding": ["model.decoder=attention", "model.input_feeding=true", "train.epochs=8"],
 }

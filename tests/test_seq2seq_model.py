@@ -137,12 +137,20 @@ def test_the_kernel_description_names_the_step_loop_of_input_feeding() -> None:
 
 
 # ----------------------------------------------------------------------------- padding and batch mates
+# the sentence's batch mates: lengths 9, 1, 2 beside its 4 (an LSTM runs them packed: too many short segments) or
+# 7, 5, 8 (in length segments: the first, whole-batch segment covers half the steps)
+MATES = {"packed": [[3, 3, 4, 5, 6, 7, 8, 9, 10], [4], [9, 8]],
+         "segments": [[3, 3, 4, 5, 6, 7, 8], [4, 5, 6, 7, 3], [9, 8, 7, 6, 5, 4, 3, 3]]}
+
+
+@pytest.mark.parametrize("mates", MATES)
 @pytest.mark.parametrize("options", [c for c in CASES if c.values[0]["cell"] in ("lstm", "gru")][::2])
-def test_a_sentence_gets_the_same_logits_alone_or_in_a_padded_batch(options) -> None:
+def test_a_sentence_gets_the_same_logits_alone_or_in_a_padded_batch(options, mates: str, stack_calls) -> None:
     model = build(**options).eval()
     src, trg = [5, 6, 7, 8], [BOS, 4, 9, 10]
     alone = model(*padded([src]), padded([trg])[0])
-    mates_src = [[3, 3, 4, 5, 6, 7, 8, 9, 10], [4], [9, 8]]
+    stack_calls.clear()  # alone: one length, one segment
+    mates_src = MATES[mates]
     mates_trg = [[BOS, 5], [BOS, 3, 4, 5, 6, 7, 8, 9], [BOS, 12, 11]]
     for position in (0, 1, 3):
         srcs = mates_src[:position] + [src] + mates_src[position:]
@@ -151,6 +159,8 @@ def test_a_sentence_gets_the_same_logits_alone_or_in_a_padded_batch(options) -> 
             src_ids, lengths = padded(srcs, extra)
             logits = model(src_ids, lengths, padded(trgs, extra)[0])
             torch.testing.assert_close(logits[: len(trg), position], alone[:, 0], rtol=1e-5, atol=1e-6)
+    path = mates if options["cell"] == "lstm" else "packed"  # a GRU encoder's padded batches: packed always
+    assert [call.path for call in stack_calls] == [path] * 6
 
 
 # ------------------------------------------------------------------------------------ inputs and names

@@ -164,8 +164,10 @@ def test_segments_cut_a_batch_at_its_distinct_lengths() -> None:
 
 
 def test_bf16_autocast_runs_the_segments_in_bf16_close_to_fp32() -> None:
-    """Under ``train.cpu_amp`` segments on oneDNN run bf16 like any unpadded LSTM call on it (torch's autocast
-    keeps a packed LSTM, and one on ATen's loop, in fp32)."""
+    """Under ``train.cpu_amp`` segments on oneDNN compute in bf16 like any unpadded LSTM call on it (as a packed
+    LSTM's matrix products do under autocast, though it returns fp32). The outputs and final states may come back
+    bf16 or fp32: it depends on which kernel ran the segments, and in which order (ATen returns the dtype of the
+    state it was given, and a mix concatenates to fp32); callers use them inside autocast or cast them."""
     torch.manual_seed(0)
     rnns = make_stack("lstm", 4, [8, 8], bidirectional=True)
     x, lengths = torch.randn(9, 6, 4), torch.tensor([9, 6, 3, 9, 6, 3])  # 3-step segments: oneDNN
@@ -176,7 +178,8 @@ def test_bf16_autocast_runs_the_segments_in_bf16_close_to_fp32() -> None:
     torch.testing.assert_close(got.float(), want, rtol=0, atol=3e-2)
     got.float().sum().backward()
     assert rnns[0].weight_hh_l0_reverse.grad.abs().sum() > 0
-    with torch.autocast("cpu", dtype=torch.bfloat16):  # 1- and 2-step segments on ATen, in fp32: mixed
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the 1- and 2-step segments on ATen, the 3-step ones on oneDNN
         mixed, _ = run_segmented(rnns, x, torch.tensor(UNSORTED), None, 0.0, False, 0.0, False)
+    assert mixed.dtype == torch.float32  # ATen from the zero fp32 state: fp32, and the bf16 rest concatenates to it
     torch.testing.assert_close(mixed.float(), run_packed(rnns, x, torch.tensor(UNSORTED), None, 0.0, False, 0.0,
                                                          False)[0], rtol=0, atol=3e-2)

@@ -361,6 +361,18 @@ def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_it_again(trai
                         weights(killed / "checkpoint" / "last.safetensors"))
 
 
+def test_resume_names_the_option_that_brought_other_data(train_tiny, tmp_path: Path) -> None:
+    """A validation file found in a --data folder is --data's, not --valid's (which the user never gave)."""
+    folder = tmp_path / "corpus"
+    train = write_lines(folder / "train.txt", corpus_lines(60))
+    out = train_tiny("model", "train.max_steps=2", data=str(train))
+    write_lines(folder / "valid.txt", corpus_lines(20, seed=1))
+    with pytest.raises(RnnkitError, match=r"its valid file is None, not .*valid.txt \(leave out --data to resume"):
+        rnnkit.train("lm", out=out, resume=True, data=str(folder))
+    with pytest.raises(RnnkitError, match=r"\(leave out --valid to resume"):
+        rnnkit.train("lm", out=out, resume=True, valid=str(folder / "valid.txt"))
+
+
 def test_resume_refuses_different_data(train_tiny, valid_corpus: Path) -> None:
     out = train_tiny("model", "train.max_steps=2")
     with pytest.raises(RnnkitError, match="continues with the run's own data"):

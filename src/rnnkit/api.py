@@ -176,13 +176,14 @@ def resume_changes(out_dir: Path, cfg: TaskConfig) -> list[str]:
 
 def _check_resume_inputs(cfg: TaskConfig, out_dir: Path, recipe, data, valid, test) -> None:
     """Resuming trains what ``config.yaml`` in ``out_dir`` says; data named again must be the same data."""
-    given = {**(get_task(cfg.task).find_data(data, cfg) if data else {}),
-             **({"valid": _resolved(valid)} if valid else {}), **({"test": _resolved(test)} if test else {})}
-    for split, path in given.items():
+    given = {split: (path, "--data") for split, path in
+             (get_task(cfg.task).find_data(data, cfg) if data else {}).items()}  # a folder names its splits
+    given.update({split: (_resolved(path), f"--{split}") for split, path in (("valid", valid), ("test", test))
+                  if path})
+    for split, (path, option) in given.items():
         if path != getattr(cfg.data, split):
             raise RnnkitError(f"--resume continues with the run's own data; its {split} file is "
-                              f"{getattr(cfg.data, split)}, not {path} (leave out "
-                              f"{'--' + split if split in ('valid', 'test') else '--data'} to resume)",
+                              f"{getattr(cfg.data, split)}, not {path} (leave out {option} to resume)",
                               out_dir / CONFIG_FILE)
     if recipe:
         print(f"resuming with {out_dir / CONFIG_FILE} (the recipe is not read again)", flush=True)

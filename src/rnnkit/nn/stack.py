@@ -7,7 +7,9 @@ so parameters read ``rnns.{k}.weight_ih_l0`` ... in every task and weights trans
 between layers. Given lengths, padding never enters a state (DESIGN principle 4): the batch is packed
 (cuDNN runs packed input natively; on a CPU it means ATen's per-step loop), or, for LSTM layers on a CPU,
 run in length segments (:func:`run_segmented`) so each call stays on oneDNN's fused kernel: the same
-results, forward + backward up to 10x faster on IMDB's batches (:func:`use_segments` decides).
+results, forward + backward 3.5-7x faster on IMDB's batches (best of 3; 9.7x on the median, the packed path's
+time varying run to run), imdb-lstm's training 4.5x end to end (benchmarks/RESULTS.md; :func:`use_segments`
+decides).
 """
 
 from __future__ import annotations
@@ -78,9 +80,9 @@ def use_segments(rnns: nn.ModuleList, x: torch.Tensor, lengths: torch.Tensor) ->
     512, batch 16 and 64, evenly spaced lengths), packed / segments, forward + backward: 0.6-1.1 at 1-2
     steps per segment under 32 steps, 1.0-1.2 at 4, 1.3-1.5 at 10; 1.1-2.3 at 64 steps whatever the
     segments, 2.2-7.6 at 200; with the first segment half the steps 1.0-1.5 under 32. Real batches: IMDB's (3-4
-    segments over 130-200 steps) 3.5-10, Multi30k's sources (bidirectional, 4-9 segments over 11-19 steps,
-    the first 8-10 steps) 0.95-1.2. Forward only: 0.6-1.2 at up to 4 steps per segment (mostly below 1),
-    0.9-1.9 from 8 on or with the first segment half the steps.
+    segments over 130-200 steps) 3.5-6.9 best of 3 (9.7 on the median), Multi30k's sources (bidirectional, 4-9
+    segments over 11-19 steps, the first 8-10 steps) 0.95-1.2. Forward only: 0.6-1.2 at up to 4 steps per
+    segment (mostly below 1), 0.9-1.9 from 8 on or with the first segment half the steps.
     """
     if x.device.type != "cpu" or not all(isinstance(layer, nn.LSTM) for layer in rnns):
         return False
@@ -161,7 +163,12 @@ def run_segmented(rnns: nn.ModuleList, x: torch.Tensor, lengths: torch.Tensor, s
     """:func:`run_stack` of LSTM layers in length segments (:class:`Segments`): the outputs, final states
     and gradients of :func:`run_packed` up to float rounding, each call on the faster kernel for its shape
     (oneDNN's fused one for all but the shortest). A bidirectional layer's reverse direction runs forward
-    over each sequence's valid part reversed, so it starts at the sequence's last valid step."""
+    over each sequence's valid part reversed, so it starts at the sequence's last valid step.
+
+    Under bf16 autocast the segments compute in bf16 (as the packed path's matrix products do, though it
+    returns fp32), and the outputs and final states may come back bf16 or fp32: it depends on which kernel
+    ran the segments, and in which order (ATen returns the dtype of the state it was given; a mix concatenates
+    to fp32). Callers use them inside the autocast context or cast them."""
     steps = x.size(0)
     segments = Segments.of(lengths, steps, x.device)
     x = x[: segments.reverse.size(0)].index_select(1, segments.order)

@@ -54,6 +54,7 @@ from rnnkit.errors import RnnkitError, parse_json
 from rnnkit.metrics import ClassificationReport, classification_report
 from rnnkit.models.classifier import SequenceClassifier
 from rnnkit.nn.rnn import describe_kernels
+from rnnkit.nn.stack import describe_padded
 from rnnkit.tasks.base import LoadedModel, LossResult, Task
 from rnnkit.tasks.classify_config import ClassifierTrainConfig, ClassifyConfig, ClassifyTrainConfig
 from rnnkit.tasks.lm_config import TokenizerConfig
@@ -61,6 +62,16 @@ from rnnkit.tasks.lm_config import TokenizerConfig
 LABELS_FILE = "labels.json"  # the classes, in id order
 FEATURES_FILE = "features.json"  # numeric models: {"features": F}, the width of each step
 VOCAB_FILE = "vocab.json"
+
+
+def encoder_path(rnns: nn.ModuleList, numeric: bool, batch_size: int, device: torch.device, training: bool) -> str:
+    """How the recurrent encoder runs batches, for a log line: texts are padded to the longest of their batch
+    (:func:`rnnkit.nn.stack.describe_padded`); numeric sequences mostly all have the same length (IDX, .npz
+    without lengths), and a batch with no padding runs unpadded."""
+    padded = describe_padded(rnns, device)
+    if not numeric:
+        return f"padded batches {padded}"
+    return f"full-length batches on {describe_kernels(rnns, None, batch_size, device, training)}; padded ones {padded}"
 
 
 def read_options(cfg: ClassifyConfig) -> ReadOptions:
@@ -358,7 +369,7 @@ class ClassifyTask(Task):
             encoder = "bag of embeddings"
         else:
             layers = self.model.encoder.rnns
-            path = describe_kernels(layers, None, self.cfg.train.batch_size, self.device, training=True)
+            path = encoder_path(layers, bool(self.reader.features), self.cfg.train.batch_size, self.device, True)
             encoder = f"{m.layers} x torch.nn.{type(layers[0]).__name__} ({path})"
         inputs = (f"{self.reader.features} features per step" if self.reader.features
                   else f"vocabulary {len(self.reader.vocab):,}")
@@ -492,9 +503,9 @@ class Classifier(LoadedModel):
         if self.config.model.encoder == "bag":
             return f"{verb}: bag of embeddings"
         layers = self.model.encoder.rnns
-        path = describe_kernels(layers, None, batch_size or self.config.train.eval_batch_size, self.device,
-                                training=False)
-        return f"{verb}: {len(layers)} x torch.nn.{type(layers[0]).__name__} on {path}"
+        path = encoder_path(layers, bool(self.reader.features), batch_size or self.config.train.eval_batch_size,
+                            self.device, training=False)
+        return f"{verb}: {len(layers)} x torch.nn.{type(layers[0]).__name__}, {path}"
 
     # ------------------------------------------------------------------ classifying
     def _batch_size(self, batch_size: int | None) -> int:
