@@ -88,11 +88,12 @@ def use_segments(rnns: nn.ModuleList, x: torch.Tensor, lengths: torch.Tensor) ->
     segment (mostly below 1), 0.9-1.9 from 8 on or with the first segment half the steps.
 
     GRU and plain RNN (ATen's loop either way: the gain is the unpacked backward): with gradients from 16 steps
-    on, whatever the segments; else packed. Measured forward + backward, GRU / tanh RNN: IMDB's batches (3-4
-    segments over 129-199 steps, and one of 400) 2.4-8.1 / 1.7-5.1; 64 lengths 1..64 1.52 / 1.87; 21 lengths in
-    10..30 1.13 / 1.18; Multi30k's sources (bidirectional 256, 4-9 segments over 11-19 steps) 1.01-1.07 /
-    0.96-1.00; 64 sequences of 1-5 steps 0.92 / 0.95. Forward only the packed loop is as fast: 0.82-0.98
-    everywhere (one segment of 400 steps included).
+    on, whatever the segments; else packed. Measured forward + backward, GRU (two runs) / tanh RNN / relu RNN:
+    IMDB's batches (3-4 segments over 129-199 steps, and one of 400) 2.4-8.1 / 1.7-5.1 / -; 64 lengths 1..64
+    1.52-1.55 / 1.87 / 1.84; 21 lengths in 10..30 1.12-1.13 / 1.18 / 1.10; Multi30k's sources (bidirectional
+    256, 4-9 segments over 11-19 steps) 1.00-1.07 / 0.96-1.00 / 0.95-1.05; 64 sequences of 1-5 steps 0.92-0.95 /
+    0.95 / 0.86. Forward only the packed loop is as fast or faster: 0.79-0.99 everywhere (one segment of 400
+    steps included).
     """
     if x.device.type != "cpu":
         return False
