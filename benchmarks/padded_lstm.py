@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Padded LSTM batches on the CPU: torch's packed path vs rnnkit's length segments (``nn/stack.py``).
+"""Padded LSTM (or, with ``--cell``, GRU / plain RNN) batches on the CPU: torch's packed path vs rnnkit's length
+segments (``nn/stack.py``).
 
 Each case runs one recurrent stack over a padded batch with lengths, forward + backward (or forward only
 under no_grad), through ``run_packed`` (pack_padded_sequence: ATen's per-step loop) and ``run_segmented``
@@ -16,6 +17,7 @@ lengths in bucketed batches of 64 pairs. The other cases draw lengths at random.
   python benchmarks/padded_lstm.py                       # every case
   python benchmarks/padded_lstm.py --cases seq2seq,short --repeats 3
   python benchmarks/padded_lstm.py --quick
+  python benchmarks/padded_lstm.py --cell gru --cases imdb-lstm,seq2seq,spread,short   # the same shapes, GRU layers
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DEFAULT_DATA_DIR, REPO, emit, machine, markdown_table  # noqa: E402
 
 sys.path.insert(0, str(REPO / "src"))
+from rnnkit.nn.rnn import CELLS  # noqa: E402
 from rnnkit.nn.stack import Segments, make_stack, run_packed, run_segmented, use_segments  # noqa: E402
 
 #: name -> (input size, hidden size, layers, bidirectional, what it stands for)
@@ -45,7 +48,9 @@ SHAPES = {
     "spread": (256, 512, 1, False, "stress: 64 sequences of 64 different lengths 1..64"),
     "short": (256, 512, 1, False, "stress: 64 sequences of 1-5 steps"),
 }
-CASES = ("imdb-lm-lstm", "imdb-lstm", "imdb-lm-lstm-eval", "seq2seq", "seq2seq-2", "seq2seq-random", "spread", "short")
+#: a case ending in "-eval" runs its shape forward only, under no_grad (validation, inference)
+CASES = ("imdb-lm-lstm", "imdb-lstm", "imdb-lm-lstm-eval", "imdb-lstm-eval", "seq2seq", "seq2seq-eval", "seq2seq-2",
+         "seq2seq-random", "spread", "spread-eval", "short", "short-eval")
 
 
 def parse_args(argv=None):
@@ -53,6 +58,7 @@ def parse_args(argv=None):
     p.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, of {', '.join(CASES)}")
     p.add_argument("--batches", type=int, default=3, help="real IMDB batches per IMDB case")
     p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--cell", default="lstm", choices=CELLS, help="the layers' cell (the shapes stay the same)")
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     p.add_argument("--quick", action="store_true", help="the cases without data, once: seq2seq-random,spread,short")
     return p.parse_args(argv)
@@ -92,6 +98,7 @@ def multi30k_batch_lengths(data_dir: Path, count: int) -> list[torch.Tensor]:
 
 
 def random_lengths(case: str, generator: torch.Generator) -> list[torch.Tensor]:
+    case = case.removesuffix("-eval")
     if case == "seq2seq-random":
         return [torch.randint(10, 31, (80,), generator=generator)]
     if case == "spread":
@@ -105,11 +112,11 @@ def cpu_seconds(fn: Callable[[], None]) -> float:
     return time.process_time() - start
 
 
-def measure(case: str, lengths: torch.Tensor, repeats: int) -> dict:
+def measure(case: str, lengths: torch.Tensor, repeats: int, cell: str = "lstm") -> dict:
     inputs, hidden, layers, bidirectional, _ = SHAPES[case.removesuffix("-eval")]
     training = not case.endswith("-eval")
     torch.manual_seed(0)
-    rnns = make_stack("lstm", inputs, [hidden] * layers, bidirectional)
+    rnns = make_stack(cell, inputs, [hidden] * layers, bidirectional)
     x = torch.randn(int(lengths.max()), lengths.numel(), inputs)
 
     def call(run):
@@ -128,7 +135,7 @@ def measure(case: str, lengths: torch.Tensor, repeats: int) -> dict:
         for name, fn in runs.items():
             seconds[name].append(cpu_seconds(fn))
     best = {name: min(times) for name, times in seconds.items()}
-    return {"bench": "padded_lstm", "case": case, "training": training, "batch": lengths.numel(),
+    return {"bench": "padded_lstm", "case": case, "cell": cell, "training": training, "batch": lengths.numel(),
             "steps": int(lengths.max()), "valid_steps": int(lengths.sum()),
             "segments": len(Segments.of(lengths, x.size(0), x.device).spans),
             "packed_s": best["packed"], "segments_s": best["segments"], "packed_runs_s": seconds["packed"],
@@ -153,13 +160,13 @@ def main(argv=None) -> int:
     for case in cases:
         kind = case.split("-")[0]
         for lengths in real[kind] if kind in real and case != "seq2seq-random" else random_lengths(case, generator):
-            r = measure(case, lengths, args.repeats)
+            r = measure(case, lengths, args.repeats, args.cell)
             emit(r)
             rows.append([case, "fwd+bwd" if r["training"] else "fwd (no_grad)", r["batch"], r["steps"],
                          r["valid_steps"], r["segments"], f"{r['packed_s']:.3f}", f"{r['segments_s']:.3f}",
                          f"{r['speedup']:.2f}", r["picked"]])
-    emit({"bench": "padded_lstm", "machine": machine(), "repeats": args.repeats})
-    print(f"\nCPU s per call, best of {args.repeats}, 1 thread\n")
+    emit({"bench": "padded_lstm", "machine": machine(), "cell": args.cell, "repeats": args.repeats})
+    print(f"\n{args.cell} layers: CPU s per call, best of {args.repeats}, 1 thread\n")
     print(markdown_table(["case", "call", "batch", "longest", "valid steps", "segments", "packed s", "segments s",
                           "packed / segments", "run_stack picks"], rows))
     for case in dict.fromkeys(cases):

@@ -163,7 +163,8 @@ def test_predictions_do_not_change_with_padding_or_batch_composition(encoder: st
         regrouped = model(x[:, shuffled], lengths[shuffled])[shuffled.argsort()]
     for other in (padded, alone, regrouped):
         torch.testing.assert_close(other, batched, atol=1e-5, rtol=1e-5)
-    # the three padded batches took the path the case names (GRU / plain RNN: packed always); alone: unpadded
+    # the three padded batches took the path the case names (GRU / plain RNN: packed without gradients); alone:
+    # unpadded
     path = "packed" if encoder != "lstm" else span
     assert [call.path for call in stack_calls] == ([] if encoder == "bag" else [path] * 3)
 
@@ -334,7 +335,8 @@ def test_a_classifier_trains_selects_by_accuracy_saves_and_loads(tmp_path: Path,
 @pytest.mark.parametrize("encoder, path", [
     ("lstm", "padded batches in length segments (oneDNN or ATen per segment, the faster for its length; packed, "
              "ATen's C++ loop, when too many lengths differ)"),
-    ("gru", "padded batches packed by length (ATen's C++ loop: packed input has no fused CPU kernel)")])
+    ("gru", "padded batches in length segments on ATen's C++ loop when training on 16 steps or more; else packed "
+            "by length (the same loop)")])
 def test_the_run_description_says_how_padded_text_batches_run(tmp_path: Path, order_data, capsys, encoder: str,
                                                               path: str) -> None:
     rnnkit.train("classify", data=str(order_data[0]), out=tmp_path / "m",

@@ -128,8 +128,8 @@ def test_the_kernel_description_names_the_step_loop_of_input_feeding() -> None:
         "LSTM encoder in length segments (oneDNN or ATen per segment, the faster for its length; packed, ATen's "
         "C++ loop, when too many lengths differ); state decoder: one fused call per layer over the target (oneDNN "
         "or ATen, the faster for the length)")
-    assert "GRU encoder packed by length (ATen's C++ loop: packed input has no fused CPU kernel)" in build(
-        cell="gru").describe_kernels(cpu)
+    assert ("GRU encoder in length segments on ATen's C++ loop when training on 16 steps or more; else packed by "
+            "length (the same loop)") in build(cell="gru").describe_kernels(cpu)
     assert "over the target (ATen's C++ loop)" in build(cell="gru").describe_kernels(cpu)
     assert "a Python loop over target steps" in build(decoder="attention", input_feeding=True).describe_kernels(cuda)
     assert "(cuDNN); peek decoder: one fused call per layer over the target (cuDNN)" in build(
@@ -159,7 +159,7 @@ def test_a_sentence_gets_the_same_logits_alone_or_in_a_padded_batch(options, mat
             src_ids, lengths = padded(srcs, extra)
             logits = model(src_ids, lengths, padded(trgs, extra)[0])
             torch.testing.assert_close(logits[: len(trg), position], alone[:, 0], rtol=1e-5, atol=1e-6)
-    path = mates if options["cell"] == "lstm" else "packed"  # a GRU encoder's padded batches: packed always
+    path = mates if options["cell"] == "lstm" else "packed"  # a GRU encoder's padded batches: under 16 steps, packed
     assert [call.path for call in stack_calls] == [path] * 6
 
 

@@ -1,4 +1,5 @@
-"""Padded LSTM batches on the CPU in length segments (nn/stack.py): the packed path's results, without packing."""
+"""Padded LSTM, GRU and plain RNN batches on the CPU in length segments (nn/stack.py): the packed path's results,
+without packing."""
 
 from __future__ import annotations
 
@@ -6,9 +7,20 @@ import pytest
 import torch
 
 from rnnkit.nn import stack
+from rnnkit.nn.rnn import CELLS, State, map_state
 from rnnkit.nn.stack import Segments, make_stack, run_packed, run_segmented, run_stack, use_segments
 
 UNSORTED = [3, 9, 1, 6, 9, 3]
+
+
+def _tensors(state: State) -> list[torch.Tensor]:
+    """A layer's state as a list: [h], or [h, c] for LSTM."""
+    return list(state) if isinstance(state, tuple) else [state]
+
+
+def _state(cell: str, shape: tuple[int, ...]) -> State:
+    """A random initial state of ``shape`` for a layer of ``cell``."""
+    return (torch.randn(shape), torch.randn(shape)) if cell == "lstm" else torch.randn(shape)
 
 
 def _run(run, rnns, x, lengths, state=None, **options):
@@ -17,13 +29,13 @@ def _run(run, rnns, x, lengths, state=None, **options):
     for p in rnns.parameters():
         p.grad = None
     x = x.clone().requires_grad_()
-    state = None if state is None else [tuple(s.clone().requires_grad_() for s in layer) for layer in state]
+    state = map_state(state, lambda s: s.clone().requires_grad_())
     kwargs = {"dropout": 0.0, "locked": False, "weight_drop": 0.0, "training": False, **options}
     out, final = run(rnns, x, lengths, state, *kwargs.values())
-    tensors = [out, *(s for layer in final for s in layer)]
+    tensors = [out, *(s for layer in final for s in _tensors(layer))]
     weights = torch.Generator().manual_seed(7)
     sum((t * torch.randn(t.shape, generator=weights)).sum() for t in tensors).backward()
-    inputs = [x] + ([] if state is None else [s for layer in state for s in layer])
+    inputs = [x] + ([] if state is None else [s for layer in state for s in _tensors(layer)])
     return [t.detach() for t in tensors] + [t.grad for t in inputs] + [p.grad.clone() for p in rnns.parameters()]
 
 
@@ -37,37 +49,42 @@ def _assert_all_close(got: list[torch.Tensor], want: list[torch.Tensor]) -> None
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("layers", [1, 2])
 @pytest.mark.parametrize("given_state", [False, True])
-def test_segments_equal_the_packed_run(lengths: list[int], bidirectional: bool, layers: int, given_state: bool) -> None:
-    """Outputs (zeros past each length), every layer's final (h, c) and every gradient."""
+@pytest.mark.parametrize("cell", CELLS)
+def test_segments_equal_the_packed_run(lengths: list[int], bidirectional: bool, layers: int, given_state: bool,
+                                       cell: str) -> None:
+    """Outputs (zeros past each length), every layer's final state (h, or (h, c)) and every gradient."""
     torch.manual_seed(0)
-    rnns = make_stack("lstm", 5, [7, 6][:layers], bidirectional)
+    rnns = make_stack(cell, 5, [7, 6][:layers], bidirectional)
     x = torch.randn(11, len(lengths), 5)
     shapes = [(2 if bidirectional else 1, len(lengths), m.hidden_size) for m in rnns]
-    state = [(torch.randn(shape), torch.randn(shape)) for shape in shapes] if given_state else None
+    state = [_state(cell, shape) for shape in shapes] if given_state else None
     lengths = torch.tensor(lengths)
     _assert_all_close(_run(run_segmented, rnns, x, lengths, state), _run(run_packed, rnns, x, lengths, state))
 
 
 @pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("cell", CELLS)
 def test_segments_equal_the_packed_run_in_eval_mode_without_gradients_and_for_any_lengths_dtype(
-        bidirectional: bool) -> None:
+        bidirectional: bool, cell: str) -> None:
     torch.manual_seed(0)
-    rnns = make_stack("lstm", 4, [6, 6], bidirectional).eval()
+    rnns = make_stack(cell, 4, [6, 6], bidirectional).eval()
     x, lengths = torch.randn(9, 6, 4), torch.tensor(UNSORTED)
     _assert_all_close(_run(run_segmented, rnns, x, lengths), _run(run_packed, rnns, x, lengths))
     with torch.no_grad():
         want, want_final = run_packed(rnns, x, lengths, None, 0.0, False, 0.0, False)
         for typed in (lengths.int(), lengths.to(torch.int16), lengths.tolist()):
             got, final = run_segmented(rnns, x, torch.as_tensor(typed), None, 0.0, False, 0.0, False)
-            _assert_all_close([got, *final[0], *final[1]], [want, *want_final[0], *want_final[1]])
+            _assert_all_close([got, *_tensors(final[0]), *_tensors(final[1])],
+                              [want, *_tensors(want_final[0]), *_tensors(want_final[1])])
 
 
 @pytest.mark.parametrize("bidirectional", [False, True])
-def test_weight_drop_draws_one_mask_for_all_segments(bidirectional: bool) -> None:
+@pytest.mark.parametrize("cell", CELLS)
+def test_weight_drop_draws_one_mask_for_all_segments(bidirectional: bool, cell: str) -> None:
     """With the same seed the segments drop the same weights as the packed run (one mask per layer and
     direction, the reverse direction's included) and so give its results."""
     torch.manual_seed(0)
-    rnns = make_stack("lstm", 4, [6, 6], bidirectional)
+    rnns = make_stack(cell, 4, [6, 6], bidirectional)
     x, lengths = torch.randn(9, 6, 4), torch.tensor(UNSORTED)
     results = []
     for run in (run_segmented, run_packed):
@@ -82,26 +99,29 @@ def test_weight_drop_draws_one_mask_for_all_segments(bidirectional: bool) -> Non
 
 @pytest.mark.parametrize("run", [run_segmented, run_packed])
 @pytest.mark.parametrize("locked", [False, True])
-def test_padding_never_leaks_into_outputs_states_or_gradients(run, locked: bool) -> None:
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_padding_never_leaks_into_outputs_states_or_gradients(run, locked: bool, cell: str) -> None:
     """Padding filled with huge random values changes nothing, dropout between the layers included."""
     torch.manual_seed(0)
-    rnns = make_stack("lstm", 4, [6, 6], bidirectional=True)
+    rnns = make_stack(cell, 4, [6, 6], bidirectional=True)
     lengths = torch.tensor(UNSORTED)
     x = torch.randn(10, 6, 4)
     padding = torch.arange(10).unsqueeze(1) >= lengths
     noisy = x.masked_fill(padding.unsqueeze(-1), 0) + 1e4 * torch.randn(10, 6, 4) * padding.unsqueeze(-1)
+    x_grad = 5 if cell == "lstm" else 3  # after the output and each layer's final h (and c)
     results = []
     for inputs in (x.masked_fill(padding.unsqueeze(-1), 0), noisy):
         torch.manual_seed(5)
         got = _run(run, rnns, inputs, lengths, dropout=0.5, locked=locked, training=True)
-        got[5] = got[5].masked_fill(padding.unsqueeze(-1), 0)  # the input's gradient past a length is zero anyway
+        got[x_grad] = got[x_grad].masked_fill(padding.unsqueeze(-1), 0)  # past a length it is zero anyway
         results.append(got)
     _assert_all_close(*results)
     assert not results[0][0][padding].any()
-    assert not results[0][5][padding].any()
+    assert not results[0][x_grad][padding].any()
 
 
-def test_a_cpu_lstm_stack_never_packs_a_training_batch_but_a_gru_stack_does(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_cpu_training_batch_of_32_steps_or_more_is_never_packed_a_short_gru_one_or_one_without_gradients_is(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     packed = []
     real_pack = stack.pack_padded_sequence
 
@@ -111,11 +131,15 @@ def test_a_cpu_lstm_stack_never_packs_a_training_batch_but_a_gru_stack_does(monk
 
     monkeypatch.setattr(stack, "pack_padded_sequence", pack)
     x, lengths = torch.randn(40, 6, 4), torch.tensor([40, 3, 17, 9, 40, 1])
-    out, _ = run_stack(make_stack("lstm", 4, [5, 5], bidirectional=True), x, lengths, training=True)
-    out.sum().backward()
+    for cell in CELLS:
+        out, _ = run_stack(make_stack(cell, 4, [5, 5], bidirectional=True), x, lengths, training=True)
+        out.sum().backward()
     assert not packed
-    run_stack(make_stack("gru", 4, [5]), x, lengths)
-    assert packed == [1]
+    gru = make_stack("gru", 4, [5])
+    run_stack(gru, x[:15], lengths.clamp(max=15))  # 15 steps: packed
+    with torch.no_grad():
+        run_stack(gru, x, lengths)
+    assert packed == [1, 1]
 
 
 def test_the_reverse_direction_runs_on_onednn_in_segments() -> None:
@@ -150,7 +174,22 @@ def test_the_segments_rule(lengths: list[int], grad: bool, segments: bool) -> No
     x = torch.zeros(max(lengths), len(lengths), 3)
     with torch.set_grad_enabled(grad):
         assert use_segments(rnns, x, torch.tensor(lengths)) == segments
-    assert not use_segments(make_stack("gru", 3, [4]), x, torch.tensor(lengths))
+
+
+@pytest.mark.parametrize("cell", ["gru", "rnn_tanh", "rnn_relu"])
+@pytest.mark.parametrize("lengths, grad, segments", [
+    ([*range(16, 0, -1)], True, True),         # 16 steps with gradients, whatever the segments
+    ([15, 15], True, False),                   # fewer steps: packed, one segment included
+    ([400, 400], False, False),                # never without gradients
+    ([40, 20], False, False),
+])
+def test_the_segments_rule_for_gru_and_plain_rnn(cell: str, lengths: list[int], grad: bool, segments: bool) -> None:
+    x = torch.zeros(max(lengths), len(lengths), 3)
+    with torch.set_grad_enabled(grad):
+        assert use_segments(make_stack(cell, 3, [4]), x, torch.tensor(lengths)) == segments
+    assert not use_segments(make_stack(cell, 3, [4]), x.to("meta"), torch.tensor(lengths))  # off the CPU: packed
+
+
 
 
 def test_segments_cut_a_batch_at_its_distinct_lengths() -> None:

@@ -1,6 +1,6 @@
 """The sequence encoder (embedding or one-hot input -> recurrent stack, optionally bidirectional, run by length:
-packed, or for LSTM on a CPU in length segments, see :func:`rnnkit.nn.stack.run_stack`) and the bridge that turns
-its final states into a decoder's initial state."""
+packed, or on a CPU in length segments (LSTM; GRU / RNN when training on 16 steps or more), see
+:func:`rnnkit.nn.stack.run_stack`) and the bridge that turns its final states into a decoder's initial state."""
 
 from __future__ import annotations
 

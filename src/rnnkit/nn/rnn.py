@@ -103,21 +103,26 @@ def run_layer(layer: nn.RNNBase, x: torch.Tensor | PackedSequence, state: State 
         return functional_call(layer, layer_weights(layer, weight_drop, training), (x, state))
 
 
-def run_lstm_direction(layer: nn.LSTM, weights: dict[str, torch.Tensor], reverse: bool, x: torch.Tensor,
-                       state: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, State]:
-    """One direction of an LSTM layer as a one-direction forward run, on the kernel :func:`run_layer`
-    would pick for the shape: the same torch op ``nn.LSTM`` calls (so autocast and oneDNN apply alike),
-    given only that direction's ``weights`` (``*_l0`` or ``*_l0_reverse``, from :func:`layer_weights`,
-    DropConnect included). The reverse direction's weights run forward in time: the caller reverses x.
+def run_direction(layer: nn.RNNBase, weights: dict[str, torch.Tensor], reverse: bool, x: torch.Tensor,
+                  state: State) -> tuple[torch.Tensor, State]:
+    """One direction of a layer as a one-direction forward run, on the kernel :func:`run_layer` would pick
+    for the shape: the same torch op the module calls (``torch.lstm`` / ``gru`` / ``rnn_tanh`` / ``rnn_relu``,
+    so autocast and oneDNN apply alike), given only that direction's ``weights`` (``*_l0`` or ``*_l0_reverse``,
+    from :func:`layer_weights`, DropConnect included). The reverse direction's weights run forward in time:
+    the caller reverses x.
 
-    x (T, B, I), state: an (h, c) pair of (1, B, H) -> output (T, B, H) and the final (h, c).
+    x (T, B, I), state: (1, B, H), or an (h, c) pair of them for LSTM -> output (T, B, H) and the final state.
     """
     suffix = "_reverse" if reverse else ""
     names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if layer.bias else ("weight_ih", "weight_hh")
-    with _kernel_for(layer, x):
-        out, h, c = torch.lstm(x, state, [weights[f"{name}_l0{suffix}"] for name in names], layer.bias, 1, 0.0,
-                               layer.training, False, False)
-    return out, (h, c)
+    flat = [weights[f"{name}_l0{suffix}"] for name in names]
+    options = (layer.bias, 1, 0.0, layer.training, False, False)
+    if isinstance(layer, nn.LSTM):
+        with _kernel_for(layer, x):
+            out, h, c = torch.lstm(x, tuple(state), flat, *options)
+        return out, (h, c)
+    op = torch.gru if isinstance(layer, nn.GRU) else torch.rnn_relu if layer.nonlinearity == "relu" else torch.rnn_tanh
+    return op(x, state, flat, *options)
 
 
 def _kernel_for(layer: nn.RNNBase, x: torch.Tensor | PackedSequence):

@@ -5,11 +5,13 @@ so parameters read ``rnns.{k}.weight_ih_l0`` ... in every task and weights trans
 :func:`run_stack` runs it over a padded (T, B, I) batch: each layer on torch's fused kernel
 (:func:`rnnkit.nn.rnn.run_layer` keeps the per-shape CPU kernel choice and DropConnect) and dropout
 between layers. Given lengths, padding never enters a state (DESIGN principle 4): the batch is packed
-(cuDNN runs packed input natively; on a CPU it means ATen's per-step loop), or, for LSTM layers on a CPU,
-run in length segments (:func:`run_segmented`) so each call stays on oneDNN's fused kernel: the same
-results, forward + backward 3.5-7x faster on IMDB's batches (best of 3; 9.7x on the median, the packed path's
-time varying run to run), imdb-lstm's training 4.5x end to end (benchmarks/RESULTS.md; :func:`use_segments`
-decides).
+(cuDNN runs packed input natively; on a CPU it means ATen's per-step loop), or, on a CPU, run in length
+segments (:func:`run_segmented`), one unpadded call per stretch between distinct lengths, with the same
+results: LSTM layers so each call stays on oneDNN's fused kernel, forward + backward 3.5-7x faster on IMDB's
+batches (best of 3; 9.7x on the median, the packed path's time varying run to run), imdb-lstm's training
+4.5x end to end; GRU and plain RNN layers when training on 16 steps or more, where ATen's loop runs the
+unpacked backward much faster (2.4-8.1x for a GRU on IMDB's batches; forward only, packed is as fast)
+(benchmarks/RESULTS.md; :func:`use_segments` decides).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.nn.dropout import sequence_dropout
-from rnnkit.nn.rnn import State, layer_weights, make_layer, run_layer, run_lstm_direction
+from rnnkit.nn.rnn import State, layer_weights, make_layer, map_state, run_direction, run_layer
 
 
 def make_stack(cell: str, input_size: int, sizes: list[int], bidirectional: bool = False) -> nn.ModuleList:
@@ -67,27 +69,38 @@ def run_packed(rnns: nn.ModuleList, x: torch.Tensor, lengths: torch.Tensor | Non
 
 
 def use_segments(rnns: nn.ModuleList, x: torch.Tensor, lengths: torch.Tensor) -> bool:
-    """Whether a padded batch runs in length segments (:func:`run_segmented`) rather than packed.
+    """Whether a padded batch runs in length segments (:func:`run_segmented`) rather than packed; only on a CPU
+    (cuDNN takes packed input natively), where torch runs a packed layer through ATen's per-step loop: never
+    oneDNN's fused LSTM kernel, and for every cell a slow backward. The rule differs by cell, as measured
+    (``benchmarks/padded_lstm.py [--cell gru|rnn_tanh]``, RESULTS.md; 2-core CPU, torch 2.13, 1 thread;
+    packed / segments below).
 
-    Only LSTM layers on a CPU: torch runs a packed LSTM through ATen's per-step loop there, never oneDNN's
-    fused kernel (cuDNN takes packed input natively; GRU and plain RNN have no fused CPU kernel). Each
-    segment is one kernel call, so segments pay when most steps run in long calls: when the first segment
-    (every sequence, up to the shortest length) covers half the longest length (``steps``) or more, or
-    the segments average 4 steps (with gradients; 8 without), and always with gradients from 32 steps on
-    (the packed backward grows faster than linearly with the length). One segment (every length equal) is
-    one unpadded call, always the faster.
-    Measured (``benchmarks/padded_lstm.py``, RESULTS.md; 2-core CPU, torch 2.13, 1 thread, hidden 128 and
-    512, batch 16 and 64, evenly spaced lengths), packed / segments, forward + backward: 0.6-1.1 at 1-2
+    LSTM (segments run on oneDNN's fused kernel): each segment is one kernel call, so segments pay when most
+    steps run in long calls: when the first segment (every sequence, up to the shortest length) covers half
+    the longest length (``steps``) or more, or the segments average 4 steps (with gradients; 8 without), and
+    always with gradients from 32 steps on (the packed backward grows faster than linearly with the length).
+    One segment (every length equal) is one unpadded call, always the faster.
+    Measured (hidden 128 and 512, batch 16 and 64, evenly spaced lengths), forward + backward: 0.6-1.1 at 1-2
     steps per segment under 32 steps, 1.0-1.2 at 4, 1.3-1.5 at 10; 1.1-2.3 at 64 steps whatever the
     segments, 2.2-7.6 at 200; with the first segment half the steps 1.0-1.5 under 32. Real batches: IMDB's (3-4
     segments over 130-200 steps) 3.5-6.9 best of 3 (9.7 on the median), Multi30k's sources (bidirectional, 4-9
     segments over 11-19 steps, the first 8-10 steps) 0.95-1.2. Forward only: 0.6-1.2 at up to 4 steps per
     segment (mostly below 1), 0.9-1.9 from 8 on or with the first segment half the steps.
+
+    GRU and plain RNN (ATen's loop either way: the gain is the unpacked backward): with gradients from 16 steps
+    on, whatever the segments; else packed. Measured forward + backward, GRU (two runs) / tanh RNN / relu RNN:
+    IMDB's batches (3-4 segments over 129-199 steps, and one of 400) 2.4-8.1 / 1.7-5.1 / -; 64 lengths 1..64
+    1.52-1.55 / 1.87 / 1.84; 21 lengths in 10..30 1.12-1.13 / 1.18 / 1.10; Multi30k's sources (bidirectional
+    256, 4-9 segments over 11-19 steps) 1.00-1.07 / 0.96-1.00 / 0.95-1.05; 64 sequences of 1-5 steps 0.92-0.95 /
+    0.95 / 0.86. Forward only the packed loop is as fast or faster: 0.79-0.99 everywhere (one segment of 400
+    steps included).
     """
-    if x.device.type != "cpu" or not all(isinstance(layer, nn.LSTM) for layer in rnns):
+    if x.device.type != "cpu":
         return False
     lengths = lengths.cpu()
     shortest, steps, segments = int(lengths.min()), int(lengths.max()), lengths.unique().numel()
+    if not all(isinstance(layer, nn.LSTM) for layer in rnns):
+        return torch.is_grad_enabled() and steps >= 16
     if segments == 1 or 2 * shortest >= steps:
         return True
     if torch.is_grad_enabled():
@@ -100,7 +113,8 @@ def describe_padded(rnns: nn.ModuleList, device: torch.device) -> str:
     if device.type == "cuda":
         return "packed by length (cuDNN)"
     if not all(isinstance(layer, nn.LSTM) for layer in rnns):
-        return "packed by length (ATen's C++ loop: packed input has no fused CPU kernel)"
+        return ("in length segments on ATen's C++ loop when training on 16 steps or more; else packed by length "
+                "(the same loop)")
     return ("in length segments (oneDNN or ATen per segment, the faster for its length; packed, ATen's C++ loop, "
             "when too many lengths differ)")
 
@@ -136,22 +150,22 @@ class Segments:
         reverse = torch.where(time < ordered, ordered - 1 - time, time)
         return cls(order.to(device), torch.argsort(order).to(device), spans, reverse.to(device))
 
-    def run(self, layer: nn.LSTM, weights: dict[str, torch.Tensor], reverse: bool, x: torch.Tensor,
-            state: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        """One direction of ``layer`` over sorted x (L, B, I) from a sorted (h, c) pair of (1, B, H) ->
-        output (L, B, H), zeros past each length, and each sequence's (h, c) where its length ends."""
+    def run(self, layer: nn.RNNBase, weights: dict[str, torch.Tensor], reverse: bool, x: torch.Tensor,
+            state: State) -> tuple[torch.Tensor, State]:
+        """One direction of ``layer`` over sorted x (L, B, I) from a sorted state ((1, B, H), or an (h, c)
+        pair of them) -> output (L, B, H), zeros past each length, and each sequence's state where its
+        length ends."""
         batch = x.size(1)
         outputs, ended = [], []
-        h, c = state
         for start, end, running in self.spans:
-            out, (h, c) = run_lstm_direction(layer, weights, reverse, x[start:end, :running],
-                                             (h[:, :running], c[:, :running]))
+            out, state = run_direction(layer, weights, reverse, x[start:end, :running],
+                                       map_state(state, lambda s, n=running: s[:, :n]))
             outputs.append(F.pad(out, (0, 0, 0, batch - running)))
-            ended.append((h, c))
+            ended.append(state)
         # the rows [still running after segment k, running in it) end with segment k: longest first
         still = [running for _, _, running in self.spans[1:]] + [0]
-        pieces = [(h[:, n:], c[:, n:]) for (h, c), n in zip(ended, still, strict=True)][::-1]
-        return torch.cat(outputs), tuple(torch.cat(part, 1) for part in zip(*pieces, strict=True))
+        pieces = [map_state(s, lambda t, n=n: t[:, n:]) for s, n in zip(ended, still, strict=True)][::-1]
+        return torch.cat(outputs), _cat_states(pieces, 1)
 
     def flip(self, x: torch.Tensor) -> torch.Tensor:
         """Each sorted sequence's valid steps of x (L, B, F) in reverse order, padding in place: its own inverse."""
@@ -160,15 +174,17 @@ class Segments:
 
 def run_segmented(rnns: nn.ModuleList, x: torch.Tensor, lengths: torch.Tensor, state: list[State] | None,
                   dropout: float, locked: bool, weight_drop: float, training: bool) -> tuple[torch.Tensor, list[State]]:
-    """:func:`run_stack` of LSTM layers in length segments (:class:`Segments`): the outputs, final states
-    and gradients of :func:`run_packed` up to float rounding, each call on the faster kernel for its shape
-    (oneDNN's fused one for all but the shortest). A bidirectional layer's reverse direction runs forward
-    over each sequence's valid part reversed, so it starts at the sequence's last valid step.
+    """:func:`run_stack` in length segments (:class:`Segments`): the outputs, final states and gradients of
+    :func:`run_packed` up to float rounding, each call on the faster kernel for its shape (for LSTM oneDNN's
+    fused one for all but the shortest; ATen's loop for GRU and plain RNN). A bidirectional layer's reverse
+    direction runs forward over each sequence's valid part reversed, so it starts at the sequence's last valid
+    step.
 
     Under bf16 autocast the segments compute in bf16 (as the packed path's matrix products do, though it
     returns fp32), and the outputs and final states may come back bf16 or fp32: it depends on which kernel
     ran the segments, and in which order (ATen returns the dtype of the state it was given; a mix concatenates
-    to fp32). Callers use them inside the autocast context or cast them."""
+    to fp32). Callers use them inside the autocast context or cast them. GRU and plain RNN layers stay fp32
+    under CPU autocast, packed or in segments."""
     steps = x.size(0)
     segments = Segments.of(lengths, steps, x.device)
     x = x[: segments.reverse.size(0)].index_select(1, segments.order)
@@ -176,19 +192,28 @@ def run_segmented(rnns: nn.ModuleList, x: torch.Tensor, lengths: torch.Tensor, s
     for k, layer in enumerate(rnns):
         directions = 2 if layer.bidirectional else 1
         weights = layer_weights(layer, weight_drop, training)  # one DropConnect mask for every segment
-        h0, c0 = ((x.new_zeros(directions, x.size(1), layer.hidden_size),) * 2 if state is None
-                  else (s.index_select(1, segments.order) for s in state[k]))
+        zeros = x.new_zeros(directions, x.size(1), layer.hidden_size)
+        initial = (((zeros, zeros) if isinstance(layer, nn.LSTM) else zeros) if state is None
+                   else map_state(state[k], lambda s: s.index_select(1, segments.order)))
         outputs, ends = [], []
         for d in range(directions):
-            out, end = segments.run(layer, weights, d == 1, segments.flip(x) if d else x, (h0[d: d + 1], c0[d: d + 1]))
+            out, end = segments.run(layer, weights, d == 1, segments.flip(x) if d else x,
+                                    map_state(initial, lambda s, d=d: s[d: d + 1]))
             outputs.append(segments.flip(out) if d else out)
             ends.append(end)
         x = torch.cat(outputs, -1)
-        final.append(tuple(torch.cat(part).index_select(1, segments.restore) for part in zip(*ends, strict=True)))
+        final.append(map_state(_cat_states(ends, 0), lambda s: s.index_select(1, segments.restore)))
         if k < len(rnns) - 1:
             x = sequence_dropout(x, dropout, training, locked)  # padding stays zero and is never read
     x = x.index_select(1, segments.restore)
     return F.pad(x, (0, 0, 0, 0, 0, steps - x.size(0))), final
+
+
+def _cat_states(states: list[State], dim: int) -> State:
+    """``torch.cat`` of recurrent states along ``dim``: of the tensors, or of each part of (h, c) pairs."""
+    if isinstance(states[0], torch.Tensor):
+        return torch.cat(states, dim)
+    return tuple(torch.cat(part, dim) for part in zip(*states, strict=True))
 
 
 def _dropout(x: torch.Tensor | PackedSequence, p: float, training: bool, locked: bool):
