@@ -231,3 +231,12 @@ def test_an_autoencoder_honours_train_freeze(autoencoder_dir: Path, tmp_path: Pa
     trained, pretrained = load_file(out / "model.safetensors"), load_file(autoencoder_dir / "model.safetensors")
     assert all(torch.equal(trained[n], pretrained[n]) for n in trained if n.startswith("encoder."))
     assert not torch.equal(trained["decoder.output.weight"], pretrained["decoder.output.weight"])
+
+
+def test_the_first_line_says_how_padded_batches_run(tmp_path: Path, capsys) -> None:
+    texts = tmp_path / "unsup.jsonl"
+    texts.write_text("".join(json.dumps({"text": t}) + "\n" for t in corpus_lines(40, 3)), encoding="utf-8")
+    rnnkit.train("autoencoder", data=str(texts), out=tmp_path / "ae", overrides=[*AE, "train.max_steps=1",
+                                                                             "train.progress=true"])
+    first = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("autoencoder: "))
+    assert "lstm encoder (padded batches in length segments (oneDNN" in first and "-> state decoder" in first

@@ -46,6 +46,7 @@ from rnnkit.errors import RnnkitError
 from rnnkit.memory import check_fits, model_training_bytes, softmax_width
 from rnnkit.models.seq2seq import Seq2SeqModel, Seq2SeqModelConfig
 from rnnkit.nn.softmax import SoftmaxOptions, check_softmax
+from rnnkit.nn.stack import describe_padded
 from rnnkit.tasks.autoencoder_config import CELLS, AutoencoderConfig
 from rnnkit.tasks.base import LoadedModel, LossResult, Task
 from rnnkit.tasks.classify import VOCAB_FILE, freezing, text_vocabulary
@@ -227,8 +228,10 @@ class AutoencoderTask(Task):
         params = sum(p.numel() for p in self.model.parameters())
         m = self.cfg.model
         softmax = f" (adaptive softmax, cutoffs {m.adaptive_cutoffs})" if m.softmax == "adaptive" else ""
+        padded = describe_padded(self.model.encoder.rnns, self.device)
         return (f"autoencoder: {params:,} parameters; vocabulary {len(self.vocab):,}; {m.layers} x {m.encoder} "
-                f"encoder -> state decoder{softmax}; {self.sizes[0]:,} training / {self.sizes[1]:,} validation texts "
+                f"encoder (padded batches {padded}) -> state decoder{softmax}; {self.sizes[0]:,} training / "
+                f"{self.sizes[1]:,} validation texts "
                 f"({self.train_data.num_tokens:,} tokens to reconstruct)")
 
     def batch_loss(self, model: nn.Module, batch: ReconstructionBatch, state) -> LossResult:
