@@ -108,7 +108,7 @@ def fusable(params: list[torch.Tensor]) -> bool:
     """Whether torch's fused Adam kernel takes these parameters: floating point, on a CPU or a CUDA GPU.
 
     One pass over each parameter instead of a dozen tensor operations: about 3x faster steps on 1 thread of
-    a 2-core CPU, e.g. 14.4 -> 4.4 ms for the LM-LSTM classifier's 6.7M parameters, 0.28 -> 0.09 ms (3% of
+    a 2-core CPU, e.g. 15.97 -> 4.85 ms for the LM-LSTM classifier's 6.7M parameters, 0.26 -> 0.09 ms (3% of
     the update) for MNIST rows' LSTM 128 (``benchmarks/fused_adam.py``, RESULTS.md "Fused Adam")."""
     return bool(params) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
 
