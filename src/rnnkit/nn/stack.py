@@ -154,12 +154,14 @@ class Segments:
             state: State) -> tuple[torch.Tensor, State]:
         """One direction of ``layer`` over sorted x (L, B, I) from a sorted state ((1, B, H), or an (h, c)
         pair of them) -> output (L, B, H), zeros past each length, and each sequence's state where its
-        length ends."""
+        length ends, both in x's dtype."""
         batch = x.size(1)
         outputs, ended = [], []
         for start, end, running in self.spans:
             out, state = run_direction(layer, weights, reverse, x[start:end, :running],
                                        map_state(state, lambda s, n=running: s[:, :n]))
+            # under autocast oneDNN returns bf16 and ATen its state's dtype: every segment hands on x's dtype
+            out, state = out.to(x.dtype), map_state(state, lambda s: s.to(x.dtype))
             outputs.append(F.pad(out, (0, 0, 0, batch - running)))
             ended.append(state)
         # the rows [still running after segment k, running in it) end with segment k: longest first
@@ -180,11 +182,11 @@ def run_segmented(rnns: nn.ModuleList, x: torch.Tensor, lengths: torch.Tensor, s
     direction runs forward over each sequence's valid part reversed, so it starts at the sequence's last valid
     step.
 
-    Under bf16 autocast the segments compute in bf16 (as the packed path's matrix products do, though it
-    returns fp32), and the outputs and final states may come back bf16 or fp32: it depends on which kernel
-    ran the segments, and in which order (ATen returns the dtype of the state it was given; a mix concatenates
-    to fp32). Callers use them inside the autocast context or cast them. GRU and plain RNN layers stay fp32
-    under CPU autocast, packed or in segments."""
+    Outputs and final states come back in x's dtype whichever kernels ran, as from the packed path for lengths
+    that differ (ATen's loop keeps its state's dtype): under bf16 autocast an LSTM's segments on oneDNN compute
+    in bf16 (as the packed path's matrix products do) and return bf16, which each segment casts back, so states
+    also pass from segment to segment in x's dtype. GRU and plain RNN layers compute in fp32 under CPU
+    autocast, packed or in segments."""
     steps = x.size(0)
     segments = Segments.of(lengths, steps, x.device)
     x = x[: segments.reverse.size(0)].index_select(1, segments.order)
