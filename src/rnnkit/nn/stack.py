@@ -190,17 +190,16 @@ def run_segmented(rnns: nn.ModuleList, x: torch.Tensor, lengths: torch.Tensor, s
     steps = x.size(0)
     segments = Segments.of(lengths, steps, x.device)
     x = x[: segments.reverse.size(0)].index_select(1, segments.order)
+    initial = (zero_state(rnns, x.size(1), x.device, dtype=x.dtype) if state is None
+               else map_state(state, lambda s: s.index_select(1, segments.order)))
     final = []
     for k, layer in enumerate(rnns):
         directions = 2 if layer.bidirectional else 1
         weights = layer_weights(layer, weight_drop, training)  # one DropConnect mask for every segment
-        zeros = x.new_zeros(directions, x.size(1), layer.hidden_size)
-        initial = (((zeros, zeros) if isinstance(layer, nn.LSTM) else zeros) if state is None
-                   else map_state(state[k], lambda s: s.index_select(1, segments.order)))
         outputs, ends = [], []
         for d in range(directions):
             out, end = segments.run(layer, weights, d == 1, segments.flip(x) if d else x,
-                                    map_state(initial, lambda s, d=d: s[d: d + 1]))
+                                    map_state(initial[k], lambda s, d=d: s[d: d + 1]))
             outputs.append(segments.flip(out) if d else out)
             ends.append(end)
         x = torch.cat(outputs, -1)
@@ -242,11 +241,13 @@ def _packed_rows(packed: PackedSequence) -> torch.Tensor:
     return rows.to(packed.data.device)
 
 
-def zero_state(rnns: nn.ModuleList, batch: int, device: torch.device | None = None) -> list[State]:
-    """The zero initial state of every layer for ``batch`` sequences."""
+def zero_state(rnns: nn.ModuleList, batch: int, device: torch.device | None = None, *,
+               dtype: torch.dtype | None = None) -> list[State]:
+    """The zero initial state of every layer for ``batch`` sequences: (D, B, H), or an (h, c) pair of them
+    (D = 2 for a bidirectional layer); ``dtype`` None: torch's default dtype."""
     states = []
     for layer in rnns:
         directions = 2 if layer.bidirectional else 1
-        h = torch.zeros(directions, batch, layer.hidden_size, device=device)
+        h = torch.zeros(directions, batch, layer.hidden_size, device=device, dtype=dtype)
         states.append((h, h.clone()) if isinstance(layer, nn.LSTM) else h)
     return states
