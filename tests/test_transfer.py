@@ -19,8 +19,8 @@ from rnnkit.cli import main
 from rnnkit.config import ModelConfig
 from rnnkit.data.vocab import Vocab
 from rnnkit.errors import RnnkitError
-from rnnkit.models.lm import RNNLanguageModel
 from rnnkit.models.classifier import SequenceClassifier
+from rnnkit.models.lm import RNNLanguageModel
 from rnnkit.models.seq2seq import Seq2SeqModel, Seq2SeqModelConfig
 from rnnkit.nn.softmax import SoftmaxOptions
 from rnnkit.tasks.classify_config import ClassifyModel
