@@ -84,8 +84,10 @@ def use_segments(rnns: nn.ModuleList, x: torch.Tensor, lengths: torch.Tensor) ->
     steps per segment under 32 steps, 1.0-1.2 at 4, 1.3-1.5 at 10; 1.1-2.3 at 64 steps whatever the
     segments, 2.2-7.6 at 200; with the first segment half the steps 1.0-1.5 under 32. Real batches: IMDB's (3-4
     segments over 130-200 steps) 3.5-6.9 best of 3 (9.7 on the median), Multi30k's sources (bidirectional, 4-9
-    segments over 11-19 steps, the first 8-10 steps) 0.95-1.2. Forward only: 0.6-1.2 at up to 4 steps per
-    segment (mostly below 1), 0.9-1.9 from 8 on or with the first segment half the steps.
+    segments over 11-19 steps, the first 8-10 steps) 0.95-1.2; unbucketed bidirectional ones (lengths in 10-30,
+    10-21 segments) 0.8-1.3, above 1.1 only for hidden 512 or batch 64 and hidden 256, so kept packed. Forward
+    only: 0.6-1.2 at up to 4 steps per segment (mostly below 1), 0.9-1.9 from 8 on or with the first segment half
+    the steps.
 
     GRU and plain RNN (ATen's loop either way: the gain is the unpacked backward): with gradients from 16 steps
     on, whatever the segments; else packed. Measured forward + backward, GRU (two runs) / tanh RNN / relu RNN:
