@@ -7,11 +7,12 @@
                     [--device auto|cpu|cuda] [--backend torch|numpy]
     rnnkit generate DIR [--prompt TEXT] [-n N] [--greedy | --temperature T --top-k K --top-p P] [--seed S]
                     [--num-samples K] [--backend torch|numpy] [-v]     (prints as it generates)
-    rnnkit translate DIR [TEXT ...] [--input FILE] [--output FILE] [--beam N] [--n-best K] [--alpha A]
+    rnnkit translate DIR [TEXT ...] [--input FILE] [--output FILE [--overwrite]] [--beam N] [--n-best K] [--alpha A]
                     [--batch-size N] [--max-length-ratio R] [--truncate] [--attention-plot PNG]
                     [--temperature T --top-k K --top-p P --seed S] [-v]   (stdin line by line without TEXT)
-    rnnkit evaluate DIR --data PATH [--json FILE] [--backend torch|numpy] [-v]
+    rnnkit evaluate DIR --data PATH [--json FILE [--overwrite]] [--backend torch|numpy] [-v]
     rnnkit evaluate DIR --src FILE --ref FILE [--beam N] [--json FILE]   (a seq2seq model; or --data PAIRS.tsv)
+    rnnkit evaluate DIR --data PATH [--confusion-png FILE] [--json FILE] [--overwrite]   (a classifier)
     rnnkit classify DIR [TEXT ...] [--input FILE] [--probs] [--batch-size N]
     rnnkit reconstruct DIR [TEXT ...] [--input FILE] [--beam N] [--alpha A] [--batch-size N]   (an autoencoder)
     rnnkit gradcheck --cell rnn|gru|lstm
@@ -138,8 +139,8 @@ def _add_translate(sub) -> argparse.ArgumentParser:
                    help="translate the lines of FILE (UTF-8, .gz ok), in length-sorted batches; a progress bar on "
                         "stderr when it is a terminal and the output goes elsewhere")
     p.add_argument("--output", metavar="FILE",
-                   help="write the translations to FILE (new or a plain file; written whole when all are done, so an "
-                        "interruption leaves it as it was) instead of standard output")
+                   help="write the translations to FILE (a new file, or with --overwrite a plain file; written whole "
+                        "when all are done, so an interruption leaves it as it was) instead of standard output")
     p.add_argument("--beam", type=int, default=1, metavar="N", help="beam size (default 1: greedy search)")
     p.add_argument("--n-best", type=int, default=1, metavar="K",
                    help="print the K best translations of each input (at most --beam), as LINE<TAB>TEXT lines")
@@ -156,7 +157,10 @@ def _add_translate(sub) -> argparse.ArgumentParser:
                         "an error naming its line")
     p.add_argument("--attention-plot", metavar="PNG",
                    help="draw the attention weights of the first sentence (first non-blank TEXT or line) as a heatmap "
-                        "(an attention model only)")
+                        "(an attention model only; a new file, or with --overwrite a plain file)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the --output / --attention-plot file when it exists (never the --input file, nor a "
+                        "file in a model directory)")
     p.add_argument("--temperature", type=float, metavar="T",
                    help="sample each token (with --beam 1) at this temperature instead of taking the most likely")
     p.add_argument("--top-k", type=int, metavar="K", help="sample among the K most likely tokens (with --beam 1)")
@@ -184,7 +188,11 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--max-lines", type=int, default=0,
                    help="score only the first N lines (sentences, for models that split reviews); default: all")
     p.add_argument("--json", dest="json_out",
-                   help="also write the metrics to this JSON file (new or a plain file; never a link or device)")
+                   help="also write the metrics to this JSON file (a new file, or with --overwrite a plain file; "
+                        "never a link or device)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the --json (and a classifier's --confusion-png) file when it exists (never the data "
+                        "read, nor a file in a model directory)")
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     p.add_argument("--backend", choices=["torch", "numpy"], default="torch",
                    help="numpy: run the model on the from-scratch NumPy reference (float64, CPU)")
@@ -544,11 +552,8 @@ def cmd_translate(args) -> int:
     if args.text and args.input:
         raise RnnkitError("give the sentences as TEXT arguments or as --input FILE, not both")
     for path, option in ((args.output, "--output"), (args.attention_plot, "--attention-plot")):
-        if path:  # before the model loads; --output is checked again when written
-            check_output_file(path, option)
-    if args.input and args.output and _same_file(args.input, args.output):
-        raise RnnkitError("--output names the --input file: rnnkit does not write over its input (give another "
-                          "name)", args.output)
+        if path:  # before the model loads; each is checked again when written
+            check_output_file(path, option, args.overwrite, [("--input", args.input)])
     task = _model_task(args.model)  # from its config: a model of another task is refused before it loads
     _require_verb(task.name, task.loaded_class.verb, "translate", args.model)
     try:
@@ -572,13 +577,6 @@ def cmd_translate(args) -> int:
         return 130
     job.finish()
     return 0
-
-
-def _same_file(a: str, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:  # one of them does not exist (yet)
-        return False
 
 
 class TranslationJob:
@@ -654,7 +652,8 @@ class TranslationJob:
 
         self.plot_pending = False
         source, output, weights = self.translator.attention(text)
-        drawn = plot_attention(source, output, weights, self.args.attention_plot)
+        drawn = plot_attention(source, output, weights, self.args.attention_plot, self.args.overwrite,
+                               [("--input", self.args.input)])
         boxes = "" if drawn else " (some characters are in no installed font: drawn as boxes)"
         print(f"translate: the attention of the first sentence is drawn in {self.args.attention_plot}{boxes}",
               file=sys.stderr)
@@ -666,7 +665,8 @@ class TranslationJob:
             print(f"translate: {self.args.attention_plot} was not drawn: no input line had a sentence",
                   file=sys.stderr)
         if self.kept is not None:
-            write_output_file(self.args.output, "".join(self.kept), "--output")
+            write_output_file(self.args.output, "".join(self.kept), "--output", self.args.overwrite,
+                              [("--input", self.args.input)])
             print(f"translate: {self.done} line(s) translated into {self.args.output}", file=sys.stderr)
         if self.unknown > self.unknown_told:
             print(f"translate: {self.unknown} source token(s) not in the model's vocabulary were read as <unk>",
@@ -728,11 +728,14 @@ def _shown(key: str, value: float) -> str:
 def cmd_evaluate(args) -> int:
     from rnnkit.checkpoint import check_output_file, write_output_file
 
-    if args.json_out:
-        check_output_file(args.json_out, "--json")  # before the model loads; checked again when written
     if args.data is None and not args.task_arguments:
         raise RnnkitError("the following arguments are required: --data (or the data options of the model's task)")
     options = _task_options(args.model, args.task_arguments)  # before the weights load: a typo fails at once
+    if "overwrite" in options:  # the task writes files of its own (a classifier's --confusion-png)
+        options["overwrite"] = args.overwrite
+    inputs = [("--data", args.data), ("--src", options.get("src")), ("--ref", options.get("ref"))]
+    if args.json_out:  # before the model loads; checked again when written
+        check_output_file(args.json_out, "--json", args.overwrite, inputs)
     model = _load_model(args)
     if args.verbose:
         print(model.kernel_path("evaluate", batch_size=args.batch_size or 0), file=sys.stderr)
@@ -746,12 +749,12 @@ def cmd_evaluate(args) -> int:
     print("\n".join(shown))
     extra = {"backend": "numpy"} if args.backend == "numpy" else {}
     given = {key: str(value) if isinstance(value, os.PathLike) else value for key, value in options.items()
-             if value is not None}
+             if value is not None and key != "overwrite"}
     line = json.dumps({"model": str(args.model), "data": args.data and str(args.data), **given, **extra, **metrics,
                        **({"signatures": signatures} if signatures else {})})
     print(line)
     if args.json_out:
-        write_output_file(args.json_out, line + "\n", "--json")
+        write_output_file(args.json_out, line + "\n", "--json", args.overwrite, inputs)
     return 0
 
 

@@ -80,12 +80,13 @@ CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans SC", "Source Han
              "PingFang SC", "Hiragino Sans GB", "Arial Unicode MS")
 
 
-def plot_attention(source: list[str], output: list[str], weights, path: str | Path) -> bool:
+def plot_attention(source: list[str], output: list[str], weights, path: str | Path, overwrite: bool = False,
+                   inputs: Sequence[tuple[str, str | Path | None]] = ()) -> bool:
     """Attention weights of one sentence as a heatmap saved as a PNG: one row per output token (top to
     bottom), one column per source token, darker = more weight. ``weights`` is ``len(output) x len(source)``
-    (a nested list, NumPy array or tensor). The file is checked (a new or plain file: never a link or device)
-    and written atomically. Returns False when some characters of the tokens are in no installed font
-    (drawn as boxes)."""
+    (a nested list, NumPy array or tensor). The file is checked (:func:`rnnkit.files.check_output_file`: a new
+    file, or with ``overwrite`` a plain one; never one of ``inputs`` nor in a model directory) and written
+    atomically. Returns False when some characters of the tokens are in no installed font (drawn as boxes)."""
     import numpy as np
     from matplotlib.figure import Figure
 
@@ -95,7 +96,7 @@ def plot_attention(source: list[str], output: list[str], weights, path: str | Pa
     if grid.shape != (len(output), len(source)):
         raise ValueError(f"weights must be len(output) x len(source) = {len(output)} x {len(source)}, "
                          f"got {grid.shape}")
-    check_output_file(path, "--attention-plot")
+    check_output_file(path, "--attention-plot", overwrite, inputs)
     cell = 0.3  # inches per token: labels stay readable on long sentences
     fig = Figure(figsize=(min(2 + cell * len(source), 30), min(1.5 + cell * len(output), 30)), dpi=100)
     ax = fig.add_subplot()

@@ -552,12 +552,14 @@ class Classifier(LoadedModel):
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, path: str | Path, batch_size: int | None = None, max_lines: int = 0,
-                 confusion_png: str | None = None) -> dict[str, float]:
+                 confusion_png: str | None = None, overwrite: bool = False) -> dict[str, float]:
         """Loss, accuracy, macro-F1 and per-class precision / recall / F1 on a labelled file (its first
-        ``max_lines`` examples when > 0); ``confusion_png``: also draw the confusion matrix there."""
+        ``max_lines`` examples when > 0); ``confusion_png``: also draw the confusion matrix there (a new file, or
+        with ``overwrite`` a plain one; never the data file nor a file in a model directory)."""
         check_int_argument(max_lines, "max_lines", low=0)
+        check_bool_argument(overwrite, "overwrite")
         if confusion_png is not None:
-            check_output_file(confusion_png, "--confusion-png")
+            check_output_file(confusion_png, "--confusion-png", overwrite, [("--data", path)])
         examples = self.read(path, labelled=True, max_examples=max_lines)
         return self.evaluate_examples(examples, batch_size, confusion_png)
 
@@ -579,6 +581,7 @@ class Classifier(LoadedModel):
     @classmethod
     def add_evaluate_arguments(cls, parser) -> None:
         parser.add_argument("--confusion-png", metavar="FILE", help="also draw the confusion matrix as a PNG")
+        parser.set_defaults(overwrite=False)  # its file is replaced with rnnkit evaluate --overwrite
 
     def evaluation_lines(self, metrics: dict[str, float]) -> list[str] | None:
         """Accuracy, macro-F1 and loss, a per-class table and the confusion matrix (rows: true labels)."""
