@@ -58,6 +58,7 @@ from rnnkit.nn.stack import describe_padded
 from rnnkit.tasks.base import LoadedModel, LossResult, Task
 from rnnkit.tasks.classify_config import ClassifierTrainConfig, ClassifyConfig, ClassifyTrainConfig
 from rnnkit.tasks.lm_config import TokenizerConfig
+from rnnkit.transfer import LABELS_ROLE, RowNames
 
 LABELS_FILE = "labels.json"  # the classes, in id order
 FEATURES_FILE = "features.json"  # numeric models: {"features": F}, the width of each step
@@ -172,6 +173,10 @@ class InputReader:
     features: int = 0
     max_length: int = 0
     side: str = "post"
+
+    def vocabularies(self) -> dict[str, Vocab | RowNames]:
+        """The names of the model's rows by role (weight transfer maps them): tokens (text), classes."""
+        return {**({"vocab": self.vocab} if self.vocab else {}), LABELS_ROLE: RowNames(self.labels)}
 
     def encode(self, examples: Examples, labelled: bool = True) -> Encoded:
         """Examples as ids or features; their labels as class ids (an unknown label: an error naming its line)."""
@@ -339,13 +344,13 @@ class ClassifyTask(Task):
         """Labels, tokenizer and vocabulary (text) or step width (numeric): from the training data, or the
         model directory ``vocab_from`` (a resume; a same-task --init-from)."""
         d = self.cfg.data
+        labels = label_set(train.labels)
+        if len(labels) < 2:  # (a source's labels would not make a second class: checked before they are taken)
+            raise RnnkitError(f"every training example has the label {labels[0]!r}: a classifier needs two classes "
+                              "at least", d.train)
         if vocab_from is not None:
             parts = Classifier.assets(vocab_from)
             return dataclasses.replace(parts, max_length=d.max_length, side=d.truncate)
-        labels = label_set(train.labels)
-        if len(labels) < 2:
-            raise RnnkitError(f"every training example has the label {labels[0]!r}: a classifier needs two classes "
-                              "at least", d.train)
         if train.numeric:
             return InputReader(labels, features=train.features.shape[2], max_length=d.max_length, side=d.truncate)
         tokenizer, vocab = text_vocabulary(self.cfg.tokenizer, train.texts, d.train)
@@ -359,8 +364,8 @@ class ClassifyTask(Task):
             self.reader.tokenizer.save(out_dir)
             self.reader.vocab.save(out_dir / VOCAB_FILE)
 
-    def vocabularies(self) -> dict[str, Vocab]:
-        return {"vocab": self.reader.vocab} if self.reader.vocab else {}
+    def vocabularies(self) -> dict[str, Vocab | RowNames]:
+        return self.reader.vocabularies()
 
     def describe(self) -> str:
         m = self.cfg.model
@@ -496,8 +501,8 @@ class Classifier(LoadedModel):
         load_weights(model, model_dir / WEIGHTS_FILE)
         return cls(cfg, model.to(device), reader, device)
 
-    def vocabularies(self) -> dict[str, Vocab]:
-        return {"vocab": self.reader.vocab} if self.reader.vocab else {}
+    def vocabularies(self) -> dict[str, Vocab | RowNames]:
+        return self.reader.vocabularies()
 
     def kernel_path(self, verb: str, batch_size: int = 0, **_) -> str:
         if self.config.model.encoder == "bag":
