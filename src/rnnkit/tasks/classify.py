@@ -389,21 +389,27 @@ class ClassifyTask(Task):
         return self.cfg.model.joint != "none"
 
     def batch_loss(self, model: nn.Module, batch: ClassifyBatch, state) -> LossResult:
-        """Summed cross-entropy over the batch's examples; with model.joint, train.joint_weight x the mean token
+        """Summed cross-entropy over the batch's examples, and their accuracy (as they trained: dropout on, as
+        Keras reports it) for the train rows' ``accuracy``; with model.joint, train.joint_weight x the mean token
         cross-entropy of the joint objective is added as the (already mean) penalty, and logged unweighted as
-        the train rows' ``aux_loss``. Numeric inputs are warped
-        first when data.augment_* asks."""
+        the train rows' ``aux_loss``. Numeric inputs are warped first when data.augment_* asks."""
         d = self.cfg.data
         moved = d.augment_shift or d.augment_rotate or d.augment_scale
         inputs = (warp_randomly(batch.inputs, batch.lengths, d.augment_shift, d.augment_rotate, d.augment_scale)
                   if moved else batch.inputs)
         if not self.joint:
             logits = model(inputs, batch.lengths)
-            return LossResult(F.cross_entropy(logits.float(), batch.labels, reduction="sum"), len(batch.labels))
+            return LossResult(F.cross_entropy(logits.float(), batch.labels, reduction="sum"), len(batch.labels),
+                              logged={"accuracy": self._correct(logits, batch)})
         logits, aux_sum, aux_count = model(inputs, batch.lengths, auxiliary=True)
         return LossResult(F.cross_entropy(logits.float(), batch.labels, reduction="sum"), len(batch.labels),
                           penalty=self.cfg.train.joint_weight * aux_sum / max(aux_count, 1),
-                          logged={"aux_loss": (aux_sum, aux_count)})
+                          logged={"accuracy": self._correct(logits, batch), "aux_loss": (aux_sum, aux_count)})
+
+    @staticmethod
+    def _correct(logits: torch.Tensor, batch: ClassifyBatch) -> tuple[torch.Tensor, int]:
+        """(examples labelled right, examples) of a training batch: its accuracy, as a logged (sum, count)."""
+        return (logits.detach().argmax(-1) == batch.labels).sum(), len(batch.labels)
 
     def progress(self, loss: float, rate: float) -> str:  # a loss per example: no perplexity
         return f"loss {loss:.3f} {rate:,.0f} examples/s"
