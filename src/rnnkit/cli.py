@@ -54,7 +54,9 @@ def _add_train(sub) -> None:
 
     p = sub.add_parser("train", help="train a model", description="Train a model into a model directory.")
     p.add_argument("task", choices=task_names(),
-                   help="the task (lm: language model; seq2seq: sequence to sequence); its recipes say which")
+                   help="the task (lm: language model; seq2seq: sequence to sequence; classify: sequence "
+                        "classification; autoencoder: sequence autoencoder, a classifier's pretraining); its "
+                        "recipes say which")
     p.add_argument("--recipe", help="built-in recipe name (see `rnnkit recipes`) or a YAML file")
     p.add_argument("--data", help="training data file, or a folder with train/valid/test files (seq2seq: TSV pairs, "
                                   "or aligned files by the recipe's data.src / data.trg; classify: a folder per "
@@ -174,12 +176,15 @@ def _add_translate(sub) -> argparse.ArgumentParser:
 
 def _add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="score a model on data with its task's metrics (LM: perplexity; bits per "
-                                        "char for char models; seq2seq: BLEU, chrF, accuracy, perplexity)",
+                                        "char for char models; seq2seq: BLEU, chrF, accuracy, perplexity; "
+                                        "classify: accuracy, macro-F1, per-class scores)",
                        description="Score a model on data with its task's standard metrics, printed one per line "
                                    "and as one JSON line. A task may take options of its own after these: a seq2seq "
                                    "model takes --src FILE --ref FILE (aligned files, instead of --data PAIRS.tsv), "
                                    "--beam N and --alpha A (the search that decodes it; default: greedy), and prints "
-                                   "sacrebleu's signatures of BLEU and chrF.")
+                                   "sacrebleu's signatures of BLEU and chrF; a classifier takes --confusion-png FILE "
+                                   "(draw the confusion matrix there) and prints a per-class table and its confusion "
+                                   "matrix.")
     p.add_argument("model", help="model directory")
     p.add_argument("--data", help="data file read like the training data (an autoencoder's: by the file's name, as "
                                   "reconstruct --input; required unless the model's task takes its data from options "
@@ -200,7 +205,7 @@ def _add_evaluate(sub) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="say on stderr which kernel runs the model")
 
 
-def _add_classify(sub) -> None:
+def _add_classify(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("classify", help="label texts or sequences with a trained classifier",
                        description="Label texts (or, for a numeric model, sequences) with a trained classifier: one "
                                    "line per input, the label, or with --probs a JSON object of the label and every "
@@ -217,6 +222,7 @@ def _add_classify(sub) -> None:
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     p.set_defaults(backend="torch")
     _add_threads(p)
+    return p
 
 
 def _add_reconstruct(sub) -> argparse.ArgumentParser:
@@ -279,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     # TEXT may come after options: main() re-reads them
     parser.intermixed = {"translate": _add_translate(sub)}
     _add_evaluate(sub)
-    _add_classify(sub)
+    parser.intermixed["classify"] = _add_classify(sub)
     parser.intermixed["reconstruct"] = _add_reconstruct(sub)
     _add_data(sub)
     grad = sub.add_parser("gradcheck", help="check the NumPy reference's gradients by finite differences")
@@ -718,7 +724,7 @@ def _progress_from(bar, start: int):
     return lambda n_done: bar.update(start + n_done - bar.n)
 
 
-COUNTS = ("tokens", "oov", "sentences")  # metrics printed as integers
+COUNTS = ("tokens", "oov", "sentences", "examples")  # metrics printed (and kept in the JSON line) as integers
 
 
 def _shown(key: str, value: float) -> str:

@@ -587,7 +587,7 @@ class Classifier(LoadedModel):
         per_class = {f"{what}/{label}": value for what, values in (("precision", report.precision),
                                                                    ("recall", report.recall), ("f1", report.f1))
                      for label, value in zip(report.labels, values, strict=True)}
-        return {**metrics, "examples": float(len(examples)), **per_class}
+        return {**metrics, "examples": len(examples), **per_class}
 
     @classmethod
     def add_evaluate_arguments(cls, parser) -> None:
