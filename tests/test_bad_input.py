@@ -1378,6 +1378,8 @@ CASES: list[Case] = [
          "labels as numbers or strings", files={"t.npz": NPZ_OBJECT_LABELS}),
     Case("classify-train-npz-y-complex", cli(*TRAIN_NPZ), 2, "{tmp}/t.npz: y[0] must be a string or a number, got "
          "(1+2j)", files={"t.npz": npz_bytes(X=[[[1.0]], [[2.0]]], y=[1 + 2j, 1j])}),
+    Case("classify-train-npz-x-complex", cli(*TRAIN_NPZ), 2, "{tmp}/t.npz: X holds complex numbers (complex128): the "
+         "features must be real", files={"t.npz": npz_bytes(X=[[[1j]], [[2.0]]], y=["a", "b"])}),
     Case("classify-input-after-texts", cli("classify", "{classifier}", "--input", "{tmp}/in.txt", "extra"), 2,
          "give the texts to classify or --input FILE (one of them)", files={"in.txt": "x y\n"}),
 ]

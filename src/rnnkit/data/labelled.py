@@ -454,6 +454,8 @@ def _read_npz(path: Path, labelled: bool) -> Examples:
     x = arrays["X"]
     if x.ndim != 3 or not np.issubdtype(x.dtype, np.number) or 0 in x.shape:
         raise RnnkitError(f"X must be a non-empty [N, T, F] number array, got shape {list(x.shape)} of {x.dtype}", path)
+    if np.issubdtype(x.dtype, np.complexfloating):  # float32() would drop the imaginary parts with a mere warning
+        raise RnnkitError(f"X holds complex numbers ({x.dtype}): the features must be real", path)
     features = x.astype(np.float32)
     bad = ~np.isfinite(features).all(axis=(1, 2))
     if bad.any():
