@@ -191,7 +191,8 @@ def _add_evaluate(sub) -> None:
                                   "of its own: a seq2seq model also takes --src FILE --ref FILE)")
     p.add_argument("--batch-size", type=int, help="sequences per batch (default: the training config's)")
     p.add_argument("--max-lines", type=int, default=0,
-                   help="score only the first N lines (sentences, for models that split reviews); default: all")
+                   help="score only the first N lines (sentences, for models that split reviews; a classifier's "
+                        "folder per class: N files drawn evenly from its classes); default: all")
     p.add_argument("--json", dest="json_out",
                    help="also write the metrics to this JSON file (a new file, or with --overwrite a plain file; "
                         "never a link or device)")
@@ -213,7 +214,8 @@ def _add_classify(sub) -> argparse.ArgumentParser:
     p.add_argument("model", help="model directory")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify (or give --input)")
     p.add_argument("--input", metavar="FILE",
-                   help="classify every example of a file: one text per line, JSONL (the text field), CSV/TSV with a "
+                   help="classify every example of a file: one text per line (a blank line is an error: answer k "
+                        "is line k), JSONL (the text field), CSV/TSV with a "
                         "header, or .npz / IDX for a numeric model; or of a folder's .txt files (those of each "
                         "sub-folder, unsup/ too, or its own), each line then 'FILE<tab>LABEL' (--probs: a \"file\" "
                         "key), in folder and file-name order; a progress bar on a terminal")
