@@ -453,8 +453,11 @@ CASES: list[Case] = [
     Case("train-resume-other-data", cli("train", "lm", "--out", "{tmp}/mc", "--resume", "--data", "{tmp}/t.txt"), 2,
          "--resume continues with the run's own data", files={**MODEL_COPY, "t.txt": TRAIN_TEXT}, out="mc"),
     Case("train-resume-other-test", cli("train", "lm", "--out", "{tmp}/mc", "--resume", "--test", "{tmp}/t.txt"), 2,
-         "its test file is None, not {tmp}/t.txt (leave out --test to resume)",
-         files={**MODEL_COPY, "t.txt": TRAIN_TEXT}, out="mc"),
+         "its test file is /x/test.txt, not {tmp}/t.txt (leave out --test to resume)",
+         files={**MODEL_COPY, "mc/config.yaml": ("edit", "test: null", "test: /x/test.txt"), "t.txt": TRAIN_TEXT},
+         out="mc"),
+    Case("train-resume-missing-test", cli("train", "lm", "--out", "{tmp}/mc", "--resume", "--test", "{tmp}/t.txt"),
+         2, "{tmp}/t.txt: test file not found", files=MODEL_COPY, out="mc"),
     *[Case(f"train-resume-{id_}", cli("train", "lm", "--out", "{tmp}/mc", "--resume", *sets("train.max_steps=60")),
            2, message, files={**MODEL_COPY, **files}, out="mc", isolate=isolate)
       for id_, files, message, isolate in (
@@ -1065,6 +1068,12 @@ CASES: list[Case] = [
     Case("classify-labels-file-missing", cli("classify", "{tmp}/cc", "x y"), 2,
          "not a complete model directory: 'labels.json' is missing",
          files={"cc": ("copy", "{classifier}"), "cc/labels.json": ("delete",)}),
+    Case("classify-resume-test-over-held-out-share", cli("train", "classify", "--out", "{tmp}/cc", "--resume",
+                                                         "--test", "{tmp}/t.jsonl"), 2,
+         "{tmp}/cc/config.yaml: this run holds data.test_fraction 0.2 of its training data out as its test set, and "
+         "--test {tmp}/t.jsonl would put that part back into training",
+         files={"cc": ("copy", "{classifier}"), "cc/config.yaml": ("edit", "test_fraction: 0.0", "test_fraction: 0.2"),
+                "t.jsonl": LABELLED}),
     Case("evaluate-classifier-unknown-label", cli("evaluate", "{classifier}", "--data", "{tmp}/e.jsonl"), 2,
          "{tmp}/e.jsonl:2: unknown label 'zz' (the model's labels: xy, yx)",
          files={"e.jsonl": '{"text": "x y", "label": "xy"}\n{"text": "y x", "label": "zz"}\n'}),

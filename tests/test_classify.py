@@ -352,6 +352,27 @@ def test_a_held_out_test_share_is_scored_after_training(tmp_path: Path, order_da
     assert model.results["test"]["examples"] == 120
 
 
+def test_a_resume_adds_a_test_file_unless_a_share_of_train_is_the_test_set(tmp_path: Path, order_data) -> None:
+    """A run with data.test_fraction holds that share of train out as its test set: a test file would put it back
+    into training. A test file its task refuses (an unknown label) fails before config.yaml records it."""
+    train, valid = order_data
+    rnnkit.train("classify", data=str(train), out=tmp_path / "held",
+                 overrides=[*CLS, "train.max_steps=1", "data.test_fraction=0.2", "data.valid_fraction=0.1"])
+    with pytest.raises(RnnkitError, match=r"holds data.test_fraction 0.2 of its training data out as its test set, "
+                                          r"and --test .*valid.jsonl would put that part back into training"):
+        rnnkit.train("classify", out=tmp_path / "held", resume=True, test=str(valid))
+    rnnkit.train("classify", data=str(train), valid=str(valid), out=tmp_path / "m",
+                 overrides=[*CLS, "train.max_steps=1"])
+    config = (tmp_path / "m" / "config.yaml").read_text()
+    unknown = write_jsonl(tmp_path / "unknown.jsonl", [{"text": "a x b y", "label": "zz"}])
+    with pytest.raises(RnnkitError, match="unknown label 'zz'"):
+        rnnkit.train("classify", out=tmp_path / "m", resume=True, test=str(unknown))
+    assert (tmp_path / "m" / "config.yaml").read_text() == config
+    model = rnnkit.train("classify", out=tmp_path / "m", resume=True, test=str(valid))
+    assert model.results["test"]["examples"] == 150
+    assert model.results["test"]["accuracy"] == pytest.approx(model.results["valid"]["accuracy"])
+
+
 def test_a_classifier_run_resumes_exactly(tmp_path: Path, order_data) -> None:
     train, valid = order_data
     kw = {"data": str(train), "valid": str(valid)}

@@ -439,6 +439,8 @@ def test_a_stack_takes_an_initial_state_and_returns_zero_state_shapes() -> None:
     rnns = make_stack("lstm", 3, [4, 4], bidirectional=True)
     zeros = zero_state(rnns, 2)
     assert [tuple(h.shape) for h, _ in zeros] == [(2, 2, 4)] * 2
+    assert {t.dtype for layer in zeros for t in layer} == {torch.get_default_dtype()}
+    assert {t.dtype for layer in zero_state(rnns, 2, dtype=torch.bfloat16) for t in layer} == {torch.bfloat16}
     x = torch.randn(5, 2, 3)
     torch.testing.assert_close(run_stack(rnns, x, state=zeros)[0], run_stack(rnns, x)[0], rtol=0, atol=0)
     start = [(torch.randn(2, 2, 4), torch.randn(2, 2, 4)) for _ in range(2)]

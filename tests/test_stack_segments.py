@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from rnnkit.nn import stack
-from rnnkit.nn.rnn import CELLS, State, map_state
+from rnnkit.nn.rnn import CELLS, State, lstm_cpu_kernel, map_state
 from rnnkit.nn.stack import Segments, make_stack, run_packed, run_segmented, run_stack, use_segments
 
 UNSORTED = [3, 9, 1, 6, 9, 3]
@@ -202,23 +202,31 @@ def test_segments_cut_a_batch_at_its_distinct_lengths() -> None:
             Segments.of(torch.tensor(bad), 10, torch.device("cpu"))
 
 
-def test_bf16_autocast_runs_the_segments_in_bf16_close_to_fp32() -> None:
-    """Under ``train.cpu_amp`` segments on oneDNN compute in bf16 like any unpadded LSTM call on it (as a packed
-    LSTM's matrix products do under autocast, though it returns fp32). The outputs and final states may come back
-    bf16 or fp32: it depends on which kernel ran the segments, and in which order (ATen returns the dtype of the
-    state it was given, and a mix concatenates to fp32); callers use them inside autocast or cast them."""
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("lengths, kernels", [
+    ([9, 6, 3, 9, 6, 3], ["onednn"] * 3),
+    (UNSORTED, ["aten", "aten", "onednn", "onednn"]),
+    ([9, 8, 8, 9, 8, 8], ["onednn", "aten"]),
+    ([9] * 6, ["onednn"]),
+])
+def test_under_bf16_autocast_the_segments_return_the_inputs_dtype(lengths: list[int], kernels: list[str],
+                                                                  dtype: torch.dtype) -> None:
+    """Under ``train.cpu_amp`` an LSTM's segments on oneDNN compute in bf16 (returning bf16) and those on ATen in
+    their state's dtype: whichever ran, in whatever order, the outputs and every final state come back in the
+    input's dtype, as the packed run returns them for lengths that differ, and close to it."""
     torch.manual_seed(0)
     rnns = make_stack("lstm", 4, [8, 8], bidirectional=True)
-    x, lengths = torch.randn(9, 6, 4), torch.tensor([9, 6, 3, 9, 6, 3])  # 3-step segments: oneDNN
-    want, _ = run_packed(rnns, x, lengths, None, 0.0, False, 0.0, False)
+    x, lengths = torch.randn(9, 6, 4, dtype=dtype), torch.tensor(lengths)
+    spans = Segments.of(lengths, 9, x.device).spans
+    assert [lstm_cpu_kernel(end - start, running, 8, training=True) for start, end, running in spans] == kernels
     with torch.autocast("cpu", dtype=torch.bfloat16):
+        want, want_final = run_packed(rnns, x, lengths, None, 0.0, False, 0.0, False)
         got, final = run_segmented(rnns, x, lengths, None, 0.0, False, 0.0, False)
-    assert got.dtype == final[0][0].dtype == torch.bfloat16
-    torch.testing.assert_close(got.float(), want, rtol=0, atol=3e-2)
+    assert {t.dtype for t in [got, *(s for layer in final for s in layer)]} == {dtype}
+    if len(spans) > 1:
+        assert {t.dtype for t in [want, *(s for layer in want_final for s in layer)]} == {dtype}
+    torch.testing.assert_close(got.float(), want.float(), rtol=0, atol=3e-2)
+    if dtype == torch.float32:  # still computed in bf16 (oneDNN's segments), only handed on in x's dtype
+        assert not torch.equal(got, run_segmented(rnns, x, lengths, None, 0.0, False, 0.0, False)[0])
     got.float().sum().backward()
     assert rnns[0].weight_hh_l0_reverse.grad.abs().sum() > 0
-    with torch.autocast("cpu", dtype=torch.bfloat16):  # the 1- and 2-step segments on ATen, the 3-step ones on oneDNN
-        mixed, _ = run_segmented(rnns, x, torch.tensor(UNSORTED), None, 0.0, False, 0.0, False)
-    assert mixed.dtype == torch.float32  # ATen from the zero fp32 state: fp32, and the bf16 rest concatenates to it
-    torch.testing.assert_close(mixed.float(), run_packed(rnns, x, torch.tensor(UNSORTED), None, 0.0, False, 0.0,
-                                                         False)[0], rtol=0, atol=3e-2)

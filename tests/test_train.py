@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from safetensors import safe_open
 from safetensors.torch import load_file
 
@@ -380,6 +381,34 @@ def test_resume_refuses_different_data(train_tiny, valid_corpus: Path) -> None:
     rnnkit.train("lm", out=out, resume=True, data=str(out.parent / "data" / "train.txt"),
                  overrides=["train.max_steps=3"])  # the same data named again is fine
     assert torch.load(out / "checkpoint" / "trainer_state.pt", weights_only=True)["step"] == 3
+
+
+def saved_test(out: Path) -> str | None:
+    return yaml.safe_load((out / "config.yaml").read_text())["data"]["test"]
+
+
+def test_a_resume_may_add_a_test_file_to_a_run_that_has_none(train_tiny, valid_corpus: Path, tmp_path: Path,
+                                                              capsys) -> None:
+    """Scored after training only, a test file added on resume changes nothing that is trained; config.yaml (and
+    so every later resume) takes it, and a test file other than the run's is still refused."""
+    tested, plain = train_tiny("tested", "train.max_steps=2"), train_tiny("plain", "train.max_steps=2")
+    for bad, message in (("missing.txt", "test file not found"), ("t.json", "a .json file would be read as plain")):
+        (tmp_path / "t.json").write_text("{}\n")
+        with pytest.raises(RnnkitError, match=message):
+            rnnkit.train("lm", out=tested, resume=True, test=str(tmp_path / bad))
+    assert saved_test(tested) is None  # a test file refused is not recorded
+    capsys.readouterr()
+    model = rnnkit.train("lm", out=tested, resume=True, test=str(valid_corpus), overrides=["train.max_steps=4"])
+    assert f"; changed: train.max_steps 2 -> 4, data.test None -> {valid_corpus.resolve()}\n" in capsys.readouterr().out
+    rnnkit.train("lm", out=plain, resume=True, overrides=["train.max_steps=4"])
+    assert_same_weights(weights(tested / "checkpoint" / "last.safetensors"),
+                        weights(plain / "checkpoint" / "last.safetensors"))
+    assert saved_test(tested) == str(valid_corpus.resolve())
+    assert set(model.results) == set(json.loads((tested / "results.json").read_text())) == {"valid", "test"}
+    assert rnnkit.train("lm", out=tested, resume=True).results["test"] == model.results["test"]
+    other = write_lines(tmp_path / "other.txt", corpus_lines(5, seed=2))
+    with pytest.raises(RnnkitError, match=r"its test file is .*valid.txt, not .*other.txt \(leave out --test"):
+        rnnkit.train("lm", out=tested, resume=True, test=str(other))
 
 
 def interrupt_at(at: int, signum: int, calls: list[int]):

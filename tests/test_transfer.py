@@ -19,8 +19,12 @@ from rnnkit.cli import main
 from rnnkit.config import ModelConfig
 from rnnkit.data.vocab import Vocab
 from rnnkit.errors import RnnkitError
+from rnnkit.models.classifier import SequenceClassifier
 from rnnkit.models.lm import RNNLanguageModel
-from rnnkit.transfer import init_model, named_tensors, transfer_weights
+from rnnkit.models.seq2seq import Seq2SeqModel, Seq2SeqModelConfig
+from rnnkit.nn.softmax import SoftmaxOptions
+from rnnkit.tasks.classify_config import ClassifyModel
+from rnnkit.transfer import TransferReport, _Planner, init_model, named_tensors, transfer_weights, vocab_roles
 
 pytestmark = pytest.mark.usefixtures("no_curves")
 
@@ -172,6 +176,43 @@ def test_strict_copies_everything_or_refuses_with_the_first_mismatches() -> None
     assert all(torch.equal(t, before[n]) for n, t in snapshot(bigger).items())  # nothing copied
     with pytest.raises(RnnkitError, match=r"the vocab vocabulary differs \(9 tokens here, 8 in the source\)"):
         transfer_weights(lm(TARGET_VOCAB), source, {"vocab": TARGET_VOCAB}, {"vocab": SOURCE_VOCAB}, strict=True)
+
+
+def every_kind_of_model() -> dict[str, nn.Module]:
+    """One tiny model of each layout weight transfer meets: each task's, with each output layer and joint part."""
+    adaptive = SoftmaxOptions("adaptive", (8, 16), 2.0)
+    s2s = Seq2SeqModelConfig(hidden_size=16, decoder="state")
+    lm_cfg = {"embedding_size": 8, "hidden_size": 16, "layers": 1}
+    classifier = {"encoder": "lstm", "embedding_size": 8, "hidden_size": 16, "pooling": "attention", "head_hidden": 4}
+    return {
+        "lm": RNNLanguageModel(ModelConfig(**lm_cfg), 25),
+        "lm-adaptive": RNNLanguageModel(ModelConfig(**lm_cfg, softmax="adaptive", adaptive_cutoffs=[8, 16],
+                                                    adaptive_div=2.0), 25),
+        "seq2seq": Seq2SeqModel(s2s, 25, 25),
+        "autoencoder-adaptive": Seq2SeqModel(s2s, 25, 25, adaptive),
+        **{f"classifier-{joint}": SequenceClassifier(ClassifyModel(**classifier, joint=joint), 2, vocab_size=25)
+           for joint in ("none", "lm", "reconstruct")},
+    }
+
+
+def test_a_tensor_follows_the_vocabularys_order_in_both_models_or_in_neither() -> None:
+    """Why the planner has no case for a tensor that follows the vocabulary's order (an adaptive softmax's) on one
+    side only: between any two models, under any --init-prefix, a target tensor and the source tensor it is
+    matched with are both such tensors or neither."""
+    models = every_kind_of_model()
+    ordered = {name for name, model in models.items() if vocab_roles(model, "vocab_order_parameters")}
+    assert ordered == {"lm-adaptive", "autoencoder-adaptive"}
+    for target in models.values():
+        names = list(named_tensors(target))
+        prefixes = {""} | {name[:i + 1] for name in names for i, char in enumerate(name) if char == "."}
+        for source in models.values():
+            for prefix in prefixes:
+                planner = _Planner(target, source, {}, {}, prefix, TransferReport("source"))
+                for name in planner.target_tensors:
+                    source_name = planner.source_names.get(name)
+                    if source_name is not None:
+                        assert (name in planner.target_order) == (source_name in planner.source_order), \
+                            (prefix, name, source_name)
 
 
 def test_tied_weights_count_under_both_names() -> None:

@@ -62,6 +62,9 @@ from rnnkit.train import Trainer, refuse_other_backend, resolve_device, seed_eve
 # adds its own: Task.resumable_keys).
 RESUMABLE_KEYS = ("train.lr", "train.clip", "train.epochs", "train.max_steps", "train.device", "train.progress",
                   "train.threads", "train.log_every", "train.eval_every", "train.save_every", "train.early_stop")
+#: what a resume may add to a run that has none (--test): a test file is scored after training only
+#: (:func:`check_test_addable`)
+TEST_KEY = "data.test"
 
 
 def resumable_keys(cfg: TaskConfig) -> tuple[str, ...]:
@@ -168,23 +171,43 @@ def _resume_config(out_dir: Path, overrides: list[str] | None) -> TaskConfig:
 
 
 def resume_changes(out_dir: Path, cfg: TaskConfig) -> list[str]:
-    """What ``cfg`` changes of the run's saved config (resumable keys only), as ``key old -> new``."""
+    """What ``cfg`` changes of the run's saved config (resumable keys, and a test file added), as ``key old -> new``."""
     saved = config_from_dict(saved_config_values(out_dir), str(out_dir / CONFIG_FILE))
-    return [f"{key} {_setting(saved, key)} -> {_setting(cfg, key)}" for key in resumable_keys(cfg)
+    keys = [*resumable_keys(cfg), *([TEST_KEY] if hasattr(cfg.data, "test") else [])]
+    return [f"{key} {_setting(saved, key)} -> {_setting(cfg, key)}" for key in keys
             if _setting(saved, key) != _setting(cfg, key)]
 
 
+def check_test_addable(cfg: TaskConfig, what: str, out_dir: Path) -> None:
+    """Whether a test file (``what``, for the error) may join the run in ``out_dir`` on resume: unless it holds
+    ``data.test_fraction`` of its training data out as its test set, which a test file would put back into
+    training (the classifier's and seq2seq's rule), it changes nothing that is trained."""
+    held = getattr(cfg.data, "test_fraction", 0)
+    if held:
+        raise RnnkitError(f"this run holds data.test_fraction {held:g} of its training data out as its test set, and "
+                          f"{what} would put that part back into training: a resume cannot add it (score the file "
+                          f"with `rnnkit evaluate {out_dir} --data FILE`)", out_dir / CONFIG_FILE)
+
+
 def _check_resume_inputs(cfg: TaskConfig, out_dir: Path, recipe, data, valid, test) -> None:
-    """Resuming trains what ``config.yaml`` in ``out_dir`` says; data named again must be the same data."""
+    """Resuming trains what ``config.yaml`` in ``out_dir`` says; data named again must be the same data. A test
+    file may be added to a run that has none (:func:`check_test_addable`): ``cfg`` takes it."""
     given = {split: (path, "--data") for split, path in
              (get_task(cfg.task).find_data(data, cfg) if data else {}).items()}  # a folder names its splits
     given.update({split: (_resolved(path), f"--{split}") for split, path in (("valid", valid), ("test", test))
                   if path})
     for split, (path, option) in given.items():
-        if path != getattr(cfg.data, split):
-            raise RnnkitError(f"--resume continues with the run's own data; its {split} file is "
-                              f"{getattr(cfg.data, split)}, not {path} (leave out {option} to resume)",
-                              out_dir / CONFIG_FILE)
+        if path == getattr(cfg.data, split):
+            continue
+        if split == "test" and not cfg.data.test:
+            check_test_addable(cfg, f"{option} {path}", out_dir)
+            if not Path(path).exists():  # recorded in config.yaml, so checked now, not after training
+                raise RnnkitError("test file not found", path)
+            cfg.data.test = path
+            continue
+        raise RnnkitError(f"--resume continues with the run's own data; its {split} file is "
+                          f"{getattr(cfg.data, split)}, not {path} (leave out {option} to resume)",
+                          out_dir / CONFIG_FILE)
     if recipe:
         print(f"resuming with {out_dir / CONFIG_FILE} (the recipe is not read again)", flush=True)
 
@@ -264,19 +287,23 @@ def set_up_model_dir(cfg: TaskConfig, task, out_dir: Path, made_by: str, overwri
 
 
 def open_for_resume(out_dir: Path, cfg: TaskConfig, backend: str = "torch") -> ModelDirLock:
-    """Lock a run's folder to resume it (returned, held): temp files of killed writes are removed, the
-    folder is checked (:func:`check_resume_dir`) and the settings ``cfg`` changes are recorded in its
-    config.yaml."""
+    """Lock a run's folder to resume it (returned, held): temp files of killed writes are removed and the
+    folder is checked (:func:`check_resume_dir`)."""
     lock = ModelDirLock.acquire(out_dir)
     try:
         remove_stale_temps(out_dir)
         check_resume_dir(out_dir, cfg, backend)
-        if resume_changes(out_dir, cfg):
-            save_config(cfg, out_dir / CONFIG_FILE)
     except BaseException:
         lock.release()
         raise
     return lock
+
+
+def record_resume_changes(out_dir: Path, cfg: TaskConfig, changes: list[str]) -> None:
+    """Write the settings a resume changes (:func:`resume_changes`) into the run's config.yaml, once the task was
+    built with them: a test file added that its task refuses (missing, an unknown label) is never recorded."""
+    if changes:
+        save_config(cfg, out_dir / CONFIG_FILE)
 
 
 _RUN_KEY, _BACKEND_KEY = "rnnkit.run", "rnnkit.backend"
@@ -312,7 +339,9 @@ def _check_run_settings(out_dir: Path, cfg: TaskConfig, weights: Path, metadata:
         raise RnnkitError(f"the record of the run's settings is damaged (metadata '{_RUN_KEY}' edited?)", weights)
     now = json.loads(json.dumps(_run_settings(cfg)))
     for key in sorted(saved):  # a key only a newer rnnkit records is absent from older checkpoints
-        if saved[key] != now.get(key):
+        if key == TEST_KEY and not saved[key] and now.get(key):  # a test file added on an earlier resume
+            check_test_addable(cfg, f"{TEST_KEY} {now[key]}", out_dir)
+        elif saved[key] != now.get(key):
             raise RnnkitError(f"'{key}' is {now.get(key)!r}, but the run was trained with {saved[key]!r} (the file "
                               f"was edited): --resume may change only {', '.join(resumable_keys(cfg))}; --overwrite "
                               "starts the run again", out_dir / CONFIG_FILE)
@@ -443,6 +472,8 @@ def run(cfg: TaskConfig, out_dir: Path, device: torch.device, dist: dist_utils.D
         trainer = Trainer(task, cfg.train, out_dir, device, dist)
         if dist.is_main and not resume:
             held.enter_context(set_up_model_dir(cfg, task, out_dir, made_by, overwrite))
+        elif dist.is_main:
+            record_resume_changes(out_dir, cfg, changes)
         if dist.is_main:
             trainer.weights_metadata = weights_metadata(out_dir, cfg, trainer.backend)
         dist_utils.barrier()

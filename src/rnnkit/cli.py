@@ -60,7 +60,8 @@ def _add_train(sub) -> None:
                                   "class, aclImdb/train's unsup/ is no class, data.classes names them; autoencoder: "
                                   "a folder of .txt texts); a seq2seq toy recipe generates its data without it")
     p.add_argument("--valid", help="validation file (default: from --data, else held out of train)")
-    p.add_argument("--test", help="test file, scored with the best weights after training")
+    p.add_argument("--test", help="test file, scored with the best weights after training (with --resume: added to "
+                                   "a run that has none, unless it holds data.test_fraction of train out)")
     p.add_argument("--out", required=True,
                    help="model directory to write (new or empty, unless --resume or --overwrite); one run "
                         "writes it at a time")
@@ -73,7 +74,7 @@ def _add_train(sub) -> None:
                        help="continue the run in --out exactly where its last checkpoint left it "
                             "(weights, optimizer, schedule, data position, RNG); --set may change train.lr, "
                             "clip, epochs, max_steps, the eval/save/log cadence, early_stop, device, threads, "
-                            "progress, and repeat any other value unchanged")
+                            "progress, and repeat any other value unchanged; --test may add a test file")
     group.add_argument("--init-from", metavar="DIR",
                        help="start from another model's weights; fresh optimizer and schedule. Same task: all of "
                             "them and its vocabulary (strict), unless --init-partial; another task: what matches "

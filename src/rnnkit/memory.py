@@ -15,6 +15,7 @@ import torch
 
 from rnnkit.config import Config, ModelConfig
 from rnnkit.errors import RnnkitError
+from rnnkit.nn.softmax import adaptive_outputs, cluster_units
 
 #: tensors of the optimizer's state per parameter (Adam: two moments; ASGD: the running average)
 OPTIMIZER_STATES = {"sgd": 0, "adam": 2, "adamw": 2, "rmsprop": 1, "asgd": 1}
@@ -37,21 +38,18 @@ def count_parameters(cfg: ModelConfig, vocab_size: int) -> int:
 
 def _adaptive_parameters(cfg: ModelConfig, hidden: int, vocab_size: int) -> int:
     """The adaptive softmax's parameters: a head (with bias) over the shortlist and one entry per cluster, and
-    per cluster a projection to hidden / div^(i+1) units and a layer over its words."""
-    cutoffs = [*cfg.adaptive_cutoffs, vocab_size]
-    head = (hidden + 1) * (cutoffs[0] + len(cutoffs) - 1)
-    tails = sum(int(hidden // cfg.adaptive_div ** (i + 1)) * (hidden + cutoffs[i + 1] - cutoffs[i])
-                for i in range(len(cutoffs) - 1))
-    return head + tails
+    per cluster a projection (no bias) to fewer units and a layer (no bias) over its words."""
+    head, words = adaptive_outputs(cfg, vocab_size)
+    tails = sum(units * (hidden + n) for units, n in zip(cluster_units(cfg, hidden), words, strict=True))
+    return (hidden + 1) * head + tails
 
 
 def softmax_width(cfg: ModelConfig, vocab_size: int) -> int:
     """Scores one token's loss computes at most: the vocabulary, or the adaptive head plus its largest cluster."""
     if cfg.softmax != "adaptive":
         return vocab_size
-    cutoffs = [*cfg.adaptive_cutoffs, vocab_size]
-    head = cutoffs[0] + len(cutoffs) - 1
-    return head + max(b - a for a, b in zip(cutoffs, cutoffs[1:], strict=False))
+    head, words = adaptive_outputs(cfg, vocab_size)
+    return head + max(words)
 
 
 def training_bytes(cfg: Config, vocab_size: int, steps: int, param_bytes: int = 4) -> tuple[int, str]:

@@ -77,6 +77,21 @@ class AdaptiveSoftmax(nn.AdaptiveLogSoftmaxWithLoss):
         return loss
 
 
+def adaptive_outputs(cfg: SoftmaxOptions, vocab_size: int) -> tuple[int, list[int]]:
+    """The adaptive softmax's output widths, as :class:`torch.nn.AdaptiveLogSoftmaxWithLoss` builds it: the head's
+    (the words below the first cutoff, plus one entry per cluster) and each cluster's words (the ids from its
+    cutoff up to the next, the last up to ``vocab_size``)."""
+    bounds = [*cfg.adaptive_cutoffs, vocab_size]
+    words = [end - start for start, end in zip(bounds, bounds[1:], strict=False)]
+    return bounds[0] + len(words), words
+
+
+def cluster_units(cfg: SoftmaxOptions, hidden_size: int) -> list[int]:
+    """The units each cluster projects the ``hidden_size`` input to before its layer over its words:
+    ``hidden_size // adaptive_div^(i+1)`` for cluster i, as torch builds them."""
+    return [int(hidden_size // cfg.adaptive_div ** (i + 1)) for i in range(len(cfg.adaptive_cutoffs))]
+
+
 def check_softmax(cfg: SoftmaxOptions, hidden_size: int, vocab_size: int | None) -> None:
     """What ``model.softmax`` and its keys must say for an output layer on ``hidden_size`` units (``vocab_size``
     None: not known yet, checked later). Errors name the keys."""
@@ -95,7 +110,7 @@ def check_softmax(cfg: SoftmaxOptions, hidden_size: int, vocab_size: int | None)
     if vocab_size is not None and cutoffs[-1] >= vocab_size:
         raise RnnkitError(f"model.adaptive_cutoffs {cutoffs} must each be below the vocabulary size {vocab_size:,} "
                           "(the last cluster holds the ids from the last cutoff up to it)")
-    smallest = int(hidden_size // cfg.adaptive_div ** len(cutoffs))
+    smallest = cluster_units(cfg, hidden_size)[-1]
     if smallest < 1:
         raise RnnkitError(f"model.adaptive_div {cfg.adaptive_div} leaves the last of {len(cutoffs)} clusters "
                           f"{smallest} units ({hidden_size} // {cfg.adaptive_div}^{len(cutoffs)}): lower it")

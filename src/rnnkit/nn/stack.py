@@ -84,8 +84,10 @@ def use_segments(rnns: nn.ModuleList, x: torch.Tensor, lengths: torch.Tensor) ->
     steps per segment under 32 steps, 1.0-1.2 at 4, 1.3-1.5 at 10; 1.1-2.3 at 64 steps whatever the
     segments, 2.2-7.6 at 200; with the first segment half the steps 1.0-1.5 under 32. Real batches: IMDB's (3-4
     segments over 130-200 steps) 3.5-6.9 best of 3 (9.7 on the median), Multi30k's sources (bidirectional, 4-9
-    segments over 11-19 steps, the first 8-10 steps) 0.95-1.2. Forward only: 0.6-1.2 at up to 4 steps per
-    segment (mostly below 1), 0.9-1.9 from 8 on or with the first segment half the steps.
+    segments over 11-19 steps, the first 8-10 steps) 0.95-1.2; unbucketed bidirectional ones (lengths in 10-30,
+    10-21 segments) 0.8-1.3, above 1.1 only for hidden 512 or batch 64 and hidden 256, so kept packed. Forward
+    only: 0.6-1.2 at up to 4 steps per segment (mostly below 1), 0.9-1.9 from 8 on or with the first segment half
+    the steps.
 
     GRU and plain RNN (ATen's loop either way: the gain is the unpacked backward): with gradients from 16 steps
     on, whatever the segments; else packed. Measured forward + backward, GRU (two runs) / tanh RNN / relu RNN:
@@ -154,12 +156,14 @@ class Segments:
             state: State) -> tuple[torch.Tensor, State]:
         """One direction of ``layer`` over sorted x (L, B, I) from a sorted state ((1, B, H), or an (h, c)
         pair of them) -> output (L, B, H), zeros past each length, and each sequence's state where its
-        length ends."""
+        length ends, both in x's dtype."""
         batch = x.size(1)
         outputs, ended = [], []
         for start, end, running in self.spans:
             out, state = run_direction(layer, weights, reverse, x[start:end, :running],
                                        map_state(state, lambda s, n=running: s[:, :n]))
+            # under autocast oneDNN returns bf16 and ATen its state's dtype: every segment hands on x's dtype
+            out, state = out.to(x.dtype), map_state(state, lambda s: s.to(x.dtype))
             outputs.append(F.pad(out, (0, 0, 0, batch - running)))
             ended.append(state)
         # the rows [still running after segment k, running in it) end with segment k: longest first
@@ -180,25 +184,24 @@ def run_segmented(rnns: nn.ModuleList, x: torch.Tensor, lengths: torch.Tensor, s
     direction runs forward over each sequence's valid part reversed, so it starts at the sequence's last valid
     step.
 
-    Under bf16 autocast the segments compute in bf16 (as the packed path's matrix products do, though it
-    returns fp32), and the outputs and final states may come back bf16 or fp32: it depends on which kernel
-    ran the segments, and in which order (ATen returns the dtype of the state it was given; a mix concatenates
-    to fp32). Callers use them inside the autocast context or cast them. GRU and plain RNN layers stay fp32
-    under CPU autocast, packed or in segments."""
+    Outputs and final states come back in x's dtype whichever kernels ran, as from the packed path for lengths
+    that differ (ATen's loop keeps its state's dtype): under bf16 autocast an LSTM's segments on oneDNN compute
+    in bf16 (as the packed path's matrix products do) and return bf16, which each segment casts back, so states
+    also pass from segment to segment in x's dtype. GRU and plain RNN layers compute in fp32 under CPU
+    autocast, packed or in segments."""
     steps = x.size(0)
     segments = Segments.of(lengths, steps, x.device)
     x = x[: segments.reverse.size(0)].index_select(1, segments.order)
+    initial = (zero_state(rnns, x.size(1), x.device, dtype=x.dtype) if state is None
+               else map_state(state, lambda s: s.index_select(1, segments.order)))
     final = []
     for k, layer in enumerate(rnns):
         directions = 2 if layer.bidirectional else 1
         weights = layer_weights(layer, weight_drop, training)  # one DropConnect mask for every segment
-        zeros = x.new_zeros(directions, x.size(1), layer.hidden_size)
-        initial = (((zeros, zeros) if isinstance(layer, nn.LSTM) else zeros) if state is None
-                   else map_state(state[k], lambda s: s.index_select(1, segments.order)))
         outputs, ends = [], []
         for d in range(directions):
             out, end = segments.run(layer, weights, d == 1, segments.flip(x) if d else x,
-                                    map_state(initial, lambda s, d=d: s[d: d + 1]))
+                                    map_state(initial[k], lambda s, d=d: s[d: d + 1]))
             outputs.append(segments.flip(out) if d else out)
             ends.append(end)
         x = torch.cat(outputs, -1)
@@ -240,11 +243,13 @@ def _packed_rows(packed: PackedSequence) -> torch.Tensor:
     return rows.to(packed.data.device)
 
 
-def zero_state(rnns: nn.ModuleList, batch: int, device: torch.device | None = None) -> list[State]:
-    """The zero initial state of every layer for ``batch`` sequences."""
+def zero_state(rnns: nn.ModuleList, batch: int, device: torch.device | None = None, *,
+               dtype: torch.dtype | None = None) -> list[State]:
+    """The zero initial state of every layer for ``batch`` sequences: (D, B, H), or an (h, c) pair of them
+    (D = 2 for a bidirectional layer); ``dtype`` None: torch's default dtype."""
     states = []
     for layer in rnns:
         directions = 2 if layer.bidirectional else 1
-        h = torch.zeros(directions, batch, layer.hidden_size, device=device)
+        h = torch.zeros(directions, batch, layer.hidden_size, device=device, dtype=dtype)
         states.append((h, h.clone()) if isinstance(layer, nn.LSTM) else h)
     return states

@@ -52,6 +52,7 @@ from rnnkit.api import (
     load,
     open_for_resume,
     prepare_config,
+    record_resume_changes,
     resume_changes,
     set_up_model_dir,
     weights_metadata,
@@ -108,6 +109,8 @@ def train_numpy(recipe: str | None = None, data: str | None = None, out: str | P
         trainer = NumpyTrainer(cfg, lm_task, out_dir)
         if not resume:
             held.enter_context(set_up_model_dir(cfg, lm_task, out_dir, "rnnkit train", overwrite))
+        else:
+            record_resume_changes(out_dir, cfg, changes)
         trainer.weights_metadata = weights_metadata(out_dir, cfg, trainer.backend)
         if resume:
             trainer.resume()
