@@ -14,8 +14,9 @@ process runs with 1 torch thread (``--threads 1``, ``OMP_NUM_THREADS=1``, ``OMP_
    validates the weights of that step without training further and writes model.safetensors, which
    ``--init-from`` reads. ``--pretrain-minutes 0`` takes the directories as they are.
 2. Fine-tuning, three classifiers AT ONCE with the same recipe settings, overrides and update budget
-   (``--steps``): ``scratch`` (``imdb-lm-lstm`` without ``--init-from``: the same architecture), ``lm``
-   (``imdb-lm-lstm --init-from LM_DIR --init-prefix encoder``) and ``sa`` (``imdb-sa-lstm --init-from AE_DIR``).
+   (``--steps``): ``scratch`` (``imdb-lm-lstm`` without ``--init-from``: the same architecture, its vocabulary
+   built from the reviews), ``lm`` (``imdb-lm-lstm --init-from LM_DIR --init-prefix encoder``) and ``sa``
+   (``imdb-sa-lstm --init-from AE_DIR``).
    ``train.freeze`` is emptied for all three (``--keep-freeze`` keeps the recipes' gradual unfreezing, which
    freezes the encoder for a whole epoch: the scratch model's random one too). Test accuracy is scored on
    ``--test-examples`` reviews drawn at random (seed 0) from ``test.jsonl.gz`` (0: all 25,000).
@@ -193,7 +194,7 @@ def finetune_runs(args, train: Path, test: Path) -> list[Run]:
     common = (QUICK_FINETUNE + QUICK_MODEL if args.quick else []) + args.overrides + [f"train.max_steps={args.steps}"]
     if not args.keep_freeze:
         common.append("train.freeze=''")  # YAML's empty string: no group frozen
-    specs = [("scratch", "imdb-lm-lstm", []),
+    specs = [("scratch", "imdb-lm-lstm", ["--set", "tokenizer.from_init=false"]),  # no source: its own vocabulary
              ("lm", "imdb-lm-lstm", ["--init-from", str(args.lm_dir), "--init-prefix", "encoder"]),
              ("sa", "imdb-sa-lstm", ["--init-from", str(args.ae_dir)])]
     runs = []

@@ -862,6 +862,27 @@ CASES: list[Case] = [
     Case("classify-train-init-prefix-not-needed", cli(*TRAIN_CLS, "--init-from", "{autoencoder}", "--init-prefix",
                                                        "encoder"), 2,
          "drop --init-prefix 'encoder' (without it the names match: ", files={"t.jsonl": LABELLED}),
+    # tokenizer.from_init: the --init-from model's tokenizer and vocabulary, which must exist and read text
+    Case("classify-train-from-init-without-init-from", cli(*TRAIN_CLS, *sets("tokenizer.from_init=true")), 2,
+         "tokenizer.from_init takes the tokenizer and vocabulary of the --init-from model: give --init-from DIR, or "
+         "set tokenizer.from_init false to build them from the training data", files={"t.jsonl": LABELLED}),
+    Case("autoencoder-train-from-init-without-init-from",
+         cli("train", "autoencoder", "--data", "{tmp}/t.jsonl", "--out", "{tmp}/m",
+             *sets(*AE_TINY, "tokenizer.from_init=true")), 2,
+         "tokenizer.from_init takes the tokenizer and vocabulary of the --init-from model",
+         files={"t.jsonl": LABELLED}),
+    Case("classify-train-from-init-numeric-source", cli(*TRAIN_CLS, "--init-from", "{numeric_classifier}",
+                                                         "--init-partial", *sets("tokenizer.from_init=true")), 2,
+         "{numeric_classifier}: tokenizer.from_init: this classify model reads no text with one tokenizer and "
+         "vocabulary (numeric input, or a seq2seq model's two sides)", files={"t.jsonl": LABELLED}),
+    Case("classify-train-from-init-seq2seq-source", cli(*TRAIN_CLS, "--init-from", "{s2s_model}",
+                                                         *sets("tokenizer.from_init=true")), 2,
+         "{s2s_model}: tokenizer.from_init: this seq2seq model reads no text with one tokenizer and vocabulary",
+         files={"t.jsonl": LABELLED}),
+    Case("classify-train-from-init-numeric-data", cli(*TRAIN_NPZ, "--init-from", "{autoencoder}",
+                                                       *sets("tokenizer.from_init=true")), 2,
+         "{tmp}/t.npz: tokenizer.from_init reads text with the --init-from model's tokenizer and vocabulary; this "
+         "training data is numeric sequences", files=GOOD_NPZ),
     Case("autoencoder-train-numeric", cli("train", "autoencoder", "--data", "{tmp}/t.npz", "--out", "{tmp}/m"), 2,
          "{tmp}/t.npz: an autoencoder reads texts (JSONL, CSV/TSV, plain lines or a folder of .txt files), not "
          "numeric sequences",

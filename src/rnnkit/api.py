@@ -456,7 +456,10 @@ def run(cfg: TaskConfig, out_dir: Path, device: torch.device, dist: dist_utils.D
             held.enter_context(open_for_resume(out_dir, cfg))
         seed_everything(cfg.train.seed)  # same initial weights on every rank
         strict = init_from is not None and transfer.is_strict(init_from, cfg.task, init_partial, init_prefix)
-        task = task_cls(cfg, dist, device, vocab_from=out_dir if resume else init_from if strict else None)
+        reused = out_dir if resume else init_from if strict else None  # its assets: tokenizer and vocabulary too
+        from_init = reused is None and task_cls.reads_text_from_init(cfg)  # tokenizer.from_init
+        task = task_cls(cfg, dist, device, vocab_from=reused,
+                        **({"text_from": transfer.text_reading(init_from)} if from_init else {}))
         if init_from is not None:
             report = transfer.init_model(task.model, init_from, task.vocabularies(), strict=strict,
                                          prefix=init_prefix)

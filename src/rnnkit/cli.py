@@ -81,7 +81,8 @@ def _add_train(sub) -> None:
     group.add_argument("--init-from", metavar="DIR",
                        help="start from another model's weights; fresh optimizer and schedule. Same task: all of "
                             "them and its vocabulary (strict), unless --init-partial; another task: what matches "
-                            "by name and shape, vocabulary rows by token, with a report")
+                            "by name and shape, vocabulary rows by token, with a report (--set "
+                            "tokenizer.from_init=true: its tokenizer and vocabulary too, every row copied)")
     p.add_argument("--init-prefix", metavar="PREFIX",
                    help="with --init-from: the part of the new model the source's weights go under, e.g. "
                         "encoder (an LM's embedding and stack into a classifier's encoder; with "

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from rnnkit.checkpoint import expected_tensors
+from rnnkit.data.tokenizers import Tokenizer
 from rnnkit.data.vocab import Vocab
 from rnnkit.errors import RnnkitError
 
@@ -304,6 +305,24 @@ def is_strict(model_dir: Path, task: str, partial: bool = False, prefix: str = "
     checked first): the same task, neither ``partial`` nor a ``prefix``. A strict run takes the source's
     vocabulary and tokenizer; any other copies what matches into a model built from its own data."""
     return check_source(model_dir) == task and not partial and not prefix
+
+
+def text_reading(model_dir: Path | None) -> tuple[Tokenizer, Vocab]:
+    """The (tokenizer, vocabulary) of the ``--init-from`` model ``model_dir`` (checked by :func:`is_strict`), for a
+    new run with ``tokenizer.from_init``: a clear error without one, or from a model that reads no text with one."""
+    from rnnkit.api import read_model_config
+    from rnnkit.tasks import get_task
+
+    if model_dir is None:
+        raise RnnkitError("tokenizer.from_init takes the tokenizer and vocabulary of the --init-from model: give "
+                          "--init-from DIR, or set tokenizer.from_init false to build them from the training data")
+    model_dir, cfg = read_model_config(model_dir)
+    reading = get_task(cfg.task).loaded_class.text_reading(model_dir)
+    if reading is None:
+        raise RnnkitError(f"tokenizer.from_init: this {cfg.task} model reads no text with one tokenizer and "
+                          "vocabulary (numeric input, or a seq2seq model's two sides): set tokenizer.from_init false "
+                          "to build this run's own", model_dir)
+    return reading
 
 
 def init_model(target: nn.Module, model_dir: Path, target_vocabs: dict[str, Vocab], *, strict: bool = False,

@@ -49,7 +49,7 @@ from rnnkit.nn.softmax import SoftmaxOptions, check_softmax
 from rnnkit.nn.stack import describe_padded
 from rnnkit.tasks.autoencoder_config import CELLS, AutoencoderConfig
 from rnnkit.tasks.base import LoadedModel, LossResult, Task
-from rnnkit.tasks.classify import VOCAB_FILE, freezing, text_vocabulary
+from rnnkit.tasks.classify import VOCAB_FILE, freezing, source_reading, text_vocabulary
 from rnnkit.tasks.seq2seq import SearchOptions, check_alpha, search
 
 #: what an autoencoder run can lower when its model does not fit
@@ -165,17 +165,22 @@ class AutoencoderTask(Task):
                          "model.hidden_size", "model.layers", "model.softmax", "model.adaptive_cutoffs",
                          "model.adaptive_div")
 
-    def __init__(self, cfg: AutoencoderConfig, dist: DistInfo, device: torch.device, vocab_from: Path | None = None):
+    def __init__(self, cfg: AutoencoderConfig, dist: DistInfo, device: torch.device, vocab_from: Path | None = None,
+                 text_from: tuple[Tokenizer, Vocab] | None = None):
         super().__init__(cfg, dist, device, vocab_from)
         d, t = cfg.data, cfg.train
         if not d.train:
             raise RnnkitError("no training data: give --data FILE (or set data.train in the recipe)")
         if d.truncate not in TRUNCATE:
             raise RnnkitError(f"unknown data.truncate '{d.truncate}' ({' | '.join(TRUNCATE)})")
-        check_model(cfg, cfg.tokenizer.vocab_size or None)  # before reading: the built vocabulary is checked again
+        # before reading: the built vocabulary is checked again
+        check_model(cfg, len(text_from[1]) if text_from else cfg.tokenizer.vocab_size or None)
         train, valid = self._splits()
+        self.text_from_init = text_from is not None
         if vocab_from is not None:
             self.tokenizer, self.vocab = Autoencoder.assets(vocab_from)
+        elif text_from is not None:  # tokenizer.from_init
+            self.tokenizer, self.vocab = source_reading(cfg.tokenizer, text_from, dist)
         else:
             self.tokenizer, self.vocab = text_vocabulary(cfg.tokenizer, train.texts, d.train)
         train_ids, valid_ids = (encode_texts(x, self.tokenizer, self.vocab, d.max_length, d.truncate)
@@ -199,6 +204,10 @@ class AutoencoderTask(Task):
         scores = cfg.train.batch_size * steps * softmax_width(cfg.model, vocab_size)
         needed = model_training_bytes(sum(p.numel() for p in shapes.parameters()), cfg.train, scores)
         check_fits(*needed, self.device, MODEL_ADVICE)
+
+    @classmethod
+    def reads_text_from_init(cls, cfg: AutoencoderConfig) -> bool:
+        return cfg.tokenizer.from_init
 
     def on_epoch_start(self, epoch: int, model: nn.Module) -> None:
         """train.freeze / train.unfreeze_after, as the classifier's."""
@@ -229,7 +238,8 @@ class AutoencoderTask(Task):
         m = self.cfg.model
         softmax = f" (adaptive softmax, cutoffs {m.adaptive_cutoffs})" if m.softmax == "adaptive" else ""
         padded = describe_padded(self.model.encoder.rnns, self.device)
-        return (f"autoencoder: {params:,} parameters; vocabulary {len(self.vocab):,}; {m.layers} x {m.encoder} "
+        source = " (the --init-from model's)" if self.text_from_init else ""
+        return (f"autoencoder: {params:,} parameters; vocabulary {len(self.vocab):,}{source}; {m.layers} x {m.encoder} "
                 f"encoder (padded batches {padded}) -> state decoder{softmax}; {self.sizes[0]:,} training / "
                 f"{self.sizes[1]:,} validation texts "
                 f"({self.train_data.num_tokens:,} tokens to reconstruct)")
@@ -261,6 +271,10 @@ class Autoencoder(LoadedModel):
     @staticmethod
     def assets(model_dir: Path) -> tuple[Tokenizer, Vocab]:
         return load_tokenizer(model_dir), Vocab.load(model_dir / VOCAB_FILE)
+
+    @classmethod
+    def text_reading(cls, model_dir: Path) -> tuple[Tokenizer, Vocab]:
+        return cls.assets(model_dir)
 
     @classmethod
     def checked_parts(cls, model_dir: Path, cfg: AutoencoderConfig, weights: Path | None = None,

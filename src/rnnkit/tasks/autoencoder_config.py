@@ -1,9 +1,9 @@
 """The sequence autoencoder's config sections (SA-LSTM, Dai & Le 2015): unlabelled texts in, the same texts out.
 
 ``data`` reads texts as the classifier does (JSONL's text field, CSV/TSV's text column, or one text per line;
-labels are ignored); ``tokenizer`` is the classifier's, and ``model`` names its sizes with the classifier's keys,
-so a recipe's values carry over and ``rnnkit train classify --init-from AE_DIR`` copies the embedding and the
-encoder by name (``encoder.embedding.weight``, ``encoder.rnns.{k}.*``).
+labels are ignored); ``tokenizer`` is the classifier's (``from_init`` included), and ``model`` names its sizes
+with the classifier's keys, so a recipe's values carry over and ``rnnkit train classify --init-from AE_DIR``
+copies the embedding and the encoder by name (``encoder.embedding.weight``, ``encoder.rnns.{k}.*``).
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rnnkit.config import TaskConfig, at_least, fraction
-from rnnkit.tasks.classify_config import ClassifyTrainConfig
-from rnnkit.tasks.lm_config import TokenizerConfig
+from rnnkit.tasks.classify_config import ClassifyTrainConfig, TextTokenizerConfig
 
 CELLS = ("rnn_tanh", "rnn_relu", "gru", "lstm")
 
@@ -54,6 +53,6 @@ class AutoencoderModel:
 class AutoencoderConfig(TaskConfig):
     task: str = "autoencoder"  # the task these sections belong to
     data: AutoencoderData = field(default_factory=AutoencoderData)
-    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    tokenizer: TextTokenizerConfig = field(default_factory=TextTokenizerConfig)
     model: AutoencoderModel = field(default_factory=AutoencoderModel)
     train: ClassifyTrainConfig = field(default_factory=ClassifyTrainConfig)

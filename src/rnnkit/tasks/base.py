@@ -82,6 +82,13 @@ class LoadedModel:
         weight transfer (``--init-from``) maps those parameters' rows by token. Default: none."""
         return {}
 
+    @classmethod
+    def text_reading(cls, model_dir: Path) -> tuple[Any, Any] | None:
+        """The (tokenizer, vocabulary) the checked model directory ``model_dir`` reads all its text with: what a
+        run started from it with ``tokenizer.from_init`` takes. None: it has no one reading of text (numeric
+        input; a seq2seq model's two sides). Default: None."""
+        return None
+
 
 class Task:
     """One training run's data, vocabulary and model, and how to score them; a subclass per task.
@@ -105,9 +112,11 @@ class Task:
     - ``data_folders``: ``--data DIR`` may name a data set that is a folder (see :func:`rnnkit.api.find_splits`).
 
     An instance is built by ``Task(cfg, dist, device, vocab_from=None)`` (``vocab_from``: a model
-    directory whose assets to reuse: resume, --init-from) and has ``model`` (a torch module) and
+    directory whose assets to reuse: resume, a same-task --init-from) and has ``model`` (a torch module) and
     ``train_data`` (``.plan(epoch) -> list of specs``, ``.batch(spec) -> batch`` with ``.to(device)``,
-    ``.num_tokens``).
+    ``.num_tokens``). A new run from another model (--init-from of another task, or with --init-prefix /
+    --init-partial) whose config :meth:`reads_text_from_init` gets ``text_from=(tokenizer, vocabulary)`` too:
+    the source's (:meth:`LoadedModel.text_reading`), to read its text with instead of building its own.
     """
 
     name: ClassVar[str]
@@ -128,6 +137,12 @@ class Task:
 
     def __init__(self, cfg: Any, dist: Any, device: Any, vocab_from: Path | None = None):
         self.cfg, self.dist, self.device = cfg, dist, device
+
+    @classmethod
+    def reads_text_from_init(cls, cfg: Any) -> bool:
+        """Whether ``cfg`` asks a run started from another model to take that model's tokenizer and vocabulary
+        (``text_from``; classify and autoencoder: ``tokenizer.from_init``). Default: False."""
+        return False
 
     @classmethod
     def find_data(cls, path: str | Path, cfg: Any) -> dict[str, str]:

@@ -56,7 +56,12 @@ from rnnkit.models.classifier import SequenceClassifier
 from rnnkit.nn.rnn import describe_kernels
 from rnnkit.nn.stack import describe_padded
 from rnnkit.tasks.base import LoadedModel, LossResult, Task
-from rnnkit.tasks.classify_config import ClassifierTrainConfig, ClassifyConfig, ClassifyTrainConfig
+from rnnkit.tasks.classify_config import (
+    ClassifierTrainConfig,
+    ClassifyConfig,
+    ClassifyTrainConfig,
+    TextTokenizerConfig,
+)
 from rnnkit.tasks.lm_config import TokenizerConfig
 from rnnkit.transfer import LABELS_ROLE, RowNames
 
@@ -160,6 +165,27 @@ def text_vocabulary(cfg: TokenizerConfig, texts: list[str], path: str) -> tuple[
         raise RnnkitError(f"the vocabulary holds only the special tokens: no token of the training texts is kept "
                           f"with tokenizer.min_freq {cfg.min_freq}", path)
     return tokenizer, vocab
+
+
+def source_reading(cfg: TextTokenizerConfig, text_from: tuple[Tokenizer, Vocab],
+                   dist: DistInfo) -> tuple[Tokenizer, Vocab]:
+    """tokenizer.from_init: the --init-from model's tokenizer and vocabulary (``text_from``). The rule is that
+    the source's win: its reading keys (kind, lowercase, split_punctuation) replace ``cfg``'s, so config.yaml and
+    the weights' fingerprint say how this run reads text, and a line names each key changed."""
+    tokenizer, vocab = text_from
+    changed = []
+    for key, value in tokenizer.options().items():
+        if getattr(cfg, key) != value:
+            changed.append(f"tokenizer.{key} {_yaml(getattr(cfg, key))} -> {_yaml(value)}")
+            setattr(cfg, key, value)
+    if changed and dist.is_main:
+        print(f"tokenizer.from_init: reading text as the --init-from model does: {', '.join(changed)}", flush=True)
+    return tokenizer, vocab
+
+
+def _yaml(value: object) -> str:
+    """A config value as config.yaml writes it (true, not True)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 @dataclasses.dataclass
@@ -309,12 +335,14 @@ class ClassifyTask(Task):
                          "model.embedding_size", "model.hidden_size", "model.layers", "model.bidirectional",
                          "model.pooling", "model.head_hidden", "model.joint")
 
-    def __init__(self, cfg: ClassifyConfig, dist: DistInfo, device: torch.device, vocab_from: Path | None = None):
+    def __init__(self, cfg: ClassifyConfig, dist: DistInfo, device: torch.device, vocab_from: Path | None = None,
+                 text_from: tuple[Tokenizer, Vocab] | None = None):
         super().__init__(cfg, dist, device, vocab_from)
         _check_data_config(cfg)
         _check_joint_weight(cfg)
         train, valid, self.held_test = _splits(cfg)
-        self.reader = self._reader(train, vocab_from)
+        self.text_from_init = text_from is not None
+        self.reader = self._reader(train, vocab_from, text_from)
         train_set = self.reader.encode(train)
         self.valid_set = self.reader.encode(valid)
         self.collated_valid: list[tuple[list[int], ClassifyBatch]] | None = None  # see _valid_batches
@@ -340,9 +368,15 @@ class ClassifyTask(Task):
         """train.freeze / train.unfreeze_after: the groups still frozen in ``epoch`` stop training."""
         self.freezing.apply(epoch, model)
 
-    def _reader(self, train: Examples, vocab_from: Path | None) -> InputReader:
+    @classmethod
+    def reads_text_from_init(cls, cfg: ClassifyConfig) -> bool:
+        return cfg.tokenizer.from_init
+
+    def _reader(self, train: Examples, vocab_from: Path | None,
+                text_from: tuple[Tokenizer, Vocab] | None) -> InputReader:
         """Labels, tokenizer and vocabulary (text) or step width (numeric): from the training data, or the
-        model directory ``vocab_from`` (a resume; a same-task --init-from)."""
+        model directory ``vocab_from`` (a resume; a same-task --init-from); ``text_from``: the tokenizer and
+        vocabulary of the --init-from model (tokenizer.from_init), the labels from the data."""
         d = self.cfg.data
         labels = label_set(train.labels)
         if len(labels) < 2:  # (a source's labels would not make a second class: checked before they are taken)
@@ -352,8 +386,12 @@ class ClassifyTask(Task):
             parts = Classifier.assets(vocab_from)
             return dataclasses.replace(parts, max_length=d.max_length, side=d.truncate)
         if train.numeric:
+            if text_from is not None:
+                raise RnnkitError("tokenizer.from_init reads text with the --init-from model's tokenizer and "
+                                  "vocabulary; this training data is numeric sequences", d.train)
             return InputReader(labels, features=train.features.shape[2], max_length=d.max_length, side=d.truncate)
-        tokenizer, vocab = text_vocabulary(self.cfg.tokenizer, train.texts, d.train)
+        tokenizer, vocab = (source_reading(self.cfg.tokenizer, text_from, self.dist) if text_from is not None
+                            else text_vocabulary(self.cfg.tokenizer, train.texts, d.train))
         return InputReader(labels, tokenizer, vocab, max_length=d.max_length, side=d.truncate)
 
     def save_assets(self, out_dir: Path) -> None:
@@ -376,8 +414,11 @@ class ClassifyTask(Task):
             layers = self.model.encoder.rnns
             path = encoder_path(layers, bool(self.reader.features), self.cfg.train.batch_size, self.device, True)
             encoder = f"{m.layers} x torch.nn.{type(layers[0]).__name__} ({path})"
-        inputs = (f"{self.reader.features} features per step" if self.reader.features
-                  else f"vocabulary {len(self.reader.vocab):,}")
+        if self.reader.features:
+            inputs = f"{self.reader.features} features per step"
+        else:
+            source = " (the --init-from model's)" if self.text_from_init else ""
+            inputs = f"vocabulary {len(self.reader.vocab):,}{source}"
         if self.joint:
             encoder += f", joint {m.joint} (weight {self.cfg.train.joint_weight:g})"
         return (f"classify: {params:,} parameters; {inputs}; {encoder}, {m.pooling} pooling; "
@@ -509,6 +550,11 @@ class Classifier(LoadedModel):
 
     def vocabularies(self) -> dict[str, Vocab | RowNames]:
         return self.reader.vocabularies()
+
+    @classmethod
+    def text_reading(cls, model_dir: Path) -> tuple[Tokenizer, Vocab] | None:
+        reader = cls.assets(model_dir)
+        return (reader.tokenizer, reader.vocab) if reader.vocab else None  # a numeric classifier reads no text
 
     def kernel_path(self, verb: str, batch_size: int = 0, **_) -> str:
         if self.config.model.encoder == "bag":

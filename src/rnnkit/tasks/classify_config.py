@@ -1,7 +1,8 @@
 """The classification task's config sections (torch-free: the model module imports them).
 
 ``data`` says where the labelled examples are and how they are read, cut and split; ``tokenizer`` is the
-LM's (so an LM's vocabulary and a classifier's read text alike, and ``--init-from`` maps their rows);
+LM's (so an LM's vocabulary and a classifier's read text alike, and ``--init-from`` maps their rows) with
+``from_init`` (the autoencoder's too: :class:`TextTokenizerConfig`);
 ``model`` is the classifier; ``train`` is the shared :class:`rnnkit.config.TrainConfig` with defaults for
 classifiers (Adam 1e-3, batches of 32: seed 003).
 """
@@ -44,6 +45,18 @@ class ClassifyData:
     augment_shift: int = at_least(0, 0)
     augment_rotate: float = ranged(0.0, 0, 180)
     augment_scale: float = fraction(0.0)
+
+
+@dataclass
+class TextTokenizerConfig(TokenizerConfig):
+    """The LM's tokenizer keys, and whether a run started from another model takes that model's tokenizer and
+    vocabulary (classifier and autoencoder)."""
+
+    # with --init-from a model of another task (or --init-prefix / --init-partial): read text with its tokenizer
+    # and vocabulary instead of building them from the training data, so every embedding row is copied (ULMFiT,
+    # Dai & Le 2015). The source's kind, lowercase and split_punctuation replace this run's; vocab_size,
+    # min_freq and spm_* are not used. Needs --init-from; a resumed run reads its own saved vocabulary
+    from_init: bool = False
 
 
 @dataclass
@@ -101,7 +114,7 @@ class ClassifierTrainConfig(ClassifyTrainConfig):
 class ClassifyConfig(TaskConfig):
     task: str = "classify"  # the task these sections belong to
     data: ClassifyData = field(default_factory=ClassifyData)
-    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    tokenizer: TextTokenizerConfig = field(default_factory=TextTokenizerConfig)
     model: ClassifyModel = field(default_factory=ClassifyModel)
     train: ClassifierTrainConfig = field(default_factory=ClassifierTrainConfig)
 

@@ -347,6 +347,10 @@ class LanguageModel(LoadedModel):
         return {"vocab": self.vocab}
 
     @classmethod
+    def text_reading(cls, model_dir: Path) -> tuple[Tokenizer, Vocab]:
+        return load_tokenizer(model_dir), Vocab.load(model_dir / VOCAB_FILE)
+
+    @classmethod
     def checked_parts(cls, model_dir: Path, cfg: LMConfig, weights: Path | None = None,
                       dtype: torch.dtype = torch.float32) -> tuple[Tokenizer, Vocab]:
         """The tokenizer and vocabulary of ``model_dir`` (each file type-checked), once the header of
