@@ -8,7 +8,8 @@ One table, ``CASES``. Each row is plain data, ``Case(id, run, expect, message, f
              ``generate`` (methods of ``rnnkit.load("{model}")``), ``train_numpy``, ``load_numpy``,
              ``generate_numpy`` (``load_numpy("{model}").generate``), ``classify``
              (``rnnkit.load("{classifier}").classify``), ``reconstruct`` (``rnnkit.load("{autoencoder}")``'s),
-             ``translate``, ``attention``, ``evaluate_seq2seq`` (methods of ``rnnkit.load("{s2s_model}")``).
+             ``translate``, ``attention``, ``evaluate_seq2seq`` (methods of ``rnnkit.load("{s2s_model}")``),
+             ``evaluate_classifier`` (``rnnkit.load("{classifier}").evaluate``).
 ``expect``   CLI: the exit status (2: a user error; argparse's own errors exit 2 too).
              API: the exception class (``RnnkitError``, ``TypeError``, ``ValueError``).
 ``message``  a fragment the one error line (CLI) or the exception text (API) must contain.
@@ -188,6 +189,19 @@ def bad_labelled(id_: str, content: str, message: str, name: str = "t.jsonl", ex
 
 
 GOOD_NPZ = {"t.npz": npz_bytes(X=[[[0.0, 1.0]], [[1.0, 0.0]]] * 6, y=["a", "b"] * 6)}
+EVAL_FILES = {"e.jsonl": '{"text": "x y", "label": "xy"}\n'}  # a file to evaluate {classifier} on
+CLASSIFIER_COPY = {"mc": ("copy", "{classifier}"), **EVAL_FILES}
+
+
+def _npz_object_labels() -> bytes:
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.savez(buf, X=np.zeros((2, 1, 1)), y=np.array([1, None], dtype=object))
+    return buf.getvalue()
+
+
+NPZ_OBJECT_LABELS = _npz_object_labels()
 
 CASES: list[Case] = [
     # ------------------------------------------------------------------------------ argparse, every verb
@@ -1313,6 +1327,82 @@ CASES: list[Case] = [
     Case("api-train-s2s-unknown-lm-key", api("train", task="seq2seq", data="{pairs}", out="{tmp}/m",
                                              overrides=[*S2S_TINY, "train.bptt=5"]), E,
          "unknown config key 'train.bptt'"),
+    # ------------------------------------------------------------------------------ output files (review s9, 1)
+    # never replaced unasked (--overwrite), never the data read, never a file in a model directory
+    Case("evaluate-json-is-the-data", cli("evaluate", "{classifier}", "--data", "{tmp}/e.jsonl", "--json",
+                                          "{tmp}/e.jsonl"), 2,
+         "{tmp}/e.jsonl: --json names the --data file: rnnkit does not write over its input", files=EVAL_FILES),
+    Case("evaluate-json-is-the-data-overwrite", cli("evaluate", "{classifier}", "--data", "{tmp}/e.jsonl", "--json",
+                                                    "./e.jsonl", "--overwrite"), 2,
+         "--json names the --data file", files=EVAL_FILES),
+    Case("evaluate-confusion-png-is-the-data-overwrite", cli("evaluate", "{classifier}", "--data", "{tmp}/e.jsonl",
+                                                             "--confusion-png", "{tmp}/e.jsonl", "--overwrite"), 2,
+         "{tmp}/e.jsonl: --confusion-png names the --data file", files=EVAL_FILES),
+    Case("evaluate-json-in-the-data-folder", cli("evaluate", "{classifier}", "--data", "{tmp}/d", "--json",
+                                                 "{tmp}/d/xy/m.json"), 2,
+         "{tmp}/d/xy/m.json: --json names the --data folder", files={"d/xy/1.txt": "x y\n", "d/yx/1.txt": "y x\n"}),
+    Case("evaluate-confusion-png-over-the-weights", cli("evaluate", "{tmp}/mc", "--data", "{tmp}/e.jsonl",
+                                                        "--confusion-png", "{tmp}/mc/model.safetensors",
+                                                        "--overwrite"), 2,
+         "{tmp}/mc/model.safetensors: --confusion-png: {tmp}/mc is a model directory", files=CLASSIFIER_COPY),
+    Case("evaluate-json-over-the-labels", cli("evaluate", "{tmp}/mc", "--data", "{tmp}/e.jsonl", "--json",
+                                              "{tmp}/mc/labels.json", "--overwrite"), 2,
+         "{tmp}/mc/labels.json: --json: {tmp}/mc is a model directory", files=CLASSIFIER_COPY),
+    Case("evaluate-json-new-in-a-model-dir", cli("evaluate", "{classifier}", "--data", "{tmp}/e.jsonl", "--json",
+                                                 "{tmp}/mc/checkpoint/m.json"), 2,
+         "--json: {tmp}/mc is a model directory", files=CLASSIFIER_COPY),
+    Case("evaluate-json-exists", cli("evaluate", "{classifier}", "--data", "{tmp}/e.jsonl", "--json", "{tmp}/m.json"),
+         2, "{tmp}/m.json: --json: the file exists, and rnnkit does not replace a file unasked (give a new name, or "
+         "--overwrite", files={**EVAL_FILES, "m.json": "mine\n"}),
+    Case("evaluate-confusion-png-exists", cli("evaluate", "{classifier}", "--data", "{tmp}/e.jsonl", "--confusion-png",
+                                              "{tmp}/c.png"), 2, "{tmp}/c.png: --confusion-png: the file exists",
+         files={**EVAL_FILES, "c.png": "mine\n"}),
+    Case("evaluate-lm-json-exists", cli("evaluate", "{model}", "--data", "{valid}", "--json", "{tmp}/m.json"), 2,
+         "{tmp}/m.json: --json: the file exists", files={"m.json": "mine\n"}),
+    Case("evaluate-lm-json-over-the-model-config", cli("evaluate", "{tmp}/mc", "--data", "{valid}", "--json",
+                                                       "{tmp}/mc/config.yaml", "--overwrite"), 2,
+         "--json: {tmp}/mc is a model directory", files=MODEL_COPY),
+    Case("api-evaluate-classifier-confusion-png-exists", api("evaluate_classifier", path="{tmp}/e.jsonl",
+                                                             confusion_png="{tmp}/c.png"), E,
+         "{tmp}/c.png: --confusion-png: the file exists", files={**EVAL_FILES, "c.png": "mine\n"}),
+    Case("api-evaluate-classifier-overwrite-not-bool", api("evaluate_classifier", path="{tmp}/e.jsonl",
+                                                           confusion_png="{tmp}/c.png", overwrite="yes"), TypeError,
+         "overwrite must be True or False, got str 'yes'", files=EVAL_FILES),
+    translate("output-exists", "{s2s_text}", "--output", "{tmp}/o.txt", message="{tmp}/o.txt: --output: the file "
+              "exists", files={"o.txt": "mine\n"}),
+    translate("attention-plot-exists", "{s2s_text}", "--attention-plot", "{tmp}/a.png",
+              message="{tmp}/a.png: --attention-plot: the file exists", files={"a.png": "mine\n"}),
+    translate("output-is-the-input-overwrite", "--input", "{tmp}/in.txt", "--output", "{tmp}/in.txt", "--overwrite",
+              message="--output names the --input file", files={"in.txt": "{s2s_text}\n"}),
+    translate("output-in-the-model-dir", "{s2s_text}", "--output", "{tmp}/mc/out.txt", message="--output: {tmp}/mc is "
+              "a model directory", files=S2S_COPY),
+    # ------------------------------------------------------------------------------ labelled data (review s9)
+    bad_labelled("csv-unclosed-quote", 'text,label\nx y,xy\n"y x,yx\nx c y,xy\n',
+                 "{tmp}/t.csv:3: 1 columns, the header has 2 (a quoted field opened on line 3 runs to line 4: is a "
+                 "quote left open?)", "t.csv", ("--valid", "{tmp}/t.csv")),
+    bad_labelled("label-nan", LABELLED + '{"text": "x y", "label": NaN}\n',
+                 "{tmp}/t.jsonl:21: the label is nan: not a class (a label must be a finite number or a string)"),
+    bad_labelled("label-infinity", LABELLED + '{"text": "x y", "label": -Infinity}\n', "{tmp}/t.jsonl:21: the label "
+                 "is -inf: not a class"),
+    bad_labelled("label-with-a-tab", LABELLED + '{"text": "x y", "label": "x\\ty"}\n', "{tmp}/t.jsonl:21: the label "
+                 "'x\\ty' holds a control character (a tab or line break): rnnkit prints one label per line"),
+    bad_labelled("label-with-a-line-break", LABELLED + '{"text": "x y", "label": "x\\ny"}\n',
+                 "{tmp}/t.jsonl:21: the label 'x\\ny' holds a control character"),
+    bad_labelled("one-class-init-from-the-same-task", '{"text": "x y", "label": "xy"}\n' * 20,
+                 "{tmp}/t.jsonl: every training example has the label 'xy': a classifier needs two classes at least",
+                 extra=("--init-from", "{classifier}")),
+    Case("classify-train-npz-y-nan", cli(*TRAIN_NPZ), 2, "{tmp}/t.npz: y[1] is nan: not a class",
+         files={"t.npz": npz_bytes(X=[[[1.0]], [[2.0]]], y=[0.0, float("nan")])}),
+    Case("classify-train-npz-y-bytes-not-utf8", cli(*TRAIN_NPZ), 2, "{tmp}/t.npz: y[0] is a byte string that is not "
+         "UTF-8", files={"t.npz": npz_bytes(X=[[[1.0]], [[2.0]]], y=[b"\xff", b"a"])}),
+    Case("classify-train-npz-y-objects", cli(*TRAIN_NPZ), 2, "{tmp}/t.npz: holds an object array as y: store the "
+         "labels as numbers or strings", files={"t.npz": NPZ_OBJECT_LABELS}),
+    Case("classify-train-npz-y-complex", cli(*TRAIN_NPZ), 2, "{tmp}/t.npz: y[0] must be a string or a number, got "
+         "(1+2j)", files={"t.npz": npz_bytes(X=[[[1.0]], [[2.0]]], y=[1 + 2j, 1j])}),
+    Case("classify-train-npz-x-complex", cli(*TRAIN_NPZ), 2, "{tmp}/t.npz: X holds complex numbers (complex128): the "
+         "features must be real", files={"t.npz": npz_bytes(X=[[[1j]], [[2.0]]], y=["a", "b"])}),
+    Case("classify-input-after-texts", cli("classify", "{classifier}", "--input", "{tmp}/in.txt", "extra"), 2,
+         "give the texts to classify or --input FILE (one of them)", files={"in.txt": "x y\n"}),
 ]
 
 
@@ -1481,7 +1571,8 @@ def _run_api(entry: str, kwargs: dict[str, Any], inputs: dict[str, str]) -> Base
              "reconstruct": lambda **kw: rnnkit.load(inputs["autoencoder"]).reconstruct(**kw),
              "translate": lambda **kw: rnnkit.load(s2s_model).translate(**kw),
              "attention": lambda **kw: rnnkit.load(s2s_model).attention(**kw),
-             "evaluate_seq2seq": lambda **kw: rnnkit.load(s2s_model).evaluate(**kw)}
+             "evaluate_seq2seq": lambda **kw: rnnkit.load(s2s_model).evaluate(**kw),
+             "evaluate_classifier": lambda **kw: rnnkit.load(inputs["classifier"]).evaluate(**kw)}
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             calls[entry](**kwargs)

@@ -138,7 +138,8 @@ def test_a_numeric_lstm_learns_parity_through_a_linear_input_layer() -> None:
     model = SequenceClassifier(ClassifyModel(encoder="lstm", embedding_size=8, hidden_size=16), 2, features=1)
     fit(model, *parity_features(512, 1), steps=300)
     assert accuracy(model, *parity_features(400, 2)) > 0.95
-    assert "encoder.input.weight" in dict(model.named_parameters()) and model.vocab_parameters() == {}
+    assert "encoder.input.weight" in dict(model.named_parameters()) and model.vocab_parameters() == {
+        "head.output.weight": "labels", "head.output.bias": "labels"}  # no token rows: only the classes' rows
 
 
 # lengths (shortest, longest) of the invariance batches: under no_grad an LSTM on a CPU runs 3-8 packed (6 lengths
@@ -173,7 +174,8 @@ def test_the_parameter_names_are_the_shared_ones() -> None:
     names = set(dict(text_model(encoder="lstm", layers=2, pooling="attention", head_hidden=4).named_parameters()))
     assert {"encoder.embedding.weight", "encoder.rnns.0.weight_ih_l0", "encoder.rnns.1.weight_hh_l0",
             "pool.project.weight", "pool.score.weight", "head.hidden.weight", "head.output.bias"} <= names
-    assert text_model().vocab_parameters() == {"encoder.embedding.weight": "vocab"}
+    assert text_model().vocab_parameters() == {"encoder.embedding.weight": "vocab", "head.output.weight": "labels",
+                                               "head.output.bias": "labels"}
     with pytest.raises(ValueError, match="a bag of embeddings has no last state"):
         text_model(encoder="bag", pooling="last")
 

@@ -141,7 +141,7 @@ def test_overwrite_and_resume_refuse_a_folder_without_the_marker(capsys, tmp_pat
     assert snapshot(legacy) == before
 
 
-def test_json_output_refuses_links_folders_and_devices(capsys, tmp_path: Path, tiny_model: Path) -> None:
+def test_json_output_refuses_links_folders_devices_and_files_unasked(capsys, tmp_path: Path, tiny_model: Path) -> None:
     data = tiny_model.parent / "valid.txt"
     target = write_lines(tmp_path / "precious.txt", ["keep me"])
     link = tmp_path / "link.json"
@@ -155,7 +155,9 @@ def test_json_output_refuses_links_folders_and_devices(capsys, tmp_path: Path, t
                                                             "--json", fifo)
     assert "--json names a folder" in fails(capsys, "evaluate", tiny_model, "--data", data, "--json", tmp_path)
     plain = write_lines(tmp_path / "old.json", ["{}"])
-    rc, _, err = cli(capsys, "evaluate", tiny_model, "--data", data, "--json", plain)
+    assert "--json: the file exists" in fails(capsys, "evaluate", tiny_model, "--data", data, "--json", plain)
+    assert plain.read_text(encoding="utf-8") == "{}\n"  # replaced only when asked
+    rc, _, err = cli(capsys, "evaluate", tiny_model, "--data", data, "--json", plain, "--overwrite")
     assert rc == 0, err
     assert "ppl" in json.loads(plain.read_text(encoding="utf-8"))
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

@@ -7,11 +7,12 @@
                     [--device auto|cpu|cuda] [--backend torch|numpy]
     rnnkit generate DIR [--prompt TEXT] [-n N] [--greedy | --temperature T --top-k K --top-p P] [--seed S]
                     [--num-samples K] [--backend torch|numpy] [-v]     (prints as it generates)
-    rnnkit translate DIR [TEXT ...] [--input FILE] [--output FILE] [--beam N] [--n-best K] [--alpha A]
+    rnnkit translate DIR [TEXT ...] [--input FILE] [--output FILE [--overwrite]] [--beam N] [--n-best K] [--alpha A]
                     [--batch-size N] [--max-length-ratio R] [--truncate] [--attention-plot PNG]
                     [--temperature T --top-k K --top-p P --seed S] [-v]   (stdin line by line without TEXT)
-    rnnkit evaluate DIR --data PATH [--json FILE] [--backend torch|numpy] [-v]
+    rnnkit evaluate DIR --data PATH [--json FILE [--overwrite]] [--backend torch|numpy] [-v]
     rnnkit evaluate DIR --src FILE --ref FILE [--beam N] [--json FILE]   (a seq2seq model; or --data PAIRS.tsv)
+    rnnkit evaluate DIR --data PATH [--confusion-png FILE] [--json FILE] [--overwrite]   (a classifier)
     rnnkit classify DIR [TEXT ...] [--input FILE] [--probs] [--batch-size N]
     rnnkit reconstruct DIR [TEXT ...] [--input FILE] [--beam N] [--alpha A] [--batch-size N]   (an autoencoder)
     rnnkit gradcheck --cell rnn|gru|lstm
@@ -53,7 +54,9 @@ def _add_train(sub) -> None:
 
     p = sub.add_parser("train", help="train a model", description="Train a model into a model directory.")
     p.add_argument("task", choices=task_names(),
-                   help="the task (lm: language model; seq2seq: sequence to sequence); its recipes say which")
+                   help="the task (lm: language model; seq2seq: sequence to sequence; classify: sequence "
+                        "classification; autoencoder: sequence autoencoder, a classifier's pretraining); its "
+                        "recipes say which")
     p.add_argument("--recipe", help="built-in recipe name (see `rnnkit recipes`) or a YAML file")
     p.add_argument("--data", help="training data file, or a folder with train/valid/test files (seq2seq: TSV pairs, "
                                   "or aligned files by the recipe's data.src / data.trg; classify: a folder per "
@@ -139,8 +142,8 @@ def _add_translate(sub) -> argparse.ArgumentParser:
                    help="translate the lines of FILE (UTF-8, .gz ok), in length-sorted batches; a progress bar on "
                         "stderr when it is a terminal and the output goes elsewhere")
     p.add_argument("--output", metavar="FILE",
-                   help="write the translations to FILE (new or a plain file; written whole when all are done, so an "
-                        "interruption leaves it as it was) instead of standard output")
+                   help="write the translations to FILE (a new file, or with --overwrite a plain file; written whole "
+                        "when all are done, so an interruption leaves it as it was) instead of standard output")
     p.add_argument("--beam", type=int, default=1, metavar="N", help="beam size (default 1: greedy search)")
     p.add_argument("--n-best", type=int, default=1, metavar="K",
                    help="print the K best translations of each input (at most --beam), as LINE<TAB>TEXT lines")
@@ -157,7 +160,10 @@ def _add_translate(sub) -> argparse.ArgumentParser:
                         "an error naming its line")
     p.add_argument("--attention-plot", metavar="PNG",
                    help="draw the attention weights of the first sentence (first non-blank TEXT or line) as a heatmap "
-                        "(an attention model only)")
+                        "(an attention model only; a new file, or with --overwrite a plain file)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the --output / --attention-plot file when it exists (never the --input file, nor a "
+                        "file in a model directory)")
     p.add_argument("--temperature", type=float, metavar="T",
                    help="sample each token (with --beam 1) at this temperature instead of taking the most likely")
     p.add_argument("--top-k", type=int, metavar="K", help="sample among the K most likely tokens (with --beam 1)")
@@ -171,21 +177,29 @@ def _add_translate(sub) -> argparse.ArgumentParser:
 
 def _add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="score a model on data with its task's metrics (LM: perplexity; bits per "
-                                        "char for char models; seq2seq: BLEU, chrF, accuracy, perplexity)",
+                                        "char for char models; seq2seq: BLEU, chrF, accuracy, perplexity; "
+                                        "classify: accuracy, macro-F1, per-class scores)",
                        description="Score a model on data with its task's standard metrics, printed one per line "
                                    "and as one JSON line. A task may take options of its own after these: a seq2seq "
                                    "model takes --src FILE --ref FILE (aligned files, instead of --data PAIRS.tsv), "
                                    "--beam N and --alpha A (the search that decodes it; default: greedy), and prints "
-                                   "sacrebleu's signatures of BLEU and chrF.")
+                                   "sacrebleu's signatures of BLEU and chrF; a classifier takes --confusion-png FILE "
+                                   "(draw the confusion matrix there) and prints a per-class table and its confusion "
+                                   "matrix.")
     p.add_argument("model", help="model directory")
     p.add_argument("--data", help="data file read like the training data (an autoencoder's: by the file's name, as "
                                   "reconstruct --input; required unless the model's task takes its data from options "
                                   "of its own: a seq2seq model also takes --src FILE --ref FILE)")
     p.add_argument("--batch-size", type=int, help="sequences per batch (default: the training config's)")
     p.add_argument("--max-lines", type=int, default=0,
-                   help="score only the first N lines (sentences, for models that split reviews); default: all")
+                   help="score only the first N lines (sentences, for models that split reviews; a classifier's "
+                        "folder per class: N files drawn evenly from its classes); default: all")
     p.add_argument("--json", dest="json_out",
-                   help="also write the metrics to this JSON file (new or a plain file; never a link or device)")
+                   help="also write the metrics to this JSON file (a new file, or with --overwrite a plain file; "
+                        "never a link or device)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the --json (and a classifier's --confusion-png) file when it exists (never the data "
+                        "read, nor a file in a model directory)")
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     p.add_argument("--backend", choices=["torch", "numpy"], default="torch",
                    help="numpy: run the model on the from-scratch NumPy reference (float64, CPU)")
@@ -193,7 +207,7 @@ def _add_evaluate(sub) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="say on stderr which kernel runs the model")
 
 
-def _add_classify(sub) -> None:
+def _add_classify(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("classify", help="label texts or sequences with a trained classifier",
                        description="Label texts (or, for a numeric model, sequences) with a trained classifier: one "
                                    "line per input, the label, or with --probs a JSON object of the label and every "
@@ -201,7 +215,8 @@ def _add_classify(sub) -> None:
     p.add_argument("model", help="model directory")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify (or give --input)")
     p.add_argument("--input", metavar="FILE",
-                   help="classify every example of a file: one text per line, JSONL (the text field), CSV/TSV with a "
+                   help="classify every example of a file: one text per line (a blank line is an error: answer k "
+                        "is line k), JSONL (the text field), CSV/TSV with a "
                         "header, or .npz / IDX for a numeric model; or of a folder's .txt files (those of each "
                         "sub-folder, unsup/ too, or its own), each line then 'FILE<tab>LABEL' (--probs: a \"file\" "
                         "key), in folder and file-name order; a progress bar on a terminal")
@@ -210,6 +225,7 @@ def _add_classify(sub) -> None:
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     p.set_defaults(backend="torch")
     _add_threads(p)
+    return p
 
 
 def _add_reconstruct(sub) -> argparse.ArgumentParser:
@@ -272,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     # TEXT may come after options: main() re-reads them
     parser.intermixed = {"translate": _add_translate(sub)}
     _add_evaluate(sub)
-    _add_classify(sub)
+    parser.intermixed["classify"] = _add_classify(sub)
     parser.intermixed["reconstruct"] = _add_reconstruct(sub)
     _add_data(sub)
     grad = sub.add_parser("gradcheck", help="check the NumPy reference's gradients by finite differences")
@@ -545,11 +561,8 @@ def cmd_translate(args) -> int:
     if args.text and args.input:
         raise RnnkitError("give the sentences as TEXT arguments or as --input FILE, not both")
     for path, option in ((args.output, "--output"), (args.attention_plot, "--attention-plot")):
-        if path:  # before the model loads; --output is checked again when written
-            check_output_file(path, option)
-    if args.input and args.output and _same_file(args.input, args.output):
-        raise RnnkitError("--output names the --input file: rnnkit does not write over its input (give another "
-                          "name)", args.output)
+        if path:  # before the model loads; each is checked again when written
+            check_output_file(path, option, args.overwrite, [("--input", args.input)])
     task = _model_task(args.model)  # from its config: a model of another task is refused before it loads
     _require_verb(task.name, task.loaded_class.verb, "translate", args.model)
     try:
@@ -573,13 +586,6 @@ def cmd_translate(args) -> int:
         return 130
     job.finish()
     return 0
-
-
-def _same_file(a: str, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:  # one of them does not exist (yet)
-        return False
 
 
 class TranslationJob:
@@ -655,7 +661,8 @@ class TranslationJob:
 
         self.plot_pending = False
         source, output, weights = self.translator.attention(text)
-        drawn = plot_attention(source, output, weights, self.args.attention_plot)
+        drawn = plot_attention(source, output, weights, self.args.attention_plot, self.args.overwrite,
+                               [("--input", self.args.input)])
         boxes = "" if drawn else " (some characters are in no installed font: drawn as boxes)"
         print(f"translate: the attention of the first sentence is drawn in {self.args.attention_plot}{boxes}",
               file=sys.stderr)
@@ -667,7 +674,8 @@ class TranslationJob:
             print(f"translate: {self.args.attention_plot} was not drawn: no input line had a sentence",
                   file=sys.stderr)
         if self.kept is not None:
-            write_output_file(self.args.output, "".join(self.kept), "--output")
+            write_output_file(self.args.output, "".join(self.kept), "--output", self.args.overwrite,
+                              [("--input", self.args.input)])
             print(f"translate: {self.done} line(s) translated into {self.args.output}", file=sys.stderr)
         if self.unknown > self.unknown_told:
             print(f"translate: {self.unknown} source token(s) not in the model's vocabulary were read as <unk>",
@@ -719,7 +727,7 @@ def _progress_from(bar, start: int):
     return lambda n_done: bar.update(start + n_done - bar.n)
 
 
-COUNTS = ("tokens", "oov", "sentences")  # metrics printed as integers
+COUNTS = ("tokens", "oov", "sentences", "examples")  # metrics printed (and kept in the JSON line) as integers
 
 
 def _shown(key: str, value: float) -> str:
@@ -729,11 +737,14 @@ def _shown(key: str, value: float) -> str:
 def cmd_evaluate(args) -> int:
     from rnnkit.checkpoint import check_output_file, write_output_file
 
-    if args.json_out:
-        check_output_file(args.json_out, "--json")  # before the model loads; checked again when written
     if args.data is None and not args.task_arguments:
         raise RnnkitError("the following arguments are required: --data (or the data options of the model's task)")
     options = _task_options(args.model, args.task_arguments)  # before the weights load: a typo fails at once
+    if "overwrite" in options:  # the task writes files of its own (a classifier's --confusion-png)
+        options["overwrite"] = args.overwrite
+    inputs = [("--data", args.data), ("--src", options.get("src")), ("--ref", options.get("ref"))]
+    if args.json_out:  # before the model loads; checked again when written
+        check_output_file(args.json_out, "--json", args.overwrite, inputs)
     model = _load_model(args)
     if args.verbose:
         print(model.kernel_path("evaluate", batch_size=args.batch_size or 0), file=sys.stderr)
@@ -747,12 +758,12 @@ def cmd_evaluate(args) -> int:
     print("\n".join(shown))
     extra = {"backend": "numpy"} if args.backend == "numpy" else {}
     given = {key: str(value) if isinstance(value, os.PathLike) else value for key, value in options.items()
-             if value is not None}
+             if value is not None and key != "overwrite"}
     line = json.dumps({"model": str(args.model), "data": args.data and str(args.data), **given, **extra, **metrics,
                        **({"signatures": signatures} if signatures else {})})
     print(line)
     if args.json_out:
-        write_output_file(args.json_out, line + "\n", "--json")
+        write_output_file(args.json_out, line + "\n", "--json", args.overwrite, inputs)
     return 0
 
 

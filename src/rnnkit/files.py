@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from rnnkit.errors import RnnkitError
@@ -45,13 +46,22 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def check_output_file(path: str | Path, option: str) -> None:
-    """A file the user asked rnnkit to write (``option``, e.g. --json) may be new or a plain file; never a
-    folder, a symbolic link or a device, pipe or socket (rnnkit would replace it)."""
+#: what marks a folder as a model directory (checkpoint.MARKER_FILE, the ownership marker, and WEIGHTS_FILE):
+#: no file the user asks for is written into one, or into a folder inside it (its checkpoint/)
+MODEL_DIR_FILES = ("rnnkit.json", "model.safetensors")
+
+
+def check_output_file(path: str | Path, option: str, overwrite: bool = False,
+                      inputs: Sequence[tuple[str, str | Path | None]] = ()) -> None:
+    """A file the user asked rnnkit to write (``option``, e.g. --json) must be new, or with ``overwrite`` an
+    existing plain file; never a folder, a symbolic link or a device, pipe or socket. Even with ``overwrite``,
+    never one of ``inputs`` ((option, path) of what the command reads: --data, a file or a folder) or a file in
+    a model directory (its weights, labels, vocabulary: rnnkit writes there only when it trains)."""
     parent = Path(path).parent
     if not parent.is_dir():  # rnnkit makes no folders the user did not ask for
         problem = "is not a folder" if os.path.lexists(parent) else "does not exist (create it first)"
         raise RnnkitError(f"{option}: {parent} {problem}", path)
+    _check_not_protected(Path(path), option, inputs)
     try:
         mode = os.lstat(path).st_mode
     except FileNotFoundError:
@@ -65,11 +75,40 @@ def check_output_file(path: str | Path, option: str) -> None:
                           "itself or a new name)", path)
     if not stat.S_ISREG(mode):
         raise RnnkitError(f"{option} names a device, pipe or socket, not a file; give a file name", path)
+    if not overwrite:
+        raise RnnkitError(f"{option}: the file exists, and rnnkit does not replace a file unasked (give a new "
+                          "name, or --overwrite to replace it)", path)
 
 
-def write_output_file(path: str | Path, text: str, option: str) -> None:
+def _check_not_protected(path: Path, option: str, inputs: Sequence[tuple[str, str | Path | None]]) -> None:
+    """``path`` is none of the command's inputs, lies in no input folder and in no model directory."""
+    target = path.parent.resolve() / path.name  # a link to a folder is followed; the file's own name is not
+    for input_option, given in inputs:
+        if given is None:
+            continue
+        source = Path(given).resolve()
+        if _same_file(target, source) or (source.is_dir() and source in target.parents):
+            where = "folder" if source.is_dir() else "file"
+            raise RnnkitError(f"{option} names the {input_option} {where}: rnnkit does not write over its input "
+                              "(give another name)", path)
+    for folder in target.parents:
+        if any((folder / name).is_file() for name in MODEL_DIR_FILES):
+            raise RnnkitError(f"{option}: {folder} is a model directory: rnnkit writes into one only when it trains "
+                              "(give a path outside it)", path)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """The same path, or two names of one file (a hard link)."""
+    try:
+        return a == b or os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
+
+
+def write_output_file(path: str | Path, text: str, option: str, overwrite: bool = False,
+                      inputs: Sequence[tuple[str, str | Path | None]] = ()) -> None:
     """Write a file the user asked for (``option``), atomically, after :func:`check_output_file`."""
-    check_output_file(path, option)
+    check_output_file(path, option, overwrite, inputs)
     try:
         atomic_write_text(path, text)
     except OSError as e:

@@ -10,8 +10,11 @@ from pathlib import Path
 
 from rnnkit.checkpoint import atomic_write_bytes
 
-#: metrics drawn on a log scale (losses span orders of magnitude); the others (accuracy, BLEU) are linear
+#: metrics drawn on a log scale when their values span more than LOG_SCALE_SPAN (an LM's perplexity falls by
+#: orders of magnitude; a classifier's loss from 0.69 to 0.3 reads better on a linear axis, as seed 003 draws
+#: it); the others (accuracy, BLEU) are always linear
 LOG_SCALE = ("loss", "ppl", "bpc")
+LOG_SCALE_SPAN = 10.0
 
 
 def _save(fig, path: str | Path) -> None:
@@ -22,7 +25,8 @@ def _save(fig, path: str | Path) -> None:
 
 def plot_curves(rows: list[dict], path: str | Path, metric: str | Sequence[str] = "ppl") -> None:
     """Train and validation ``metric`` against the update step, saved as a PNG; several metrics (a task's
-    loss and its selection metric, e.g. accuracy) side by side, one panel each.
+    loss and its selection metric, e.g. accuracy) side by side, one panel each, each with the rows of both
+    splits that hold it (a classifier's train rows hold the accuracy of its training batches).
 
     Drawn on a bare ``Figure`` with fixed margins: importing pyplot and ``tight_layout`` (which lays the
     text out twice) took most of the time of a drawing, and a short run draws at every checkpoint.
@@ -34,13 +38,15 @@ def plot_curves(rows: list[dict], path: str | Path, metric: str | Sequence[str] 
     fig.subplots_adjust(left=1.0 / fig.get_figwidth(), right=0.97, bottom=0.12, top=0.96, wspace=0.25)  # 1 inch
     for k, name in enumerate(metrics):
         ax = fig.add_subplot(1, len(metrics), k + 1)
+        values = []
         for split, style in (("train", "-"), ("valid", "o-")):
             pts = [(r["step"], r[name]) for r in rows if r["split"] == split and r.get(name) not in (None, "")]
             if pts:
                 ax.plot(*zip(*pts, strict=True), style, label=split, markersize=3)
+                values += [float(v) for _, v in pts]
         ax.set_xlabel("update step")
         ax.set_ylabel(name)
-        if name in LOG_SCALE:
+        if name in LOG_SCALE and min(values, default=0) > 0 and max(values) > LOG_SCALE_SPAN * min(values):
             ax.set_yscale("log")
         ax.grid(True, alpha=0.3)
         ax.legend()
@@ -80,12 +86,13 @@ CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans SC", "Source Han
              "PingFang SC", "Hiragino Sans GB", "Arial Unicode MS")
 
 
-def plot_attention(source: list[str], output: list[str], weights, path: str | Path) -> bool:
+def plot_attention(source: list[str], output: list[str], weights, path: str | Path, overwrite: bool = False,
+                   inputs: Sequence[tuple[str, str | Path | None]] = ()) -> bool:
     """Attention weights of one sentence as a heatmap saved as a PNG: one row per output token (top to
     bottom), one column per source token, darker = more weight. ``weights`` is ``len(output) x len(source)``
-    (a nested list, NumPy array or tensor). The file is checked (a new or plain file: never a link or device)
-    and written atomically. Returns False when some characters of the tokens are in no installed font
-    (drawn as boxes)."""
+    (a nested list, NumPy array or tensor). The file is checked (:func:`rnnkit.files.check_output_file`: a new
+    file, or with ``overwrite`` a plain one; never one of ``inputs`` nor in a model directory) and written
+    atomically. Returns False when some characters of the tokens are in no installed font (drawn as boxes)."""
     import numpy as np
     from matplotlib.figure import Figure
 
@@ -95,7 +102,7 @@ def plot_attention(source: list[str], output: list[str], weights, path: str | Pa
     if grid.shape != (len(output), len(source)):
         raise ValueError(f"weights must be len(output) x len(source) = {len(output)} x {len(source)}, "
                          f"got {grid.shape}")
-    check_output_file(path, "--attention-plot")
+    check_output_file(path, "--attention-plot", overwrite, inputs)
     cell = 0.3  # inches per token: labels stay readable on long sentences
     fig = Figure(figsize=(min(2 + cell * len(source), 30), min(1.5 + cell * len(output), 30)), dpi=100)
     ax = fig.add_subplot()

@@ -6,7 +6,9 @@ Each tensor of the new (target) model is matched with the source tensor of the s
 ``encoder.rnns.0.weight_ih_l0`` <- source ``rnns.0.weight_ih_l0``: an LM's stack into an encoder). Then:
 
 - a tensor both models declare vocabulary-indexed (``vocab_parameters()``: name -> role) is copied row by
-  row for the tokens both vocabularies hold; the other rows keep their fresh initialisation;
+  row for the tokens both vocabularies hold; the other rows keep their fresh initialisation. A classifier's
+  output rows are its classes (role ``labels``, :class:`RowNames`): they are copied by label name the same way,
+  and kept whole when the two label sets share no name;
 - a tensor whose meaning follows the vocabulary's whole order (``vocab_order_parameters()``: an adaptive
   softmax's clusters are id ranges) is copied whole from a source of the very same vocabulary, else kept;
 - any other tensor is copied when its shape is the same, and kept (reported) when it is not.
@@ -34,6 +36,20 @@ from rnnkit.errors import RnnkitError
 
 #: how many mismatches a strict-mode error lists
 SHOWN_MISMATCHES = 5
+#: the role of rows that are a classifier's classes (named by its labels), not vocabulary tokens
+LABELS_ROLE = "labels"
+
+
+class RowNames:
+    """The names of a tensor's rows that are no vocabulary (a classifier's labels, in class-id order): what
+    :func:`transfer_weights` maps them by, as it maps a vocabulary's rows by token."""
+
+    def __init__(self, names: list[str]):
+        self.itos = list(names)
+        self.stoi = {name: i for i, name in enumerate(self.itos)}
+
+    def __len__(self) -> int:
+        return len(self.itos)
 
 
 @dataclass
@@ -165,12 +181,21 @@ class _Planner:
         if target_role is None or source_role is None:
             here, there = ("are", "are not") if target_role else ("are not", "are")
             return self._kept(name, f"its rows {here} vocabulary tokens here and {there} in the source")
+        if (target_role == LABELS_ROLE) != (source_role == LABELS_ROLE):
+            return self._kept(name, "its rows are classes on one side and vocabulary tokens on the other")
         if tensor.shape[1:] != source.shape[1:]:
             return self._kept(name, f"rows of shape {tuple(tensor.shape[1:])} here, {tuple(source.shape[1:])} in "
                                     "the source")
-        rows = shared_rows(self._vocab(self.target_vocabs, target_role, "target", name, tensor),
-                           self._vocab(self.source_vocabs, source_role, "source", source_name, source))
-        note = f"{len(rows[0]):,} of {tensor.shape[0]:,} rows (tokens in both vocabularies)"
+        here = self._vocab(self.target_vocabs, target_role, "target", name, tensor)
+        there = self._vocab(self.source_vocabs, source_role, "source", source_name, source)
+        rows = shared_rows(here, there)
+        if target_role == LABELS_ROLE:
+            if not len(rows[0]):
+                return self._kept(name, f"no label in both models (here: {_listed(here.itos)}; in the source: "
+                                        f"{_listed(there.itos)})")
+            note = f"{len(rows[0]):,} of {tensor.shape[0]:,} rows (labels in both models, mapped by name)"
+        else:
+            note = f"{len(rows[0]):,} of {tensor.shape[0]:,} rows (tokens in both vocabularies)"
         return self._copied(_Copy(name, source_name, rows), note, len(rows[0]) * tensor[0].numel())
 
     def _plan_ordered(self, name: str, tensor: torch.Tensor, source_name: str, source: torch.Tensor) -> _Copy | None:
@@ -214,6 +239,10 @@ class _Planner:
 
     def _kept(self, name: str, why: str) -> None:
         self.report.kept.append((name, why))
+
+
+def _listed(names: list[str], shown: int = 5) -> str:
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 def _strict_mismatches(planner: _Planner, report: TransferReport) -> list[str]:

@@ -4,7 +4,9 @@ Formats (``format: auto`` tells them by name):
 
 * ``jsonl``: JSON Lines ``{"text": ..., "label": ...}`` (``.jsonl``, ``.jsonl.gz``; IMDB), field names
   configurable;
-* ``csv`` / ``tsv``: a header row naming the columns, then one example per row (``.csv``, ``.tsv``, ``.gz``);
+* ``csv`` / ``tsv``: a header row naming the columns, then one example per row (``.csv``, ``.tsv``, ``.gz``):
+  CSV with the csv module's quoting (a quoted field may hold commas and line breaks), TSV split on tabs only
+  (no quoting: a quote is a character of the text, as in the seq2seq TSV reader);
 * ``folder``: one sub-folder per class holding one ``.txt`` file per text (the aclImdb layout; a class folder's
   name is its label and must be UTF-8). A sub-folder named ``unsup`` (aclImdb's 50,000 unlabelled reviews in
   ``train/unsup``) is no class, nor is ``__MACOSX`` (what macOS adds to a zip): each is skipped, with a line on
@@ -14,16 +16,18 @@ Formats (``format: auto`` tells them by name):
   the split to give. Unlabelled (pretraining, texts to classify), every sub-folder holding ``.txt`` files is read,
   ``unsup`` too (an empty one is skipped, said on stderr), or, in a folder without them, its own ``.txt`` files;
 * ``lines``: one text per line, no labels (what ``rnnkit classify --input`` reads);
-* ``npz``: numeric sequences, ``X`` of shape [N, T, F], ``y`` of N labels and optionally ``lengths`` (N,)
-  (valid steps of each padded row);
+* ``npz``: numeric sequences, ``X`` of shape [N, T, F], ``y`` of N labels (numbers, strings, or byte strings,
+  read as UTF-8) and optionally ``lengths`` (N,) (valid steps of each padded row);
 * ``idx``: IDX files (MNIST / Fashion-MNIST, gzip or not): the images file; each image is a sequence of
   its rows (28 steps of 28 features), scaled to [0, 1]; the labels file beside it is found by name
   (``...-images-idx3-ubyte`` -> ``...-labels-idx1-ubyte``).
 
 Every problem is one :class:`RnnkitError` naming the file and line (or example): a JSON line without the
 text field, a JSON string holding a lone surrogate (``"\\udce9"``: no UTF-8 file can hold it), an empty text,
-a missing label, a label the model does not know (validation and test files), ragged or
-wrong-width arrays, an IDX file whose header does not match its size.
+a missing label, a label that is not finite (nan) or holds a tab or line break, a label the model does not know
+(validation and test files), ragged or wrong-width arrays, an IDX file whose header does not match its size.
+Unlabelled input (texts to classify, an autoencoder's corpus) is read without its labels: a label field, column
+or array there is not looked at.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ import numpy as np
 import torch
 
 from rnnkit.data.batching import BucketBatches, TokenBags
-from rnnkit.data.readers import check_file, check_unicode, clean_text, numbered_lines
+from rnnkit.data.readers import MAX_LINE_BYTES, check_file, check_unicode, clean_text, numbered_lines
 from rnnkit.data.splits import held_out_parts
 from rnnkit.data.tokenizers import Tokenizer
 from rnnkit.data.vocab import Vocab
@@ -146,8 +150,8 @@ def detect_format(path: str | Path, fmt: str = "auto") -> str:
 
 def read_examples(path: str | Path, options: ReadOptions = ReadOptions(), labelled: bool = True,
                   max_examples: int = 0) -> Examples:
-    """Examples of ``path`` (labels required when ``labelled``; else read when present); ``max_examples`` > 0:
-    the first that many."""
+    """Examples of ``path`` (labels required when ``labelled``; else not read, even when present);
+    ``max_examples`` > 0: the first that many."""
     fmt = detect_format(path, options.format)
     if fmt == "folder":
         return _read_folder(Path(path), options, labelled, max_examples)
@@ -180,18 +184,41 @@ def _text(raw: object, options: ReadOptions, path: Path, line: int | None, what:
     return text
 
 
-def label_name(raw: object, path: Path, line: int | None) -> str:
-    """A label as the string rnnkit keeps (``1`` and ``"1"`` are the same class); a list, object or null is an
-    error."""
+#: characters a label may not hold: rnnkit classify prints one label per line (FILE<tab>LABEL for a folder)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def label_name(raw: object, path: Path, line: int | None, what: str = "the label") -> str:
+    """A label as the string rnnkit keeps (``1`` and ``"1"`` are the same class; a byte string is read as
+    UTF-8); a list, object, null, a number that is not finite, or a control character (a tab, a line break) is
+    an error naming ``what`` (an array's label: ``y[7]``)."""
+    if isinstance(raw, bytes):  # np.savez of Python byte strings, h5py: dtype S
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise RnnkitError(f"{what} is a byte string that is not UTF-8 (invalid byte at {e.start + 1})", path,
+                              line) from None
     if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
-        raise RnnkitError(f"the label must be a string or a number, got {json.dumps(raw)[:40]}", path, line)
+        raise RnnkitError(f"{what} must be a string or a number, got {_shown(raw)[:40]}", path, line)
+    if isinstance(raw, float) and not math.isfinite(raw):
+        raise RnnkitError(f"{what} is {raw}: not a class (a label must be a finite number or a string)", path, line)
     if isinstance(raw, float) and raw.is_integer():
         raw = int(raw)
     name = str(raw).strip()
     if not name:
-        raise RnnkitError("empty label", path, line)
-    check_unicode(name, path, line, "the label")
+        raise RnnkitError("empty label" if what == "the label" else f"{what} is empty", path, line)
+    check_unicode(name, path, line, what)
+    if _CONTROL.search(name):
+        raise RnnkitError(f"{what} {name[:40]!r} holds a control character (a tab or line break): rnnkit prints one "
+                          "label per line", path, line)
     return name
+
+
+def _shown(raw: object) -> str:
+    try:
+        return json.dumps(raw)
+    except (TypeError, ValueError):  # not JSON (a complex number of an array)
+        return repr(raw)
 
 
 def _jsonl_records(path: Path, max_examples: int):
@@ -217,20 +244,19 @@ def _read_jsonl(path: Path, options: ReadOptions, labelled: bool, max_examples: 
         if options.text_field not in record:
             raise RnnkitError(f'JSON record has no "{options.text_field}" field (data.text_field)', path, number)
         texts.append(_text(record[options.text_field], options, path, number, f'"{options.text_field}" field'))
-        if options.label_field in record:
+        if labelled:  # (texts to classify, an autoencoder's corpus: a label there is not looked at)
+            if options.label_field not in record:
+                raise RnnkitError(f'JSON record has no "{options.label_field}" field (data.label_field)', path,
+                                  number)
             labels.append(label_name(record[options.label_field], path, number))
-        elif labelled:
-            raise RnnkitError(f'JSON record has no "{options.label_field}" field (data.label_field)', path, number)
         where.append((str(path), number))
     return _texts(path, texts, labels, where)
 
 
 def _texts(path: Path, texts: list[str], labels: list[str], where: list) -> Examples:
+    """Examples of texts, with ``labels`` (one per text) or unlabelled (``[]``)."""
     if not texts:
         raise RnnkitError("no examples in the file", path)
-    if labels and len(labels) != len(texts):
-        first = next(w for w, _ in enumerate(texts) if w >= len(labels))
-        raise RnnkitError("some examples have a label and others do not", path, where[first][1])
     return Examples(str(path), labels or None, where, texts=texts)
 
 
@@ -245,11 +271,10 @@ def _read_lines(path: Path, options: ReadOptions, max_examples: int) -> Examples
 
 
 def _read_table(path: Path, options: ReadOptions, labelled: bool, max_examples: int, delimiter: str) -> Examples:
-    """CSV or TSV with a header row naming the text and label columns."""
-    lines = numbered_lines(path)
-    rows = csv.reader((line for _, line in lines), delimiter=delimiter)
+    """CSV or TSV with a header row naming the text and label columns (the label's only when ``labelled``)."""
+    rows = _table_rows(path, delimiter)
     try:
-        header = next(rows, None)
+        _, header = next(rows, (0, None))
         if header is None:
             raise RnnkitError("file is empty (no header row)", path)
         columns = {name.strip(): k for k, name in enumerate(header)}
@@ -257,23 +282,47 @@ def _read_table(path: Path, options: ReadOptions, labelled: bool, max_examples: 
             if name not in columns and (key == "text_field" or labelled):
                 raise RnnkitError(f"the header has no column '{name}' (data.{key}; columns: {', '.join(columns)})",
                                   path, 1)
-        text_col, label_col = columns[options.text_field], columns.get(options.label_field)
+        text_col, label_col = columns[options.text_field], columns[options.label_field] if labelled else None
         texts, labels, where = [], [], []
-        for row in rows:
-            number = rows.line_num
+        for (number, last), row in rows:
             if not any(cell.strip() for cell in row):
                 continue
             if max_examples and len(texts) >= max_examples:
                 break
             if len(row) != len(header):
-                raise RnnkitError(f"{len(row)} columns, the header has {len(header)}", path, number)
+                spans = (f" (a quoted field opened on line {number} runs to line {last}: is a quote left open?)"
+                         if last > number else "")
+                raise RnnkitError(f"{len(row)} columns, the header has {len(header)}{spans}", path, number)
             texts.append(_text(row[text_col], options, path, number, f"'{options.text_field}' column"))
             if label_col is not None:
                 labels.append(label_name(row[label_col], path, number))
             where.append((str(path), number))
     except csv.Error as e:
-        raise RnnkitError(f"not valid CSV ({e})", path, rows.line_num) from None
+        raise RnnkitError(f"not valid CSV ({e})", path, e.line) from None
     return _texts(path, texts, labels, where)
+
+
+def _table_rows(path: Path, delimiter: str):
+    """((first line, last line), cells) of each row of a CSV (``,``: the csv module's quoting, a quoted field may
+    span lines) or TSV file (tab: split on tabs, no quoting); a csv.Error carries the line it stopped at
+    (``line``)."""
+    lines = numbered_lines(path)
+    if delimiter == "\t":
+        yield from (((number, number), line.split("\t")) for number, line in lines)
+        return
+    # a field may be as long as a line may (the readers' bound), not the csv module's default 128 KiB
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES))
+    reader = csv.reader((line + "\n" for _, line in lines), delimiter=delimiter)  # a quoted line break stays one
+    while True:
+        first = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            e.line = reader.line_num
+            raise
+        yield (first, reader.line_num), row
 
 
 def _read_folder(path: Path, options: ReadOptions, labelled: bool, max_examples: int) -> Examples:
@@ -375,14 +424,28 @@ def _check_not_splits(path: Path, folders: list[Path]) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ arrays
+#: what to store instead of an object array (which NumPy reads only by unpickling: never done), per array
+_OBJECT_ARRAYS = {
+    "X": "holds an object array (ragged sequences?): store X as one padded [N, T, F] number array, with 'lengths' "
+         "giving each row's valid steps",
+    "y": "holds an object array as y: store the labels as numbers or strings (e.g. y.astype(str))",
+    "lengths": "holds an object array as lengths: store them as integers"}
+
+
 def _read_npz(path: Path, labelled: bool) -> Examples:
+    """X, lengths and (when ``labelled``; else not read) y of a .npz file."""
+    names = ("X", "y", "lengths") if labelled else ("X", "lengths")
+    arrays = {}
     try:
         with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files if name in ("X", "y", "lengths")}
+            for name in (n for n in names if n in data.files):
+                try:
+                    arrays[name] = data[name]
+                except ValueError as e:
+                    if "allow_pickle" not in str(e):
+                        raise
+                    raise RnnkitError(_OBJECT_ARRAYS[name], path) from None
     except ValueError as e:
-        if "allow_pickle" in str(e):
-            raise RnnkitError("holds an object array (ragged sequences?): store X as one padded [N, T, F] number "
-                              "array, with 'lengths' giving each row's valid steps", path) from None
         raise RnnkitError(f"not a readable .npz file ({e})", path) from None
     except (OSError, zlib.error, EOFError, zipfile.BadZipFile) as e:
         raise RnnkitError(f"not a readable .npz file ({e})", path) from None
@@ -391,6 +454,8 @@ def _read_npz(path: Path, labelled: bool) -> Examples:
     x = arrays["X"]
     if x.ndim != 3 or not np.issubdtype(x.dtype, np.number) or 0 in x.shape:
         raise RnnkitError(f"X must be a non-empty [N, T, F] number array, got shape {list(x.shape)} of {x.dtype}", path)
+    if np.issubdtype(x.dtype, np.complexfloating):  # float32() would drop the imaginary parts with a mere warning
+        raise RnnkitError(f"X holds complex numbers ({x.dtype}): the features must be real", path)
     features = x.astype(np.float32)
     bad = ~np.isfinite(features).all(axis=(1, 2))
     if bad.any():
@@ -401,7 +466,8 @@ def _read_npz(path: Path, labelled: bool) -> Examples:
         y = arrays["y"]
         if y.ndim != 1 or len(y) != x.shape[0]:
             raise RnnkitError(f"y must hold one label per row of X ({x.shape[0]}), got shape {list(y.shape)}", path)
-        labels = [label_name(v.item() if hasattr(v, "item") else v, path, None) for v in y]
+        labels = [label_name(v.item() if hasattr(v, "item") else v, path, None, f"y[{row}]")
+                  for row, v in enumerate(y)]
     elif labelled:
         raise RnnkitError("has no array 'y' (one label per row of X)", path)
     return Examples(str(path), labels, [(str(path), None)] * x.shape[0], features=features, lengths=lengths)
@@ -466,18 +532,20 @@ def _read_idx_examples(path: Path, labelled: bool) -> Examples:
     scale = 255.0 if images.dtype.kind == "u" and images.dtype.itemsize == 1 else 1.0
     features = (images.astype(np.float32) / scale)
     n, steps = images.shape[0], images.shape[1]
-    labels = None
-    label_path = labels_file(path)
-    if label_path != path and label_path.is_file():
-        values = read_idx(label_path)
-        if values.shape != (n,):
-            raise RnnkitError(f"holds {list(values.shape)} labels, the images file {path.name} {n} images",
-                              label_path)
-        labels = [str(int(v)) for v in values]
-    elif labelled:
-        raise RnnkitError(f"no labels file beside the images ({label_path.name} expected)", path)
+    labels = _idx_labels(path, n) if labelled else None  # images to classify: a labels file is not read
     return Examples(str(path), labels, [(str(path), None)] * n, features=features,
                     lengths=np.full(n, steps, dtype=np.int64))
+
+
+def _idx_labels(images: Path, n: int) -> list[str]:
+    """The labels of the ``n`` images of ``images``, from the labels file beside it."""
+    label_path = labels_file(images)
+    if label_path == images or not label_path.is_file():
+        raise RnnkitError(f"no labels file beside the images ({label_path.name} expected)", images)
+    values = read_idx(label_path)
+    if values.shape != (n,):
+        raise RnnkitError(f"holds {list(values.shape)} labels, the images file {images.name} {n} images", label_path)
+    return [str(int(v)) for v in values]
 
 
 # ------------------------------------------------------------------------------------------------ labels

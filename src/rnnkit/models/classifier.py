@@ -208,12 +208,14 @@ class SequenceClassifier(nn.Module):
 
     def vocab_parameters(self) -> dict[str, str]:
         """The rows indexed by vocabulary tokens (weight transfer maps them by token): the embedding's and the
-        joint objective's output (and decoder embedding)."""
+        joint objective's output (and decoder embedding); and the output layer's, indexed by class (role
+        ``labels``: mapped by label name)."""
+        classes = {"head.output.weight": "labels", "head.output.bias": "labels"}
         if self.numeric:
-            return {}
+            return classes
         joint = {"none": [], "lm": ["encoder.output.weight", "encoder.output.bias"],
                  "reconstruct": ["decoder.embedding.weight", "decoder.output.weight", "decoder.output.bias"]}
-        return {name: "vocab" for name in ["encoder.embedding.weight", *joint[self.cfg.joint]]}
+        return {**{name: "vocab" for name in ["encoder.embedding.weight", *joint[self.cfg.joint]]}, **classes}
 
     def forward(self, inputs: torch.Tensor | TokenBags, lengths: torch.Tensor,
                 auxiliary: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, int]:

@@ -316,7 +316,7 @@ class Autoencoder(LoadedModel):
         check_int_argument(batch_size, "batch_size", low=1, optional=True)
         ids = self._ids(self._read(path, max_lines))
         batches = text_batches(ids, batch_size or self.config.train.eval_batch_size, shuffle=False)
-        return {**scores(self.model, batches, self.device), "examples": float(len(ids))}
+        return {**scores(self.model, batches, self.device), "examples": len(ids)}
 
     def reconstruct(self, texts: list[str], batch_size: int | None = None, beam: int = 1,
                     alpha: float = 1.0) -> list[str]:

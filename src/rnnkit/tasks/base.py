@@ -65,7 +65,8 @@ class LoadedModel:
     def add_evaluate_arguments(cls, parser: Any) -> None:
         """Add this task's own ``rnnkit evaluate`` options to ``parser`` (an argparse parser for the
         arguments the generic ones leave); their values reach :meth:`evaluate` as keywords named by
-        each option's ``dest``. Default: none."""
+        each option's ``dest``. A task whose options name files to write sets the default ``overwrite=False``
+        (``parser.set_defaults``): ``rnnkit evaluate --overwrite`` then passes ``overwrite=True``. Default: none."""
 
     def evaluation_lines(self, metrics: dict[str, float]) -> list[str] | None:
         """What ``rnnkit evaluate`` prints above its JSON line for the ``metrics`` :meth:`evaluate` just returned

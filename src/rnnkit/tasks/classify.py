@@ -63,6 +63,7 @@ from rnnkit.tasks.classify_config import (
     TextTokenizerConfig,
 )
 from rnnkit.tasks.lm_config import TokenizerConfig
+from rnnkit.transfer import LABELS_ROLE, RowNames
 
 LABELS_FILE = "labels.json"  # the classes, in id order
 FEATURES_FILE = "features.json"  # numeric models: {"features": F}, the width of each step
@@ -198,6 +199,10 @@ class InputReader:
     features: int = 0
     max_length: int = 0
     side: str = "post"
+
+    def vocabularies(self) -> dict[str, Vocab | RowNames]:
+        """The names of the model's rows by role (weight transfer maps them): tokens (text), classes."""
+        return {**({"vocab": self.vocab} if self.vocab else {}), LABELS_ROLE: RowNames(self.labels)}
 
     def encode(self, examples: Examples, labelled: bool = True) -> Encoded:
         """Examples as ids or features; their labels as class ids (an unknown label: an error naming its line)."""
@@ -373,13 +378,13 @@ class ClassifyTask(Task):
         model directory ``vocab_from`` (a resume; a same-task --init-from); ``text_from``: the tokenizer and
         vocabulary of the --init-from model (tokenizer.from_init), the labels from the data."""
         d = self.cfg.data
+        labels = label_set(train.labels)
+        if len(labels) < 2:  # (a source's labels would not make a second class: checked before they are taken)
+            raise RnnkitError(f"every training example has the label {labels[0]!r}: a classifier needs two classes "
+                              "at least", d.train)
         if vocab_from is not None:
             parts = Classifier.assets(vocab_from)
             return dataclasses.replace(parts, max_length=d.max_length, side=d.truncate)
-        labels = label_set(train.labels)
-        if len(labels) < 2:
-            raise RnnkitError(f"every training example has the label {labels[0]!r}: a classifier needs two classes "
-                              "at least", d.train)
         if train.numeric:
             if text_from is not None:
                 raise RnnkitError("tokenizer.from_init reads text with the --init-from model's tokenizer and "
@@ -397,8 +402,8 @@ class ClassifyTask(Task):
             self.reader.tokenizer.save(out_dir)
             self.reader.vocab.save(out_dir / VOCAB_FILE)
 
-    def vocabularies(self) -> dict[str, Vocab]:
-        return {"vocab": self.reader.vocab} if self.reader.vocab else {}
+    def vocabularies(self) -> dict[str, Vocab | RowNames]:
+        return self.reader.vocabularies()
 
     def describe(self) -> str:
         m = self.cfg.model
@@ -425,21 +430,27 @@ class ClassifyTask(Task):
         return self.cfg.model.joint != "none"
 
     def batch_loss(self, model: nn.Module, batch: ClassifyBatch, state) -> LossResult:
-        """Summed cross-entropy over the batch's examples; with model.joint, train.joint_weight x the mean token
+        """Summed cross-entropy over the batch's examples, and their accuracy (as they trained: dropout on, as
+        Keras reports it) for the train rows' ``accuracy``; with model.joint, train.joint_weight x the mean token
         cross-entropy of the joint objective is added as the (already mean) penalty, and logged unweighted as
-        the train rows' ``aux_loss``. Numeric inputs are warped
-        first when data.augment_* asks."""
+        the train rows' ``aux_loss``. Numeric inputs are warped first when data.augment_* asks."""
         d = self.cfg.data
         moved = d.augment_shift or d.augment_rotate or d.augment_scale
         inputs = (warp_randomly(batch.inputs, batch.lengths, d.augment_shift, d.augment_rotate, d.augment_scale)
                   if moved else batch.inputs)
         if not self.joint:
             logits = model(inputs, batch.lengths)
-            return LossResult(F.cross_entropy(logits.float(), batch.labels, reduction="sum"), len(batch.labels))
+            return LossResult(F.cross_entropy(logits.float(), batch.labels, reduction="sum"), len(batch.labels),
+                              logged={"accuracy": self._correct(logits, batch)})
         logits, aux_sum, aux_count = model(inputs, batch.lengths, auxiliary=True)
         return LossResult(F.cross_entropy(logits.float(), batch.labels, reduction="sum"), len(batch.labels),
                           penalty=self.cfg.train.joint_weight * aux_sum / max(aux_count, 1),
-                          logged={"aux_loss": (aux_sum, aux_count)})
+                          logged={"accuracy": self._correct(logits, batch), "aux_loss": (aux_sum, aux_count)})
+
+    @staticmethod
+    def _correct(logits: torch.Tensor, batch: ClassifyBatch) -> tuple[torch.Tensor, int]:
+        """(examples labelled right, examples) of a training batch: its accuracy, as a logged (sum, count)."""
+        return (logits.detach().argmax(-1) == batch.labels).sum(), len(batch.labels)
 
     def progress(self, loss: float, rate: float) -> str:  # a loss per example: no perplexity
         return f"loss {loss:.3f} {rate:,.0f} examples/s"
@@ -537,8 +548,8 @@ class Classifier(LoadedModel):
         load_weights(model, model_dir / WEIGHTS_FILE)
         return cls(cfg, model.to(device), reader, device)
 
-    def vocabularies(self) -> dict[str, Vocab]:
-        return {"vocab": self.reader.vocab} if self.reader.vocab else {}
+    def vocabularies(self) -> dict[str, Vocab | RowNames]:
+        return self.reader.vocabularies()
 
     @classmethod
     def text_reading(cls, model_dir: Path) -> tuple[Tokenizer, Vocab] | None:
@@ -598,12 +609,14 @@ class Classifier(LoadedModel):
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, path: str | Path, batch_size: int | None = None, max_lines: int = 0,
-                 confusion_png: str | None = None) -> dict[str, float]:
+                 confusion_png: str | None = None, overwrite: bool = False) -> dict[str, float]:
         """Loss, accuracy, macro-F1 and per-class precision / recall / F1 on a labelled file (its first
-        ``max_lines`` examples when > 0); ``confusion_png``: also draw the confusion matrix there."""
+        ``max_lines`` examples when > 0); ``confusion_png``: also draw the confusion matrix there (a new file, or
+        with ``overwrite`` a plain one; never the data file nor a file in a model directory)."""
         check_int_argument(max_lines, "max_lines", low=0)
+        check_bool_argument(overwrite, "overwrite")
         if confusion_png is not None:
-            check_output_file(confusion_png, "--confusion-png")
+            check_output_file(confusion_png, "--confusion-png", overwrite, [("--data", path)])
         examples = self.read(path, labelled=True, max_examples=max_lines)
         return self.evaluate_examples(examples, batch_size, confusion_png)
 
@@ -620,11 +633,12 @@ class Classifier(LoadedModel):
         per_class = {f"{what}/{label}": value for what, values in (("precision", report.precision),
                                                                    ("recall", report.recall), ("f1", report.f1))
                      for label, value in zip(report.labels, values, strict=True)}
-        return {**metrics, "examples": float(len(examples)), **per_class}
+        return {**metrics, "examples": len(examples), **per_class}
 
     @classmethod
     def add_evaluate_arguments(cls, parser) -> None:
         parser.add_argument("--confusion-png", metavar="FILE", help="also draw the confusion matrix as a PNG")
+        parser.set_defaults(overwrite=False)  # its file is replaced with rnnkit evaluate --overwrite
 
     def evaluation_lines(self, metrics: dict[str, float]) -> list[str] | None:
         """Accuracy, macro-F1 and loss, a per-class table and the confusion matrix (rows: true labels)."""

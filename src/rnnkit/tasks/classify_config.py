@@ -34,7 +34,7 @@ class ClassifyData:
     classes: str = ""
     max_length: int = at_least(0, 0)  # keep at most this many tokens (text) or steps (numeric) per example; 0 = all
     truncate: str = "post"  # which end a long example loses: post (keep the start) | pre (keep the end)
-    max_examples: int = at_least(0, 0)  # read at most the first N examples of the training file; 0 = all
+    max_examples: int = at_least(0, 0)  # train on a random N of the training file's examples (split_seed); 0 = all
     valid_fraction: float = fraction(0.1)  # share of train held out for validation when no valid file is given
     test_fraction: float = fraction(0.0)  # share of train held out for testing when no test file is given
     split: str = "random"  # how held-out examples are chosen: random (split_seed) | tail (the file's end)
