@@ -922,6 +922,11 @@ CASES: list[Case] = [
                  "(data.text_field; columns: body, label)", "t.csv", ("--set", "data.train={tmp}/t.csv")),
     bad_labelled("csv-short-row", "text,label\nx y,xy\nlonely\n", "{tmp}/t.csv:3: 1 columns, the header has 2",
                  "t.csv", ("--set", "data.train={tmp}/t.csv")),
+    # a TSV from a quoting writer (Python's csv, pandas): the quoted line break splits the row (review2 #2)
+    bad_labelled("tsv-written-with-quoting", 'text\tlabel\n"He said ""hi"" twice"\txy\n"line one\nline two"\tyx\n',
+                 "{tmp}/t.tsv:3: 1 columns, the header has 2 (TSV is split on tabs only, no quoting: a file written "
+                 "with quoting is not read as written; write it without quoting, or as CSV)", "t.tsv",
+                 ("--set", "data.train={tmp}/t.tsv")),
     bad_labelled("tsv-empty-text", "text\tlabel\nx y\txy\n\tyx\n", "{tmp}/t.tsv:3: empty text", "t.tsv",
                  ("--set", "data.train={tmp}/t.tsv")),
     Case("classify-train-folder-empty-class", cli(*TRAIN_FOLDER), 2,
