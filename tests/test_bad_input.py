@@ -922,6 +922,11 @@ CASES: list[Case] = [
                  "(data.text_field; columns: body, label)", "t.csv", ("--set", "data.train={tmp}/t.csv")),
     bad_labelled("csv-short-row", "text,label\nx y,xy\nlonely\n", "{tmp}/t.csv:3: 1 columns, the header has 2",
                  "t.csv", ("--set", "data.train={tmp}/t.csv")),
+    # a TSV from a quoting writer (Python's csv, pandas): the quoted line break splits the row (review2 #2)
+    bad_labelled("tsv-written-with-quoting", 'text\tlabel\n"He said ""hi"" twice"\txy\n"line one\nline two"\tyx\n',
+                 "{tmp}/t.tsv:3: 1 columns, the header has 2 (TSV is split on tabs only, no quoting: a file written "
+                 "with quoting is not read as written; write it without quoting, or as CSV)", "t.tsv",
+                 ("--set", "data.train={tmp}/t.tsv")),
     bad_labelled("tsv-empty-text", "text\tlabel\nx y\txy\n\tyx\n", "{tmp}/t.tsv:3: empty text", "t.tsv",
                  ("--set", "data.train={tmp}/t.tsv")),
     Case("classify-train-folder-empty-class", cli(*TRAIN_FOLDER), 2,
@@ -1357,6 +1362,16 @@ CASES: list[Case] = [
     Case("evaluate-confusion-png-exists", cli("evaluate", "{classifier}", "--data", "{tmp}/e.jsonl", "--confusion-png",
                                               "{tmp}/c.png"), 2, "{tmp}/c.png: --confusion-png: the file exists",
          files={**EVAL_FILES, "c.png": "mine\n"}),
+    # two outputs of one command naming one file: refused before the model loads (review2 #1)
+    Case("evaluate-json-and-confusion-png-one-file", cli("evaluate", "{classifier}", "--data", "{tmp}/e.jsonl",
+                                                         "--json", "{tmp}/same.out", "--confusion-png", "same.out"),
+         2, "same.out: --json and --confusion-png name the same file", files=EVAL_FILES),
+    Case("evaluate-json-and-confusion-png-one-file-overwrite", cli("evaluate", "{classifier}", "--data",
+                                                                   "{tmp}/e.jsonl", "--json", "{tmp}/same.out",
+                                                                   "--confusion-png", "same.out", "--overwrite"),
+         2, "--json and --confusion-png name the same file", files=EVAL_FILES),
+    translate("output-and-attention-plot-one-file", "{s2s_text}", "--output", "{tmp}/same.out", "--attention-plot",
+              "same.out", "--overwrite", message="same.out: --output and --attention-plot name the same file"),
     Case("evaluate-lm-json-exists", cli("evaluate", "{model}", "--data", "{valid}", "--json", "{tmp}/m.json"), 2,
          "{tmp}/m.json: --json: the file exists", files={"m.json": "mine\n"}),
     Case("evaluate-lm-json-over-the-model-config", cli("evaluate", "{tmp}/mc", "--data", "{valid}", "--json",

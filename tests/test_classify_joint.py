@@ -85,6 +85,28 @@ def test_a_checkpoint_without_the_window_sums_of_the_extras_logs_none_for_that_r
     assert cut[0] == whole[0] and cut[2:] == whole[2:]
 
 
+@pytest.mark.parametrize("joint", ["none", "lm"])
+def test_a_checkpoint_without_the_window_sums_of_accuracy_logs_none_for_that_row(tmp_path: Path, cat_data,
+                                                                                   joint: str) -> None:
+    """A checkpoint made before the classifier logged its training accuracy holds window sums without it (none at
+    all, or aux_loss's): the first train row after it leaves accuracy empty rather than the mean of the updates
+    since the resume; the figures it has sums for, and the rows after it, are whole."""
+    kw = {"data": str(cat_data[0]), "valid": str(cat_data[1])}
+    sets = [*CLS, f"model.joint={joint}", "train.epochs=2"]  # 8 updates an epoch, a train row every 4
+    rnnkit.train("classify", out=tmp_path / "whole", overrides=sets, **kw)
+    rnnkit.train("classify", out=tmp_path / "cut", overrides=[*sets, "train.max_steps=6"], **kw)
+    state_file = tmp_path / "cut" / "checkpoint" / "trainer_state.pt"
+    state = torch.load(state_file, weights_only=False)
+    del state["window_logged"]["accuracy"]  # as the older rnnkit wrote it
+    torch.save(state, state_file)
+    rnnkit.train("classify", out=tmp_path / "cut", overrides=["train.max_steps=0"], resume=True)
+    whole, cut = ([r for r in timeless(read_log(tmp_path / out)) if r["split"] == "train"] for out in ("whole", "cut"))
+    assert [r["step"] for r in cut] == ["4", "8", "12", "16"]
+    assert cut[1]["accuracy"] == "" and whole[1]["accuracy"] != ""
+    assert {**cut[1], "accuracy": whole[1]["accuracy"]} == whole[1]  # the loss (and aux_loss) over the whole window
+    assert cut[0] == whole[0] and cut[2:] == whole[2:]
+
+
 def test_no_joint_objective_logs_no_auxiliary_loss(tmp_path: Path, cat_data) -> None:
     rnnkit.train("classify", data=str(cat_data[0]), valid=str(cat_data[1]), out=tmp_path / "m",
                  overrides=[*CLS, "train.epochs=1"])

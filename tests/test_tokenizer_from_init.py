@@ -98,11 +98,15 @@ def test_an_autoencoder_takes_an_lms_vocabulary(sources: dict[str, Path], tmp_pa
 def test_the_sources_reading_keys_replace_the_runs(sources: dict[str, Path], tmp_path: Path, capsys) -> None:
     data = labelled(tmp_path / "l.jsonl", 40, 4)
     rnnkit.train("classify", data=str(data), out=tmp_path / "c", init_from=sources["ae"],
-                 overrides=[*CLS, "train.max_steps=1", FROM_INIT, "tokenizer.kind=alnum", "tokenizer.lowercase=true"])
+                 overrides=[*CLS, "train.max_steps=1", FROM_INIT, "tokenizer.kind=alnum", "tokenizer.lowercase=true",
+                            "tokenizer.vocab_size=3", "tokenizer.min_freq=2", "tokenizer.spm_type=bpe"])
     assert ("tokenizer.from_init: reading text as the --init-from model does: tokenizer.kind alnum -> word, "
-            "tokenizer.lowercase true -> false") in capsys.readouterr().out
+            "tokenizer.lowercase true -> false, tokenizer.vocab_size 3 -> 0, tokenizer.min_freq 2 -> 1, "
+            "tokenizer.spm_type bpe -> unigram\n") in capsys.readouterr().out
     saved = rnnkit.load(tmp_path / "c").config.tokenizer  # config.yaml says how it reads text, and loads
     assert (saved.kind, saved.lowercase, saved.split_punctuation) == ("word", False, True)
+    # and no vocabulary limit the model lacks: the autoencoder's own (no limit, every token)
+    assert (saved.vocab_size, saved.min_freq, saved.spm_model, saved.spm_type) == (0, 1, None, "unigram")
 
 
 def test_a_run_from_init_resumes_exactly_with_its_own_vocabulary(sources: dict[str, Path], tmp_path: Path) -> None:

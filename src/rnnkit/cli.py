@@ -557,9 +557,11 @@ TRANSLATE_CHUNK_BATCHES = 16
 
 def cmd_translate(args) -> int:
     from rnnkit.checkpoint import check_output_file
+    from rnnkit.files import check_distinct_outputs
 
     if args.text and args.input:
         raise RnnkitError("give the sentences as TEXT arguments or as --input FILE, not both")
+    check_distinct_outputs([("--output", args.output), ("--attention-plot", args.attention_plot)])
     for path, option in ((args.output, "--output"), (args.attention_plot, "--attention-plot")):
         if path:  # before the model loads; each is checked again when written
             check_output_file(path, option, args.overwrite, [("--input", args.input)])
@@ -736,10 +738,12 @@ def _shown(key: str, value: float) -> str:
 
 def cmd_evaluate(args) -> int:
     from rnnkit.checkpoint import check_output_file, write_output_file
+    from rnnkit.files import check_distinct_outputs
 
     if args.data is None and not args.task_arguments:
         raise RnnkitError("the following arguments are required: --data (or the data options of the model's task)")
     options = _task_options(args.model, args.task_arguments)  # before the weights load: a typo fails at once
+    check_distinct_outputs([("--json", args.json_out), ("--confusion-png", options.get("confusion_png"))])
     if "overwrite" in options:  # the task writes files of its own (a classifier's --confusion-png)
         options["overwrite"] = args.overwrite
     inputs = [("--data", args.data), ("--src", options.get("src")), ("--ref", options.get("ref"))]

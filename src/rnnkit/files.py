@@ -80,9 +80,24 @@ def check_output_file(path: str | Path, option: str, overwrite: bool = False,
                           "name, or --overwrite to replace it)", path)
 
 
+def check_distinct_outputs(outputs: Sequence[tuple[str, str | Path | None]]) -> None:
+    """No two of a command's output files ((option, path), e.g. --json and --confusion-png) are one file: the
+    second written would replace the first. Checked before anything loads, so no output is lost."""
+    given = [(option, path) for option, path in outputs if path]
+    for index, (option, path) in enumerate(given):
+        for earlier, earlier_path in given[:index]:
+            if _same_file(_target(Path(path)), _target(Path(earlier_path))):
+                raise RnnkitError(f"{earlier} and {option} name the same file (give each its own name)", path)
+
+
+def _target(path: Path) -> Path:
+    """``path`` with its folder resolved: a link to a folder is followed; the file's own name is not."""
+    return path.parent.resolve() / path.name
+
+
 def _check_not_protected(path: Path, option: str, inputs: Sequence[tuple[str, str | Path | None]]) -> None:
     """``path`` is none of the command's inputs, lies in no input folder and in no model directory."""
-    target = path.parent.resolve() / path.name  # a link to a folder is followed; the file's own name is not
+    target = _target(path)
     for input_option, given in inputs:
         if given is None:
             continue

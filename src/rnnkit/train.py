@@ -320,7 +320,7 @@ class Trainer:
         self.best_value = _saved_best(state, self.metric, ckpt / TRAINER_STATE)
         saved = state.get("saved_value", self.best_value)  # checkpoints before the two were kept apart
         self.saved_value = float(saved) if type(saved) in (int, float) else self.best_value
-        self.window = _Window(*state.get("window", (0.0, 0)), state.get("window_logged", _Window.UNKNOWN))
+        self.window = _Window(*state.get("window", (0.0, 0)), state.get("window_logged", {}))
         self.best_metrics = _metrics_or_none(state.get("best_metrics"))
         try:
             self._restore_rng(rng)
@@ -613,17 +613,15 @@ class _Window:
     """Running loss / token counts between two log rows, and the sums and counts of the task's other
     figures (``LossResult.logged``)."""
 
-    #: ``logged`` of a checkpoint written before the trainer state kept those sums (no ``window_logged``)
-    UNKNOWN = "unknown"
-
-    def __init__(self, loss: float = 0.0, count: int = 0, logged: dict[str, list] | str | None = None):
+    def __init__(self, loss: float = 0.0, count: int = 0, logged: dict[str, list] | None = None):
         self.loss = loss  # a resumed run's window starts with the sums saved in its checkpoint
         self.count = count
-        # sums that cover only some of the window's updates would log a mean over fewer updates than its
-        # loss: such a row leaves the extras empty (the rows after it are whole again)
-        self.logged_partial = logged == self.UNKNOWN and count > 0
-        known = {} if logged == self.UNKNOWN else (logged or {})
-        self.logged: dict[str, list] = {name: [float(total), int(n)] for name, (total, n) in known.items()}
+        self.logged: dict[str, list] = {name: [float(total), int(n)] for name, (total, n) in (logged or {}).items()}
+        # a task logs each of its figures on every update, so a resumed window that has updates but no sums for
+        # a figure comes from a checkpoint written before they were kept (no window_logged, or none of a
+        # classifier's accuracy): its mean would cover fewer updates than the loss, so the row leaves that
+        # figure empty (the rows after it are whole again). None: every figure covers the whole window.
+        self.whole: set[str] | None = set(self.logged) if count > 0 else None
         self.timed = 0  # tokens since t0, for tokens/s
         self.t0 = time.perf_counter()
 
@@ -642,9 +640,8 @@ class _Window:
         return self.loss / max(self.count, 1)
 
     def logged_means(self) -> dict[str, float]:
-        if self.logged_partial:
-            return {}
-        return {name: total / max(n, 1) for name, (total, n) in self.logged.items()}
+        return {name: total / max(n, 1) for name, (total, n) in self.logged.items()
+                if self.whole is None or name in self.whole}
 
     def rate(self) -> float:
         return self.timed / max(time.perf_counter() - self.t0, 1e-9)

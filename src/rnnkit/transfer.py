@@ -307,9 +307,10 @@ def is_strict(model_dir: Path, task: str, partial: bool = False, prefix: str = "
     return check_source(model_dir) == task and not partial and not prefix
 
 
-def text_reading(model_dir: Path | None) -> tuple[Tokenizer, Vocab]:
-    """The (tokenizer, vocabulary) of the ``--init-from`` model ``model_dir`` (checked by :func:`is_strict`), for a
-    new run with ``tokenizer.from_init``: a clear error without one, or from a model that reads no text with one."""
+def text_reading(model_dir: Path | None) -> tuple[Tokenizer, Vocab, dict]:
+    """The (tokenizer, vocabulary, its config's tokenizer keys) of the ``--init-from`` model ``model_dir`` (checked
+    by :func:`is_strict`), for a new run with ``tokenizer.from_init``: a clear error without one, or from a model
+    that reads no text with one."""
     from rnnkit.api import read_model_config
     from rnnkit.tasks import get_task
 
@@ -322,7 +323,7 @@ def text_reading(model_dir: Path | None) -> tuple[Tokenizer, Vocab]:
         raise RnnkitError(f"tokenizer.from_init: this {cfg.task} model reads no text with one tokenizer and "
                           "vocabulary (numeric input, or a seq2seq model's two sides): set tokenizer.from_init false "
                           "to build this run's own", model_dir)
-    return reading
+    return (*reading, dict(vars(cfg.tokenizer)) if hasattr(cfg, "tokenizer") else {})
 
 
 def init_model(target: nn.Module, model_dir: Path, target_vocabs: dict[str, Vocab], *, strict: bool = False,

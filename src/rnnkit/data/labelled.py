@@ -290,9 +290,8 @@ def _read_table(path: Path, options: ReadOptions, labelled: bool, max_examples: 
             if max_examples and len(texts) >= max_examples:
                 break
             if len(row) != len(header):
-                spans = (f" (a quoted field opened on line {number} runs to line {last}: is a quote left open?)"
-                         if last > number else "")
-                raise RnnkitError(f"{len(row)} columns, the header has {len(header)}{spans}", path, number)
+                hint = _row_hint(row, number, last, delimiter)
+                raise RnnkitError(f"{len(row)} columns, the header has {len(header)}{hint}", path, number)
             texts.append(_text(row[text_col], options, path, number, f"'{options.text_field}' column"))
             if label_col is not None:
                 labels.append(label_name(row[label_col], path, number))
@@ -300,6 +299,17 @@ def _read_table(path: Path, options: ReadOptions, labelled: bool, max_examples: 
     except csv.Error as e:
         raise RnnkitError(f"not valid CSV ({e})", path, e.line) from None
     return _texts(path, texts, labels, where)
+
+
+def _row_hint(row: list[str], number: int, last: int, delimiter: str) -> str:
+    """Why a row may have the wrong number of columns: a CSV quote left open, or a TSV written with quoting
+    (Python's csv module and pandas quote a field holding a quote, tab or line break; we split on tabs only)."""
+    if last > number:
+        return f" (a quoted field opened on line {number} runs to line {last}: is a quote left open?)"
+    if delimiter == "\t" and any(cell.startswith('"') for cell in row):
+        return (" (TSV is split on tabs only, no quoting: a file written with quoting is not read as written; "
+                "write it without quoting, or as CSV)")
+    return ""
 
 
 def _table_rows(path: Path, delimiter: str):

@@ -166,7 +166,7 @@ class AutoencoderTask(Task):
                          "model.adaptive_div")
 
     def __init__(self, cfg: AutoencoderConfig, dist: DistInfo, device: torch.device, vocab_from: Path | None = None,
-                 text_from: tuple[Tokenizer, Vocab] | None = None):
+                 text_from: tuple[Tokenizer, Vocab, dict] | None = None):
         super().__init__(cfg, dist, device, vocab_from)
         d, t = cfg.data, cfg.train
         if not d.train:

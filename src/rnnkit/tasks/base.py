@@ -115,8 +115,9 @@ class Task:
     directory whose assets to reuse: resume, a same-task --init-from) and has ``model`` (a torch module) and
     ``train_data`` (``.plan(epoch) -> list of specs``, ``.batch(spec) -> batch`` with ``.to(device)``,
     ``.num_tokens``). A new run from another model (--init-from of another task, or with --init-prefix /
-    --init-partial) whose config :meth:`reads_text_from_init` gets ``text_from=(tokenizer, vocabulary)`` too:
-    the source's (:meth:`LoadedModel.text_reading`), to read its text with instead of building its own.
+    --init-partial) whose config :meth:`reads_text_from_init` gets ``text_from=(tokenizer, vocabulary, tokenizer
+    keys)`` too: the source's (:meth:`LoadedModel.text_reading`, its config's ``tokenizer``), to read its text
+    with instead of building its own.
     """
 
     name: ClassVar[str]

@@ -167,14 +167,23 @@ def text_vocabulary(cfg: TokenizerConfig, texts: list[str], path: str) -> tuple[
     return tokenizer, vocab
 
 
-def source_reading(cfg: TextTokenizerConfig, text_from: tuple[Tokenizer, Vocab],
+#: the tokenizer keys that build a vocabulary from training text: with tokenizer.from_init the source's is taken
+#: instead, so config.yaml records the source's values of them (or the defaults), not a limit the model lacks
+VOCABULARY_KEYS = ("vocab_size", "min_freq", "spm_model", "spm_type")
+
+
+def source_reading(cfg: TextTokenizerConfig, text_from: tuple[Tokenizer, Vocab, dict],
                    dist: DistInfo) -> tuple[Tokenizer, Vocab]:
-    """tokenizer.from_init: the --init-from model's tokenizer and vocabulary (``text_from``). The rule is that
-    the source's win: its reading keys (kind, lowercase, split_punctuation) replace ``cfg``'s, so config.yaml and
-    the weights' fingerprint say how this run reads text, and a line names each key changed."""
-    tokenizer, vocab = text_from
+    """tokenizer.from_init: the --init-from model's tokenizer and vocabulary (``text_from``, with its config's
+    tokenizer keys). The rule is that the source's win: its reading keys (kind, lowercase, split_punctuation)
+    replace ``cfg``'s, so config.yaml and the weights' fingerprint say how this run reads text; its vocabulary
+    keys (:data:`VOCABULARY_KEYS`) replace them too, so config.yaml states no limit the vocabulary does not have.
+    A line names each key changed."""
+    tokenizer, vocab, source_keys = text_from
+    defaults = TextTokenizerConfig()
+    wanted = {**tokenizer.options(), **{key: source_keys.get(key, getattr(defaults, key)) for key in VOCABULARY_KEYS}}
     changed = []
-    for key, value in tokenizer.options().items():
+    for key, value in wanted.items():
         if getattr(cfg, key) != value:
             changed.append(f"tokenizer.{key} {_yaml(getattr(cfg, key))} -> {_yaml(value)}")
             setattr(cfg, key, value)
@@ -184,8 +193,8 @@ def source_reading(cfg: TextTokenizerConfig, text_from: tuple[Tokenizer, Vocab],
 
 
 def _yaml(value: object) -> str:
-    """A config value as config.yaml writes it (true, not True)."""
-    return str(value).lower() if isinstance(value, bool) else str(value)
+    """A config value as config.yaml writes it (true, not True; null, not None)."""
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
 @dataclasses.dataclass
@@ -336,7 +345,7 @@ class ClassifyTask(Task):
                          "model.pooling", "model.head_hidden", "model.joint")
 
     def __init__(self, cfg: ClassifyConfig, dist: DistInfo, device: torch.device, vocab_from: Path | None = None,
-                 text_from: tuple[Tokenizer, Vocab] | None = None):
+                 text_from: tuple[Tokenizer, Vocab, dict] | None = None):
         super().__init__(cfg, dist, device, vocab_from)
         _check_data_config(cfg)
         _check_joint_weight(cfg)
@@ -373,7 +382,7 @@ class ClassifyTask(Task):
         return cfg.tokenizer.from_init
 
     def _reader(self, train: Examples, vocab_from: Path | None,
-                text_from: tuple[Tokenizer, Vocab] | None) -> InputReader:
+                text_from: tuple[Tokenizer, Vocab, dict] | None) -> InputReader:
         """Labels, tokenizer and vocabulary (text) or step width (numeric): from the training data, or the
         model directory ``vocab_from`` (a resume; a same-task --init-from); ``text_from``: the tokenizer and
         vocabulary of the --init-from model (tokenizer.from_init), the labels from the data."""

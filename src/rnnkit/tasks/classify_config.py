@@ -55,7 +55,8 @@ class TextTokenizerConfig(TokenizerConfig):
     # with --init-from a model of another task (or --init-prefix / --init-partial): read text with its tokenizer
     # and vocabulary instead of building them from the training data, so every embedding row is copied (ULMFiT,
     # Dai & Le 2015). The source's kind, lowercase and split_punctuation replace this run's; vocab_size,
-    # min_freq and spm_* are not used. Needs --init-from; a resumed run reads its own saved vocabulary
+    # min_freq and spm_* build nothing and take the source's values too. Needs --init-from; a resumed run reads
+    # its own saved vocabulary
     from_init: bool = False
 
 
