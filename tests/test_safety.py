@@ -570,3 +570,18 @@ def test_a_changed_lr_takes_effect_from_the_checkpoint(tmp_path: Path, corpus: P
     rnnkit.train("lm", out=out, resume=True, overrides=["train.max_steps=5", "train.lr=0.002"])
     lrs = [(int(r["step"]), float(r["lr"])) for r in csv_rows(out) if r["split"] == "train"]
     assert lrs == [(1, 0.01), (2, 0.01), (3, 0.01), (4, 0.002), (5, 0.002)]
+
+
+def test_an_output_file_is_refused_in_a_model_directory_not_below_a_folder_holding_weights(tmp_path: Path) -> None:
+    """A model directory's files lie in it or its checkpoint/; a project folder with a model.safetensors of its own
+    (a download) does not make every folder below it one."""
+    from rnnkit.files import check_output_file
+
+    model = tmp_path / "m"
+    (model / "checkpoint").mkdir(parents=True)
+    (model / "model.safetensors").write_bytes(b"")
+    for inside in (model / "r.json", model / "checkpoint" / "r.json"):
+        with pytest.raises(RnnkitError, match="is a model directory"):
+            check_output_file(inside, "--json")
+    (model / "runs").mkdir()
+    check_output_file(model / "runs" / "r.json", "--json")  # a folder of the user's own below it

@@ -106,7 +106,10 @@ def _check_not_protected(path: Path, option: str, inputs: Sequence[tuple[str, st
             where = "folder" if source.is_dir() else "file"
             raise RnnkitError(f"{option} names the {input_option} {where}: rnnkit does not write over its input "
                               "(give another name)", path)
-    for folder in target.parents:
+    # a model directory's files lie in it or in its checkpoint/: a folder further up holding a model.safetensors of
+    # its own (a project's root) does not make every folder below it one
+    folders = [target.parent, *([target.parent.parent] if target.parent.name == "checkpoint" else [])]
+    for folder in folders:
         if any((folder / name).is_file() for name in MODEL_DIR_FILES):
             raise RnnkitError(f"{option}: {folder} is a model directory: rnnkit writes into one only when it trains "
                               "(give a path outside it)", path)
