@@ -173,7 +173,7 @@ class LRSchedule:
                                   f"{cfg.schedule}): set train.schedule triangular, or leave train.{key} out")
         self.cfg = cfg
         self.total = total_updates  # the run's updates (the trainer counts them; triangular only)
-        self.lr = cfg.lr
+        self.lr = self.rate_at(0) if cfg.schedule == "triangular" else cfg.lr  # (a step-0 validation logs it)
         self.best = math.inf
         self.previous = math.inf
         self.bad = 0
