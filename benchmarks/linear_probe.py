@@ -2,9 +2,10 @@
 
 Reads a labelled text file with a classifier model directory's own reading (tokenizer, vocabulary, markup),
 encodes a random sample with its encoder (e.g. one just initialised from a pretrained LM with ``--init-from``
-and no updates: ``train.max_steps=1 train.lr=0``), pools each text's states three ways (max, mean, last valid
-state) and fits a logistic regression on each (standardised features, L-BFGS, L2 penalties 1e-3 and 1e-2) on
-the first ``--train`` texts, scoring the other ``--test``. One JSON line per pooling and penalty, and a table.
+and no updates: ``train.max_steps=1 train.lr=0``), pools each text's states four ways as the classifier does
+(max, mean, last valid state, and concat: the three side by side) and fits a logistic regression on each
+(standardised features, L-BFGS, L2 penalties 1e-3 and 1e-2) on the first ``--train`` texts, scoring the other
+``--test``. One JSON line per pooling and penalty, and a table.
 
   python benchmarks/linear_probe.py MODEL_DIR --data ../shared/data/imdb/train.jsonl.gz --train 3000 --test 2000
 """
@@ -28,6 +29,7 @@ def pooled_features(model_dir: Path, data: Path, count: int, seed: int):
 
     import rnnkit
     from rnnkit.data.readers import clean_text
+    from rnnkit.models.classifier import pool, pooled_size, top_state
     from rnnkit.tasks.classify import scoring_batches
 
     classifier = rnnkit.load(model_dir)
@@ -40,16 +42,14 @@ def pooled_features(model_dir: Path, data: Path, count: int, seed: int):
     examples.texts = [clean_text(text, classifier.config.data.strip_markup) for text in examples.texts]
     encoded = classifier.reader.encode(examples, labelled=True)
     encoder = classifier.model.eval().encoder
-    features = {kind: torch.zeros(len(chosen), encoder.output_size) for kind in ("max", "mean", "last")}
+    features = {kind: torch.zeros(len(chosen), pooled_size(kind, encoder.output_size))
+                for kind in ("max", "mean", "last", "concat")}
     with torch.no_grad():
         for rows, batch in scoring_batches(encoded, 128):
             out = encoder(batch.inputs, batch.lengths)
-            steps, lengths = out.outputs, batch.lengths
-            padding = (torch.arange(steps.size(0)).unsqueeze(1) >= lengths.unsqueeze(0)).unsqueeze(-1)
-            features["max"][rows] = steps.masked_fill(padding, float("-inf")).max(0).values
-            features["mean"][rows] = steps.masked_fill(padding, 0.0).sum(0) / lengths.unsqueeze(-1)
-            top = out.final[-1][0] if isinstance(out.final[-1], tuple) else out.final[-1]
-            features["last"][rows] = top[-1]
+            padding = torch.arange(out.outputs.size(0)).unsqueeze(1) >= batch.lengths.unsqueeze(0)
+            for kind, values in features.items():
+                values[rows] = pool(kind, out.outputs, top_state(out), padding, batch.lengths, None)
     return features, torch.as_tensor(encoded.labels)
 
 

@@ -1018,7 +1018,11 @@ CASES: list[Case] = [
         "model.encoder=transformer")),
     bad_labelled("bag-last", LABELLED, "model.pooling: a bag of embeddings has no last state", extra=sets(
         "model.encoder=bag", "model.pooling=last")),
-    bad_labelled("unknown-pooling", LABELLED, "model.pooling: unknown pooling 'sum'", extra=sets("model.pooling=sum")),
+    bad_labelled("bag-concat", LABELLED, "model.pooling: a bag of embeddings has no last state to concatenate "
+                 "(concat: last, mean, max side by side): mean, max or attention", extra=sets(
+                     "model.encoder=bag", "model.pooling=concat")),
+    bad_labelled("unknown-pooling", LABELLED, "model.pooling: unknown pooling 'sum' (last | mean | max | attention | "
+                 "concat)", extra=sets("model.pooling=sum")),
     bad_labelled("unknown-init", LABELLED, "model.init: unknown initialisation 'glorot'",
                  extra=sets("model.init=glorot")),
     bad_labelled("joint-unknown", LABELLED, "model.joint: unknown objective 'both' (none | lm | reconstruct)",
@@ -1093,6 +1097,10 @@ CASES: list[Case] = [
     Case("classify-labels-file-changed", cli("classify", "{tmp}/cc", "x y"), 2,
          "{tmp}/cc/labels.json: was changed since the weights were saved",
          files={"cc": ("copy", "{classifier}"), "cc/labels.json": ("edit", '"yx"', '"no"')}),
+    Case("classify-config-pooling-wider-than-the-weights", cli("classify", "{tmp}/cc", "x y"), 2,
+         "{tmp}/cc/model.safetensors: 'head.output.weight' has shape (2, 4), model expects (2, 12) (config and "
+         "weights disagree)", files={"cc": ("copy", "{classifier}"),
+                                     "cc/config.yaml": ("edit", "pooling: last", "pooling: concat")}),
     Case("classify-labels-file-missing", cli("classify", "{tmp}/cc", "x y"), 2,
          "not a complete model directory: 'labels.json' is missing",
          files={"cc": ("copy", "{classifier}"), "cc/labels.json": ("delete",)}),

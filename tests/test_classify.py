@@ -33,7 +33,7 @@ from rnnkit.data.labelled import (
 )
 from rnnkit.distributed import DistInfo
 from rnnkit.errors import RnnkitError
-from rnnkit.models.classifier import SequenceClassifier
+from rnnkit.models.classifier import SequenceClassifier, pool, top_state
 from rnnkit.tasks.classify import Classifier, ClassifyTask
 from rnnkit.tasks.classify_config import ClassifyModel
 
@@ -99,7 +99,7 @@ def text_model(**keys) -> SequenceClassifier:
 
 
 ENCODERS = ["rnn_tanh", "gru", "lstm"]
-POOLINGS = ["last", "mean", "max", "attention"]
+POOLINGS = ["last", "mean", "max", "attention", "concat"]
 
 
 @pytest.mark.parametrize("pooling", POOLINGS)
@@ -150,7 +150,7 @@ SPANS = {"packed": (3, 8), "segments": (5, 9)}
 @pytest.mark.parametrize("span", SPANS)
 @pytest.mark.parametrize("encoder, bidirectional, pooling", [
     (e, bi, p) for e, bi in [("rnn_tanh", False), ("gru", True), ("lstm", False), ("lstm", True), ("bag", False)]
-    for p in POOLINGS if not (e == "bag" and p == "last")])  # a bag has no last state
+    for p in POOLINGS if not (e == "bag" and p in ("last", "concat"))])  # a bag has no last state
 def test_predictions_do_not_change_with_padding_or_batch_composition(encoder: str, bidirectional: bool, pooling: str,
                                                                     span: str, stack_calls) -> None:
     model = text_model(encoder=encoder, pooling=pooling, bidirectional=bidirectional,
@@ -168,6 +168,37 @@ def test_predictions_do_not_change_with_padding_or_batch_composition(encoder: st
     # unpadded
     path = "packed" if encoder != "lstm" else span
     assert [call.path for call in stack_calls] == ([] if encoder == "bag" else [path] * 3)
+
+
+@pytest.mark.parametrize(("encoder", "bidirectional"), [("gru", False), ("lstm", True)])
+def test_concat_pooling_is_the_last_state_mean_and_max_of_the_valid_steps_side_by_side(encoder: str,
+                                                                                      bidirectional: bool) -> None:
+    model = text_model(encoder=encoder, pooling="concat", bidirectional=bidirectional).eval()
+    x, lengths, _ = order_ids(6, 4)
+    x = torch.cat([x, torch.full((3, x.size(1)), 7)])  # padding of real tokens: only masking keeps it out
+    padding = torch.arange(x.size(0)).unsqueeze(1) >= lengths.unsqueeze(0)
+    with torch.no_grad():
+        encoded = model.encoder(x, lengths)
+        final = top_state(encoded)
+        concat = pool("concat", encoded.outputs, final, padding, lengths, None)
+        parts = [pool(kind, encoded.outputs, final, padding, lengths, None) for kind in ("last", "mean", "max")]
+        torch.testing.assert_close(concat, torch.cat(parts, -1), atol=0, rtol=0)
+        torch.testing.assert_close(model(x, lengths), model.head(concat))
+    width = 32 if bidirectional else 16
+    assert concat.shape == (6, 3 * width) and model.head.output.in_features == 3 * width
+    for b, length in enumerate(lengths.tolist()):  # each part from this example's valid steps alone
+        steps = encoded.outputs[:length, b]
+        # the last state: forward at the last valid step, backward (the second half) at the first
+        last = torch.cat([steps[-1, :16], steps[0, 16:]]) if bidirectional else steps[-1]
+        torch.testing.assert_close(concat[b], torch.cat([last, steps.mean(0), steps.max(0).values]))
+    assert model.pooling_description() == f"concat pooling (last, mean, max: {3 * width} wide)"
+    assert text_model(pooling="max").pooling_description() == "max pooling"
+
+
+@pytest.mark.parametrize("pooling", ["last", "concat"])
+def test_a_bag_of_embeddings_refuses_the_poolings_of_a_last_state(pooling: str) -> None:
+    with pytest.raises(ValueError, match="^model.pooling: a bag of embeddings has no last state"):
+        text_model(encoder="bag", pooling=pooling)
 
 
 def test_the_parameter_names_are_the_shared_ones() -> None:
@@ -314,19 +345,23 @@ def order_data(tmp_path: Path) -> tuple[Path, Path]:
             write_jsonl(tmp_path / "data" / "valid.jsonl", order_texts(150, 2)))
 
 
-def test_a_classifier_trains_selects_by_accuracy_saves_and_loads(tmp_path: Path, order_data) -> None:
+@pytest.mark.parametrize("pooling", ["last", "concat"])
+def test_a_classifier_trains_selects_by_accuracy_saves_and_loads(tmp_path: Path, order_data, pooling: str) -> None:
     train, valid = order_data
     model = rnnkit.train("classify", data=str(train), valid=str(valid), test=str(valid), out=tmp_path / "m",
-                         overrides=CLS)
+                         overrides=[*CLS, f"model.pooling={pooling}"])
     assert isinstance(model, Classifier) and model.results["valid"]["accuracy"] > 0.9
     assert model.results["test"]["accuracy"] == pytest.approx(model.results["valid"]["accuracy"])
     rows = [r for r in read_log(tmp_path / "m") if r["split"] == "valid"]
     assert {"accuracy", "macro_f1"} <= set(rows[0])
     assert json.loads((tmp_path / "m" / "labels.json").read_text()) == ["xy", "yx"]
     loaded = rnnkit.load(tmp_path / "m")
+    width = {"last": 16, "concat": 3 * 16}[pooling]  # the head reads the pooled vector
+    assert loaded.config.model.pooling == pooling and loaded.model.head.output.in_features == width
     texts = ["a x b y", "a y b x", "y c d e x"]
     assert loaded.classify(texts) == model.classify(texts) == ["xy", "yx", "yx"] and loaded.classify([]) == []
     probs = loaded.classify(texts, probs=True)
+    assert probs == model.classify(texts, probs=True)
     assert set(probs[0]) == {"xy", "yx"} and probs[0]["xy"] > 0.5 and sum(probs[0].values()) == pytest.approx(1)
     metrics = loaded.evaluate(valid)
     assert metrics["accuracy"] == pytest.approx(model.results["valid"]["accuracy"])
@@ -430,6 +465,24 @@ def test_init_from_through_the_cli_prints_the_report(tmp_path: Path, train_tiny,
     out = capsys.readouterr().out
     assert "copied  encoder.embedding.weight <- embedding.weight" in out
     assert "copied  encoder.rnns.0.weight_hh_l0 <- rnns.0.weight_hh_l0" in out and "kept    head.output.weight" in out
+
+
+def test_a_head_of_another_pooled_width_is_reported_kept_not_copied(tmp_path: Path, order_data, capsys) -> None:
+    """--init-partial from a last-pooling classifier into a concat one: the encoder is copied, the head's weight
+    (16 inputs there, 48 here) is kept and said so; strict --init-from refuses it, naming the head."""
+    train = order_data[0]
+    overrides = [a for s in [*CLS, "train.max_steps=1"] for a in ("--set", s)]
+    assert main(["train", "classify", "--data", str(train), "--out", str(tmp_path / "last"), *overrides]) == 0
+    concat = ["train", "classify", "--data", str(train), "--init-from", str(tmp_path / "last"), *overrides,
+              "--set", "model.pooling=concat", "--set", "train.progress=true"]
+    capsys.readouterr()
+    assert main([*concat, "--out", str(tmp_path / "concat"), "--init-partial"]) == 0
+    out = capsys.readouterr().out
+    assert "kept    head.output.weight: rows of shape (48,) here, (16,) in the source" in out
+    assert "copied  encoder.rnns.0.weight_hh_l0" in out and ", concat pooling (last, mean, max: 48 wide); " in out
+    assert rnnkit.load(tmp_path / "concat").classify(["a x b y"]) in (["xy"], ["yx"])
+    assert main([*concat, "--out", str(tmp_path / "strict")]) == 2
+    assert "'head.output.weight': rows of shape (48,) here, (16,) in the source" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------ command line

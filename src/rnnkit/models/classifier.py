@@ -28,7 +28,7 @@ from rnnkit.nn.dropout import sequence_dropout
 from rnnkit.nn.encoder import Bridge, Encoded, merge_directions
 from rnnkit.nn.init import INITS, keras_init_
 from rnnkit.nn.stack import make_stack, run_stack
-from rnnkit.tasks.classify_config import ENCODERS, JOINTS, POOLINGS, ClassifyModel
+from rnnkit.tasks.classify_config import ENCODERS, JOINTS, POOLINGS, ClassifyModel, pooled_parts
 
 
 def check_model_config(cfg: ClassifyModel, numeric: bool) -> None:
@@ -39,8 +39,10 @@ def check_model_config(cfg: ClassifyModel, numeric: bool) -> None:
         raise ValueError(f"model.pooling: unknown pooling '{cfg.pooling}' ({' | '.join(POOLINGS)})")
     if cfg.init not in INITS:
         raise ValueError(f"model.init: unknown initialisation '{cfg.init}' ({' | '.join(INITS)})")
-    if cfg.encoder == "bag" and cfg.pooling == "last":
-        raise ValueError("model.pooling: a bag of embeddings has no last state: mean, max or attention")
+    if cfg.encoder == "bag" and "last" in pooled_parts(cfg.pooling):
+        parts = ", ".join(pooled_parts(cfg.pooling))
+        why = "" if cfg.pooling == "last" else f" to concatenate ({cfg.pooling}: {parts} side by side)"
+        raise ValueError(f"model.pooling: a bag of embeddings has no last state{why}: mean, max or attention")
     if not numeric and cfg.embedding_size < 1:
         raise ValueError("model.embedding_size: a text classifier embeds its tokens: at least 1")
     _check_joint(cfg, numeric)
@@ -129,9 +131,18 @@ class AttentionPooling(nn.Module):
         return (weights.unsqueeze(-1) * outputs).sum(0)
 
 
+def pooled_size(kind: str, size: int) -> int:
+    """The width of the pooled vector (the head's input) from steps ``size`` wide."""
+    return size * len(pooled_parts(kind))
+
+
 def pool(kind: str, outputs: torch.Tensor, final: torch.Tensor | None, padding: torch.Tensor,
          lengths: torch.Tensor, attention: AttentionPooling | None) -> torch.Tensor:
-    """One vector (B, D) per sequence from its valid steps only: padding never changes a prediction."""
+    """One vector (B, D), or (B, 3 D) for ``concat``, per sequence from its valid steps only: padding never changes
+    a prediction. outputs (T, B, D), final (B, D) the top layer's last valid state (:func:`top_state`), padding
+    (T, B) True past a length, lengths (B,)."""
+    if len(pooled_parts(kind)) > 1:
+        return torch.cat([pool(part, outputs, final, padding, lengths, attention) for part in pooled_parts(kind)], -1)
     if kind == "last":
         return final
     if kind == "attention":
@@ -182,13 +193,22 @@ class SequenceClassifier(nn.Module):
         self.cfg, self.numeric = cfg, bool(features)
         self.encoder = SequenceEncoder(cfg, vocab_size, features)
         self.pool = AttentionPooling(self.encoder.output_size) if cfg.pooling == "attention" else None
-        self.head = Head(self.encoder.output_size, cfg.head_hidden, classes, cfg.dropout)
+        self.pooled_size = pooled_size(cfg.pooling, self.encoder.output_size)  # the head's input
+        self.head = Head(self.pooled_size, cfg.head_hidden, classes, cfg.dropout)
         if cfg.joint == "reconstruct":  # the autoencoder's decoder and bridge (tasks/autoencoder.build_model)
             self.bridge = Bridge("last", cfg.encoder, self.encoder.output_size, cfg.hidden_size)
             self.decoder = Decoder("state", cfg.encoder, vocab_size, cfg.embedding_size, cfg.hidden_size, cfg.layers,
                                    self.encoder.output_size, dropout=cfg.layer_dropout)
         if cfg.init == "keras":
             keras_init_(self)
+
+    def pooling_description(self) -> str:
+        """The pooling as the training's first line names it: ``max pooling``; a concatenation with its parts and the
+        width the head reads, ``concat pooling (last, mean, max: 384 wide)``."""
+        parts = pooled_parts(self.cfg.pooling)
+        if len(parts) == 1:
+            return f"{self.cfg.pooling} pooling"
+        return f"{self.cfg.pooling} pooling ({', '.join(parts)}: {self.pooled_size} wide)"
 
     def reads_token_bags(self, training: bool) -> bool:
         """Whether this model, training or not, is the seed's bag of means, which :class:`TokenBags` feed

@@ -446,7 +446,7 @@ class ClassifyTask(Task):
             inputs = f"vocabulary {len(self.reader.vocab):,}{source}"
         if self.joint:
             encoder += f", joint {m.joint} (weight {self.cfg.train.joint_weight:g})"
-        return (f"classify: {params:,} parameters; {inputs}; {encoder}, {m.pooling} pooling; "
+        return (f"classify: {params:,} parameters; {inputs}; {encoder}, {self.model.pooling_description()}; "
                 f"{len(self.reader.labels)} classes; {self.sizes[0]:,} training / {self.sizes[1]:,} validation "
                 f"examples ({self.train_data.num_tokens:,} training steps)")
 

@@ -15,9 +15,17 @@ from rnnkit.config import TaskConfig, TrainConfig, at_least, fraction, ranged
 from rnnkit.tasks.lm_config import TokenizerConfig
 
 ENCODERS = ("rnn_tanh", "rnn_relu", "gru", "lstm", "bag")
-POOLINGS = ("last", "mean", "max", "attention")
+POOLINGS = ("last", "mean", "max", "attention", "concat")
+#: the poolings whose vectors a pooling puts side by side, in this order: ULMFiT's concat pooling (Howard & Ruder
+#: 2018, sec. 3.3); every other pooling is itself alone
+CONCATENATED = {"concat": ("last", "mean", "max")}
 #: the auxiliary objective trained beside the classification loss (model.joint)
 JOINTS = ("none", "lm", "reconstruct")
+
+
+def pooled_parts(pooling: str) -> tuple[str, ...]:
+    """The poolings whose vectors ``pooling`` puts side by side (itself alone, but for concat)."""
+    return CONCATENATED.get(pooling, (pooling,))
 
 
 @dataclass
@@ -71,7 +79,9 @@ class ClassifyModel:
     hidden_size: int = at_least(128, 1)  # recurrent units per layer (and direction)
     layers: int = at_least(1, 1)  # stacked recurrent layers
     bidirectional: bool = False  # read each sequence both ways (outputs side by side)
-    pooling: str = "last"  # last (valid) state | mean | max | attention over the steps (bag: not last)
+    # over the valid steps: last (valid) state | mean | max | attention | concat (ULMFiT's: the last state, mean and
+    # max side by side, a vector 3x as wide into the head); a bag has no last state: not last, not concat
+    pooling: str = "last"
     head_hidden: int = at_least(0, 0)  # hidden units of the MLP head (ReLU); 0 = one linear layer
     dropout: float = fraction(0.0)  # dropout on the pooled vector (and the head's hidden layer)
     embedding_dropout: float = fraction(0.0)  # dropout on the embedded inputs
