@@ -378,7 +378,9 @@ CASES: list[Case] = [
           ("data.valid_fraction", 1, "below 1"), ("train.lr_decay", 0, "above 0"), ("data.window", 0, "at least 1"),
           ("tokenizer.min_freq", 0, "at least 1"), ("tokenizer.vocab_size", -1, "at least 0"),
           ("train.max_steps", -1, "at least 0"), ("train.threads", -1, "at least 0"),
-          ("train.rmsprop_alpha", 2, "at most 1"), ("data.max_lines", -1, "at least 0"))],
+          ("train.rmsprop_alpha", 2, "at most 1"), ("data.max_lines", -1, "at least 0"),
+          ("train.warmup", 0, "above 0"), ("train.warmup", 1, "below 1"), ("train.lr_ratio", 0.5, "at least 1"),
+          ("train.layer_lr_decay", 0.5, "at least 1"))],
     # ------------------------------------------------------------------------------ --set: unknown choices
     bad_set("choice-cell", "model.cell=transformer", "unknown cell 'transformer'"),
     bad_set("choice-optimizer", "train.optimizer=lbfgs", "unknown optimizer 'lbfgs'"),
@@ -387,6 +389,13 @@ CASES: list[Case] = [
     bad_set("choice-tokenizer", "tokenizer.kind=bytes", "unknown tokenizer kind 'bytes'"),
     bad_set("choice-device", "train.device=tpu", "unknown device 'tpu'"),
     bad_set("nt-asgd-without-sgd", "train.nt_asgd=3", "train.nt_asgd switches SGD to averaged SGD"),
+    # ------------------------------------------------------------------------------ --set: ULMFiT's fine-tuning keys
+    bad_set("warmup-without-triangular", "train.warmup=0.2", "train.warmup 0.2 shapes the triangular schedule "
+            "only (train.schedule is none): set train.schedule triangular, or leave train.warmup out"),
+    Case("config-lr-ratio-without-triangular", cli(*TRAIN, *sets("train.schedule=plateau", "train.lr_ratio=10")), 2,
+         "train.lr_ratio 10 shapes the triangular schedule only (train.schedule is plateau)"),
+    bad_set("layer-lr-decay-one-group", "train.layer_lr_decay=2.6", "train.layer_lr_decay 2.6 gives each layer its "
+            "own rate, but the lm task trains its parameters as one group: leave train.layer_lr_decay at 1"),
     # ------------------------------------------------------------------------------ --set: the adaptive softmax
     bad_set("choice-softmax", "model.softmax=hierarchical", "unknown model.softmax 'hierarchical' (full | adaptive)"),
     bad_set("adaptive-without-cutoffs", "model.softmax=adaptive",

@@ -369,7 +369,8 @@ def check_resume_dir(out_dir: Path, cfg: TaskConfig, backend: str = "torch") -> 
 def announce_resume(trainer: Trainer, changes: list[str]) -> None:
     """Say where a resumed run continues (step, epoch, batch), or that it is finished, and what it
     changed; under the step schedule a new train.lr is the schedule's base, and the line says the lr
-    the current epoch really trains at."""
+    the current epoch really trains at; under the triangular one a new train.epochs / max_steps changes the
+    schedule's length, and the line says it and the next update's rate."""
     cfg = trainer.cfg
     if trainer.finished and trainer.done():
         print(f"resuming {trainer.out_dir}: the run finished at step {trainer.step}; nothing left to train (raise "
@@ -381,6 +382,11 @@ def announce_resume(trainer: Trainer, changes: list[str]) -> None:
         lr = trainer.schedule.on_epoch_start(trainer.epoch)
         changes = [f"{c} (the step schedule's base lr: epoch {trainer.epoch + 1} trains at {lr:.4g})"
                    if c.startswith("train.lr ") else c for c in changes]
+    if cfg.schedule == "triangular" and any(change.startswith(("train.epochs ", "train.max_steps "))
+                                            for change in changes):
+        # the schedule spans the run's updates, which these set: from here on it follows the new length
+        changes = [*changes, f"the triangular schedule now spans {trainer.schedule.total:,} updates (update "
+                             f"{trainer.step + 1} trains at {trainer.schedule.rate_at(trainer.step):.4g})"]
     changed = f"; changed: {', '.join(changes)}" if changes else ""
     print(f"resuming {trainer.out_dir} from step {trainer.step} ({where}){changed}", flush=True)
 
@@ -470,6 +476,8 @@ def run(cfg: TaskConfig, out_dir: Path, device: torch.device, dist: dist_utils.D
             print(f"{task.describe()}; device {device}; {threads}; {dist.world} process(es)", flush=True)
         # the trainer checks optimizer and schedule names: fail before anything is written to out_dir
         trainer = Trainer(task, cfg.train, out_dir, device, dist)
+        if dist.is_main and cfg.train.progress and trainer.lr_groups_line():
+            print(trainer.lr_groups_line(), flush=True)
         if dist.is_main and not resume:
             held.enter_context(set_up_model_dir(cfg, task, out_dir, made_by, overwrite))
         elif dist.is_main:

@@ -51,11 +51,18 @@ class TrainConfig:
     weight_decay: float = at_least(0.0, 0)  # L2 penalty (decoupled for adamw)
     rmsprop_alpha: float = ranged(0.9, 0, 1)  # rmsprop smoothing constant (0.9 as in TensorFlow's RMSProp, seed 002)
     nt_asgd: int = at_least(0, 0)  # > 0: switch SGD to averaged SGD when validation has not improved for N evals (AWD)
-    schedule: str = "none"  # none | halve_on_increase | plateau | step
+    schedule: str = "none"  # none | halve_on_increase | plateau | step | triangular
+    # triangular (slanted triangular rates, Howard & Ruder 2018): the share of the run's updates over which the
+    # rate rises from lr / lr_ratio to lr (then it falls back to lr / lr_ratio at the last update)
+    warmup: float = ranged(0.1, 0, 1, low_open=True, high_open=True)
+    lr_ratio: float = at_least(32.0, 1)  # triangular: how many times smaller the first and last updates' rate is
     lr_decay: float = ranged(0.5, 0, 1, low_open=True)  # factor applied by a schedule
     decay_start: int = at_least(0, 0)  # step schedule: decay once per epoch after this many epochs
     patience: int = at_least(0, 0)  # plateau schedule: evaluations without improvement before decaying
     min_lr: float = at_least(0.0, 0)  # never decay below this
+    # discriminative rates (ULMFiT: 2.6): each deeper parameter group of the task (Task.parameter_groups, output
+    # layer first) trains at the rate of the one above / this (1 = one rate for every parameter)
+    layer_lr_decay: float = at_least(1.0, 1)
     clip: float = at_least(0.0, 0)  # clip the global gradient norm to this (0 = no clipping)
     batch_size: int = at_least(20, 1)  # sequences per batch (streams for running text; global over all processes)
     eval_batch_size: int = at_least(10, 1)  # sequences per batch when evaluating

@@ -114,13 +114,16 @@ def fusable(params: list[torch.Tensor]) -> bool:
 
 
 def make_optimizer(name: str, params, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """The optimizer ``name`` over ``params``: tensors, or torch's parameter groups (dicts with ``params`` and
+    their own settings, e.g. ``lr``: the trainer's discriminative rates)."""
     params = list(params)
+    tensors = [p for item in params for p in (item["params"] if isinstance(item, dict) else [item])]
     if name == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     if name == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fusable(params))
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fusable(tensors))
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fusable(params))
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fusable(tensors))
     if name == "rmsprop":
         return torch.optim.RMSprop(params, lr=cfg.lr, alpha=cfg.rmsprop_alpha, momentum=cfg.momentum,
                                    weight_decay=cfg.weight_decay, eps=1e-10)
@@ -129,23 +132,61 @@ def make_optimizer(name: str, params, cfg: TrainConfig) -> torch.optim.Optimizer
     raise RnnkitError(f"unknown optimizer '{name}' (sgd | adam | adamw | rmsprop | asgd)")
 
 
+SCHEDULES = ("none", "halve_on_increase", "plateau", "step", "triangular")
+#: the keys that shape the triangular schedule alone: set with another schedule they would do nothing
+TRIANGULAR_KEYS = ("warmup", "lr_ratio")
+
+
+def triangular_rate(lr: float, ratio: float, warmup: float, step: int, total: int) -> float:
+    """Slanted triangular learning rates (Howard & Ruder 2018, eq. 3): the rate of update ``step`` (0-based) of a
+    run of ``total`` updates. It rises linearly from lr / ratio at the first update to ``lr`` at update
+    floor(warmup x total) and falls linearly back to lr / ratio at the last one (total - 1); an update past the
+    last (a run longer than planned) stays at lr / ratio. A run of fewer than 3 updates cannot both rise and
+    fall: it only rises (a single update trains at ``lr``)."""
+    last = total - 1
+    peak = min(max(math.floor(warmup * total), 1), max(last - 1, 1)) if total > 1 else 0
+    if step <= peak:
+        p = step / peak if peak else 1.0
+    else:
+        p = max(last - step, 0) / max(last - peak, 1)
+    return lr * (p + (1 - p) / ratio)
+
+
 class LRSchedule:
-    """Learning-rate rules driven by epochs and validation scores (the task's selection metric, oriented
-    so that lower is better: the loss itself, or minus BLEU / accuracy).
+    """Learning-rate rules driven by updates, epochs and validation scores (the task's selection metric,
+    oriented so that lower is better: the loss itself, or minus BLEU / accuracy).
 
     halve_on_increase: lr *= lr_decay when the score gets worse than the previous one (seed 001).
     plateau: lr *= lr_decay after ``patience`` evaluations without a new best (pytorch/examples: 0.25, 0).
     step: lr = lr0 * lr_decay ** max(epoch + 1 - decay_start, 0) (Zaremba et al. 2014).
+    triangular: slanted triangular rates over ``total_updates`` (:func:`triangular_rate`), a function of the
+    update count alone, so a resumed run trains at the rates of an unbroken one.
     """
 
-    def __init__(self, cfg: TrainConfig):
-        if cfg.schedule not in ("none", "halve_on_increase", "plateau", "step"):
-            raise RnnkitError(f"unknown schedule '{cfg.schedule}' (none | halve_on_increase | plateau | step)")
+    def __init__(self, cfg: TrainConfig, total_updates: int = 0):
+        if cfg.schedule not in SCHEDULES:
+            raise RnnkitError(f"unknown schedule '{cfg.schedule}' ({' | '.join(SCHEDULES)})")
+        for key in TRIANGULAR_KEYS:
+            value = getattr(cfg, key)
+            if cfg.schedule != "triangular" and value != getattr(TrainConfig, key):
+                raise RnnkitError(f"train.{key} {value:g} shapes the triangular schedule only (train.schedule is "
+                                  f"{cfg.schedule}): set train.schedule triangular, or leave train.{key} out")
         self.cfg = cfg
-        self.lr = cfg.lr
+        self.total = total_updates  # the run's updates (the trainer counts them; triangular only)
+        self.lr = self.rate_at(0) if cfg.schedule == "triangular" else cfg.lr  # (a step-0 validation logs it)
         self.best = math.inf
         self.previous = math.inf
         self.bad = 0
+
+    def rate_at(self, step: int) -> float:
+        """The triangular schedule's rate of the update after ``step`` updates."""
+        return triangular_rate(self.cfg.lr, self.cfg.lr_ratio, self.cfg.warmup, step, self.total)
+
+    def on_update(self, step: int) -> float:
+        """The rate of the update after ``step`` updates (the epoch's or the validations' rate, or triangular's)."""
+        if self.cfg.schedule == "triangular":
+            self.lr = self.rate_at(step)
+        return self.lr
 
     def on_epoch_start(self, epoch: int) -> float:
         if self.cfg.schedule == "step":
@@ -174,6 +215,39 @@ class LRSchedule:
 
     def load_state_dict(self, state: dict) -> None:
         self.lr, self.best, self.previous, self.bad = state["lr"], state["best"], state["previous"], state["bad"]
+
+
+def lr_groups(task: Task, model: nn.Module, decay: float) -> list[tuple[str, list[torch.Tensor], float]]:
+    """(name, parameters, lr factor) of each parameter group: one group of every parameter at the full rate,
+    or with ``decay`` > 1 (train.layer_lr_decay) the task's :meth:`Task.parameter_groups`, each at
+    1 / decay ** depth of the rate (ULMFiT's discriminative fine-tuning, Howard & Ruder 2018, sec. 3.2)."""
+    if decay == 1:
+        return [("all", list(model.parameters()), 1.0)]
+    groups = task.parameter_groups(model)
+    _check_groups(getattr(task, "name", "?"), model, groups)
+    if len(groups) == 1:
+        raise RnnkitError(f"train.layer_lr_decay {decay:g} gives each layer its own rate, but the "
+                          f"{getattr(task, 'name', '?')} task trains its parameters as one group: leave "
+                          "train.layer_lr_decay at 1")
+    return [(name, list(params), decay ** -depth) for name, params, depth in groups]
+
+
+def _check_groups(task: str, model: nn.Module, groups: list) -> None:
+    """A task's parameter groups hold each of the model's parameters once, at a depth of 0 or more (a task
+    that breaks this is a bug: one clear error, not a parameter silently left out of training)."""
+    seen: set[int] = set()
+    for name, params, depth in groups:
+        if not params or type(depth) is not int or depth < 0:
+            raise RnnkitError(f"task '{task}': parameter_groups() gave the group {name!r} no parameters or a "
+                              f"depth that is not an integer >= 0 ({depth!r})")
+        for p in params:
+            if id(p) in seen:
+                raise RnnkitError(f"task '{task}': parameter_groups() puts a parameter in two groups ({name!r})")
+            seen.add(id(p))
+    missing = [n for n, p in model.named_parameters() if id(p) not in seen]
+    if missing or len(seen) != len(list(model.parameters())):
+        raise RnnkitError(f"task '{task}': parameter_groups() leaves out {', '.join(missing[:3]) or 'parameters'} "
+                          "of the model, or holds others")
 
 
 class _StopFlag:
@@ -223,9 +297,11 @@ class Trainer:
         if cfg.nt_asgd and cfg.optimizer != "sgd":
             raise RnnkitError(f"train.nt_asgd switches SGD to averaged SGD: it needs train.optimizer sgd, "
                               f"not {cfg.optimizer}")
-        self.schedule = LRSchedule(cfg)
+        self.schedule = LRSchedule(cfg, self._total_updates() if cfg.schedule == "triangular" else 0)
+        # (name, parameters, lr factor) of each parameter group, output layer first (train.layer_lr_decay)
+        self.lr_groups = lr_groups(task, self.model, cfg.layer_lr_decay)
         self.optimizer_name = cfg.optimizer
-        self.optimizer = make_optimizer(cfg.optimizer, self.model.parameters(), cfg)
+        self.optimizer = make_optimizer(cfg.optimizer, self._param_groups(), cfg)
         self.step = 0
         self.epoch = 0
         self.batch_index = 0  # next batch of self.epoch's plan
@@ -249,6 +325,28 @@ class Trainer:
         self._agreed_stop = False
         self.weights_metadata: dict[str, str] = {}  # binds saved weights to the model directory (rank 0 sets it)
         self.autocast = training_autocast(cfg, device, warn=self.dist.is_main)
+
+    def _total_updates(self) -> int:
+        """The updates the whole run makes: each epoch's batches (their number may vary: the LM's variable BPTT),
+        at most train.max_steps. The plans are seeded by epoch alone, so counting them changes nothing."""
+        limit = self.cfg.max_steps or math.inf
+        total = 0
+        for epoch in range(self.cfg.epochs):
+            if total >= limit:
+                break
+            total += len(self.task.train_data.plan(epoch))
+        return int(min(total, limit))
+
+    def _param_groups(self) -> list[dict]:
+        """The optimizer's parameter groups, each at its own share of the rate (set again at every update)."""
+        return [{"params": params, "lr": self.cfg.lr * factor} for _, params, factor in self.lr_groups]
+
+    def lr_groups_line(self) -> str | None:
+        """What train.layer_lr_decay gives each parameter group (None: one rate for all)."""
+        if len(self.lr_groups) == 1:
+            return None
+        shares = ", ".join(f"{name} x{factor:.3g}" for name, _, factor in self.lr_groups)
+        return f"discriminative rates (train.layer_lr_decay {self.cfg.layer_lr_decay:g}): lr {shares}"
 
     # ----------------------------------------------------------------- checkpoints
     def _trainer_state(self) -> dict:
@@ -303,7 +401,7 @@ class Trainer:
                 raise RnnkitError(f"trainer state holds the optimizer {state['optimizer_name']!r}, but this run "
                                   f"trains with {self.optimizer_name!r}", ckpt / TRAINER_STATE)
             self.optimizer_name = state["optimizer_name"]
-            self.optimizer = make_optimizer(self.optimizer_name, self.model.parameters(), self.cfg)
+            self.optimizer = make_optimizer(self.optimizer_name, self._param_groups(), self.cfg)
         try:
             _check_optimizer_state(self.optimizer, state["optimizer"])
             self.optimizer.load_state_dict(state["optimizer"])
@@ -389,7 +487,7 @@ class Trainer:
         cfg = self.cfg
         last_metrics: dict[str, float] = {}
         while self.epoch < cfg.epochs and not self._out_of_steps():
-            lr = self.schedule.on_epoch_start(self.epoch)
+            self.schedule.on_epoch_start(self.epoch)
             self.task.on_epoch_start(self.epoch, self.model)
             plan = self.task.train_data.plan(self.epoch)
             bar = self._progress(len(plan))
@@ -398,6 +496,7 @@ class Trainer:
                 self.window = _Window()  # (mid-epoch, a resumed run goes on with its saved window)
             while self.batch_index < len(plan):
                 batch = self.task.train_data.batch(plan[self.batch_index]).to(self.device)
+                lr = self.schedule.on_update(self.step)
                 loss, count = self._train_step(batch, lr * self.task.lr_scale(batch))
                 self.batch_index += 1
                 self.step += 1
@@ -413,7 +512,6 @@ class Trainer:
                     self.window = _Window()
                 if cfg.eval_every and self.step % cfg.eval_every == 0:
                     last_metrics = self._validate_and_save()
-                    lr = self.schedule.lr
                     self.window = _Window()  # tokens/s of training only, not of the validation
                 elif cfg.save_every and self.step % cfg.save_every == 0:
                     self.save_checkpoint()
@@ -454,8 +552,8 @@ class Trainer:
     def _train_step(self, batch: Any, lr: float) -> tuple[float, int]:
         t0 = time.perf_counter()
         self.train_model.train()
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        for group, (_, _, factor) in zip(self.optimizer.param_groups, self.lr_groups, strict=True):
+            group["lr"] = lr * factor
         self.optimizer.zero_grad(set_to_none=True)
         state = self.carried_state if getattr(batch, "carry_state", False) else None
         with self.autocast:
@@ -569,7 +667,7 @@ class Trainer:
         hist = self.val_history
         if n and self.optimizer_name == "sgd" and len(hist) > n and hist[-1] > min(hist[:-n]):
             self.optimizer_name = "asgd"
-            self.optimizer = make_optimizer("asgd", self.model.parameters(), self.cfg)
+            self.optimizer = make_optimizer("asgd", self._param_groups(), self.cfg)
             if self.dist.is_main:
                 print(f"step {self.step}: switching to averaged SGD (NT-ASGD)", flush=True)
 

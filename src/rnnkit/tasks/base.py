@@ -170,6 +170,13 @@ class Task:
         0-based ``epoch`` and the (unwrapped) model: e.g. a classifier's frozen parts are unfrozen here.
         Whatever it changes must follow from ``epoch`` alone, so a resumed run trains as an unbroken one."""
 
+    def parameter_groups(self, model: Any) -> list[tuple[str, list[Any], int]]:
+        """The (unwrapped) ``model``'s parameters as (name, parameters, depth) groups, ordered from the output
+        down, for discriminative learning rates: with ``train.layer_lr_decay`` D > 1 the trainer trains each group
+        at lr / D ** depth (the output layer: depth 0). Each parameter is in exactly one group. Default: one
+        group of every parameter, ``("all", params, 0)``: a task with one group refuses train.layer_lr_decay."""
+        return [("all", list(model.parameters()), 0)]
+
     def lr_scale(self, batch: Any) -> float:
         """A factor on the learning rate of one batch (the LM's variable BPTT); 1 for most tasks."""
         return 1.0

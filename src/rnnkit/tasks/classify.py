@@ -377,6 +377,22 @@ class ClassifyTask(Task):
         """train.freeze / train.unfreeze_after: the groups still frozen in ``epoch`` stop training."""
         self.freezing.apply(epoch, model)
 
+    def parameter_groups(self, model: nn.Module) -> list[tuple[str, list[nn.Parameter], int]]:
+        """ULMFiT's discriminative fine-tuning (Howard & Ruder 2018, sec. 3.2): the head at depth 0, with what
+        else sits above the encoder (attention pooling, a joint objective's own layers), then each recurrent
+        layer from the top at depth 1, 2, ..., and the embedding (or a numeric input's projection) deepest."""
+        layers = len(model.encoder.rnns) if hasattr(model.encoder, "rnns") else 0
+        groups: dict[int, tuple[str, list[nn.Parameter]]] = {}
+        for name, param in model.named_parameters():
+            depth, group = 0, "head"
+            if _under(name, "encoder.embedding") or _under(name, "encoder.input"):
+                depth, group = layers + 1, name.rsplit(".", 1)[0]
+            elif _under(name, "encoder.rnns"):
+                k = int(name.split(".")[2])
+                depth, group = layers - k, f"encoder.rnns.{k}"
+            groups.setdefault(depth, (group, []))[1].append(param)
+        return [(group, params, depth) for depth, (group, params) in sorted(groups.items())]
+
     @classmethod
     def reads_text_from_init(cls, cfg: ClassifyConfig) -> bool:
         return cfg.tokenizer.from_init

@@ -1,0 +1,149 @@
+"""ULMFiT's fine-tuning pieces of the trainer (Howard & Ruder 2018): slanted triangular learning rates
+(``train.schedule: triangular``) and discriminative rates per parameter group (``train.layer_lr_decay`` through
+``Task.parameter_groups``): their rates, exact resume, and the classifier's groups."""
+
+from __future__ import annotations
+
+import math
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+
+import rnnkit
+from conftest import assert_same_run, read_log
+from rnnkit.config import load_config
+from rnnkit.distributed import DistInfo
+from rnnkit.tasks.classify import ClassifyTask
+from rnnkit.tasks.lm import LMTask
+from rnnkit.train import Trainer, triangular_rate
+from test_classify import CLS, order_texts, write_jsonl
+
+CPU = torch.device("cpu")
+pytestmark = pytest.mark.usefixtures("no_curves")
+
+
+def interrupt_at(task_class: type, at: int):
+    """A stand-in for ``task_class.batch_loss`` that delivers a real SIGINT to this process during update ``at``:
+    the run stops after that update and saves its checkpoint, as at Ctrl-C."""
+    original, calls = task_class.batch_loss, []
+
+    def batch_loss(task, model, batch, state):
+        calls.append(1)
+        if len(calls) == at:
+            signal.raise_signal(signal.SIGINT)
+        return original(task, model, batch, state)
+
+    return batch_loss
+
+
+def train_lrs(out: Path) -> list[float]:
+    return [float(r["lr"]) for r in read_log(out) if r["split"] == "train"]
+
+
+def test_triangular_rate_rises_to_lr_then_falls_back() -> None:
+    rates = [triangular_rate(0.01, 32, 0.1, step, 100) for step in range(100)]
+    assert rates[0] == pytest.approx(0.01 / 32, rel=1e-12) and rates[99] == pytest.approx(0.01 / 32, rel=1e-12)
+    assert rates[10] == 0.01 == max(rates)  # the peak: update floor(0.1 x 100)
+    assert all(a < b for a, b in zip(rates[:10], rates[1:11], strict=True))  # rising, linearly
+    assert all(a > b for a, b in zip(rates[10:], rates[11:], strict=False))  # then falling
+    assert rates[5] == pytest.approx((rates[0] + rates[10]) / 2, rel=1e-12)
+    assert rates[10 + 89 // 2] == pytest.approx(0.01 / 32 + (0.01 - 0.01 / 32) * (1 - 44 / 89), rel=1e-12)
+    assert triangular_rate(0.01, 32, 0.1, 150, 100) == pytest.approx(0.01 / 32)  # past the last: the floor
+    assert [triangular_rate(1.0, 4, 0.5, s, 3) for s in range(3)] == [0.25, 1.0, 0.25]  # shortest rise and fall
+
+
+def test_a_triangular_run_logs_the_rate_of_each_update(train_tiny) -> None:
+    """log_every 1: each train row is one update, its lr the rate it trained at."""
+    out = train_tiny("tri", "train.schedule=triangular", "train.warmup=0.25", "train.lr_ratio=8")
+    lrs = train_lrs(out)
+    total = len(lrs)
+    assert total >= 20  # two epochs of the tiny corpus
+    peak = math.floor(0.25 * total)
+    assert lrs[0] == pytest.approx(0.01 / 8) and lrs[-1] == pytest.approx(0.01 / 8)
+    assert lrs[peak] == pytest.approx(0.01) and max(lrs) == lrs[peak]
+    assert lrs == pytest.approx([triangular_rate(0.01, 8, 0.25, s, total) for s in range(total)])
+
+
+def test_train_max_steps_sets_the_triangle_and_a_resume_that_changes_it_says_so(train_tiny, capsys) -> None:
+    out = train_tiny("tri", "train.schedule=triangular", "train.max_steps=12")
+    lrs = train_lrs(out)
+    assert len(lrs) == 12 and lrs[-1] == pytest.approx(0.01 / 32) and lrs[1] == pytest.approx(0.01)
+    capsys.readouterr()
+    rnnkit.train("lm", out=out, resume=True, overrides=["train.max_steps=16"])
+    said = capsys.readouterr().out
+    assert "changed: train.max_steps 12 -> 16, the triangular schedule now spans 16 updates" in said
+    assert f"update 13 trains at {triangular_rate(0.01, 32, 0.1, 12, 16):.4g}" in said
+    # the rest of the run follows the new length: a pure function of the update count and the config
+    assert train_lrs(out)[12:] == pytest.approx([triangular_rate(0.01, 32, 0.1, s, 16) for s in range(12, 16)])
+
+
+def test_an_interrupted_triangular_run_resumes_exactly(train_tiny, monkeypatch) -> None:
+    settings = ["train.schedule=triangular", "model.dropout=0.3", "train.eval_every=5"]
+    full = train_tiny("full", *settings)
+    monkeypatch.setattr(LMTask, "batch_loss", interrupt_at(LMTask, 7))
+    with pytest.raises(KeyboardInterrupt):
+        train_tiny("part", *settings)
+    monkeypatch.undo()
+    rnnkit.train("lm", out=full.parent / "part", resume=True)
+    assert_same_run(full, full.parent / "part")
+
+
+# ------------------------------------------------------------------------------------------- the classifier
+
+def classify_config(tmp_path: Path, *overrides: str):
+    train = write_jsonl(tmp_path / "data" / "train.jsonl", order_texts(200, 1))
+    valid = write_jsonl(tmp_path / "data" / "valid.jsonl", order_texts(60, 2))
+    return load_config(None, [*CLS, "model.layers=2", f"data.train={train}", f"data.valid={valid}", *overrides],
+                       {"task": "classify"})
+
+
+def test_the_classifier_groups_its_layers_from_the_head_down(tmp_path: Path) -> None:
+    cfg = classify_config(tmp_path, "model.pooling=attention")
+    task = ClassifyTask(cfg, DistInfo(), CPU)
+    groups = task.parameter_groups(task.model)
+    assert [(name, depth) for name, _, depth in groups] == [
+        ("head", 0), ("encoder.rnns.1", 1), ("encoder.rnns.0", 2), ("encoder.embedding", 3)]
+    names = {id(p): n for n, p in task.model.named_parameters()}
+    held = {name: {names[id(p)] for p in params} for name, params, _ in groups}
+    assert held["head"] == {n for n in names.values() if n.startswith(("head.", "pool."))}  # attention pooling too
+    assert held["encoder.rnns.1"] == {f"encoder.rnns.1.{w}_l0" for w in ("weight_ih", "weight_hh", "bias_ih",
+                                                                          "bias_hh")}
+    assert held["encoder.embedding"] == {"encoder.embedding.weight"}
+    bag = ClassifyTask(classify_config(tmp_path, "model.encoder=bag", "model.pooling=mean"), DistInfo(), CPU)
+    assert [(n, d) for n, _, d in bag.parameter_groups(bag.model)] == [("head", 0), ("encoder.embedding", 1)]
+
+
+def test_each_classifier_group_trains_at_lr_over_decay_to_its_depth(tmp_path: Path) -> None:
+    cfg = classify_config(tmp_path, "train.optimizer=adam", "train.max_steps=3", "train.layer_lr_decay=2.6",
+                          "train.freeze=encoder.embedding")
+    task = ClassifyTask(cfg, DistInfo(), CPU)
+    trainer = Trainer(task, cfg.train, tmp_path / "out", CPU)
+    embedding = task.model.encoder.embedding.weight.detach().clone()
+    assert trainer.lr_groups_line() == ("discriminative rates (train.layer_lr_decay 2.6): lr head x1, "
+                                        "encoder.rnns.1 x0.385, encoder.rnns.0 x0.148, encoder.embedding x0.0569")
+    trainer.fit()
+    assert trainer.optimizer.defaults["fused"] is True  # torch's fused Adam takes the groups
+    lrs = [group["lr"] for group in trainer.optimizer.param_groups]
+    assert lrs == pytest.approx([0.02, 0.02 / 2.6, 0.02 / 2.6**2, 0.02 / 2.6**3])
+    assert torch.equal(task.model.encoder.embedding.weight, embedding)  # frozen: in its group, without a gradient
+    assert [len(g["params"]) for g in trainer.optimizer.param_groups] == [len(p) for _, p, _ in trainer.lr_groups]
+
+
+def test_a_classifier_with_both_fine_tuning_pieces_resumes_exactly(tmp_path: Path, monkeypatch) -> None:
+    train = write_jsonl(tmp_path / "data" / "train.jsonl", order_texts(300, 1))
+    valid = write_jsonl(tmp_path / "data" / "valid.jsonl", order_texts(60, 2))
+    kw = {"data": str(train), "valid": str(valid),
+          "overrides": [*CLS, "model.layers=2", "train.epochs=2", "train.schedule=triangular",
+                        "train.layer_lr_decay=2.6", "train.eval_every=5"]}
+    rnnkit.train("classify", out=tmp_path / "whole", **kw)
+    monkeypatch.setattr(ClassifyTask, "batch_loss", interrupt_at(ClassifyTask, 7))
+    with pytest.raises(KeyboardInterrupt):
+        rnnkit.train("classify", out=tmp_path / "cut", **kw)
+    monkeypatch.undo()
+    rnnkit.train("classify", out=tmp_path / "cut", resume=True)
+    assert_same_run(tmp_path / "whole", tmp_path / "cut")
+    lrs = train_lrs(tmp_path / "whole")  # the base (head's) rate of the last update of each row
+    assert max(lrs) <= 0.02 and lrs[-1] < 0.02 / 8
+
