@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import math
+import re
 import signal
 from pathlib import Path
 
@@ -15,9 +16,10 @@ import rnnkit
 from conftest import assert_same_run, read_log
 from rnnkit.config import load_config
 from rnnkit.distributed import DistInfo
+from rnnkit.errors import RnnkitError
 from rnnkit.tasks.classify import ClassifyTask
 from rnnkit.tasks.lm import LMTask
-from rnnkit.train import Trainer, triangular_rate
+from rnnkit.train import Trainer, lr_groups, triangular_rate
 from test_classify import CLS, order_texts, write_jsonl
 
 CPU = torch.device("cpu")
@@ -147,3 +149,55 @@ def test_a_classifier_with_both_fine_tuning_pieces_resumes_exactly(tmp_path: Pat
     lrs = train_lrs(tmp_path / "whole")  # the base (head's) rate of the last update of each row
     assert max(lrs) <= 0.02 and lrs[-1] < 0.02 / 8
 
+
+
+def test_groups_given_as_generators_train_every_parameter(tmp_path: Path, monkeypatch) -> None:
+    """A task may give each group's parameters as ``module.parameters()``: the check must not use them up."""
+    given = ClassifyTask.parameter_groups
+    monkeypatch.setattr(ClassifyTask, "parameter_groups",
+                        lambda task, model: ((name, iter(params), depth) for name, params, depth in given(task, model)))
+    cfg = classify_config(tmp_path, "train.optimizer=adam", "train.max_steps=2", "train.layer_lr_decay=2.6")
+    task = ClassifyTask(cfg, DistInfo(), CPU)
+    before = {name: p.detach().clone() for name, p in task.model.named_parameters()}
+    trainer = Trainer(task, cfg.train, tmp_path / "out", CPU)
+    assert [len(g["params"]) for g in trainer.optimizer.param_groups] == [len(p) for _, p, _ in trainer.lr_groups]
+    assert sum(len(p) for _, p, _ in trainer.lr_groups) == len(before)
+    trainer.fit()
+    assert all(not torch.equal(p, before[name]) for name, p in task.model.named_parameters())  # each one trained
+
+
+class GroupedTask:
+    """A stand-in task whose parameter_groups are given: what ``lr_groups`` checks."""
+
+    name = "grouped"
+
+    def __init__(self, groups):
+        self.groups = groups
+
+    def parameter_groups(self, model):
+        return self.groups
+
+
+@pytest.mark.parametrize(("groups", "message"), [
+    (lambda m: [("top", [m[1].weight], 0), ("bottom", [m[0].weight, m[0].bias], 1)],
+     "parameter_groups() leaves out 1.bias of the model's parameters"),
+    (lambda m: [("top", [*m[1].parameters(), m[0].bias], 0), ("bottom", list(m[0].parameters()), 1)],
+     "parameter_groups() puts a parameter in two groups ('bottom')"),
+    (lambda m: [("top", list(m[1].parameters()), 0), ("bottom", list(m[0].parameters()), -1)],
+     "gave the group 'bottom' no parameters or a depth that is not an integer >= 0 (-1)"),
+    (lambda m: [("top", list(m[1].parameters()), 0), ("bottom", list(m[0].parameters()), True)],
+     "a depth that is not an integer >= 0 (True)"),
+    (lambda m: [("top", list(m[1].parameters()), 0), ("bottom", [], 1), ("rest", list(m[0].parameters()), 2)],
+     "gave the group 'bottom' no parameters"),
+    (lambda m: [("top", [*m[1].parameters(), torch.nn.Parameter(torch.zeros(2))], 0),
+                ("bottom", list(m[0].parameters()), 1)],
+     "parameter_groups()'s group 'top' holds a tensor that is not the model's parameter"),
+], ids=["left-out", "twice", "negative-depth", "bool-depth", "empty", "foreign"])
+def test_groups_that_leave_out_or_repeat_a_parameter_are_refused_naming_the_task(groups, message) -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
+    with pytest.raises(RnnkitError, match=re.escape(message)) as error:
+        lr_groups(GroupedTask(groups(model)), model, 2.0)
+    assert str(error.value).startswith("task 'grouped': ")
+    good = [("top", list(model[1].parameters()), 0), ("bottom", list(model[0].parameters()), 1)]
+    assert [(name, factor) for name, _, factor in lr_groups(GroupedTask(good), model, 2.0)] == [("top", 1.0),
+                                                                                               ("bottom", 0.5)]

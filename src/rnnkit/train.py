@@ -223,18 +223,20 @@ def lr_groups(task: Task, model: nn.Module, decay: float) -> list[tuple[str, lis
     1 / decay ** depth of the rate (ULMFiT's discriminative fine-tuning, Howard & Ruder 2018, sec. 3.2)."""
     if decay == 1:
         return [("all", list(model.parameters()), 1.0)]
-    groups = task.parameter_groups(model)
-    _check_groups(getattr(task, "name", "?"), model, groups)
+    name = getattr(task, "name", "?")
+    # each group's parameters as a list, once: a generator (module.parameters()) would be used up by the check
+    groups = [(group, list(params), depth) for group, params, depth in task.parameter_groups(model)]
+    _check_groups(name, model, groups)
     if len(groups) == 1:
-        raise RnnkitError(f"train.layer_lr_decay {decay:g} gives each layer its own rate, but the "
-                          f"{getattr(task, 'name', '?')} task trains its parameters as one group: leave "
-                          "train.layer_lr_decay at 1")
-    return [(name, list(params), decay ** -depth) for name, params, depth in groups]
+        raise RnnkitError(f"train.layer_lr_decay {decay:g} gives each layer its own rate, but the {name} task trains "
+                          "its parameters as one group: leave train.layer_lr_decay at 1")
+    return [(group, params, decay ** -depth) for group, params, depth in groups]
 
 
-def _check_groups(task: str, model: nn.Module, groups: list) -> None:
+def _check_groups(task: str, model: nn.Module, groups: list[tuple[str, list[torch.Tensor], Any]]) -> None:
     """A task's parameter groups hold each of the model's parameters once, at a depth of 0 or more (a task
     that breaks this is a bug: one clear error, not a parameter silently left out of training)."""
+    own = {id(p) for p in model.parameters()}
     seen: set[int] = set()
     for name, params, depth in groups:
         if not params or type(depth) is not int or depth < 0:
@@ -243,11 +245,14 @@ def _check_groups(task: str, model: nn.Module, groups: list) -> None:
         for p in params:
             if id(p) in seen:
                 raise RnnkitError(f"task '{task}': parameter_groups() puts a parameter in two groups ({name!r})")
+            if id(p) not in own:
+                raise RnnkitError(f"task '{task}': parameter_groups()'s group {name!r} holds a tensor that is not "
+                                  "the model's parameter")
             seen.add(id(p))
     missing = [n for n, p in model.named_parameters() if id(p) not in seen]
-    if missing or len(seen) != len(list(model.parameters())):
-        raise RnnkitError(f"task '{task}': parameter_groups() leaves out {', '.join(missing[:3]) or 'parameters'} "
-                          "of the model, or holds others")
+    if missing:
+        raise RnnkitError(f"task '{task}': parameter_groups() leaves out {', '.join(missing[:3])}"
+                          f"{f' and {len(missing) - 3} more' if len(missing) > 3 else ''} of the model's parameters")
 
 
 class _StopFlag:
