@@ -81,6 +81,20 @@ def test_train_max_steps_sets_the_triangle_and_a_resume_that_changes_it_says_so(
     assert train_lrs(out)[12:] == pytest.approx([triangular_rate(0.01, 32, 0.1, s, 16) for s in range(12, 16)])
 
 
+def test_the_triangle_spans_the_updates_made_when_the_epochs_differ_in_batches(train_tiny) -> None:
+    """The LM's variable BPTT draws each epoch's batch lengths anew, so its epochs differ in updates: the schedule
+    counts each epoch's (not the first epoch's times the epochs), and the last update trains at lr / lr_ratio."""
+    settings = ["train.schedule=triangular", "train.variable_bptt=true", "train.epochs=4", "train.warmup=0.3",
+                "train.lr_ratio=10"]
+    out = train_tiny("vbptt", *settings)
+    rows = [r for r in read_log(out) if r["split"] == "train"]
+    per_epoch = [sum(1 for r in rows if int(r["epoch"]) == e) for e in range(1, 5)]
+    assert len(set(per_epoch)) > 1  # (else this test could not tell the counts apart)
+    lrs = train_lrs(out)  # the schedule's rates: the update's own is scaled by its BPTT length (lr_scale)
+    assert lrs[-1] == pytest.approx(0.01 / 10, rel=1e-12) and max(lrs) == pytest.approx(0.01, rel=1e-12)
+    assert lrs == pytest.approx([triangular_rate(0.01, 10, 0.3, s, len(lrs)) for s in range(len(lrs))], rel=1e-12)
+
+
 def test_an_interrupted_triangular_run_resumes_exactly(train_tiny, monkeypatch) -> None:
     settings = ["train.schedule=triangular", "model.dropout=0.3", "train.eval_every=5"]
     full = train_tiny("full", *settings)
