@@ -95,6 +95,24 @@ def test_the_triangle_spans_the_updates_made_when_the_epochs_differ_in_batches(t
     assert lrs == pytest.approx([triangular_rate(0.01, 10, 0.3, s, len(lrs)) for s in range(len(lrs))], rel=1e-12)
 
 
+def test_a_resume_names_the_rates_updates_train_at_or_that_none_is_left(train_tiny, tmp_path, monkeypatch,
+                                                                        capsys) -> None:
+    """A resume at a new train.lr: the triangular rate stays the one the last update trained at (a row logged
+    before the next update names it, not the new peak); one whose max_steps is reached says no update is left."""
+    monkeypatch.setattr(LMTask, "batch_loss", interrupt_at(LMTask, 7))
+    with pytest.raises(KeyboardInterrupt):
+        train_tiny("cut", "train.schedule=triangular")
+    monkeypatch.undo()
+    capsys.readouterr()
+    rnnkit.train("lm", out=tmp_path / "cut", resume=True, overrides=["train.lr=0.05", "train.max_steps=7"])
+    said = capsys.readouterr().out
+    assert ("changed: train.lr 0.01 -> 0.05, train.max_steps 0 -> 7, the triangular schedule now spans 7 updates "
+            "(no update is left to train)") in said
+    last_update, stop = [r for r in read_log(tmp_path / "cut") if r["step"] == "7"]
+    assert (last_update["split"], stop["split"]) == ("train", "valid")
+    assert float(stop["lr"]) == float(last_update["lr"]) < 0.01  # the rate update 7 trained at, not 0.05
+
+
 def test_an_interrupted_triangular_run_resumes_exactly(train_tiny, monkeypatch) -> None:
     settings = ["train.schedule=triangular", "model.dropout=0.3", "train.eval_every=5"]
     full = train_tiny("full", *settings)

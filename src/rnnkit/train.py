@@ -210,6 +210,15 @@ class LRSchedule:
         self.best = min(self.best, loss)
         return self.lr
 
+    def on_new_base_lr(self, step: int) -> None:
+        """A resume changed train.lr after ``step`` updates. The other schedules go on from the new rate; the
+        triangular one is a function of the update count, so its rate stays the one the last update trained at
+        (what a row logged before the next update names), and the next updates follow the new peak."""
+        if self.cfg.schedule != "triangular":
+            self.lr = self.cfg.lr
+        elif step == 0:  # no update yet: the rate before the first one, lr / lr_ratio of the new lr
+            self.lr = self.rate_at(0)
+
     def state_dict(self) -> dict:
         return {"lr": self.lr, "best": self.best, "previous": self.previous, "bad": self.bad}
 
@@ -414,11 +423,11 @@ class Trainer:
         except (ValueError, KeyError, TypeError) as e:
             raise RnnkitError(f"trainer state does not fit this run's optimizer or schedule ({e})",
                               ckpt / TRAINER_STATE) from None
-        if state.get("base_lr", self.cfg.lr) != self.cfg.lr:  # --resume --set train.lr=...: go on from it
-            self.schedule.lr = self.cfg.lr
         for key in ("step", "epoch", "batch_index", "bad_evals", "val_history", "rows", "elapsed", "finished",
                     "validated_at"):
             setattr(self, key, state[key])
+        if state.get("base_lr", self.cfg.lr) != self.cfg.lr:  # --resume --set train.lr=...: go on from it
+            self.schedule.on_new_base_lr(self.step)
         self.logged_rows = len(self.rows)  # the checkpoint's rows are those its log.csv holds
         self.best_value = _saved_best(state, self.metric, ckpt / TRAINER_STATE)
         saved = state.get("saved_value", self.best_value)  # checkpoints before the two were kept apart
