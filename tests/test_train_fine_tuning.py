@@ -233,3 +233,24 @@ def test_groups_that_leave_out_or_repeat_a_parameter_are_refused_naming_the_task
     good = [("top", list(model[1].parameters()), 0), ("bottom", list(model[0].parameters()), 1)]
     assert [(name, factor) for name, _, factor in lr_groups(GroupedTask(good), model, 2.0)] == [("top", 1.0),
                                                                                                ("bottom", 0.5)]
+
+
+def test_a_task_overriding_the_groups_with_one_group_refuses_layer_lr_decay() -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
+    with pytest.raises(RnnkitError, match="train.layer_lr_decay 2 gives each layer its own rate, but the grouped task "
+                                          "trains its parameters as one group"):
+        lr_groups(GroupedTask([("all", list(model.parameters()), 0)]), model, 2.0)
+
+
+@pytest.mark.parametrize("overrides", [
+    ["train.layer_lr_decay=2"], ["train.warmup=0.2"], ["train.schedule=triangular", "train.min_lr=0.001"],
+    ["train.schedule=cosine"]], ids=["one-group", "warmup", "min-lr", "schedule"])
+def test_config_mistakes_are_refused_before_the_task_reads_its_data(train_tiny, tmp_path, monkeypatch,
+                                                                    overrides) -> None:
+    def built(*args, **kwargs):
+        raise AssertionError("the task was built: its data read")
+
+    monkeypatch.setattr(LMTask, "__init__", built)
+    with pytest.raises(RnnkitError, match=r"train\.(layer_lr_decay|warmup|min_lr)|unknown schedule"):
+        train_tiny("early", *overrides)
+    assert not (tmp_path / "early").exists()

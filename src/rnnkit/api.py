@@ -56,7 +56,7 @@ from rnnkit.data.readers import check_file
 from rnnkit.errors import RnnkitError, parse_json
 from rnnkit.lock import LOCK_FILE, ModelDirLock
 from rnnkit.tasks import get_task
-from rnnkit.train import Trainer, refuse_other_backend, resolve_device, seed_everything
+from rnnkit.train import Trainer, check_training_keys, refuse_other_backend, resolve_device, seed_everything
 
 # What may change when resuming: how long and how fast to train and where, not what is trained (a task
 # adds its own: Task.resumable_keys).
@@ -257,9 +257,10 @@ def prepare_config(task: str, recipe: str | None, data: str | None, out_dir: Pat
             raise RnnkitError(f"the run in this folder is a {cfg.task} run, not {task} (rnnkit train {cfg.task} "
                               "--resume)", out_dir / CONFIG_FILE)
         _check_resume_inputs(cfg, out_dir, recipe, data, valid, test)
-        return cfg
-    cfg = build_config(task, recipe, data, valid, test, overrides)
-    _check_new_out_dir(out_dir, overwrite)
+    else:
+        cfg = build_config(task, recipe, data, valid, test, overrides)
+        _check_new_out_dir(out_dir, overwrite)
+    check_training_keys(cfg.train, get_task(cfg.task))  # before the task reads its data
     return cfg
 
 

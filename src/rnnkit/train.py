@@ -135,6 +135,34 @@ def make_optimizer(name: str, params, cfg: TrainConfig) -> torch.optim.Optimizer
 SCHEDULES = ("none", "halve_on_increase", "plateau", "step", "triangular")
 #: the keys that shape the triangular schedule alone: set with another schedule they would do nothing
 TRIANGULAR_KEYS = ("warmup", "lr_ratio")
+#: the other schedules' keys: the triangular rates follow train.lr, warmup and lr_ratio alone, so these would do nothing
+DECAY_KEYS = ("lr_decay", "decay_start", "patience", "min_lr")
+
+
+def check_training_keys(cfg: TrainConfig, task_class: type[Task]) -> None:
+    """What the config alone shows no run can use, before the task reads its data or builds its model: an unknown
+    schedule, a key set that the schedule does not use (each at its default otherwise), train.layer_lr_decay for a
+    task that gives no parameter groups of its own. (:class:`Trainer` checks again what it is given.)"""
+    check_schedule(cfg)
+    if cfg.layer_lr_decay != 1 and task_class.parameter_groups is Task.parameter_groups:
+        raise _one_group_error(task_class.name, cfg.layer_lr_decay)
+
+
+def check_schedule(cfg: TrainConfig) -> None:
+    """train.schedule is known, and no key is set (away from its default) that the schedule does not use."""
+    if cfg.schedule not in SCHEDULES:
+        raise RnnkitError(f"unknown schedule '{cfg.schedule}' ({' | '.join(SCHEDULES)})")
+    unused = DECAY_KEYS if cfg.schedule == "triangular" else TRIANGULAR_KEYS
+    for key in unused:
+        value, default = getattr(cfg, key), getattr(type(cfg), key)
+        if value == default:
+            continue
+        if cfg.schedule == "triangular":
+            raise RnnkitError(f"train.{key} {value:g} does nothing under the triangular schedule (its rates follow "
+                              f"train.lr, warmup and lr_ratio alone): leave train.{key} at {default:g}, or set "
+                              "another train.schedule")
+        raise RnnkitError(f"train.{key} {value:g} shapes the triangular schedule only (train.schedule is "
+                          f"{cfg.schedule}): set train.schedule triangular, or leave train.{key} out")
 
 
 def triangular_rate(lr: float, ratio: float, warmup: float, step: int, total: int) -> float:
@@ -164,13 +192,7 @@ class LRSchedule:
     """
 
     def __init__(self, cfg: TrainConfig, total_updates: int = 0):
-        if cfg.schedule not in SCHEDULES:
-            raise RnnkitError(f"unknown schedule '{cfg.schedule}' ({' | '.join(SCHEDULES)})")
-        for key in TRIANGULAR_KEYS:
-            value = getattr(cfg, key)
-            if cfg.schedule != "triangular" and value != getattr(TrainConfig, key):
-                raise RnnkitError(f"train.{key} {value:g} shapes the triangular schedule only (train.schedule is "
-                                  f"{cfg.schedule}): set train.schedule triangular, or leave train.{key} out")
+        check_schedule(cfg)
         self.cfg = cfg
         self.total = total_updates  # the run's updates (the trainer counts them; triangular only)
         self.lr = self.rate_at(0) if cfg.schedule == "triangular" else cfg.lr  # (a step-0 validation logs it)
@@ -237,9 +259,13 @@ def lr_groups(task: Task, model: nn.Module, decay: float) -> list[tuple[str, lis
     groups = [(group, list(params), depth) for group, params, depth in task.parameter_groups(model)]
     _check_groups(name, model, groups)
     if len(groups) == 1:
-        raise RnnkitError(f"train.layer_lr_decay {decay:g} gives each layer its own rate, but the {name} task trains "
-                          "its parameters as one group: leave train.layer_lr_decay at 1")
+        raise _one_group_error(name, decay)
     return [(group, params, decay ** -depth) for group, params, depth in groups]
+
+
+def _one_group_error(task: str, decay: float) -> RnnkitError:
+    return RnnkitError(f"train.layer_lr_decay {decay:g} gives each layer its own rate, but the {task} task trains its "
+                       "parameters as one group: leave train.layer_lr_decay at 1")
 
 
 def _check_groups(task: str, model: nn.Module, groups: list[tuple[str, list[torch.Tensor], Any]]) -> None:
