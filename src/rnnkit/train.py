@@ -167,10 +167,13 @@ def check_schedule(cfg: TrainConfig) -> None:
 
 def triangular_rate(lr: float, ratio: float, warmup: float, step: int, total: int) -> float:
     """Slanted triangular learning rates (Howard & Ruder 2018, eq. 3): the rate of update ``step`` (0-based) of a
-    run of ``total`` updates. It rises linearly from lr / ratio at the first update to ``lr`` at update
-    floor(warmup x total) and falls linearly back to lr / ratio at the last one (total - 1); an update past the
-    last (a run longer than planned) stays at lr / ratio. A run of fewer than 3 updates cannot both rise and
-    fall: it only rises (a single update trains at ``lr``)."""
+    run of ``total`` updates. It rises linearly from lr / ratio at the first update (step 0) to ``lr`` at step
+    floor(warmup x total) and falls linearly back to exactly lr / ratio at the last one (total - 1). The paper's
+    fall, p = 1 - (t - cut) / (cut (1 / cut_frac - 1)), does not end there: p goes below 0, so it undershoots
+    lr / ratio at the last update (T 65, cut_frac 0.3, ratio 10: about 14% below it); here the fall spans the
+    updates from the peak to the last.
+    An update past the last (a run longer than planned) stays at lr / ratio. A run of fewer than 3 updates cannot
+    both rise and fall: it only rises (a single update trains at ``lr``)."""
     last = total - 1
     peak = min(max(math.floor(warmup * total), 1), max(last - 1, 1)) if total > 1 else 0
     if step <= peak:
