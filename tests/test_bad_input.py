@@ -394,6 +394,12 @@ CASES: list[Case] = [
             "only (train.schedule is none): set train.schedule triangular, or leave train.warmup out"),
     Case("config-lr-ratio-without-triangular", cli(*TRAIN, *sets("train.schedule=plateau", "train.lr_ratio=10")), 2,
          "train.lr_ratio 10 shapes the triangular schedule only (train.schedule is plateau)"),
+    *[Case(f"config-{key.replace('_', '-')}-with-triangular", cli(*TRAIN, *sets("train.schedule=triangular",
+                                                                              f"train.{key}={value}")), 2,
+           f"train.{key} {value} does nothing under the triangular schedule (its rates follow train.lr, warmup and "
+           f"lr_ratio alone): leave train.{key} at {default}, or set another train.schedule")
+      for key, value, default in (("lr_decay", 0.25, 0.5), ("decay_start", 2, 0), ("patience", 1, 0),
+                                  ("min_lr", 0.001, 0))],
     bad_set("layer-lr-decay-one-group", "train.layer_lr_decay=2.6", "train.layer_lr_decay 2.6 gives each layer its "
             "own rate, but the lm task trains its parameters as one group: leave train.layer_lr_decay at 1"),
     # ------------------------------------------------------------------------------ --set: the adaptive softmax

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import math
+import re
 import signal
 from pathlib import Path
 
@@ -15,9 +16,10 @@ import rnnkit
 from conftest import assert_same_run, read_log
 from rnnkit.config import load_config
 from rnnkit.distributed import DistInfo
+from rnnkit.errors import RnnkitError
 from rnnkit.tasks.classify import ClassifyTask
 from rnnkit.tasks.lm import LMTask
-from rnnkit.train import Trainer, triangular_rate
+from rnnkit.train import Trainer, lr_groups, triangular_rate
 from test_classify import CLS, order_texts, write_jsonl
 
 CPU = torch.device("cpu")
@@ -77,6 +79,38 @@ def test_train_max_steps_sets_the_triangle_and_a_resume_that_changes_it_says_so(
     assert f"update 13 trains at {triangular_rate(0.01, 32, 0.1, 12, 16):.4g}" in said
     # the rest of the run follows the new length: a pure function of the update count and the config
     assert train_lrs(out)[12:] == pytest.approx([triangular_rate(0.01, 32, 0.1, s, 16) for s in range(12, 16)])
+
+
+def test_the_triangle_spans_the_updates_made_when_the_epochs_differ_in_batches(train_tiny) -> None:
+    """The LM's variable BPTT draws each epoch's batch lengths anew, so its epochs differ in updates: the schedule
+    counts each epoch's (not the first epoch's times the epochs), and the last update trains at lr / lr_ratio."""
+    settings = ["train.schedule=triangular", "train.variable_bptt=true", "train.epochs=4", "train.warmup=0.3",
+                "train.lr_ratio=10"]
+    out = train_tiny("vbptt", *settings)
+    rows = [r for r in read_log(out) if r["split"] == "train"]
+    per_epoch = [sum(1 for r in rows if int(r["epoch"]) == e) for e in range(1, 5)]
+    assert len(set(per_epoch)) > 1  # (else this test could not tell the counts apart)
+    lrs = train_lrs(out)  # the schedule's rates: the update's own is scaled by its BPTT length (lr_scale)
+    assert lrs[-1] == pytest.approx(0.01 / 10, rel=1e-12) and max(lrs) == pytest.approx(0.01, rel=1e-12)
+    assert lrs == pytest.approx([triangular_rate(0.01, 10, 0.3, s, len(lrs)) for s in range(len(lrs))], rel=1e-12)
+
+
+def test_a_resume_names_the_rates_updates_train_at_or_that_none_is_left(train_tiny, tmp_path, monkeypatch,
+                                                                        capsys) -> None:
+    """A resume at a new train.lr: the triangular rate stays the one the last update trained at (a row logged
+    before the next update names it, not the new peak); one whose max_steps is reached says no update is left."""
+    monkeypatch.setattr(LMTask, "batch_loss", interrupt_at(LMTask, 7))
+    with pytest.raises(KeyboardInterrupt):
+        train_tiny("cut", "train.schedule=triangular")
+    monkeypatch.undo()
+    capsys.readouterr()
+    rnnkit.train("lm", out=tmp_path / "cut", resume=True, overrides=["train.lr=0.05", "train.max_steps=7"])
+    said = capsys.readouterr().out
+    assert ("changed: train.lr 0.01 -> 0.05, train.max_steps 0 -> 7, the triangular schedule now spans 7 updates "
+            "(no update is left to train)") in said
+    last_update, stop = [r for r in read_log(tmp_path / "cut") if r["step"] == "7"]
+    assert (last_update["split"], stop["split"]) == ("train", "valid")
+    assert float(stop["lr"]) == float(last_update["lr"]) < 0.01  # the rate update 7 trained at, not 0.05
 
 
 def test_an_interrupted_triangular_run_resumes_exactly(train_tiny, monkeypatch) -> None:
@@ -147,3 +181,76 @@ def test_a_classifier_with_both_fine_tuning_pieces_resumes_exactly(tmp_path: Pat
     lrs = train_lrs(tmp_path / "whole")  # the base (head's) rate of the last update of each row
     assert max(lrs) <= 0.02 and lrs[-1] < 0.02 / 8
 
+
+
+def test_groups_given_as_generators_train_every_parameter(tmp_path: Path, monkeypatch) -> None:
+    """A task may give each group's parameters as ``module.parameters()``: the check must not use them up."""
+    given = ClassifyTask.parameter_groups
+    monkeypatch.setattr(ClassifyTask, "parameter_groups",
+                        lambda task, model: ((name, iter(params), depth) for name, params, depth in given(task, model)))
+    cfg = classify_config(tmp_path, "train.optimizer=adam", "train.max_steps=2", "train.layer_lr_decay=2.6")
+    task = ClassifyTask(cfg, DistInfo(), CPU)
+    before = {name: p.detach().clone() for name, p in task.model.named_parameters()}
+    trainer = Trainer(task, cfg.train, tmp_path / "out", CPU)
+    assert [len(g["params"]) for g in trainer.optimizer.param_groups] == [len(p) for _, p, _ in trainer.lr_groups]
+    assert sum(len(p) for _, p, _ in trainer.lr_groups) == len(before)
+    trainer.fit()
+    assert all(not torch.equal(p, before[name]) for name, p in task.model.named_parameters())  # each one trained
+
+
+class GroupedTask:
+    """A stand-in task whose parameter_groups are given: what ``lr_groups`` checks."""
+
+    name = "grouped"
+
+    def __init__(self, groups):
+        self.groups = groups
+
+    def parameter_groups(self, model):
+        return self.groups
+
+
+@pytest.mark.parametrize(("groups", "message"), [
+    (lambda m: [("top", [m[1].weight], 0), ("bottom", [m[0].weight, m[0].bias], 1)],
+     "parameter_groups() leaves out 1.bias of the model's parameters"),
+    (lambda m: [("top", [*m[1].parameters(), m[0].bias], 0), ("bottom", list(m[0].parameters()), 1)],
+     "parameter_groups() puts a parameter in two groups ('bottom')"),
+    (lambda m: [("top", list(m[1].parameters()), 0), ("bottom", list(m[0].parameters()), -1)],
+     "gave the group 'bottom' no parameters or a depth that is not an integer >= 0 (-1)"),
+    (lambda m: [("top", list(m[1].parameters()), 0), ("bottom", list(m[0].parameters()), True)],
+     "a depth that is not an integer >= 0 (True)"),
+    (lambda m: [("top", list(m[1].parameters()), 0), ("bottom", [], 1), ("rest", list(m[0].parameters()), 2)],
+     "gave the group 'bottom' no parameters"),
+    (lambda m: [("top", [*m[1].parameters(), torch.nn.Parameter(torch.zeros(2))], 0),
+                ("bottom", list(m[0].parameters()), 1)],
+     "parameter_groups()'s group 'top' holds a tensor that is not the model's parameter"),
+], ids=["left-out", "twice", "negative-depth", "bool-depth", "empty", "foreign"])
+def test_groups_that_leave_out_or_repeat_a_parameter_are_refused_naming_the_task(groups, message) -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
+    with pytest.raises(RnnkitError, match=re.escape(message)) as error:
+        lr_groups(GroupedTask(groups(model)), model, 2.0)
+    assert str(error.value).startswith("task 'grouped': ")
+    good = [("top", list(model[1].parameters()), 0), ("bottom", list(model[0].parameters()), 1)]
+    assert [(name, factor) for name, _, factor in lr_groups(GroupedTask(good), model, 2.0)] == [("top", 1.0),
+                                                                                               ("bottom", 0.5)]
+
+
+def test_a_task_overriding_the_groups_with_one_group_refuses_layer_lr_decay() -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
+    with pytest.raises(RnnkitError, match="train.layer_lr_decay 2 gives each layer its own rate, but the grouped task "
+                                          "trains its parameters as one group"):
+        lr_groups(GroupedTask([("all", list(model.parameters()), 0)]), model, 2.0)
+
+
+@pytest.mark.parametrize("overrides", [
+    ["train.layer_lr_decay=2"], ["train.warmup=0.2"], ["train.schedule=triangular", "train.min_lr=0.001"],
+    ["train.schedule=cosine"]], ids=["one-group", "warmup", "min-lr", "schedule"])
+def test_config_mistakes_are_refused_before_the_task_reads_its_data(train_tiny, tmp_path, monkeypatch,
+                                                                    overrides) -> None:
+    def built(*args, **kwargs):
+        raise AssertionError("the task was built: its data read")
+
+    monkeypatch.setattr(LMTask, "__init__", built)
+    with pytest.raises(RnnkitError, match=r"train\.(layer_lr_decay|warmup|min_lr)|unknown schedule"):
+        train_tiny("early", *overrides)
+    assert not (tmp_path / "early").exists()

@@ -56,7 +56,7 @@ from rnnkit.data.readers import check_file
 from rnnkit.errors import RnnkitError, parse_json
 from rnnkit.lock import LOCK_FILE, ModelDirLock
 from rnnkit.tasks import get_task
-from rnnkit.train import Trainer, refuse_other_backend, resolve_device, seed_everything
+from rnnkit.train import Trainer, check_training_keys, refuse_other_backend, resolve_device, seed_everything
 
 # What may change when resuming: how long and how fast to train and where, not what is trained (a task
 # adds its own: Task.resumable_keys).
@@ -170,12 +170,12 @@ def _resume_config(out_dir: Path, overrides: list[str] | None) -> TaskConfig:
     return cfg
 
 
-def resume_changes(out_dir: Path, cfg: TaskConfig) -> list[str]:
-    """What ``cfg`` changes of the run's saved config (resumable keys, and a test file added), as ``key old -> new``."""
+def resume_changes(out_dir: Path, cfg: TaskConfig) -> dict[str, tuple[Any, Any]]:
+    """What ``cfg`` changes of the run's saved config (resumable keys, and a test file added): key -> (old, new)."""
     saved = config_from_dict(saved_config_values(out_dir), str(out_dir / CONFIG_FILE))
     keys = [*resumable_keys(cfg), *([TEST_KEY] if hasattr(cfg.data, "test") else [])]
-    return [f"{key} {_setting(saved, key)} -> {_setting(cfg, key)}" for key in keys
-            if _setting(saved, key) != _setting(cfg, key)]
+    return {key: (_setting(saved, key), _setting(cfg, key)) for key in keys
+            if _setting(saved, key) != _setting(cfg, key)}
 
 
 def check_test_addable(cfg: TaskConfig, what: str, out_dir: Path) -> None:
@@ -257,9 +257,10 @@ def prepare_config(task: str, recipe: str | None, data: str | None, out_dir: Pat
             raise RnnkitError(f"the run in this folder is a {cfg.task} run, not {task} (rnnkit train {cfg.task} "
                               "--resume)", out_dir / CONFIG_FILE)
         _check_resume_inputs(cfg, out_dir, recipe, data, valid, test)
-        return cfg
-    cfg = build_config(task, recipe, data, valid, test, overrides)
-    _check_new_out_dir(out_dir, overwrite)
+    else:
+        cfg = build_config(task, recipe, data, valid, test, overrides)
+        _check_new_out_dir(out_dir, overwrite)
+    check_training_keys(cfg.train, get_task(cfg.task))  # before the task reads its data
     return cfg
 
 
@@ -299,7 +300,7 @@ def open_for_resume(out_dir: Path, cfg: TaskConfig, backend: str = "torch") -> M
     return lock
 
 
-def record_resume_changes(out_dir: Path, cfg: TaskConfig, changes: list[str]) -> None:
+def record_resume_changes(out_dir: Path, cfg: TaskConfig, changes: dict[str, tuple[Any, Any]]) -> None:
     """Write the settings a resume changes (:func:`resume_changes`) into the run's config.yaml, once the task was
     built with them: a test file added that its task refuses (missing, an unknown label) is never recorded."""
     if changes:
@@ -366,11 +367,11 @@ def check_resume_dir(out_dir: Path, cfg: TaskConfig, backend: str = "torch") -> 
         model_cls.checked_parts(out_dir, cfg)
 
 
-def announce_resume(trainer: Trainer, changes: list[str]) -> None:
+def announce_resume(trainer: Trainer, changes: dict[str, tuple[Any, Any]]) -> None:
     """Say where a resumed run continues (step, epoch, batch), or that it is finished, and what it
-    changed; under the step schedule a new train.lr is the schedule's base, and the line says the lr
-    the current epoch really trains at; under the triangular one a new train.epochs / max_steps changes the
-    schedule's length, and the line says it and the next update's rate."""
+    changed (:func:`resume_changes`); under the step schedule a new train.lr is the schedule's base, and the line
+    says the lr the current epoch really trains at; under the triangular one a new train.epochs / max_steps changes
+    the schedule's length, and the line says it and the next update's rate (or that no update is left)."""
     cfg = trainer.cfg
     if trainer.finished and trainer.done():
         print(f"resuming {trainer.out_dir}: the run finished at step {trainer.step}; nothing left to train (raise "
@@ -378,16 +379,16 @@ def announce_resume(trainer: Trainer, changes: list[str]) -> None:
         return
     where = (f"epoch {trainer.epoch + 1}, batch {trainer.batch_index + 1}" if trainer.batch_index
              else f"the start of epoch {trainer.epoch + 1}")
-    if cfg.schedule == "step" and any(change.startswith("train.lr ") for change in changes):
+    said = {key: f"{key} {old} -> {new}" for key, (old, new) in changes.items()}
+    if cfg.schedule == "step" and "train.lr" in changes:
         lr = trainer.schedule.on_epoch_start(trainer.epoch)
-        changes = [f"{c} (the step schedule's base lr: epoch {trainer.epoch + 1} trains at {lr:.4g})"
-                   if c.startswith("train.lr ") else c for c in changes]
-    if cfg.schedule == "triangular" and any(change.startswith(("train.epochs ", "train.max_steps "))
-                                            for change in changes):
+        said["train.lr"] += f" (the step schedule's base lr: epoch {trainer.epoch + 1} trains at {lr:.4g})"
+    if cfg.schedule == "triangular" and changes.keys() & {"train.epochs", "train.max_steps"}:
         # the schedule spans the run's updates, which these set: from here on it follows the new length
-        changes = [*changes, f"the triangular schedule now spans {trainer.schedule.total:,} updates (update "
-                             f"{trainer.step + 1} trains at {trainer.schedule.rate_at(trainer.step):.4g})"]
-    changed = f"; changed: {', '.join(changes)}" if changes else ""
+        next_update = ("no update is left to train" if trainer.done() else
+                       f"update {trainer.step + 1} trains at {trainer.schedule.rate_at(trainer.step):.4g}")
+        said["schedule"] = f"the triangular schedule now spans {trainer.schedule.total:,} updates ({next_update})"
+    changed = f"; changed: {', '.join(said.values())}" if said else ""
     print(f"resuming {trainer.out_dir} from step {trainer.step} ({where}){changed}", flush=True)
 
 
@@ -457,7 +458,7 @@ def run(cfg: TaskConfig, out_dir: Path, device: torch.device, dist: dist_utils.D
     task_cls = get_task(cfg.task)
     threads = runtime.set_threads(cfg.train.threads)
     with ExitStack() as held:
-        changes = resume_changes(out_dir, cfg) if resume else []
+        changes = resume_changes(out_dir, cfg) if resume else {}
         if resume and dist.is_main:
             held.enter_context(open_for_resume(out_dir, cfg))
         seed_everything(cfg.train.seed)  # same initial weights on every rank

@@ -59,7 +59,7 @@ class TrainConfig:
     lr_decay: float = ranged(0.5, 0, 1, low_open=True)  # factor applied by a schedule
     decay_start: int = at_least(0, 0)  # step schedule: decay once per epoch after this many epochs
     patience: int = at_least(0, 0)  # plateau schedule: evaluations without improvement before decaying
-    min_lr: float = at_least(0.0, 0)  # never decay below this
+    min_lr: float = at_least(0.0, 0)  # never decay below this (halve_on_increase, plateau, step)
     # discriminative rates (ULMFiT: 2.6): each deeper parameter group of the task (Task.parameter_groups, output
     # layer first) trains at the rate of the one above / this (1 = one rate for every parameter)
     layer_lr_decay: float = at_least(1.0, 1)

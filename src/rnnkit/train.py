@@ -135,14 +135,45 @@ def make_optimizer(name: str, params, cfg: TrainConfig) -> torch.optim.Optimizer
 SCHEDULES = ("none", "halve_on_increase", "plateau", "step", "triangular")
 #: the keys that shape the triangular schedule alone: set with another schedule they would do nothing
 TRIANGULAR_KEYS = ("warmup", "lr_ratio")
+#: the other schedules' keys: the triangular rates follow train.lr, warmup and lr_ratio alone, so these would do nothing
+DECAY_KEYS = ("lr_decay", "decay_start", "patience", "min_lr")
+
+
+def check_training_keys(cfg: TrainConfig, task_class: type[Task]) -> None:
+    """What the config alone shows no run can use, before the task reads its data or builds its model: an unknown
+    schedule, a key set that the schedule does not use (each at its default otherwise), train.layer_lr_decay for a
+    task that gives no parameter groups of its own. (:class:`Trainer` checks again what it is given.)"""
+    check_schedule(cfg)
+    if cfg.layer_lr_decay != 1 and task_class.parameter_groups is Task.parameter_groups:
+        raise _one_group_error(task_class.name, cfg.layer_lr_decay)
+
+
+def check_schedule(cfg: TrainConfig) -> None:
+    """train.schedule is known, and no key is set (away from its default) that the schedule does not use."""
+    if cfg.schedule not in SCHEDULES:
+        raise RnnkitError(f"unknown schedule '{cfg.schedule}' ({' | '.join(SCHEDULES)})")
+    unused = DECAY_KEYS if cfg.schedule == "triangular" else TRIANGULAR_KEYS
+    for key in unused:
+        value, default = getattr(cfg, key), getattr(type(cfg), key)
+        if value == default:
+            continue
+        if cfg.schedule == "triangular":
+            raise RnnkitError(f"train.{key} {value:g} does nothing under the triangular schedule (its rates follow "
+                              f"train.lr, warmup and lr_ratio alone): leave train.{key} at {default:g}, or set "
+                              "another train.schedule")
+        raise RnnkitError(f"train.{key} {value:g} shapes the triangular schedule only (train.schedule is "
+                          f"{cfg.schedule}): set train.schedule triangular, or leave train.{key} out")
 
 
 def triangular_rate(lr: float, ratio: float, warmup: float, step: int, total: int) -> float:
     """Slanted triangular learning rates (Howard & Ruder 2018, eq. 3): the rate of update ``step`` (0-based) of a
-    run of ``total`` updates. It rises linearly from lr / ratio at the first update to ``lr`` at update
-    floor(warmup x total) and falls linearly back to lr / ratio at the last one (total - 1); an update past the
-    last (a run longer than planned) stays at lr / ratio. A run of fewer than 3 updates cannot both rise and
-    fall: it only rises (a single update trains at ``lr``)."""
+    run of ``total`` updates. It rises linearly from lr / ratio at the first update (step 0) to ``lr`` at step
+    floor(warmup x total) and falls linearly back to exactly lr / ratio at the last one (total - 1). The paper's
+    fall, p = 1 - (t - cut) / (cut (1 / cut_frac - 1)), does not end there: p goes below 0, so it undershoots
+    lr / ratio at the last update (T 65, cut_frac 0.3, ratio 10: about 14% below it); here the fall spans the
+    updates from the peak to the last.
+    An update past the last (a run longer than planned) stays at lr / ratio. A run of fewer than 3 updates cannot
+    both rise and fall: it only rises (a single update trains at ``lr``)."""
     last = total - 1
     peak = min(max(math.floor(warmup * total), 1), max(last - 1, 1)) if total > 1 else 0
     if step <= peak:
@@ -164,13 +195,7 @@ class LRSchedule:
     """
 
     def __init__(self, cfg: TrainConfig, total_updates: int = 0):
-        if cfg.schedule not in SCHEDULES:
-            raise RnnkitError(f"unknown schedule '{cfg.schedule}' ({' | '.join(SCHEDULES)})")
-        for key in TRIANGULAR_KEYS:
-            value = getattr(cfg, key)
-            if cfg.schedule != "triangular" and value != getattr(TrainConfig, key):
-                raise RnnkitError(f"train.{key} {value:g} shapes the triangular schedule only (train.schedule is "
-                                  f"{cfg.schedule}): set train.schedule triangular, or leave train.{key} out")
+        check_schedule(cfg)
         self.cfg = cfg
         self.total = total_updates  # the run's updates (the trainer counts them; triangular only)
         self.lr = self.rate_at(0) if cfg.schedule == "triangular" else cfg.lr  # (a step-0 validation logs it)
@@ -210,6 +235,15 @@ class LRSchedule:
         self.best = min(self.best, loss)
         return self.lr
 
+    def on_new_base_lr(self, step: int) -> None:
+        """A resume changed train.lr after ``step`` updates. The other schedules go on from the new rate; the
+        triangular one is a function of the update count, so its rate stays the one the last update trained at
+        (what a row logged before the next update names), and the next updates follow the new peak."""
+        if self.cfg.schedule != "triangular":
+            self.lr = self.cfg.lr
+        elif step == 0:  # no update yet: the rate before the first one, lr / lr_ratio of the new lr
+            self.lr = self.rate_at(0)
+
     def state_dict(self) -> dict:
         return {"lr": self.lr, "best": self.best, "previous": self.previous, "bad": self.bad}
 
@@ -223,18 +257,24 @@ def lr_groups(task: Task, model: nn.Module, decay: float) -> list[tuple[str, lis
     1 / decay ** depth of the rate (ULMFiT's discriminative fine-tuning, Howard & Ruder 2018, sec. 3.2)."""
     if decay == 1:
         return [("all", list(model.parameters()), 1.0)]
-    groups = task.parameter_groups(model)
-    _check_groups(getattr(task, "name", "?"), model, groups)
+    name = getattr(task, "name", "?")
+    # each group's parameters as a list, once: a generator (module.parameters()) would be used up by the check
+    groups = [(group, list(params), depth) for group, params, depth in task.parameter_groups(model)]
+    _check_groups(name, model, groups)
     if len(groups) == 1:
-        raise RnnkitError(f"train.layer_lr_decay {decay:g} gives each layer its own rate, but the "
-                          f"{getattr(task, 'name', '?')} task trains its parameters as one group: leave "
-                          "train.layer_lr_decay at 1")
-    return [(name, list(params), decay ** -depth) for name, params, depth in groups]
+        raise _one_group_error(name, decay)
+    return [(group, params, decay ** -depth) for group, params, depth in groups]
 
 
-def _check_groups(task: str, model: nn.Module, groups: list) -> None:
+def _one_group_error(task: str, decay: float) -> RnnkitError:
+    return RnnkitError(f"train.layer_lr_decay {decay:g} gives each layer its own rate, but the {task} task trains its "
+                       "parameters as one group: leave train.layer_lr_decay at 1")
+
+
+def _check_groups(task: str, model: nn.Module, groups: list[tuple[str, list[torch.Tensor], Any]]) -> None:
     """A task's parameter groups hold each of the model's parameters once, at a depth of 0 or more (a task
     that breaks this is a bug: one clear error, not a parameter silently left out of training)."""
+    own = {id(p) for p in model.parameters()}
     seen: set[int] = set()
     for name, params, depth in groups:
         if not params or type(depth) is not int or depth < 0:
@@ -243,11 +283,14 @@ def _check_groups(task: str, model: nn.Module, groups: list) -> None:
         for p in params:
             if id(p) in seen:
                 raise RnnkitError(f"task '{task}': parameter_groups() puts a parameter in two groups ({name!r})")
+            if id(p) not in own:
+                raise RnnkitError(f"task '{task}': parameter_groups()'s group {name!r} holds a tensor that is not "
+                                  "the model's parameter")
             seen.add(id(p))
     missing = [n for n, p in model.named_parameters() if id(p) not in seen]
-    if missing or len(seen) != len(list(model.parameters())):
-        raise RnnkitError(f"task '{task}': parameter_groups() leaves out {', '.join(missing[:3]) or 'parameters'} "
-                          "of the model, or holds others")
+    if missing:
+        raise RnnkitError(f"task '{task}': parameter_groups() leaves out {', '.join(missing[:3])}"
+                          f"{f' and {len(missing) - 3} more' if len(missing) > 3 else ''} of the model's parameters")
 
 
 class _StopFlag:
@@ -409,11 +452,11 @@ class Trainer:
         except (ValueError, KeyError, TypeError) as e:
             raise RnnkitError(f"trainer state does not fit this run's optimizer or schedule ({e})",
                               ckpt / TRAINER_STATE) from None
-        if state.get("base_lr", self.cfg.lr) != self.cfg.lr:  # --resume --set train.lr=...: go on from it
-            self.schedule.lr = self.cfg.lr
         for key in ("step", "epoch", "batch_index", "bad_evals", "val_history", "rows", "elapsed", "finished",
                     "validated_at"):
             setattr(self, key, state[key])
+        if state.get("base_lr", self.cfg.lr) != self.cfg.lr:  # --resume --set train.lr=...: go on from it
+            self.schedule.on_new_base_lr(self.step)
         self.logged_rows = len(self.rows)  # the checkpoint's rows are those its log.csv holds
         self.best_value = _saved_best(state, self.metric, ckpt / TRAINER_STATE)
         saved = state.get("saved_value", self.best_value)  # checkpoints before the two were kept apart

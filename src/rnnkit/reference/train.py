@@ -99,7 +99,7 @@ def train_numpy(recipe: str | None = None, data: str | None = None, out: str | P
     check_numpy_config(cfg)
     runtime.set_threads(cfg.train.threads)
     with ExitStack() as held:
-        changes = resume_changes(out_dir, cfg) if resume else []
+        changes = resume_changes(out_dir, cfg) if resume else {}
         if resume:
             held.enter_context(open_for_resume(out_dir, cfg, NumpyTrainer.backend))
         seed_everything(cfg.train.seed)  # the torch LM built by the task gives the initial weights

@@ -173,8 +173,9 @@ class Task:
     def parameter_groups(self, model: Any) -> list[tuple[str, list[Any], int]]:
         """The (unwrapped) ``model``'s parameters as (name, parameters, depth) groups, ordered from the output
         down, for discriminative learning rates: with ``train.layer_lr_decay`` D > 1 the trainer trains each group
-        at lr / D ** depth (the output layer: depth 0). Each parameter is in exactly one group. Default: one
-        group of every parameter, ``("all", params, 0)``: a task with one group refuses train.layer_lr_decay."""
+        at lr / D ** depth (the output layer: depth 0). Each parameter is in exactly one group (a list, or any
+        iterable such as ``module.parameters()``). Default: one group of every parameter, ``("all", params, 0)``: a
+        task with one group refuses train.layer_lr_decay (one that does not override this, before reading data)."""
         return [("all", list(model.parameters()), 0)]
 
     def lr_scale(self, batch: Any) -> float:
