@@ -55,7 +55,6 @@ EOF
   PRETRAIN_SECONDS=${PRETRAIN_SECONDS_QUICK:-20} EVAL_EVERY=5
 fi
 
-stamp() { date +%s.%N; }
 json() { echo "{\"bench\": \"imdb_gpu\", \"kind\": \"$KIND\", \"device\": \"$DEVICE\", $1}"; }
 
 if [ "$DEVICE" = cuda ]; then
@@ -66,27 +65,27 @@ fi
 # 1. pretraining (resumed when $RUN/pretrain holds a checkpoint), stopped at the budget
 resume=()
 [ -d "$RUN/pretrain/checkpoint" ] && resume=(--resume)
-t0=$(stamp)
+t0=$SECONDS
 timeout -s INT "$PRETRAIN_SECONDS" $PY -m rnnkit train $verb --recipe $pre --data "$unsup" --out "$RUN/pretrain" \
   "${resume[@]}" --device "$DEVICE" --set train.epochs=${PRETRAIN_EPOCHS:-50} \
   --set train.eval_every=$EVAL_EVERY ${quick[@]+"${quick[@]}"} ${quick_pre[@]+"${quick_pre[@]}"} ${PRETRAIN_SET:-} \
   2>&1 | tee "$RUN/pretrain.log"
 status=${PIPESTATUS[0]}
-t1=$(stamp)
+t1=$SECONDS
 # 124: stopped at the budget (SIGINT, checkpoint saved); 0: the epochs ended first
 if [ "$status" != 0 ] && [ "$status" != 124 ]; then echo "pretraining failed (exit $status)" >&2; exit 1; fi
 last_valid=$(grep ',valid,' "$RUN/pretrain/log.csv" | tail -n 1)
-json "\"stage\": \"pretrain\", \"seconds\": $(echo "$t1 - $t0" | bc), \"last_valid_row\": \"$last_valid\""
+json "\"stage\": \"pretrain\", \"seconds\": $((t1 - t0)), \"last_valid_row\": \"$last_valid\""
 
 # 2. fine-tuning from its last validated weights, the test scored on the selected weights
-t0=$(stamp)
+t0=$SECONDS
 $PY -m rnnkit train classify --recipe $fine --data "$train" --test "$test" --init-from "$RUN/pretrain" "${init[@]}" \
   --out "$RUN/finetune" --overwrite --device "$DEVICE" ${quick[@]+"${quick[@]}"} \
   ${FINETUNE_SET:-} 2>&1 | tee "$RUN/finetune.log"
 status=${PIPESTATUS[0]}
-t1=$(stamp)
+t1=$SECONDS
 if [ "$status" != 0 ]; then echo "fine-tuning failed (exit $status)" >&2; exit 1; fi
-json "\"stage\": \"finetune\", \"seconds\": $(echo "$t1 - $t0" | bc), \"results\": $(cat "$RUN/finetune/results.json" | tr -d '\n ')"
+json "\"stage\": \"finetune\", \"seconds\": $((t1 - t0)), \"results\": $(tr -d '\n ' < "$RUN/finetune/results.json")"
 
 cp "$RUN/pretrain/log.csv" "$RESULTS/pretrain-log.csv"
 cp "$RUN/finetune/log.csv" "$RESULTS/finetune-log.csv"
