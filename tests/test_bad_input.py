@@ -1027,6 +1027,13 @@ CASES: list[Case] = [
     bad_labelled("bag-concat", LABELLED, "model.pooling: a bag of embeddings has no last state to concatenate "
                  "(concat: last, mean, max side by side): mean, max or attention", extra=sets(
                      "model.encoder=bag", "model.pooling=concat")),
+    bad_labelled("bag-weight-drop", LABELLED, "model.weight_drop 0.3: a bag of embeddings has no recurrent weights to "
+                 "drop: a recurrent model.encoder (lstm, gru, rnn_tanh, rnn_relu) or model.weight_drop 0", extra=sets(
+                     "model.encoder=bag", "model.pooling=mean", "model.weight_drop=0.3")),
+    bad_labelled("weight-drop-1", LABELLED, "--set: config key 'model.weight_drop' must be below 1, got 1.0",
+                 extra=sets("model.weight_drop=1")),
+    bad_labelled("weight-drop-negative", LABELLED, "--set: config key 'model.weight_drop' must be at least 0, got -0.1",
+                 extra=sets("model.weight_drop=-0.1")),
     bad_labelled("unknown-pooling", LABELLED, "model.pooling: unknown pooling 'sum' (last | mean | max | attention | "
                  "concat)", extra=sets("model.pooling=sum")),
     bad_labelled("unknown-init", LABELLED, "model.init: unknown initialisation 'glorot'",
