@@ -180,8 +180,8 @@ def test_predictions_do_not_change_with_padding_or_batch_composition(encoder: st
 
 @pytest.mark.parametrize("span", SPANS)
 @pytest.mark.parametrize(("encoder", "bidirectional"), [("lstm", False), ("lstm", True), ("gru", True)])
-def test_weight_drop_drops_recurrent_weights_in_training_only_one_mask_a_batch(encoder: str, bidirectional: bool,
-                                                                             span: str, stack_calls, monkeypatch) -> None:
+def test_weight_drop_drops_recurrent_weights_in_training_only_one_mask_a_batch(
+        encoder: str, bidirectional: bool, span: str, stack_calls, monkeypatch) -> None:
     keys = {"encoder": encoder, "bidirectional": bidirectional, "pooling": "concat"}
     dropped, plain = text_model(weight_drop=0.5, **keys), text_model(**keys)
     weights = {name: p.detach().clone() for name, p in dropped.named_parameters()}
