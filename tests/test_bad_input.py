@@ -388,6 +388,23 @@ CASES: list[Case] = [
     bad_set("choice-mode", "data.mode=documents", "unknown data.mode 'documents'"),
     bad_set("choice-tokenizer", "tokenizer.kind=bytes", "unknown tokenizer kind 'bytes'"),
     bad_set("choice-device", "train.device=tpu", "unknown device 'tpu'"),
+    bad_set("betas-one", "train.betas=[0.9]", "--set: config key 'train.betas' must hold exactly 2 numbers, e.g. "
+            "[0.9, 0.999], got [0.9]"),
+    bad_set("betas-three", "train.betas=[0.9, 0.99, 0.999]", "'train.betas' must hold exactly 2 numbers"),
+    bad_set("betas-scalar", "train.betas=0.9", "--set: config key 'train.betas' must be a list of numbers, e.g. "
+            "[0.9, 0.999], got 0.9"),
+    bad_set("betas-word", "train.betas=[0.9, high]", "config key 'train.betas' must be a number, got 'high'"),
+    bad_set("betas-nan", "train.betas=[.nan, 0.9]", "config key 'train.betas' must be a finite number, got nan"),
+    bad_set("betas-1", "train.betas=[0.9, 1]", "--set: config key 'train.betas' must be below 1, got 1.0 in "
+            "[0.9, 1.0]"),
+    bad_set("betas-negative", "train.betas=[-0.1, 0.9]", "config key 'train.betas' must be at least 0, got -0.1"),
+    bad_set("betas-empty", "train.betas=", "config key 'train.betas' needs a value (default [0.9, 0.999])"),
+    Case("config-betas-sgd", cli(*TRAIN, *sets("train.optimizer=sgd", "train.betas=[0.8, 0.9]")), 2,
+         "train.betas [0.8, 0.9] are Adam's (adam | adamw); sgd has none: set train.optimizer adam or adamw, or leave "
+         "train.betas out"),
+    Case("config-betas-rmsprop-recipe", cli(*TRAIN, "--recipe", "{tmp}/r.yaml", *sets("train.optimizer=rmsprop")),
+         2, "train.betas [0.5, 0.9] are Adam's (adam | adamw); rmsprop has none",
+         files={"r.yaml": "train:\n  betas: [0.5, 0.9]\n"}),
     bad_set("nt-asgd-without-sgd", "train.nt_asgd=3", "train.nt_asgd switches SGD to averaged SGD"),
     # ------------------------------------------------------------------------------ --set: ULMFiT's fine-tuning keys
     bad_set("warmup-without-triangular", "train.warmup=0.2", "train.warmup 0.2 shapes the triangular schedule "
@@ -1027,6 +1044,13 @@ CASES: list[Case] = [
     bad_labelled("bag-concat", LABELLED, "model.pooling: a bag of embeddings has no last state to concatenate "
                  "(concat: last, mean, max side by side): mean, max or attention", extra=sets(
                      "model.encoder=bag", "model.pooling=concat")),
+    bad_labelled("bag-weight-drop", LABELLED, "model.weight_drop 0.3: a bag of embeddings has no recurrent weights to "
+                 "drop: a recurrent model.encoder (lstm, gru, rnn_tanh, rnn_relu) or model.weight_drop 0", extra=sets(
+                     "model.encoder=bag", "model.pooling=mean", "model.weight_drop=0.3")),
+    bad_labelled("weight-drop-1", LABELLED, "--set: config key 'model.weight_drop' must be below 1, got 1.0",
+                 extra=sets("model.weight_drop=1")),
+    bad_labelled("weight-drop-negative", LABELLED, "--set: config key 'model.weight_drop' must be at least 0, got -0.1",
+                 extra=sets("model.weight_drop=-0.1")),
     bad_labelled("unknown-pooling", LABELLED, "model.pooling: unknown pooling 'sum' (last | mean | max | attention | "
                  "concat)", extra=sets("model.pooling=sum")),
     bad_labelled("unknown-init", LABELLED, "model.init: unknown initialisation 'glorot'",

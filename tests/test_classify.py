@@ -34,6 +34,7 @@ from rnnkit.data.labelled import (
 from rnnkit.distributed import DistInfo
 from rnnkit.errors import RnnkitError
 from rnnkit.models.classifier import SequenceClassifier, pool, top_state
+from rnnkit.nn import stack
 from rnnkit.tasks.classify import Classifier, ClassifyTask
 from rnnkit.tasks.classify_config import ClassifyModel
 
@@ -124,6 +125,13 @@ def test_stacked_bidirectional_encoders_learn_the_order_too() -> None:
     assert accuracy(model, *order_ids(400, 2)) > 0.95
 
 
+@pytest.mark.parametrize(("encoder", "pooling"), [("lstm", "last"), ("gru", "concat")])
+def test_an_encoder_under_weight_drop_still_learns_the_order(encoder: str, pooling: str) -> None:
+    model = text_model(encoder=encoder, pooling=pooling, weight_drop=0.3)
+    fit(model, *order_ids(512, 1))
+    assert accuracy(model, *order_ids(400, 2)) > 0.95
+
+
 def parity_features(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Numeric sequences of 1-6 bits (one feature per step); the label is their parity."""
     g = torch.Generator().manual_seed(seed)
@@ -168,6 +176,61 @@ def test_predictions_do_not_change_with_padding_or_batch_composition(encoder: st
     # unpadded
     path = "packed" if encoder != "lstm" else span
     assert [call.path for call in stack_calls] == ([] if encoder == "bag" else [path] * 3)
+
+
+@pytest.mark.parametrize("span", SPANS)
+@pytest.mark.parametrize(("encoder", "bidirectional"), [("lstm", False), ("lstm", True), ("gru", True)])
+def test_weight_drop_drops_recurrent_weights_in_training_only_one_mask_a_batch(
+        encoder: str, bidirectional: bool, span: str, stack_calls, monkeypatch) -> None:
+    keys = {"encoder": encoder, "bidirectional": bidirectional, "pooling": "concat"}
+    dropped, plain = text_model(weight_drop=0.5, **keys), text_model(**keys)
+    weights = {name: p.detach().clone() for name, p in dropped.named_parameters()}
+    assert all(torch.equal(weights[name], p) for name, p in plain.named_parameters())  # the same model, but the key
+    x, lengths, _ = order_ids(12, 3, *SPANS[span])
+    with torch.no_grad():
+        assert torch.equal(dropped.eval()(x, lengths), plain.eval()(x, lengths))  # evaluation drops nothing
+    dropped.train(), plain.train()
+    torch.manual_seed(1)
+    out = dropped(x, lengths)
+    assert not torch.allclose(out, plain(x, lengths), atol=1e-3)
+    out.sum().backward()
+    assert all(torch.equal(weights[name], p) for name, p in dropped.named_parameters())  # no mask written back
+    rnn = dropped.encoder.rnns[0]
+    for name in ["weight_hh_l0", *(["weight_hh_l0_reverse"] if bidirectional else [])]:
+        assert getattr(rnn, name).grad.abs().sum() > 0
+    # the other padded path (length segments <-> packed) with the same seed drops the same weights: one mask per
+    # layer and direction for the whole batch, not one per segment
+    use_segments = stack.use_segments
+    monkeypatch.setattr(stack, "use_segments", lambda *args: not use_segments(*args))
+    torch.manual_seed(1)
+    torch.testing.assert_close(dropped(x, lengths), out, atol=1e-5, rtol=1e-5)
+    assert {call.path for call in stack_calls if call.grad} == {"packed", "segments"}
+
+
+@pytest.mark.parametrize("keys", [{"joint": "lm"}, {"joint": "reconstruct"}, {"features": 3}])
+def test_weight_drop_reaches_joint_and_numeric_encoders(keys: dict) -> None:
+    """The auxiliary objectives read the dropped encoder; numeric batches without padding run it unpacked."""
+    features = keys.pop("features", 0)
+    twins = []
+    for weight_drop in (0.5, 0.0):
+        torch.manual_seed(0)
+        twins.append(SequenceClassifier(ClassifyModel(embedding_size=0 if features else 8, hidden_size=16,
+                                                      weight_drop=weight_drop, **keys), 2, 10, features).train())
+    x = torch.randn(6, 4, features) if features else order_ids(4, 5, 6, 6)[0]
+    lengths = torch.full((4,), 6)
+    outputs = []
+    for model in twins:
+        torch.manual_seed(1)
+        out = model(x, lengths, auxiliary=True)[1] if not features else model(x, lengths)
+        outputs.append(out.sum())
+    assert not torch.allclose(*outputs)
+    outputs[0].backward()
+    assert twins[0].encoder.rnns[0].weight_hh_l0.grad.abs().sum() > 0
+
+
+def test_a_bag_of_embeddings_refuses_weight_drop() -> None:
+    with pytest.raises(ValueError, match="^model.weight_drop 0.3: a bag of embeddings has no recurrent weights"):
+        text_model(encoder="bag", pooling="mean", weight_drop=0.3)
 
 
 @pytest.mark.parametrize(("encoder", "bidirectional"), [("gru", False), ("lstm", True)])
@@ -381,6 +444,24 @@ def test_the_run_description_says_how_padded_text_batches_run(tmp_path: Path, or
     name = encoder.upper()
     assert f"; 1 x torch.nn.{name} ({path}), last pooling; 2 classes;" in capsys.readouterr().out
     assert rnnkit.load(tmp_path / "m").kernel_path("classify") == f"classify: 1 x torch.nn.{name}, {path}"
+
+
+def test_weight_drop_is_described_saved_and_loaded_and_an_old_config_reads_as_none(tmp_path: Path, order_data,
+                                                                                    capsys) -> None:
+    model = rnnkit.train("classify", data=str(order_data[0]), out=tmp_path / "m",
+                         overrides=[*CLS, "train.max_steps=4", "train.progress=true", "model.weight_drop=0.3"])
+    assert "; 1 x torch.nn.LSTM (padded batches in length segments (oneDNN or ATen per segment, the faster for its " \
+           "length; packed, ATen's C++ loop, when too many lengths differ), DropConnect 0.3 on the hidden-to-hidden " \
+           "weights), last pooling;" in capsys.readouterr().out
+    texts = ["a x b y", "a y b x", "y c d e x"]
+    loaded = rnnkit.load(tmp_path / "m")
+    assert loaded.config.model.weight_drop == 0.3
+    assert loaded.classify(texts, probs=True) == model.classify(texts, probs=True)
+    config = tmp_path / "m" / "config.yaml"
+    config.write_text(config.read_text().replace("  weight_drop: 0.3\n", ""))  # as saved before the key existed
+    old = rnnkit.load(tmp_path / "m")
+    assert old.config.model.weight_drop == 0.0
+    assert old.classify(texts, probs=True) == model.classify(texts, probs=True)  # it never changed a prediction
 
 
 def test_a_held_out_test_share_is_scored_after_training(tmp_path: Path, order_data) -> None:

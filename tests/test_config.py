@@ -16,8 +16,10 @@ from rnnkit.config import (
     config_from_dict,
     list_recipes,
     load_config,
+    load_yaml,
     recipe_dir,
     resolve_recipe,
+    save_config,
 )
 from rnnkit.errors import RnnkitError
 from rnnkit.models.lm import RNNLanguageModel
@@ -100,6 +102,16 @@ def test_overrides_set_values_with_types() -> None:
     assert cfg.train.clip == 1.0 and isinstance(cfg.train.clip, float)
     # what the recipe set and no override touched stays
     assert cfg.model.hidden_size == 256
+
+
+def test_betas_are_a_pair_of_floats_that_round_trip_through_a_model_dirs_config(tmp_path: Path) -> None:
+    assert load_config(None).train.betas == [0.9, 0.999]  # torch's Adam defaults
+    cfg = load_config(None, ["train.optimizer=adamw", "train.betas=[0.7, 1e-1]"])
+    assert cfg.train.betas == [0.7, 0.1] and all(isinstance(b, float) for b in cfg.train.betas)
+    (tmp_path / "r.yaml").write_text("train:\n  optimizer: adam\n  betas: [0, 0.99]\n")
+    assert load_config(str(tmp_path / "r.yaml")).train.betas == [0.0, 0.99]
+    save_config(cfg, tmp_path / "config.yaml")
+    assert config_from_dict(load_yaml(tmp_path / "config.yaml")).train.betas == [0.7, 0.1]
 
 
 def test_later_override_wins_and_value_may_contain_equals() -> None:

@@ -637,6 +637,31 @@ def test_adam_takes_the_fused_kernel_for_float_parameters_on_a_cpu(name: str) ->
     assert make_optimizer(name, iter(params), TrainConfig(lr=0.01)).defaults["fused"] is True
 
 
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_adam_takes_train_betas_on_the_fused_kernel(name: str) -> None:
+    params = [torch.nn.Parameter(torch.randn(3, 4)), torch.nn.Parameter(torch.randn(4))]
+    default = make_optimizer(name, [params[0]], TrainConfig(lr=0.01))
+    assert default.param_groups[0]["betas"] == (0.9, 0.999)  # torch's
+    groups = [{"params": [params[0]], "lr": 0.01}, {"params": [params[1]], "lr": 0.005}]
+    optimizer = make_optimizer(name, groups, TrainConfig(lr=0.01, betas=[0.7, 0.99]))
+    assert optimizer.defaults["fused"] is True
+    assert [group["betas"] for group in optimizer.param_groups] == [(0.7, 0.99)] * 2
+    before = params[0].detach().clone()
+    params[0].grad, params[1].grad = torch.ones(3, 4), torch.ones(4)
+    optimizer.step()  # the fused kernel takes them
+    assert not torch.equal(params[0], before)
+
+
+def test_a_resume_may_change_the_betas_and_says_so(train_tiny, capsys) -> None:
+    out = train_tiny("model", "train.max_steps=2")
+    capsys.readouterr()
+    train_tiny("model", "train.max_steps=4", "train.betas=[0.7, 0.99]", resume=True)
+    assert "changed: train.betas [0.9, 0.999] -> [0.7, 0.99], train.max_steps 2 -> 4" in capsys.readouterr().out
+    assert yaml.safe_load((out / "config.yaml").read_text())["train"]["betas"] == [0.7, 0.99]
+    state = torch.load(out / "checkpoint" / "trainer_state.pt", weights_only=False)
+    assert [group["betas"] for group in state["optimizer"]["param_groups"]] == [(0.7, 0.99)]
+
+
 def test_fused_adam_takes_the_single_tensor_loops_steps() -> None:
     """The fused kernel is a speed-up, not another optimizer: runs keep their numbers to float rounding."""
     torch.manual_seed(0)

@@ -60,8 +60,9 @@ from rnnkit.train import Trainer, check_training_keys, refuse_other_backend, res
 
 # What may change when resuming: how long and how fast to train and where, not what is trained (a task
 # adds its own: Task.resumable_keys).
-RESUMABLE_KEYS = ("train.lr", "train.clip", "train.epochs", "train.max_steps", "train.device", "train.progress",
-                  "train.threads", "train.log_every", "train.eval_every", "train.save_every", "train.early_stop")
+RESUMABLE_KEYS = ("train.lr", "train.betas", "train.clip", "train.epochs", "train.max_steps", "train.device",
+                  "train.progress", "train.threads", "train.log_every", "train.eval_every", "train.save_every",
+                  "train.early_stop")
 #: what a resume may add to a run that has none (--test): a test file is scored after training only
 #: (:func:`check_test_addable`)
 TEST_KEY = "data.test"

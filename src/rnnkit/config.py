@@ -41,6 +41,15 @@ def fraction(default: float) -> Any:
     return ranged(default, 0, 1, high_open=True)
 
 
+def shares(*default: float) -> Any:
+    """A list of exactly ``len(default)`` shares, each in [0, 1) (Adam's betas)."""
+    return field(default_factory=lambda: list(default), metadata={"range": (0, False, 1, True), "length": len(default)})
+
+
+#: Adam's and AdamW's decay rates of the running means of the gradient and of its square: torch's defaults
+ADAM_BETAS = (0.9, 0.999)
+
+
 @dataclass
 class TrainConfig:
     """The training loop's settings, the same for every task (a task may extend it with its own keys)."""
@@ -50,6 +59,10 @@ class TrainConfig:
     momentum: float = at_least(0.0, 0)  # sgd / rmsprop momentum
     weight_decay: float = at_least(0.0, 0)  # L2 penalty (decoupled for adamw)
     rmsprop_alpha: float = ranged(0.9, 0, 1)  # rmsprop smoothing constant (0.9 as in TensorFlow's RMSProp, seed 002)
+    # adam / adamw: [beta1, beta2], the decay rates of the running means of the gradient and of its square, each in
+    # [0, 1) (torch's defaults; ULMFiT fine-tunes with [0.7, 0.99], Howard & Ruder 2018, sec. 4); another optimizer
+    # has none and refuses them
+    betas: list[float] = shares(*ADAM_BETAS)
     nt_asgd: int = at_least(0, 0)  # > 0: switch SGD to averaged SGD when validation has not improved for N evals (AWD)
     schedule: str = "none"  # none | halve_on_increase | plateau | step | triangular
     # triangular (slanted triangular rates, Howard & Ruder 2018): the share of the run's updates over which the
@@ -168,6 +181,11 @@ def _check_type(value: Any, default: Any, name: str, source: str) -> Any:
             raise RnnkitError(f"config key '{name}' is too large ({_shown(value)}; at most 2**63 - 1)", source)
     elif isinstance(default, str) and not isinstance(value, str):
         raise RnnkitError(f"config key '{name}' must be a string, got {_shown(value)}", source)
+    elif isinstance(default, list) and default and isinstance(default[0], float):  # numbers (train.betas)
+        if not isinstance(value, list):
+            raise RnnkitError(f"config key '{name}' must be a list of numbers, e.g. {default}, got {_shown(value)}",
+                              source)
+        return [_check_type(v, 0.0, name, source) for v in value]  # each a finite float
     elif isinstance(default, list):  # a list of integers (model.adaptive_cutoffs)
         if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
             raise RnnkitError(f"config key '{name}' must be a list of integers, e.g. [2000, 10000], got "
@@ -209,18 +227,26 @@ def check_ranges(cfg: Any, source: str = "<config>", overridden: set[str] | froz
         name, value = f"{where}.{f.name}" if where else f.name, getattr(cfg, f.name)
         if dataclasses.is_dataclass(value):
             check_ranges(value, source, overridden, name)
+        elif "length" in f.metadata:  # a list of a fixed length, each value in the range (train.betas)
+            where_set = "--set" if name in overridden else source
+            if len(value) != f.metadata["length"]:
+                raise RnnkitError(f"config key '{name}' must hold exactly {f.metadata['length']} numbers, e.g. "
+                                  f"{f.default_factory()}, got {value}", where_set)
+            for item in value:
+                _check_range(name, item, f.metadata["range"], where_set, f" in {value}")
         elif "range" in f.metadata:
             _check_range(name, value, f.metadata["range"], "--set" if name in overridden else source)
 
 
-def _check_range(name: str, value: float, bounds: tuple, source: str) -> None:
+def _check_range(name: str, value: float, bounds: tuple, source: str, within: str = "") -> None:
+    """``within``: the list ``value`` is an item of, for the message."""
     low, low_open, high, high_open = bounds
     if low is not None and (value <= low if low_open else value < low):
         bound = f"above {low}" if low_open else f"at least {low}"
-        raise RnnkitError(f"config key '{name}' must be {bound}, got {value}", source)
+        raise RnnkitError(f"config key '{name}' must be {bound}, got {value}{within}", source)
     if high is not None and (value >= high if high_open else value > high):
         bound = f"below {high}" if high_open else f"at most {high}"
-        raise RnnkitError(f"config key '{name}' must be {bound}, got {value}", source)
+        raise RnnkitError(f"config key '{name}' must be {bound}, got {value}{within}", source)
 
 
 def config_from_dict(values: dict[str, Any], source: str = "<config>",

@@ -39,7 +39,7 @@ from rnnkit.checkpoint import (
     save_checkpoint,
     save_weights,
 )
-from rnnkit.config import TrainConfig
+from rnnkit.config import ADAM_BETAS, TrainConfig
 from rnnkit.errors import RnnkitError
 from rnnkit.nn.rnn import detach_state, map_state
 from rnnkit.plotting import plot_curves
@@ -113,6 +113,12 @@ def fusable(params: list[torch.Tensor]) -> bool:
     return bool(params) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
 
 
+#: what train.optimizer may name (asgd: averaged SGD; NT-ASGD switches SGD to it, train.nt_asgd)
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "asgd")
+#: the optimizers that take train.betas
+ADAM_OPTIMIZERS = ("adam", "adamw")
+
+
 def make_optimizer(name: str, params, cfg: TrainConfig) -> torch.optim.Optimizer:
     """The optimizer ``name`` over ``params``: tensors, or torch's parameter groups (dicts with ``params`` and
     their own settings, e.g. ``lr``: the trainer's discriminative rates)."""
@@ -121,15 +127,33 @@ def make_optimizer(name: str, params, cfg: TrainConfig) -> torch.optim.Optimizer
     if name == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     if name == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fusable(tensors))
+        return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay,
+                                fused=fusable(tensors))
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fusable(tensors))
+        return torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay,
+                                 fused=fusable(tensors))
     if name == "rmsprop":
         return torch.optim.RMSprop(params, lr=cfg.lr, alpha=cfg.rmsprop_alpha, momentum=cfg.momentum,
                                    weight_decay=cfg.weight_decay, eps=1e-10)
     if name == "asgd":
         return torch.optim.ASGD(params, lr=cfg.lr, t0=0, lambd=0.0, weight_decay=cfg.weight_decay)
-    raise RnnkitError(f"unknown optimizer '{name}' (sgd | adam | adamw | rmsprop | asgd)")
+    raise RnnkitError(f"unknown optimizer '{name}' ({' | '.join(OPTIMIZERS)})")
+
+
+def check_optimizer_keys(cfg: TrainConfig) -> None:
+    """train.optimizer is known, and train.betas is left at torch's default unless the optimizer is Adam's."""
+    if cfg.optimizer not in OPTIMIZERS:
+        raise RnnkitError(f"unknown optimizer '{cfg.optimizer}' ({' | '.join(OPTIMIZERS)})")
+    if cfg.optimizer not in ADAM_OPTIMIZERS and tuple(cfg.betas) != ADAM_BETAS:
+        raise RnnkitError(f"train.betas {cfg.betas} are Adam's ({' | '.join(ADAM_OPTIMIZERS)}); {cfg.optimizer} has "
+                          f"none: set train.optimizer adam or adamw, or leave train.betas out")
+
+
+def set_betas(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> None:
+    """train.betas into an optimizer that has them: a resume's, whose saved state holds the run's earlier ones."""
+    for group in optimizer.param_groups:
+        if "betas" in group:
+            group["betas"] = tuple(cfg.betas)
 
 
 SCHEDULES = ("none", "halve_on_increase", "plateau", "step", "triangular")
@@ -142,8 +166,10 @@ DECAY_KEYS = ("lr_decay", "decay_start", "patience", "min_lr")
 def check_training_keys(cfg: TrainConfig, task_class: type[Task]) -> None:
     """What the config alone shows no run can use, before the task reads its data or builds its model: an unknown
     schedule, a key set that the schedule does not use (each at its default otherwise), train.layer_lr_decay for a
-    task that gives no parameter groups of its own. (:class:`Trainer` checks again what it is given.)"""
+    task that gives no parameter groups of its own, an unknown optimizer, train.betas for one without them.
+    (:class:`Trainer` checks again what it is given.)"""
     check_schedule(cfg)
+    check_optimizer_keys(cfg)
     if cfg.layer_lr_decay != 1 and task_class.parameter_groups is Task.parameter_groups:
         raise _one_group_error(task_class.name, cfg.layer_lr_decay)
 
@@ -337,6 +363,7 @@ class Trainer:
         if self.dist.enabled:
             self.train_model = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[device.index] if device.type == "cuda" else None)
+        check_optimizer_keys(cfg)
         if cfg.nt_asgd and cfg.optimizer != "sgd":
             raise RnnkitError(f"train.nt_asgd switches SGD to averaged SGD: it needs train.optimizer sgd, "
                               f"not {cfg.optimizer}")
@@ -448,6 +475,7 @@ class Trainer:
         try:
             _check_optimizer_state(self.optimizer, state["optimizer"])
             self.optimizer.load_state_dict(state["optimizer"])
+            set_betas(self.optimizer, self.cfg)  # --resume --set train.betas=...: go on with them
             self.schedule.load_state_dict(state["schedule"])
         except (ValueError, KeyError, TypeError) as e:
             raise RnnkitError(f"trainer state does not fit this run's optimizer or schedule ({e})",

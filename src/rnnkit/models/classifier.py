@@ -43,6 +43,9 @@ def check_model_config(cfg: ClassifyModel, numeric: bool) -> None:
         parts = ", ".join(pooled_parts(cfg.pooling))
         why = "" if cfg.pooling == "last" else f" to concatenate ({cfg.pooling}: {parts} side by side)"
         raise ValueError(f"model.pooling: a bag of embeddings has no last state{why}: mean, max or attention")
+    if cfg.encoder == "bag" and cfg.weight_drop:
+        raise ValueError(f"model.weight_drop {cfg.weight_drop:g}: a bag of embeddings has no recurrent weights to "
+                         "drop: a recurrent model.encoder (lstm, gru, rnn_tanh, rnn_relu) or model.weight_drop 0")
     if not numeric and cfg.embedding_size < 1:
         raise ValueError("model.embedding_size: a text classifier embeds its tokens: at least 1")
     _check_joint(cfg, numeric)
@@ -104,7 +107,7 @@ class SequenceEncoder(nn.Module):
         # a batch with no padding (every MNIST image: 28 rows) runs unpacked, on the fused kernel
         full = int(lengths.min()) == x.size(0)
         outputs, final = run_stack(self.rnns, x, None if full else lengths, dropout=self.cfg.layer_dropout,
-                                   training=self.training)
+                                   weight_drop=self.cfg.weight_drop, training=self.training)
         return Encoded(outputs, final, lengths)
 
 

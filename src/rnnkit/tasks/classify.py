@@ -438,7 +438,8 @@ class ClassifyTask(Task):
         else:
             layers = self.model.encoder.rnns
             path = encoder_path(layers, bool(self.reader.features), self.cfg.train.batch_size, self.device, True)
-            encoder = f"{m.layers} x torch.nn.{type(layers[0]).__name__} ({path})"
+            drop = f", DropConnect {m.weight_drop:g} on the hidden-to-hidden weights" if m.weight_drop else ""
+            encoder = f"{m.layers} x torch.nn.{type(layers[0]).__name__} ({path}{drop})"
         if self.reader.features:
             inputs = f"{self.reader.features} features per step"
         else:

@@ -86,6 +86,10 @@ class ClassifyModel:
     dropout: float = fraction(0.0)  # dropout on the pooled vector (and the head's hidden layer)
     embedding_dropout: float = fraction(0.0)  # dropout on the embedded inputs
     layer_dropout: float = fraction(0.0)  # dropout between recurrent layers (and in the reconstruction decoder)
+    # DropConnect on the encoder's hidden-to-hidden weights W_hh, in training only: one mask per batch (every step
+    # and sequence alike), the stored weights untouched (AWD-LSTM, Merity et al. 2017; ULMFiT's weight_p, Howard &
+    # Ruder 2018); the LM's model.weight_drop. A bag has no recurrent weights: 0 there
+    weight_drop: float = fraction(0.0)
     # joint training (text, unidirectional recurrent encoder): none | lm (an output layer, encoder.output.*, predicts
     # each next token from the encoder's outputs: LM-LSTM's objective) | reconstruct (a decoder, decoder.*, started
     # from the encoder's final state reproduces the text: SA-LSTM's); the loss adds train.joint_weight x its mean
