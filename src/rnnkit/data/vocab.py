@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -12,6 +13,8 @@ from rnnkit.errors import RnnkitError, parse_json
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 SPECIALS = (PAD, UNK, BOS, EOS)
+#: reading a text warns when more of it than this is out of the model's vocabulary (read as <unk>)
+OOV_WARN_RATE = 0.05
 
 
 @dataclass
@@ -25,9 +28,26 @@ class OovCount:
         self.tokens += len(tokens)
         self.oov += sum(1 for t in tokens if t not in vocab.stoi)
 
+    def add_ids(self, ids: list[int]) -> int:
+        """Count ids a :class:`Vocab` encoded (no second look at the tokens): those of <unk> are out of it.
+        Returns this sequence's count."""
+        unknown = ids.count(Vocab.unk_id)
+        self.tokens += len(ids)
+        self.oov += unknown
+        return unknown
+
     @property
     def rate(self) -> float:
         return self.oov / max(self.tokens, 1)
+
+
+def oov_warning(oov: OovCount, path: str | Path, vocab_size: int, read_as: str = "read") -> None:
+    """A line on stderr when more than :data:`OOV_WARN_RATE` of a text is outside the vocabulary: the model
+    sees <unk> there (``read_as``: what it does with them, "scored" for a perplexity)."""
+    if oov.rate > OOV_WARN_RATE:
+        print(f"warning: {path}: {oov.oov:,} of {oov.tokens:,} tokens ({oov.rate:.1%}) are not in the model's "
+              f"vocabulary of {vocab_size:,} and are {read_as} as <unk> (check the file, the tokenizer and "
+              "tokenizer.lowercase)", file=sys.stderr, flush=True)
 
 
 class Vocab:
