@@ -1,6 +1,6 @@
 """A classifier says on stderr when its inputs are out of its vocabulary: the share of tokens read as <unk> above
-OOV_WARN_RATE, and the texts it reads wholly as <unk> (their labels are guesses). Labels, JSON and exit status stay
-as they are; a numeric model has no vocabulary and never warns."""
+CLASSIFY_OOV_WARN_RATE, and the texts it reads wholly as <unk> (their labels are guesses). Labels, JSON and exit
+status stay as they are; a numeric model has no vocabulary and never warns."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import rnnkit
 from conftest import write_lines
 from rnnkit.cli import main
 from rnnkit.data.labelled import Encoded
-from rnnkit.data.vocab import Vocab
+from rnnkit.data.vocab import CLASSIFY_OOV_WARN_RATE, Vocab
 from test_classify import CLS, order_texts, parity_features, write_jsonl
 
 TINY = [*CLS, "train.epochs=1"]
@@ -73,8 +73,10 @@ def test_cli_classify_of_an_unknown_text_warns_on_stderr_and_still_labels_it(cap
 
 def test_known_texts_and_a_few_unknown_tokens_give_no_warning(capsys, text_model: Path) -> None:
     assert run(capsys, "classify", text_model, "a x b y", "y c d x")[::2] == (0, "")
-    few = " ".join(["a", "x", "b", "y", "c", "d"] * 4) + " zebra"  # 1 of 25 tokens: 4%, under the 5% threshold
-    assert run(capsys, "classify", text_model, few)[::2] == (0, "")
+    few = " ".join(["a", "x", "b", "y", "c", "d"] * 3) + " zebra lion"  # 2 of 20 tokens: 10%, not above it
+    assert CLASSIFY_OOV_WARN_RATE == 0.1 and run(capsys, "classify", text_model, few)[::2] == (0, "")
+    rc, _, err = run(capsys, "classify", text_model, few + " tiger")
+    assert rc == 0 and err.startswith("warning: <input>: 3 of 21 tokens (14.3%) are not in the model's vocabulary")
 
 
 def test_cli_classify_input_names_the_unknown_lines_a_few_then_a_count(capsys, tmp_path: Path,

@@ -37,7 +37,7 @@ import threading
 import time
 from pathlib import Path
 
-from rnnkit.data.vocab import OOV_WARN_RATE
+from rnnkit.data.vocab import CLASSIFY_OOV_WARN_RATE
 from rnnkit.errors import RnnkitError
 
 DEMO_PROMPT = "had a general"
@@ -213,9 +213,9 @@ def _add_classify(sub) -> argparse.ArgumentParser:
                        description="Label texts (or, for a numeric model, sequences) with a trained classifier: one "
                                    "line per input, the label, or with --probs a JSON object of the label and every "
                                    "class's probability. Inputs out of a text model's vocabulary are warned about on "
-                                   f"stderr (their tokens read as <unk> when over {OOV_WARN_RATE:.0%} of all; the "
-                                   "texts read wholly as <unk>, whose labels are guesses); the labels are printed all "
-                                   "the same.")
+                                   "stderr (their tokens read as <unk> when over "
+                                   f"{CLASSIFY_OOV_WARN_RATE:.0%} of all; the texts read wholly as <unk>, whose labels "
+                                   "are guesses); the labels are printed all the same.")
     p.add_argument("model", help="model directory")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify (or give --input)")
     p.add_argument("--input", metavar="FILE",

@@ -49,7 +49,7 @@ from rnnkit.data.labelled import (
 )
 from rnnkit.data.readers import check_file
 from rnnkit.data.tokenizers import SPM_FILE, TOKENIZER_FILE, Tokenizer, build_tokenizer, load_tokenizer
-from rnnkit.data.vocab import SPECIALS, Vocab, oov_warning
+from rnnkit.data.vocab import CLASSIFY_OOV_WARN_RATE, SPECIALS, Vocab, oov_warning
 from rnnkit.distributed import DistInfo
 from rnnkit.errors import RnnkitError, parse_json
 from rnnkit.metrics import ClassificationReport, classification_report
@@ -537,10 +537,10 @@ NAMED_TEXTS = 5
 
 def unknown_warnings(examples: Examples, data: Encoded, vocab_size: int) -> None:
     """Warnings on stderr when the model reads much of ``examples`` (encoded as ``data``) as <unk>: their share
-    of the tokens above :data:`~rnnkit.data.vocab.OOV_WARN_RATE`, and the texts of which it knows no token, whose
-    labels are guesses (another language, tokenizer or case). The labels stay as they are."""
+    of the tokens above :data:`~rnnkit.data.vocab.CLASSIFY_OOV_WARN_RATE`, and the texts of which it knows no
+    token, whose labels are guesses (another language, tokenizer or case). The labels stay as they are."""
     unknown = data.unknown
-    oov_warning(unknown.count, examples.path, vocab_size)
+    oov_warning(unknown.count, examples.path, vocab_size, "read", CLASSIFY_OOV_WARN_RATE)
     if unknown.texts:
         n, total = len(unknown.texts), len(examples)
         more = f" and {n - NAMED_TEXTS:,} more" if n > NAMED_TEXTS else ""

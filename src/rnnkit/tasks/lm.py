@@ -188,7 +188,7 @@ class LMTask(Task):
         # a validation text far more out of vocabulary than the training text (another language, another
         # tokenization) would mostly score <unk>; a cut vocabulary (vocab_size) leaves out as much of both
         if d.valid and dist.is_main and valid_oov.rate > 2 * train_oov.rate:
-            oov_warning(valid_oov, d.valid, len(self.vocab), "scored")
+            oov_warning(valid_oov, d.valid, len(self.vocab))
 
     def _check_validation_data(self, tokens: int) -> None:
         """Validation data that gives no batch fails now, not after the first epoch."""
@@ -529,7 +529,7 @@ class LanguageModel(LoadedModel):
             metrics = self._score(seqs, batch_size or self.config.train.eval_batch_size)
         except ValueError as e:  # the batcher's complaint, e.g. a text too short to make a stream
             raise RnnkitError(f"cannot score this text: {e}", path) from None
-        oov_warning(oov, path, len(self.vocab), "scored")
+        oov_warning(oov, path, len(self.vocab))
         return {**metrics, "oov": float(oov.oov), "oov_rate": oov.rate}
 
     def _score(self, seqs: list[list[int]], batch_size: int) -> dict[str, float]:
