@@ -37,6 +37,7 @@ import threading
 import time
 from pathlib import Path
 
+from rnnkit.data.vocab import CLASSIFY_OOV_WARN_RATE
 from rnnkit.errors import RnnkitError
 
 DEMO_PROMPT = "had a general"
@@ -185,7 +186,7 @@ def _add_evaluate(sub) -> None:
                                    "--beam N and --alpha A (the search that decodes it; default: greedy), and prints "
                                    "sacrebleu's signatures of BLEU and chrF; a classifier takes --confusion-png FILE "
                                    "(draw the confusion matrix there) and prints a per-class table and its confusion "
-                                   "matrix.")
+                                   "matrix; it warns on stderr about texts out of its vocabulary as classify does.")
     p.add_argument("model", help="model directory")
     p.add_argument("--data", help="data file read like the training data (an autoencoder's: by the file's name, as "
                                   "reconstruct --input; required unless the model's task takes its data from options "
@@ -211,7 +212,10 @@ def _add_classify(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("classify", help="label texts or sequences with a trained classifier",
                        description="Label texts (or, for a numeric model, sequences) with a trained classifier: one "
                                    "line per input, the label, or with --probs a JSON object of the label and every "
-                                   "class's probability.")
+                                   "class's probability. Inputs out of a text model's vocabulary are warned about on "
+                                   "stderr (their tokens read as <unk> when over "
+                                   f"{CLASSIFY_OOV_WARN_RATE:.0%} of all; the texts read wholly as <unk>, whose labels "
+                                   "are guesses); the labels are printed all the same.")
     p.add_argument("model", help="model directory")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify (or give --input)")
     p.add_argument("--input", metavar="FILE",

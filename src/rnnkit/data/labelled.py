@@ -53,7 +53,7 @@ from rnnkit.data.batching import BucketBatches, TokenBags
 from rnnkit.data.readers import MAX_LINE_BYTES, check_file, check_unicode, clean_text, numbered_lines
 from rnnkit.data.splits import held_out_parts
 from rnnkit.data.tokenizers import Tokenizer
-from rnnkit.data.vocab import Vocab
+from rnnkit.data.vocab import OovCount, Vocab
 from rnnkit.errors import RnnkitError
 
 FORMATS = ("auto", "jsonl", "csv", "tsv", "folder", "lines", "npz", "idx")
@@ -623,6 +623,15 @@ class ClassifyBatch:
 
 
 @dataclass
+class UnknownTokens:
+    """What the model reads as <unk> in a set of texts: ``count``, its tokens outside the vocabulary; ``texts``, the
+    indices of the texts of which it knows no token (it sees nothing of them)."""
+
+    count: OovCount
+    texts: list[int]
+
+
+@dataclass
 class Encoded:
     """A set ready to batch: ``ids`` (text) or ``features`` + ``lengths`` (numeric), and class ids."""
 
@@ -633,6 +642,13 @@ class Encoded:
 
     def __len__(self) -> int:
         return len(self.lengths)
+
+    @cached_property
+    def unknown(self) -> UnknownTokens:
+        """The texts' <unk> ids (what the model reads, truncation included), counted once on the ids: a large file
+        is not tokenized again."""
+        count = OovCount()
+        return UnknownTokens(count, [i for i, seq in enumerate(self.ids) if count.add_ids(seq) == len(seq)])
 
     @cached_property
     def id_rows(self) -> list[np.ndarray]:

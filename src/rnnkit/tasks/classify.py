@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -48,7 +49,7 @@ from rnnkit.data.labelled import (
 )
 from rnnkit.data.readers import check_file
 from rnnkit.data.tokenizers import SPM_FILE, TOKENIZER_FILE, Tokenizer, build_tokenizer, load_tokenizer
-from rnnkit.data.vocab import SPECIALS, Vocab
+from rnnkit.data.vocab import CLASSIFY_OOV_WARN_RATE, SPECIALS, Vocab, oov_warning
 from rnnkit.distributed import DistInfo
 from rnnkit.errors import RnnkitError, parse_json
 from rnnkit.metrics import ClassificationReport, classification_report
@@ -530,6 +531,36 @@ def _input_examples(inputs: Sequence, numeric: bool) -> Examples:
     return Examples("<input>", None, where, features=x, lengths=np.array([len(r) for r in rows], dtype=np.int64))
 
 
+#: a warning names at most this many texts the model reads wholly as <unk>, then counts the rest
+NAMED_TEXTS = 5
+
+
+def unknown_warnings(examples: Examples, data: Encoded, vocab_size: int) -> None:
+    """Warnings on stderr when the model reads much of ``examples`` (encoded as ``data``) as <unk>: their share
+    of the tokens above :data:`~rnnkit.data.vocab.CLASSIFY_OOV_WARN_RATE`, and the texts of which it knows no
+    token, whose labels are guesses (another language, tokenizer or case). The labels stay as they are."""
+    unknown = data.unknown
+    oov_warning(unknown.count, examples.path, vocab_size, "read", CLASSIFY_OOV_WARN_RATE)
+    if unknown.texts:
+        n, total = len(unknown.texts), len(examples)
+        more = f" and {n - NAMED_TEXTS:,} more" if n > NAMED_TEXTS else ""
+        print(f"warning: {examples.path}: {n:,} of {total:,} text{'s' if total > 1 else ''} "
+              f"{'has' if n == 1 else 'have'} no token in the model's vocabulary "
+              f"({_text_names(examples, unknown.texts[:NAMED_TEXTS])}{more}): the model reads only <unk> there, so "
+              f"{'its label is a guess' if n == 1 else 'their labels are guesses'}", file=sys.stderr, flush=True)
+
+
+def _text_names(examples: Examples, indices: list[int]) -> str:
+    """Examples as the user knows them: "texts 1, 3" (arguments, list items), "lines 2, 5" (a file's), or the
+    files of a folder."""
+    where = [examples.where[k] for k in indices]
+    if any(line is None for _, line in where):  # a folder's files
+        folder = Path(examples.path)
+        return ", ".join(str(Path(p).relative_to(folder)) if Path(p).is_relative_to(folder) else p for p, _ in where)
+    kind = "text" if examples.path == "<input>" else "line"
+    return f"{kind}{'s' if len(where) > 1 else ''} {', '.join(str(line) for _, line in where)}"
+
+
 class Classifier(LoadedModel):
     """A trained classifier: ``classify(texts or arrays)``, ``classify_file(path)``, ``evaluate(path)``."""
 
@@ -602,7 +633,8 @@ class Classifier(LoadedModel):
 
     def classify(self, inputs: Sequence, probs: bool = False, batch_size: int | None = None) -> list:
         """The label of each input (texts, or (T, F) arrays for a numeric model); with ``probs``, a dict
-        label -> probability for each."""
+        label -> probability for each. Texts the model reads much as <unk> are warned about on stderr
+        (:func:`unknown_warnings`), as :meth:`classify_examples` and :meth:`evaluate` do."""
         check_bool_argument(probs, "probs")
         if not isinstance(inputs, (str, bytes)) and len(inputs) == 0:
             return []
@@ -610,7 +642,9 @@ class Classifier(LoadedModel):
         if examples.texts is not None:
             examples.texts = [clean_text(t, self.config.data.strip_markup) for t in examples.texts]
         data = self.reader.encode(examples, labelled=False)
-        return self._answers(predict(self.model, data, self._batch_size(batch_size), self.device), probs)
+        answers = self._answers(predict(self.model, data, self._batch_size(batch_size), self.device), probs)
+        self._warn_unknown(examples, data)
+        return answers
 
     def read(self, path: str | Path, labelled: bool = False, max_examples: int = 0) -> Examples:
         """A file's examples read as the training data was (``labelled``: in its format; inputs to classify
@@ -631,7 +665,13 @@ class Classifier(LoadedModel):
         ``n`` examples (progress)."""
         check_bool_argument(probs, "probs")
         data = self.reader.encode(examples, labelled=False)
-        return self._answers(predict(self.model, data, self._batch_size(batch_size), self.device, on_batch), probs)
+        answers = self._answers(predict(self.model, data, self._batch_size(batch_size), self.device, on_batch), probs)
+        self._warn_unknown(examples, data)
+        return answers
+
+    def _warn_unknown(self, examples: Examples, data: Encoded) -> None:
+        if self.reader.vocab is not None:  # a numeric model has no vocabulary
+            unknown_warnings(examples, data, len(self.reader.vocab))
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, path: str | Path, batch_size: int | None = None, max_lines: int = 0,
@@ -650,6 +690,7 @@ class Classifier(LoadedModel):
                           confusion_png: str | None = None) -> dict[str, float]:
         data = self.reader.encode(examples)
         probs = predict(self.model, data, self._batch_size(batch_size), self.device)
+        self._warn_unknown(examples, data)
         metrics, report = scores(probs, data.labels, self.labels)
         self.last_report = report
         if confusion_png is not None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from rnnkit.data.lm import Batch, encode_lines, make_batches, read_corpus_lines
 from rnnkit.data.readers import check_file
 from rnnkit.data.text_decoder import TextDecoder
 from rnnkit.data.tokenizers import SPM_FILE, TOKENIZER_FILE, CharTokenizer, Tokenizer, build_tokenizer, load_tokenizer
-from rnnkit.data.vocab import SPECIALS, OovCount, Vocab
+from rnnkit.data.vocab import SPECIALS, OovCount, Vocab, oov_warning
 from rnnkit.distributed import DistInfo
 from rnnkit.errors import RnnkitError
 from rnnkit.memory import check_fits, inference_bytes, training_bytes
@@ -39,8 +38,6 @@ from rnnkit.tasks.lm_config import DataConfig, LMConfig
 
 #: the vocabulary's file in a model directory (id -> token)
 VOCAB_FILE = "vocab.json"
-#: evaluation warns when more of the text than this is out of the model's vocabulary (scored as <unk>)
-OOV_WARN_RATE = 0.05
 #: training refuses a text of which more than this is <unk>: the model would learn to predict <unk>
 TRAIN_OOV_LIMIT = 0.5
 
@@ -81,14 +78,6 @@ def _max_columns(sequences: list[list[int]], mode: str, wanted: int) -> int:
         return wanted
     tokens = sum(len(s) for s in sequences)
     return max(1, min(wanted, (tokens - 1) // 2))
-
-
-def oov_warning(oov: OovCount, path: str | Path, vocab_size: int) -> None:
-    """A line on stderr when much of a text is outside the vocabulary: its perplexity scores <unk>."""
-    if oov.rate > OOV_WARN_RATE:
-        print(f"warning: {path}: {oov.oov:,} of {oov.tokens:,} tokens ({oov.rate:.1%}) are not in the model's "
-              f"vocabulary of {vocab_size:,} and are scored as <unk> (check the file, the tokenizer and "
-              "tokenizer.lowercase)", file=sys.stderr, flush=True)
 
 
 def _check_training_vocabulary(vocab: Vocab, oov: OovCount, cfg: LMConfig) -> None:
@@ -525,7 +514,7 @@ class LanguageModel(LoadedModel):
         ``data.max_lines`` and sentence-length filters shape training only. ``max_lines`` > 0 scores the
         first lines (sentences, when the model splits reviews into them). Tokens outside the vocabulary
         are scored as <unk>: ``oov`` counts them and ``oov_rate`` is their share of the text's tokens
-        (a warning on stderr above :data:`OOV_WARN_RATE`).
+        (a warning on stderr above :data:`~rnnkit.data.vocab.OOV_WARN_RATE`).
         """
         check_path_argument(path, "path")
         check_int_argument(batch_size, "batch_size", low=1, optional=True)

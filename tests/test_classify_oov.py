@@ -1,0 +1,134 @@
+"""A classifier says on stderr when its inputs are out of its vocabulary: the share of tokens read as <unk> above
+CLASSIFY_OOV_WARN_RATE, and the texts it reads wholly as <unk> (their labels are guesses). Labels, JSON and exit
+status stay as they are; a numeric model has no vocabulary and never warns."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import rnnkit
+from conftest import write_lines
+from rnnkit.cli import main
+from rnnkit.data.labelled import Encoded
+from rnnkit.data.vocab import CLASSIFY_OOV_WARN_RATE, Vocab
+from test_classify import CLS, order_texts, parity_features, write_jsonl
+
+TINY = [*CLS, "train.epochs=1"]
+
+
+def _trained(out: Path, data: Path, *overrides: str) -> Path:
+    with pytest.MonkeyPatch.context() as patch:  # no curves.png: the tests do not look at it
+        patch.setattr(importlib.import_module("rnnkit.train"), "plot_curves", lambda *args, **kwargs: None)
+        rnnkit.train("classify", data=str(data), out=out, overrides=[*TINY, "data.valid_fraction=0.2", *overrides])
+    return out
+
+
+@pytest.fixture(scope="module")
+def text_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny classifier of the texts of test_classify's order task: its vocabulary is x, y and a-f."""
+    root = tmp_path_factory.mktemp("oov")
+    return _trained(root / "model", write_jsonl(root / "train.jsonl", order_texts(150, 1)))
+
+
+@pytest.fixture(scope="module")
+def numeric_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("oov-numeric")
+    x, lengths, y = parity_features(100, 1)
+    data = root / "train.npz"
+    np.savez(data, X=x.transpose(0, 1).numpy(), y=np.array(["even", "odd"])[y.numpy()], lengths=lengths.numpy())
+    return _trained(root / "model", data, "model.embedding_size=0"), data
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_encoded_texts_count_their_unk_ids_once() -> None:
+    unk = Vocab.unk_id
+    data = Encoded([3, 2, 1], None, ids=[[5, unk, 6], [unk, unk], [unk]])
+    assert (data.unknown.count.tokens, data.unknown.count.oov, data.unknown.texts) == (6, 4, [1, 2])
+    assert data.unknown is data.unknown  # cached: a second warning does not count again
+
+
+def test_cli_classify_of_an_unknown_text_warns_on_stderr_and_still_labels_it(capsys, text_model: Path) -> None:
+    rc, out, err = run(capsys, "classify", text_model, "a x b y", "zebra unicorn")
+    assert rc == 0 and out.split() == rnnkit.load(text_model).classify(["a x b y", "zebra unicorn"])
+    capsys.readouterr()
+    assert err.splitlines() == [
+        "warning: <input>: 2 of 6 tokens (33.3%) are not in the model's vocabulary of 12 and are read as <unk> (check "
+        "the file, the tokenizer and tokenizer.lowercase)",
+        "warning: <input>: 1 of 2 texts has no token in the model's vocabulary (text 2): the model reads only <unk> "
+        "there, so its label is a guess"]
+    rc, out, err = run(capsys, "classify", text_model, "--probs", "Zebra")  # one text, wholly unknown: both warnings
+    assert rc == 0 and set(json.loads(out)["probs"]) == {"xy", "yx"}
+    assert "(text 1): the model reads only <unk> there" in err and "1 of 1 tokens (100.0%)" in err
+
+
+def test_known_texts_and_a_few_unknown_tokens_give_no_warning(capsys, text_model: Path) -> None:
+    assert run(capsys, "classify", text_model, "a x b y", "y c d x")[::2] == (0, "")
+    few = " ".join(["a", "x", "b", "y", "c", "d"] * 3) + " zebra lion"  # 2 of 20 tokens: 10%, not above it
+    assert CLASSIFY_OOV_WARN_RATE == 0.1 and run(capsys, "classify", text_model, few)[::2] == (0, "")
+    rc, _, err = run(capsys, "classify", text_model, few + " tiger")
+    assert rc == 0 and err.startswith("warning: <input>: 3 of 21 tokens (14.3%) are not in the model's vocabulary")
+
+
+def test_cli_classify_input_names_the_unknown_lines_a_few_then_a_count(capsys, tmp_path: Path,
+                                                                         text_model: Path) -> None:
+    lines = ["a x b y", *[f"lion {k}" for k in range(7)], "c y x"]
+    rc, out, err = run(capsys, "classify", text_model, "--input", write_lines(tmp_path / "in.txt", lines))
+    assert rc == 0 and len(out.split()) == 9 and set(out.split()) <= {"xy", "yx"}
+    path = tmp_path / "in.txt"
+    assert err.splitlines() == [
+        f"warning: {path}: 14 of 21 tokens (66.7%) are not in the model's vocabulary of 12 and are read as <unk> "
+        "(check the file, the tokenizer and tokenizer.lowercase)",
+        f"warning: {path}: 7 of 9 texts have no token in the model's vocabulary (lines 2, 3, 4, 5, 6 and 2 more): "
+        "the model reads only <unk> there, so their labels are guesses"]
+
+
+def test_a_folder_of_texts_names_the_unknown_files(capsys, tmp_path: Path, text_model: Path) -> None:
+    write_lines(tmp_path / "texts" / "unsup" / "1.txt", ["a x b y"])
+    write_lines(tmp_path / "texts" / "unsup" / "2.txt", ["ZEBRA"])  # another case: not the word the model knows
+    rc, out, err = run(capsys, "classify", text_model, "--input", tmp_path / "texts")
+    assert rc == 0 and out.splitlines()[1].split("\t")[0] == str(tmp_path / "texts" / "unsup" / "2.txt")
+    assert "1 of 2 texts has no token in the model's vocabulary (unsup/2.txt)" in err
+
+
+def test_evaluate_of_a_file_with_many_unknown_tokens_warns_naming_it(capsys, tmp_path: Path, text_model: Path) -> None:
+    records = order_texts(20, 3)
+    plain = run(capsys, "evaluate", text_model, "--data", write_jsonl(tmp_path / "known.jsonl", records))
+    assert plain[0] == 0 and plain[2] == ""
+    for r in records[:4]:
+        r["text"] = r["text"].upper()  # the model's tokenizer keeps case: X is not x
+    data = write_jsonl(tmp_path / "upper.jsonl", records)
+    rc, out, err = run(capsys, "evaluate", text_model, "--data", data)
+    assert rc == 0 and json.loads(out.splitlines()[-1])["examples"] == 20
+    assert err.startswith(f"warning: {data}: ") and "tokens" in err.splitlines()[0]
+    assert "4 of 20 texts have no token in the model's vocabulary (lines 1, 2, 3, 4)" in err
+
+
+def test_the_python_api_warns_on_stderr_as_the_cli(capsys, tmp_path: Path, text_model: Path) -> None:
+    model = rnnkit.load(text_model)
+    assert model.classify(["a x b y", "y c x"]) and capsys.readouterr().err == ""
+    labels = model.classify(["a x b y", "hund katze"])
+    err = capsys.readouterr().err
+    assert len(labels) == 2 and "warning: <input>: 1 of 2 texts has no token" in err and "(text 2)" in err
+    model.classify_file(write_lines(tmp_path / "in.txt", ["a x", "hund"]))
+    assert f"warning: {tmp_path / 'in.txt'}: 1 of 2 texts has no token" in capsys.readouterr().err
+    data = write_jsonl(tmp_path / "eval.jsonl", [{"text": "hund katze", "label": "xy"}, *order_texts(3, 4)])
+    assert model.evaluate(data)["examples"] == 4
+    assert f"warning: {data}: 1 of 4 texts has no token in the model's vocabulary (line 1)" in capsys.readouterr().err
+
+
+def test_a_numeric_model_has_no_vocabulary_and_never_warns(capsys, numeric_model: tuple[Path, Path]) -> None:
+    model_dir, data = numeric_model
+    rc, out, err = run(capsys, "classify", model_dir, "--input", data)
+    assert rc == 0 and len(out.split()) == 100 and err == ""
+    assert run(capsys, "evaluate", model_dir, "--data", data)[::2] == (0, "")
+    assert len(rnnkit.load(model_dir).classify([np.zeros((3, 1))])) == 1 and capsys.readouterr().err == ""
