@@ -421,11 +421,14 @@ CASES: list[Case] = [
     bad_set("betas-negative", "train.betas=[-0.1, 0.9]", "config key 'train.betas' must be at least 0, got -0.1"),
     bad_set("betas-empty", "train.betas=", "config key 'train.betas' needs a value (default [0.9, 0.999])"),
     Case("config-betas-sgd", cli(*TRAIN, *sets("train.optimizer=sgd", "train.betas=[0.8, 0.9]")), 2,
-         "train.betas [0.8, 0.9] are Adam's (adam | adamw); sgd has none: set train.optimizer adam or adamw, or leave "
-         "train.betas out"),
+         "--set: train.betas [0.8, 0.9] are Adam's (adam | adamw); sgd has none: set train.optimizer adam or adamw, or "
+         "leave train.betas out"),
     Case("config-betas-rmsprop-recipe", cli(*TRAIN, "--recipe", "{tmp}/r.yaml", *sets("train.optimizer=rmsprop")),
-         2, "train.betas [0.5, 0.9] are Adam's (adam | adamw); rmsprop has none",
-         files={"r.yaml": "train:\n  betas: [0.5, 0.9]\n"}),
+         2, "{tmp}/r.yaml:3: train.betas [0.5, 0.9] are Adam's (adam | adamw); rmsprop has none",
+         files={"r.yaml": "train:\n  lr: 0.1\n  betas: [0.5, 0.9]\n"}),
+    # refused from the config alone: before the task reads its data (here not JSON) and makes the model's folder
+    Case("config-betas-sgd-before-data", cli(*TRAIN_CLS, *sets("train.optimizer=sgd", "train.betas=[0.8, 0.9]")), 2,
+         "--set: train.betas [0.8, 0.9] are Adam's (adam | adamw); sgd has none", files={"t.jsonl": "not json\n"}),
     bad_set("nt-asgd-without-sgd", "train.nt_asgd=3", "train.nt_asgd switches SGD to averaged SGD"),
     # ------------------------------------------------------------------------------ --set: ULMFiT's fine-tuning keys
     bad_set("warmup-without-triangular", "train.warmup=0.2", "train.warmup 0.2 shapes the triangular schedule "

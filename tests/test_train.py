@@ -662,6 +662,24 @@ def test_a_resume_may_change_the_betas_and_says_so(train_tiny, capsys) -> None:
     assert [group["betas"] for group in state["optimizer"]["param_groups"]] == [(0.7, 0.99)]
 
 
+def test_a_resume_of_a_run_without_betas_refuses_them_naming_their_source(train_tiny) -> None:
+    """The run's optimizer is fixed on resume: the advice is to leave the betas alone, not to change it."""
+    out = train_tiny("model", "train.optimizer=sgd", "train.max_steps=2")
+    refusal = ("train.betas [0.5, 0.9] are Adam's (adam | adamw); this run trains with sgd, which has none, and a "
+               "resume keeps its optimizer: leave train.betas at [0.9, 0.999]")
+    with pytest.raises(RnnkitError) as error:
+        train_tiny("model", "train.optimizer=sgd", "train.max_steps=4", "train.betas=[0.5, 0.9]", resume=True)
+    assert str(error.value) == f"--set: {refusal}"
+    config = out / "config.yaml"
+    lines = config.read_text().splitlines()
+    at = lines.index("  betas:") + 1  # the line that sets them, 1-based
+    lines[at: at + 2] = ["  - 0.5", "  - 0.9"]  # edited by hand
+    config.write_text("\n".join(lines) + "\n")
+    with pytest.raises(RnnkitError) as error:
+        train_tiny("model", "train.optimizer=sgd", "train.max_steps=4", resume=True)
+    assert str(error.value) == f"{config}:{at}: {refusal}"
+
+
 def test_fused_adam_takes_the_single_tensor_loops_steps() -> None:
     """The fused kernel is a speed-up, not another optimizer: runs keep their numbers to float rounding."""
     torch.manual_seed(0)

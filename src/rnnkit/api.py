@@ -46,9 +46,11 @@ from rnnkit.config import (
     TaskConfig,
     apply_overrides,
     config_from_dict,
+    key_source,
     load_config,
     load_yaml,
     override_keys,
+    resolve_recipe,
     save_config,
     task_of,
 )
@@ -261,7 +263,9 @@ def prepare_config(task: str, recipe: str | None, data: str | None, out_dir: Pat
     else:
         cfg = build_config(task, recipe, data, valid, test, overrides)
         _check_new_out_dir(out_dir, overwrite)
-    check_training_keys(cfg.train, get_task(cfg.task))  # before the task reads its data
+    betas_file = out_dir / CONFIG_FILE if resume else resolve_recipe(recipe) if recipe else None
+    check_training_keys(cfg.train, get_task(cfg.task), key_source("train.betas", overrides, betas_file),
+                        resume)  # before the task reads its data
     return cfg
 
 

@@ -233,6 +233,16 @@ def _line_of(source: str, name: str) -> int | None:
     return number
 
 
+def key_source(key: str, overrides: list[str] | None, file: str | Path | None) -> tuple[str | None, int | None]:
+    """Where config key ``key`` (``section.key``) took its value, for an error: ``--set`` when an override sets it,
+    else ``file`` (a recipe, a run's config.yaml) and the line there that sets it, if any."""
+    if key in override_keys(overrides):
+        return "--set", None
+    if file is None:
+        return None, None
+    return str(file), _line_of(str(file), key)
+
+
 def check_ranges(cfg: Any, source: str = "<config>", overridden: set[str] | frozenset = frozenset(),
                  where: str = "") -> None:
     """Reject values no run can use (a zero BPTT length, dropout 1.5, a negative LR) before anything runs:
