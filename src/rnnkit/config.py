@@ -61,7 +61,7 @@ class TrainConfig:
     rmsprop_alpha: float = ranged(0.9, 0, 1)  # rmsprop smoothing constant (0.9 as in TensorFlow's RMSProp, seed 002)
     # adam / adamw: [beta1, beta2], the decay rates of the running means of the gradient and of its square, each in
     # [0, 1) (torch's defaults; ULMFiT fine-tunes with [0.7, 0.99], Howard & Ruder 2018, sec. 4); another optimizer
-    # has none and refuses them
+    # has none and refuses any other values (the defaults pass: every config.yaml writes them out)
     betas: list[float] = shares(*ADAM_BETAS)
     nt_asgd: int = at_least(0, 0)  # > 0: switch SGD to averaged SGD when validation has not improved for N evals (AWD)
     schedule: str = "none"  # none | halve_on_increase | plateau | step | triangular
