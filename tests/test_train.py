@@ -681,6 +681,16 @@ def test_a_resume_may_change_the_betas_and_says_so(train_tiny, capsys) -> None:
     assert [group["betas"] for group in state["optimizer"]["param_groups"]] == [(0.7, 0.99)]
 
 
+def test_a_finished_run_resumed_with_other_betas_says_config_yaml_records_them(train_tiny, capsys) -> None:
+    out = train_tiny("model", "train.max_steps=2")
+    capsys.readouterr()
+    train_tiny("model", "train.max_steps=2", "train.betas=[0.7, 0.99]", resume=True)
+    said = capsys.readouterr().out
+    assert "nothing left to train" in said
+    assert "; changed in config.yaml: train.betas [0.9, 0.999] -> [0.7, 0.99]" in said
+    assert yaml.safe_load((out / "config.yaml").read_text())["train"]["betas"] == [0.7, 0.99]
+
+
 def test_a_resume_of_a_run_without_betas_refuses_them_naming_their_source(train_tiny) -> None:
     """The run's optimizer is fixed on resume: the advice is to leave the betas alone, not to change it."""
     out = train_tiny("model", "train.optimizer=sgd", "train.max_steps=2")
