@@ -361,6 +361,19 @@ CASES: list[Case] = [
     bad_set("seed-beyond-64-bits", "train.seed=" + str(2**64), "'train.seed' is too large"),
     bad_set("seed-huge", "train.seed=" + "9" * 400, "'train.seed' is too large"),
     bad_set("epochs-huge", "train.epochs=" + str(10**30), "'train.epochs' is too large"),
+    # an integer beyond a float64 where a number is wanted: once an OverflowError in math.isfinite
+    *[bad_set(f"float-huge-int-{key}", f"{key}={sign}1{'0' * 400}", f"--set: config key '{key}' is too large for "
+              f"float32 ({sign}1000")
+      for key, sign in (("train.lr", ""), ("model.weight_drop", ""), ("train.clip", "-"))],
+    bad_set("betas-huge-int", f"train.betas=[1{'0' * 400}, 0.5]", "--set: config key 'train.betas' is too large for "
+            "float32 (1000"),
+    recipe("betas-huge-int", f"train:\n  betas: [1{'0' * 400}, 0.5]\n", "{tmp}/r.yaml: config key 'train.betas' is "
+           "too large for float32"),
+    # more digits than Python reads (4,300): once a ValueError out of PyYAML
+    bad_set("int-beyond-python-digits", "train.lr=" + "9" * 5000, "override 'train.lr=" + "9" * 71 + "...': invalid "
+            "YAML: an integer of 5,000 digits is too long to read"),  # the override cut short
+    recipe("int-beyond-python-digits", "train:\n  seed: " + "9" * 5000 + "\n", "{tmp}/r.yaml:2: invalid YAML: an "
+           "integer of 5,000 digits is too long to read"),
     bad_set("hidden-huge-int", "model.hidden_size=" + str(10**30), "'model.hidden_size' is too large"),
     bad_set("float-beyond-float32", "model.init_range=1e300", "'model.init_range' is too large for float32"),
     bad_set("weight-decay-beyond-float32", "train.weight_decay=1e39", "'train.weight_decay' is too large for float32"),
@@ -393,18 +406,29 @@ CASES: list[Case] = [
     bad_set("betas-three", "train.betas=[0.9, 0.99, 0.999]", "'train.betas' must hold exactly 2 numbers"),
     bad_set("betas-scalar", "train.betas=0.9", "--set: config key 'train.betas' must be a list of numbers, e.g. "
             "[0.9, 0.999], got 0.9"),
-    bad_set("betas-word", "train.betas=[0.9, high]", "config key 'train.betas' must be a number, got 'high'"),
-    bad_set("betas-nan", "train.betas=[.nan, 0.9]", "config key 'train.betas' must be a finite number, got nan"),
+    bad_set("betas-word", "train.betas=[0.9, high]", "--set: config key 'train.betas' must be a number, got high in "
+            "[0.9, high]"),
+    bad_set("betas-null", "train.betas=[null, 0.9]", "--set: config key 'train.betas' must be a number, got null in "
+            "[null, 0.9]"),
+    bad_set("betas-bool", "train.betas=[true, 0.9]", "--set: config key 'train.betas' must be a number, got true in "
+            "[true, 0.9]"),
+    bad_set("betas-quoted", "train.betas=[0.9, '0.5']", "config key 'train.betas' must be a number, got '0.5' in "
+            "[0.9, '0.5']"),
+    bad_set("betas-nan", "train.betas=[.nan, 0.9]", "config key 'train.betas' must be a finite number, got .nan in "
+            "[.nan, 0.9]"),
     bad_set("betas-1", "train.betas=[0.9, 1]", "--set: config key 'train.betas' must be below 1, got 1.0 in "
             "[0.9, 1.0]"),
     bad_set("betas-negative", "train.betas=[-0.1, 0.9]", "config key 'train.betas' must be at least 0, got -0.1"),
     bad_set("betas-empty", "train.betas=", "config key 'train.betas' needs a value (default [0.9, 0.999])"),
     Case("config-betas-sgd", cli(*TRAIN, *sets("train.optimizer=sgd", "train.betas=[0.8, 0.9]")), 2,
-         "train.betas [0.8, 0.9] are Adam's (adam | adamw); sgd has none: set train.optimizer adam or adamw, or leave "
-         "train.betas out"),
+         "--set: train.betas [0.8, 0.9] are Adam's (adam | adamw); sgd has none: set train.optimizer adam or adamw, or "
+         "leave train.betas out"),
     Case("config-betas-rmsprop-recipe", cli(*TRAIN, "--recipe", "{tmp}/r.yaml", *sets("train.optimizer=rmsprop")),
-         2, "train.betas [0.5, 0.9] are Adam's (adam | adamw); rmsprop has none",
-         files={"r.yaml": "train:\n  betas: [0.5, 0.9]\n"}),
+         2, "{tmp}/r.yaml:3: train.betas [0.5, 0.9] are Adam's (adam | adamw); rmsprop has none",
+         files={"r.yaml": "train:\n  lr: 0.1\n  betas: [0.5, 0.9]\n"}),
+    # refused from the config alone: before the task reads its data (here not JSON) and makes the model's folder
+    Case("config-betas-sgd-before-data", cli(*TRAIN_CLS, *sets("train.optimizer=sgd", "train.betas=[0.8, 0.9]")), 2,
+         "--set: train.betas [0.8, 0.9] are Adam's (adam | adamw); sgd has none", files={"t.jsonl": "not json\n"}),
     bad_set("nt-asgd-without-sgd", "train.nt_asgd=3", "train.nt_asgd switches SGD to averaged SGD"),
     # ------------------------------------------------------------------------------ --set: ULMFiT's fine-tuning keys
     bad_set("warmup-without-triangular", "train.warmup=0.2", "train.warmup 0.2 shapes the triangular schedule "

@@ -126,7 +126,9 @@ def test_stacked_bidirectional_encoders_learn_the_order_too() -> None:
 
 
 @pytest.mark.parametrize(("encoder", "pooling"), [("lstm", "last"), ("gru", "concat")])
-def test_an_encoder_under_weight_drop_still_learns_the_order(encoder: str, pooling: str) -> None:
+def test_training_with_weight_drop_still_solves_the_order_task(encoder: str, pooling: str) -> None:
+    """A learning test only: DropConnect 0.3 leaves the task learnable. That the masks are drawn at all is
+    test_weight_drop_drops_recurrent_weights_in_training_only_one_mask_a_batch's."""
     model = text_model(encoder=encoder, pooling=pooling, weight_drop=0.3)
     fit(model, *order_ids(512, 1))
     assert accuracy(model, *order_ids(400, 2)) > 0.95
@@ -210,6 +212,7 @@ def test_weight_drop_drops_recurrent_weights_in_training_only_one_mask_a_batch(
 @pytest.mark.parametrize("keys", [{"joint": "lm"}, {"joint": "reconstruct"}, {"features": 3}])
 def test_weight_drop_reaches_joint_and_numeric_encoders(keys: dict) -> None:
     """The auxiliary objectives read the dropped encoder; numeric batches without padding run it unpacked."""
+    keys = dict(keys)  # the parametrize dict itself is shared by reruns of the case
     features = keys.pop("features", 0)
     twins = []
     for weight_drop in (0.5, 0.0):

@@ -639,17 +639,36 @@ def test_adam_takes_the_fused_kernel_for_float_parameters_on_a_cpu(name: str) ->
 
 @pytest.mark.parametrize("name", ["adam", "adamw"])
 def test_adam_takes_train_betas_on_the_fused_kernel(name: str) -> None:
-    params = [torch.nn.Parameter(torch.randn(3, 4)), torch.nn.Parameter(torch.randn(4))]
-    default = make_optimizer(name, [params[0]], TrainConfig(lr=0.01))
-    assert default.param_groups[0]["betas"] == (0.9, 0.999)  # torch's
-    groups = [{"params": [params[0]], "lr": 0.01}, {"params": [params[1]], "lr": 0.005}]
-    optimizer = make_optimizer(name, groups, TrainConfig(lr=0.01, betas=[0.7, 0.99]))
-    assert optimizer.defaults["fused"] is True
+    """A few steps of rnnkit's fused optimizer follow torch's single-tensor loop with the same betas, and differ from
+    its steps with the default ones (one step cannot tell: Adam's bias correction makes the first step lr * sign)."""
+    start = torch.randn(3, 4)
+    grads = [torch.randn(3, 4) for _ in range(4)]
+
+    def trained(optimizer_of) -> torch.Tensor:
+        param = torch.nn.Parameter(start.clone())
+        optimizer = optimizer_of([param])
+        for grad in grads:
+            param.grad = grad.clone()
+            optimizer.step()
+        return param.detach()
+
+    assert make_optimizer(name, [torch.nn.Parameter(start)], TrainConfig(lr=0.01)).param_groups[0]["betas"] == (
+        0.9, 0.999)  # torch's
+    fused = make_optimizer(name, [torch.nn.Parameter(start)], TrainConfig(lr=0.01, betas=[0.5, 0.9]))
+    assert fused.defaults["fused"] is True
+    torch_class = torch.optim.Adam if name == "adam" else torch.optim.AdamW
+    ours = trained(lambda params: make_optimizer(name, params, TrainConfig(lr=0.01, betas=[0.5, 0.9])))
+    theirs = trained(lambda params: torch_class(params, lr=0.01, betas=(0.5, 0.9), weight_decay=0.0, foreach=False))
+    with_defaults = trained(lambda params: torch_class(params, lr=0.01, weight_decay=0.0, foreach=False))
+    torch.testing.assert_close(ours, theirs, atol=1e-6, rtol=1e-5)
+    assert (ours - with_defaults).abs().max() > 1e-4
+
+
+def test_train_betas_reach_every_parameter_group() -> None:
+    groups = [{"params": [torch.nn.Parameter(torch.randn(3, 4))], "lr": 0.01},
+              {"params": [torch.nn.Parameter(torch.randn(4))], "lr": 0.005}]
+    optimizer = make_optimizer("adam", groups, TrainConfig(lr=0.01, betas=[0.7, 0.99]))
     assert [group["betas"] for group in optimizer.param_groups] == [(0.7, 0.99)] * 2
-    before = params[0].detach().clone()
-    params[0].grad, params[1].grad = torch.ones(3, 4), torch.ones(4)
-    optimizer.step()  # the fused kernel takes them
-    assert not torch.equal(params[0], before)
 
 
 def test_a_resume_may_change_the_betas_and_says_so(train_tiny, capsys) -> None:
@@ -660,6 +679,34 @@ def test_a_resume_may_change_the_betas_and_says_so(train_tiny, capsys) -> None:
     assert yaml.safe_load((out / "config.yaml").read_text())["train"]["betas"] == [0.7, 0.99]
     state = torch.load(out / "checkpoint" / "trainer_state.pt", weights_only=False)
     assert [group["betas"] for group in state["optimizer"]["param_groups"]] == [(0.7, 0.99)]
+
+
+def test_a_finished_run_resumed_with_other_betas_says_config_yaml_records_them(train_tiny, capsys) -> None:
+    out = train_tiny("model", "train.max_steps=2")
+    capsys.readouterr()
+    train_tiny("model", "train.max_steps=2", "train.betas=[0.7, 0.99]", resume=True)
+    said = capsys.readouterr().out
+    assert "nothing left to train" in said
+    assert "; changed in config.yaml: train.betas [0.9, 0.999] -> [0.7, 0.99]" in said
+    assert yaml.safe_load((out / "config.yaml").read_text())["train"]["betas"] == [0.7, 0.99]
+
+
+def test_a_resume_of_a_run_without_betas_refuses_them_naming_their_source(train_tiny) -> None:
+    """The run's optimizer is fixed on resume: the advice is to leave the betas alone, not to change it."""
+    out = train_tiny("model", "train.optimizer=sgd", "train.max_steps=2")
+    refusal = ("train.betas [0.5, 0.9] are Adam's (adam | adamw); this run trains with sgd, which has none, and a "
+               "resume keeps its optimizer: leave train.betas at [0.9, 0.999]")
+    with pytest.raises(RnnkitError) as error:
+        train_tiny("model", "train.optimizer=sgd", "train.max_steps=4", "train.betas=[0.5, 0.9]", resume=True)
+    assert str(error.value) == f"--set: {refusal}"
+    config = out / "config.yaml"
+    lines = config.read_text().splitlines()
+    at = lines.index("  betas:") + 1  # the line that sets them, 1-based
+    lines[at: at + 2] = ["  - 0.5", "  - 0.9"]  # edited by hand
+    config.write_text("\n".join(lines) + "\n")
+    with pytest.raises(RnnkitError) as error:
+        train_tiny("model", "train.optimizer=sgd", "train.max_steps=4", resume=True)
+    assert str(error.value) == f"{config}:{at}: {refusal}"
 
 
 def test_fused_adam_takes_the_single_tensor_loops_steps() -> None:

@@ -46,9 +46,11 @@ from rnnkit.config import (
     TaskConfig,
     apply_overrides,
     config_from_dict,
+    key_source,
     load_config,
     load_yaml,
     override_keys,
+    resolve_recipe,
     save_config,
     task_of,
 )
@@ -261,7 +263,9 @@ def prepare_config(task: str, recipe: str | None, data: str | None, out_dir: Pat
     else:
         cfg = build_config(task, recipe, data, valid, test, overrides)
         _check_new_out_dir(out_dir, overwrite)
-    check_training_keys(cfg.train, get_task(cfg.task))  # before the task reads its data
+    betas_file = out_dir / CONFIG_FILE if resume else resolve_recipe(recipe) if recipe else None
+    check_training_keys(cfg.train, get_task(cfg.task), key_source("train.betas", overrides, betas_file),
+                        resume)  # before the task reads its data
     return cfg
 
 
@@ -372,15 +376,17 @@ def announce_resume(trainer: Trainer, changes: dict[str, tuple[Any, Any]]) -> No
     """Say where a resumed run continues (step, epoch, batch), or that it is finished, and what it
     changed (:func:`resume_changes`); under the step schedule a new train.lr is the schedule's base, and the line
     says the lr the current epoch really trains at; under the triangular one a new train.epochs / max_steps changes
-    the schedule's length, and the line says it and the next update's rate (or that no update is left)."""
+    the schedule's length, and the line says it and the next update's rate (or that no update is left). A finished
+    run's line names its changes too: config.yaml records them for a resume that goes on."""
     cfg = trainer.cfg
+    said = {key: f"{key} {old} -> {new}" for key, (old, new) in changes.items()}
     if trainer.finished and trainer.done():
+        recorded = f"; changed in config.yaml: {', '.join(said.values())}" if said else ""
         print(f"resuming {trainer.out_dir}: the run finished at step {trainer.step}; nothing left to train (raise "
-              "train.epochs or train.max_steps to go on): validating its weights", flush=True)
+              f"train.epochs or train.max_steps to go on): validating its weights{recorded}", flush=True)
         return
     where = (f"epoch {trainer.epoch + 1}, batch {trainer.batch_index + 1}" if trainer.batch_index
              else f"the start of epoch {trainer.epoch + 1}")
-    said = {key: f"{key} {old} -> {new}" for key, (old, new) in changes.items()}
     if cfg.schedule == "step" and "train.lr" in changes:
         lr = trainer.schedule.on_epoch_start(trainer.epoch)
         said["train.lr"] += f" (the step schedule's base lr: epoch {trainer.epoch + 1} trains at {lr:.4g})"

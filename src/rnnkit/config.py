@@ -61,7 +61,7 @@ class TrainConfig:
     rmsprop_alpha: float = ranged(0.9, 0, 1)  # rmsprop smoothing constant (0.9 as in TensorFlow's RMSProp, seed 002)
     # adam / adamw: [beta1, beta2], the decay rates of the running means of the gradient and of its square, each in
     # [0, 1) (torch's defaults; ULMFiT fine-tunes with [0.7, 0.99], Howard & Ruder 2018, sec. 4); another optimizer
-    # has none and refuses them
+    # has none and refuses any other values (the defaults pass: every config.yaml writes them out)
     betas: list[float] = shares(*ADAM_BETAS)
     nt_asgd: int = at_least(0, 0)  # > 0: switch SGD to averaged SGD when validation has not improved for N evals (AWD)
     schedule: str = "none"  # none | halve_on_increase | plateau | step | triangular
@@ -165,15 +165,7 @@ def _check_type(value: Any, default: Any, name: str, source: str) -> Any:
         if not isinstance(value, bool):
             raise RnnkitError(f"config key '{name}' must be true or false, got {_shown(value)}", source)
     elif isinstance(default, float):
-        if isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value.strip()):
-            value = float(value)  # PyYAML (YAML 1.1) reads 1e-3, without a dot, as a string
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise RnnkitError(f"config key '{name}' must be a number, got {_shown(value)}", source)
-        if not math.isfinite(value):
-            raise RnnkitError(f"config key '{name}' must be a finite number, got {value}", source)
-        if abs(value) > _FLOAT32_MAX:
-            raise RnnkitError(f"config key '{name}' is too large for float32 ({value:g}; at most 3.4e38)", source)
-        return float(value)
+        return _check_number(value, name, source)
     elif isinstance(default, int):
         if isinstance(value, bool) or not isinstance(value, int):
             raise RnnkitError(f"config key '{name}' must be an integer, got {_shown(value)}", source)
@@ -185,13 +177,29 @@ def _check_type(value: Any, default: Any, name: str, source: str) -> Any:
         if not isinstance(value, list):
             raise RnnkitError(f"config key '{name}' must be a list of numbers, e.g. {default}, got {_shown(value)}",
                               source)
-        return [_check_type(v, 0.0, name, source) for v in value]  # each a finite float
+        return [_check_number(v, name, source, f" in {_yaml_shown(value)}") for v in value]
     elif isinstance(default, list):  # a list of integers (model.adaptive_cutoffs)
         if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
             raise RnnkitError(f"config key '{name}' must be a list of integers, e.g. [2000, 10000], got "
                               f"{_shown(value)}", source)
         return [_check_type(v, 0, name, source) for v in value]  # each within 64 bits
     return value
+
+
+def _check_number(value: Any, name: str, source: str, within: str = "") -> float:
+    """``value`` as a finite float32-sized float; ``within``: the list ``value`` is an item of, for the message
+    (the item is then shown as YAML writes it, as the list is: ``null``, ``true``)."""
+    if isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value.strip()):
+        value = float(value)  # PyYAML (YAML 1.1) reads 1e-3, without a dot, as a string
+    shown = _yaml_shown(value) if within else _shown(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RnnkitError(f"config key '{name}' must be a number, got {shown}{within}", source)
+    if isinstance(value, float) and not math.isfinite(value):  # (an int is finite, and may exceed a float64)
+        raise RnnkitError(f"config key '{name}' must be a finite number, got {shown}{within}", source)
+    if abs(value) > _FLOAT32_MAX:  # compared exactly, an int (10**400) unconverted
+        size = _shown(value) if isinstance(value, int) else f"{value:g}"
+        raise RnnkitError(f"config key '{name}' is too large for float32 ({size}; at most 3.4e38){within}", source)
+    return float(value)
 
 
 _INT64_LIMIT = 2**63  # torch and numpy take signed 64-bit integers
@@ -202,6 +210,12 @@ def _shown(value: Any, limit: int = 60) -> str:
     """``repr(value)`` cut short: a wrong value may be a huge list or string."""
     text = repr(value)
     return text if len(text) <= limit else f"{text[:limit]}... ({type(value).__name__})"
+
+
+def _yaml_shown(value: Any, limit: int = 60) -> str:
+    """``value`` as YAML writes it on one line (``[null, true, high]``), cut short."""
+    text = yaml.safe_dump(value, default_flow_style=True, width=math.inf).strip().removesuffix("\n...").strip()
+    return text if len(text) <= limit else f"{text[:limit]}..."
 
 
 def _line_of(source: str, name: str) -> int | None:
@@ -217,6 +231,16 @@ def _line_of(source: str, name: str) -> int | None:
             return None
         number += 1
     return number
+
+
+def key_source(key: str, overrides: list[str] | None, file: str | Path | None) -> tuple[str | None, int | None]:
+    """Where config key ``key`` (``section.key``) took its value, for an error: ``--set`` when an override sets it,
+    else ``file`` (a recipe, a run's config.yaml) and the line there that sets it, if any."""
+    if key in override_keys(overrides):
+        return "--set", None
+    if file is None:
+        return None, None
+    return str(file), _line_of(str(file), key)
 
 
 def check_ranges(cfg: Any, source: str = "<config>", overridden: set[str] | frozenset = frozenset(),
@@ -320,12 +344,23 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             seen[key] = key_node.start_mark.line + 1
         return super().construct_mapping(node, deep=deep)
 
+    def construct_yaml_int(self, node):
+        try:
+            return super().construct_yaml_int(node)
+        except ValueError:  # Python reads no integer of more than 4,300 digits (sys.get_int_max_str_digits)
+            digits = sum(c.isdigit() for c in node.value)
+            raise yaml.constructor.ConstructorError(None, None, f"an integer of {digits:,} digits is too long to read",
+                                                    node.start_mark) from None
+
     def get_single_data(self):
         node = self.get_single_node()
         if node is None:
             return None
         _check_expansion(node, {}, set())
         return self.construct_document(node)
+
+
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _UniqueKeyLoader.construct_yaml_int)
 
 
 def _check_expansion(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int]) -> int:
@@ -435,7 +470,8 @@ def _override_value(item: str, raw: str, default: Any) -> Any:
     try:
         return parse_yaml(raw)
     except RnnkitError as e:
-        raise RnnkitError(f"override '{item}': {e}") from None
+        shown = item if len(item) <= 80 else f"{item[:80]}..."  # a value may be thousands of characters
+        raise RnnkitError(f"override '{shown}': {e}") from None
 
 
 def override_keys(overrides: list[str] | None) -> set[str]:

@@ -140,13 +140,20 @@ def make_optimizer(name: str, params, cfg: TrainConfig) -> torch.optim.Optimizer
     raise RnnkitError(f"unknown optimizer '{name}' ({' | '.join(OPTIMIZERS)})")
 
 
-def check_optimizer_keys(cfg: TrainConfig) -> None:
-    """train.optimizer is known, and train.betas is left at torch's default unless the optimizer is Adam's."""
+def check_optimizer_keys(cfg: TrainConfig, betas_source: tuple[str | None, int | None] = (None, None),
+                         resuming: bool = False) -> None:
+    """train.optimizer is known, and train.betas hold torch's defaults unless the optimizer is Adam's (the values
+    are compared: a config that writes the defaults out, as every config.yaml does, is fine). ``betas_source``: the
+    file (or ``--set``) and line train.betas came from, for the error; ``resuming``: the run's optimizer is fixed,
+    so the advice is to leave the betas alone."""
     if cfg.optimizer not in OPTIMIZERS:
         raise RnnkitError(f"unknown optimizer '{cfg.optimizer}' ({' | '.join(OPTIMIZERS)})")
     if cfg.optimizer not in ADAM_OPTIMIZERS and tuple(cfg.betas) != ADAM_BETAS:
-        raise RnnkitError(f"train.betas {cfg.betas} are Adam's ({' | '.join(ADAM_OPTIMIZERS)}); {cfg.optimizer} has "
-                          f"none: set train.optimizer adam or adamw, or leave train.betas out")
+        advice = (f"this run trains with {cfg.optimizer}, which has none, and a resume keeps its optimizer: leave "
+                  f"train.betas at {list(ADAM_BETAS)}" if resuming else
+                  f"{cfg.optimizer} has none: set train.optimizer adam or adamw, or leave train.betas out")
+        raise RnnkitError(f"train.betas {cfg.betas} are Adam's ({' | '.join(ADAM_OPTIMIZERS)}); {advice}",
+                          *betas_source)
 
 
 def set_betas(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> None:
@@ -163,13 +170,14 @@ TRIANGULAR_KEYS = ("warmup", "lr_ratio")
 DECAY_KEYS = ("lr_decay", "decay_start", "patience", "min_lr")
 
 
-def check_training_keys(cfg: TrainConfig, task_class: type[Task]) -> None:
+def check_training_keys(cfg: TrainConfig, task_class: type[Task],
+                        betas_source: tuple[str | None, int | None] = (None, None), resuming: bool = False) -> None:
     """What the config alone shows no run can use, before the task reads its data or builds its model: an unknown
     schedule, a key set that the schedule does not use (each at its default otherwise), train.layer_lr_decay for a
-    task that gives no parameter groups of its own, an unknown optimizer, train.betas for one without them.
-    (:class:`Trainer` checks again what it is given.)"""
+    task that gives no parameter groups of its own, an unknown optimizer, train.betas for one without them
+    (``betas_source``, ``resuming``: :func:`check_optimizer_keys`). (:class:`Trainer` checks again what it is given.)"""
     check_schedule(cfg)
-    check_optimizer_keys(cfg)
+    check_optimizer_keys(cfg, betas_source, resuming)
     if cfg.layer_lr_decay != 1 and task_class.parameter_groups is Task.parameter_groups:
         raise _one_group_error(task_class.name, cfg.layer_lr_decay)
 
