@@ -31,8 +31,11 @@ PY=${PY:-python3}
 mkdir -p "$RUN" "$RESULTS"
 
 case $KIND in
-  lm) verb=lm; pre=imdb-lm-lstm-pretrain; fine=imdb-lm-lstm; init=(--init-prefix encoder) ;;
-  sa) verb=autoencoder; pre=imdb-sa-lstm-pretrain; fine=imdb-sa-lstm; init=() ;;
+  # the LM recipe's step schedule lowers the rate for the last of its epochs: here the last of PRETRAIN_EPOCHS
+  # (a budget that stops the run earlier keeps Adam's constant 1e-3; PRETRAIN_EPOCHS=6 is the recipe's run)
+  lm) verb=lm; pre=imdb-lm-lstm-pretrain; fine=imdb-lm-lstm; init=(--init-prefix encoder)
+      schedule=(--set train.decay_start=$((${PRETRAIN_EPOCHS:-50} - 1))) ;;
+  sa) verb=autoencoder; pre=imdb-sa-lstm-pretrain; fine=imdb-sa-lstm; init=() schedule=() ;;
   *) echo "KIND must be lm or sa, not '$KIND'" >&2; exit 2 ;;
 esac
 
@@ -67,7 +70,7 @@ resume=()
 [ -d "$RUN/pretrain/checkpoint" ] && resume=(--resume)
 t0=$SECONDS
 timeout -s INT "$PRETRAIN_SECONDS" $PY -m rnnkit train $verb --recipe $pre --data "$unsup" --out "$RUN/pretrain" \
-  "${resume[@]}" --device "$DEVICE" --set train.epochs=${PRETRAIN_EPOCHS:-50} \
+  "${resume[@]}" --device "$DEVICE" --set train.epochs=${PRETRAIN_EPOCHS:-50} ${schedule[@]+"${schedule[@]}"} \
   --set train.eval_every=$EVAL_EVERY ${quick[@]+"${quick[@]}"} ${quick_pre[@]+"${quick_pre[@]}"} ${PRETRAIN_SET:-} \
   2>&1 | tee "$RUN/pretrain.log"
 status=${PIPESTATUS[0]}
