@@ -15,7 +15,7 @@ import rnnkit
 from conftest import write_lines
 from rnnkit.cli import main
 from rnnkit.data.labelled import Encoded
-from rnnkit.data.vocab import CLASSIFY_OOV_WARN_RATE, Vocab
+from rnnkit.data.vocab import CLASSIFY_OOV_WARN_RATE, Vocab, share_above
 from test_classify import CLS, order_texts, parity_features, write_jsonl
 
 TINY = [*CLS, "train.epochs=1"]
@@ -33,6 +33,13 @@ def text_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny classifier of the texts of test_classify's order task: its vocabulary is x, y and a-f."""
     root = tmp_path_factory.mktemp("oov")
     return _trained(root / "model", write_jsonl(root / "train.jsonl", order_texts(150, 1)))
+
+
+@pytest.fixture(scope="module")
+def short_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """text_model's task read through its first 3 tokens (data.max_length 3, truncate post)."""
+    root = tmp_path_factory.mktemp("oov-short")
+    return _trained(root / "model", write_jsonl(root / "train.jsonl", order_texts(150, 1)), "data.max_length=3")
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +75,7 @@ def test_cli_classify_of_an_unknown_text_warns_on_stderr_and_still_labels_it(cap
         "there, so its label is a guess"]
     rc, out, err = run(capsys, "classify", text_model, "--probs", "Zebra")  # one text, wholly unknown: both warnings
     assert rc == 0 and set(json.loads(out)["probs"]) == {"xy", "yx"}
-    assert "(text 1): the model reads only <unk> there" in err and "1 of 1 tokens (100.0%)" in err
+    assert "(text 1): the model reads only <unk> there" in err and "1 of 1 token (100.0%)" in err
 
 
 def test_known_texts_and_a_few_unknown_tokens_give_no_warning(capsys, text_model: Path) -> None:
@@ -132,3 +139,26 @@ def test_a_numeric_model_has_no_vocabulary_and_never_warns(capsys, numeric_model
     assert rc == 0 and len(out.split()) == 100 and err == ""
     assert run(capsys, "evaluate", model_dir, "--data", data)[::2] == (0, "")
     assert len(rnnkit.load(model_dir).classify([np.zeros((3, 1))])) == 1 and capsys.readouterr().err == ""
+
+
+def test_a_truncating_model_counts_the_part_it_keeps_and_says_so(capsys, short_model: Path) -> None:
+    """The kept part of a text all unknown: not "the text has no known token", for its known words come later."""
+    rc, out, err = run(capsys, "classify", short_model, "zebra lion tiger a x b y")
+    assert rc == 0 and out.split() == rnnkit.load(short_model).classify(["zebra lion tiger"])
+    kept = "(data.max_length 3, truncate post)"
+    assert err.splitlines() == [
+        f"warning: <input>: 3 of 3 tokens (100.0%) of the part of each text the model keeps {kept} are not in the "
+        "model's vocabulary of 12 and are read as <unk> (check the file, the tokenizer and tokenizer.lowercase)",
+        f"warning: <input>: 1 of 1 text has no token in the model's vocabulary in the part the model keeps {kept} "
+        "(text 1): the model reads only <unk> there, so its label is a guess"]
+    rc, _, err = run(capsys, "classify", short_model, "zebra", "a x b")  # nothing cut: the plain wording
+    assert rc == 0 and "keeps" not in err and "1 of 2 texts has no token in the model's vocabulary (text 1)" in err
+
+
+def test_the_share_shown_is_never_the_limit_it_is_above(capsys, text_model: Path) -> None:
+    assert (share_above(0.10004, 0.1), share_above(2 / 12, 0.05), share_above(0.1001, 0.1)) == \
+        ("10.004%", "16.7%", "10.01%")
+    text = " ".join(["zebra"] * 201 + ["a", "x", "b", "y"] * 450)  # 201 of 2,001 tokens: 10.045%, not "10.0%"
+    rc, _, err = run(capsys, "classify", text_model, text)
+    assert rc == 0 and err.startswith("warning: <input>: 201 of 2,001 tokens (10.04%) are not in the model's")
+
