@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 
 import rnnkit
 from conftest import write_lines
-from rnnkit.cli import main
+from rnnkit.cli import PROGRESS_MIN_EXAMPLES, main
 from rnnkit.data.labelled import Encoded
 from rnnkit.data.vocab import CLASSIFY_OOV_WARN_RATE, Vocab, share_above
 from test_classify import CLS, order_texts, parity_features, write_jsonl
@@ -162,3 +163,15 @@ def test_the_share_shown_is_never_the_limit_it_is_above(capsys, text_model: Path
     rc, _, err = run(capsys, "classify", text_model, text)
     assert rc == 0 and err.startswith("warning: <input>: 201 of 2,001 tokens (10.04%) are not in the model's")
 
+
+def test_the_warnings_follow_the_progress_bar_on_a_line_of_their_own(capsys, monkeypatch, tmp_path: Path,
+                                                                     text_model: Path) -> None:
+    """A terminal's stderr shows the bar (stdout redirected): it is cleared before the warnings are printed."""
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False)
+    lines = ["a x b y"] * PROGRESS_MIN_EXAMPLES + ["hund katze"]
+    rc, out, err = run(capsys, "classify", text_model, "--input", write_lines(tmp_path / "in.txt", lines))
+    assert rc == 0 and len(out.split()) == len(lines)
+    bar, warning = err.split("warning: ", 1)
+    assert "classify" in bar and bar.endswith("\r") and "classify" not in warning  # cleared, then the warning
+    assert bar[: -1].rsplit("\r", 1)[-1].strip() == ""  # the bar's last drawing is blanked out

@@ -35,6 +35,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rnnkit.data.vocab import CLASSIFY_OOV_WARN_RATE
@@ -806,7 +807,7 @@ def cmd_classify(args) -> int:
         progress = _classify_progress(len(examples))
         try:
             answers = model.classify_examples(examples, args.probs, args.batch_size,
-                                              on_batch=progress and progress.update)
+                                              on_batch=progress and _closing_when_done(progress))
         finally:
             if progress is not None:
                 progress.close()
@@ -869,6 +870,16 @@ def _classify_progress(total: int):
     from tqdm import tqdm
 
     return tqdm(total=total, unit="ex", desc="classify", file=sys.stderr, leave=False, dynamic_ncols=True)
+
+
+def _closing_when_done(progress) -> Callable[[int], None]:
+    """``progress.update``, closing the bar after the last batch: the out-of-vocabulary warnings that
+    classify_examples prints next then start on a line of their own, not glued onto the bar's."""
+    def on_batch(n: int) -> None:
+        progress.update(n)
+        if progress.n >= progress.total:
+            progress.close()  # leave=False: the bar's line is cleared; the finally's close does nothing more
+    return on_batch
 
 
 MAX_GRADCHECK_LAYERS = 8  # finite differences over every weight: more layers take minutes
