@@ -105,7 +105,8 @@ def test_a_folder_of_texts_names_the_unknown_files(capsys, tmp_path: Path, text_
     write_lines(tmp_path / "texts" / "unsup" / "2.txt", ["ZEBRA"])  # another case: not the word the model knows
     rc, out, err = run(capsys, "classify", text_model, "--input", tmp_path / "texts")
     assert rc == 0 and out.splitlines()[1].split("\t")[0] == str(tmp_path / "texts" / "unsup" / "2.txt")
-    assert "1 of 2 texts has no token in the model's vocabulary (unsup/2.txt)" in err
+    named = out.splitlines()[1].split("\t")[0]  # the warning names the file as the output line does
+    assert f"1 of 2 texts has no token in the model's vocabulary ({named})" in err
 
 
 def test_evaluate_of_a_file_with_many_unknown_tokens_warns_naming_it(capsys, tmp_path: Path, text_model: Path) -> None:
@@ -175,3 +176,17 @@ def test_the_warnings_follow_the_progress_bar_on_a_line_of_their_own(capsys, mon
     bar, warning = err.split("warning: ", 1)
     assert "classify" in bar and bar.endswith("\r") and "classify" not in warning  # cleared, then the warning
     assert bar[: -1].rsplit("\r", 1)[-1].strip() == ""  # the bar's last drawing is blanked out
+
+
+def test_train_warns_about_its_test_set_not_its_validation_set(capsys, monkeypatch, tmp_path: Path) -> None:
+    """The test set is scored as evaluate scores a file; the validation set is not checked (README says so)."""
+    monkeypatch.setattr(importlib.import_module("rnnkit.train"), "plot_curves", lambda *args, **kwargs: None)
+    foreign = [{"text": "hund katze", "label": "xy"}]
+    valid = write_jsonl(tmp_path / "valid.jsonl", foreign + order_texts(20, 2))
+    test = write_jsonl(tmp_path / "test.jsonl", foreign + order_texts(20, 3))
+    rc, _, err = run(capsys, "train", "classify", "--data", write_jsonl(tmp_path / "train.jsonl", order_texts(150, 1)),
+                     "--valid", valid, "--test", test, "--out", tmp_path / "model",
+                     *[a for s in TINY for a in ("--set", s)])
+    assert rc == 0, err
+    assert f"warning: {test}: 1 of 21 texts has no token in the model's vocabulary (line 1)" in err
+    assert str(valid) not in err

@@ -16,9 +16,10 @@ SPECIALS = (PAD, UNK, BOS, EOS)
 #: an LM's evaluation warns when more of a text than this is out of the model's vocabulary: its perplexity
 #: scores <unk>, an easy guess, in place of the words
 OOV_WARN_RATE = 0.05
-#: a classifier's warns above this: <unk> only hides words from it, and a vocabulary cut by tokenizer.vocab_size
-#: leaves some out of any text (IMDB's test: 5.4% with seed-003-imdb-bag's 10,000 alnum words, 3.3% with 20,000
-#: words; English image captions 8.0%), while another language is 56-83% out and another domain 11-19%
+#: a classifier's warns above this share of the tokens it reads (after data.max_length): <unk> only hides words from
+#: it, and a vocabulary cut by tokenizer.vocab_size leaves some out of any text (IMDB's test: 5.4% with
+#: seed-003-imdb-bag's 10,000 alnum words, 3.3-3.5% with 20,000; English image captions 8.0%), while another
+#: language is 56-83% out and another domain 11-19%
 CLASSIFY_OOV_WARN_RATE = 0.10
 
 

@@ -48,7 +48,7 @@ from rnnkit.data.labelled import (
     truncate,
     warp_randomly,
 )
-from rnnkit.data.readers import check_file
+from rnnkit.data.readers import check_file, shown_name
 from rnnkit.data.tokenizers import SPM_FILE, TOKENIZER_FILE, Tokenizer, build_tokenizer, load_tokenizer
 from rnnkit.data.vocab import CLASSIFY_OOV_WARN_RATE, SPECIALS, Vocab, oov_warning
 from rnnkit.distributed import DistInfo
@@ -568,9 +568,8 @@ def _text_names(examples: Examples, indices: list[int]) -> str:
     """Examples as the user knows them: "texts 1, 3" (arguments, list items), "lines 2, 5" (a file's), or the
     files of a folder."""
     where = [examples.where[k] for k in indices]
-    if any(line is None for _, line in where):  # a folder's files
-        folder = Path(examples.path)
-        return ", ".join(str(Path(p).relative_to(folder)) if Path(p).is_relative_to(folder) else p for p, _ in where)
+    if any(line is None for _, line in where):  # a folder's files, named as classify's output lines name them
+        return ", ".join(shown_name(p) for p, _ in where)
     kind = "text" if examples.path == "<input>" else "line"
     return f"{kind}{'s' if len(where) > 1 else ''} {', '.join(str(line) for _, line in where)}"
 
