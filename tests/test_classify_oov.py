@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +14,9 @@ import pytest
 
 import rnnkit
 from conftest import write_lines
-from rnnkit.cli import main
+from rnnkit.cli import PROGRESS_MIN_EXAMPLES, main
 from rnnkit.data.labelled import Encoded
-from rnnkit.data.vocab import CLASSIFY_OOV_WARN_RATE, Vocab
+from rnnkit.data.vocab import CLASSIFY_OOV_WARN_RATE, Vocab, share_above
 from test_classify import CLS, order_texts, parity_features, write_jsonl
 
 TINY = [*CLS, "train.epochs=1"]
@@ -33,6 +34,13 @@ def text_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny classifier of the texts of test_classify's order task: its vocabulary is x, y and a-f."""
     root = tmp_path_factory.mktemp("oov")
     return _trained(root / "model", write_jsonl(root / "train.jsonl", order_texts(150, 1)))
+
+
+@pytest.fixture(scope="module")
+def short_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """text_model's task read through its first 3 tokens (data.max_length 3, truncate post)."""
+    root = tmp_path_factory.mktemp("oov-short")
+    return _trained(root / "model", write_jsonl(root / "train.jsonl", order_texts(150, 1)), "data.max_length=3")
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +76,7 @@ def test_cli_classify_of_an_unknown_text_warns_on_stderr_and_still_labels_it(cap
         "there, so its label is a guess"]
     rc, out, err = run(capsys, "classify", text_model, "--probs", "Zebra")  # one text, wholly unknown: both warnings
     assert rc == 0 and set(json.loads(out)["probs"]) == {"xy", "yx"}
-    assert "(text 1): the model reads only <unk> there" in err and "1 of 1 tokens (100.0%)" in err
+    assert "(text 1): the model reads only <unk> there" in err and "1 of 1 token (100.0%)" in err
 
 
 def test_known_texts_and_a_few_unknown_tokens_give_no_warning(capsys, text_model: Path) -> None:
@@ -97,7 +105,8 @@ def test_a_folder_of_texts_names_the_unknown_files(capsys, tmp_path: Path, text_
     write_lines(tmp_path / "texts" / "unsup" / "2.txt", ["ZEBRA"])  # another case: not the word the model knows
     rc, out, err = run(capsys, "classify", text_model, "--input", tmp_path / "texts")
     assert rc == 0 and out.splitlines()[1].split("\t")[0] == str(tmp_path / "texts" / "unsup" / "2.txt")
-    assert "1 of 2 texts has no token in the model's vocabulary (unsup/2.txt)" in err
+    named = out.splitlines()[1].split("\t")[0]  # the warning names the file as the output line does
+    assert f"1 of 2 texts has no token in the model's vocabulary ({named})" in err
 
 
 def test_evaluate_of_a_file_with_many_unknown_tokens_warns_naming_it(capsys, tmp_path: Path, text_model: Path) -> None:
@@ -132,3 +141,52 @@ def test_a_numeric_model_has_no_vocabulary_and_never_warns(capsys, numeric_model
     assert rc == 0 and len(out.split()) == 100 and err == ""
     assert run(capsys, "evaluate", model_dir, "--data", data)[::2] == (0, "")
     assert len(rnnkit.load(model_dir).classify([np.zeros((3, 1))])) == 1 and capsys.readouterr().err == ""
+
+
+def test_a_truncating_model_counts_the_part_it_keeps_and_says_so(capsys, short_model: Path) -> None:
+    """The kept part of a text all unknown: not "the text has no known token", for its known words come later."""
+    rc, out, err = run(capsys, "classify", short_model, "zebra lion tiger a x b y")
+    assert rc == 0 and out.split() == rnnkit.load(short_model).classify(["zebra lion tiger"])
+    kept = "(data.max_length 3, truncate post)"
+    assert err.splitlines() == [
+        f"warning: <input>: 3 of 3 tokens (100.0%) of the part of each text the model keeps {kept} are not in the "
+        "model's vocabulary of 12 and are read as <unk> (check the file, the tokenizer and tokenizer.lowercase)",
+        f"warning: <input>: 1 of 1 text has no token in the model's vocabulary in the part the model keeps {kept} "
+        "(text 1): the model reads only <unk> there, so its label is a guess"]
+    rc, _, err = run(capsys, "classify", short_model, "zebra", "a x b")  # nothing cut: the plain wording
+    assert rc == 0 and "keeps" not in err and "1 of 2 texts has no token in the model's vocabulary (text 1)" in err
+
+
+def test_the_share_shown_is_never_the_limit_it_is_above(capsys, text_model: Path) -> None:
+    assert (share_above(0.10004, 0.1), share_above(2 / 12, 0.05), share_above(0.1001, 0.1)) == \
+        ("10.004%", "16.7%", "10.01%")
+    text = " ".join(["zebra"] * 201 + ["a", "x", "b", "y"] * 450)  # 201 of 2,001 tokens: 10.045%, not "10.0%"
+    rc, _, err = run(capsys, "classify", text_model, text)
+    assert rc == 0 and err.startswith("warning: <input>: 201 of 2,001 tokens (10.04%) are not in the model's")
+
+
+def test_the_warnings_follow_the_progress_bar_on_a_line_of_their_own(capsys, monkeypatch, tmp_path: Path,
+                                                                     text_model: Path) -> None:
+    """A terminal's stderr shows the bar (stdout redirected): it is cleared before the warnings are printed."""
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False)
+    lines = ["a x b y"] * PROGRESS_MIN_EXAMPLES + ["hund katze"]
+    rc, out, err = run(capsys, "classify", text_model, "--input", write_lines(tmp_path / "in.txt", lines))
+    assert rc == 0 and len(out.split()) == len(lines)
+    bar, warning = err.split("warning: ", 1)
+    assert "classify" in bar and bar.endswith("\r") and "classify" not in warning  # cleared, then the warning
+    assert bar[: -1].rsplit("\r", 1)[-1].strip() == ""  # the bar's last drawing is blanked out
+
+
+def test_train_warns_about_its_test_set_not_its_validation_set(capsys, monkeypatch, tmp_path: Path) -> None:
+    """The test set is scored as evaluate scores a file; the validation set is not checked (README says so)."""
+    monkeypatch.setattr(importlib.import_module("rnnkit.train"), "plot_curves", lambda *args, **kwargs: None)
+    foreign = [{"text": "hund katze", "label": "xy"}]
+    valid = write_jsonl(tmp_path / "valid.jsonl", foreign + order_texts(20, 2))
+    test = write_jsonl(tmp_path / "test.jsonl", foreign + order_texts(20, 3))
+    rc, _, err = run(capsys, "train", "classify", "--data", write_jsonl(tmp_path / "train.jsonl", order_texts(150, 1)),
+                     "--valid", valid, "--test", test, "--out", tmp_path / "model",
+                     *[a for s in TINY for a in ("--set", s)])
+    assert rc == 0, err
+    assert f"warning: {test}: 1 of 21 texts has no token in the model's vocabulary (line 1)" in err
+    assert str(valid) not in err

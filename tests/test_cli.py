@@ -15,6 +15,7 @@ import rnnkit
 from conftest import DEMO_CONTINUATION, DEMO_PROMPT, TINY, read_log, write_lines
 from rnnkit.cli import COMMANDS, SAMPLE_SEPARATOR, main
 from rnnkit.config import list_recipes
+from rnnkit.data.vocab import OOV_WARN_RATE
 
 pytestmark = pytest.mark.usefixtures("no_curves")
 
@@ -191,10 +192,17 @@ def test_evaluate_reports_and_warns_about_tokens_outside_the_vocabulary(capsys, 
     assert (record["oov"], record["oov_rate"]) == (2, pytest.approx(2 / 12))  # 12 words; <eos> not counted
     assert json.loads(json_file.read_text(encoding="utf-8"))["oov"] == 2
     assert "     oov  2" in stdout
-    assert err.startswith(f"warning: {text}: 2 of 12 tokens (16.7%) are not in the model's vocabulary")
+    assert err == (f"warning: {text}: 2 of 12 tokens (16.7%) are not in the model's vocabulary of 25 and are "
+                   "scored as <unk> (check the file, the tokenizer and tokenizer.lowercase)\n")
     known = write_lines(tmp_path / "known.txt", ["the cat sees the ball ."] * 3)
     rc, stdout, err = run(capsys, "evaluate", tiny_model, "--data", known)
     assert rc == 0 and err == "" and json.loads(stdout.splitlines()[-1])["oov_rate"] == 0.0
+    # the LM's rule is 5% (a perplexity scores <unk>, an easy guess), not the classifier's 10%: 1 of 20 is quiet
+    at_limit = write_lines(tmp_path / "five.txt", ["the cat sees the ball ."] * 3 + ["the zebra"])
+    assert OOV_WARN_RATE == 0.05 and run(capsys, "evaluate", tiny_model, "--data", at_limit)[::2] == (0, "")
+    above = write_lines(tmp_path / "above.txt", ["the cat sees the ball ."] * 3 + ["zebra"])  # 1 of 19: 5.3%
+    assert run(capsys, "evaluate", tiny_model, "--data", above)[2].startswith(
+        f"warning: {above}: 1 of 19 tokens (5.3%) are not in the model's vocabulary of 25 and are scored as <unk>")
 
 
 def test_training_warns_when_the_validation_text_is_mostly_unknown(capsys, tmp_path: Path, corpus: Path) -> None:

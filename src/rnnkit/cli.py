@@ -35,8 +35,10 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from rnnkit.data.readers import shown_name
 from rnnkit.data.vocab import CLASSIFY_OOV_WARN_RATE
 from rnnkit.errors import RnnkitError
 
@@ -215,8 +217,9 @@ def _add_classify(sub) -> argparse.ArgumentParser:
                                    "line per input, the label, or with --probs a JSON object of the label and every "
                                    "class's probability. Inputs out of a text model's vocabulary are warned about on "
                                    "stderr (their tokens read as <unk> when over "
-                                   f"{CLASSIFY_OOV_WARN_RATE:.0%} of all; the texts read wholly as <unk>, whose labels "
-                                   "are guesses); the labels are printed all the same.")
+                                   f"{CLASSIFY_OOV_WARN_RATE:.0%} of the tokens the model reads, after its "
+                                   "data.max_length; the texts read wholly as <unk>, whose labels are guesses); the "
+                                   "labels are printed all the same.")
     p.add_argument("model", help="model directory")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify (or give --input)")
     p.add_argument("--input", metavar="FILE",
@@ -806,14 +809,14 @@ def cmd_classify(args) -> int:
         progress = _classify_progress(len(examples))
         try:
             answers = model.classify_examples(examples, args.probs, args.batch_size,
-                                              on_batch=progress and progress.update)
+                                              on_batch=progress and _closing_when_done(progress))
         finally:
             if progress is not None:
                 progress.close()
     else:
         answers = model.classify(args.texts, args.probs, args.batch_size)
     # a folder's texts are many files: each line names its file (in a text file, line k is input k)
-    files = [_shown_name(f) for f, _ in examples.where] if args.input and Path(args.input).is_dir() else None
+    files = [shown_name(f) for f, _ in examples.where] if args.input and Path(args.input).is_dir() else None
     for k, answer in enumerate(answers):
         if args.probs:
             record = {"label": max(answer, key=answer.get), "probs": answer}
@@ -821,11 +824,6 @@ def cmd_classify(args) -> int:
         else:
             print(f"{files[k]}\t{answer}" if files else answer)
     return 0
-
-
-def _shown_name(path: str) -> str:
-    """A file name as text: bytes that are not UTF-8 (an old archive's Latin-1) as \\xe9 escapes."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def cmd_reconstruct(args) -> int:
@@ -869,6 +867,16 @@ def _classify_progress(total: int):
     from tqdm import tqdm
 
     return tqdm(total=total, unit="ex", desc="classify", file=sys.stderr, leave=False, dynamic_ncols=True)
+
+
+def _closing_when_done(progress) -> Callable[[int], None]:
+    """``progress.update``, closing the bar after the last batch: the out-of-vocabulary warnings that
+    classify_examples prints next then start on a line of their own, not glued onto the bar's."""
+    def on_batch(n: int) -> None:
+        progress.update(n)
+        if progress.n >= progress.total:
+            progress.close()  # leave=False: the bar's line is cleared; the finally's close does nothing more
+    return on_batch
 
 
 MAX_GRADCHECK_LAYERS = 8  # finite differences over every weight: more layers take minutes

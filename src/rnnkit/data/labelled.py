@@ -41,6 +41,7 @@ import re
 import sys
 import zipfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property, partial
 from itertools import chain
@@ -599,13 +600,16 @@ def truncate(seq, max_length: int, side: str):
 def encode_texts(examples: Examples, tokenizer: Tokenizer, vocab: Vocab, max_length: int,
                  side: str) -> list[list[int]]:
     """Token ids of each text, truncated; a text with no tokens is an error naming its line."""
-    encoded = []
+    return [truncate(ids, max_length, side) for ids in text_ids(examples, tokenizer, vocab)]
+
+
+def text_ids(examples: Examples, tokenizer: Tokenizer, vocab: Vocab) -> Iterator[list[int]]:
+    """Token ids of each text, whole, one text at a time; a text with no tokens is an error naming its line."""
     for text, (path, line) in zip(examples.texts or [], examples.where, strict=True):
         tokens = tokenizer.tokenize(text)
         if not tokens:
             raise RnnkitError("empty text (no tokens)", path, line)
-        encoded.append(truncate(vocab.encode(tokens), max_length, side))
-    return encoded
+        yield vocab.encode(tokens)
 
 
 @dataclass
@@ -625,7 +629,7 @@ class ClassifyBatch:
 @dataclass
 class UnknownTokens:
     """What the model reads as <unk> in a set of texts: ``count``, its tokens outside the vocabulary; ``texts``, the
-    indices of the texts of which it knows no token (it sees nothing of them)."""
+    indices of the texts of which it knows no token it reads (it sees nothing of them)."""
 
     count: OovCount
     texts: list[int]
@@ -639,6 +643,7 @@ class Encoded:
     labels: list[int] | None
     ids: list[list[int]] | None = None
     features: torch.Tensor | None = None  # (N, T, F)
+    cut: frozenset[int] = frozenset()  # the texts truncated (data.max_length): ``ids`` holds the part kept
 
     def __len__(self) -> int:
         return len(self.lengths)

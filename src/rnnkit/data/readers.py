@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
 import zlib
 from collections.abc import Iterator
@@ -37,6 +38,11 @@ _MARKUP = re.compile(rf"</?(?:{_TAG_NAMES})(?=[\s/>])[^<>]*>", re.IGNORECASE)
 # A sentence ends at . ! or ? (runs of them, optionally one closing quote/bracket, which stays with
 # the sentence: it is matched by lookbehind, not consumed) followed by space.
 _SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+(?=[\"'(\[]?[A-Z0-9])")
+
+
+def shown_name(path: str) -> str:
+    """A file name as text: bytes that are not UTF-8 (an old archive's Latin-1) as \\xe9 escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def _open_bytes(path: Path):

@@ -16,9 +16,10 @@ SPECIALS = (PAD, UNK, BOS, EOS)
 #: an LM's evaluation warns when more of a text than this is out of the model's vocabulary: its perplexity
 #: scores <unk>, an easy guess, in place of the words
 OOV_WARN_RATE = 0.05
-#: a classifier's warns above this: <unk> only hides words from it, and a vocabulary cut by tokenizer.vocab_size
-#: leaves some out of any text (IMDB's test: 5.4% with seed-003-imdb-bag's 10,000 alnum words, 3.3% with 20,000
-#: words; English image captions 8.0%), while another language is 56-83% out and another domain 11-19%
+#: a classifier's warns above this share of the tokens it reads (after data.max_length): <unk> only hides words from
+#: it, and a vocabulary cut by tokenizer.vocab_size leaves some out of any text (IMDB's test: 5.4% with
+#: seed-003-imdb-bag's 10,000 alnum words, 3.3-3.5% with 20,000; English image captions 8.0%), while another
+#: language is 56-83% out and another domain 11-19%
 CLASSIFY_OOV_WARN_RATE = 0.10
 
 
@@ -47,13 +48,25 @@ class OovCount:
 
 
 def oov_warning(oov: OovCount, path: str | Path, vocab_size: int, read_as: str = "scored",
-                limit: float = OOV_WARN_RATE) -> None:
+                limit: float = OOV_WARN_RATE, scope: str = "") -> None:
     """A line on stderr when more than ``limit`` of a text is outside the vocabulary: the model sees <unk> there
-    (``read_as``: what it does with them, "scored" for a perplexity)."""
+    (``read_as``: what it does with them, "scored" for a perplexity; ``scope``: which tokens were counted, said
+    after the share, e.g. those of the part of each text a classifier keeps)."""
     if oov.rate > limit:
-        print(f"warning: {path}: {oov.oov:,} of {oov.tokens:,} tokens ({oov.rate:.1%}) are not in the model's "
-              f"vocabulary of {vocab_size:,} and are {read_as} as <unk> (check the file, the tokenizer and "
-              "tokenizer.lowercase)", file=sys.stderr, flush=True)
+        print(f"warning: {path}: {oov.oov:,} of {oov.tokens:,} token{'s' if oov.tokens != 1 else ''} "
+              f"({share_above(oov.rate, limit)}){scope} are not in the model's vocabulary of {vocab_size:,} and are "
+              f"{read_as} as <unk> (check the file, the tokenizer and tokenizer.lowercase)",
+              file=sys.stderr, flush=True)
+
+
+def share_above(rate: float, limit: float) -> str:
+    """``rate`` (above ``limit``) as a percentage, 0.1% precise, or finer where that would show the limit itself
+    (10.004% above a 10% rule: "10.004%", not "10.0%")."""
+    for decimals in range(1, 7):
+        shown = f"{rate:.{decimals}%}"
+        if float(shown[:-1]) / 100 > limit:
+            return shown
+    return shown
 
 
 class Vocab:

@@ -39,15 +39,16 @@ from rnnkit.data.labelled import (
     clean_text,
     detect_format,
     encode_features,
-    encode_texts,
     example_batches,
     label_ids,
     label_set,
     read_examples,
     split_examples,
+    text_ids,
+    truncate,
     warp_randomly,
 )
-from rnnkit.data.readers import check_file
+from rnnkit.data.readers import check_file, shown_name
 from rnnkit.data.tokenizers import SPM_FILE, TOKENIZER_FILE, Tokenizer, build_tokenizer, load_tokenizer
 from rnnkit.data.vocab import CLASSIFY_OOV_WARN_RATE, SPECIALS, Vocab, oov_warning
 from rnnkit.distributed import DistInfo
@@ -223,8 +224,16 @@ class InputReader:
         if self.features:
             x, lengths = encode_features(examples, self.features, self.max_length, self.side)
             return Encoded(lengths, labels, features=x)
-        ids = encode_texts(examples, self.tokenizer, self.vocab, self.max_length, self.side)
-        return Encoded([len(s) for s in ids], labels, ids=ids)
+        ids, cut = [], []
+        for k, whole in enumerate(text_ids(examples, self.tokenizer, self.vocab)):
+            ids.append(truncate(whole, self.max_length, self.side))
+            if len(ids[-1]) < len(whole):
+                cut.append(k)
+        return Encoded([len(s) for s in ids], labels, ids=ids, cut=frozenset(cut))
+
+    def kept_part(self) -> str:
+        """Which part of a text the model reads, as its config says it."""
+        return f"data.max_length {self.max_length}, truncate {self.side}"
 
 
 def scoring_batches(data: Encoded, batch_size: int, bags: bool = False) -> Iterator[tuple[list[int], ClassifyBatch]]:
@@ -535,17 +544,22 @@ def _input_examples(inputs: Sequence, numeric: bool) -> Examples:
 NAMED_TEXTS = 5
 
 
-def unknown_warnings(examples: Examples, data: Encoded, vocab_size: int) -> None:
+def unknown_warnings(examples: Examples, data: Encoded, vocab_size: int, kept_part: str = "") -> None:
     """Warnings on stderr when the model reads much of ``examples`` (encoded as ``data``) as <unk>: their share
-    of the tokens above :data:`~rnnkit.data.vocab.CLASSIFY_OOV_WARN_RATE`, and the texts of which it knows no
-    token, whose labels are guesses (another language, tokenizer or case). The labels stay as they are."""
+    of the tokens the model reads (after truncation) above :data:`~rnnkit.data.vocab.CLASSIFY_OOV_WARN_RATE`, and
+    the texts of which it reads no known token, whose labels are guesses (another language, tokenizer or case).
+    Where the model truncated texts, the warnings say that they count the part it keeps (``kept_part``: its
+    data.max_length and data.truncate): a text's other words may be known. The labels stay as they are."""
     unknown = data.unknown
-    oov_warning(unknown.count, examples.path, vocab_size, "read", CLASSIFY_OOV_WARN_RATE)
+    scope = f" of the part of each text the model keeps ({kept_part})" if data.cut else ""
+    oov_warning(unknown.count, examples.path, vocab_size, "read", CLASSIFY_OOV_WARN_RATE, scope)
     if unknown.texts:
         n, total = len(unknown.texts), len(examples)
         more = f" and {n - NAMED_TEXTS:,} more" if n > NAMED_TEXTS else ""
+        within = (f" in the part the model keeps ({kept_part})" if any(k in data.cut for k in unknown.texts)
+                  else "")
         print(f"warning: {examples.path}: {n:,} of {total:,} text{'s' if total > 1 else ''} "
-              f"{'has' if n == 1 else 'have'} no token in the model's vocabulary "
+              f"{'has' if n == 1 else 'have'} no token in the model's vocabulary{within} "
               f"({_text_names(examples, unknown.texts[:NAMED_TEXTS])}{more}): the model reads only <unk> there, so "
               f"{'its label is a guess' if n == 1 else 'their labels are guesses'}", file=sys.stderr, flush=True)
 
@@ -554,9 +568,8 @@ def _text_names(examples: Examples, indices: list[int]) -> str:
     """Examples as the user knows them: "texts 1, 3" (arguments, list items), "lines 2, 5" (a file's), or the
     files of a folder."""
     where = [examples.where[k] for k in indices]
-    if any(line is None for _, line in where):  # a folder's files
-        folder = Path(examples.path)
-        return ", ".join(str(Path(p).relative_to(folder)) if Path(p).is_relative_to(folder) else p for p, _ in where)
+    if any(line is None for _, line in where):  # a folder's files, named as classify's output lines name them
+        return ", ".join(shown_name(p) for p, _ in where)
     kind = "text" if examples.path == "<input>" else "line"
     return f"{kind}{'s' if len(where) > 1 else ''} {', '.join(str(line) for _, line in where)}"
 
@@ -671,7 +684,7 @@ class Classifier(LoadedModel):
 
     def _warn_unknown(self, examples: Examples, data: Encoded) -> None:
         if self.reader.vocab is not None:  # a numeric model has no vocabulary
-            unknown_warnings(examples, data, len(self.reader.vocab))
+            unknown_warnings(examples, data, len(self.reader.vocab), self.reader.kept_part())
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, path: str | Path, batch_size: int | None = None, max_lines: int = 0,
