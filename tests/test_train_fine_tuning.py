@@ -1,6 +1,6 @@
 """ULMFiT's fine-tuning pieces of the trainer (Howard & Ruder 2018): slanted triangular learning rates
 (``train.schedule: triangular``) and discriminative rates per parameter group (``train.layer_lr_decay`` through
-``Task.parameter_groups``): their rates, exact resume, and the classifier's groups."""
+``Task.parameter_groups``): their rates, exact resume, and the classifier's and the LM's groups."""
 
 from __future__ import annotations
 
@@ -370,3 +370,12 @@ def test_an_interrupted_lm_run_at_discriminative_rates_resumes_exactly(train_tin
     monkeypatch.undo()
     rnnkit.train("lm", out=full.parent / "part", resume=True)
     assert_same_run(full, full.parent / "part")
+
+
+def test_nt_asgd_switches_to_averaging_with_the_lm_groups_rates(corpus: Path, tmp_path: Path) -> None:
+    task = lm_task(corpus, "model.layers=2", "train.optimizer=sgd", "train.lr=5", "train.nt_asgd=1",
+                   "train.eval_every=2", "train.epochs=4", "train.layer_lr_decay=2.6")
+    trainer = Trainer(task, task.cfg.train, tmp_path / "out", CPU)
+    trainer.fit()
+    assert trainer.optimizer_name == "asgd"
+    assert [g["lr"] for g in trainer.optimizer.param_groups] == pytest.approx([5 * 2.6**-d for d in range(4)])

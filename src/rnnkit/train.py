@@ -356,8 +356,8 @@ class Trainer:
     """Train ``task.model`` into ``out_dir`` as ``cfg`` says; ``resume`` continues the checkpoint there.
 
     Another backend (the NumPy reference, :class:`rnnkit.reference.train.NumpyTrainer`) reuses the loop,
-    schedule, logging and checkpoints by overriding :meth:`_train_step`, :meth:`_validate` and
-    :meth:`_save_best`.
+    schedule, logging and checkpoints by overriding :meth:`_train_step` (which sets the update's rates with
+    :meth:`_set_rates`), :meth:`_validate` and :meth:`_save_best`.
     """
 
     backend = "torch"  # recorded in the checkpoint: a run resumes with the backend that trained it
