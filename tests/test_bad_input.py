@@ -441,8 +441,8 @@ CASES: list[Case] = [
            f"lr_ratio alone): leave train.{key} at {default}, or set another train.schedule")
       for key, value, default in (("lr_decay", 0.25, 0.5), ("decay_start", 2, 0), ("patience", 1, 0),
                                   ("min_lr", 0.001, 0))],
-    bad_set("layer-lr-decay-one-group", "train.layer_lr_decay=2.6", "train.layer_lr_decay 2.6 gives each layer its "
-            "own rate, but the lm task trains its parameters as one group: leave train.layer_lr_decay at 1"),
+    s2s_set("layer-lr-decay-one-group", "train.layer_lr_decay=2.6", "train.layer_lr_decay 2.6 gives each layer its "
+            "own rate, but the seq2seq task trains its parameters as one group: leave train.layer_lr_decay at 1"),
     # ------------------------------------------------------------------------------ --set: the adaptive softmax
     bad_set("choice-softmax", "model.softmax=hierarchical", "unknown model.softmax 'hierarchical' (full | adaptive)"),
     bad_set("adaptive-without-cutoffs", "model.softmax=adaptive",

@@ -136,10 +136,12 @@ def test_torch_trained_model_scores_the_same_in_numpy(corpus, tmp_path, capsys, 
     assert numpy_lm.evaluate(corpus)["loss"] == pytest.approx(lm.evaluate(corpus)["loss"], rel=1e-5)
 
 
-def test_same_start_same_steps_as_torch(corpus, tmp_path):
+@pytest.mark.parametrize("overrides", [[], ["train.layer_lr_decay=2.6"]], ids=["one-rate", "discriminative"])
+def test_same_start_same_steps_as_torch(corpus, tmp_path, overrides):
     """Full BPTT (train.bptt beyond the sentence length): both backends take the same SGD steps, here on
-    padded batches of 4 sentences with gradient-norm clipping."""
-    same = [*SMALL, "train.bptt=100", "train.max_steps=12", "train.batch_size=4", "train.clip=0.5"]
+    padded batches of 4 sentences with gradient-norm clipping; with train.layer_lr_decay each parameter group
+    at its share of the rate (output, recurrent layer, embedding)."""
+    same = [*SMALL, "train.bptt=100", "train.max_steps=12", "train.batch_size=4", "train.clip=0.5", *overrides]
     by_torch = rnnkit.train("lm", recipe="seed-001", data=str(corpus), out=tmp_path / "t", device="cpu",
                             overrides=same)
     by_numpy = train_numpy("seed-001", str(corpus), tmp_path / "n", same)

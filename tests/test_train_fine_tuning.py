@@ -1,6 +1,6 @@
 """ULMFiT's fine-tuning pieces of the trainer (Howard & Ruder 2018): slanted triangular learning rates
 (``train.schedule: triangular``) and discriminative rates per parameter group (``train.layer_lr_decay`` through
-``Task.parameter_groups``): their rates, exact resume, and the classifier's groups."""
+``Task.parameter_groups``): their rates, exact resume, and the classifier's and the LM's groups."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import rnnkit
-from conftest import assert_same_run, read_log
+from conftest import TINY, assert_same_run, read_log
 from rnnkit.config import load_config
 from rnnkit.distributed import DistInfo
 from rnnkit.errors import RnnkitError
@@ -242,15 +242,140 @@ def test_a_task_overriding_the_groups_with_one_group_refuses_layer_lr_decay() ->
         lr_groups(GroupedTask([("all", list(model.parameters()), 0)]), model, 2.0)
 
 
+def never_built(*args, **kwargs):
+    raise AssertionError("the task was built: its data read")
+
+
 @pytest.mark.parametrize("overrides", [
-    ["train.layer_lr_decay=2"], ["train.warmup=0.2"], ["train.schedule=triangular", "train.min_lr=0.001"],
-    ["train.schedule=cosine"]], ids=["one-group", "warmup", "min-lr", "schedule"])
+    ["train.warmup=0.2"], ["train.schedule=triangular", "train.min_lr=0.001"],
+    ["train.schedule=cosine"]], ids=["warmup", "min-lr", "schedule"])
 def test_config_mistakes_are_refused_before_the_task_reads_its_data(train_tiny, tmp_path, monkeypatch,
                                                                     overrides) -> None:
-    def built(*args, **kwargs):
-        raise AssertionError("the task was built: its data read")
-
-    monkeypatch.setattr(LMTask, "__init__", built)
-    with pytest.raises(RnnkitError, match=r"train\.(layer_lr_decay|warmup|min_lr)|unknown schedule"):
+    monkeypatch.setattr(LMTask, "__init__", never_built)
+    with pytest.raises(RnnkitError, match=r"train\.(warmup|min_lr)|unknown schedule"):
         train_tiny("early", *overrides)
     assert not (tmp_path / "early").exists()
+
+
+def test_a_one_group_task_refuses_layer_lr_decay_before_it_reads_its_data(tmp_path, monkeypatch) -> None:
+    """seq2seq trains its parameters as one group (the LM and the classifier give layers)."""
+    from rnnkit.tasks.seq2seq import Seq2SeqTask
+
+    monkeypatch.setattr(Seq2SeqTask, "__init__", never_built)
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("a b\tb a\nc d\td c\n", encoding="utf-8")
+    with pytest.raises(RnnkitError, match="train.layer_lr_decay 2 gives each layer its own rate, but the seq2seq task "
+                                          "trains its parameters as one group"):
+        rnnkit.train("seq2seq", data=str(pairs), out=tmp_path / "early", overrides=["train.layer_lr_decay=2"])
+    assert not (tmp_path / "early").exists()
+
+
+# ------------------------------------------------------------------------------------------- the language model
+
+def lm_task(corpus: Path, *overrides: str) -> LMTask:
+    cfg = load_config(None, [*TINY, f"data.train={corpus}", *overrides], {"task": "lm"})
+    return LMTask(cfg, DistInfo(), CPU)
+
+
+def names_by_group(model: torch.nn.Module, groups) -> dict[str, set[str]]:
+    """Each group's parameters by every name they have (a tied matrix has two)."""
+    names: dict[int, set[str]] = {}
+    for name, p in model.named_parameters(remove_duplicate=False):
+        names.setdefault(id(p), set()).add(name)
+    return {group: set().union(*(names[id(p)] for p in params)) for group, params, _ in groups}
+
+
+def rnn_names(*layers: int) -> set[str]:
+    return {f"rnns.{k}.{w}_l0" for k in layers for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+
+
+FULL_OUTPUT = {"output.weight", "output.bias"}
+ADAPTIVE_OUTPUT = {"output.head.weight", "output.head.bias", "output.tail.0.0.weight", "output.tail.0.1.weight",
+                   "output.tail.1.0.weight", "output.tail.1.1.weight"}
+LM_VARIANTS = {  # overrides -> (group, depth, parameter names) from the output down
+    "untied-2": (["model.layers=2"], [("output", 0, FULL_OUTPUT), ("rnns.1", 1, rnn_names(1)),
+                                      ("rnns.0", 2, rnn_names(0)), ("embedding", 3, {"embedding.weight"})]),
+    "tied-2": (["model.layers=2", "model.tie_weights=true"],
+               [("output+embedding", 0, {*FULL_OUTPUT, "embedding.weight"}), ("rnns.1", 1, rnn_names(1)),
+                ("rnns.0", 2, rnn_names(0))]),
+    "adaptive": (["model.softmax=adaptive", "model.adaptive_cutoffs=[8,16]"],
+                 [("output", 0, ADAPTIVE_OUTPUT), ("rnns.0", 1, rnn_names(0)), ("embedding", 2, {"embedding.weight"})]),
+    "awd-3": (["model.layers=3", "model.tie_weights=true", "model.weight_drop=0.5", "model.locked_dropout=true",
+               "model.word_dropout=0.1", "model.layer_dropout=0.2", "model.dropout=0.3"],
+              [("output+embedding", 0, {*FULL_OUTPUT, "embedding.weight"}), ("rnns.2", 1, rnn_names(2)),
+               ("rnns.1", 2, rnn_names(1)), ("rnns.0", 3, rnn_names(0))]),
+    "gru-1": (["model.cell=gru"], [("output", 0, FULL_OUTPUT), ("rnns.0", 1, rnn_names(0)),
+                                   ("embedding", 2, {"embedding.weight"})]),
+}
+
+
+@pytest.mark.parametrize("variant", LM_VARIANTS)
+def test_the_lm_groups_its_layers_from_the_output_down(corpus: Path, variant: str) -> None:
+    overrides, expected = LM_VARIANTS[variant]
+    task = lm_task(corpus, *overrides)
+    groups = task.parameter_groups(task.model)
+    assert [(name, depth) for name, _, depth in groups] == [(name, depth) for name, depth, _ in expected]
+    assert names_by_group(task.model, groups) == {name: names for name, _, names in expected}
+    # the trainer's own check: every parameter in exactly one group, at 1 / 2.6 ** depth of the rate
+    assert [(n, f) for n, _, f in lr_groups(task, task.model, 2.6)] == [(n, 2.6**-d) for n, d, _ in expected]
+
+
+@pytest.mark.parametrize("variant", ["untied-2", "tied-2", "adaptive"])
+def test_each_lm_group_steps_at_its_share_of_the_rate(corpus: Path, tmp_path: Path, variant: str) -> None:
+    """One plain SGD update moves each parameter by -(its group's rate) x its gradient: the group's share of
+    train.lr, measured on the update itself (a least-squares fit of the step to the gradient)."""
+    cfg_overrides, expected = LM_VARIANTS[variant]
+    task = lm_task(corpus, *cfg_overrides, "train.optimizer=sgd", "train.lr=0.5", "train.max_steps=1",
+                   "train.layer_lr_decay=2.6")
+    before = [p.detach().clone() for p in task.model.parameters()]
+    trainer = Trainer(task, task.cfg.train, tmp_path / "out", CPU)
+    trainer.fit()
+    steps = {id(p): (b - p.detach()).double() for b, p in zip(before, task.model.parameters(), strict=True)}
+    for name, params, factor in trainer.lr_groups:
+        step = torch.cat([steps[id(p)].flatten() for p in params])
+        grad = torch.cat([p.grad.double().flatten() for p in params])
+        assert float(grad.norm()) > 0, name
+        assert float(step @ grad / (grad @ grad)) == pytest.approx(0.5 * factor, rel=1e-4), name
+    assert [g["lr"] for g in trainer.optimizer.param_groups] == pytest.approx([0.5 * 2.6**-d for _, d, _ in expected])
+
+
+def test_lm_fine_tuning_with_discriminative_rates_from_the_command_line(tiny_model: Path, valid_corpus: Path,
+                                                                        tmp_path: Path, capsys) -> None:
+    """ULMFiT's stage 2: the LM fine-tuned on the target task's text at discriminative rates; its resume keeps them."""
+    from rnnkit.cli import main
+
+    out = tmp_path / "fine"
+    sets = [a for s in (*TINY, "train.progress=true", "train.layer_lr_decay=2.6", "train.max_steps=3")
+            for a in ("--set", s)]
+    assert main(["train", "lm", "--init-from", str(tiny_model), "--data", str(valid_corpus), "--out", str(out),
+                 *sets]) == 0
+    line = "discriminative rates (train.layer_lr_decay 2.6): lr output x1, rnns.0 x0.385, embedding x0.148"
+    assert line in capsys.readouterr().out
+    assert "layer_lr_decay: 2.6" in (out / "config.yaml").read_text()
+    assert main(["train", "lm", "--out", str(out), "--resume", "--set", "train.max_steps=5"]) == 0
+    assert line in capsys.readouterr().out
+    state = torch.load(out / "checkpoint" / "trainer_state.pt", weights_only=True)
+    assert state["step"] == 5
+    lrs = [g["lr"] for g in state["optimizer"]["param_groups"]]
+    assert lrs == pytest.approx([lrs[0], lrs[0] / 2.6, lrs[0] / 2.6**2])
+
+
+def test_an_interrupted_lm_run_at_discriminative_rates_resumes_exactly(train_tiny, monkeypatch) -> None:
+    settings = ["model.layers=2", "model.tie_weights=true", "train.layer_lr_decay=2.6", "model.dropout=0.3",
+                "train.eval_every=5"]
+    full = train_tiny("full", *settings)
+    monkeypatch.setattr(LMTask, "batch_loss", interrupt_at(LMTask, 7))
+    with pytest.raises(KeyboardInterrupt):
+        train_tiny("part", *settings)
+    monkeypatch.undo()
+    rnnkit.train("lm", out=full.parent / "part", resume=True)
+    assert_same_run(full, full.parent / "part")
+
+
+def test_nt_asgd_switches_to_averaging_with_the_lm_groups_rates(corpus: Path, tmp_path: Path) -> None:
+    task = lm_task(corpus, "model.layers=2", "train.optimizer=sgd", "train.lr=5", "train.nt_asgd=1",
+                   "train.eval_every=2", "train.epochs=4", "train.layer_lr_decay=2.6")
+    trainer = Trainer(task, task.cfg.train, tmp_path / "out", CPU)
+    trainer.fit()
+    assert trainer.optimizer_name == "asgd"
+    assert [g["lr"] for g in trainer.optimizer.param_groups] == pytest.approx([5 * 2.6**-d for d in range(4)])

@@ -356,8 +356,8 @@ class Trainer:
     """Train ``task.model`` into ``out_dir`` as ``cfg`` says; ``resume`` continues the checkpoint there.
 
     Another backend (the NumPy reference, :class:`rnnkit.reference.train.NumpyTrainer`) reuses the loop,
-    schedule, logging and checkpoints by overriding :meth:`_train_step`, :meth:`_validate` and
-    :meth:`_save_best`.
+    schedule, logging and checkpoints by overriding :meth:`_train_step` (which sets the update's rates with
+    :meth:`_set_rates`), :meth:`_validate` and :meth:`_save_best`.
     """
 
     backend = "torch"  # recorded in the checkpoint: a run resumes with the backend that trained it
@@ -418,6 +418,11 @@ class Trainer:
     def _param_groups(self) -> list[dict]:
         """The optimizer's parameter groups, each at its own share of the rate (set again at every update)."""
         return [{"params": params, "lr": self.cfg.lr * factor} for _, params, factor in self.lr_groups]
+
+    def _set_rates(self, lr: float) -> None:
+        """The rate of the next update: ``lr`` for the output's group, each deeper group its share of it."""
+        for group, (_, _, factor) in zip(self.optimizer.param_groups, self.lr_groups, strict=True):
+            group["lr"] = lr * factor
 
     def lr_groups_line(self) -> str | None:
         """What train.layer_lr_decay gives each parameter group (None: one rate for all)."""
@@ -631,8 +636,7 @@ class Trainer:
     def _train_step(self, batch: Any, lr: float) -> tuple[float, int]:
         t0 = time.perf_counter()
         self.train_model.train()
-        for group, (_, _, factor) in zip(self.optimizer.param_groups, self.lr_groups, strict=True):
-            group["lr"] = lr * factor
+        self._set_rates(lr)
         self.optimizer.zero_grad(set_to_none=True)
         state = self.carried_state if getattr(batch, "carry_state", False) else None
         with self.autocast:

@@ -12,6 +12,8 @@ What it does, as seed 001 (the WildML RNN tutorial):
 * plain SGD, one update per batch (``train.batch_size`` sentences; the seed's 1), on the mean
   cross-entropy of the batch's tokens (as the PyTorch path), optional global-norm clipping
   (``train.clip``);
+* ``train.layer_lr_decay`` D: the LM's parameter groups (:meth:`rnnkit.tasks.lm.LMTask.parameter_groups`: the
+  output layer, each recurrent layer from the top, the embedding) each at lr / D ** depth, as the PyTorch path;
 * truncated BPTT: in ``data.mode: sentences`` the loss at step t sends its gradient back through
   ``train.bptt`` steps only (WildML's ``bptt_truncate``; seed 001 used 4, so train it with
   ``--set train.bptt=4``); in ``stream`` mode the batches are ``train.bptt`` long with the state
@@ -107,6 +109,8 @@ def train_numpy(recipe: str | None = None, data: str | None = None, out: str | P
         lm_task = LMTask(cfg, DistInfo(), torch.device("cpu"), vocab_from=out_dir if resume else None,
                          param_bytes=8)
         trainer = NumpyTrainer(cfg, lm_task, out_dir)
+        if cfg.train.progress and trainer.lr_groups_line():
+            print(trainer.lr_groups_line(), flush=True)
         if not resume:
             held.enter_context(set_up_model_dir(cfg, lm_task, out_dir, "rnnkit train", overwrite))
         else:
@@ -181,8 +185,7 @@ class NumpyTrainer(Trainer):
             param.grad = torch.from_numpy(grads[name])
         if self.cfg.clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        self._set_rates(lr)  # (train.layer_lr_decay: each group its share)
         self.optimizer.step()
         self.carried_state = ([tuple(torch.from_numpy(a) for a in s) if isinstance(s, tuple) else torch.from_numpy(s)
                                for s in new_state] if batch.carry_state else None)

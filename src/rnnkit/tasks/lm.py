@@ -245,6 +245,26 @@ class LMTask(Task):
         """AWD-LSTM scales the step with the random BPTT length, so every token weighs the same."""
         return batch.inputs.size(0) / self.cfg.train.bptt if self.cfg.train.variable_bptt else 1.0
 
+    def parameter_groups(self, model: RNNLanguageModel) -> list[tuple[str, list[nn.Parameter], int]]:
+        """ULMFiT's discriminative fine-tuning (Howard & Ruder 2018, sec. 3.2), for its stage 2 (an LM fine-tuned
+        on the target task's text): the output layer (the full softmax, or the adaptive softmax's head and clusters
+        with their projections) at depth 0, each recurrent layer from the top at 1, 2, ..., the embedding deepest.
+
+        With model.tie_weights the embedding matrix is the output layer's weight, one parameter: it trains in the
+        output's group, named ``output+embedding``, at the full rate. It is the output layer (every prediction's
+        softmax gradient reaches all its rows, the embedding's only the rows of the batch's words), and stage 2
+        adapts it to the target text's word distribution; deepest, the output would learn D ** (layers + 1) times
+        slower. fastai's ULMFiT LM does the same: its split puts the encoder with the decoder in the top group.
+        DropConnect (model.weight_drop) masks the recurrent weights inside the forward: no parameter of its own."""
+        layers = len(model.rnns)
+        output = list(model.output.parameters())
+        tied = any(p is model.embedding.weight for p in output)
+        groups = [("output+embedding" if tied else "output", output, 0)]
+        groups += [(f"rnns.{k}", list(model.rnns[k].parameters()), layers - k) for k in reversed(range(layers))]
+        if not tied:
+            groups.append(("embedding", [model.embedding.weight], layers + 1))
+        return groups
+
     def validate(self, model: nn.Module) -> dict[str, float]:
         t = self.cfg.train
         return evaluate_sequences(model, self.valid_seqs, self.cfg.data.mode, t.eval_batch_size, t.bptt,
