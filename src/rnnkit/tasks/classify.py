@@ -713,7 +713,16 @@ class Classifier(LoadedModel):
         per_class = {f"{what}/{label}": value for what, values in (("precision", report.precision),
                                                                    ("recall", report.recall), ("f1", report.f1))
                      for label, value in zip(report.labels, values, strict=True)}
-        return {**metrics, "examples": len(examples), **per_class}
+        return {**metrics, "examples": len(examples), **self._unknown_figures(data), **per_class}
+
+    def _unknown_figures(self, data: Encoded) -> dict[str, float]:
+        """A text model's out-of-vocabulary figures of ``data``, over what it reads (after data.max_length):
+        ``oov``, its tokens read as <unk>; ``oov_rate``, their share; ``oov_texts``, the texts of which it reads
+        no known token. None for a numeric model (no vocabulary)."""
+        if self.reader.vocab is None:
+            return {}
+        unknown = data.unknown
+        return {"oov": unknown.count.oov, "oov_rate": unknown.count.rate, "oov_texts": len(unknown.texts)}
 
     @classmethod
     def add_evaluate_arguments(cls, parser) -> None:
@@ -721,12 +730,18 @@ class Classifier(LoadedModel):
         parser.set_defaults(overwrite=False)  # its file is replaced with rnnkit evaluate --overwrite
 
     def evaluation_lines(self, metrics: dict[str, float]) -> list[str] | None:
-        """Accuracy, macro-F1 and loss, a per-class table and the confusion matrix (rows: true labels)."""
+        """Accuracy, macro-F1 and loss (a text model's share of <unk> too), a per-class table and the confusion
+        matrix (rows: true labels)."""
         report = self.last_report
         if report is None:
             return None
         lines = [f"examples  {int(metrics['examples'])}", f"accuracy  {report.accuracy:.4f}",
-                 f"macro_f1  {report.macro_f1:.4f}", f"    loss  {metrics['loss']:.4f}", ""]
+                 f"macro_f1  {report.macro_f1:.4f}", f"    loss  {metrics['loss']:.4f}"]
+        if "oov" in metrics:  # a text model
+            texts = int(metrics["oov_texts"])
+            lines.append(f"     oov  {int(metrics['oov']):,} of the tokens read ({metrics['oov_rate']:.2%}) are <unk>; "
+                         f"{texts:,} text{'' if texts == 1 else 's'} without a known token")
+        lines.append("")
         width = max(8, *map(len, report.labels))
         lines.append(f"{'label':>{width}}  precision  recall      f1  support")
         lines += [f"{label:>{width}}  {p:9.4f}  {r:6.4f}  {f:6.4f}  {s:7d}" for label, p, r, f, s in
