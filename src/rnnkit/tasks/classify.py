@@ -367,8 +367,12 @@ class ClassifyTask(Task):
         self.collated_valid: list[tuple[list[int], ClassifyBatch]] | None = None  # see _valid_batches
         # scored after training: an unknown label or a wrong width must not wait for that; kept, not read again
         self.test_examples = read_examples(cfg.data.test, read_options(cfg)) if cfg.data.test else None
+        scored_files = [(valid, self.valid_set)] if cfg.data.valid else []
         if self.test_examples is not None:
-            self.reader.encode(self.test_examples)
+            scored_files.append((self.test_examples, self.reader.encode(self.test_examples)))
+        if dist.is_main:  # what the model will read of the files that score it, said once, before training
+            for examples, data in scored_files:
+                warn_unknown(self.reader, examples, data)
         if (cfg.data.augment_shift or cfg.data.augment_rotate or cfg.data.augment_scale) and not train.numeric:
             raise RnnkitError("data.augment_shift, augment_rotate and augment_scale move numeric sequences (.npz, "
                               "IDX); this training data is text", cfg.data.train)
@@ -512,7 +516,8 @@ class ClassifyTask(Task):
         examples = self.test_examples if self.test_examples is not None else self.held_test
         if examples is None:
             return None
-        return Classifier.load(Path(out_dir), self.cfg, device).evaluate_examples(examples)
+        classifier = Classifier.load(Path(out_dir), self.cfg, device)
+        return classifier.evaluate_examples(examples, warn=self.test_examples is None)  # (a file's: said when read)
 
 
 # ---------------------------------------------------------------------------------------------------- using a model
@@ -562,6 +567,13 @@ def unknown_warnings(examples: Examples, data: Encoded, vocab_size: int, kept_pa
               f"{'has' if n == 1 else 'have'} no token in the model's vocabulary{within} "
               f"({_text_names(examples, unknown.texts[:NAMED_TEXTS])}{more}): the model reads only <unk> there, so "
               f"{'its label is a guess' if n == 1 else 'their labels are guesses'}", file=sys.stderr, flush=True)
+
+
+def warn_unknown(reader: InputReader, examples: Examples, data: Encoded) -> None:
+    """:func:`unknown_warnings` about ``examples`` (encoded by ``reader`` as ``data``); a numeric model has no
+    vocabulary and never warns."""
+    if reader.vocab is not None:
+        unknown_warnings(examples, data, len(reader.vocab), reader.kept_part())
 
 
 def _text_names(examples: Examples, indices: list[int]) -> str:
@@ -656,7 +668,7 @@ class Classifier(LoadedModel):
             examples.texts = [clean_text(t, self.config.data.strip_markup) for t in examples.texts]
         data = self.reader.encode(examples, labelled=False)
         answers = self._answers(predict(self.model, data, self._batch_size(batch_size), self.device), probs)
-        self._warn_unknown(examples, data)
+        warn_unknown(self.reader, examples, data)
         return answers
 
     def read(self, path: str | Path, labelled: bool = False, max_examples: int = 0) -> Examples:
@@ -679,12 +691,8 @@ class Classifier(LoadedModel):
         check_bool_argument(probs, "probs")
         data = self.reader.encode(examples, labelled=False)
         answers = self._answers(predict(self.model, data, self._batch_size(batch_size), self.device, on_batch), probs)
-        self._warn_unknown(examples, data)
+        warn_unknown(self.reader, examples, data)
         return answers
-
-    def _warn_unknown(self, examples: Examples, data: Encoded) -> None:
-        if self.reader.vocab is not None:  # a numeric model has no vocabulary
-            unknown_warnings(examples, data, len(self.reader.vocab), self.reader.kept_part())
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, path: str | Path, batch_size: int | None = None, max_lines: int = 0,
@@ -700,10 +708,13 @@ class Classifier(LoadedModel):
         return self.evaluate_examples(examples, batch_size, confusion_png)
 
     def evaluate_examples(self, examples: Examples, batch_size: int | None = None,
-                          confusion_png: str | None = None) -> dict[str, float]:
+                          confusion_png: str | None = None, warn: bool = True) -> dict[str, float]:
+        """:meth:`evaluate` of examples read by :meth:`read`; ``warn``: say on stderr what the model reads as
+        <unk> (false where that was said when the examples were read: a run's test file)."""
         data = self.reader.encode(examples)
         probs = predict(self.model, data, self._batch_size(batch_size), self.device)
-        self._warn_unknown(examples, data)
+        if warn:
+            warn_unknown(self.reader, examples, data)
         metrics, report = scores(probs, data.labels, self.labels)
         self.last_report = report
         if confusion_png is not None:
