@@ -429,6 +429,16 @@ CASES: list[Case] = [
     # refused from the config alone: before the task reads its data (here not JSON) and makes the model's folder
     Case("config-betas-sgd-before-data", cli(*TRAIN_CLS, *sets("train.optimizer=sgd", "train.betas=[0.8, 0.9]")), 2,
          "--set: train.betas [0.8, 0.9] are Adam's (adam | adamw); sgd has none", files={"t.jsonl": "not json\n"}),
+    # momentum and rmsprop_alpha likewise: set for an optimizer that ignores them, once silently ignored
+    bad_set("momentum-adam", "train.momentum=0.9", "--set: train.momentum 0.9 is SGD's and RMSprop's (sgd | rmsprop); "
+            "adam has none: set train.optimizer sgd or rmsprop, or leave train.momentum out"),
+    Case("config-momentum-asgd", cli(*TRAIN, *sets("train.optimizer=asgd", "train.momentum=0.5")), 2,
+         "--set: train.momentum 0.5 is SGD's and RMSprop's (sgd | rmsprop); asgd has none"),
+    Case("config-rmsprop-alpha-sgd-recipe", cli(*TRAIN, "--recipe", "{tmp}/r.yaml", *sets("train.optimizer=sgd")), 2,
+         "{tmp}/r.yaml:3: train.rmsprop_alpha 0.99 is RMSprop's (rmsprop); sgd has none: set train.optimizer rmsprop, "
+         "or leave train.rmsprop_alpha out", files={"r.yaml": "train:\n  momentum: 0.9\n  rmsprop_alpha: 0.99\n"}),
+    Case("config-rmsprop-alpha-adam-before-data", cli(*TRAIN_CLS, *sets("train.rmsprop_alpha=0.5")), 2,
+         "--set: train.rmsprop_alpha 0.5 is RMSprop's (rmsprop); adam has none", files={"t.jsonl": "not json\n"}),
     bad_set("nt-asgd-without-sgd", "train.nt_asgd=3", "train.nt_asgd switches SGD to averaged SGD"),
     # ------------------------------------------------------------------------------ --set: ULMFiT's fine-tuning keys
     bad_set("warmup-without-triangular", "train.warmup=0.2", "train.warmup 0.2 shapes the triangular schedule "
@@ -566,6 +576,10 @@ CASES: list[Case] = [
          "'train.seed' is 5, but the run was trained with 3", False),
         ("config-train-file", {"mc/config.yaml": ("edit", "train: /", "train: /x/")},
          "'data.train' is '/x/", False),
+        # an optimizer setting the run's optimizer (adam) ignores: refused with advice a resume can follow
+        ("config-momentum-adam", {"mc/config.yaml": ("edit", "momentum: 0.0", "momentum: 0.9")},
+         "{tmp}/mc/config.yaml:41: train.momentum 0.9 is SGD's and RMSprop's (sgd | rmsprop); this run trains with "
+         "adam, which has none, and a resume keeps its optimizer: leave train.momentum at 0", False),
         # what rnnkit did not write, under rnnkit's names, is never removed
         ("foreign-temp-checkpoint", {"mc/.checkpoint.abcd1234/mine.txt": "mine\n"},
          "{tmp}/mc: holds .checkpoint.abcd1234/mine.txt, which rnnkit did not write", False),

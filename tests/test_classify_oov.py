@@ -178,15 +178,73 @@ def test_the_warnings_follow_the_progress_bar_on_a_line_of_their_own(capsys, mon
     assert bar[: -1].rsplit("\r", 1)[-1].strip() == ""  # the bar's last drawing is blanked out
 
 
-def test_train_warns_about_its_test_set_not_its_validation_set(capsys, monkeypatch, tmp_path: Path) -> None:
-    """The test set is scored as evaluate scores a file; the validation set is not checked (README says so)."""
-    monkeypatch.setattr(importlib.import_module("rnnkit.train"), "plot_curves", lambda *args, **kwargs: None)
+def test_train_warns_about_its_validation_and_test_files_once_before_training(capsys, monkeypatch,
+                                                                              tmp_path: Path) -> None:
+    """The files that score the run are read before it trains: what the model will read of them as <unk> is said
+    then, as evaluate says it, and once (the test file's scoring after training does not repeat it)."""
+    trainer = importlib.import_module("rnnkit.train")
+    monkeypatch.setattr(trainer, "plot_curves", lambda *args, **kwargs: None)
+    before_training, fit = [], trainer.Trainer.fit
+
+    def fit_after_the_warnings(self):
+        before_training.append(capsys.readouterr().err)
+        return fit(self)
+
+    monkeypatch.setattr(trainer.Trainer, "fit", fit_after_the_warnings)
     foreign = [{"text": "hund katze", "label": "xy"}]
-    valid = write_jsonl(tmp_path / "valid.jsonl", foreign + order_texts(20, 2))
+    upper = [{**r, "text": r["text"].upper()} for r in order_texts(4, 2)]  # the model's tokenizer keeps case
+    valid = write_jsonl(tmp_path / "valid.jsonl", upper + order_texts(16, 2))
     test = write_jsonl(tmp_path / "test.jsonl", foreign + order_texts(20, 3))
-    rc, _, err = run(capsys, "train", "classify", "--data", write_jsonl(tmp_path / "train.jsonl", order_texts(150, 1)),
-                     "--valid", valid, "--test", test, "--out", tmp_path / "model",
-                     *[a for s in TINY for a in ("--set", s)])
-    assert rc == 0, err
-    assert f"warning: {test}: 1 of 21 texts has no token in the model's vocabulary (line 1)" in err
-    assert str(valid) not in err
+    rc, _, after = run(capsys, "train", "classify", "--data",
+                       write_jsonl(tmp_path / "train.jsonl", order_texts(150, 1)), "--valid", valid, "--test", test,
+                       "--out", tmp_path / "model", *[a for s in TINY for a in ("--set", s)])
+    assert rc == 0 and len(before_training) == 1, after
+    warned = before_training[0].splitlines()
+    assert [line.split(": ", 2)[1] for line in warned] == [str(valid), str(valid), str(test)]
+    assert warned[0].endswith("are not in the model's vocabulary of 12 and are read as <unk> (check the file, the "
+                              "tokenizer and tokenizer.lowercase)")
+    assert warned[1:] == [
+        f"warning: {valid}: 4 of 20 texts have no token in the model's vocabulary (lines 1, 2, 3, 4): the model reads "
+        "only <unk> there, so their labels are guesses",
+        f"warning: {test}: 1 of 21 texts has no token in the model's vocabulary (line 1): the model reads only <unk> "
+        "there, so its label is a guess"]
+    assert "warning" not in after
+
+
+def test_evaluate_reports_what_a_text_model_reads_as_unk_in_its_json_and_its_table(capsys, tmp_path: Path,
+                                                                                   text_model: Path) -> None:
+    """As an LM's evaluate reports its oov and oov_rate: the tokens read as <unk>, their share, and the texts of
+    which the model reads no known token (their labels are guesses)."""
+    known = set(json.loads((text_model / "vocab.json").read_text()))
+    records = order_texts(20, 3)
+    for r in records[:4]:
+        r["text"] = r["text"].upper()  # wholly unknown: the model's tokenizer keeps case
+    records[4]["text"] += " zebra"  # one unknown token in a text otherwise known
+    tokens = [r["text"].split() for r in records]
+    oov, total = sum(t not in known for text in tokens for t in text), sum(map(len, tokens))
+    data = write_jsonl(tmp_path / "mixed.jsonl", records)
+    rc, out, _ = run(capsys, "evaluate", text_model, "--data", data)
+    figures = {key: json.loads(out.splitlines()[-1])[key] for key in ("oov", "oov_rate", "oov_texts")}
+    assert rc == 0 and figures == {"oov": oov, "oov_rate": pytest.approx(oov / total), "oov_texts": 4}
+    assert oov == sum(map(len, tokens[:4])) + 1
+    assert f"     oov  {oov} of the tokens read ({oov / total:.2%}) are <unk>; 4 texts without a known token" in out
+    assert {key: rnnkit.load(text_model).evaluate(data)[key] for key in figures} == figures  # the API's too
+    rc, out, _ = run(capsys, "evaluate", text_model, "--data", write_jsonl(tmp_path / "known.jsonl", order_texts(9, 4)))
+    line = json.loads(out.splitlines()[-1])
+    assert (line["oov"], line["oov_rate"], line["oov_texts"]) == (0, 0.0, 0)
+    assert "     oov  0 of the tokens read (0.00%) are <unk>; 0 texts without a known token" in out
+
+
+def test_evaluate_counts_what_a_truncating_model_reads(capsys, tmp_path: Path, short_model: Path) -> None:
+    data = write_jsonl(tmp_path / "late.jsonl", [{"text": "zebra lion tiger a x b y", "label": "xy"},
+                                                 {"text": "a x b zebra", "label": "xy"}])
+    line = json.loads(run(capsys, "evaluate", short_model, "--data", data)[1].splitlines()[-1])
+    assert (line["oov"], line["oov_rate"], line["oov_texts"]) == (3, 0.5, 1)  # of 3 + 3 tokens read
+
+
+def test_a_numeric_models_evaluate_has_no_oov_figures(capsys, numeric_model: tuple[Path, Path]) -> None:
+    model_dir, data = numeric_model
+    rc, out, _ = run(capsys, "evaluate", model_dir, "--data", data)
+    figures = {"oov", "oov_rate", "oov_texts"}
+    assert rc == 0 and not figures & json.loads(out.splitlines()[-1]).keys() and "     oov  " not in out
+    assert not figures & rnnkit.load(model_dir).evaluate(data).keys()

@@ -709,6 +709,28 @@ def test_a_resume_of_a_run_without_betas_refuses_them_naming_their_source(train_
     assert str(error.value) == f"{config}:{at}: {refusal}"
 
 
+def test_a_run_an_older_rnnkit_trained_with_an_ignored_momentum_resumes_once_config_yaml_drops_it(
+        train_tiny, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """Before check_optimizer_keys knew momentum, an adam run took train.momentum 0.9 and ignored it. Its resume is
+    refused naming config.yaml's line; the advice (back to 0) is one a resume can follow: the checkpoint's record
+    of the run's settings does not hold the ignored key against it."""
+    with monkeypatch.context() as older:
+        older.setattr(sys.modules["rnnkit.train"], "check_optimizer_keys", lambda *args, **kwargs: None)
+        out = train_tiny("model", "train.momentum=0.9", "train.max_steps=2")
+    config = out / "config.yaml"
+    at = config.read_text().splitlines().index("  momentum: 0.9") + 1
+    with pytest.raises(RnnkitError) as error:
+        train_tiny("model", "train.max_steps=4", resume=True)
+    assert str(error.value) == (f"{config}:{at}: train.momentum 0.9 is SGD's and RMSprop's (sgd | rmsprop); this run "
+                                "trains with adam, which has none, and a resume keeps its optimizer: leave "
+                                "train.momentum at 0")
+    config.write_text(config.read_text().replace("  momentum: 0.9\n", "  momentum: 0.0\n"))
+    capsys.readouterr()
+    train_tiny("model", "train.max_steps=4", resume=True)
+    assert "changed: train.max_steps 2 -> 4" in capsys.readouterr().out
+    assert torch.load(out / "checkpoint" / "trainer_state.pt", weights_only=False)["step"] == 4
+
+
 def test_fused_adam_takes_the_single_tensor_loops_steps() -> None:
     """The fused kernel is a speed-up, not another optimizer: runs keep their numbers to float rounding."""
     torch.manual_seed(0)

@@ -58,7 +58,14 @@ from rnnkit.data.readers import check_file
 from rnnkit.errors import RnnkitError, parse_json
 from rnnkit.lock import LOCK_FILE, ModelDirLock
 from rnnkit.tasks import get_task
-from rnnkit.train import Trainer, check_training_keys, refuse_other_backend, resolve_device, seed_everything
+from rnnkit.train import (
+    Trainer,
+    check_training_keys,
+    refuse_other_backend,
+    resolve_device,
+    seed_everything,
+    unused_optimizer_keys,
+)
 
 # What may change when resuming: how long and how fast to train and where, not what is trained (a task
 # adds its own: Task.resumable_keys).
@@ -263,8 +270,8 @@ def prepare_config(task: str, recipe: str | None, data: str | None, out_dir: Pat
     else:
         cfg = build_config(task, recipe, data, valid, test, overrides)
         _check_new_out_dir(out_dir, overwrite)
-    betas_file = out_dir / CONFIG_FILE if resume else resolve_recipe(recipe) if recipe else None
-    check_training_keys(cfg.train, get_task(cfg.task), key_source("train.betas", overrides, betas_file),
+    config_file = out_dir / CONFIG_FILE if resume else resolve_recipe(recipe) if recipe else None
+    check_training_keys(cfg.train, get_task(cfg.task), lambda key: key_source(key, overrides, config_file),
                         resume)  # before the task reads its data
     return cfg
 
@@ -344,7 +351,10 @@ def _check_run_settings(out_dir: Path, cfg: TaskConfig, weights: Path, metadata:
     if not isinstance(saved, dict):
         raise RnnkitError(f"the record of the run's settings is damaged (metadata '{_RUN_KEY}' edited?)", weights)
     now = json.loads(json.dumps(_run_settings(cfg)))
-    for key in sorted(saved):  # a key only a newer rnnkit records is absent from older checkpoints
+    # a setting the run's optimizer ignores changed nothing it trained: an older rnnkit took momentum for adam,
+    # and a resume now refuses it (check_optimizer_keys) until config.yaml sets it back to the default
+    ignored = {f"train.{key}" for key in unused_optimizer_keys(cfg.train.optimizer)}
+    for key in sorted(saved.keys() - ignored):  # a key only a newer rnnkit records is absent from older checkpoints
         if key == TEST_KEY and not saved[key] and now.get(key):  # a test file added on an earlier resume
             check_test_addable(cfg, f"{TEST_KEY} {now[key]}", out_dir)
         elif saved[key] != now.get(key):

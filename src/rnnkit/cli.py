@@ -189,7 +189,9 @@ def _add_evaluate(sub) -> None:
                                    "--beam N and --alpha A (the search that decodes it; default: greedy), and prints "
                                    "sacrebleu's signatures of BLEU and chrF; a classifier takes --confusion-png FILE "
                                    "(draw the confusion matrix there) and prints a per-class table and its confusion "
-                                   "matrix; it warns on stderr about texts out of its vocabulary as classify does.")
+                                   "matrix, and for a text model what it reads as <unk> (JSON: oov, the tokens; "
+                                   "oov_rate, their share of the tokens it reads; oov_texts, the texts with no known "
+                                   "token); it warns on stderr about texts out of its vocabulary as classify does.")
     p.add_argument("model", help="model directory")
     p.add_argument("--data", help="data file read like the training data (an autoencoder's: by the file's name, as "
                                   "reconstruct --input; required unless the model's task takes its data from options "
@@ -737,7 +739,8 @@ def _progress_from(bar, start: int):
     return lambda n_done: bar.update(start + n_done - bar.n)
 
 
-COUNTS = ("tokens", "oov", "sentences", "examples")  # metrics printed (and kept in the JSON line) as integers
+#: metrics printed (and kept in the JSON line) as integers
+COUNTS = ("tokens", "oov", "oov_texts", "sentences", "examples")
 
 
 def _shown(key: str, value: float) -> str:

@@ -56,9 +56,10 @@ class TrainConfig:
 
     optimizer: str = "sgd"  # sgd | adam | adamw | rmsprop | asgd
     lr: float = at_least(1.0, 0)  # learning rate
-    momentum: float = at_least(0.0, 0)  # sgd / rmsprop momentum
+    momentum: float = at_least(0.0, 0)  # sgd / rmsprop momentum (another optimizer refuses a value other than 0)
     weight_decay: float = at_least(0.0, 0)  # L2 penalty (decoupled for adamw)
-    rmsprop_alpha: float = ranged(0.9, 0, 1)  # rmsprop smoothing constant (0.9 as in TensorFlow's RMSProp, seed 002)
+    # rmsprop smoothing constant (0.9 as in TensorFlow's RMSProp, seed 002; another optimizer refuses other values)
+    rmsprop_alpha: float = ranged(0.9, 0, 1)
     # adam / adamw: [beta1, beta2], the decay rates of the running means of the gradient and of its square, each in
     # [0, 1) (torch's defaults; ULMFiT fine-tunes with [0.7, 0.99], Howard & Ruder 2018, sec. 4); another optimizer
     # has none and refuses any other values (the defaults pass: every config.yaml writes them out)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import io
 import math
 import random
@@ -19,6 +20,7 @@ import re
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +41,7 @@ from rnnkit.checkpoint import (
     save_checkpoint,
     save_weights,
 )
-from rnnkit.config import ADAM_BETAS, TrainConfig
+from rnnkit.config import TrainConfig
 from rnnkit.errors import RnnkitError
 from rnnkit.nn.rnn import detach_state, map_state
 from rnnkit.plotting import plot_curves
@@ -117,6 +119,10 @@ def fusable(params: list[torch.Tensor]) -> bool:
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "asgd")
 #: the optimizers that take train.betas
 ADAM_OPTIMIZERS = ("adam", "adamw")
+#: the optimizer settings beyond train.lr and weight_decay: key -> (whose they are, for the error; the optimizers
+#: that use it). Set away from its default for another optimizer, a key would do nothing.
+OPTIMIZER_KEYS = {"betas": ("are Adam's", ADAM_OPTIMIZERS), "momentum": ("is SGD's and RMSprop's", ("sgd", "rmsprop")),
+                  "rmsprop_alpha": ("is RMSprop's", ("rmsprop",))}
 
 
 def make_optimizer(name: str, params, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -140,20 +146,41 @@ def make_optimizer(name: str, params, cfg: TrainConfig) -> torch.optim.Optimizer
     raise RnnkitError(f"unknown optimizer '{name}' ({' | '.join(OPTIMIZERS)})")
 
 
-def check_optimizer_keys(cfg: TrainConfig, betas_source: tuple[str | None, int | None] = (None, None),
+def unused_optimizer_keys(optimizer: str) -> list[str]:
+    """The train keys of :data:`OPTIMIZER_KEYS` that ``optimizer`` does not use (``momentum`` for adam)."""
+    return [key for key, (_, users) in OPTIMIZER_KEYS.items() if optimizer not in users]
+
+
+def no_source(key: str) -> tuple[str | None, int | None]:
+    """Where config key ``key`` was set, when that is not known (the file and line an error names: none)."""
+    return None, None
+
+
+def check_optimizer_keys(cfg: TrainConfig, key_source: Callable[[str], tuple[str | None, int | None]] = no_source,
                          resuming: bool = False) -> None:
-    """train.optimizer is known, and train.betas hold torch's defaults unless the optimizer is Adam's (the values
-    are compared: a config that writes the defaults out, as every config.yaml does, is fine). ``betas_source``: the
-    file (or ``--set``) and line train.betas came from, for the error; ``resuming``: the run's optimizer is fixed,
-    so the advice is to leave the betas alone."""
+    """train.optimizer is known, and each setting of :data:`OPTIMIZER_KEYS` that it does not use holds its default
+    (the values are compared: a config that writes the defaults out, as every config.yaml does, is fine).
+    ``key_source(key)``: the file (or ``--set``) and line a key (``train.betas``) came from, for the error
+    (:func:`rnnkit.config.key_source`); ``resuming``: the run's optimizer is fixed, so the advice is to leave the
+    key alone."""
     if cfg.optimizer not in OPTIMIZERS:
         raise RnnkitError(f"unknown optimizer '{cfg.optimizer}' ({' | '.join(OPTIMIZERS)})")
-    if cfg.optimizer not in ADAM_OPTIMIZERS and tuple(cfg.betas) != ADAM_BETAS:
-        advice = (f"this run trains with {cfg.optimizer}, which has none, and a resume keeps its optimizer: leave "
-                  f"train.betas at {list(ADAM_BETAS)}" if resuming else
-                  f"{cfg.optimizer} has none: set train.optimizer adam or adamw, or leave train.betas out")
-        raise RnnkitError(f"train.betas {cfg.betas} are Adam's ({' | '.join(ADAM_OPTIMIZERS)}); {advice}",
-                          *betas_source)
+    defaults = {f.name: f.default_factory() if f.default is dataclasses.MISSING else f.default
+                for f in dataclasses.fields(cfg)}
+    for key in unused_optimizer_keys(cfg.optimizer):
+        value = getattr(cfg, key)
+        if (list(value) if isinstance(value, tuple) else value) != defaults[key]:  # (API betas may be a tuple)
+            raise _unused_key_error(cfg.optimizer, key, value, defaults[key], resuming, key_source(f"train.{key}"))
+
+
+def _unused_key_error(optimizer: str, key: str, value: Any, default: Any, resuming: bool,
+                      source: tuple[str | None, int | None]) -> RnnkitError:
+    whose, users = OPTIMIZER_KEYS[key]
+    shown, default_shown = (f"{v:g}" if isinstance(v, float) else str(v) for v in (value, default))
+    advice = (f"this run trains with {optimizer}, which has none, and a resume keeps its optimizer: leave "
+              f"train.{key} at {default_shown}" if resuming else
+              f"{optimizer} has none: set train.optimizer {' or '.join(users)}, or leave train.{key} out")
+    return RnnkitError(f"train.{key} {shown} {whose} ({' | '.join(users)}); {advice}", *source)
 
 
 def set_betas(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> None:
@@ -171,13 +198,15 @@ DECAY_KEYS = ("lr_decay", "decay_start", "patience", "min_lr")
 
 
 def check_training_keys(cfg: TrainConfig, task_class: type[Task],
-                        betas_source: tuple[str | None, int | None] = (None, None), resuming: bool = False) -> None:
+                        key_source: Callable[[str], tuple[str | None, int | None]] = no_source,
+                        resuming: bool = False) -> None:
     """What the config alone shows no run can use, before the task reads its data or builds its model: an unknown
     schedule, a key set that the schedule does not use (each at its default otherwise), train.layer_lr_decay for a
-    task that gives no parameter groups of its own, an unknown optimizer, train.betas for one without them
-    (``betas_source``, ``resuming``: :func:`check_optimizer_keys`). (:class:`Trainer` checks again what it is given.)"""
+    task that gives no parameter groups of its own, an unknown optimizer, an optimizer setting it does not use
+    (train.betas, momentum, rmsprop_alpha; ``key_source``, ``resuming``: :func:`check_optimizer_keys`).
+    (:class:`Trainer` checks again what it is given.)"""
     check_schedule(cfg)
-    check_optimizer_keys(cfg, betas_source, resuming)
+    check_optimizer_keys(cfg, key_source, resuming)
     if cfg.layer_lr_decay != 1 and task_class.parameter_groups is Task.parameter_groups:
         raise _one_group_error(task_class.name, cfg.layer_lr_decay)
 

@@ -367,8 +367,12 @@ class ClassifyTask(Task):
         self.collated_valid: list[tuple[list[int], ClassifyBatch]] | None = None  # see _valid_batches
         # scored after training: an unknown label or a wrong width must not wait for that; kept, not read again
         self.test_examples = read_examples(cfg.data.test, read_options(cfg)) if cfg.data.test else None
+        scored_files = [(valid, self.valid_set)] if cfg.data.valid else []
         if self.test_examples is not None:
-            self.reader.encode(self.test_examples)
+            scored_files.append((self.test_examples, self.reader.encode(self.test_examples)))
+        if dist.is_main:  # what the model will read of the files that score it, said once, before training
+            for examples, data in scored_files:
+                warn_unknown(self.reader, examples, data)
         if (cfg.data.augment_shift or cfg.data.augment_rotate or cfg.data.augment_scale) and not train.numeric:
             raise RnnkitError("data.augment_shift, augment_rotate and augment_scale move numeric sequences (.npz, "
                               "IDX); this training data is text", cfg.data.train)
@@ -512,7 +516,8 @@ class ClassifyTask(Task):
         examples = self.test_examples if self.test_examples is not None else self.held_test
         if examples is None:
             return None
-        return Classifier.load(Path(out_dir), self.cfg, device).evaluate_examples(examples)
+        classifier = Classifier.load(Path(out_dir), self.cfg, device)
+        return classifier.evaluate_examples(examples, warn=self.test_examples is None)  # (a file's: said when read)
 
 
 # ---------------------------------------------------------------------------------------------------- using a model
@@ -562,6 +567,13 @@ def unknown_warnings(examples: Examples, data: Encoded, vocab_size: int, kept_pa
               f"{'has' if n == 1 else 'have'} no token in the model's vocabulary{within} "
               f"({_text_names(examples, unknown.texts[:NAMED_TEXTS])}{more}): the model reads only <unk> there, so "
               f"{'its label is a guess' if n == 1 else 'their labels are guesses'}", file=sys.stderr, flush=True)
+
+
+def warn_unknown(reader: InputReader, examples: Examples, data: Encoded) -> None:
+    """:func:`unknown_warnings` about ``examples`` (encoded by ``reader`` as ``data``); a numeric model has no
+    vocabulary and never warns."""
+    if reader.vocab is not None:
+        unknown_warnings(examples, data, len(reader.vocab), reader.kept_part())
 
 
 def _text_names(examples: Examples, indices: list[int]) -> str:
@@ -656,7 +668,7 @@ class Classifier(LoadedModel):
             examples.texts = [clean_text(t, self.config.data.strip_markup) for t in examples.texts]
         data = self.reader.encode(examples, labelled=False)
         answers = self._answers(predict(self.model, data, self._batch_size(batch_size), self.device), probs)
-        self._warn_unknown(examples, data)
+        warn_unknown(self.reader, examples, data)
         return answers
 
     def read(self, path: str | Path, labelled: bool = False, max_examples: int = 0) -> Examples:
@@ -679,12 +691,8 @@ class Classifier(LoadedModel):
         check_bool_argument(probs, "probs")
         data = self.reader.encode(examples, labelled=False)
         answers = self._answers(predict(self.model, data, self._batch_size(batch_size), self.device, on_batch), probs)
-        self._warn_unknown(examples, data)
+        warn_unknown(self.reader, examples, data)
         return answers
-
-    def _warn_unknown(self, examples: Examples, data: Encoded) -> None:
-        if self.reader.vocab is not None:  # a numeric model has no vocabulary
-            unknown_warnings(examples, data, len(self.reader.vocab), self.reader.kept_part())
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, path: str | Path, batch_size: int | None = None, max_lines: int = 0,
@@ -700,10 +708,13 @@ class Classifier(LoadedModel):
         return self.evaluate_examples(examples, batch_size, confusion_png)
 
     def evaluate_examples(self, examples: Examples, batch_size: int | None = None,
-                          confusion_png: str | None = None) -> dict[str, float]:
+                          confusion_png: str | None = None, warn: bool = True) -> dict[str, float]:
+        """:meth:`evaluate` of examples read by :meth:`read`; ``warn``: say on stderr what the model reads as
+        <unk> (false where that was said when the examples were read: a run's test file)."""
         data = self.reader.encode(examples)
         probs = predict(self.model, data, self._batch_size(batch_size), self.device)
-        self._warn_unknown(examples, data)
+        if warn:
+            warn_unknown(self.reader, examples, data)
         metrics, report = scores(probs, data.labels, self.labels)
         self.last_report = report
         if confusion_png is not None:
@@ -713,7 +724,16 @@ class Classifier(LoadedModel):
         per_class = {f"{what}/{label}": value for what, values in (("precision", report.precision),
                                                                    ("recall", report.recall), ("f1", report.f1))
                      for label, value in zip(report.labels, values, strict=True)}
-        return {**metrics, "examples": len(examples), **per_class}
+        return {**metrics, "examples": len(examples), **self._unknown_figures(data), **per_class}
+
+    def _unknown_figures(self, data: Encoded) -> dict[str, float]:
+        """A text model's out-of-vocabulary figures of ``data``, over what it reads (after data.max_length):
+        ``oov``, its tokens read as <unk>; ``oov_rate``, their share; ``oov_texts``, the texts of which it reads
+        no known token. None for a numeric model (no vocabulary)."""
+        if self.reader.vocab is None:
+            return {}
+        unknown = data.unknown
+        return {"oov": unknown.count.oov, "oov_rate": unknown.count.rate, "oov_texts": len(unknown.texts)}
 
     @classmethod
     def add_evaluate_arguments(cls, parser) -> None:
@@ -721,12 +741,18 @@ class Classifier(LoadedModel):
         parser.set_defaults(overwrite=False)  # its file is replaced with rnnkit evaluate --overwrite
 
     def evaluation_lines(self, metrics: dict[str, float]) -> list[str] | None:
-        """Accuracy, macro-F1 and loss, a per-class table and the confusion matrix (rows: true labels)."""
+        """Accuracy, macro-F1 and loss (a text model's share of <unk> too), a per-class table and the confusion
+        matrix (rows: true labels)."""
         report = self.last_report
         if report is None:
             return None
         lines = [f"examples  {int(metrics['examples'])}", f"accuracy  {report.accuracy:.4f}",
-                 f"macro_f1  {report.macro_f1:.4f}", f"    loss  {metrics['loss']:.4f}", ""]
+                 f"macro_f1  {report.macro_f1:.4f}", f"    loss  {metrics['loss']:.4f}"]
+        if "oov" in metrics:  # a text model
+            texts = int(metrics["oov_texts"])
+            lines.append(f"     oov  {int(metrics['oov']):,} of the tokens read ({metrics['oov_rate']:.2%}) are <unk>; "
+                         f"{texts:,} text{'' if texts == 1 else 's'} without a known token")
+        lines.append("")
         width = max(8, *map(len, report.labels))
         lines.append(f"{'label':>{width}}  precision  recall      f1  support")
         lines += [f"{label:>{width}}  {p:9.4f}  {r:6.4f}  {f:6.4f}  {s:7d}" for label, p, r, f, s in
