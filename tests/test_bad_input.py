@@ -437,6 +437,9 @@ CASES: list[Case] = [
     Case("config-rmsprop-alpha-sgd-recipe", cli(*TRAIN, "--recipe", "{tmp}/r.yaml", *sets("train.optimizer=sgd")), 2,
          "{tmp}/r.yaml:3: train.rmsprop_alpha 0.99 is RMSprop's (rmsprop); sgd has none: set train.optimizer rmsprop, "
          "or leave train.rmsprop_alpha out", files={"r.yaml": "train:\n  momentum: 0.9\n  rmsprop_alpha: 0.99\n"}),
+    # the value as given: 0.9000000001 is not the default 0.9 (6 digits would show it as 0.9)
+    bad_set("rmsprop-alpha-near-default-adam", "train.rmsprop_alpha=0.9000000001",
+            "--set: train.rmsprop_alpha 0.9000000001 is RMSprop's (rmsprop); adam has none"),
     Case("config-rmsprop-alpha-adam-before-data", cli(*TRAIN_CLS, *sets("train.rmsprop_alpha=0.5")), 2,
          "--set: train.rmsprop_alpha 0.5 is RMSprop's (rmsprop); adam has none", files={"t.jsonl": "not json\n"}),
     bad_set("nt-asgd-without-sgd", "train.nt_asgd=3", "train.nt_asgd switches SGD to averaged SGD"),
@@ -579,7 +582,8 @@ CASES: list[Case] = [
         # an optimizer setting the run's optimizer (adam) ignores: refused with advice a resume can follow
         ("config-momentum-adam", {"mc/config.yaml": ("edit", "momentum: 0.0", "momentum: 0.9")},
          "{tmp}/mc/config.yaml:41: train.momentum 0.9 is SGD's and RMSprop's (sgd | rmsprop); this run trains with "
-         "adam, which has none, and a resume keeps its optimizer: leave train.momentum at 0", False),
+         "adam, which has none, and a resume keeps its optimizer: resume with `--resume --set train.momentum=0.0`",
+         False),
         # what rnnkit did not write, under rnnkit's names, is never removed
         ("foreign-temp-checkpoint", {"mc/.checkpoint.abcd1234/mine.txt": "mine\n"},
          "{tmp}/mc: holds .checkpoint.abcd1234/mine.txt, which rnnkit did not write", False),
