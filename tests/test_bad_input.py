@@ -391,7 +391,10 @@ CASES: list[Case] = [
           ("data.valid_fraction", 1, "below 1"), ("train.lr_decay", 0, "above 0"), ("data.window", 0, "at least 1"),
           ("tokenizer.min_freq", 0, "at least 1"), ("tokenizer.vocab_size", -1, "at least 0"),
           ("train.max_steps", -1, "at least 0"), ("train.threads", -1, "at least 0"),
-          ("train.rmsprop_alpha", 2, "at most 1"), ("data.max_lines", -1, "at least 0"),
+          ("train.rmsprop_alpha", 2, "below 1"), ("train.rmsprop_alpha", 1, "below 1"),
+          ("train.rmsprop_alpha", -0.1, "at least 0"), ("train.momentum", 1, "below 1"),
+          ("train.momentum", 1.5, "below 1"), ("train.momentum", -0.5, "at least 0"),
+          ("data.max_lines", -1, "at least 0"),
           ("train.warmup", 0, "above 0"), ("train.warmup", 1, "below 1"), ("train.lr_ratio", 0.5, "at least 1"),
           ("train.layer_lr_decay", 0.5, "at least 1"))],
     # ------------------------------------------------------------------------------ --set: unknown choices
