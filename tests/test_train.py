@@ -317,6 +317,18 @@ def test_nt_asgd_switches_and_validates_averaged_weights(tmp_path: Path, corpus:
     assert resumed.optimizer_name == "asgd" and isinstance(resumed.optimizer, torch.optim.ASGD)
 
 
+@pytest.mark.parametrize(("momentum", "said"), [("0", ""), ("0.5", "; train.momentum 0.5 stops here: averaged SGD "
+                                                                  "has none")])
+def test_the_nt_asgd_switch_says_that_momentum_stops_there(tmp_path: Path, corpus: Path, capsys, momentum: str,
+                                                           said: str) -> None:
+    trainer = make_trainer(tmp_path / "m", corpus, "train.optimizer=sgd", "train.lr=0.5", "train.nt_asgd=2",
+                           "train.eval_every=2", "train.epochs=2", f"train.momentum={momentum}")
+    script_validation(trainer, [5.0, 4.0, 4.5, 4.6, 4.7, 4.8, 4.9, 5.0], [])
+    capsys.readouterr()
+    trainer.fit()
+    assert f"step 8: switching to averaged SGD (NT-ASGD){said}\n" in capsys.readouterr().out
+
+
 def test_nan_loss_is_an_error_naming_the_step(train_tiny) -> None:
     with pytest.raises(RnnkitError, match=r"loss is nan at step \d+ \(epoch 1\)") as err:
         train_tiny("model", "model.cell=rnn_relu", "train.optimizer=sgd", "train.lr=1e10")

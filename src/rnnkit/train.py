@@ -803,7 +803,10 @@ class Trainer:
             self.optimizer_name = "asgd"
             self.optimizer = make_optimizer("asgd", self._param_groups(), self.cfg)
             if self.dist.is_main:
-                print(f"step {self.step}: switching to averaged SGD (NT-ASGD)", flush=True)
+                # (momentum is not refused with nt_asgd: it does act until here)
+                stops = (f"; train.momentum {self.cfg.momentum!r} stops here: averaged SGD has none"
+                         if self.cfg.momentum else "")
+                print(f"step {self.step}: switching to averaged SGD (NT-ASGD){stops}", flush=True)
 
     def _swap_in_average(self) -> dict | None:
         """With ASGD, evaluate and save the averaged weights; returns the raw ones to restore."""
