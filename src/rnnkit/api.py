@@ -492,8 +492,7 @@ def run(cfg: TaskConfig, out_dir: Path, device: torch.device, dist: dist_utils.D
             print(f"{task.describe()}; device {device}; {threads}; {dist.world} process(es)", flush=True)
         # the trainer checks optimizer and schedule names: fail before anything is written to out_dir
         trainer = Trainer(task, cfg.train, out_dir, device, dist)
-        if dist.is_main and cfg.train.progress and trainer.lr_groups_line():
-            print(trainer.lr_groups_line(), flush=True)
+        trainer.announce_rates()
         if dist.is_main and not resume:
             held.enter_context(set_up_model_dir(cfg, task, out_dir, made_by, overwrite))
         elif dist.is_main:

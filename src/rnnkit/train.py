@@ -475,6 +475,12 @@ class Trainer:
         for group, (_, _, factor) in zip(self.optimizer.param_groups, self.lr_groups, strict=True):
             group["lr"] = lr * factor
 
+    def announce_rates(self) -> None:
+        """Print :meth:`lr_groups_line` (main process, train.progress; nothing for one rate)."""
+        line = self.lr_groups_line()
+        if line and self.dist.is_main and self.cfg.progress:
+            print(line, flush=True)
+
     def lr_groups_line(self) -> str | None:
         """What train.layer_lr_decay gives each parameter group (None: one rate for all)."""
         if len(self.lr_groups) == 1:

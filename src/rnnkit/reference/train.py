@@ -109,8 +109,7 @@ def train_numpy(recipe: str | None = None, data: str | None = None, out: str | P
         lm_task = LMTask(cfg, DistInfo(), torch.device("cpu"), vocab_from=out_dir if resume else None,
                          param_bytes=8)
         trainer = NumpyTrainer(cfg, lm_task, out_dir)
-        if cfg.train.progress and trainer.lr_groups_line():
-            print(trainer.lr_groups_line(), flush=True)
+        trainer.announce_rates()
         if not resume:
             held.enter_context(set_up_model_dir(cfg, lm_task, out_dir, "rnnkit train", overwrite))
         else:
