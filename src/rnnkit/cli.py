@@ -740,7 +740,7 @@ def _progress_from(bar, start: int):
     return lambda n_done: bar.update(start + n_done - bar.n)
 
 
-#: metrics printed (and kept in the JSON line) as integers
+#: the metrics that are counts: integers in every task's results (the JSON line, results.json), printed so
 COUNTS = ("tokens", "oov", "oov_texts", "sentences", "examples")
 
 

@@ -550,7 +550,7 @@ class LanguageModel(LoadedModel):
         except ValueError as e:  # the batcher's complaint, e.g. a text too short to make a stream
             raise RnnkitError(f"cannot score this text: {e}", path) from None
         oov_warning(oov, path, len(self.vocab))
-        return {**metrics, "oov": float(oov.oov), "oov_rate": oov.rate}
+        return {**metrics, "oov": oov.oov, "oov_rate": oov.rate}
 
     def _score(self, seqs: list[list[int]], batch_size: int) -> dict[str, float]:
         """Metrics of encoded sequences (the NumPy backend overrides this)."""
