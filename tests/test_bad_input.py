@@ -612,6 +612,12 @@ CASES: list[Case] = [
          "{tmp}/mc: not a complete model directory: 'model.safetensors' is missing (the run stopped before its first "
          "validation; its checkpoint holds weights: `rnnkit train TASK --out DIR --resume --set train.max_steps=N`",
          files={**MODEL_COPY, "mc/model.safetensors": ("delete",), "mc/results.json": ("delete",)}),
+    # the --init-from model's vocabulary lacks most of this text: vocab_size / min_freq would not change it
+    Case("train-init-from-foreign-text", cli("train", "lm", "--init-from", "{model}", "--data", "{tmp}/f.txt", "--out",
+                                             "{tmp}/m", *sets(*TINY, "train.max_steps=2")), 2,
+         "{tmp}/f.txt: 83% of the training tokens (20 of 24) are outside the vocabulary of 25 and would be trained as "
+         "<unk>: the run keeps the --init-from model's vocabulary; --init-partial builds one from this text and copies "
+         "the rows of the tokens both hold", files={"f.txt": "la souris voit le chat .\n" * 4}),
     Case("train-numpy-init-from", cli(*TRAIN, "--backend", "numpy", "--init-from", "{model}"), 2,
          "--init-from is not supported with --backend numpy"),
     Case("train-numpy-cuda", cli(*TRAIN, "--backend", "numpy", "--device", "cuda"), 2,

@@ -487,6 +487,8 @@ def run(cfg: TaskConfig, out_dir: Path, device: torch.device, dist: dist_utils.D
                                          prefix=init_prefix)
             if dist.is_main:
                 print(report, flush=True)
+        if dist.is_main:
+            task.warn_unknown_text(vocab_from_init=strict)
         seed_everything(cfg.train.seed + dist.rank)  # dropout masks differ between ranks
         if dist.is_main and cfg.train.progress:
             print(f"{task.describe()}; device {device}; {threads}; {dist.world} process(es)", flush=True)

@@ -108,6 +108,7 @@ def train_numpy(recipe: str | None = None, data: str | None = None, out: str | P
         # float64 weights and gradients: twice the bytes of the PyTorch path
         lm_task = LMTask(cfg, DistInfo(), torch.device("cpu"), vocab_from=out_dir if resume else None,
                          param_bytes=8)
+        lm_task.warn_unknown_text(vocab_from_init=False)  # (no --init-from here)
         trainer = NumpyTrainer(cfg, lm_task, out_dir)
         trainer.announce_rates()
         if not resume:
