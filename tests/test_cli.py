@@ -241,6 +241,12 @@ def test_lm_fine_tuning_on_the_init_models_vocabulary_warns_about_its_unknown_sh
         f"warning: {valid}: 4 of 24 tokens (16.7%) are not in the model's vocabulary of 25 and are scored as <unk> "
         f"{way_out}"]
     assert "warning" not in after
+    before_training.clear()  # no --valid: the file's last line validates, and the warning counts the whole file
+    rc, _, after = run(capsys, "train", "lm", "--init-from", tiny_model, "--data", text, "--out", tmp_path / "held",
+                       *sets(*TINY, "train.max_steps=2"))
+    assert rc == 0 and before_training[0].splitlines() == [
+        f"warning: {text}: 8 of 72 tokens (11.1%) are not in the model's vocabulary of 25 and are trained as <unk> "
+        f"{way_out}"]
     before_training.clear()
     rc, _, after = run(capsys, "train", "lm", "--init-from", tiny_model, "--init-partial", "--data", text, "--valid",
                        valid, "--out", tmp_path / "partial", *sets(*TINY, "train.max_steps=2"))

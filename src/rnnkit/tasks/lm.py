@@ -203,7 +203,9 @@ class LMTask(Task):
         more out of it than the training text (another language, another tokenization) is said."""
         d, train, valid = self.cfg.data, self.unknown_counts["train"], self.unknown_counts["valid"]
         if vocab_from_init:
-            oov_warning(train, d.train, len(self.vocab), "trained", advice=REUSED_VOCABULARY)
+            held_out = not d.valid and not self.valid_is_train  # the file's last lines validate: count the file
+            whole = OovCount(train.tokens + valid.tokens, train.oov + valid.oov) if held_out else train
+            oov_warning(whole, d.train, len(self.vocab), "trained", advice=REUSED_VOCABULARY)
             if d.valid:
                 oov_warning(valid, d.valid, len(self.vocab), advice=REUSED_VOCABULARY)
         elif d.valid and valid.rate > 2 * train.rate:
