@@ -391,7 +391,10 @@ CASES: list[Case] = [
           ("data.valid_fraction", 1, "below 1"), ("train.lr_decay", 0, "above 0"), ("data.window", 0, "at least 1"),
           ("tokenizer.min_freq", 0, "at least 1"), ("tokenizer.vocab_size", -1, "at least 0"),
           ("train.max_steps", -1, "at least 0"), ("train.threads", -1, "at least 0"),
-          ("train.rmsprop_alpha", 2, "at most 1"), ("data.max_lines", -1, "at least 0"),
+          ("train.rmsprop_alpha", 2, "below 1"), ("train.rmsprop_alpha", 1, "below 1"),
+          ("train.rmsprop_alpha", -0.1, "at least 0"), ("train.momentum", 1, "below 1"),
+          ("train.momentum", 1.5, "below 1"), ("train.momentum", -0.5, "at least 0"),
+          ("data.max_lines", -1, "at least 0"),
           ("train.warmup", 0, "above 0"), ("train.warmup", 1, "below 1"), ("train.lr_ratio", 0.5, "at least 1"),
           ("train.layer_lr_decay", 0.5, "at least 1"))],
     # ------------------------------------------------------------------------------ --set: unknown choices
@@ -437,6 +440,9 @@ CASES: list[Case] = [
     Case("config-rmsprop-alpha-sgd-recipe", cli(*TRAIN, "--recipe", "{tmp}/r.yaml", *sets("train.optimizer=sgd")), 2,
          "{tmp}/r.yaml:3: train.rmsprop_alpha 0.99 is RMSprop's (rmsprop); sgd has none: set train.optimizer rmsprop, "
          "or leave train.rmsprop_alpha out", files={"r.yaml": "train:\n  momentum: 0.9\n  rmsprop_alpha: 0.99\n"}),
+    # the value as given: 0.9000000001 is not the default 0.9 (6 digits would show it as 0.9)
+    bad_set("rmsprop-alpha-near-default-adam", "train.rmsprop_alpha=0.9000000001",
+            "--set: train.rmsprop_alpha 0.9000000001 is RMSprop's (rmsprop); adam has none"),
     Case("config-rmsprop-alpha-adam-before-data", cli(*TRAIN_CLS, *sets("train.rmsprop_alpha=0.5")), 2,
          "--set: train.rmsprop_alpha 0.5 is RMSprop's (rmsprop); adam has none", files={"t.jsonl": "not json\n"}),
     bad_set("nt-asgd-without-sgd", "train.nt_asgd=3", "train.nt_asgd switches SGD to averaged SGD"),
@@ -579,7 +585,8 @@ CASES: list[Case] = [
         # an optimizer setting the run's optimizer (adam) ignores: refused with advice a resume can follow
         ("config-momentum-adam", {"mc/config.yaml": ("edit", "momentum: 0.0", "momentum: 0.9")},
          "{tmp}/mc/config.yaml:41: train.momentum 0.9 is SGD's and RMSprop's (sgd | rmsprop); this run trains with "
-         "adam, which has none, and a resume keeps its optimizer: leave train.momentum at 0", False),
+         "adam, which has none, and a resume keeps its optimizer: resume with `--resume --set train.momentum=0.0`",
+         False),
         # what rnnkit did not write, under rnnkit's names, is never removed
         ("foreign-temp-checkpoint", {"mc/.checkpoint.abcd1234/mine.txt": "mine\n"},
          "{tmp}/mc: holds .checkpoint.abcd1234/mine.txt, which rnnkit did not write", False),
@@ -605,6 +612,12 @@ CASES: list[Case] = [
          "{tmp}/mc: not a complete model directory: 'model.safetensors' is missing (the run stopped before its first "
          "validation; its checkpoint holds weights: `rnnkit train TASK --out DIR --resume --set train.max_steps=N`",
          files={**MODEL_COPY, "mc/model.safetensors": ("delete",), "mc/results.json": ("delete",)}),
+    # the --init-from model's vocabulary lacks most of this text: vocab_size / min_freq would not change it
+    Case("train-init-from-foreign-text", cli("train", "lm", "--init-from", "{model}", "--data", "{tmp}/f.txt", "--out",
+                                             "{tmp}/m", *sets(*TINY, "train.max_steps=2")), 2,
+         "{tmp}/f.txt: 83% of the training tokens (20 of 24) are outside the vocabulary of 25 and would be trained as "
+         "<unk>: the run keeps the --init-from model's vocabulary; --init-partial builds one from this text and copies "
+         "the rows of the tokens both hold", files={"f.txt": "la souris voit le chat .\n" * 4}),
     Case("train-numpy-init-from", cli(*TRAIN, "--backend", "numpy", "--init-from", "{model}"), 2,
          "--init-from is not supported with --backend numpy"),
     Case("train-numpy-cuda", cli(*TRAIN, "--backend", "numpy", "--device", "cuda"), 2,

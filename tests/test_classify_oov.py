@@ -133,6 +133,10 @@ def test_the_python_api_warns_on_stderr_as_the_cli(capsys, tmp_path: Path, text_
     data = write_jsonl(tmp_path / "eval.jsonl", [{"text": "hund katze", "label": "xy"}, *order_texts(3, 4)])
     assert model.evaluate(data)["examples"] == 4
     assert f"warning: {data}: 1 of 4 texts has no token in the model's vocabulary (line 1)" in capsys.readouterr().err
+    examples = model.read(data, labelled=True)
+    assert model.evaluate_examples(examples, warn=False)["oov_texts"] == 1 and capsys.readouterr().err == ""
+    with pytest.raises(TypeError, match="warn must be True or False, got str 'no'"):
+        model.evaluate_examples(examples, warn="no")  # (a string is true: it would have warned)
 
 
 def test_a_numeric_model_has_no_vocabulary_and_never_warns(capsys, numeric_model: tuple[Path, Path]) -> None:

@@ -190,6 +190,7 @@ def test_evaluate_reports_and_warns_about_tokens_outside_the_vocabulary(capsys, 
     assert rc == 0, err
     record = json.loads(stdout.splitlines()[-1])
     assert (record["oov"], record["oov_rate"]) == (2, pytest.approx(2 / 12))  # 12 words; <eos> not counted
+    assert type(record["oov"]) is type(record["tokens"]) is int  # counts, as cli.COUNTS says: 2, not 2.0
     assert json.loads(json_file.read_text(encoding="utf-8"))["oov"] == 2
     assert "     oov  2" in stdout
     assert err == (f"warning: {text}: 2 of 12 tokens (16.7%) are not in the model's vocabulary of 25 and are "
@@ -211,6 +212,45 @@ def test_training_warns_when_the_validation_text_is_mostly_unknown(capsys, tmp_p
                      *sets(*TINY, "train.max_steps=1"))
     assert rc == 0, err
     assert f"warning: {valid}: 20 of 24 tokens (83.3%) are not in the model's vocabulary" in err
+
+
+def test_lm_fine_tuning_on_the_init_models_vocabulary_warns_about_its_unknown_share_before_training(
+        capsys, monkeypatch, tmp_path: Path, tiny_model: Path) -> None:
+    """A same-task --init-from keeps the source's vocabulary (ULMFiT's stage 2): the training and validation texts'
+    words it lacks are trained and scored as <unk>. Said once, before training, as evaluate says it, with the way
+    out; --init-partial (a vocabulary built from this text) has nothing to say."""
+    trainer = sys.modules["rnnkit.train"]
+    before_training, fit = [], trainer.Trainer.fit
+
+    def fit_after_the_warnings(self):
+        before_training.append(capsys.readouterr().err)
+        return fit(self)
+
+    monkeypatch.setattr(trainer.Trainer, "fit", fit_after_the_warnings)
+    known, new = "the cat sees the ball .", "the zebra sees the unicorn ."  # 6 tokens; 2 the model lacks
+    text = write_lines(tmp_path / "task.txt", [known] * 8 + [new] * 4)  # 8 of 72 tokens unknown
+    valid = write_lines(tmp_path / "task_valid.txt", [known, new] * 2)  # 4 of 24
+    rc, _, after = run(capsys, "train", "lm", "--init-from", tiny_model, "--data", text, "--valid", valid, "--out",
+                       tmp_path / "fine", *sets(*TINY, "train.max_steps=2"))
+    assert rc == 0 and len(before_training) == 1, after
+    way_out = ("(the run keeps the --init-from model's vocabulary; --init-partial builds one from this text and copies "
+               "the rows of the tokens both hold)")
+    assert before_training[0].splitlines() == [
+        f"warning: {text}: 8 of 72 tokens (11.1%) are not in the model's vocabulary of 25 and are trained as <unk> "
+        f"{way_out}",
+        f"warning: {valid}: 4 of 24 tokens (16.7%) are not in the model's vocabulary of 25 and are scored as <unk> "
+        f"{way_out}"]
+    assert "warning" not in after
+    before_training.clear()  # no --valid: the file's last line validates, and the warning counts the whole file
+    rc, _, after = run(capsys, "train", "lm", "--init-from", tiny_model, "--data", text, "--out", tmp_path / "held",
+                       *sets(*TINY, "train.max_steps=2"))
+    assert rc == 0 and before_training[0].splitlines() == [
+        f"warning: {text}: 8 of 72 tokens (11.1%) are not in the model's vocabulary of 25 and are trained as <unk> "
+        f"{way_out}"]
+    before_training.clear()
+    rc, _, after = run(capsys, "train", "lm", "--init-from", tiny_model, "--init-partial", "--data", text, "--valid",
+                       valid, "--out", tmp_path / "partial", *sets(*TINY, "train.max_steps=2"))
+    assert rc == 0 and "warning" not in before_training[0] + after
 
 
 def test_demo_command(capsys, monkeypatch, tmp_path: Path) -> None:

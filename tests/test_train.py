@@ -22,12 +22,21 @@ from safetensors.torch import load_file
 
 import rnnkit
 from conftest import DEMO_CONTINUATION, DEMO_PROMPT, FABLE, TINY, corpus_lines, read_log, write_lines
+from rnnkit.api import RESUMABLE_KEYS
 from rnnkit.checkpoint import has_checkpoint
 from rnnkit.config import TrainConfig, load_config
 from rnnkit.distributed import DistInfo
 from rnnkit.errors import RnnkitError
 from rnnkit.tasks.lm import LMTask
-from rnnkit.train import LOG_FIELDS, LRSchedule, Trainer, fusable, make_optimizer, seed_everything
+from rnnkit.train import (
+    LOG_FIELDS,
+    LRSchedule,
+    Trainer,
+    fusable,
+    make_optimizer,
+    seed_everything,
+    set_optimizer_keys,
+)
 
 CPU = torch.device("cpu")
 pytestmark = pytest.mark.usefixtures("no_curves")
@@ -306,6 +315,18 @@ def test_nt_asgd_switches_and_validates_averaged_weights(tmp_path: Path, corpus:
                            "train.eval_every=2", "train.epochs=2")
     resumed.resume()
     assert resumed.optimizer_name == "asgd" and isinstance(resumed.optimizer, torch.optim.ASGD)
+
+
+@pytest.mark.parametrize(("momentum", "said"), [("0", ""), ("0.5", "; train.momentum 0.5 stops here: averaged SGD "
+                                                                  "has none")])
+def test_the_nt_asgd_switch_says_that_momentum_stops_there(tmp_path: Path, corpus: Path, capsys, momentum: str,
+                                                           said: str) -> None:
+    trainer = make_trainer(tmp_path / "m", corpus, "train.optimizer=sgd", "train.lr=0.5", "train.nt_asgd=2",
+                           "train.eval_every=2", "train.epochs=2", f"train.momentum={momentum}")
+    script_validation(trainer, [5.0, 4.0, 4.5, 4.6, 4.7, 4.8, 4.9, 5.0], [])
+    capsys.readouterr()
+    trainer.fit()
+    assert f"step 8: switching to averaged SGD (NT-ASGD){said}\n" in capsys.readouterr().out
 
 
 def test_nan_loss_is_an_error_naming_the_step(train_tiny) -> None:
@@ -691,11 +712,12 @@ def test_a_finished_run_resumed_with_other_betas_says_config_yaml_records_them(t
     assert yaml.safe_load((out / "config.yaml").read_text())["train"]["betas"] == [0.7, 0.99]
 
 
-def test_a_resume_of_a_run_without_betas_refuses_them_naming_their_source(train_tiny) -> None:
-    """The run's optimizer is fixed on resume: the advice is to leave the betas alone, not to change it."""
+def test_a_resume_of_a_run_without_betas_refuses_them_naming_their_source(train_tiny, capsys) -> None:
+    """The run's optimizer is fixed on resume: the advice is the resume that sets the betas back, not to change it;
+    it can be followed as given, whether --set or a hand edit of config.yaml set them."""
     out = train_tiny("model", "train.optimizer=sgd", "train.max_steps=2")
     refusal = ("train.betas [0.5, 0.9] are Adam's (adam | adamw); this run trains with sgd, which has none, and a "
-               "resume keeps its optimizer: leave train.betas at [0.9, 0.999]")
+               "resume keeps its optimizer: resume with `--resume --set train.betas=[0.9,0.999]`")
     with pytest.raises(RnnkitError) as error:
         train_tiny("model", "train.optimizer=sgd", "train.max_steps=4", "train.betas=[0.5, 0.9]", resume=True)
     assert str(error.value) == f"--set: {refusal}"
@@ -707,6 +729,10 @@ def test_a_resume_of_a_run_without_betas_refuses_them_naming_their_source(train_
     with pytest.raises(RnnkitError) as error:
         train_tiny("model", "train.optimizer=sgd", "train.max_steps=4", resume=True)
     assert str(error.value) == f"{config}:{at}: {refusal}"
+    capsys.readouterr()
+    train_tiny("model", "train.optimizer=sgd", "train.max_steps=4", "train.betas=[0.9,0.999]", resume=True)
+    assert "changed: train.betas [0.5, 0.9] -> [0.9, 0.999], train.max_steps 2 -> 4" in capsys.readouterr().out
+    assert yaml.safe_load(config.read_text())["train"]["betas"] == [0.9, 0.999]
 
 
 def test_a_run_an_older_rnnkit_trained_with_an_ignored_momentum_resumes_once_config_yaml_drops_it(
@@ -722,13 +748,64 @@ def test_a_run_an_older_rnnkit_trained_with_an_ignored_momentum_resumes_once_con
     with pytest.raises(RnnkitError) as error:
         train_tiny("model", "train.max_steps=4", resume=True)
     assert str(error.value) == (f"{config}:{at}: train.momentum 0.9 is SGD's and RMSprop's (sgd | rmsprop); this run "
-                                "trains with adam, which has none, and a resume keeps its optimizer: leave "
-                                "train.momentum at 0")
+                                "trains with adam, which has none, and a resume keeps its optimizer: resume with "
+                                "`--resume --set train.momentum=0.0`")
     config.write_text(config.read_text().replace("  momentum: 0.9\n", "  momentum: 0.0\n"))
     capsys.readouterr()
     train_tiny("model", "train.max_steps=4", resume=True)
     assert "changed: train.max_steps 2 -> 4" in capsys.readouterr().out
     assert torch.load(out / "checkpoint" / "trainer_state.pt", weights_only=False)["step"] == 4
+
+
+#: what --resume --set could change before train.momentum and rmsprop_alpha joined it
+OLDER_RESUMABLE_KEYS = tuple(k for k in RESUMABLE_KEYS if k not in ("train.momentum", "train.rmsprop_alpha"))
+
+
+@pytest.mark.parametrize(("optimizer", "key", "value", "default"), [("adam", "momentum", "0.9", "0.0"),
+                                                                    ("sgd", "rmsprop_alpha", "0.99", "0.9")])
+def test_an_older_run_with_an_ignored_setting_resumes_as_its_refusal_advises(
+        train_tiny, monkeypatch: pytest.MonkeyPatch, capsys, optimizer: str, key: str, value: str,
+        default: str) -> None:
+    """A run an older rnnkit trained (it took train.momentum for adam, rmsprop_alpha for sgd, and its checkpoint
+    records them among the settings a resume may not change): the refusal's command resumes it, and config.yaml
+    records the default from then on."""
+    with monkeypatch.context() as older:
+        older.setattr(sys.modules["rnnkit.train"], "check_optimizer_keys", lambda *args, **kwargs: None)
+        older.setattr(sys.modules["rnnkit.api"], "RESUMABLE_KEYS", OLDER_RESUMABLE_KEYS)
+        out = train_tiny("model", f"train.optimizer={optimizer}", f"train.{key}={value}", "train.max_steps=2")
+    with pytest.raises(RnnkitError, match=f"resume with `--resume --set train.{key}={default}`"):
+        train_tiny("model", f"train.optimizer={optimizer}", "train.max_steps=4", resume=True)
+    capsys.readouterr()
+    train_tiny("model", f"train.optimizer={optimizer}", "train.max_steps=4", f"train.{key}={default}", resume=True)
+    assert f"changed: train.{key} {value} -> {default}, train.max_steps 2 -> 4" in capsys.readouterr().out
+    assert yaml.safe_load((out / "config.yaml").read_text())["train"][key] == float(default)
+    assert torch.load(out / "checkpoint" / "trainer_state.pt", weights_only=False)["step"] == 4
+
+
+def test_a_resume_may_change_momentum_and_rmsprop_alpha(train_tiny, capsys) -> None:
+    """The resumed optimizer goes on with them; RMSprop given momentum after steps without starts its buffers at 0
+    (torch makes them only at a parameter's first step)."""
+    out = train_tiny("model", "train.optimizer=rmsprop", "train.max_steps=2")
+    capsys.readouterr()
+    train_tiny("model", "train.optimizer=rmsprop", "train.max_steps=4", "train.momentum=0.5",
+               "train.rmsprop_alpha=0.99", resume=True)
+    assert "changed: train.momentum 0.0 -> 0.5, train.rmsprop_alpha 0.9 -> 0.99" in capsys.readouterr().out
+    state = torch.load(out / "checkpoint" / "trainer_state.pt", weights_only=False)
+    assert state["step"] == 4
+    assert [(g["momentum"], g["alpha"]) for g in state["optimizer"]["param_groups"]] == [(0.5, 0.99)]
+    assert all(float(s["momentum_buffer"].abs().sum()) > 0 for s in state["optimizer"]["state"].values())
+
+
+def test_resumed_settings_reach_only_the_optimizer_that_has_them() -> None:
+    """ASGD (NT-ASGD's second phase) has an ``alpha`` of its own, which train.rmsprop_alpha must not set."""
+    cfg = TrainConfig(lr=0.1, momentum=0.5, rmsprop_alpha=0.5, betas=[0.7, 0.99])
+    param = [torch.nn.Parameter(torch.zeros(3))]
+    averaged = make_optimizer("asgd", param, TrainConfig(lr=0.1))
+    set_optimizer_keys(averaged, "asgd", cfg)
+    assert averaged.param_groups[0]["alpha"] == 0.75 and "momentum" not in averaged.param_groups[0]
+    plain = make_optimizer("sgd", param, TrainConfig(lr=0.1))
+    set_optimizer_keys(plain, "sgd", cfg)
+    assert plain.param_groups[0]["momentum"] == 0.5 and "betas" not in plain.param_groups[0]
 
 
 def test_fused_adam_takes_the_single_tensor_loops_steps() -> None:

@@ -360,6 +360,28 @@ def test_lm_fine_tuning_with_discriminative_rates_from_the_command_line(tiny_mod
     assert lrs == pytest.approx([lrs[0], lrs[0] / 2.6, lrs[0] / 2.6**2])
 
 
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readmes_stage_2_command_fine_tunes_an_lm_trained_from_a_recipe(corpus: Path, valid_corpus: Path,
+                                                                         tmp_path: Path, capsys) -> None:
+    """README's ULMFiT stage-2 command, with the recipe the LM was trained with (demo here): a strict same-task
+    --init-from needs the same model, which the run's config takes from the recipe, not from LM_DIR."""
+    from rnnkit.cli import main
+
+    words = re.search(r"`(rnnkit train lm --recipe LM_RECIPE [^`]*)`", " ".join(README.read_text().split()))
+    assert words, "README gives the stage-2 command with the LM's recipe"
+    source = tmp_path / "lm"
+    rnnkit.train("lm", recipe="demo", data=str(corpus), out=source, overrides=["train.max_steps=1"])
+    given = {"LM_RECIPE": "demo", "LM_DIR": str(source), "TASK_TEXT": str(valid_corpus)}
+    command = [given.get(word, word) for word in words.group(1).split()[1:]]  # after "rnnkit"
+    quick = ["--set", "train.max_steps=1", "--set", "train.progress=false"]
+    assert main([*command, "--out", str(tmp_path / "fine"), *quick]) == 0, capsys.readouterr().err
+    without_recipe = command[:2] + command[4:]  # (train lm) --recipe demo
+    assert main([*without_recipe, "--out", str(tmp_path / "other"), *quick]) == 2
+    assert "--init-from (same task, strict) needs the same model" in capsys.readouterr().err
+
+
 def test_an_interrupted_lm_run_at_discriminative_rates_resumes_exactly(train_tiny, monkeypatch) -> None:
     settings = ["model.layers=2", "model.tie_weights=true", "train.layer_lr_decay=2.6", "model.dropout=0.3",
                 "train.eval_every=5"]

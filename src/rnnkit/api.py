@@ -64,14 +64,13 @@ from rnnkit.train import (
     refuse_other_backend,
     resolve_device,
     seed_everything,
-    unused_optimizer_keys,
 )
 
 # What may change when resuming: how long and how fast to train and where, not what is trained (a task
 # adds its own: Task.resumable_keys).
-RESUMABLE_KEYS = ("train.lr", "train.betas", "train.clip", "train.epochs", "train.max_steps", "train.device",
-                  "train.progress", "train.threads", "train.log_every", "train.eval_every", "train.save_every",
-                  "train.early_stop")
+RESUMABLE_KEYS = ("train.lr", "train.betas", "train.momentum", "train.rmsprop_alpha", "train.clip", "train.epochs",
+                  "train.max_steps", "train.device", "train.progress", "train.threads", "train.log_every",
+                  "train.eval_every", "train.save_every", "train.early_stop")
 #: what a resume may add to a run that has none (--test): a test file is scored after training only
 #: (:func:`check_test_addable`)
 TEST_KEY = "data.test"
@@ -351,10 +350,9 @@ def _check_run_settings(out_dir: Path, cfg: TaskConfig, weights: Path, metadata:
     if not isinstance(saved, dict):
         raise RnnkitError(f"the record of the run's settings is damaged (metadata '{_RUN_KEY}' edited?)", weights)
     now = json.loads(json.dumps(_run_settings(cfg)))
-    # a setting the run's optimizer ignores changed nothing it trained: an older rnnkit took momentum for adam,
-    # and a resume now refuses it (check_optimizer_keys) until config.yaml sets it back to the default
-    ignored = {f"train.{key}" for key in unused_optimizer_keys(cfg.train.optimizer)}
-    for key in sorted(saved.keys() - ignored):  # a key only a newer rnnkit records is absent from older checkpoints
+    # a key only a newer rnnkit records is absent from older checkpoints; one an older rnnkit recorded that a resume
+    # may now change (train.momentum, rmsprop_alpha) is the resume's to change
+    for key in sorted(saved.keys() - set(resumable_keys(cfg))):
         if key == TEST_KEY and not saved[key] and now.get(key):  # a test file added on an earlier resume
             check_test_addable(cfg, f"{TEST_KEY} {now[key]}", out_dir)
         elif saved[key] != now.get(key):
@@ -489,13 +487,14 @@ def run(cfg: TaskConfig, out_dir: Path, device: torch.device, dist: dist_utils.D
                                          prefix=init_prefix)
             if dist.is_main:
                 print(report, flush=True)
+        if dist.is_main:
+            task.warn_unknown_text(vocab_from_init=strict)
         seed_everything(cfg.train.seed + dist.rank)  # dropout masks differ between ranks
         if dist.is_main and cfg.train.progress:
             print(f"{task.describe()}; device {device}; {threads}; {dist.world} process(es)", flush=True)
         # the trainer checks optimizer and schedule names: fail before anything is written to out_dir
         trainer = Trainer(task, cfg.train, out_dir, device, dist)
-        if dist.is_main and cfg.train.progress and trainer.lr_groups_line():
-            print(trainer.lr_groups_line(), flush=True)
+        trainer.announce_rates()
         if dist.is_main and not resume:
             held.enter_context(set_up_model_dir(cfg, task, out_dir, made_by, overwrite))
         elif dist.is_main:

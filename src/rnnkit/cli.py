@@ -79,7 +79,8 @@ def _add_train(sub) -> None:
     group.add_argument("--resume", action="store_true",
                        help="continue the run in --out exactly where its last checkpoint left it "
                             "(weights, optimizer, schedule, data position, RNG); --set may change train.lr, "
-                            "betas (adam / adamw runs), clip, epochs, max_steps, the eval/save/log cadence, "
+                            "the optimizer's betas, momentum and rmsprop_alpha, clip, epochs, max_steps, the "
+                            "eval/save/log cadence, "
                             "early_stop, device, threads, progress, and repeat any other value unchanged; --test may "
                             "add a test file")
     group.add_argument("--init-from", metavar="DIR",
@@ -739,7 +740,7 @@ def _progress_from(bar, start: int):
     return lambda n_done: bar.update(start + n_done - bar.n)
 
 
-#: metrics printed (and kept in the JSON line) as integers
+#: the metrics that are counts: integers in every task's results (the JSON line, results.json), printed so
 COUNTS = ("tokens", "oov", "oov_texts", "sentences", "examples")
 
 

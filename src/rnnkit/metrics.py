@@ -30,9 +30,10 @@ def bits_per_token(mean_loss: float) -> float:
 
 
 def loss_metrics(loss_sum: float, count: int, bits: bool = False) -> dict[str, float]:
-    """``loss`` (mean nats per token), ``ppl``, ``tokens`` and, with ``bits``, ``bpc`` of a summed loss."""
+    """``loss`` (mean nats per token), ``ppl``, ``tokens`` (an int: a count) and, with ``bits``, ``bpc`` of a summed
+    loss."""
     loss = loss_sum / max(count, 1)
-    metrics = {"loss": loss, "ppl": perplexity(loss), "tokens": float(count)}
+    metrics = {"loss": loss, "ppl": perplexity(loss), "tokens": int(count)}
     if bits:
         metrics["bpc"] = bits_per_token(loss)
     return metrics

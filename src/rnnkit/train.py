@@ -14,6 +14,7 @@ import contextlib
 import csv
 import dataclasses
 import io
+import json
 import math
 import random
 import re
@@ -120,9 +121,11 @@ OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "asgd")
 #: the optimizers that take train.betas
 ADAM_OPTIMIZERS = ("adam", "adamw")
 #: the optimizer settings beyond train.lr and weight_decay: key -> (whose they are, for the error; the optimizers
-#: that use it). Set away from its default for another optimizer, a key would do nothing.
-OPTIMIZER_KEYS = {"betas": ("are Adam's", ADAM_OPTIMIZERS), "momentum": ("is SGD's and RMSprop's", ("sgd", "rmsprop")),
-                  "rmsprop_alpha": ("is RMSprop's", ("rmsprop",))}
+#: that use it; its name in their torch parameter groups). Set away from its default for another optimizer, a key
+#: would do nothing. A resume may change them (:func:`set_optimizer_keys`).
+OPTIMIZER_KEYS = {"betas": ("are Adam's", ADAM_OPTIMIZERS, "betas"),
+                  "momentum": ("is SGD's and RMSprop's", ("sgd", "rmsprop"), "momentum"),
+                  "rmsprop_alpha": ("is RMSprop's", ("rmsprop",), "alpha")}
 
 
 def make_optimizer(name: str, params, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -148,7 +151,7 @@ def make_optimizer(name: str, params, cfg: TrainConfig) -> torch.optim.Optimizer
 
 def unused_optimizer_keys(optimizer: str) -> list[str]:
     """The train keys of :data:`OPTIMIZER_KEYS` that ``optimizer`` does not use (``momentum`` for adam)."""
-    return [key for key, (_, users) in OPTIMIZER_KEYS.items() if optimizer not in users]
+    return [key for key, (_, users, _) in OPTIMIZER_KEYS.items() if optimizer not in users]
 
 
 def no_source(key: str) -> tuple[str | None, int | None]:
@@ -161,8 +164,8 @@ def check_optimizer_keys(cfg: TrainConfig, key_source: Callable[[str], tuple[str
     """train.optimizer is known, and each setting of :data:`OPTIMIZER_KEYS` that it does not use holds its default
     (the values are compared: a config that writes the defaults out, as every config.yaml does, is fine).
     ``key_source(key)``: the file (or ``--set``) and line a key (``train.betas``) came from, for the error
-    (:func:`rnnkit.config.key_source`); ``resuming``: the run's optimizer is fixed, so the advice is to leave the
-    key alone."""
+    (:func:`rnnkit.config.key_source`); ``resuming``: the run's optimizer is fixed, so the advice is the resume
+    that sets the key back to its default."""
     if cfg.optimizer not in OPTIMIZERS:
         raise RnnkitError(f"unknown optimizer '{cfg.optimizer}' ({' | '.join(OPTIMIZERS)})")
     defaults = {f.name: f.default_factory() if f.default is dataclasses.MISSING else f.default
@@ -175,19 +178,38 @@ def check_optimizer_keys(cfg: TrainConfig, key_source: Callable[[str], tuple[str
 
 def _unused_key_error(optimizer: str, key: str, value: Any, default: Any, resuming: bool,
                       source: tuple[str | None, int | None]) -> RnnkitError:
-    whose, users = OPTIMIZER_KEYS[key]
-    shown, default_shown = (f"{v:g}" if isinstance(v, float) else str(v) for v in (value, default))
-    advice = (f"this run trains with {optimizer}, which has none, and a resume keeps its optimizer: leave "
-              f"train.{key} at {default_shown}" if resuming else
+    whose, users, _ = OPTIMIZER_KEYS[key]
+    shown = repr(list(value)) if isinstance(value, tuple) else repr(value)  # exact: 0.9000000001 is not 0.9
+    # the default as --set takes it back (JSON is YAML), without spaces: one shell word
+    default_set = json.dumps(default, separators=(",", ":"))
+    advice = (f"this run trains with {optimizer}, which has none, and a resume keeps its optimizer: resume with "
+              f"`--resume --set train.{key}={default_set}`" if resuming else
               f"{optimizer} has none: set train.optimizer {' or '.join(users)}, or leave train.{key} out")
     return RnnkitError(f"train.{key} {shown} {whose} ({' | '.join(users)}); {advice}", *source)
 
 
-def set_betas(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> None:
-    """train.betas into an optimizer that has them: a resume's, whose saved state holds the run's earlier ones."""
+def set_optimizer_keys(optimizer: torch.optim.Optimizer, name: str, cfg: TrainConfig) -> None:
+    """The settings of :data:`OPTIMIZER_KEYS` that optimizer ``name`` uses, from ``cfg`` into each of its groups: a
+    resume's optimizer, whose saved state holds the run's earlier ones (``--resume --set train.momentum=...``: it goes
+    on with the new ones). By name, not by a group's key: ASGD's ``alpha`` is not RMSprop's."""
+    for key, (_, users, setting) in OPTIMIZER_KEYS.items():
+        if name in users:
+            value = getattr(cfg, key)
+            for group in optimizer.param_groups:
+                group[setting] = tuple(value) if isinstance(value, list) else value
+    if name == "rmsprop":
+        _add_rmsprop_momentum_buffers(optimizer)
+
+
+def _add_rmsprop_momentum_buffers(optimizer: torch.optim.Optimizer) -> None:
+    """RMSprop makes a parameter's momentum buffer with its state, at its first step, only if momentum is on then: a
+    run resumed with momentum after steps without starts the buffers at zero, as that first step would have."""
     for group in optimizer.param_groups:
-        if "betas" in group:
-            group["betas"] = tuple(cfg.betas)
+        if group["momentum"] > 0:
+            for p in group["params"]:
+                state = optimizer.state.get(p)
+                if state and "momentum_buffer" not in state:
+                    state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
 
 
 SCHEDULES = ("none", "halve_on_increase", "plateau", "step", "triangular")
@@ -453,6 +475,12 @@ class Trainer:
         for group, (_, _, factor) in zip(self.optimizer.param_groups, self.lr_groups, strict=True):
             group["lr"] = lr * factor
 
+    def announce_rates(self) -> None:
+        """Print :meth:`lr_groups_line` (main process, train.progress; nothing for one rate)."""
+        line = self.lr_groups_line()
+        if line and self.dist.is_main and self.cfg.progress:
+            print(line, flush=True)
+
     def lr_groups_line(self) -> str | None:
         """What train.layer_lr_decay gives each parameter group (None: one rate for all)."""
         if len(self.lr_groups) == 1:
@@ -517,7 +545,7 @@ class Trainer:
         try:
             _check_optimizer_state(self.optimizer, state["optimizer"])
             self.optimizer.load_state_dict(state["optimizer"])
-            set_betas(self.optimizer, self.cfg)  # --resume --set train.betas=...: go on with them
+            set_optimizer_keys(self.optimizer, self.optimizer_name, self.cfg)  # --resume --set train.betas=...
             self.schedule.load_state_dict(state["schedule"])
         except (ValueError, KeyError, TypeError) as e:
             raise RnnkitError(f"trainer state does not fit this run's optimizer or schedule ({e})",
@@ -781,7 +809,10 @@ class Trainer:
             self.optimizer_name = "asgd"
             self.optimizer = make_optimizer("asgd", self._param_groups(), self.cfg)
             if self.dist.is_main:
-                print(f"step {self.step}: switching to averaged SGD (NT-ASGD)", flush=True)
+                # (momentum is not refused with nt_asgd: it does act until here)
+                stops = (f"; train.momentum {self.cfg.momentum!r} stops here: averaged SGD has none"
+                         if self.cfg.momentum else "")
+                print(f"step {self.step}: switching to averaged SGD (NT-ASGD){stops}", flush=True)
 
     def _swap_in_average(self) -> dict | None:
         """With ASGD, evaluate and save the averaged weights; returns the raw ones to restore."""

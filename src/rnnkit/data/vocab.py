@@ -47,16 +47,19 @@ class OovCount:
         return self.oov / max(self.tokens, 1)
 
 
+#: what an out-of-vocabulary warning advises, unless its caller knows better
+CHECK_READING = "check the file, the tokenizer and tokenizer.lowercase"
+
+
 def oov_warning(oov: OovCount, path: str | Path, vocab_size: int, read_as: str = "scored",
-                limit: float = OOV_WARN_RATE, scope: str = "") -> None:
+                limit: float = OOV_WARN_RATE, scope: str = "", advice: str = CHECK_READING) -> None:
     """A line on stderr when more than ``limit`` of a text is outside the vocabulary: the model sees <unk> there
     (``read_as``: what it does with them, "scored" for a perplexity; ``scope``: which tokens were counted, said
-    after the share, e.g. those of the part of each text a classifier keeps)."""
+    after the share, e.g. those of the part of each text a classifier keeps; ``advice``: what to do, in brackets)."""
     if oov.rate > limit:
         print(f"warning: {path}: {oov.oov:,} of {oov.tokens:,} token{'s' if oov.tokens != 1 else ''} "
               f"({share_above(oov.rate, limit)}){scope} are not in the model's vocabulary of {vocab_size:,} and are "
-              f"{read_as} as <unk> (check the file, the tokenizer and tokenizer.lowercase)",
-              file=sys.stderr, flush=True)
+              f"{read_as} as <unk> ({advice})", file=sys.stderr, flush=True)
 
 
 def share_above(rate: float, limit: float) -> str:

@@ -108,9 +108,9 @@ def train_numpy(recipe: str | None = None, data: str | None = None, out: str | P
         # float64 weights and gradients: twice the bytes of the PyTorch path
         lm_task = LMTask(cfg, DistInfo(), torch.device("cpu"), vocab_from=out_dir if resume else None,
                          param_bytes=8)
+        lm_task.warn_unknown_text(vocab_from_init=False)  # (no --init-from here)
         trainer = NumpyTrainer(cfg, lm_task, out_dir)
-        if cfg.train.progress and trainer.lr_groups_line():
-            print(trainer.lr_groups_line(), flush=True)
+        trainer.announce_rates()
         if not resume:
             held.enter_context(set_up_model_dir(cfg, lm_task, out_dir, "rnnkit train", overwrite))
         else:

@@ -148,7 +148,7 @@ def scores(model: nn.Module, batches: BucketBatches, device: torch.device) -> di
         loss, right, count = loss + batch_loss.item(), right + int(batch_right), count + batch_count
     model.train(was_training)
     mean = loss / count
-    return {"loss": mean, "ppl": math.exp(min(mean, 50.0)), "accuracy": right / count, "tokens": float(count)}
+    return {"loss": mean, "ppl": math.exp(min(mean, 50.0)), "accuracy": right / count, "tokens": count}
 
 
 class AutoencoderTask(Task):

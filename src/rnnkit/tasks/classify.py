@@ -549,15 +549,18 @@ def _input_examples(inputs: Sequence, numeric: bool) -> Examples:
 NAMED_TEXTS = 5
 
 
-def unknown_warnings(examples: Examples, data: Encoded, vocab_size: int, kept_part: str = "") -> None:
-    """Warnings on stderr when the model reads much of ``examples`` (encoded as ``data``) as <unk>: their share
-    of the tokens the model reads (after truncation) above :data:`~rnnkit.data.vocab.CLASSIFY_OOV_WARN_RATE`, and
-    the texts of which it reads no known token, whose labels are guesses (another language, tokenizer or case).
-    Where the model truncated texts, the warnings say that they count the part it keeps (``kept_part``: its
-    data.max_length and data.truncate): a text's other words may be known. The labels stay as they are."""
-    unknown = data.unknown
+def warn_unknown(reader: InputReader, examples: Examples, data: Encoded) -> None:
+    """Warnings on stderr when the model reads much of ``examples`` (encoded by ``reader`` as ``data``) as <unk>: their
+    share of the tokens the model reads (after truncation) above :data:`~rnnkit.data.vocab.CLASSIFY_OOV_WARN_RATE`,
+    and the texts of which it reads no known token, whose labels are guesses (another language, tokenizer or case).
+    Where the model truncated texts, the warnings say that they count the part it keeps (its data.max_length and
+    data.truncate): a text's other words may be known. The labels stay as they are. A numeric model has no
+    vocabulary and never warns."""
+    if reader.vocab is None:
+        return
+    unknown, kept_part = data.unknown, reader.kept_part()
     scope = f" of the part of each text the model keeps ({kept_part})" if data.cut else ""
-    oov_warning(unknown.count, examples.path, vocab_size, "read", CLASSIFY_OOV_WARN_RATE, scope)
+    oov_warning(unknown.count, examples.path, len(reader.vocab), "read", CLASSIFY_OOV_WARN_RATE, scope)
     if unknown.texts:
         n, total = len(unknown.texts), len(examples)
         more = f" and {n - NAMED_TEXTS:,} more" if n > NAMED_TEXTS else ""
@@ -567,13 +570,6 @@ def unknown_warnings(examples: Examples, data: Encoded, vocab_size: int, kept_pa
               f"{'has' if n == 1 else 'have'} no token in the model's vocabulary{within} "
               f"({_text_names(examples, unknown.texts[:NAMED_TEXTS])}{more}): the model reads only <unk> there, so "
               f"{'its label is a guess' if n == 1 else 'their labels are guesses'}", file=sys.stderr, flush=True)
-
-
-def warn_unknown(reader: InputReader, examples: Examples, data: Encoded) -> None:
-    """:func:`unknown_warnings` about ``examples`` (encoded by ``reader`` as ``data``); a numeric model has no
-    vocabulary and never warns."""
-    if reader.vocab is not None:
-        unknown_warnings(examples, data, len(reader.vocab), reader.kept_part())
 
 
 def _text_names(examples: Examples, indices: list[int]) -> str:
@@ -659,7 +655,7 @@ class Classifier(LoadedModel):
     def classify(self, inputs: Sequence, probs: bool = False, batch_size: int | None = None) -> list:
         """The label of each input (texts, or (T, F) arrays for a numeric model); with ``probs``, a dict
         label -> probability for each. Texts the model reads much as <unk> are warned about on stderr
-        (:func:`unknown_warnings`), as :meth:`classify_examples` and :meth:`evaluate` do."""
+        (:func:`warn_unknown`), as :meth:`classify_examples` and :meth:`evaluate` do."""
         check_bool_argument(probs, "probs")
         if not isinstance(inputs, (str, bytes)) and len(inputs) == 0:
             return []
@@ -697,9 +693,12 @@ class Classifier(LoadedModel):
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, path: str | Path, batch_size: int | None = None, max_lines: int = 0,
                  confusion_png: str | None = None, overwrite: bool = False) -> dict[str, float]:
-        """Loss, accuracy, macro-F1 and per-class precision / recall / F1 on a labelled file (its first
-        ``max_lines`` examples when > 0); ``confusion_png``: also draw the confusion matrix there (a new file, or
-        with ``overwrite`` a plain one; never the data file nor a file in a model directory)."""
+        """Metrics on a labelled file (its first ``max_lines`` examples when > 0): ``loss``, ``accuracy``,
+        ``macro_f1``, ``examples`` (how many were scored), for a text model ``oov`` (the tokens it reads as <unk>, after
+        data.max_length), ``oov_rate`` (their share of the tokens it reads) and ``oov_texts`` (the texts with no known
+        token), and per class ``precision/LABEL``, ``recall/LABEL``, ``f1/LABEL``. ``confusion_png``: also draw the
+        confusion matrix there (a new file, or with ``overwrite`` a plain one; never the data file nor a file in a
+        model directory)."""
         check_int_argument(max_lines, "max_lines", low=0)
         check_bool_argument(overwrite, "overwrite")
         if confusion_png is not None:
@@ -711,6 +710,7 @@ class Classifier(LoadedModel):
                           confusion_png: str | None = None, warn: bool = True) -> dict[str, float]:
         """:meth:`evaluate` of examples read by :meth:`read`; ``warn``: say on stderr what the model reads as
         <unk> (false where that was said when the examples were read: a run's test file)."""
+        check_bool_argument(warn, "warn")
         data = self.reader.encode(examples)
         probs = predict(self.model, data, self._batch_size(batch_size), self.device)
         if warn:
@@ -726,10 +726,10 @@ class Classifier(LoadedModel):
                      for label, value in zip(report.labels, values, strict=True)}
         return {**metrics, "examples": len(examples), **self._unknown_figures(data), **per_class}
 
-    def _unknown_figures(self, data: Encoded) -> dict[str, float]:
+    def _unknown_figures(self, data: Encoded) -> dict[str, int | float]:
         """A text model's out-of-vocabulary figures of ``data``, over what it reads (after data.max_length):
         ``oov``, its tokens read as <unk>; ``oov_rate``, their share; ``oov_texts``, the texts of which it reads
-        no known token. None for a numeric model (no vocabulary)."""
+        no known token. An empty dict for a numeric model (no vocabulary)."""
         if self.reader.vocab is None:
             return {}
         unknown = data.unknown

@@ -80,18 +80,26 @@ def _max_columns(sequences: list[list[int]], mode: str, wanted: int) -> int:
     return max(1, min(wanted, (tokens - 1) // 2))
 
 
-def _check_training_vocabulary(vocab: Vocab, oov: OovCount, cfg: LMConfig) -> None:
+#: what a vocabulary the run did not build from its training text (a same-task --init-from keeps the source's) means
+#: for the tokens it lacks, and what builds one from the text instead
+REUSED_VOCABULARY = ("the run keeps the --init-from model's vocabulary; --init-partial builds one from this text and "
+                     "copies the rows of the tokens both hold")
+
+
+def _check_training_vocabulary(vocab: Vocab, oov: OovCount, cfg: LMConfig, reused: bool) -> None:
     """A vocabulary of only the specials, or a text mostly outside the vocabulary, trains a model that
-    predicts <unk> well: a fine perplexity that means nothing."""
+    predicts <unk> well: a fine perplexity that means nothing. ``reused``: the vocabulary was not built from this
+    text, so tokenizer.vocab_size and min_freq do not change it."""
     t = cfg.tokenizer
     if len(vocab) <= len(SPECIALS):
         raise RnnkitError(f"the vocabulary holds only the special tokens {' '.join(SPECIALS)}: no token of the "
                           f"training text is kept with tokenizer.min_freq {t.min_freq} and tokenizer.vocab_size "
                           f"{t.vocab_size}", cfg.data.train)
     if oov.rate > TRAIN_OOV_LIMIT:
+        fix = (REUSED_VOCABULARY if reused else
+               f"raise tokenizer.vocab_size (now {t.vocab_size}) or lower tokenizer.min_freq (now {t.min_freq})")
         raise RnnkitError(f"{oov.rate:.0%} of the training tokens ({oov.oov:,} of {oov.tokens:,}) are outside the "
-                          f"vocabulary of {len(vocab):,} and would be trained as <unk>: raise tokenizer.vocab_size "
-                          f"(now {t.vocab_size}) or lower tokenizer.min_freq (now {t.min_freq})", cfg.data.train)
+                          f"vocabulary of {len(vocab):,} and would be trained as <unk>: {fix}", cfg.data.train)
 
 
 def _nothing_left(d: DataConfig, tokens: int) -> str:
@@ -172,7 +180,7 @@ class LMTask(Task):
         self.valid_seqs = encode_lines(valid_lines, self.tokenizer, self.vocab, d, valid_oov)
         if not train_seqs:
             raise RnnkitError(_nothing_left(d, train_oov.tokens), d.train)
-        _check_training_vocabulary(self.vocab, train_oov, cfg)
+        _check_training_vocabulary(self.vocab, train_oov, cfg, reused=vocab_from is not None)
         check_softmax(cfg.model, len(self.vocab))  # before the memory estimate counts the clusters
         try:
             self.train_data = make_batches(train_seqs, d.mode, t.batch_size, t.bptt, t.variable_bptt,
@@ -180,15 +188,28 @@ class LMTask(Task):
         except ValueError as e:
             raise RnnkitError(f"cannot batch the training data: {e}", d.train) from None
         self._check_validation_data(valid_oov.tokens)
+        self.unknown_counts = {"train": train_oov, "valid": valid_oov}  # (warn_unknown_text)
         check_fits(*training_bytes(cfg, len(self.vocab), _longest_batch(train_seqs, cfg), param_bytes), device)
         try:
             self.model = RNNLanguageModel(cfg.model, len(self.vocab))
         except ValueError as e:  # an unknown model.cell
             raise RnnkitError(f"model.cell: {e}") from None
-        # a validation text far more out of vocabulary than the training text (another language, another
-        # tokenization) would mostly score <unk>; a cut vocabulary (vocab_size) leaves out as much of both
-        if d.valid and dist.is_main and valid_oov.rate > 2 * train_oov.rate:
-            oov_warning(valid_oov, d.valid, len(self.vocab))
+
+    def warn_unknown_text(self, vocab_from_init: bool) -> None:
+        """The --init-from model's vocabulary (kept by a strict init, as ULMFiT's stage 2 fine-tunes on the task's
+        text) may lack much of this text: the training and validation files are each said above
+        :data:`~rnnkit.data.vocab.OOV_WARN_RATE`, as evaluate says it. A vocabulary built from the training text
+        leaves out only what tokenizer.vocab_size / min_freq cut, as much of both: then only a validation text far
+        more out of it than the training text (another language, another tokenization) is said."""
+        d, train, valid = self.cfg.data, self.unknown_counts["train"], self.unknown_counts["valid"]
+        if vocab_from_init:
+            held_out = not d.valid and not self.valid_is_train  # the file's last lines validate: count the file
+            whole = OovCount(train.tokens + valid.tokens, train.oov + valid.oov) if held_out else train
+            oov_warning(whole, d.train, len(self.vocab), "trained", advice=REUSED_VOCABULARY)
+            if d.valid:
+                oov_warning(valid, d.valid, len(self.vocab), advice=REUSED_VOCABULARY)
+        elif d.valid and valid.rate > 2 * train.rate:
+            oov_warning(valid, d.valid, len(self.vocab))
 
     def _check_validation_data(self, tokens: int) -> None:
         """Validation data that gives no batch fails now, not after the first epoch."""
@@ -550,7 +571,7 @@ class LanguageModel(LoadedModel):
         except ValueError as e:  # the batcher's complaint, e.g. a text too short to make a stream
             raise RnnkitError(f"cannot score this text: {e}", path) from None
         oov_warning(oov, path, len(self.vocab))
-        return {**metrics, "oov": float(oov.oov), "oov_rate": oov.rate}
+        return {**metrics, "oov": oov.oov, "oov_rate": oov.rate}
 
     def _score(self, seqs: list[list[int]], batch_size: int) -> dict[str, float]:
         """Metrics of encoded sequences (the NumPy backend overrides this)."""

@@ -702,7 +702,7 @@ class Translator(LoadedModel):
         outputs = [self.vocabs["trg"].decode(h[0].ids) for h in found]
         scores, self.last_signatures = decoding_metrics(outputs, text, self.tokenizers["trg"],
                                                         self.config.train.bleu_tokenize)
-        return {**scores, **metrics, "sentences": float(len(text))}
+        return {**scores, **metrics, "sentences": len(text)}
 
     @classmethod
     def add_evaluate_arguments(cls, parser) -> None:
