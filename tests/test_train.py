@@ -796,6 +796,26 @@ def test_a_resume_may_change_momentum_and_rmsprop_alpha(train_tiny, capsys) -> N
     assert all(float(s["momentum_buffer"].abs().sum()) > 0 for s in state["optimizer"]["state"].values())
 
 
+def test_a_resume_after_the_nt_asgd_switch_may_not_change_momentum(train_tiny, monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys) -> None:
+    """Averaged SGD has no momentum: a new train.momentum would be recorded and do nothing. Refused, naming the
+    switch's step, and config.yaml keeps the run's value; a resume that leaves it out goes on averaging."""
+    losses = itertools.chain([5.0, 4.0, 4.5, 4.6], itertools.repeat(4.7))  # NT-ASGD (2) switches at step 4
+    monkeypatch.setattr(LMTask, "validate", lambda self, model: {"loss": next(losses)})
+    nt_asgd = ["train.optimizer=sgd", "train.lr=0.5", "train.nt_asgd=2", "train.eval_every=1"]
+    out = train_tiny("model", *nt_asgd, "train.momentum=0.9", "train.max_steps=6")
+    assert "step 4: switching to averaged SGD" in capsys.readouterr().out
+    with pytest.raises(RnnkitError) as error:
+        train_tiny("model", *nt_asgd, "train.max_steps=8", "train.momentum=0.5", resume=True)
+    assert str(error.value) == ("--set: train.momentum 0.5: NT-ASGD switched this run to averaged SGD at step 4, "
+                                "which has no momentum, and a resume keeps its optimizer: leave --set train.momentum "
+                                "out")
+    assert yaml.safe_load((out / "config.yaml").read_text())["train"]["momentum"] == 0.9
+    train_tiny("model", *nt_asgd, "train.max_steps=8", "train.momentum=0.9", resume=True)
+    state = torch.load(out / "checkpoint" / "trainer_state.pt", weights_only=False)
+    assert state["step"] == 8 and state["optimizer_name"] == "asgd"
+
+
 def test_resumed_settings_reach_only_the_optimizer_that_has_them() -> None:
     """ASGD (NT-ASGD's second phase) has an ``alpha`` of its own, which train.rmsprop_alpha must not set."""
     cfg = TrainConfig(lr=0.1, momentum=0.5, rmsprop_alpha=0.5, betas=[0.7, 0.99])

@@ -21,7 +21,7 @@ import re
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -524,9 +524,10 @@ class Trainer:
             self._write_log()
         dist_utils.barrier()
 
-    def resume(self) -> None:
+    def resume(self, changed: Collection[str] = ()) -> None:
         """Continue from the checkpoint in ``out_dir``; a run killed before it wrote any weights, log or
-        checkpoint starts again from step 0 with its saved config: the same run, seeded alike."""
+        checkpoint starts again from step 0 with its saved config: the same run, seeded alike. ``changed``: the
+        keys the resume changes (``train.momentum``), checked against the optimizer the checkpoint trains with."""
         if not run_started(self.out_dir):
             if self.dist.is_main:
                 print(f"no checkpoint yet in {self.out_dir} (the run stopped before it wrote weights, a log or "
@@ -553,6 +554,7 @@ class Trainer:
         for key in ("step", "epoch", "batch_index", "bad_evals", "val_history", "rows", "elapsed", "finished",
                     "validated_at"):
             setattr(self, key, state[key])
+        self._refuse_keys_averaging_ignores(changed)
         if state.get("base_lr", self.cfg.lr) != self.cfg.lr:  # --resume --set train.lr=...: go on from it
             self.schedule.on_new_base_lr(self.step)
         self.logged_rows = len(self.rows)  # the checkpoint's rows are those its log.csv holds
@@ -800,6 +802,20 @@ class Trainer:
     def _save_best(self) -> None:
         """Write the current weights as the model directory's ``model.safetensors``."""
         save_weights(self.model, self.out_dir / WEIGHTS_FILE, {**self.weights_metadata, "step": str(self.step)})
+
+    def _refuse_keys_averaging_ignores(self, changed: Collection[str]) -> None:
+        """A resume of a run NT-ASGD switched to averaged SGD may not change a key SGD uses and averaged SGD has
+        not (train.momentum): the checkpoint's optimizer goes on, so the new value would be recorded and do
+        nothing. (check_optimizer_keys sees train.optimizer alone: sgd.)"""
+        if self.optimizer_name == self.cfg.optimizer:
+            return
+        for key in unused_optimizer_keys(self.optimizer_name):
+            if f"train.{key}" in changed and key not in unused_optimizer_keys(self.cfg.optimizer):
+                # ASGD counts its own updates: the run's updates before them were SGD's
+                since = self.step - int(max((s["step"] for s in self.optimizer.state.values()), default=0))
+                raise RnnkitError(f"train.{key} {getattr(self.cfg, key)!r}: NT-ASGD switched this run to averaged "
+                                  f"SGD at step {since}, which has no {key}, and a resume keeps its optimizer: "
+                                  f"leave --set train.{key} out", "--set")
 
     def _maybe_switch_to_asgd(self) -> None:
         """NT-ASGD (Merity et al. 2017): average once validation stops improving for ``nt_asgd`` evals."""
