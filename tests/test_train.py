@@ -816,6 +816,45 @@ def test_a_resume_after_the_nt_asgd_switch_may_not_change_momentum(train_tiny, m
     assert state["step"] == 8 and state["optimizer_name"] == "asgd"
 
 
+def _set_in_config(out: Path, key: str, value: str) -> int:
+    """Write ``train.key: value`` into ``out``'s config.yaml by hand (what an older rnnkit accepted); its line."""
+    config = out / "config.yaml"
+    lines = config.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith(f"  {key}: "))
+    lines[at] = f"  {key}: {value}"
+    config.write_text("\n".join(lines) + "\n")
+    return at + 1
+
+
+def test_a_model_with_an_older_rnnkits_momentum_or_rmsprop_alpha_loads_for_use(train_tiny, tmp_path: Path,
+                                                                               corpus: Path) -> None:
+    """Before train.momentum and rmsprop_alpha had to be below 1, an adam run took rmsprop_alpha 1.0 (and ignored
+    it), an sgd run momentum 1.0: such models still generate, evaluate, classify and start an --init-from run
+    (loading does not depend on training settings); training on with the value is refused, and the resume that
+    lowers it goes on."""
+    lm = train_tiny("lm", "train.max_steps=2")
+    _set_in_config(lm, "rmsprop_alpha", "1.0")
+    assert rnnkit.load(lm).generate("the cat", 2)
+    assert rnnkit.load(lm).evaluate(str(corpus))["tokens"] > 0
+    train_tiny("from_lm", "train.max_steps=1", init_from=lm)
+    labelled = tmp_path / "t.jsonl"
+    labelled.write_text("".join(json.dumps({"text": t, "label": t.split()[0]}) + "\n"
+                                for t in ["x a y", "y b x", "x c x", "y d y"] * 5))
+    classifier = tmp_path / "classifier"
+    tiny = ["model.embedding_size=4", "model.hidden_size=4", "train.batch_size=4", "train.progress=false",
+            "train.device=cpu", "train.optimizer=sgd"]
+    rnnkit.train("classify", data=str(labelled), out=classifier, overrides=[*tiny, "train.max_steps=2"])
+    at = _set_in_config(classifier, "momentum", "1.0")
+    assert len(rnnkit.load(classifier).classify(["x a y", "y b x"])) == 2
+    with pytest.raises(RnnkitError) as error:
+        rnnkit.train("classify", out=classifier, resume=True, overrides=[*tiny, "train.max_steps=4"])
+    assert str(error.value) == (f"{classifier / 'config.yaml'}:{at}: config key 'train.momentum' must be below 1 with "
+                                "sgd, got 1.0 (at 1 and above the steps grow without bound): a resume may lower it "
+                                "(`--resume --set train.momentum=...`)")
+    rnnkit.train("classify", out=classifier, resume=True, overrides=[*tiny, "train.max_steps=4", "train.momentum=0.5"])
+    assert torch.load(classifier / "checkpoint" / "trainer_state.pt", weights_only=False)["step"] == 4
+
+
 def test_resumed_settings_reach_only_the_optimizer_that_has_them() -> None:
     """ASGD (NT-ASGD's second phase) has an ``alpha`` of its own, which train.rmsprop_alpha must not set."""
     cfg = TrainConfig(lr=0.1, momentum=0.5, rmsprop_alpha=0.5, betas=[0.7, 0.99])

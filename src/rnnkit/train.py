@@ -128,6 +128,13 @@ OPTIMIZER_KEYS = {"betas": ("are Adam's", ADAM_OPTIMIZERS, "betas"),
                   "rmsprop_alpha": ("is RMSprop's", ("rmsprop",), "alpha")}
 
 
+#: the optimizer settings that must be below 1 where they are used, and why: a training run checks it
+#: (:func:`check_optimizer_keys`), not the config's ranges, so that a model whose config.yaml holds a value an older
+#: rnnkit took (rmsprop_alpha 1.0 for adam, which ignored it) still loads for use
+BELOW_ONE = {"momentum": "at 1 and above the steps grow without bound",
+             "rmsprop_alpha": "at 1 the mean square stays 0 and each step divides by eps"}
+
+
 def make_optimizer(name: str, params, cfg: TrainConfig) -> torch.optim.Optimizer:
     """The optimizer ``name`` over ``params``: tensors, or torch's parameter groups (dicts with ``params`` and
     their own settings, e.g. ``lr``: the trainer's discriminative rates)."""
@@ -170,10 +177,16 @@ def check_optimizer_keys(cfg: TrainConfig, key_source: Callable[[str], tuple[str
         raise RnnkitError(f"unknown optimizer '{cfg.optimizer}' ({' | '.join(OPTIMIZERS)})")
     defaults = {f.name: f.default_factory() if f.default is dataclasses.MISSING else f.default
                 for f in dataclasses.fields(cfg)}
-    for key in unused_optimizer_keys(cfg.optimizer):
+    unused = unused_optimizer_keys(cfg.optimizer)
+    for key in unused:
         value = getattr(cfg, key)
         if (list(value) if isinstance(value, tuple) else value) != defaults[key]:  # (API betas may be a tuple)
             raise _unused_key_error(cfg.optimizer, key, value, defaults[key], resuming, key_source(f"train.{key}"))
+    for key, why in BELOW_ONE.items():
+        if key not in unused and getattr(cfg, key) >= 1:
+            advice = f": a resume may lower it (`--resume --set train.{key}=...`)" if resuming else ""
+            raise RnnkitError(f"config key 'train.{key}' must be below 1 with {cfg.optimizer}, got "
+                              f"{getattr(cfg, key)!r} ({why}){advice}", *key_source(f"train.{key}"))
 
 
 def _unused_key_error(optimizer: str, key: str, value: Any, default: Any, resuming: bool,
