@@ -855,6 +855,30 @@ def test_a_model_with_an_older_rnnkits_momentum_or_rmsprop_alpha_loads_for_use(t
     assert torch.load(classifier / "checkpoint" / "trainer_state.pt", weights_only=False)["step"] == 4
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "rmsprop"])
+def test_momentum_turned_on_again_starts_its_buffers_at_zero(optimizer: str) -> None:
+    """Momentum on, then off for a while, then on again (each a resume's set_optimizer_keys): torch keeps the first
+    phase's buffer unused while momentum is 0; the new phase starts from zero, not from that stale velocity. A
+    change between two values that are both on keeps the buffer."""
+    param = torch.nn.Parameter(torch.zeros(3))
+    opt = make_optimizer(optimizer, [param], TrainConfig(lr=0.1, momentum=0.9))
+
+    def step(momentum: float) -> torch.Tensor:
+        set_optimizer_keys(opt, optimizer, TrainConfig(lr=0.1, momentum=momentum))
+        param.grad = torch.ones(3)
+        opt.step()
+        return opt.state[param]["momentum_buffer"].clone()
+
+    step(0.9)
+    stale = step(0.9)
+    assert torch.equal(step(0.0), stale)  # (kept, unused)
+    set_optimizer_keys(opt, optimizer, TrainConfig(lr=0.1, momentum=0.5))
+    assert torch.equal(opt.state[param]["momentum_buffer"], torch.zeros(3))
+    moving = step(0.5)
+    set_optimizer_keys(opt, optimizer, TrainConfig(lr=0.1, momentum=0.7))
+    assert torch.equal(opt.state[param]["momentum_buffer"], moving)
+
+
 def test_resumed_settings_reach_only_the_optimizer_that_has_them() -> None:
     """ASGD (NT-ASGD's second phase) has an ``alpha`` of its own, which train.rmsprop_alpha must not set."""
     cfg = TrainConfig(lr=0.1, momentum=0.5, rmsprop_alpha=0.5, betas=[0.7, 0.99])

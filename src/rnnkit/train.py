@@ -204,25 +204,27 @@ def _unused_key_error(optimizer: str, key: str, value: Any, default: Any, resumi
 def set_optimizer_keys(optimizer: torch.optim.Optimizer, name: str, cfg: TrainConfig) -> None:
     """The settings of :data:`OPTIMIZER_KEYS` that optimizer ``name`` uses, from ``cfg`` into each of its groups: a
     resume's optimizer, whose saved state holds the run's earlier ones (``--resume --set train.momentum=...``: it goes
-    on with the new ones). By name, not by a group's key: ASGD's ``alpha`` is not RMSprop's."""
+    on with the new ones). By name, not by a group's key: ASGD's ``alpha`` is not RMSprop's. Momentum turned on from
+    0 starts its buffers at zero (:func:`_zero_momentum_buffers`)."""
     for key, (_, users, setting) in OPTIMIZER_KEYS.items():
         if name in users:
             value = getattr(cfg, key)
             for group in optimizer.param_groups:
+                if setting == "momentum" and value and not group["momentum"]:
+                    _zero_momentum_buffers(optimizer, group)
                 group[setting] = tuple(value) if isinstance(value, list) else value
-    if name == "rmsprop":
-        _add_rmsprop_momentum_buffers(optimizer)
 
 
-def _add_rmsprop_momentum_buffers(optimizer: torch.optim.Optimizer) -> None:
-    """RMSprop makes a parameter's momentum buffer with its state, at its first step, only if momentum is on then: a
-    run resumed with momentum after steps without starts the buffers at zero, as that first step would have."""
-    for group in optimizer.param_groups:
-        if group["momentum"] > 0:
-            for p in group["params"]:
-                state = optimizer.state.get(p)
-                if state and "momentum_buffer" not in state:
-                    state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+def _zero_momentum_buffers(optimizer: torch.optim.Optimizer, group: dict) -> None:
+    """Zero momentum buffers for ``group``'s parameters that have state, as a first step with momentum makes them:
+    torch keeps a buffer from an earlier phase with momentum, unused and unchanged while momentum is 0 (its velocity
+    may date from thousands of updates at another rate), and RMSprop makes one only at a parameter's first step (a
+    run that began without momentum has none: KeyError at its next step). SGD's first step takes the gradient as
+    its buffer, which is what it makes of a zero one."""
+    for p in group["params"]:
+        state = optimizer.state.get(p)
+        if state:
+            state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
 
 
 SCHEDULES = ("none", "halve_on_increase", "plateau", "step", "triangular")
