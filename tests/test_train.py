@@ -329,6 +329,20 @@ def test_the_nt_asgd_switch_says_that_momentum_stops_there(tmp_path: Path, corpu
     assert f"step 8: switching to averaged SGD (NT-ASGD){said}\n" in capsys.readouterr().out
 
 
+def test_a_resume_on_a_changed_training_file_mostly_outside_its_vocabulary_asks_whether_it_changed(
+        train_tiny, tmp_path: Path, corpus: Path) -> None:
+    """The run keeps its own vocabulary: the --init-from advice (--init-partial) would not apply to a resume."""
+    text = tmp_path / "text.txt"
+    shutil.copy(corpus, text)
+    out = train_tiny("model", "train.max_steps=2", data=str(text))
+    text.write_text("la souris voit le chat .\n" * 40)
+    with pytest.raises(RnnkitError) as error:
+        train_tiny("model", "train.max_steps=4", resume=True, data=str(text))
+    assert str(error.value).startswith(f"{text.resolve()}: ")
+    assert str(error.value).endswith(f"would be trained as <unk>: the run keeps the vocabulary that {out} built from "
+                                     "this file: was the file changed since?")
+
+
 def test_nan_loss_is_an_error_naming_the_step(train_tiny) -> None:
     with pytest.raises(RnnkitError, match=r"loss is nan at step \d+ \(epoch 1\)") as err:
         train_tiny("model", "model.cell=rnn_relu", "train.optimizer=sgd", "train.lr=1e10")
