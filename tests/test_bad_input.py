@@ -607,6 +607,12 @@ CASES: list[Case] = [
         ("foreign-in-checkpoint", {"mc/checkpoint/my_notes.txt": "mine\n"},
          "{tmp}/mc: holds checkpoint/my_notes.txt, which rnnkit did not write", False),
       )],
+    # the user's own --set of a key the run's optimizer ignores: leave it out (the advice is not to resume with it)
+    Case("train-resume-set-rmsprop-alpha-adam", cli("train", "lm", "--out", "{tmp}/mc", "--resume",
+                                                    *sets("train.max_steps=60", "train.rmsprop_alpha=0.5")), 2,
+         "--set: train.rmsprop_alpha 0.5 is RMSprop's (rmsprop); this run trains with adam, which has none, and a "
+         "resume keeps its optimizer: leave --set train.rmsprop_alpha out, or give its default: "
+         "`--set train.rmsprop_alpha=0.9`", files=MODEL_COPY, out="mc"),
     *[Case(f"train-overwrite-{id_}", cli(*TRAIN[:5], "{tmp}/mc", *TRAIN[6:], "--overwrite"), 2,
            f"{{tmp}}/mc: rnnkit replaces only its own files, and this folder also holds {held}",
            files={**MODEL_COPY, **files}, out="mc")

@@ -7,6 +7,7 @@ import itertools
 import json
 import math
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -731,10 +732,11 @@ def test_a_resume_of_a_run_without_betas_refuses_them_naming_their_source(train_
     it can be followed as given, whether --set or a hand edit of config.yaml set them."""
     out = train_tiny("model", "train.optimizer=sgd", "train.max_steps=2")
     refusal = ("train.betas [0.5, 0.9] are Adam's (adam | adamw); this run trains with sgd, which has none, and a "
-               "resume keeps its optimizer: resume with `--resume --set train.betas=[0.9,0.999]`")
+               "resume keeps its optimizer: ")
     with pytest.raises(RnnkitError) as error:
         train_tiny("model", "train.optimizer=sgd", "train.max_steps=4", "train.betas=[0.5, 0.9]", resume=True)
-    assert str(error.value) == f"--set: {refusal}"
+    assert str(error.value) == (f"--set: {refusal}leave --set train.betas out, or give its default: "
+                                "`--set 'train.betas=[0.9, 0.999]'`")
     config = out / "config.yaml"
     lines = config.read_text().splitlines()
     at = lines.index("  betas:") + 1  # the line that sets them, 1-based
@@ -742,9 +744,12 @@ def test_a_resume_of_a_run_without_betas_refuses_them_naming_their_source(train_
     config.write_text("\n".join(lines) + "\n")
     with pytest.raises(RnnkitError) as error:
         train_tiny("model", "train.optimizer=sgd", "train.max_steps=4", resume=True)
-    assert str(error.value) == f"{config}:{at}: {refusal}"
+    assert str(error.value) == f"{config}:{at}: {refusal}resume with `--resume --set 'train.betas=[0.9, 0.999]'`"
+    # the command as a shell reads it, whatever files the folder holds ([...] unquoted is a glob)
+    command = shlex.split(str(error.value).split("`")[1])
+    assert command == ["--resume", "--set", "train.betas=[0.9, 0.999]"]
     capsys.readouterr()
-    train_tiny("model", "train.optimizer=sgd", "train.max_steps=4", "train.betas=[0.9,0.999]", resume=True)
+    train_tiny("model", "train.optimizer=sgd", "train.max_steps=4", command[2], resume=True)
     assert "changed: train.betas [0.5, 0.9] -> [0.9, 0.999], train.max_steps 2 -> 4" in capsys.readouterr().out
     assert yaml.safe_load(config.read_text())["train"]["betas"] == [0.9, 0.999]
 

@@ -18,6 +18,7 @@ import json
 import math
 import random
 import re
+import shlex
 import signal
 import sys
 import time
@@ -193,11 +194,14 @@ def _unused_key_error(optimizer: str, key: str, value: Any, default: Any, resumi
                       source: tuple[str | None, int | None]) -> RnnkitError:
     whose, users, _ = OPTIMIZER_KEYS[key]
     shown = repr(list(value)) if isinstance(value, tuple) else repr(value)  # exact: 0.9000000001 is not 0.9
-    # the default as --set takes it back (JSON is YAML), without spaces: one shell word
-    default_set = json.dumps(default, separators=(",", ":"))
-    advice = (f"this run trains with {optimizer}, which has none, and a resume keeps its optimizer: resume with "
-              f"`--resume --set train.{key}={default_set}`" if resuming else
-              f"{optimizer} has none: set train.optimizer {' or '.join(users)}, or leave train.{key} out")
+    # the default as --set takes it back (JSON is YAML), quoted where a shell would read it ([...] is a glob)
+    default_set = shlex.quote(f"train.{key}={json.dumps(default)}")
+    if not resuming:
+        advice = f"{optimizer} has none: set train.optimizer {' or '.join(users)}, or leave train.{key} out"
+    else:
+        kept = f"this run trains with {optimizer}, which has none, and a resume keeps its optimizer"
+        advice = (f"{kept}: leave --set train.{key} out, or give its default: `--set {default_set}`"
+                  if source[0] == "--set" else f"{kept}: resume with `--resume --set {default_set}`")
     return RnnkitError(f"train.{key} {shown} {whose} ({' | '.join(users)}); {advice}", *source)
 
 
