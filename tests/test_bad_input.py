@@ -391,12 +391,22 @@ CASES: list[Case] = [
           ("data.valid_fraction", 1, "below 1"), ("train.lr_decay", 0, "above 0"), ("data.window", 0, "at least 1"),
           ("tokenizer.min_freq", 0, "at least 1"), ("tokenizer.vocab_size", -1, "at least 0"),
           ("train.max_steps", -1, "at least 0"), ("train.threads", -1, "at least 0"),
-          ("train.rmsprop_alpha", 2, "below 1"), ("train.rmsprop_alpha", 1, "below 1"),
-          ("train.rmsprop_alpha", -0.1, "at least 0"), ("train.momentum", 1, "below 1"),
-          ("train.momentum", 1.5, "below 1"), ("train.momentum", -0.5, "at least 0"),
+          ("train.rmsprop_alpha", -0.1, "at least 0"), ("train.momentum", -0.5, "at least 0"),
           ("data.max_lines", -1, "at least 0"),
           ("train.warmup", 0, "above 0"), ("train.warmup", 1, "below 1"), ("train.lr_ratio", 0.5, "at least 1"),
           ("train.layer_lr_decay", 0.5, "at least 1"))],
+    # momentum and rmsprop_alpha: below 1 where the optimizer uses them (a training run's check, not the config's
+    # range: a model whose config.yaml holds an older rnnkit's value still loads for use)
+    *[Case(f"config-range-{key}-{value}", cli(*TRAIN, *sets("train.optimizer=rmsprop", f"{key}={value}")), 2,
+           f"--set: config key '{key}' must be below 1 with rmsprop, got {float(value)!r} ({why})")
+      for key, value, why in (
+          ("train.rmsprop_alpha", 2, "at 1 the mean square stays 0 and each step divides by eps"),
+          ("train.rmsprop_alpha", 1, "at 1 the mean square stays 0 and each step divides by eps"),
+          ("train.momentum", 1, "at 1 and above the steps grow without bound"),
+          ("train.momentum", 1.5, "at 1 and above the steps grow without bound"))],
+    Case("config-momentum-1-sgd-recipe", cli(*TRAIN, "--recipe", "{tmp}/r.yaml", *sets("train.optimizer=sgd")), 2,
+         "{tmp}/r.yaml:3: config key 'train.momentum' must be below 1 with sgd, got 1.0 (at 1 and above the steps "
+         "grow without bound)", files={"r.yaml": "train:\n  lr: 0.1\n  momentum: 1.0\n"}),
     # ------------------------------------------------------------------------------ --set: unknown choices
     bad_set("choice-cell", "model.cell=transformer", "unknown cell 'transformer'"),
     bad_set("choice-optimizer", "train.optimizer=lbfgs", "unknown optimizer 'lbfgs'"),
@@ -587,12 +597,22 @@ CASES: list[Case] = [
          "{tmp}/mc/config.yaml:41: train.momentum 0.9 is SGD's and RMSprop's (sgd | rmsprop); this run trains with "
          "adam, which has none, and a resume keeps its optimizer: resume with `--resume --set train.momentum=0.0`",
          False),
+        # an older rnnkit's rmsprop_alpha 1.0 in an adam run (it loads for use, ignored): the resume gives the way back
+        ("config-rmsprop-alpha-1-adam", {"mc/config.yaml": ("edit", "rmsprop_alpha: 0.9", "rmsprop_alpha: 1.0")},
+         "{tmp}/mc/config.yaml:43: train.rmsprop_alpha 1.0 is RMSprop's (rmsprop); this run trains with adam, which "
+         "has none, and a resume keeps its optimizer: resume with `--resume --set train.rmsprop_alpha=0.9`", False),
         # what rnnkit did not write, under rnnkit's names, is never removed
         ("foreign-temp-checkpoint", {"mc/.checkpoint.abcd1234/mine.txt": "mine\n"},
          "{tmp}/mc: holds .checkpoint.abcd1234/mine.txt, which rnnkit did not write", False),
         ("foreign-in-checkpoint", {"mc/checkpoint/my_notes.txt": "mine\n"},
          "{tmp}/mc: holds checkpoint/my_notes.txt, which rnnkit did not write", False),
       )],
+    # the user's own --set of a key the run's optimizer ignores: leave it out (the advice is not to resume with it)
+    Case("train-resume-set-rmsprop-alpha-adam", cli("train", "lm", "--out", "{tmp}/mc", "--resume",
+                                                    *sets("train.max_steps=60", "train.rmsprop_alpha=0.5")), 2,
+         "--set: train.rmsprop_alpha 0.5 is RMSprop's (rmsprop); this run trains with adam, which has none, and a "
+         "resume keeps its optimizer: leave --set train.rmsprop_alpha out, or give its default: "
+         "`--set train.rmsprop_alpha=0.9`", files=MODEL_COPY, out="mc"),
     *[Case(f"train-overwrite-{id_}", cli(*TRAIN[:5], "{tmp}/mc", *TRAIN[6:], "--overwrite"), 2,
            f"{{tmp}}/mc: rnnkit replaces only its own files, and this folder also holds {held}",
            files={**MODEL_COPY, **files}, out="mc")

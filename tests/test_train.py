@@ -7,6 +7,7 @@ import itertools
 import json
 import math
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -327,6 +328,20 @@ def test_the_nt_asgd_switch_says_that_momentum_stops_there(tmp_path: Path, corpu
     capsys.readouterr()
     trainer.fit()
     assert f"step 8: switching to averaged SGD (NT-ASGD){said}\n" in capsys.readouterr().out
+
+
+def test_a_resume_on_a_changed_training_file_mostly_outside_its_vocabulary_asks_whether_it_changed(
+        train_tiny, tmp_path: Path, corpus: Path) -> None:
+    """The run keeps its own vocabulary: the --init-from advice (--init-partial) would not apply to a resume."""
+    text = tmp_path / "text.txt"
+    shutil.copy(corpus, text)
+    out = train_tiny("model", "train.max_steps=2", data=str(text))
+    text.write_text("la souris voit le chat .\n" * 40)
+    with pytest.raises(RnnkitError) as error:
+        train_tiny("model", "train.max_steps=4", resume=True, data=str(text))
+    assert str(error.value).startswith(f"{text.resolve()}: ")
+    assert str(error.value).endswith(f"would be trained as <unk>: the run keeps the vocabulary that {out} built from "
+                                     "this file: was the file changed since?")
 
 
 def test_nan_loss_is_an_error_naming_the_step(train_tiny) -> None:
@@ -717,10 +732,11 @@ def test_a_resume_of_a_run_without_betas_refuses_them_naming_their_source(train_
     it can be followed as given, whether --set or a hand edit of config.yaml set them."""
     out = train_tiny("model", "train.optimizer=sgd", "train.max_steps=2")
     refusal = ("train.betas [0.5, 0.9] are Adam's (adam | adamw); this run trains with sgd, which has none, and a "
-               "resume keeps its optimizer: resume with `--resume --set train.betas=[0.9,0.999]`")
+               "resume keeps its optimizer: ")
     with pytest.raises(RnnkitError) as error:
         train_tiny("model", "train.optimizer=sgd", "train.max_steps=4", "train.betas=[0.5, 0.9]", resume=True)
-    assert str(error.value) == f"--set: {refusal}"
+    assert str(error.value) == (f"--set: {refusal}leave --set train.betas out, or give its default: "
+                                "`--set 'train.betas=[0.9, 0.999]'`")
     config = out / "config.yaml"
     lines = config.read_text().splitlines()
     at = lines.index("  betas:") + 1  # the line that sets them, 1-based
@@ -728,9 +744,12 @@ def test_a_resume_of_a_run_without_betas_refuses_them_naming_their_source(train_
     config.write_text("\n".join(lines) + "\n")
     with pytest.raises(RnnkitError) as error:
         train_tiny("model", "train.optimizer=sgd", "train.max_steps=4", resume=True)
-    assert str(error.value) == f"{config}:{at}: {refusal}"
+    assert str(error.value) == f"{config}:{at}: {refusal}resume with `--resume --set 'train.betas=[0.9, 0.999]'`"
+    # the command as a shell reads it, whatever files the folder holds ([...] unquoted is a glob)
+    command = shlex.split(str(error.value).split("`")[1])
+    assert command == ["--resume", "--set", "train.betas=[0.9, 0.999]"]
     capsys.readouterr()
-    train_tiny("model", "train.optimizer=sgd", "train.max_steps=4", "train.betas=[0.9,0.999]", resume=True)
+    train_tiny("model", "train.optimizer=sgd", "train.max_steps=4", command[2], resume=True)
     assert "changed: train.betas [0.5, 0.9] -> [0.9, 0.999], train.max_steps 2 -> 4" in capsys.readouterr().out
     assert yaml.safe_load(config.read_text())["train"]["betas"] == [0.9, 0.999]
 
@@ -794,6 +813,89 @@ def test_a_resume_may_change_momentum_and_rmsprop_alpha(train_tiny, capsys) -> N
     assert state["step"] == 4
     assert [(g["momentum"], g["alpha"]) for g in state["optimizer"]["param_groups"]] == [(0.5, 0.99)]
     assert all(float(s["momentum_buffer"].abs().sum()) > 0 for s in state["optimizer"]["state"].values())
+
+
+def test_a_resume_after_the_nt_asgd_switch_may_not_change_momentum(train_tiny, monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys) -> None:
+    """Averaged SGD has no momentum: a new train.momentum would be recorded and do nothing. Refused, naming the
+    switch's step, and config.yaml keeps the run's value; a resume that leaves it out goes on averaging."""
+    losses = itertools.chain([5.0, 4.0, 4.5, 4.6], itertools.repeat(4.7))  # NT-ASGD (2) switches at step 4
+    monkeypatch.setattr(LMTask, "validate", lambda self, model: {"loss": next(losses)})
+    nt_asgd = ["train.optimizer=sgd", "train.lr=0.5", "train.nt_asgd=2", "train.eval_every=1"]
+    out = train_tiny("model", *nt_asgd, "train.momentum=0.9", "train.max_steps=6")
+    assert "step 4: switching to averaged SGD" in capsys.readouterr().out
+    with pytest.raises(RnnkitError) as error:
+        train_tiny("model", *nt_asgd, "train.max_steps=8", "train.momentum=0.5", resume=True)
+    assert str(error.value) == ("--set: train.momentum 0.5: NT-ASGD switched this run to averaged SGD at step 4, "
+                                "which has no momentum, and a resume keeps its optimizer: leave --set train.momentum "
+                                "out")
+    assert yaml.safe_load((out / "config.yaml").read_text())["train"]["momentum"] == 0.9
+    train_tiny("model", *nt_asgd, "train.max_steps=8", "train.momentum=0.9", resume=True)
+    state = torch.load(out / "checkpoint" / "trainer_state.pt", weights_only=False)
+    assert state["step"] == 8 and state["optimizer_name"] == "asgd"
+
+
+def _set_in_config(out: Path, key: str, value: str) -> int:
+    """Write ``train.key: value`` into ``out``'s config.yaml by hand (what an older rnnkit accepted); its line."""
+    config = out / "config.yaml"
+    lines = config.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith(f"  {key}: "))
+    lines[at] = f"  {key}: {value}"
+    config.write_text("\n".join(lines) + "\n")
+    return at + 1
+
+
+def test_a_model_with_an_older_rnnkits_momentum_or_rmsprop_alpha_loads_for_use(train_tiny, tmp_path: Path,
+                                                                               corpus: Path) -> None:
+    """Before train.momentum and rmsprop_alpha had to be below 1, an adam run took rmsprop_alpha 1.0 (and ignored
+    it), an sgd run momentum 1.0: such models still generate, evaluate, classify and start an --init-from run
+    (loading does not depend on training settings); training on with the value is refused, and the resume that
+    lowers it goes on."""
+    lm = train_tiny("lm", "train.max_steps=2")
+    _set_in_config(lm, "rmsprop_alpha", "1.0")
+    assert rnnkit.load(lm).generate("the cat", 2)
+    assert rnnkit.load(lm).evaluate(str(corpus))["tokens"] > 0
+    train_tiny("from_lm", "train.max_steps=1", init_from=lm)
+    labelled = tmp_path / "t.jsonl"
+    labelled.write_text("".join(json.dumps({"text": t, "label": t.split()[0]}) + "\n"
+                                for t in ["x a y", "y b x", "x c x", "y d y"] * 5))
+    classifier = tmp_path / "classifier"
+    tiny = ["model.embedding_size=4", "model.hidden_size=4", "train.batch_size=4", "train.progress=false",
+            "train.device=cpu", "train.optimizer=sgd"]
+    rnnkit.train("classify", data=str(labelled), out=classifier, overrides=[*tiny, "train.max_steps=2"])
+    at = _set_in_config(classifier, "momentum", "1.0")
+    assert len(rnnkit.load(classifier).classify(["x a y", "y b x"])) == 2
+    with pytest.raises(RnnkitError) as error:
+        rnnkit.train("classify", out=classifier, resume=True, overrides=[*tiny, "train.max_steps=4"])
+    assert str(error.value) == (f"{classifier / 'config.yaml'}:{at}: config key 'train.momentum' must be below 1 with "
+                                "sgd, got 1.0 (at 1 and above the steps grow without bound): a resume may lower it "
+                                "(`--resume --set train.momentum=...`)")
+    rnnkit.train("classify", out=classifier, resume=True, overrides=[*tiny, "train.max_steps=4", "train.momentum=0.5"])
+    assert torch.load(classifier / "checkpoint" / "trainer_state.pt", weights_only=False)["step"] == 4
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "rmsprop"])
+def test_momentum_turned_on_again_starts_its_buffers_at_zero(optimizer: str) -> None:
+    """Momentum on, then off for a while, then on again (each a resume's set_optimizer_keys): torch keeps the first
+    phase's buffer unused while momentum is 0; the new phase starts from zero, not from that stale velocity. A
+    change between two values that are both on keeps the buffer."""
+    param = torch.nn.Parameter(torch.zeros(3))
+    opt = make_optimizer(optimizer, [param], TrainConfig(lr=0.1, momentum=0.9))
+
+    def step(momentum: float) -> torch.Tensor:
+        set_optimizer_keys(opt, optimizer, TrainConfig(lr=0.1, momentum=momentum))
+        param.grad = torch.ones(3)
+        opt.step()
+        return opt.state[param]["momentum_buffer"].clone()
+
+    step(0.9)
+    stale = step(0.9)
+    assert torch.equal(step(0.0), stale)  # (kept, unused)
+    set_optimizer_keys(opt, optimizer, TrainConfig(lr=0.1, momentum=0.5))
+    assert torch.equal(opt.state[param]["momentum_buffer"], torch.zeros(3))
+    moving = step(0.5)
+    set_optimizer_keys(opt, optimizer, TrainConfig(lr=0.1, momentum=0.7))
+    assert torch.equal(opt.state[param]["momentum_buffer"], moving)
 
 
 def test_resumed_settings_reach_only_the_optimizer_that_has_them() -> None:

@@ -497,14 +497,13 @@ def run(cfg: TaskConfig, out_dir: Path, device: torch.device, dist: dist_utils.D
         trainer.announce_rates()
         if dist.is_main and not resume:
             held.enter_context(set_up_model_dir(cfg, task, out_dir, made_by, overwrite))
-        elif dist.is_main:
-            record_resume_changes(out_dir, cfg, changes)
         if dist.is_main:
             trainer.weights_metadata = weights_metadata(out_dir, cfg, trainer.backend)
         dist_utils.barrier()
         if resume:
-            trainer.resume()
+            trainer.resume(changes)  # (before config.yaml records the changes: it may refuse one)
             if dist.is_main:
+                record_resume_changes(out_dir, cfg, changes)
                 announce_resume(trainer, changes)
         elif init_from is not None:  # a step-0 checkpoint holds the copied weights: a resume starts from them
             trainer.save_checkpoint()

@@ -57,12 +57,14 @@ class TrainConfig:
     optimizer: str = "sgd"  # sgd | adam | adamw | rmsprop | asgd
     lr: float = at_least(1.0, 0)  # learning rate
     # sgd / rmsprop momentum, in [0, 1): at 1 and above the steps grow without bound (another optimizer refuses a value
-    # other than 0; after NT-ASGD's switch averaged SGD has none)
-    momentum: float = fraction(0.0)
+    # other than 0; after NT-ASGD's switch averaged SGD has none). Its upper bound is checked for a training run only
+    # (train.check_optimizer_keys): a model trained with an older rnnkit's value still loads for use.
+    momentum: float = at_least(0.0, 0)
     weight_decay: float = at_least(0.0, 0)  # L2 penalty (decoupled for adamw)
     # rmsprop smoothing constant, in [0, 1): at 1 the mean square stays 0 and each step divides by eps (torch checks
-    # only >= 0) (0.9 as in TensorFlow's RMSProp, seed 002; another optimizer refuses other values)
-    rmsprop_alpha: float = fraction(0.9)
+    # only >= 0) (0.9 as in TensorFlow's RMSProp, seed 002; another optimizer refuses other values); the upper
+    # bound as momentum's
+    rmsprop_alpha: float = at_least(0.9, 0)
     # adam / adamw: [beta1, beta2], the decay rates of the running means of the gradient and of its square, each in
     # [0, 1) (torch's defaults; ULMFiT fine-tunes with [0.7, 0.99], Howard & Ruder 2018, sec. 4); another optimizer
     # has none and refuses any other values (the defaults pass: every config.yaml writes them out)

@@ -18,10 +18,11 @@ import json
 import math
 import random
 import re
+import shlex
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +129,13 @@ OPTIMIZER_KEYS = {"betas": ("are Adam's", ADAM_OPTIMIZERS, "betas"),
                   "rmsprop_alpha": ("is RMSprop's", ("rmsprop",), "alpha")}
 
 
+#: the optimizer settings that must be below 1 where they are used, and why: a training run checks it
+#: (:func:`check_optimizer_keys`), not the config's ranges, so that a model whose config.yaml holds a value an older
+#: rnnkit took (rmsprop_alpha 1.0 for adam, which ignored it) still loads for use
+BELOW_ONE = {"momentum": "at 1 and above the steps grow without bound",
+             "rmsprop_alpha": "at 1 the mean square stays 0 and each step divides by eps"}
+
+
 def make_optimizer(name: str, params, cfg: TrainConfig) -> torch.optim.Optimizer:
     """The optimizer ``name`` over ``params``: tensors, or torch's parameter groups (dicts with ``params`` and
     their own settings, e.g. ``lr``: the trainer's discriminative rates)."""
@@ -170,46 +178,57 @@ def check_optimizer_keys(cfg: TrainConfig, key_source: Callable[[str], tuple[str
         raise RnnkitError(f"unknown optimizer '{cfg.optimizer}' ({' | '.join(OPTIMIZERS)})")
     defaults = {f.name: f.default_factory() if f.default is dataclasses.MISSING else f.default
                 for f in dataclasses.fields(cfg)}
-    for key in unused_optimizer_keys(cfg.optimizer):
+    unused = unused_optimizer_keys(cfg.optimizer)
+    for key in unused:
         value = getattr(cfg, key)
         if (list(value) if isinstance(value, tuple) else value) != defaults[key]:  # (API betas may be a tuple)
             raise _unused_key_error(cfg.optimizer, key, value, defaults[key], resuming, key_source(f"train.{key}"))
+    for key, why in BELOW_ONE.items():
+        if key not in unused and getattr(cfg, key) >= 1:
+            advice = f": a resume may lower it (`--resume --set train.{key}=...`)" if resuming else ""
+            raise RnnkitError(f"config key 'train.{key}' must be below 1 with {cfg.optimizer}, got "
+                              f"{getattr(cfg, key)!r} ({why}){advice}", *key_source(f"train.{key}"))
 
 
 def _unused_key_error(optimizer: str, key: str, value: Any, default: Any, resuming: bool,
                       source: tuple[str | None, int | None]) -> RnnkitError:
     whose, users, _ = OPTIMIZER_KEYS[key]
     shown = repr(list(value)) if isinstance(value, tuple) else repr(value)  # exact: 0.9000000001 is not 0.9
-    # the default as --set takes it back (JSON is YAML), without spaces: one shell word
-    default_set = json.dumps(default, separators=(",", ":"))
-    advice = (f"this run trains with {optimizer}, which has none, and a resume keeps its optimizer: resume with "
-              f"`--resume --set train.{key}={default_set}`" if resuming else
-              f"{optimizer} has none: set train.optimizer {' or '.join(users)}, or leave train.{key} out")
+    # the default as --set takes it back (JSON is YAML), quoted where a shell would read it ([...] is a glob)
+    default_set = shlex.quote(f"train.{key}={json.dumps(default)}")
+    if not resuming:
+        advice = f"{optimizer} has none: set train.optimizer {' or '.join(users)}, or leave train.{key} out"
+    else:
+        kept = f"this run trains with {optimizer}, which has none, and a resume keeps its optimizer"
+        advice = (f"{kept}: leave --set train.{key} out, or give its default: `--set {default_set}`"
+                  if source[0] == "--set" else f"{kept}: resume with `--resume --set {default_set}`")
     return RnnkitError(f"train.{key} {shown} {whose} ({' | '.join(users)}); {advice}", *source)
 
 
 def set_optimizer_keys(optimizer: torch.optim.Optimizer, name: str, cfg: TrainConfig) -> None:
     """The settings of :data:`OPTIMIZER_KEYS` that optimizer ``name`` uses, from ``cfg`` into each of its groups: a
     resume's optimizer, whose saved state holds the run's earlier ones (``--resume --set train.momentum=...``: it goes
-    on with the new ones). By name, not by a group's key: ASGD's ``alpha`` is not RMSprop's."""
+    on with the new ones). By name, not by a group's key: ASGD's ``alpha`` is not RMSprop's. Momentum turned on from
+    0 starts its buffers at zero (:func:`_zero_momentum_buffers`)."""
     for key, (_, users, setting) in OPTIMIZER_KEYS.items():
         if name in users:
             value = getattr(cfg, key)
             for group in optimizer.param_groups:
+                if setting == "momentum" and value and not group["momentum"]:
+                    _zero_momentum_buffers(optimizer, group)
                 group[setting] = tuple(value) if isinstance(value, list) else value
-    if name == "rmsprop":
-        _add_rmsprop_momentum_buffers(optimizer)
 
 
-def _add_rmsprop_momentum_buffers(optimizer: torch.optim.Optimizer) -> None:
-    """RMSprop makes a parameter's momentum buffer with its state, at its first step, only if momentum is on then: a
-    run resumed with momentum after steps without starts the buffers at zero, as that first step would have."""
-    for group in optimizer.param_groups:
-        if group["momentum"] > 0:
-            for p in group["params"]:
-                state = optimizer.state.get(p)
-                if state and "momentum_buffer" not in state:
-                    state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+def _zero_momentum_buffers(optimizer: torch.optim.Optimizer, group: dict) -> None:
+    """Zero momentum buffers for ``group``'s parameters that have state, as a first step with momentum makes them:
+    torch keeps a buffer from an earlier phase with momentum, unused and unchanged while momentum is 0 (its velocity
+    may date from thousands of updates at another rate), and RMSprop makes one only at a parameter's first step (a
+    run that began without momentum has none: KeyError at its next step). SGD's first step takes the gradient as
+    its buffer, which is what it makes of a zero one."""
+    for p in group["params"]:
+        state = optimizer.state.get(p)
+        if state:
+            state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
 
 
 SCHEDULES = ("none", "halve_on_increase", "plateau", "step", "triangular")
@@ -524,9 +543,10 @@ class Trainer:
             self._write_log()
         dist_utils.barrier()
 
-    def resume(self) -> None:
+    def resume(self, changed: Collection[str] = ()) -> None:
         """Continue from the checkpoint in ``out_dir``; a run killed before it wrote any weights, log or
-        checkpoint starts again from step 0 with its saved config: the same run, seeded alike."""
+        checkpoint starts again from step 0 with its saved config: the same run, seeded alike. ``changed``: the
+        keys the resume changes (``train.momentum``), checked against the optimizer the checkpoint trains with."""
         if not run_started(self.out_dir):
             if self.dist.is_main:
                 print(f"no checkpoint yet in {self.out_dir} (the run stopped before it wrote weights, a log or "
@@ -553,6 +573,7 @@ class Trainer:
         for key in ("step", "epoch", "batch_index", "bad_evals", "val_history", "rows", "elapsed", "finished",
                     "validated_at"):
             setattr(self, key, state[key])
+        self._refuse_keys_averaging_ignores(changed)
         if state.get("base_lr", self.cfg.lr) != self.cfg.lr:  # --resume --set train.lr=...: go on from it
             self.schedule.on_new_base_lr(self.step)
         self.logged_rows = len(self.rows)  # the checkpoint's rows are those its log.csv holds
@@ -800,6 +821,20 @@ class Trainer:
     def _save_best(self) -> None:
         """Write the current weights as the model directory's ``model.safetensors``."""
         save_weights(self.model, self.out_dir / WEIGHTS_FILE, {**self.weights_metadata, "step": str(self.step)})
+
+    def _refuse_keys_averaging_ignores(self, changed: Collection[str]) -> None:
+        """A resume of a run NT-ASGD switched to averaged SGD may not change a key SGD uses and averaged SGD has
+        not (train.momentum): the checkpoint's optimizer goes on, so the new value would be recorded and do
+        nothing. (check_optimizer_keys sees train.optimizer alone: sgd.)"""
+        if self.optimizer_name == self.cfg.optimizer:
+            return
+        for key in unused_optimizer_keys(self.optimizer_name):
+            if f"train.{key}" in changed and key not in unused_optimizer_keys(self.cfg.optimizer):
+                # ASGD counts its own updates: the run's updates before them were SGD's
+                since = self.step - int(max((s["step"] for s in self.optimizer.state.values()), default=0))
+                raise RnnkitError(f"train.{key} {getattr(self.cfg, key)!r}: NT-ASGD switched this run to averaged "
+                                  f"SGD at step {since}, which has no {key}, and a resume keeps its optimizer: "
+                                  f"leave --set train.{key} out", "--set")
 
     def _maybe_switch_to_asgd(self) -> None:
         """NT-ASGD (Merity et al. 2017): average once validation stops improving for ``nt_asgd`` evals."""

@@ -17,10 +17,12 @@ from torch import nn
 
 from rnnkit.arguments import check_int_argument, check_path_argument
 from rnnkit.checkpoint import (
+    CONFIG_FILE,
     WEIGHTS_FILE,
     check_model_weights,
     load_weights,
 )
+from rnnkit.config import load_yaml
 from rnnkit.data.lm import Batch, encode_lines, make_batches, read_corpus_lines
 from rnnkit.data.readers import check_file
 from rnnkit.data.text_decoder import TextDecoder
@@ -86,17 +88,28 @@ REUSED_VOCABULARY = ("the run keeps the --init-from model's vocabulary; --init-p
                      "copies the rows of the tokens both hold")
 
 
-def _check_training_vocabulary(vocab: Vocab, oov: OovCount, cfg: LMConfig, reused: bool) -> None:
+def _reused_vocabulary_advice(vocab_from: Path, train_file: str) -> str:
+    """What a training text mostly outside the vocabulary of model directory ``vocab_from`` means. Built from this
+    very file (the run's own folder on a resume), the file changed since; else it is a same-task --init-from
+    model's (:data:`REUSED_VOCABULARY`)."""
+    source = load_yaml(vocab_from / CONFIG_FILE)
+    built_from = source.get("data", {}).get("train") if isinstance(source.get("data"), dict) else None
+    if built_from == train_file:
+        return f"the run keeps the vocabulary that {vocab_from} built from this file: was the file changed since?"
+    return REUSED_VOCABULARY
+
+
+def _check_training_vocabulary(vocab: Vocab, oov: OovCount, cfg: LMConfig, vocab_from: Path | None) -> None:
     """A vocabulary of only the specials, or a text mostly outside the vocabulary, trains a model that
-    predicts <unk> well: a fine perplexity that means nothing. ``reused``: the vocabulary was not built from this
-    text, so tokenizer.vocab_size and min_freq do not change it."""
+    predicts <unk> well: a fine perplexity that means nothing. ``vocab_from``: the model directory whose vocabulary
+    the run keeps (not built from this text now, so tokenizer.vocab_size and min_freq do not change it)."""
     t = cfg.tokenizer
     if len(vocab) <= len(SPECIALS):
         raise RnnkitError(f"the vocabulary holds only the special tokens {' '.join(SPECIALS)}: no token of the "
                           f"training text is kept with tokenizer.min_freq {t.min_freq} and tokenizer.vocab_size "
                           f"{t.vocab_size}", cfg.data.train)
     if oov.rate > TRAIN_OOV_LIMIT:
-        fix = (REUSED_VOCABULARY if reused else
+        fix = (_reused_vocabulary_advice(vocab_from, cfg.data.train) if vocab_from is not None else
                f"raise tokenizer.vocab_size (now {t.vocab_size}) or lower tokenizer.min_freq (now {t.min_freq})")
         raise RnnkitError(f"{oov.rate:.0%} of the training tokens ({oov.oov:,} of {oov.tokens:,}) are outside the "
                           f"vocabulary of {len(vocab):,} and would be trained as <unk>: {fix}", cfg.data.train)
@@ -180,7 +193,7 @@ class LMTask(Task):
         self.valid_seqs = encode_lines(valid_lines, self.tokenizer, self.vocab, d, valid_oov)
         if not train_seqs:
             raise RnnkitError(_nothing_left(d, train_oov.tokens), d.train)
-        _check_training_vocabulary(self.vocab, train_oov, cfg, reused=vocab_from is not None)
+        _check_training_vocabulary(self.vocab, train_oov, cfg, vocab_from)
         check_softmax(cfg.model, len(self.vocab))  # before the memory estimate counts the clusters
         try:
             self.train_data = make_batches(train_seqs, d.mode, t.batch_size, t.bptt, t.variable_bptt,
