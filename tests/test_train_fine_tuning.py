@@ -113,8 +113,8 @@ def test_a_resume_names_the_rates_updates_train_at_or_that_none_is_left(train_ti
     assert float(stop["lr"]) == float(last_update["lr"]) < 0.01  # the rate update 7 trained at, not 0.05
 
 
-def test_an_interrupted_triangular_run_resumes_exactly(train_tiny, monkeypatch) -> None:
-    settings = ["train.schedule=triangular", "model.dropout=0.3", "train.eval_every=5"]
+def assert_interrupted_run_resumes_exactly(train_tiny, monkeypatch, settings: list[str]) -> None:
+    """A tiny LM run stopped by Ctrl-C at update 7 and resumed ends as the same run trained straight through."""
     full = train_tiny("full", *settings)
     monkeypatch.setattr(LMTask, "batch_loss", interrupt_at(LMTask, 7))
     with pytest.raises(KeyboardInterrupt):
@@ -122,6 +122,11 @@ def test_an_interrupted_triangular_run_resumes_exactly(train_tiny, monkeypatch) 
     monkeypatch.undo()
     rnnkit.train("lm", out=full.parent / "part", resume=True)
     assert_same_run(full, full.parent / "part")
+
+
+def test_an_interrupted_triangular_run_resumes_exactly(train_tiny, monkeypatch) -> None:
+    settings = ["train.schedule=triangular", "model.dropout=0.3", "train.eval_every=5"]
+    assert_interrupted_run_resumes_exactly(train_tiny, monkeypatch, settings)
 
 
 # ------------------------------------------------------------------------------------------- the classifier
@@ -385,13 +390,7 @@ def test_readmes_stage_2_command_fine_tunes_an_lm_trained_from_a_recipe(corpus: 
 def test_an_interrupted_lm_run_at_discriminative_rates_resumes_exactly(train_tiny, monkeypatch) -> None:
     settings = ["model.layers=2", "model.tie_weights=true", "train.layer_lr_decay=2.6", "model.dropout=0.3",
                 "train.eval_every=5"]
-    full = train_tiny("full", *settings)
-    monkeypatch.setattr(LMTask, "batch_loss", interrupt_at(LMTask, 7))
-    with pytest.raises(KeyboardInterrupt):
-        train_tiny("part", *settings)
-    monkeypatch.undo()
-    rnnkit.train("lm", out=full.parent / "part", resume=True)
-    assert_same_run(full, full.parent / "part")
+    assert_interrupted_run_resumes_exactly(train_tiny, monkeypatch, settings)
 
 
 def test_nt_asgd_switches_to_averaging_with_the_lm_groups_rates(corpus: Path, tmp_path: Path) -> None:
