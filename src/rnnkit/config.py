@@ -25,6 +25,11 @@ from rnnkit.errors import RnnkitError
 _EXPONENT_FLOAT = re.compile(r"[-+]?\d+(\.\d*)?[eE][-+]?\d+")
 
 
+def field_default(f: dataclasses.Field) -> Any:
+    """A config field's default value (a fresh one where the field has a factory, e.g. train.betas' list)."""
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
 def ranged(default: Any, low: float | None = None, high: float | None = None, *, low_open: bool = False,
            high_open: bool = False) -> Any:
     """A dataclass field whose value must lie in [low, high] (an end ``None``: unbounded; ``*_open``: that
@@ -153,8 +158,7 @@ def _build(cls: type, values: dict[str, Any], where: str, source: str,
         if f.default_factory is not dataclasses.MISSING and dataclasses.is_dataclass(f.default_factory):
             kwargs[key] = _build(f.default_factory, {} if value is None else value, name, source, overridden)
         else:
-            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-            kwargs[key] = _check_type(value, default, name, "--set" if name in overridden else source)
+            kwargs[key] = _check_type(value, field_default(f), name, "--set" if name in overridden else source)
     return cls(**kwargs)
 
 

@@ -43,7 +43,7 @@ from rnnkit.checkpoint import (
     save_checkpoint,
     save_weights,
 )
-from rnnkit.config import TrainConfig
+from rnnkit.config import TrainConfig, field_default
 from rnnkit.errors import RnnkitError
 from rnnkit.nn.rnn import detach_state, map_state
 from rnnkit.plotting import plot_curves
@@ -176,9 +176,8 @@ def check_optimizer_keys(cfg: TrainConfig, key_source: Callable[[str], tuple[str
     that sets the key back to its default."""
     if cfg.optimizer not in OPTIMIZERS:
         raise RnnkitError(f"unknown optimizer '{cfg.optimizer}' ({' | '.join(OPTIMIZERS)})")
-    defaults = {f.name: f.default_factory() if f.default is dataclasses.MISSING else f.default
-                for f in dataclasses.fields(cfg)}
     unused = unused_optimizer_keys(cfg.optimizer)
+    defaults = {f.name: field_default(f) for f in dataclasses.fields(cfg) if f.name in unused}
     for key in unused:
         value = getattr(cfg, key)
         if (list(value) if isinstance(value, tuple) else value) != defaults[key]:  # (API betas may be a tuple)
