@@ -754,6 +754,32 @@ def test_a_resume_of_a_run_without_betas_refuses_them_naming_their_source(train_
     assert yaml.safe_load(config.read_text())["train"]["betas"] == [0.9, 0.999]
 
 
+def test_a_resume_refuses_every_ignored_setting_at_once_and_its_advice_fixes_them_all(train_tiny, capsys) -> None:
+    """Several settings the run's optimizer ignores: one refusal names each where it was set, and the one command it
+    gives resumes the run (not one key per attempt)."""
+    out = train_tiny("model", "train.optimizer=sgd", "train.max_steps=2")
+    kept = "this run trains with sgd, which has none of them, and a resume keeps its optimizer: "
+    betas, alpha = "train.betas [0.5, 0.9] are Adam's (adam | adamw)", "train.rmsprop_alpha 0.5 is RMSprop's (rmsprop)"
+    defaults = "--set 'train.betas=[0.9, 0.999]' --set train.rmsprop_alpha=0.9"
+    with pytest.raises(RnnkitError) as error:
+        train_tiny("model", "train.optimizer=sgd", "train.max_steps=4", "train.betas=[0.5, 0.9]",
+                   "train.rmsprop_alpha=0.5", resume=True)
+    assert str(error.value) == (f"--set: {betas}, {alpha}; {kept}leave --set train.betas and --set "
+                                f"train.rmsprop_alpha out, or give their defaults: `{defaults}`")
+    config = out / "config.yaml"
+    at = config.read_text().splitlines().index("  rmsprop_alpha: 0.9") + 1
+    config.write_text(config.read_text().replace("  rmsprop_alpha: 0.9\n", "  rmsprop_alpha: 0.5\n"))  # by hand
+    with pytest.raises(RnnkitError) as error:
+        train_tiny("model", "train.optimizer=sgd", "train.max_steps=4", "train.betas=[0.5, 0.9]", resume=True)
+    assert str(error.value) == f"--set: {betas}, {config}:{at}: {alpha}; {kept}resume with `--resume {defaults}`"
+    command = shlex.split(str(error.value).split("`")[1])
+    capsys.readouterr()
+    train_tiny("model", "train.optimizer=sgd", "train.max_steps=4", "train.betas=[0.5, 0.9]", *command[2::2],
+               resume=True)  # the user's own --set of betas still there: the command's, later, wins
+    assert "changed: train.rmsprop_alpha 0.5 -> 0.9, train.max_steps 2 -> 4" in capsys.readouterr().out
+    assert yaml.safe_load(config.read_text())["train"]["rmsprop_alpha"] == 0.9
+
+
 def test_a_run_an_older_rnnkit_trained_with_an_ignored_momentum_resumes_once_config_yaml_drops_it(
         train_tiny, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     """Before check_optimizer_keys knew momentum, an adam run took train.momentum 0.9 and ignored it. Its resume is
