@@ -190,7 +190,7 @@ def test_evaluate_reports_and_warns_about_tokens_outside_the_vocabulary(capsys, 
     assert rc == 0, err
     record = json.loads(stdout.splitlines()[-1])
     assert (record["oov"], record["oov_rate"]) == (2, pytest.approx(2 / 12))  # 12 words; <eos> not counted
-    assert type(record["oov"]) is type(record["tokens"]) is int  # counts, as cli.COUNTS says: 2, not 2.0
+    assert type(record["oov"]) is type(record["tokens"]) is int  # counts, as metrics.COUNTS says: 2, not 2.0
     assert json.loads(json_file.read_text(encoding="utf-8"))["oov"] == 2
     assert "     oov  2" in stdout
     assert err == (f"warning: {text}: 2 of 12 tokens (16.7%) are not in the model's vocabulary of 25 and are "

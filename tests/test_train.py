@@ -7,6 +7,7 @@ import itertools
 import json
 import math
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -625,6 +626,18 @@ def test_progress_prints_a_line_per_log_row_without_a_terminal_and_nothing_when_
     out = capsys.readouterr().out  # pytest's captured stderr is no terminal: plain lines, no bar
     assert "step 2 epoch 1/2: loss" in out and "step 4 epoch 1/2: loss" in out and "tok/s" in out
     assert "\r" not in out
+
+
+def test_the_valid_line_prints_counts_as_integers_with_thousands_separators(train_tiny, tmp_path: Path,
+                                                                          capsys) -> None:
+    """A count is an integer (``tokens 12,345``), not 4 significant digits (``tokens 1.234e+04``); floats as before."""
+    valid = write_lines(tmp_path / "valid.txt", corpus_lines(2500, seed=1))
+    out = train_tiny("model", "train.max_steps=2", "train.eval_every=2", "train.progress=true", valid=str(valid))
+    tokens = json.loads((out / "results.json").read_text())["valid"]["tokens"]
+    assert tokens >= 10_000  # where 4 significant digits would round it
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("step 2 valid:"))
+    shown = rf"step 2 valid: loss \d\.\d{{3}}, ppl \d+(\.\d+)?, tokens {tokens:,} \(best loss\)"
+    assert re.fullmatch(shown, line), line
 
 
 def test_model_dir_files_get_the_usual_permissions(train_tiny) -> None:

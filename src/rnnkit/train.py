@@ -45,6 +45,7 @@ from rnnkit.checkpoint import (
 )
 from rnnkit.config import TrainConfig, field_default
 from rnnkit.errors import RnnkitError
+from rnnkit.metrics import COUNTS
 from rnnkit.nn.rnn import detach_state, map_state
 from rnnkit.plotting import plot_curves
 from rnnkit.tasks.base import LossResult, Task
@@ -830,7 +831,7 @@ class Trainer:
             self.schedule.on_validation(score)
             self._maybe_switch_to_asgd()
         if self.dist.is_main and self.cfg.progress:
-            shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+            shown = ", ".join(f"{k} {int(v):,}" if k in COUNTS else f"{k} {v:.4g}" for k, v in metrics.items())
             best = f" (best {self.metric})" if saved else ""
             print(f"step {self.step} valid: {shown}{best}", flush=True)
         self.save_checkpoint()
