@@ -651,8 +651,8 @@ CASES: list[Case] = [
     Case("train-init-from-foreign-text", cli("train", "lm", "--init-from", "{model}", "--data", "{tmp}/f.txt", "--out",
                                              "{tmp}/m", *sets(*TINY, "train.max_steps=2")), 2,
          "{tmp}/f.txt: 83% of the training tokens (20 of 24) are outside the vocabulary of 25 and would be trained as "
-         "<unk>: the run keeps the --init-from model's vocabulary; --init-partial builds one from this text and copies "
-         "the rows of the tokens both hold", files={"f.txt": "la souris voit le chat .\n" * 4}),
+         "<unk>: the run keeps the --init-from model's vocabulary; --init-partial builds one from the training text "
+         "and copies the rows of the tokens both hold", files={"f.txt": "la souris voit le chat .\n" * 4}),
     Case("train-numpy-init-from", cli(*TRAIN, "--backend", "numpy", "--init-from", "{model}"), 2,
          "--init-from is not supported with --backend numpy"),
     Case("train-numpy-cuda", cli(*TRAIN, "--backend", "numpy", "--device", "cuda"), 2,

@@ -233,8 +233,8 @@ def test_lm_fine_tuning_on_the_init_models_vocabulary_warns_about_its_unknown_sh
     rc, _, after = run(capsys, "train", "lm", "--init-from", tiny_model, "--data", text, "--valid", valid, "--out",
                        tmp_path / "fine", *sets(*TINY, "train.max_steps=2"))
     assert rc == 0 and len(before_training) == 1, after
-    way_out = ("(the run keeps the --init-from model's vocabulary; --init-partial builds one from this text and copies "
-               "the rows of the tokens both hold)")
+    way_out = ("(the run keeps the --init-from model's vocabulary; --init-partial builds one from the training text "
+               "and copies the rows of the tokens both hold)")
     assert before_training[0].splitlines() == [
         f"warning: {text}: 8 of 72 tokens (11.1%) are not in the model's vocabulary of 25 and are trained as <unk> "
         f"{way_out}",
