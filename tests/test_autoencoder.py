@@ -55,7 +55,7 @@ def test_an_autoencoder_learns_to_reconstruct_and_reloads(autoencoder_dir: Path,
     metrics = model.evaluate(held_out)
     # 3 to 6 content tokens of a few dozen choices each: chance is far below these
     assert metrics["accuracy"] > 0.85 and metrics["ppl"] < 1.6 and metrics["examples"] == 40
-    assert type(metrics["tokens"]) is int and metrics["tokens"] > 40  # a count (cli.COUNTS)
+    assert type(metrics["tokens"]) is int and metrics["tokens"] > 40  # a count (metrics.COUNTS)
     texts = corpus_lines(20, 12)
     right = sum(a == b for a, b in zip(model.reconstruct(texts), texts, strict=True))
     assert right >= 8 and model.reconstruct([]) == []

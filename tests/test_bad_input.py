@@ -455,6 +455,21 @@ CASES: list[Case] = [
             "--set: train.rmsprop_alpha 0.9000000001 is RMSprop's (rmsprop); adam has none"),
     Case("config-rmsprop-alpha-adam-before-data", cli(*TRAIN_CLS, *sets("train.rmsprop_alpha=0.5")), 2,
          "--set: train.rmsprop_alpha 0.5 is RMSprop's (rmsprop); adam has none", files={"t.jsonl": "not json\n"}),
+    # several at once: one error names each where it was set (--set once for all it set), the advice fixes them all
+    Case("config-momentum-rmsprop-alpha-adam", cli(*TRAIN, *sets("train.momentum=0.9", "train.rmsprop_alpha=0.5")),
+         2, "--set: train.momentum 0.9 is SGD's and RMSprop's (sgd | rmsprop), train.rmsprop_alpha 0.5 is RMSprop's "
+         "(rmsprop); adam has none of them: set train.optimizer rmsprop, or leave train.momentum and "
+         "train.rmsprop_alpha out"),
+    Case("config-three-ignored-asgd-recipe", cli(*TRAIN, "--recipe", "{tmp}/r.yaml", *sets("train.optimizer=asgd")),
+         2, "{tmp}/r.yaml:5: train.betas [0.5, 0.9] are Adam's (adam | adamw), {tmp}/r.yaml:3: train.momentum 0.9 is "
+         "SGD's and RMSprop's (sgd | rmsprop), {tmp}/r.yaml:4: train.rmsprop_alpha 0.99 is RMSprop's (rmsprop); asgd "
+         "has none of them: leave train.betas, train.momentum and train.rmsprop_alpha out",
+         files={"r.yaml": "train:\n  lr: 0.1\n  momentum: 0.9\n  rmsprop_alpha: 0.99\n  betas: [0.5, 0.9]\n"}),
+    Case("config-betas-recipe-rmsprop-alpha-set-sgd", cli(*TRAIN, "--recipe", "{tmp}/r.yaml",
+                                                          *sets("train.optimizer=sgd", "train.rmsprop_alpha=0.5")),
+         2, "{tmp}/r.yaml:3: train.betas [0.5, 0.9] are Adam's (adam | adamw), --set: train.rmsprop_alpha 0.5 is "
+         "RMSprop's (rmsprop); sgd has none of them: leave train.betas and train.rmsprop_alpha out",
+         files={"r.yaml": "train:\n  lr: 0.1\n  betas: [0.5, 0.9]\n"}),
     bad_set("nt-asgd-without-sgd", "train.nt_asgd=3", "train.nt_asgd switches SGD to averaged SGD"),
     # ------------------------------------------------------------------------------ --set: ULMFiT's fine-tuning keys
     bad_set("warmup-without-triangular", "train.warmup=0.2", "train.warmup 0.2 shapes the triangular schedule "
@@ -636,8 +651,8 @@ CASES: list[Case] = [
     Case("train-init-from-foreign-text", cli("train", "lm", "--init-from", "{model}", "--data", "{tmp}/f.txt", "--out",
                                              "{tmp}/m", *sets(*TINY, "train.max_steps=2")), 2,
          "{tmp}/f.txt: 83% of the training tokens (20 of 24) are outside the vocabulary of 25 and would be trained as "
-         "<unk>: the run keeps the --init-from model's vocabulary; --init-partial builds one from this text and copies "
-         "the rows of the tokens both hold", files={"f.txt": "la souris voit le chat .\n" * 4}),
+         "<unk>: the run keeps the --init-from model's vocabulary; --init-partial builds one from the training text "
+         "and copies the rows of the tokens both hold", files={"f.txt": "la souris voit le chat .\n" * 4}),
     Case("train-numpy-init-from", cli(*TRAIN, "--backend", "numpy", "--init-from", "{model}"), 2,
          "--init-from is not supported with --backend numpy"),
     Case("train-numpy-cuda", cli(*TRAIN, "--backend", "numpy", "--device", "cuda"), 2,

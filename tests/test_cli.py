@@ -190,7 +190,7 @@ def test_evaluate_reports_and_warns_about_tokens_outside_the_vocabulary(capsys, 
     assert rc == 0, err
     record = json.loads(stdout.splitlines()[-1])
     assert (record["oov"], record["oov_rate"]) == (2, pytest.approx(2 / 12))  # 12 words; <eos> not counted
-    assert type(record["oov"]) is type(record["tokens"]) is int  # counts, as cli.COUNTS says: 2, not 2.0
+    assert type(record["oov"]) is type(record["tokens"]) is int  # counts, as metrics.COUNTS says: 2, not 2.0
     assert json.loads(json_file.read_text(encoding="utf-8"))["oov"] == 2
     assert "     oov  2" in stdout
     assert err == (f"warning: {text}: 2 of 12 tokens (16.7%) are not in the model's vocabulary of 25 and are "
@@ -233,8 +233,8 @@ def test_lm_fine_tuning_on_the_init_models_vocabulary_warns_about_its_unknown_sh
     rc, _, after = run(capsys, "train", "lm", "--init-from", tiny_model, "--data", text, "--valid", valid, "--out",
                        tmp_path / "fine", *sets(*TINY, "train.max_steps=2"))
     assert rc == 0 and len(before_training) == 1, after
-    way_out = ("(the run keeps the --init-from model's vocabulary; --init-partial builds one from this text and copies "
-               "the rows of the tokens both hold)")
+    way_out = ("(the run keeps the --init-from model's vocabulary; --init-partial builds one from the training text "
+               "and copies the rows of the tokens both hold)")
     assert before_training[0].splitlines() == [
         f"warning: {text}: 8 of 72 tokens (11.1%) are not in the model's vocabulary of 25 and are trained as <unk> "
         f"{way_out}",

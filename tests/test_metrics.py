@@ -115,5 +115,5 @@ def test_lm_metrics_are_unchanged() -> None:
     assert lm_metrics(10.0, 4, True) == {"loss": loss, "ppl": math.exp(loss), "tokens": 4,
                                          "bpc": loss / math.log(2)}
     assert lm_metrics(1e6, 1, False) == {"loss": 1e6, "ppl": math.exp(50.0), "tokens": 1}
-    assert type(lm_metrics(1e6, 1, False)["tokens"]) is int  # a count (cli.COUNTS), as the JSON line shows it
+    assert type(lm_metrics(1e6, 1, False)["tokens"]) is int  # a count (metrics.COUNTS), as the JSON line shows it
     assert lm_metrics(0.0, 0, False)["loss"] == 0.0

@@ -117,3 +117,33 @@ def test_a_run_from_init_resumes_exactly_with_its_own_vocabulary(sources: dict[s
     resumed = rnnkit.train("classify", out=tmp_path / "cut", overrides=["train.epochs=2"], resume=True)
     assert_same_run(tmp_path / "whole", tmp_path / "cut")
     assert resumed.reader.vocab.itos == rnnkit.load(sources["lm"]).vocab.itos
+
+
+@pytest.mark.parametrize(("how", "advice"), [
+    ("from_init", "(the run keeps the --init-from model's vocabulary; --set tokenizer.from_init=false builds one from "
+                  "the training text and copies the rows of the tokens both hold)"),
+    ("same_task", "(the run keeps the --init-from model's vocabulary; --init-partial builds one from the training "
+                  "text and copies the rows of the tokens both hold)"),
+    ("same_task_from_init", "(the run keeps the --init-from model's vocabulary; --init-partial with --set "
+                            "tokenizer.from_init=false builds one from the training text and copies the rows of the "
+                            "tokens both hold)"),
+    ("own_vocabulary", "(check the file, the tokenizer and tokenizer.lowercase)")])
+def test_the_test_files_unknown_token_warning_says_whose_vocabulary_it_is(sources: dict[str, Path], tmp_path: Path,
+                                                                         capsys, how: str, advice: str) -> None:
+    """Read with the --init-from model's vocabulary (tokenizer.from_init, or a same-task init's), the warning about
+    the --test file's unknown tokens says so and what builds a vocabulary from the training text instead, not to
+    check the tokenizer and tokenizer.lowercase (the source's reading keys win); with the run's own, it does."""
+    data, test = labelled(tmp_path / "l.jsonl", 40, 4), labelled(tmp_path / "t.jsonl", 10, 5, extra_word="zebra")
+    test.write_text(test.read_text(encoding="utf-8").replace(" .", " gnu okapi ."), encoding="utf-8")  # 3 of 8 unknown
+    init_from, overrides = sources["lm"], [*CLS, "train.max_steps=1"]
+    if how.startswith("same_task"):  # a classifier of the LM's vocabulary, fine-tuned on
+        init_from = tmp_path / "first"
+        rnnkit.train("classify", data=str(data), out=init_from, init_from=sources["lm"], init_prefix="encoder",
+                     overrides=[*overrides, FROM_INIT])
+        overrides += [FROM_INIT] if how == "same_task_from_init" else []
+    capsys.readouterr()
+    rnnkit.train("classify", data=str(data), test=str(test), out=tmp_path / "c", init_from=init_from,
+                 init_prefix=None if how.startswith("same_task") else "encoder",
+                 overrides=[*overrides, *([FROM_INIT] if how == "from_init" else [])])
+    warned = [line for line in capsys.readouterr().err.splitlines() if " tokens (" in line]
+    assert len(warned) == 1 and warned[0].startswith(f"warning: {test}: ") and warned[0].endswith(advice), warned

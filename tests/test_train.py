@@ -7,6 +7,7 @@ import itertools
 import json
 import math
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -627,6 +628,18 @@ def test_progress_prints_a_line_per_log_row_without_a_terminal_and_nothing_when_
     assert "\r" not in out
 
 
+def test_the_valid_line_prints_counts_as_integers_with_thousands_separators(train_tiny, tmp_path: Path,
+                                                                          capsys) -> None:
+    """A count is an integer (``tokens 12,345``), not 4 significant digits (``tokens 1.234e+04``); floats as before."""
+    valid = write_lines(tmp_path / "valid.txt", corpus_lines(2500, seed=1))
+    out = train_tiny("model", "train.max_steps=2", "train.eval_every=2", "train.progress=true", valid=str(valid))
+    tokens = json.loads((out / "results.json").read_text())["valid"]["tokens"]
+    assert tokens >= 10_000  # where 4 significant digits would round it
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("step 2 valid:"))
+    shown = rf"step 2 valid: loss \d\.\d{{3}}, ppl \d+(\.\d+)?, tokens {tokens:,} \(best loss\)"
+    assert re.fullmatch(shown, line), line
+
+
 def test_model_dir_files_get_the_usual_permissions(train_tiny) -> None:
     out = train_tiny("model", "train.max_steps=2")
     mask = os.umask(0)
@@ -752,6 +765,32 @@ def test_a_resume_of_a_run_without_betas_refuses_them_naming_their_source(train_
     train_tiny("model", "train.optimizer=sgd", "train.max_steps=4", command[2], resume=True)
     assert "changed: train.betas [0.5, 0.9] -> [0.9, 0.999], train.max_steps 2 -> 4" in capsys.readouterr().out
     assert yaml.safe_load(config.read_text())["train"]["betas"] == [0.9, 0.999]
+
+
+def test_a_resume_refuses_every_ignored_setting_at_once_and_its_advice_fixes_them_all(train_tiny, capsys) -> None:
+    """Several settings the run's optimizer ignores: one refusal names each where it was set, and the one command it
+    gives resumes the run (not one key per attempt)."""
+    out = train_tiny("model", "train.optimizer=sgd", "train.max_steps=2")
+    kept = "this run trains with sgd, which has none of them, and a resume keeps its optimizer: "
+    betas, alpha = "train.betas [0.5, 0.9] are Adam's (adam | adamw)", "train.rmsprop_alpha 0.5 is RMSprop's (rmsprop)"
+    defaults = "--set 'train.betas=[0.9, 0.999]' --set train.rmsprop_alpha=0.9"
+    with pytest.raises(RnnkitError) as error:
+        train_tiny("model", "train.optimizer=sgd", "train.max_steps=4", "train.betas=[0.5, 0.9]",
+                   "train.rmsprop_alpha=0.5", resume=True)
+    assert str(error.value) == (f"--set: {betas}, {alpha}; {kept}leave --set train.betas and --set "
+                                f"train.rmsprop_alpha out, or give their defaults: `{defaults}`")
+    config = out / "config.yaml"
+    at = config.read_text().splitlines().index("  rmsprop_alpha: 0.9") + 1
+    config.write_text(config.read_text().replace("  rmsprop_alpha: 0.9\n", "  rmsprop_alpha: 0.5\n"))  # by hand
+    with pytest.raises(RnnkitError) as error:
+        train_tiny("model", "train.optimizer=sgd", "train.max_steps=4", "train.betas=[0.5, 0.9]", resume=True)
+    assert str(error.value) == f"--set: {betas}, {config}:{at}: {alpha}; {kept}resume with `--resume {defaults}`"
+    command = shlex.split(str(error.value).split("`")[1])
+    capsys.readouterr()
+    train_tiny("model", "train.optimizer=sgd", "train.max_steps=4", "train.betas=[0.5, 0.9]", *command[2::2],
+               resume=True)  # the user's own --set of betas still there: the command's, later, wins
+    assert "changed: train.rmsprop_alpha 0.5 -> 0.9, train.max_steps 2 -> 4" in capsys.readouterr().out
+    assert yaml.safe_load(config.read_text())["train"]["rmsprop_alpha"] == 0.9
 
 
 def test_a_run_an_older_rnnkit_trained_with_an_ignored_momentum_resumes_once_config_yaml_drops_it(

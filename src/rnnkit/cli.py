@@ -740,11 +740,9 @@ def _progress_from(bar, start: int):
     return lambda n_done: bar.update(start + n_done - bar.n)
 
 
-#: the metrics that are counts: integers in every task's results (the JSON line, results.json), printed so
-COUNTS = ("tokens", "oov", "oov_texts", "sentences", "examples")
-
-
 def _shown(key: str, value: float) -> str:
+    from rnnkit.metrics import COUNTS
+
     return str(int(value)) if key in COUNTS else f"{value:.4f}"
 
 

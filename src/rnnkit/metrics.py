@@ -16,6 +16,9 @@ import torch
 
 #: a mean loss above this is reported as exp(50) perplexity instead of overflowing to inf
 MAX_LOG_PPL = 50.0
+#: the metrics that are counts: integers in every task's results (the JSON line, results.json), printed so
+#: (the trainer's valid lines with thousands separators: ``tokens 262,782``)
+COUNTS = ("tokens", "oov", "oov_texts", "sentences", "examples")
 
 
 # ------------------------------------------------------------------------------------------- losses

@@ -45,6 +45,7 @@ from rnnkit.checkpoint import (
 )
 from rnnkit.config import TrainConfig, field_default
 from rnnkit.errors import RnnkitError
+from rnnkit.metrics import COUNTS
 from rnnkit.nn.rnn import detach_state, map_state
 from rnnkit.plotting import plot_curves
 from rnnkit.tasks.base import LossResult, Task
@@ -170,18 +171,19 @@ def no_source(key: str) -> tuple[str | None, int | None]:
 def check_optimizer_keys(cfg: TrainConfig, key_source: Callable[[str], tuple[str | None, int | None]] = no_source,
                          resuming: bool = False) -> None:
     """train.optimizer is known, and each setting of :data:`OPTIMIZER_KEYS` that it does not use holds its default
-    (the values are compared: a config that writes the defaults out, as every config.yaml does, is fine).
-    ``key_source(key)``: the file (or ``--set``) and line a key (``train.betas``) came from, for the error
-    (:func:`rnnkit.config.key_source`); ``resuming``: the run's optimizer is fixed, so the advice is the resume
-    that sets the key back to its default."""
+    (the values are compared: a config that writes the defaults out, as every config.yaml does, is fine); those that
+    do not are refused all in one error. ``key_source(key)``: the file (or ``--set``) and line a key
+    (``train.betas``) came from, for the error (:func:`rnnkit.config.key_source`); ``resuming``: the run's optimizer
+    is fixed, so the advice is the resume that sets the keys back to their defaults."""
     if cfg.optimizer not in OPTIMIZERS:
         raise RnnkitError(f"unknown optimizer '{cfg.optimizer}' ({' | '.join(OPTIMIZERS)})")
     unused = unused_optimizer_keys(cfg.optimizer)
     defaults = {f.name: field_default(f) for f in dataclasses.fields(cfg) if f.name in unused}
-    for key in unused:
-        value = getattr(cfg, key)
-        if (list(value) if isinstance(value, tuple) else value) != defaults[key]:  # (API betas may be a tuple)
-            raise _unused_key_error(cfg.optimizer, key, value, defaults[key], resuming, key_source(f"train.{key}"))
+    # all of them in one error: one per attempt, a config that sets several would take as many reruns
+    ignored = [(key, getattr(cfg, key), defaults[key], key_source(f"train.{key}")) for key in unused
+               if _as_list(getattr(cfg, key)) != defaults[key]]
+    if ignored:
+        raise _unused_keys_error(cfg.optimizer, ignored, resuming)
     for key, why in BELOW_ONE.items():
         if key not in unused and getattr(cfg, key) >= 1:
             advice = f": a resume may lower it (`--resume --set train.{key}=...`)" if resuming else ""
@@ -189,19 +191,53 @@ def check_optimizer_keys(cfg: TrainConfig, key_source: Callable[[str], tuple[str
                               f"{getattr(cfg, key)!r} ({why}){advice}", *key_source(f"train.{key}"))
 
 
-def _unused_key_error(optimizer: str, key: str, value: Any, default: Any, resuming: bool,
-                      source: tuple[str | None, int | None]) -> RnnkitError:
-    whose, users, _ = OPTIMIZER_KEYS[key]
-    shown = repr(list(value)) if isinstance(value, tuple) else repr(value)  # exact: 0.9000000001 is not 0.9
-    # the default as --set takes it back (JSON is YAML), quoted where a shell would read it ([...] is a glob)
-    default_set = shlex.quote(f"train.{key}={json.dumps(default)}")
+def _as_list(value: Any) -> Any:
+    """``value`` with a tuple as a list, as the config's defaults hold it (API betas may be a tuple)."""
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _unused_keys_error(optimizer: str, ignored: list[tuple[str, Any, Any, tuple[str | None, int | None]]],
+                       resuming: bool) -> RnnkitError:
+    """The refusal of every setting ``optimizer`` does not use, ``ignored``: (key, value, default, where it was
+    set). Each key is named after where it was set (not repeated for the next key set there); the advice is one
+    change that fixes them all."""
+    keys, first_source = [key for key, *_ in ignored], ignored[0][3]
+    named, seen = [], _where(first_source)  # the first's is the error's prefix
+    for key, value, _, source in ignored:
+        whose, users, _ = OPTIMIZER_KEYS[key]
+        here = _where(source)
+        shown = repr(_as_list(value))  # exact: 0.9000000001 is not 0.9
+        named.append(f"{here + ': ' if here and here != seen else ''}train.{key} {shown} {whose} "
+                     f"({' | '.join(users)})")
+        seen = here
+    none = "none" if len(keys) == 1 else "none of them"
+    # the defaults as --set takes them back (JSON is YAML), quoted where a shell would read them ([...] is a glob)
+    default_sets = " ".join("--set " + shlex.quote(f"train.{key}={json.dumps(default)}")
+                            for key, _, default, _ in ignored)
     if not resuming:
-        advice = f"{optimizer} has none: set train.optimizer {' or '.join(users)}, or leave train.{key} out"
+        takers = [name for name in OPTIMIZERS if all(name in OPTIMIZER_KEYS[key][1] for key in keys)]
+        switch = f"set train.optimizer {' or '.join(takers)}, or " if takers else ""
+        advice = f"{optimizer} has {none}: {switch}leave {_and_joined([f'train.{key}' for key in keys])} out"
     else:
-        kept = f"this run trains with {optimizer}, which has none, and a resume keeps its optimizer"
-        advice = (f"{kept}: leave --set train.{key} out, or give its default: `--set {default_set}`"
-                  if source[0] == "--set" else f"{kept}: resume with `--resume --set {default_set}`")
-    return RnnkitError(f"train.{key} {shown} {whose} ({' | '.join(users)}); {advice}", *source)
+        kept = f"this run trains with {optimizer}, which has {none}, and a resume keeps its optimizer"
+        if all(source[0] == "--set" for *_, source in ignored):
+            its = "its default" if len(keys) == 1 else "their defaults"
+            advice = (f"{kept}: leave {_and_joined([f'--set train.{key}' for key in keys])} out, or give {its}: "
+                      f"`{default_sets}`")
+        else:
+            advice = f"{kept}: resume with `--resume {default_sets}`"
+    return RnnkitError(f"{', '.join(named)}; {advice}", *first_source)
+
+
+def _where(source: tuple[str | None, int | None]) -> str | None:
+    """``source`` (a file or ``--set``, and a line) as an error's prefix names it: ``r.yaml:3``."""
+    path, line = source
+    return None if path is None else f"{path}:{line}" if line is not None else path
+
+
+def _and_joined(names: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
 
 
 def set_optimizer_keys(optimizer: torch.optim.Optimizer, name: str, cfg: TrainConfig) -> None:
@@ -795,7 +831,7 @@ class Trainer:
             self.schedule.on_validation(score)
             self._maybe_switch_to_asgd()
         if self.dist.is_main and self.cfg.progress:
-            shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+            shown = ", ".join(f"{k} {int(v):,}" if k in COUNTS else f"{k} {v:.4g}" for k, v in metrics.items())
             best = f" (best {self.metric})" if saved else ""
             print(f"step {self.step} valid: {shown}{best}", flush=True)
         self.save_checkpoint()

@@ -51,6 +51,14 @@ class OovCount:
 CHECK_READING = "check the file, the tokenizer and tokenizer.lowercase"
 
 
+def reused_vocabulary(way_out: str = "--init-partial") -> str:
+    """What an out-of-vocabulary warning (or error) advises where the run keeps the --init-from model's vocabulary
+    instead of building one from its training text (a same-task --init-from, tokenizer.from_init): ``way_out``, what
+    builds one from that text instead."""
+    return (f"the run keeps the --init-from model's vocabulary; {way_out} builds one from the training text and "
+            "copies the rows of the tokens both hold")
+
+
 def oov_warning(oov: OovCount, path: str | Path, vocab_size: int, read_as: str = "scored",
                 limit: float = OOV_WARN_RATE, scope: str = "", advice: str = CHECK_READING) -> None:
     """A line on stderr when more than ``limit`` of a text is outside the vocabulary: the model sees <unk> there

@@ -181,8 +181,7 @@ class Task:
     def warn_unknown_text(self, vocab_from_init: bool) -> None:
         """Warnings on stderr about the tokens of the run's data files outside its vocabulary, said once before
         training by the main process (:func:`rnnkit.api.run`); ``vocab_from_init``: the vocabulary is the --init-from
-        model's (a strict same-task init), not one built from this data. Default: nothing (the classifier warns
-        about its --valid and --test files as it reads them)."""
+        model's (a strict same-task init), not one built from this data. Default: nothing."""
 
     def lr_scale(self, batch: Any) -> float:
         """A factor on the learning rate of one batch (the LM's variable BPTT); 1 for most tasks."""

@@ -50,7 +50,7 @@ from rnnkit.data.labelled import (
 )
 from rnnkit.data.readers import check_file, shown_name
 from rnnkit.data.tokenizers import SPM_FILE, TOKENIZER_FILE, Tokenizer, build_tokenizer, load_tokenizer
-from rnnkit.data.vocab import CLASSIFY_OOV_WARN_RATE, SPECIALS, Vocab, oov_warning
+from rnnkit.data.vocab import CHECK_READING, CLASSIFY_OOV_WARN_RATE, SPECIALS, Vocab, oov_warning, reused_vocabulary
 from rnnkit.distributed import DistInfo
 from rnnkit.errors import RnnkitError, parse_json
 from rnnkit.metrics import ClassificationReport, classification_report
@@ -367,12 +367,7 @@ class ClassifyTask(Task):
         self.collated_valid: list[tuple[list[int], ClassifyBatch]] | None = None  # see _valid_batches
         # scored after training: an unknown label or a wrong width must not wait for that; kept, not read again
         self.test_examples = read_examples(cfg.data.test, read_options(cfg)) if cfg.data.test else None
-        scored_files = [(valid, self.valid_set)] if cfg.data.valid else []
-        if self.test_examples is not None:
-            scored_files.append((self.test_examples, self.reader.encode(self.test_examples)))
-        if dist.is_main:  # what the model will read of the files that score it, said once, before training
-            for examples, data in scored_files:
-                warn_unknown(self.reader, examples, data)
+        self.valid_file = valid if cfg.data.valid else None  # (warn_unknown_text)
         if (cfg.data.augment_shift or cfg.data.augment_rotate or cfg.data.augment_scale) and not train.numeric:
             raise RnnkitError("data.augment_shift, augment_rotate and augment_scale move numeric sequences (.npz, "
                               "IDX); this training data is text", cfg.data.train)
@@ -406,6 +401,19 @@ class ClassifyTask(Task):
                 depth, group = layers - k, f"encoder.rnns.{k}"
             groups.setdefault(depth, (group, []))[1].append(param)
         return [(group, params, depth) for depth, (group, params) in sorted(groups.items())]
+
+    def warn_unknown_text(self, vocab_from_init: bool) -> None:
+        """What the model will read of the files that score the run (--valid, --test) as <unk>, said once before
+        training, as evaluate says it. A vocabulary the run did not build from its training text (``vocab_from_init``:
+        a strict init's; tokenizer.from_init's) is the --init-from model's: the advice is what builds one instead."""
+        scored = [(self.valid_file, self.valid_set)] if self.valid_file is not None else []
+        if self.test_examples is not None:
+            scored.append((self.test_examples, self.reader.encode(self.test_examples)))
+        ways = (["--init-partial"] if vocab_from_init else []) + (
+            ["--set tokenizer.from_init=false"] if self.cfg.tokenizer.from_init else [])
+        advice = reused_vocabulary(" with ".join(ways)) if vocab_from_init or self.text_from_init else CHECK_READING
+        for examples, data in scored:
+            warn_unknown(self.reader, examples, data, advice)
 
     @classmethod
     def reads_text_from_init(cls, cfg: ClassifyConfig) -> bool:
@@ -549,18 +557,18 @@ def _input_examples(inputs: Sequence, numeric: bool) -> Examples:
 NAMED_TEXTS = 5
 
 
-def warn_unknown(reader: InputReader, examples: Examples, data: Encoded) -> None:
+def warn_unknown(reader: InputReader, examples: Examples, data: Encoded, advice: str = CHECK_READING) -> None:
     """Warnings on stderr when the model reads much of ``examples`` (encoded by ``reader`` as ``data``) as <unk>: their
     share of the tokens the model reads (after truncation) above :data:`~rnnkit.data.vocab.CLASSIFY_OOV_WARN_RATE`,
     and the texts of which it reads no known token, whose labels are guesses (another language, tokenizer or case).
     Where the model truncated texts, the warnings say that they count the part it keeps (its data.max_length and
     data.truncate): a text's other words may be known. The labels stay as they are. A numeric model has no
-    vocabulary and never warns."""
+    vocabulary and never warns. ``advice``: what the share's warning advises (:func:`oov_warning`)."""
     if reader.vocab is None:
         return
     unknown, kept_part = data.unknown, reader.kept_part()
     scope = f" of the part of each text the model keeps ({kept_part})" if data.cut else ""
-    oov_warning(unknown.count, examples.path, len(reader.vocab), "read", CLASSIFY_OOV_WARN_RATE, scope)
+    oov_warning(unknown.count, examples.path, len(reader.vocab), "read", CLASSIFY_OOV_WARN_RATE, scope, advice)
     if unknown.texts:
         n, total = len(unknown.texts), len(examples)
         more = f" and {n - NAMED_TEXTS:,} more" if n > NAMED_TEXTS else ""

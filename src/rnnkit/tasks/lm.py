@@ -27,7 +27,7 @@ from rnnkit.data.lm import Batch, encode_lines, make_batches, read_corpus_lines
 from rnnkit.data.readers import check_file
 from rnnkit.data.text_decoder import TextDecoder
 from rnnkit.data.tokenizers import SPM_FILE, TOKENIZER_FILE, CharTokenizer, Tokenizer, build_tokenizer, load_tokenizer
-from rnnkit.data.vocab import SPECIALS, OovCount, Vocab, oov_warning
+from rnnkit.data.vocab import SPECIALS, OovCount, Vocab, oov_warning, reused_vocabulary
 from rnnkit.distributed import DistInfo
 from rnnkit.errors import RnnkitError
 from rnnkit.memory import check_fits, inference_bytes, training_bytes
@@ -82,21 +82,15 @@ def _max_columns(sequences: list[list[int]], mode: str, wanted: int) -> int:
     return max(1, min(wanted, (tokens - 1) // 2))
 
 
-#: what a vocabulary the run did not build from its training text (a same-task --init-from keeps the source's) means
-#: for the tokens it lacks, and what builds one from the text instead
-REUSED_VOCABULARY = ("the run keeps the --init-from model's vocabulary; --init-partial builds one from this text and "
-                     "copies the rows of the tokens both hold")
-
-
 def _reused_vocabulary_advice(vocab_from: Path, train_file: str) -> str:
     """What a training text mostly outside the vocabulary of model directory ``vocab_from`` means. Built from this
     very file (the run's own folder on a resume), the file changed since; else it is a same-task --init-from
-    model's (:data:`REUSED_VOCABULARY`)."""
+    model's (:func:`~rnnkit.data.vocab.reused_vocabulary`)."""
     source = load_yaml(vocab_from / CONFIG_FILE)
     built_from = source.get("data", {}).get("train") if isinstance(source.get("data"), dict) else None
     if built_from == train_file:
         return f"the run keeps the vocabulary that {vocab_from} built from this file: was the file changed since?"
-    return REUSED_VOCABULARY
+    return reused_vocabulary()
 
 
 def _check_training_vocabulary(vocab: Vocab, oov: OovCount, cfg: LMConfig, vocab_from: Path | None) -> None:
@@ -218,9 +212,9 @@ class LMTask(Task):
         if vocab_from_init:
             held_out = not d.valid and not self.valid_is_train  # the file's last lines validate: count the file
             whole = OovCount(train.tokens + valid.tokens, train.oov + valid.oov) if held_out else train
-            oov_warning(whole, d.train, len(self.vocab), "trained", advice=REUSED_VOCABULARY)
+            oov_warning(whole, d.train, len(self.vocab), "trained", advice=reused_vocabulary())
             if d.valid:
-                oov_warning(valid, d.valid, len(self.vocab), advice=REUSED_VOCABULARY)
+                oov_warning(valid, d.valid, len(self.vocab), advice=reused_vocabulary())
         elif d.valid and valid.rate > 2 * train.rate:
             oov_warning(valid, d.valid, len(self.vocab))
 
