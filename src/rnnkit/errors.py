@@ -14,10 +14,13 @@ class RnnkitError(Exception):
     def __init__(self, message: str, path: str | Path | None = None, line: int | None = None):
         self.path = str(path) if path is not None else None
         self.line = line
-        where = ""
-        if path is not None:
-            where = f"{path}:{line}: " if line is not None else f"{path}: "
-        super().__init__(where + message)
+        where = place(path, line)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+def place(path: str | Path | None, line: int | None = None) -> str | None:
+    """A file (or ``--set``) and line as an error's prefix names them: ``r.yaml:3``, ``r.yaml``; None without a path."""
+    return None if path is None else f"{path}:{line}" if line is not None else str(path)
 
 
 def parse_json(text: str | bytes):

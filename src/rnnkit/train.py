@@ -44,7 +44,7 @@ from rnnkit.checkpoint import (
     save_weights,
 )
 from rnnkit.config import TrainConfig, field_default
-from rnnkit.errors import RnnkitError
+from rnnkit.errors import RnnkitError, place
 from rnnkit.metrics import COUNTS
 from rnnkit.nn.rnn import detach_state, map_state
 from rnnkit.plotting import plot_curves
@@ -202,10 +202,10 @@ def _unused_keys_error(optimizer: str, ignored: list[tuple[str, Any, Any, tuple[
     set). Each key is named after where it was set (not repeated for the next key set there); the advice is one
     change that fixes them all."""
     keys, first_source = [key for key, *_ in ignored], ignored[0][3]
-    named, seen = [], _where(first_source)  # the first's is the error's prefix
+    named, seen = [], place(*first_source)  # the first's is the error's prefix
     for key, value, _, source in ignored:
         whose, users, _ = OPTIMIZER_KEYS[key]
-        here = _where(source)
+        here = place(*source)
         shown = repr(_as_list(value))  # exact: 0.9000000001 is not 0.9
         named.append(f"{here + ': ' if here and here != seen else ''}train.{key} {shown} {whose} "
                      f"({' | '.join(users)})")
@@ -227,12 +227,6 @@ def _unused_keys_error(optimizer: str, ignored: list[tuple[str, Any, Any, tuple[
         else:
             advice = f"{kept}: resume with `--resume {default_sets}`"
     return RnnkitError(f"{', '.join(named)}; {advice}", *first_source)
-
-
-def _where(source: tuple[str | None, int | None]) -> str | None:
-    """``source`` (a file or ``--set``, and a line) as an error's prefix names it: ``r.yaml:3``."""
-    path, line = source
-    return None if path is None else f"{path}:{line}" if line is not None else path
 
 
 def _and_joined(names: list[str]) -> str:
