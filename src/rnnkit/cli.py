@@ -99,7 +99,7 @@ def _add_train(sub) -> None:
                    help="start again in an --out that rnnkit made: remove its files (never anyone else's) first")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: the recipe's (auto)")
     p.add_argument("--backend", choices=["torch", "numpy"], default="torch",
-                   help="numpy: the from-scratch NumPy reference (rnnkit.reference), SGD only")
+                   help="numpy (language models only): the from-scratch NumPy reference (rnnkit.reference), SGD only")
     _add_threads(p)
 
 
@@ -209,7 +209,7 @@ def _add_evaluate(sub) -> None:
                         "read, nor a file in a model directory)")
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     p.add_argument("--backend", choices=["torch", "numpy"], default="torch",
-                   help="numpy: run the model on the from-scratch NumPy reference (float64, CPU)")
+                   help="numpy (language models only): run the model on the from-scratch NumPy reference (float64, CPU)")
     _add_threads(p)
     p.add_argument("-v", "--verbose", action="store_true", help="say on stderr which kernel runs the model")
 
