@@ -57,6 +57,13 @@ def test_recipes_lists_every_builtin(capsys) -> None:
         assert line.split()[0] == name and line.endswith(description)
 
 
+def test_recipe_descriptions_are_whole_lines() -> None:
+    """The line ``rnnkit recipes`` shows (a recipe's first comment line) must not stop mid-parenthesis or mid-clause."""
+    for name, description in list_recipes().items():
+        assert description.count("(") == description.count(")"), name
+        assert not description.endswith((";", ",", ":")), name
+
+
 def test_console_script_runs(tmp_path: Path) -> None:
     """The installed entry point (not just main()): ``python -m rnnkit`` and the ``rnnkit`` script."""
     script = Path(sys.executable).with_name("rnnkit")
