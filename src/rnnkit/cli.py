@@ -124,7 +124,8 @@ def _add_generate(sub) -> None:
     p.add_argument("--no-stop", action="store_true",
                    help="go on past <eos> (printed as a line break) for all -n tokens")
     p.add_argument("--allow-unk", action="store_true", help="read prompt words outside the vocabulary as <unk>")
-    p.add_argument("--include-prompt", action="store_true", help="print the prompt before the continuation")
+    p.add_argument("--include-prompt", action="store_true",
+                   help="print the prompt, as the model reads it, before each sample")
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     p.add_argument("--backend", choices=["torch", "numpy"], default="torch",
                    help="numpy: run the model on the from-scratch NumPy reference (float64, CPU)")
