@@ -186,8 +186,8 @@ def _add_evaluate(sub) -> None:
                                         "char for char models; seq2seq: BLEU, chrF, accuracy, perplexity; "
                                         "classify: accuracy, macro-F1, per-class scores)",
                        description="Score a model on data with its task's standard metrics, printed one per line "
-                                   "and as one JSON line. A task may take options of its own: they are listed below the "
-                                   "common ones, one section per task, and a model of another task refuses them. A "
+                                   "and as one JSON line. A task may take options of its own: they are listed below "
+                                   "the common ones, one section per task, and a model of another task refuses them. A "
                                    "seq2seq model also prints sacrebleu's signatures of BLEU and chrF; a classifier "
                                    "prints a per-class table and its confusion matrix, and for a text model what it "
                                    "reads as <unk> (JSON: oov, the tokens; oov_rate, their share of the tokens it "
@@ -212,7 +212,8 @@ def _add_evaluate(sub) -> None:
                         "read, nor a file in a model directory)")
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     p.add_argument("--backend", choices=["torch", "numpy"], default="torch",
-                   help="numpy (language models only): run the model on the from-scratch NumPy reference (float64, CPU)")
+                   help="numpy (language models only): run the model on the from-scratch NumPy reference "
+                        "(float64, CPU)")
     _add_threads(p)
     p.add_argument("-v", "--verbose", action="store_true", help="say on stderr which kernel runs the model")
 

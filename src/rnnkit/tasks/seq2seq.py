@@ -706,7 +706,8 @@ class Translator(LoadedModel):
 
     @classmethod
     def add_evaluate_arguments(cls, parser) -> None:
-        parser.add_argument("--src", metavar="FILE", help="source file of aligned pairs (with --ref, instead of --data)")
+        parser.add_argument("--src", metavar="FILE",
+                            help="source file of aligned pairs (with --ref, instead of --data)")
         parser.add_argument("--ref", metavar="FILE", help="reference translations, line by line with --src")
         parser.add_argument("--beam", type=int, default=1, metavar="N",
                             help="beam size of the decoding scored (default 1: greedy)")
