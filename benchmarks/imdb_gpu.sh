@@ -80,7 +80,8 @@ if [ "$status" != 0 ] && [ "$status" != 124 ]; then echo "pretraining failed (ex
 last_valid=$(grep ',valid,' "$RUN/pretrain/log.csv" | tail -n 1)
 json "\"stage\": \"pretrain\", \"seconds\": $((t1 - t0)), \"last_valid_row\": \"$last_valid\""
 
-# 2. fine-tuning from its last validated weights, the test scored on the selected weights
+# 2. fine-tuning from its last validated weights for the recipe's max_steps (400 LM / 1,000 SA updates, the
+#    measured CPU runs'; FINETUNE_SET="--set train.max_steps=0" lifts it), the test scored on the selected weights
 t0=$SECONDS
 $PY -m rnnkit train classify --recipe $fine --data "$train" --test "$test" --init-from "$RUN/pretrain" "${init[@]}" \
   --out "$RUN/finetune" --overwrite --device "$DEVICE" ${quick[@]+"${quick[@]}"} \

@@ -41,6 +41,19 @@ def test_help_of_every_verb_exits_0(capsys, verb: str | None) -> None:
         assert all(name in out for name in COMMANDS)
 
 
+def test_evaluate_help_lists_each_tasks_own_options(capsys) -> None:
+    """The options a task adds to ``rnnkit evaluate`` are shown in its help, one section per task (parsed only
+    once the model's task is known: test_bad_input checks that another task's model refuses them)."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["evaluate", "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    classify, seq2seq = out.index("options of a classify model"), out.index("options of a seq2seq model")
+    assert "--confusion-png FILE" in out[classify:seq2seq] and "--confusion-png FILE" not in out[seq2seq:]
+    assert all(option in out[seq2seq:] for option in ("--src FILE", "--ref FILE", "--beam N", "--alpha A"))
+    assert "--beam" not in out[:classify]
+
+
 def test_no_command_is_a_usage_error(capsys) -> None:
     with pytest.raises(SystemExit) as exit_:
         main([])
@@ -55,6 +68,13 @@ def test_recipes_lists_every_builtin(capsys) -> None:
     assert len(lines) == len(list_recipes())
     for (name, description), line in zip(list_recipes().items(), lines, strict=True):
         assert line.split()[0] == name and line.endswith(description)
+
+
+def test_recipe_descriptions_are_whole_lines() -> None:
+    """The line ``rnnkit recipes`` shows (a recipe's first comment line) must not stop mid-parenthesis or mid-clause."""
+    for name, description in list_recipes().items():
+        assert description.count("(") == description.count(")"), name
+        assert not description.endswith((";", ",", ":")), name
 
 
 def test_console_script_runs(tmp_path: Path) -> None:

@@ -99,7 +99,7 @@ def _add_train(sub) -> None:
                    help="start again in an --out that rnnkit made: remove its files (never anyone else's) first")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: the recipe's (auto)")
     p.add_argument("--backend", choices=["torch", "numpy"], default="torch",
-                   help="numpy: the from-scratch NumPy reference (rnnkit.reference), SGD only")
+                   help="numpy (language models only): the from-scratch NumPy reference (rnnkit.reference), SGD only")
     _add_threads(p)
 
 
@@ -124,7 +124,8 @@ def _add_generate(sub) -> None:
     p.add_argument("--no-stop", action="store_true",
                    help="go on past <eos> (printed as a line break) for all -n tokens")
     p.add_argument("--allow-unk", action="store_true", help="read prompt words outside the vocabulary as <unk>")
-    p.add_argument("--include-prompt", action="store_true", help="print the prompt before the continuation")
+    p.add_argument("--include-prompt", action="store_true",
+                   help="print the prompt, as the model reads it, before each sample")
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     p.add_argument("--backend", choices=["torch", "numpy"], default="torch",
                    help="numpy: run the model on the from-scratch NumPy reference (float64, CPU)")
@@ -185,14 +186,16 @@ def _add_evaluate(sub) -> None:
                                         "char for char models; seq2seq: BLEU, chrF, accuracy, perplexity; "
                                         "classify: accuracy, macro-F1, per-class scores)",
                        description="Score a model on data with its task's standard metrics, printed one per line "
-                                   "and as one JSON line. A task may take options of its own after these: a seq2seq "
-                                   "model takes --src FILE --ref FILE (aligned files, instead of --data PAIRS.tsv), "
-                                   "--beam N and --alpha A (the search that decodes it; default: greedy), and prints "
-                                   "sacrebleu's signatures of BLEU and chrF; a classifier takes --confusion-png FILE "
-                                   "(draw the confusion matrix there) and prints a per-class table and its confusion "
-                                   "matrix, and for a text model what it reads as <unk> (JSON: oov, the tokens; "
-                                   "oov_rate, their share of the tokens it reads; oov_texts, the texts with no known "
-                                   "token); it warns on stderr about texts out of its vocabulary as classify does.")
+                                   "and as one JSON line. A task may take options of its own: they are listed below "
+                                   "the common ones, one section per task, and a model of another task refuses them. A "
+                                   "seq2seq model also prints sacrebleu's signatures of BLEU and chrF; a classifier "
+                                   "prints a per-class table and its confusion matrix, and for a text model what it "
+                                   "reads as <unk> (JSON: oov, the tokens; oov_rate, their share of the tokens it "
+                                   "reads; oov_texts, the texts with no known token); it warns on stderr about texts "
+                                   "out of its vocabulary as classify does.",
+                       add_help=False)
+    p.add_argument("-h", "--help", action=_TaskOptionsHelp,
+                   help="show this help message, each task's own options included, and exit")
     p.add_argument("model", help="model directory")
     p.add_argument("--data", help="data file read like the training data (an autoencoder's: by the file's name, as "
                                   "reconstruct --input; required unless the model's task takes its data from options "
@@ -209,9 +212,34 @@ def _add_evaluate(sub) -> None:
                         "read, nor a file in a model directory)")
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     p.add_argument("--backend", choices=["torch", "numpy"], default="torch",
-                   help="numpy: run the model on the from-scratch NumPy reference (float64, CPU)")
+                   help="numpy (language models only): run the model on the from-scratch NumPy reference "
+                        "(float64, CPU)")
     _add_threads(p)
     p.add_argument("-v", "--verbose", action="store_true", help="say on stderr which kernel runs the model")
+
+
+class _TaskOptionsHelp(argparse.Action):
+    """``rnnkit evaluate --help``: the common options, then a section per task with the options its loaded class
+    adds (``add_evaluate_arguments``). They are only shown here: :func:`_task_options` parses them once the model's
+    task is known, so a model of another task refuses them. Listing them imports the tasks (and torch), which this
+    help alone pays for: building the parser stays light."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, default: str = argparse.SUPPRESS,
+                 help: str | None = None) -> None:
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        from rnnkit.tasks import all_tasks
+
+        parser.print_help()
+        for task in all_tasks():
+            shown = argparse.ArgumentParser(prog=parser.prog, usage=argparse.SUPPRESS, add_help=False)
+            task.loaded_class.add_evaluate_arguments(
+                shown.add_argument_group(f"options of {_a_model(task.name)} (refused for other models)"))
+            section = shown.format_help()
+            if section.strip():
+                print(f"\n{section}", end="")
+        parser.exit()
 
 
 def _add_classify(sub) -> argparse.ArgumentParser:

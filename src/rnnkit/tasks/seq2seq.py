@@ -706,10 +706,13 @@ class Translator(LoadedModel):
 
     @classmethod
     def add_evaluate_arguments(cls, parser) -> None:
-        parser.add_argument("--src", help="source file of aligned pairs (with --ref, instead of --data)")
-        parser.add_argument("--ref", help="reference translations, line by line with --src")
-        parser.add_argument("--beam", type=int, default=1, help="beam size of the decoding scored (1: greedy)")
-        parser.add_argument("--alpha", type=float, default=1.0, help="length penalty of beam search")
+        parser.add_argument("--src", metavar="FILE",
+                            help="source file of aligned pairs (with --ref, instead of --data)")
+        parser.add_argument("--ref", metavar="FILE", help="reference translations, line by line with --src")
+        parser.add_argument("--beam", type=int, default=1, metavar="N",
+                            help="beam size of the decoding scored (default 1: greedy)")
+        parser.add_argument("--alpha", type=float, default=1.0, metavar="A",
+                            help="length penalty of beam search, as translate's (default 1.0)")
 
 
 Seq2SeqTask.loaded_class = Translator  # (defined after the task, which names it)
