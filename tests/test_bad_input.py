@@ -1526,8 +1526,18 @@ CASES: list[Case] = [
               "a model directory", files=S2S_COPY),
     # ------------------------------------------------------------------------------ labelled data (review s9)
     bad_labelled("csv-unclosed-quote", 'text,label\nx y,xy\n"y x,yx\nx c y,xy\n',
-                 "{tmp}/t.csv:3: 1 columns, the header has 2 (a quoted field opened on line 3 runs to line 4: is a "
-                 "quote left open?)", "t.csv", ("--valid", "{tmp}/t.csv")),
+                 "{tmp}/t.csv:3: a quoted field opened on this line runs to the end of the file (line 4): is a quote "
+                 "left open?", "t.csv", ("--valid", "{tmp}/t.csv")),
+    # a quote left open in the last column: the row's cell count is right, the rest of the file was its text (#1)
+    bad_labelled("csv-quote-open-to-the-end", 'label,text\nxy,x y\nyx,"y x\nxy,x c y\nyx,c x\n',
+                 "{tmp}/t.csv:3: a quoted field opened on this line runs to the end of the file (line 5): is a quote "
+                 "left open?", "t.csv", ("--valid", "{tmp}/t.csv")),
+    Case("evaluate-classifier-csv-quote-open-to-the-end", cli("evaluate", "{classifier}", "--data", "{tmp}/e.csv"), 2,
+         "{tmp}/e.csv:3: a quoted field opened on this line runs to the end of the file (line 4)",
+         files={"e.csv": 'label,text\nxy,x y\nyx,"y x\nxy,x c y\n'}),
+    Case("classify-input-csv-quote-open-to-the-end", cli("classify", "{classifier}", "--input", "{tmp}/in.csv"), 2,
+         "{tmp}/in.csv:2: a quoted field opened on this line runs to the end of the file (line 3)",
+         files={"in.csv": 'text\n"x y\ny x\n'}),
     bad_labelled("label-nan", LABELLED + '{"text": "x y", "label": NaN}\n',
                  "{tmp}/t.jsonl:21: the label is nan: not a class (a label must be a finite number or a string)"),
     bad_labelled("label-infinity", LABELLED + '{"text": "x y", "label": -Infinity}\n', "{tmp}/t.jsonl:21: the label "

@@ -300,6 +300,16 @@ def test_csv_and_tsv_columns_are_named_by_the_header(tmp_path: Path) -> None:
         read_examples(csv_path)
 
 
+def test_a_quote_left_open_is_named_on_its_own_line_not_its_rows_first(tmp_path: Path) -> None:
+    # the row starts on line 2 (a closed quoted field spans lines 2-3); the third field's quote opens on line 3
+    path = write_lines(tmp_path / "r.csv", ["text,label,note", '"a', 'b",xy,"open', "more"])
+    with pytest.raises(RnnkitError, match=r"r\.csv:3: a quoted field opened on this line runs to the end of the "
+                                          r"file \(line 4\)"):
+        read_examples(path)
+    ends_in_a_line_break = write_lines(tmp_path / "ok.csv", ["text,label", '"a', '",xy', "b,yx"])  # closed: fine
+    assert read_examples(ends_in_a_line_break).texts == ["a", "b"]
+
+
 def test_a_folder_per_class_is_the_acl_imdb_layout(tmp_path: Path) -> None:
     for label, texts in (("neg", ["bad.", "worse"]), ("pos", ["fine<br />film"])):
         for k, text in enumerate(texts):

@@ -316,14 +316,20 @@ def _row_hint(row: list[str], number: int, last: int, delimiter: str) -> str:
 def _table_rows(path: Path, delimiter: str):
     """((first line, last line), cells) of each row of a CSV (``,``: the csv module's quoting, a quoted field may
     span lines) or TSV file (tab: split on tabs, no quoting); a csv.Error carries the line it stopped at
-    (``line``)."""
+    (``line``). A quoted field still open at the end of the file is an error naming the line it opened on."""
     lines = numbered_lines(path)
     if delimiter == "\t":
         yield from (((number, number), line.split("\t")) for number, line in lines)
         return
     # a field may be as long as a line may (the readers' bound), not the csv module's default 128 KiB
     csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES))
-    reader = csv.reader((line + "\n" for _, line in lines), delimiter=delimiter)  # a quoted line break stays one
+    ended = []  # set once the lines run out
+
+    def source() -> Iterator[str]:
+        yield from (line + "\n" for _, line in lines)  # a quoted line break stays one
+        ended.append(True)
+
+    reader = csv.reader(source(), delimiter=delimiter)
     while True:
         first = reader.line_num + 1
         try:
@@ -333,6 +339,10 @@ def _table_rows(path: Path, delimiter: str):
         except csv.Error as e:
             e.line = reader.line_num
             raise
+        if ended:  # every line ends in a line break: a row read to the end of the file ran on inside a quote
+            opened = reader.line_num - row[-1].count("\n") + 1  # the open field is the row's last, every line in it
+            raise RnnkitError(f"a quoted field opened on this line runs to the end of the file (line "
+                              f"{reader.line_num}): is a quote left open?", path, opened)
         yield (first, reader.line_num), row
 
 
