@@ -1538,6 +1538,16 @@ CASES: list[Case] = [
     Case("classify-input-csv-quote-open-to-the-end", cli("classify", "{classifier}", "--input", "{tmp}/in.csv"), 2,
          "{tmp}/in.csv:2: a quoted field opened on this line runs to the end of the file (line 3)",
          files={"in.csv": 'text\n"x y\ny x\n'}),
+    # a column named twice (after the lookup's stripping): which one is the text or the label is anyone's guess (#2)
+    bad_labelled("csv-text-column-twice", "label,text,text\nxy,x y,a\nyx,y x,b\n",
+                 "{tmp}/t.csv:1: the header names the column 'text' twice (columns 2 and 3; data.text_field)", "t.csv",
+                 ("--set", "data.train={tmp}/t.csv")),
+    Case("evaluate-classifier-csv-label-column-twice", cli("evaluate", "{classifier}", "--data", "{tmp}/e.csv"), 2,
+         "{tmp}/e.csv:1: the header names the column 'label' twice (columns 1 and 3; data.label_field)",
+         files={"e.csv": "label,text, label\nxy,x y,yx\n"}),
+    Case("classify-input-tsv-text-column-twice", cli("classify", "{classifier}", "--input", "{tmp}/in.tsv"), 2,
+         "{tmp}/in.tsv:1: the header names the column 'text' twice (columns 1 and 2; data.text_field)",
+         files={"in.tsv": "text\ttext\nx y\ty x\n"}),
     bad_labelled("label-nan", LABELLED + '{"text": "x y", "label": NaN}\n',
                  "{tmp}/t.jsonl:21: the label is nan: not a class (a label must be a finite number or a string)"),
     bad_labelled("label-infinity", LABELLED + '{"text": "x y", "label": -Infinity}\n', "{tmp}/t.jsonl:21: the label "

@@ -300,6 +300,13 @@ def test_csv_and_tsv_columns_are_named_by_the_header(tmp_path: Path) -> None:
         read_examples(csv_path)
 
 
+def test_a_column_named_twice_is_an_error_only_where_it_is_read(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "r.csv", ["id,text,id,label,label", "1,good,2,pos,x", "3,bad,4,neg,y"])
+    assert read_examples(path, labelled=False).texts == ["good", "bad"]  # neither id nor label is read
+    with pytest.raises(RnnkitError, match=r"r\.csv:1: the header names the column 'label' twice \(columns 4 and 5"):
+        read_examples(path)
+
+
 def test_a_quote_left_open_is_named_on_its_own_line_not_its_rows_first(tmp_path: Path) -> None:
     # the row starts on line 2 (a closed quoted field spans lines 2-3); the third field's quote opens on line 3
     path = write_lines(tmp_path / "r.csv", ["text,label,note", '"a', 'b",xy,"open', "more"])

@@ -6,7 +6,8 @@ Formats (``format: auto`` tells them by name):
   configurable;
 * ``csv`` / ``tsv``: a header row naming the columns, then one example per row (``.csv``, ``.tsv``, ``.gz``):
   CSV with the csv module's quoting (a quoted field may hold commas and line breaks), TSV split on tabs only
-  (no quoting: a quote is a character of the text, as in the seq2seq TSV reader);
+  (no quoting: a quote is a character of the text, as in the seq2seq TSV reader); a column read (the text's, the
+  label's) may be named once only, the others any number of times (they are not read);
 * ``folder``: one sub-folder per class holding one ``.txt`` file per text (the aclImdb layout; a class folder's
   name is its label and must be UTF-8). A sub-folder named ``unsup`` (aclImdb's 50,000 unlabelled reviews in
   ``train/unsup``) is no class, nor is ``__MACOSX`` (what macOS adds to a zip): each is skipped, with a line on
@@ -278,11 +279,19 @@ def _read_table(path: Path, options: ReadOptions, labelled: bool, max_examples: 
         _, header = next(rows, (0, None))
         if header is None:
             raise RnnkitError("file is empty (no header row)", path)
-        columns = {name.strip(): k for k, name in enumerate(header)}
+        names = [name.strip() for name in header]
+        columns = {name: k for k, name in enumerate(names)}
         for key, name in (("text_field", options.text_field), ("label_field", options.label_field)):
-            if name not in columns and (key == "text_field" or labelled):
+            if key == "label_field" and not labelled:  # a column not read may be anything, named twice too
+                continue
+            if name not in columns:
                 raise RnnkitError(f"the header has no column '{name}' (data.{key}; columns: {', '.join(columns)})",
                                   path, 1)
+            at = [str(k + 1) for k, other in enumerate(names) if other == name]
+            if len(at) > 1:  # which one holds the text (the label) is a guess
+                times = "twice" if len(at) == 2 else f"{len(at)} times"
+                raise RnnkitError(f"the header names the column '{name}' {times} (columns {', '.join(at[:-1])} and "
+                                  f"{at[-1]}; data.{key})", path, 1)
         text_col, label_col = columns[options.text_field], columns[options.label_field] if labelled else None
         texts, labels, where = [], [], []
         for (number, last), row in rows:
