@@ -13,9 +13,11 @@ Formats (``format: auto`` tells them by name):
   ``train/unsup``) is no class, nor is ``__MACOSX`` (what macOS adds to a zip): each is skipped, with a line on
   stderr, and loose files (``urls_pos.txt``, ``labeledBow.feat``) are not read; ``classes`` (``data.classes``)
   names the class folders to read instead. A folder inside a class folder is not read either (a line on stderr
-  names it); a data set's root (aclImdb: ``train/`` and ``test/``, folders of class folders) is an error naming
-  the split to give. Unlabelled (pretraining, texts to classify), every sub-folder holding ``.txt`` files is read,
-  ``unsup`` too (an empty one is skipped, said on stderr), or, in a folder without them, its own ``.txt`` files;
+  names it), nor are hidden folders and files (a hidden ``.txt`` file, such as the ``._NAME.txt`` macOS puts beside
+  each file of a tar, is named on stderr); a data set's root (aclImdb: ``train/`` and ``test/``, folders of class
+  folders) is an error naming the split to give. Unlabelled (pretraining, texts to classify), every sub-folder
+  holding ``.txt`` files is read, ``unsup`` too (an empty one is skipped, said on stderr), or, in a folder without
+  them, its own ``.txt`` files;
 * ``lines``: one text per line, no labels (what ``rnnkit classify --input`` reads);
 * ``npz``: numeric sequences, ``X`` of shape [N, T, F], ``y`` of N labels (numbers, strings, or byte strings,
   read as UTF-8) and optionally ``lengths`` (N,) (valid steps of each padded row);
@@ -362,7 +364,7 @@ def _read_folder(path: Path, options: ReadOptions, labelled: bool, max_examples:
         raise RnnkitError("folder not found", path)
     folders = _class_folders(path, options.classes, labelled)
     if not folders:
-        if not labelled and any(path.glob("*.txt")):  # a folder of texts (aclImdb/train/unsup)
+        if not labelled and _holds_texts(path):  # a folder of texts (aclImdb/train/unsup)
             folders = [path]
         elif not labelled:
             raise RnnkitError("no .txt files in it or its sub-folders", path)
@@ -386,14 +388,31 @@ def _read_folder(path: Path, options: ReadOptions, labelled: bool, max_examples:
 
 
 def _folder_texts(folder: Path, labelled: bool) -> list[Path]:
-    """The ``.txt`` files of one folder, in name order; a folder inside it is not read, and stderr says so."""
+    """The ``.txt`` files of one folder, in name order; a folder inside it, or a hidden file, is not read, and stderr
+    says so."""
     with os.scandir(folder) as scan:
         entries = list(scan)
     nested = sorted(f"{e.name}/" for e in entries if e.is_dir() and not e.name.startswith("."))
     if nested:
         kind = "class folder" if labelled else "folder"
         _note(f"{folder}: {', '.join(nested)} inside it not read (a {kind}'s texts are its own .txt files)")
-    return sorted(folder / e.name for e in entries if e.name.endswith(".txt") and e.is_file())
+    files = [folder / e.name for e in entries if e.name.endswith(".txt") and e.is_file()]
+    hidden = sorted(f.name for f in files if not _is_text(f))
+    if hidden:  # one per text where macOS made the tar: name a few
+        more = f" and {len(hidden) - 3:,} more" if len(hidden) > 3 else ""
+        _note(f"{folder}: {', '.join(hidden[:3])}{more}: {'a hidden file' if len(hidden) == 1 else 'hidden files'}, "
+              "not read")
+    return sorted(f for f in files if _is_text(f))
+
+
+def _is_text(file: Path) -> bool:
+    """Whether a file of a folder is one of its texts: a ``.txt`` file that is not hidden (macOS adds an AppleDouble
+    ``._NAME.txt``, not text, beside each file of a tar it makes), as hidden folders are not read."""
+    return file.name.endswith(".txt") and not file.name.startswith(".")
+
+
+def _holds_texts(folder: Path) -> bool:
+    return any(_is_text(f) for f in folder.glob("*.txt"))
 
 
 def _note(message: str) -> None:
@@ -419,7 +438,7 @@ def _class_folders(path: Path, classes: tuple[str, ...], labelled: bool) -> list
             raise RnnkitError(f"no class folders ({why}; the layout is FOLDER/LABEL/*.txt)", path)
         _note(f"{path}: {why}: not read" + (" (data.classes names the class folders)" if labelled else ""))
     if not labelled:
-        texts = [p for p in folders if any(p.glob("*.txt"))]
+        texts = [p for p in folders if _holds_texts(p)]
         for folder in (p for p in folders if texts and p not in texts):  # all empty: none read, an error
             _note(f"{folder}: no .txt files: not read")
         return texts
@@ -446,7 +465,7 @@ def _check_not_splits(path: Path, folders: list[Path]) -> None:
     error that names the folder to give instead."""
     nested = folders and all(any(p.is_dir() and not p.name.startswith(".") for p in f.iterdir()) for f in folders)
     # aclImdb's train/ holds loose .txt files (urls_pos.txt): a split by its name, or a folder of folders only
-    if nested and any(f.name in SPLIT_FOLDERS or not any(f.glob("*.txt")) for f in folders):
+    if nested and any(f.name in SPLIT_FOLDERS or not _holds_texts(f) for f in folders):
         names = ", ".join(f"{f.name}/" for f in folders)
         given = next((f for f in folders if f.name == "test"), folders[0])
         raise RnnkitError(f"holds {names}: folders of class folders (a data set's splits), not classes: give one of "
