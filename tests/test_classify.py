@@ -341,7 +341,13 @@ def test_idx_images_are_sequences_of_rows_scaled_to_one(tmp_path: Path) -> None:
     assert examples.features.shape == (2, 3, 4) and examples.labels == ["7", "2"]
     np.testing.assert_allclose(examples.features, images / 255.0, rtol=1e-6)
     assert list(examples.lengths) == [3, 3]
-    np.testing.assert_array_equal(read_idx(path), images)
+    np.testing.assert_array_equal(read_idx(path, "images"), images)
+
+
+def test_idx_labels_are_found_beside_kaggle_style_names(tmp_path: Path) -> None:
+    write_idx(tmp_path / "train-labels.idx1-ubyte.gz", np.array([3, 1], dtype=np.uint8))
+    images = write_idx(tmp_path / "train-images.idx3-ubyte.gz", np.zeros((2, 3, 4), dtype=np.uint8))
+    assert read_examples(images).labels == ["3", "1"]
 
 
 def test_npz_sequences_with_lengths_and_truncation(tmp_path: Path) -> None:

@@ -23,12 +23,14 @@ Formats (``format: auto`` tells them by name):
   read as UTF-8) and optionally ``lengths`` (N,) (valid steps of each padded row);
 * ``idx``: IDX files (MNIST / Fashion-MNIST, gzip or not): the images file; each image is a sequence of
   its rows (28 steps of 28 features), scaled to [0, 1]; the labels file beside it is found by name
-  (``...-images-idx3-ubyte`` -> ``...-labels-idx1-ubyte``).
+  (``...-images-idx3-ubyte`` -> ``...-labels-idx1-ubyte``, Kaggle's ``...-images.idx3-ubyte`` ->
+  ``...-labels.idx1-ubyte``).
 
 Every problem is one :class:`RnnkitError` naming the file and line (or example): a JSON line without the
 text field, a JSON string holding a lone surrogate (``"\\udce9"``: no UTF-8 file can hold it), an empty text,
 a missing label, a label that is not finite (nan) or holds a tab or line break, a label the model does not know
-(validation and test files), ragged or wrong-width arrays, an IDX file whose header does not match its size.
+(validation and test files), ragged or wrong-width arrays, an IDX file whose magic number is not an images (labels)
+file's or whose header does not match its size.
 Unlabelled input (texts to classify, an autoencoder's corpus) is read without its labels: a label field, column
 or array there is not looked at.
 """
@@ -66,6 +68,8 @@ TRUNCATE = ("pre", "post")
 SPLIT_MODES = ("random", "tail")
 #: IDX element types (the third byte of the magic number) and their big-endian NumPy dtypes
 _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+#: the dimensions (the fourth byte of the magic number) of each IDX file read: images [N, rows, columns], labels [N]
+_IDX_DIMS = {"images": 3, "labels": 1}
 #: the most bytes an IDX or .npz file may take decompressed (Fashion-MNIST's train images: 47 MB)
 MAX_ARRAY_BYTES = 4 << 30
 #: sub-folders of a folder per class that are no class: aclImdb's unlabelled reviews (aclImdb/train/unsup)
@@ -551,12 +555,18 @@ def _read_bounded(path: Path) -> bytes:
     return b"".join(chunks)
 
 
-def read_idx(path: Path) -> np.ndarray:
-    """An IDX array (gzip or not), its header checked against the size of the data."""
+def read_idx(path: Path, what: str) -> np.ndarray:
+    """An IDX array (gzip or not) of ``what`` ("images": [N, rows, columns], "labels": [N]), its magic number (0 0
+    TYPE DIMS) checked, then its header against the size of the data."""
     raw = _read_bounded(path)
-    if len(raw) < 4 or raw[0] or raw[1] or raw[2] not in _IDX_TYPES or not raw[3]:
-        raise RnnkitError("not an IDX file (its magic number is not 0 0 TYPE DIMS)", path)
-    ndim, dtype = raw[3], np.dtype(_IDX_TYPES[raw[2]])
+    if len(raw) < 4:
+        raise RnnkitError(f"not an IDX {what} file ({len(raw)} bytes: no magic number)", path)
+    ndim = _IDX_DIMS[what]
+    if raw[0] or raw[1] or raw[2] not in _IDX_TYPES or raw[3] != ndim:
+        expected = (raw[2] if raw[2] in _IDX_TYPES else 0x08) << 8 | ndim  # of this element type, else bytes
+        raise RnnkitError(f"not an IDX {what} file (magic 0x{int.from_bytes(raw[:4], 'big'):08x}; expected "
+                          f"0x{expected:08x})", path)
+    dtype = np.dtype(_IDX_TYPES[raw[2]])
     header = 4 + 4 * ndim
     if len(raw) < header:
         raise RnnkitError(f"the header of {ndim} dimensions is cut short ({len(raw)} bytes)", path)
@@ -568,15 +578,16 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
 
 
-def labels_file(images: Path) -> Path:
-    """The IDX labels file beside an images file (``*-images-idx3-ubyte*`` -> ``*-labels-idx1-ubyte*``)."""
-    return images.with_name(images.name.replace("images-idx3", "labels-idx1"))
+def labels_file(images: Path) -> Path | None:
+    """The IDX labels file beside an images file, by name: ``*-images-idx3-ubyte*`` -> ``*-labels-idx1-ubyte*`` (as
+    MNIST ships them), ``*-images.idx3-ubyte*`` -> ``*-labels.idx1-ubyte*`` (as Kaggle does); None for a name that
+    says neither."""
+    name, found = re.subn(r"images([-.])idx3", r"labels\1idx1", images.name, count=1)
+    return images.with_name(name) if found else None
 
 
 def _read_idx_examples(path: Path, labelled: bool) -> Examples:
-    images = read_idx(path)
-    if images.ndim != 3:
-        raise RnnkitError(f"an images file holds [N, rows, columns], this one {list(images.shape)}", path)
+    images = read_idx(path, "images")
     # grey levels 0-255 -> [0, 1] (seed 003: x / 255.0)
     scale = 255.0 if images.dtype.kind == "u" and images.dtype.itemsize == 1 else 1.0
     features = (images.astype(np.float32) / scale)
@@ -589,9 +600,12 @@ def _read_idx_examples(path: Path, labelled: bool) -> Examples:
 def _idx_labels(images: Path, n: int) -> list[str]:
     """The labels of the ``n`` images of ``images``, from the labels file beside it."""
     label_path = labels_file(images)
-    if label_path == images or not label_path.is_file():
+    if label_path is None:
+        raise RnnkitError("no labels file found for these images: the labels are found by name "
+                          "(...-images-idx3-ubyte -> ...-labels-idx1-ubyte)", images)
+    if not label_path.is_file():
         raise RnnkitError(f"no labels file beside the images ({label_path.name} expected)", images)
-    values = read_idx(label_path)
+    values = read_idx(label_path, "labels")
     if values.shape != (n,):
         raise RnnkitError(f"holds {list(values.shape)} labels, the images file {images.name} {n} images", label_path)
     return [str(int(v)) for v in values]
