@@ -177,7 +177,8 @@ def npz_bytes(**arrays: Any) -> bytes:
     return buf.getvalue()
 
 
-def idx_bytes(magic: bytes, dims: list[int], payload: int) -> bytes:
+def idx_bytes(magic: bytes, dims: list[int], payload: int | bytes) -> bytes:
+    """A gzipped IDX file: ``payload`` its data (an int: that many zero bytes)."""
     return __import__("gzip").compress(magic + b"".join(d.to_bytes(4, "big") for d in dims) + bytes(payload))
 
 
@@ -1565,6 +1566,15 @@ CASES: list[Case] = [
          "{tmp}/a-labels-idx1-ubyte.gz: not an IDX labels file (magic 0x00000803; expected 0x00000801)",
          files={"a-images-idx3-ubyte.gz": idx_bytes(b"\0\0\x08\x03", [2, 2, 2], 8),
                 "a-labels-idx1-ubyte.gz": idx_bytes(b"\0\0\x08\x03", [2, 1, 1], 2)}),
+    # arrays: an unknown label names its row, as every other label error does (#10)
+    Case("evaluate-classifier-npz-unknown-label", cli("evaluate", "{numeric_classifier}", "--data", "{tmp}/e.npz"), 2,
+         "{tmp}/e.npz: unknown label 'zz' (y[1]; the model's labels: a, b)",
+         files={"e.npz": npz_bytes(X=[[[0.0, 1.0]]] * 2, y=["a", "zz"])}),
+    Case("evaluate-classifier-idx-unknown-label", cli("evaluate", "{numeric_classifier}", "--data",
+                                                      "{tmp}/e-images-idx3-ubyte.gz"), 2,
+         "{tmp}/e-images-idx3-ubyte.gz: unknown label '7' (image 0; the model's labels: a, b)",
+         files={"e-images-idx3-ubyte.gz": idx_bytes(b"\0\0\x08\x03", [2, 2, 2], 8),
+                "e-labels-idx1-ubyte.gz": idx_bytes(b"\0\0\x08\x01", [2], b"\x07\x01")}),
     bad_labelled("label-nan", LABELLED + '{"text": "x y", "label": NaN}\n',
                  "{tmp}/t.jsonl:21: the label is nan: not a class (a label must be a finite number or a string)"),
     bad_labelled("label-infinity", LABELLED + '{"text": "x y", "label": -Infinity}\n', "{tmp}/t.jsonl:21: the label "

@@ -85,8 +85,9 @@ class Examples:
     """Texts or numeric sequences with their labels (None: unlabelled input).
 
     ``features``: (N, T, F) float32 with ``lengths`` (N,) valid steps, for numeric data; ``texts`` for text.
-    ``where``: for each example, the line (text formats), file (folder) or row (arrays) it came from, as
-    (path, line or None): errors about an example name it.
+    ``where``: for each example, the line (text formats) or file (folder, arrays) it came from, as
+    (path, line or None): errors about an example name it; ``label_at``, for labelled arrays, where each label is
+    in its file (``y[7]``, ``image 7``), which errors about a label name too.
     """
 
     path: str
@@ -95,6 +96,7 @@ class Examples:
     texts: list[str] | None = None
     features: np.ndarray | None = None
     lengths: np.ndarray | None = None
+    label_at: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.where)
@@ -109,7 +111,8 @@ class Examples:
         texts = None if self.texts is None else [self.texts[i] for i in indices]
         return Examples(self.path, labels, [self.where[i] for i in indices], texts,
                         None if self.features is None else self.features[pick],
-                        None if self.lengths is None else self.lengths[pick])
+                        None if self.lengths is None else self.lengths[pick],
+                        None if self.label_at is None else [self.label_at[i] for i in indices])
 
 
 @dataclass(frozen=True)
@@ -523,7 +526,8 @@ def _read_npz(path: Path, labelled: bool) -> Examples:
                   for row, v in enumerate(y)]
     elif labelled:
         raise RnnkitError("has no array 'y' (one label per row of X)", path)
-    return Examples(str(path), labels, [(str(path), None)] * x.shape[0], features=features, lengths=lengths)
+    return Examples(str(path), labels, [(str(path), None)] * x.shape[0], features=features, lengths=lengths,
+                    label_at=None if labels is None else [f"y[{row}]" for row in range(len(labels))])
 
 
 def _npz_lengths(lengths: np.ndarray | None, shape: tuple, path: Path) -> np.ndarray:
@@ -594,7 +598,8 @@ def _read_idx_examples(path: Path, labelled: bool) -> Examples:
     n, steps = images.shape[0], images.shape[1]
     labels = _idx_labels(path, n) if labelled else None  # images to classify: a labels file is not read
     return Examples(str(path), labels, [(str(path), None)] * n, features=features,
-                    lengths=np.full(n, steps, dtype=np.int64))
+                    lengths=np.full(n, steps, dtype=np.int64),
+                    label_at=None if labels is None else [f"image {row}" for row in range(n)])
 
 
 def _idx_labels(images: Path, n: int) -> list[str]:
@@ -621,13 +626,14 @@ def label_set(labels: list[str]) -> list[str]:
 
 
 def label_ids(examples: Examples, classes: list[str]) -> list[int]:
-    """Class ids of ``examples``' labels; a label outside ``classes`` is an error naming its line."""
+    """Class ids of ``examples``' labels; a label outside ``classes`` is an error naming its line (row)."""
     index = {name: i for i, name in enumerate(classes)}
     ids = []
-    for label, (path, line) in zip(examples.labels or [], examples.where, strict=False):
+    for k, (label, (path, line)) in enumerate(zip(examples.labels or [], examples.where, strict=False)):
         if label not in index:
             shown = ", ".join(classes[:10]) + (" ..." if len(classes) > 10 else "")
-            raise RnnkitError(f"unknown label {label!r} (the model's labels: {shown})", path, line)
+            at = f"{examples.label_at[k]}; " if examples.label_at else ""
+            raise RnnkitError(f"unknown label {label!r} ({at}the model's labels: {shown})", path, line)
         ids.append(index[label])
     return ids
 
