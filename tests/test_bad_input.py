@@ -1575,6 +1575,13 @@ CASES: list[Case] = [
          "{tmp}/e-images-idx3-ubyte.gz: unknown label '7' (image 0; the model's labels: a, b)",
          files={"e-images-idx3-ubyte.gz": idx_bytes(b"\0\0\x08\x03", [2, 2, 2], 8),
                 "e-labels-idx1-ubyte.gz": idx_bytes(b"\0\0\x08\x01", [2], b"\x07\x01")}),
+    # texts read without labels are one per line (row): a blank one is an error, as in plain text (#10)
+    Case("classify-input-jsonl-blank-line", cli("classify", "{classifier}", "--input", "{tmp}/in.jsonl"), 2,
+         "{tmp}/in.jsonl:2: blank line: texts read without labels are one per line, none skipped",
+         files={"in.jsonl": '{"text": "x y"}\n\n{"text": "y x"}\n'}),
+    Case("classify-input-csv-blank-row", cli("classify", "{classifier}", "--input", "{tmp}/in.csv"), 2,
+         "{tmp}/in.csv:3: blank row: texts read without labels are one per row, none skipped",
+         files={"in.csv": "text\nx y\n\ny x\n"}),
     bad_labelled("label-nan", LABELLED + '{"text": "x y", "label": NaN}\n',
                  "{tmp}/t.jsonl:21: the label is nan: not a class (a label must be a finite number or a string)"),
     bad_labelled("label-infinity", LABELLED + '{"text": "x y", "label": -Infinity}\n', "{tmp}/t.jsonl:21: the label "

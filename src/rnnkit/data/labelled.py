@@ -32,7 +32,8 @@ a missing label, a label that is not finite (nan) or holds a tab or line break, 
 (validation and test files), ragged or wrong-width arrays, an IDX file whose magic number is not an images (labels)
 file's or whose header does not match its size.
 Unlabelled input (texts to classify, an autoencoder's corpus) is read without its labels: a label field, column
-or array there is not looked at.
+or array there is not looked at; it is one text per line (row), so a blank one is an error naming it (labelled
+files skip blank lines between JSON records and blank CSV/TSV rows).
 """
 
 from __future__ import annotations
@@ -232,14 +233,14 @@ def _shown(raw: object) -> str:
         return repr(raw)
 
 
-def _jsonl_records(path: Path, max_examples: int):
+def _jsonl_records(path: Path, labelled: bool, max_examples: int):
     count = 0
     for number, line in numbered_lines(path):
-        if not line.strip():
+        if max_examples and count == max_examples:
+            return
+        if not line.strip() and _skips_blank("line", labelled, path, number):
             continue
         count += 1
-        if max_examples and count > max_examples:
-            return
         try:
             record = json.loads(line)
         except json.JSONDecodeError as e:
@@ -251,7 +252,7 @@ def _jsonl_records(path: Path, max_examples: int):
 
 def _read_jsonl(path: Path, options: ReadOptions, labelled: bool, max_examples: int) -> Examples:
     texts, labels, where = [], [], []
-    for number, record in _jsonl_records(path, max_examples):
+    for number, record in _jsonl_records(path, labelled, max_examples):
         if options.text_field not in record:
             raise RnnkitError(f'JSON record has no "{options.text_field}" field (data.text_field)', path, number)
         texts.append(_text(record[options.text_field], options, path, number, f'"{options.text_field}" field'))
@@ -262,6 +263,15 @@ def _read_jsonl(path: Path, options: ReadOptions, labelled: bool, max_examples: 
             labels.append(label_name(record[options.label_field], path, number))
         where.append((str(path), number))
     return _texts(path, texts, labels, where)
+
+
+def _skips_blank(what: str, labelled: bool, path: Path, number: int) -> bool:
+    """A blank line of JSON Lines (row of CSV/TSV) is skipped in labelled data; texts read without labels (to
+    classify: answer k is text k; an autoencoder's corpus) are one per line (row), as in plain text, so there it is
+    an error naming it."""
+    if not labelled:
+        raise RnnkitError(f"blank {what}: texts read without labels are one per {what}, none skipped", path, number)
+    return True
 
 
 def _texts(path: Path, texts: list[str], labels: list[str], where: list) -> Examples:
@@ -304,10 +314,10 @@ def _read_table(path: Path, options: ReadOptions, labelled: bool, max_examples: 
         text_col, label_col = columns[options.text_field], columns[options.label_field] if labelled else None
         texts, labels, where = [], [], []
         for (number, last), row in rows:
-            if not any(cell.strip() for cell in row):
-                continue
             if max_examples and len(texts) >= max_examples:
                 break
+            if not any(cell.strip() for cell in row) and _skips_blank("row", labelled, path, number):
+                continue
             if len(row) != len(header):
                 hint = _row_hint(row, number, last, delimiter)
                 raise RnnkitError(f"{len(row)} columns, the header has {len(header)}{hint}", path, number)
