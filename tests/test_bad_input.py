@@ -177,7 +177,8 @@ def npz_bytes(**arrays: Any) -> bytes:
     return buf.getvalue()
 
 
-def idx_bytes(magic: bytes, dims: list[int], payload: int) -> bytes:
+def idx_bytes(magic: bytes, dims: list[int], payload: int | bytes) -> bytes:
+    """A gzipped IDX file: ``payload`` its data (an int: that many zero bytes)."""
     return __import__("gzip").compress(magic + b"".join(d.to_bytes(4, "big") for d in dims) + bytes(payload))
 
 
@@ -1112,7 +1113,7 @@ CASES: list[Case] = [
          "{tmp}/a-images-idx3-ubyte.gz: the header says 3 x 2 x 2 (28 bytes) but the file holds 24 bytes",
          files={"a-images-idx3-ubyte.gz": idx_bytes(b"\0\0\x08\x03", [3, 2, 2], 8)}),
     Case("classify-train-idx-bad-magic", cli(*TRAIN_CLS[:3], "{tmp}/a-images-idx3-ubyte.gz", *TRAIN_CLS[4:]), 2,
-         "{tmp}/a-images-idx3-ubyte.gz: not an IDX file",
+         "{tmp}/a-images-idx3-ubyte.gz: not an IDX images file (magic 0x504b0000; expected 0x00000803)",
          files={"a-images-idx3-ubyte.gz": idx_bytes(b"PK\0\0", [], 9)}),
     Case("classify-train-idx-label-count", cli(*TRAIN_CLS[:3], "{tmp}/a-images-idx3-ubyte.gz", *TRAIN_CLS[4:]), 2,
          "{tmp}/a-labels-idx1-ubyte.gz: holds [3] labels, the images file a-images-idx3-ubyte.gz 2 images",
@@ -1526,8 +1527,61 @@ CASES: list[Case] = [
               "a model directory", files=S2S_COPY),
     # ------------------------------------------------------------------------------ labelled data (review s9)
     bad_labelled("csv-unclosed-quote", 'text,label\nx y,xy\n"y x,yx\nx c y,xy\n',
-                 "{tmp}/t.csv:3: 1 columns, the header has 2 (a quoted field opened on line 3 runs to line 4: is a "
-                 "quote left open?)", "t.csv", ("--valid", "{tmp}/t.csv")),
+                 "{tmp}/t.csv:3: a quoted field opened on this line runs to the end of the file (line 4): is a quote "
+                 "left open?", "t.csv", ("--valid", "{tmp}/t.csv")),
+    # a quote left open in the last column: the row's cell count is right, the rest of the file was its text (#1)
+    bad_labelled("csv-quote-open-to-the-end", 'label,text\nxy,x y\nyx,"y x\nxy,x c y\nyx,c x\n',
+                 "{tmp}/t.csv:3: a quoted field opened on this line runs to the end of the file (line 5): is a quote "
+                 "left open?", "t.csv", ("--valid", "{tmp}/t.csv")),
+    Case("evaluate-classifier-csv-quote-open-to-the-end", cli("evaluate", "{classifier}", "--data", "{tmp}/e.csv"), 2,
+         "{tmp}/e.csv:3: a quoted field opened on this line runs to the end of the file (line 4)",
+         files={"e.csv": 'label,text\nxy,x y\nyx,"y x\nxy,x c y\n'}),
+    Case("classify-input-csv-quote-open-to-the-end", cli("classify", "{classifier}", "--input", "{tmp}/in.csv"), 2,
+         "{tmp}/in.csv:2: a quoted field opened on this line runs to the end of the file (line 3)",
+         files={"in.csv": 'text\n"x y\ny x\n'}),
+    # a column named twice (after the lookup's stripping): which one is the text or the label is anyone's guess (#2)
+    bad_labelled("csv-text-column-twice", "label,text,text\nxy,x y,a\nyx,y x,b\n",
+                 "{tmp}/t.csv:1: the header names the column 'text' twice (columns 2 and 3; data.text_field)", "t.csv",
+                 ("--set", "data.train={tmp}/t.csv")),
+    Case("evaluate-classifier-csv-label-column-twice", cli("evaluate", "{classifier}", "--data", "{tmp}/e.csv"), 2,
+         "{tmp}/e.csv:1: the header names the column 'label' twice (columns 1 and 3; data.label_field)",
+         files={"e.csv": "label,text, label\nxy,x y,yx\n"}),
+    Case("classify-input-tsv-text-column-twice", cli("classify", "{classifier}", "--input", "{tmp}/in.tsv"), 2,
+         "{tmp}/in.tsv:1: the header names the column 'text' twice (columns 1 and 2; data.text_field)",
+         files={"in.tsv": "text\ttext\nx y\ty x\n"}),
+    # IDX: Kaggle's names (.idx3-ubyte) find their labels; the name expected is never the images file's own (#9)
+    Case("classify-train-idx-kaggle-name-no-labels", cli(*TRAIN_CLS[:3], "{tmp}/a-images.idx3-ubyte.gz",
+                                                         *TRAIN_CLS[4:]), 2,
+         "{tmp}/a-images.idx3-ubyte.gz: no labels file beside the images (a-labels.idx1-ubyte.gz expected)",
+         files={"a-images.idx3-ubyte.gz": idx_bytes(b"\0\0\x08\x03", [2, 2, 2], 8)}),
+    Case("classify-train-idx-name-without-images", cli(*TRAIN_CLS[:3], "{tmp}/a.idx.gz", *TRAIN_CLS[4:]), 2,
+         "{tmp}/a.idx.gz: no labels file found for these images: the labels are found by name "
+         "(...-images-idx3-ubyte -> ...-labels-idx1-ubyte)",
+         files={"a.idx.gz": idx_bytes(b"\0\0\x08\x03", [2, 2, 2], 8)}),
+    Case("classify-train-idx-wrong-magic", cli(*TRAIN_CLS[:3], "{tmp}/a-images-idx3-ubyte.gz", *TRAIN_CLS[4:]), 2,
+         "{tmp}/a-images-idx3-ubyte.gz: not an IDX images file (magic 0x00000804; expected 0x00000803)",
+         files={"a-images-idx3-ubyte.gz": idx_bytes(b"\0\0\x08\x04", [2, 2, 2], 8)}),
+    Case("classify-train-idx-labels-wrong-magic", cli(*TRAIN_CLS[:3], "{tmp}/a-images-idx3-ubyte.gz",
+                                                      *TRAIN_CLS[4:]), 2,
+         "{tmp}/a-labels-idx1-ubyte.gz: not an IDX labels file (magic 0x00000803; expected 0x00000801)",
+         files={"a-images-idx3-ubyte.gz": idx_bytes(b"\0\0\x08\x03", [2, 2, 2], 8),
+                "a-labels-idx1-ubyte.gz": idx_bytes(b"\0\0\x08\x03", [2, 1, 1], 2)}),
+    # arrays: an unknown label names its row, as every other label error does (#10)
+    Case("evaluate-classifier-npz-unknown-label", cli("evaluate", "{numeric_classifier}", "--data", "{tmp}/e.npz"), 2,
+         "{tmp}/e.npz: unknown label 'zz' (y[1]; the model's labels: a, b)",
+         files={"e.npz": npz_bytes(X=[[[0.0, 1.0]]] * 2, y=["a", "zz"])}),
+    Case("evaluate-classifier-idx-unknown-label", cli("evaluate", "{numeric_classifier}", "--data",
+                                                      "{tmp}/e-images-idx3-ubyte.gz"), 2,
+         "{tmp}/e-images-idx3-ubyte.gz: unknown label '7' (image 0; the model's labels: a, b)",
+         files={"e-images-idx3-ubyte.gz": idx_bytes(b"\0\0\x08\x03", [2, 2, 2], 8),
+                "e-labels-idx1-ubyte.gz": idx_bytes(b"\0\0\x08\x01", [2], b"\x07\x01")}),
+    # texts read without labels are one per line (row): a blank one is an error, as in plain text (#10)
+    Case("classify-input-jsonl-blank-line", cli("classify", "{classifier}", "--input", "{tmp}/in.jsonl"), 2,
+         "{tmp}/in.jsonl:2: blank line: texts read without labels are one per line, none skipped",
+         files={"in.jsonl": '{"text": "x y"}\n\n{"text": "y x"}\n'}),
+    Case("classify-input-csv-blank-row", cli("classify", "{classifier}", "--input", "{tmp}/in.csv"), 2,
+         "{tmp}/in.csv:3: blank row: texts read without labels are one per row, none skipped",
+         files={"in.csv": "text\nx y\n\ny x\n"}),
     bad_labelled("label-nan", LABELLED + '{"text": "x y", "label": NaN}\n',
                  "{tmp}/t.jsonl:21: the label is nan: not a class (a label must be a finite number or a string)"),
     bad_labelled("label-infinity", LABELLED + '{"text": "x y", "label": -Infinity}\n', "{tmp}/t.jsonl:21: the label "

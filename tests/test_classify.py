@@ -300,6 +300,23 @@ def test_csv_and_tsv_columns_are_named_by_the_header(tmp_path: Path) -> None:
         read_examples(csv_path)
 
 
+def test_a_column_named_twice_is_an_error_only_where_it_is_read(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "r.csv", ["id,text,id,label,label", "1,good,2,pos,x", "3,bad,4,neg,y"])
+    assert read_examples(path, labelled=False).texts == ["good", "bad"]  # neither id nor label is read
+    with pytest.raises(RnnkitError, match=r"r\.csv:1: the header names the column 'label' twice \(columns 4 and 5"):
+        read_examples(path)
+
+
+def test_a_quote_left_open_is_named_on_its_own_line_not_its_rows_first(tmp_path: Path) -> None:
+    # the row starts on line 2 (a closed quoted field spans lines 2-3); the third field's quote opens on line 3
+    path = write_lines(tmp_path / "r.csv", ["text,label,note", '"a', 'b",xy,"open', "more"])
+    with pytest.raises(RnnkitError, match=r"r\.csv:3: a quoted field opened on this line runs to the end of the "
+                                          r"file \(line 4\)"):
+        read_examples(path)
+    ends_in_a_line_break = write_lines(tmp_path / "ok.csv", ["text,label", '"a', '",xy', "b,yx"])  # closed: fine
+    assert read_examples(ends_in_a_line_break).texts == ["a", "b"]
+
+
 def test_a_folder_per_class_is_the_acl_imdb_layout(tmp_path: Path) -> None:
     for label, texts in (("neg", ["bad.", "worse"]), ("pos", ["fine<br />film"])):
         for k, text in enumerate(texts):
@@ -324,7 +341,13 @@ def test_idx_images_are_sequences_of_rows_scaled_to_one(tmp_path: Path) -> None:
     assert examples.features.shape == (2, 3, 4) and examples.labels == ["7", "2"]
     np.testing.assert_allclose(examples.features, images / 255.0, rtol=1e-6)
     assert list(examples.lengths) == [3, 3]
-    np.testing.assert_array_equal(read_idx(path), images)
+    np.testing.assert_array_equal(read_idx(path, "images"), images)
+
+
+def test_idx_labels_are_found_beside_kaggle_style_names(tmp_path: Path) -> None:
+    write_idx(tmp_path / "train-labels.idx1-ubyte.gz", np.array([3, 1], dtype=np.uint8))
+    images = write_idx(tmp_path / "train-images.idx3-ubyte.gz", np.zeros((2, 3, 4), dtype=np.uint8))
+    assert read_examples(images).labels == ["3", "1"]
 
 
 def test_npz_sequences_with_lengths_and_truncation(tmp_path: Path) -> None:

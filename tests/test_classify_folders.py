@@ -91,6 +91,23 @@ def test_macosx_is_no_class_and_stderr_says_so(tmp_path: Path, capsys) -> None:
     assert all("__MACOSX" not in file for file, _ in read_examples(train, labelled=False).where)
 
 
+def test_hidden_files_are_not_texts_and_stderr_says_so(tmp_path: Path, capsys) -> None:
+    train = acl_imdb(tmp_path / "aclImdb") / "train"
+    # macOS's AppleDouble copy of a file in a tar (not UTF-8), and a hidden file that is
+    (train / "pos" / "._0_7.txt").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        \xff\xfe")
+    write_lines(train / "neg" / ".draft.txt", ["x y a b"])
+    for labelled, count in ((True, 40), (False, 70)):  # training and evaluate; classify --input and the autoencoder
+        examples = read_examples(train, labelled=labelled)
+        assert len(examples) == count and not any("/." in file for file, _ in examples.where)
+        err = capsys.readouterr().err
+        assert f"{train / 'pos'}: ._0_7.txt: a hidden file, not read" in err
+        assert f"{train / 'neg'}: .draft.txt: a hidden file, not read" in err
+    only_hidden = tmp_path / "only"
+    write_lines(only_hidden / ".a.txt", ["x y"])
+    with pytest.raises(RnnkitError, match="no .txt files in it or its sub-folders"):
+        read_examples(only_hidden, labelled=False)
+
+
 def test_reading_unlabelled_an_empty_sub_folder_is_skipped_and_said(tmp_path: Path, capsys) -> None:
     train = acl_imdb(tmp_path / "aclImdb") / "train"
     (train / "extra").mkdir()

@@ -64,8 +64,12 @@ def test_csv_keeps_its_quoting_and_names_the_line_an_unclosed_quote_opens(tmp_pa
     assert examples.texts == ["two lines, one text", '"quoted" start'] and examples.labels == ["neg", "pos"]
     assert [line for _, line in examples.where] == [2, 4]
     path.write_text('text,label\nfine,pos\n"open,neg\nbad,neg\nworse,neg\n', encoding="utf-8")
-    with pytest.raises(RnnkitError, match=r"q\.csv:3: 1 columns, the header has 2 \(a quoted field opened on line 3 "
-                                          r"runs to line 5"):
+    with pytest.raises(RnnkitError, match=r"q\.csv:3: a quoted field opened on this line runs to the end of the file "
+                                          r"\(line 5\): is a quote left open\?"):
+        read_examples(path)
+    path.write_text('text,label\nfine,pos\n"open,neg\nbad",neg,x\nworse,neg\n', encoding="utf-8")  # closed, late
+    with pytest.raises(RnnkitError, match=r"q\.csv:3: 3 columns, the header has 2 \(a quoted field opened on line 3 "
+                                          r"runs to line 4"):
         read_examples(path)
 
 

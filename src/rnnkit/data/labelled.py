@@ -6,28 +6,34 @@ Formats (``format: auto`` tells them by name):
   configurable;
 * ``csv`` / ``tsv``: a header row naming the columns, then one example per row (``.csv``, ``.tsv``, ``.gz``):
   CSV with the csv module's quoting (a quoted field may hold commas and line breaks), TSV split on tabs only
-  (no quoting: a quote is a character of the text, as in the seq2seq TSV reader);
+  (no quoting: a quote is a character of the text, as in the seq2seq TSV reader); a column read (the text's, the
+  label's) may be named once only, the others any number of times (they are not read);
 * ``folder``: one sub-folder per class holding one ``.txt`` file per text (the aclImdb layout; a class folder's
   name is its label and must be UTF-8). A sub-folder named ``unsup`` (aclImdb's 50,000 unlabelled reviews in
   ``train/unsup``) is no class, nor is ``__MACOSX`` (what macOS adds to a zip): each is skipped, with a line on
   stderr, and loose files (``urls_pos.txt``, ``labeledBow.feat``) are not read; ``classes`` (``data.classes``)
   names the class folders to read instead. A folder inside a class folder is not read either (a line on stderr
-  names it); a data set's root (aclImdb: ``train/`` and ``test/``, folders of class folders) is an error naming
-  the split to give. Unlabelled (pretraining, texts to classify), every sub-folder holding ``.txt`` files is read,
-  ``unsup`` too (an empty one is skipped, said on stderr), or, in a folder without them, its own ``.txt`` files;
+  names it), nor are hidden folders and files (a hidden ``.txt`` file, such as the ``._NAME.txt`` macOS puts beside
+  each file of a tar, is named on stderr); a data set's root (aclImdb: ``train/`` and ``test/``, folders of class
+  folders) is an error naming the split to give. Unlabelled (pretraining, texts to classify), every sub-folder
+  holding ``.txt`` files is read, ``unsup`` too (an empty one is skipped, said on stderr), or, in a folder without
+  them, its own ``.txt`` files;
 * ``lines``: one text per line, no labels (what ``rnnkit classify --input`` reads);
 * ``npz``: numeric sequences, ``X`` of shape [N, T, F], ``y`` of N labels (numbers, strings, or byte strings,
   read as UTF-8) and optionally ``lengths`` (N,) (valid steps of each padded row);
 * ``idx``: IDX files (MNIST / Fashion-MNIST, gzip or not): the images file; each image is a sequence of
   its rows (28 steps of 28 features), scaled to [0, 1]; the labels file beside it is found by name
-  (``...-images-idx3-ubyte`` -> ``...-labels-idx1-ubyte``).
+  (``...-images-idx3-ubyte`` -> ``...-labels-idx1-ubyte``, Kaggle's ``...-images.idx3-ubyte`` ->
+  ``...-labels.idx1-ubyte``).
 
 Every problem is one :class:`RnnkitError` naming the file and line (or example): a JSON line without the
 text field, a JSON string holding a lone surrogate (``"\\udce9"``: no UTF-8 file can hold it), an empty text,
 a missing label, a label that is not finite (nan) or holds a tab or line break, a label the model does not know
-(validation and test files), ragged or wrong-width arrays, an IDX file whose header does not match its size.
+(validation and test files), ragged or wrong-width arrays, an IDX file whose magic number is not an images (labels)
+file's or whose header does not match its size.
 Unlabelled input (texts to classify, an autoencoder's corpus) is read without its labels: a label field, column
-or array there is not looked at.
+or array there is not looked at; it is one text per line (row), so a blank one is an error naming it (labelled
+files skip blank lines between JSON records and blank CSV/TSV rows).
 """
 
 from __future__ import annotations
@@ -63,6 +69,8 @@ TRUNCATE = ("pre", "post")
 SPLIT_MODES = ("random", "tail")
 #: IDX element types (the third byte of the magic number) and their big-endian NumPy dtypes
 _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+#: the dimensions (the fourth byte of the magic number) of each IDX file read: images [N, rows, columns], labels [N]
+_IDX_DIMS = {"images": 3, "labels": 1}
 #: the most bytes an IDX or .npz file may take decompressed (Fashion-MNIST's train images: 47 MB)
 MAX_ARRAY_BYTES = 4 << 30
 #: sub-folders of a folder per class that are no class: aclImdb's unlabelled reviews (aclImdb/train/unsup)
@@ -78,8 +86,9 @@ class Examples:
     """Texts or numeric sequences with their labels (None: unlabelled input).
 
     ``features``: (N, T, F) float32 with ``lengths`` (N,) valid steps, for numeric data; ``texts`` for text.
-    ``where``: for each example, the line (text formats), file (folder) or row (arrays) it came from, as
-    (path, line or None): errors about an example name it.
+    ``where``: for each example, the line (text formats) or file (folder, arrays) it came from, as
+    (path, line or None): errors about an example name it; ``label_at``, for labelled arrays, where each label is
+    in its file (``y[7]``, ``image 7``), which errors about a label name too.
     """
 
     path: str
@@ -88,6 +97,7 @@ class Examples:
     texts: list[str] | None = None
     features: np.ndarray | None = None
     lengths: np.ndarray | None = None
+    label_at: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.where)
@@ -102,7 +112,8 @@ class Examples:
         texts = None if self.texts is None else [self.texts[i] for i in indices]
         return Examples(self.path, labels, [self.where[i] for i in indices], texts,
                         None if self.features is None else self.features[pick],
-                        None if self.lengths is None else self.lengths[pick])
+                        None if self.lengths is None else self.lengths[pick],
+                        None if self.label_at is None else [self.label_at[i] for i in indices])
 
 
 @dataclass(frozen=True)
@@ -222,14 +233,14 @@ def _shown(raw: object) -> str:
         return repr(raw)
 
 
-def _jsonl_records(path: Path, max_examples: int):
+def _jsonl_records(path: Path, labelled: bool, max_examples: int):
     count = 0
     for number, line in numbered_lines(path):
-        if not line.strip():
+        if max_examples and count == max_examples:
+            return
+        if not line.strip() and _skips_blank("line", labelled, path, number):
             continue
         count += 1
-        if max_examples and count > max_examples:
-            return
         try:
             record = json.loads(line)
         except json.JSONDecodeError as e:
@@ -241,7 +252,7 @@ def _jsonl_records(path: Path, max_examples: int):
 
 def _read_jsonl(path: Path, options: ReadOptions, labelled: bool, max_examples: int) -> Examples:
     texts, labels, where = [], [], []
-    for number, record in _jsonl_records(path, max_examples):
+    for number, record in _jsonl_records(path, labelled, max_examples):
         if options.text_field not in record:
             raise RnnkitError(f'JSON record has no "{options.text_field}" field (data.text_field)', path, number)
         texts.append(_text(record[options.text_field], options, path, number, f'"{options.text_field}" field'))
@@ -252,6 +263,15 @@ def _read_jsonl(path: Path, options: ReadOptions, labelled: bool, max_examples: 
             labels.append(label_name(record[options.label_field], path, number))
         where.append((str(path), number))
     return _texts(path, texts, labels, where)
+
+
+def _skips_blank(what: str, labelled: bool, path: Path, number: int) -> bool:
+    """A blank line of JSON Lines (row of CSV/TSV) is skipped in labelled data; texts read without labels (to
+    classify: answer k is text k; an autoencoder's corpus) are one per line (row), as in plain text, so there it is
+    an error naming it."""
+    if not labelled:
+        raise RnnkitError(f"blank {what}: texts read without labels are one per {what}, none skipped", path, number)
+    return True
 
 
 def _texts(path: Path, texts: list[str], labels: list[str], where: list) -> Examples:
@@ -278,18 +298,26 @@ def _read_table(path: Path, options: ReadOptions, labelled: bool, max_examples: 
         _, header = next(rows, (0, None))
         if header is None:
             raise RnnkitError("file is empty (no header row)", path)
-        columns = {name.strip(): k for k, name in enumerate(header)}
+        names = [name.strip() for name in header]
+        columns = {name: k for k, name in enumerate(names)}
         for key, name in (("text_field", options.text_field), ("label_field", options.label_field)):
-            if name not in columns and (key == "text_field" or labelled):
+            if key == "label_field" and not labelled:  # a column not read may be anything, named twice too
+                continue
+            if name not in columns:
                 raise RnnkitError(f"the header has no column '{name}' (data.{key}; columns: {', '.join(columns)})",
                                   path, 1)
+            at = [str(k + 1) for k, other in enumerate(names) if other == name]
+            if len(at) > 1:  # which one holds the text (the label) is a guess
+                times = "twice" if len(at) == 2 else f"{len(at)} times"
+                raise RnnkitError(f"the header names the column '{name}' {times} (columns {', '.join(at[:-1])} and "
+                                  f"{at[-1]}; data.{key})", path, 1)
         text_col, label_col = columns[options.text_field], columns[options.label_field] if labelled else None
         texts, labels, where = [], [], []
         for (number, last), row in rows:
-            if not any(cell.strip() for cell in row):
-                continue
             if max_examples and len(texts) >= max_examples:
                 break
+            if not any(cell.strip() for cell in row) and _skips_blank("row", labelled, path, number):
+                continue
             if len(row) != len(header):
                 hint = _row_hint(row, number, last, delimiter)
                 raise RnnkitError(f"{len(row)} columns, the header has {len(header)}{hint}", path, number)
@@ -316,14 +344,20 @@ def _row_hint(row: list[str], number: int, last: int, delimiter: str) -> str:
 def _table_rows(path: Path, delimiter: str):
     """((first line, last line), cells) of each row of a CSV (``,``: the csv module's quoting, a quoted field may
     span lines) or TSV file (tab: split on tabs, no quoting); a csv.Error carries the line it stopped at
-    (``line``)."""
+    (``line``). A quoted field still open at the end of the file is an error naming the line it opened on."""
     lines = numbered_lines(path)
     if delimiter == "\t":
         yield from (((number, number), line.split("\t")) for number, line in lines)
         return
     # a field may be as long as a line may (the readers' bound), not the csv module's default 128 KiB
     csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES))
-    reader = csv.reader((line + "\n" for _, line in lines), delimiter=delimiter)  # a quoted line break stays one
+    ended = []  # set once the lines run out
+
+    def source() -> Iterator[str]:
+        yield from (line + "\n" for _, line in lines)  # a quoted line break stays one
+        ended.append(True)
+
+    reader = csv.reader(source(), delimiter=delimiter)
     while True:
         first = reader.line_num + 1
         try:
@@ -333,6 +367,10 @@ def _table_rows(path: Path, delimiter: str):
         except csv.Error as e:
             e.line = reader.line_num
             raise
+        if ended:  # every line ends in a line break: a row read to the end of the file ran on inside a quote
+            opened = reader.line_num - row[-1].count("\n") + 1  # the open field is the row's last, every line in it
+            raise RnnkitError(f"a quoted field opened on this line runs to the end of the file (line "
+                              f"{reader.line_num}): is a quote left open?", path, opened)
         yield (first, reader.line_num), row
 
 
@@ -343,7 +381,7 @@ def _read_folder(path: Path, options: ReadOptions, labelled: bool, max_examples:
         raise RnnkitError("folder not found", path)
     folders = _class_folders(path, options.classes, labelled)
     if not folders:
-        if not labelled and any(path.glob("*.txt")):  # a folder of texts (aclImdb/train/unsup)
+        if not labelled and _holds_texts(path):  # a folder of texts (aclImdb/train/unsup)
             folders = [path]
         elif not labelled:
             raise RnnkitError("no .txt files in it or its sub-folders", path)
@@ -367,14 +405,31 @@ def _read_folder(path: Path, options: ReadOptions, labelled: bool, max_examples:
 
 
 def _folder_texts(folder: Path, labelled: bool) -> list[Path]:
-    """The ``.txt`` files of one folder, in name order; a folder inside it is not read, and stderr says so."""
+    """The ``.txt`` files of one folder, in name order; a folder inside it, or a hidden file, is not read, and stderr
+    says so."""
     with os.scandir(folder) as scan:
         entries = list(scan)
     nested = sorted(f"{e.name}/" for e in entries if e.is_dir() and not e.name.startswith("."))
     if nested:
         kind = "class folder" if labelled else "folder"
         _note(f"{folder}: {', '.join(nested)} inside it not read (a {kind}'s texts are its own .txt files)")
-    return sorted(folder / e.name for e in entries if e.name.endswith(".txt") and e.is_file())
+    files = [folder / e.name for e in entries if e.name.endswith(".txt") and e.is_file()]
+    hidden = sorted(f.name for f in files if not _is_text(f))
+    if hidden:  # one per text where macOS made the tar: name a few
+        more = f" and {len(hidden) - 3:,} more" if len(hidden) > 3 else ""
+        _note(f"{folder}: {', '.join(hidden[:3])}{more}: {'a hidden file' if len(hidden) == 1 else 'hidden files'}, "
+              "not read")
+    return sorted(f for f in files if _is_text(f))
+
+
+def _is_text(file: Path) -> bool:
+    """Whether a file of a folder is one of its texts: a ``.txt`` file that is not hidden (macOS adds an AppleDouble
+    ``._NAME.txt``, not text, beside each file of a tar it makes), as hidden folders are not read."""
+    return file.name.endswith(".txt") and not file.name.startswith(".")
+
+
+def _holds_texts(folder: Path) -> bool:
+    return any(_is_text(f) for f in folder.glob("*.txt"))
 
 
 def _note(message: str) -> None:
@@ -400,7 +455,7 @@ def _class_folders(path: Path, classes: tuple[str, ...], labelled: bool) -> list
             raise RnnkitError(f"no class folders ({why}; the layout is FOLDER/LABEL/*.txt)", path)
         _note(f"{path}: {why}: not read" + (" (data.classes names the class folders)" if labelled else ""))
     if not labelled:
-        texts = [p for p in folders if any(p.glob("*.txt"))]
+        texts = [p for p in folders if _holds_texts(p)]
         for folder in (p for p in folders if texts and p not in texts):  # all empty: none read, an error
             _note(f"{folder}: no .txt files: not read")
         return texts
@@ -427,7 +482,7 @@ def _check_not_splits(path: Path, folders: list[Path]) -> None:
     error that names the folder to give instead."""
     nested = folders and all(any(p.is_dir() and not p.name.startswith(".") for p in f.iterdir()) for f in folders)
     # aclImdb's train/ holds loose .txt files (urls_pos.txt): a split by its name, or a folder of folders only
-    if nested and any(f.name in SPLIT_FOLDERS or not any(f.glob("*.txt")) for f in folders):
+    if nested and any(f.name in SPLIT_FOLDERS or not _holds_texts(f) for f in folders):
         names = ", ".join(f"{f.name}/" for f in folders)
         given = next((f for f in folders if f.name == "test"), folders[0])
         raise RnnkitError(f"holds {names}: folders of class folders (a data set's splits), not classes: give one of "
@@ -481,7 +536,8 @@ def _read_npz(path: Path, labelled: bool) -> Examples:
                   for row, v in enumerate(y)]
     elif labelled:
         raise RnnkitError("has no array 'y' (one label per row of X)", path)
-    return Examples(str(path), labels, [(str(path), None)] * x.shape[0], features=features, lengths=lengths)
+    return Examples(str(path), labels, [(str(path), None)] * x.shape[0], features=features, lengths=lengths,
+                    label_at=None if labels is None else [f"y[{row}]" for row in range(len(labels))])
 
 
 def _npz_lengths(lengths: np.ndarray | None, shape: tuple, path: Path) -> np.ndarray:
@@ -513,12 +569,18 @@ def _read_bounded(path: Path) -> bytes:
     return b"".join(chunks)
 
 
-def read_idx(path: Path) -> np.ndarray:
-    """An IDX array (gzip or not), its header checked against the size of the data."""
+def read_idx(path: Path, what: str) -> np.ndarray:
+    """An IDX array (gzip or not) of ``what`` ("images": [N, rows, columns], "labels": [N]), its magic number (0 0
+    TYPE DIMS) checked, then its header against the size of the data."""
     raw = _read_bounded(path)
-    if len(raw) < 4 or raw[0] or raw[1] or raw[2] not in _IDX_TYPES or not raw[3]:
-        raise RnnkitError("not an IDX file (its magic number is not 0 0 TYPE DIMS)", path)
-    ndim, dtype = raw[3], np.dtype(_IDX_TYPES[raw[2]])
+    if len(raw) < 4:
+        raise RnnkitError(f"not an IDX {what} file ({len(raw)} bytes: no magic number)", path)
+    ndim = _IDX_DIMS[what]
+    if raw[0] or raw[1] or raw[2] not in _IDX_TYPES or raw[3] != ndim:
+        expected = (raw[2] if raw[2] in _IDX_TYPES else 0x08) << 8 | ndim  # of this element type, else bytes
+        raise RnnkitError(f"not an IDX {what} file (magic 0x{int.from_bytes(raw[:4], 'big'):08x}; expected "
+                          f"0x{expected:08x})", path)
+    dtype = np.dtype(_IDX_TYPES[raw[2]])
     header = 4 + 4 * ndim
     if len(raw) < header:
         raise RnnkitError(f"the header of {ndim} dimensions is cut short ({len(raw)} bytes)", path)
@@ -530,30 +592,35 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
 
 
-def labels_file(images: Path) -> Path:
-    """The IDX labels file beside an images file (``*-images-idx3-ubyte*`` -> ``*-labels-idx1-ubyte*``)."""
-    return images.with_name(images.name.replace("images-idx3", "labels-idx1"))
+def labels_file(images: Path) -> Path | None:
+    """The IDX labels file beside an images file, by name: ``*-images-idx3-ubyte*`` -> ``*-labels-idx1-ubyte*`` (as
+    MNIST ships them), ``*-images.idx3-ubyte*`` -> ``*-labels.idx1-ubyte*`` (as Kaggle does); None for a name that
+    says neither."""
+    name, found = re.subn(r"images([-.])idx3", r"labels\1idx1", images.name, count=1)
+    return images.with_name(name) if found else None
 
 
 def _read_idx_examples(path: Path, labelled: bool) -> Examples:
-    images = read_idx(path)
-    if images.ndim != 3:
-        raise RnnkitError(f"an images file holds [N, rows, columns], this one {list(images.shape)}", path)
+    images = read_idx(path, "images")
     # grey levels 0-255 -> [0, 1] (seed 003: x / 255.0)
     scale = 255.0 if images.dtype.kind == "u" and images.dtype.itemsize == 1 else 1.0
     features = (images.astype(np.float32) / scale)
     n, steps = images.shape[0], images.shape[1]
     labels = _idx_labels(path, n) if labelled else None  # images to classify: a labels file is not read
     return Examples(str(path), labels, [(str(path), None)] * n, features=features,
-                    lengths=np.full(n, steps, dtype=np.int64))
+                    lengths=np.full(n, steps, dtype=np.int64),
+                    label_at=None if labels is None else [f"image {row}" for row in range(n)])
 
 
 def _idx_labels(images: Path, n: int) -> list[str]:
     """The labels of the ``n`` images of ``images``, from the labels file beside it."""
     label_path = labels_file(images)
-    if label_path == images or not label_path.is_file():
+    if label_path is None:
+        raise RnnkitError("no labels file found for these images: the labels are found by name "
+                          "(...-images-idx3-ubyte -> ...-labels-idx1-ubyte)", images)
+    if not label_path.is_file():
         raise RnnkitError(f"no labels file beside the images ({label_path.name} expected)", images)
-    values = read_idx(label_path)
+    values = read_idx(label_path, "labels")
     if values.shape != (n,):
         raise RnnkitError(f"holds {list(values.shape)} labels, the images file {images.name} {n} images", label_path)
     return [str(int(v)) for v in values]
@@ -569,13 +636,14 @@ def label_set(labels: list[str]) -> list[str]:
 
 
 def label_ids(examples: Examples, classes: list[str]) -> list[int]:
-    """Class ids of ``examples``' labels; a label outside ``classes`` is an error naming its line."""
+    """Class ids of ``examples``' labels; a label outside ``classes`` is an error naming its line (row)."""
     index = {name: i for i, name in enumerate(classes)}
     ids = []
-    for label, (path, line) in zip(examples.labels or [], examples.where, strict=False):
+    for k, (label, (path, line)) in enumerate(zip(examples.labels or [], examples.where, strict=False)):
         if label not in index:
             shown = ", ".join(classes[:10]) + (" ..." if len(classes) > 10 else "")
-            raise RnnkitError(f"unknown label {label!r} (the model's labels: {shown})", path, line)
+            at = f"{examples.label_at[k]}; " if examples.label_at else ""
+            raise RnnkitError(f"unknown label {label!r} ({at}the model's labels: {shown})", path, line)
         ids.append(index[label])
     return ids
 
