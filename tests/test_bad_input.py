@@ -7,7 +7,8 @@ One table, ``CASES``. Each row is plain data, ``Case(id, run, expect, message, f
              ``("api", ENTRY, {kwargs})`` with ENTRY one of ``train``, ``load``, ``evaluate``,
              ``generate`` (methods of ``rnnkit.load("{model}")``), ``train_numpy``, ``load_numpy``,
              ``generate_numpy`` (``load_numpy("{model}").generate``), ``classify``
-             (``rnnkit.load("{classifier}").classify``), ``reconstruct`` (``rnnkit.load("{autoencoder}")``'s),
+             (``rnnkit.load("{classifier}").classify``), ``classify_numeric`` (``{numeric_classifier}``'s),
+             ``reconstruct`` (``rnnkit.load("{autoencoder}")``'s),
              ``translate``, ``attention``, ``evaluate_seq2seq`` (methods of ``rnnkit.load("{s2s_model}")``),
              ``evaluate_classifier`` (``rnnkit.load("{classifier}").evaluate``).
 ``expect``   CLI: the exit status (2: a user error; argparse's own errors exit 2 too).
@@ -20,7 +21,8 @@ One table, ``CASES``. Each row is plain data, ``Case(id, run, expect, message, f
              (a named pipe), ``("mkdir",)`` (a folder), ``("symlink", TARGET)``; the last three replace a
              file of that name.
              ``("float64",)`` rewrites a safetensors file (written or copied before it) with its tensors as
-             float64, metadata kept.
+             float64, metadata kept; ``("nan", NAME, VALUE)`` sets every value of its tensor NAME to VALUE (NaN,
+             infinity), metadata kept.
 ``isolate``  run in a subprocess under an address-space limit (``RLIMIT_AS``) and a timeout: the rows
              that would hang, or abort the process, if the fix regressed (huge models, /dev/zero, FIFOs,
              alias bombs, 10**8 threads). In-process rows run under a lowered RLIMIT_AS too.
@@ -775,6 +777,12 @@ CASES: list[Case] = [
     Case("generate-weights-float64", cli("generate", "{tmp}/mc"), 2,
          "{tmp}/mc/model.safetensors: 'embedding.weight' is stored as F64, the model holds F32",
          files={**MODEL_COPY, "mc/model.safetensors": ("float64",)}),
+    Case("generate-weights-nan", cli("generate", "{tmp}/mc"), 2,
+         "{tmp}/mc/model.safetensors: 'embedding.weight' holds a value that is not finite (NaN or infinity)",
+         files={**MODEL_COPY, "mc/model.safetensors": ("nan", "embedding.weight", float("nan"))}),
+    Case("evaluate-numpy-weights-infinite", cli("evaluate", "{tmp}/mc", "--data", "{valid}", "--backend", "numpy"), 2,
+         "{tmp}/mc/model.safetensors: 'embedding.weight' holds a value that is not finite (NaN or infinity)",
+         files={**MODEL_COPY, "mc/model.safetensors": ("nan", "embedding.weight", float("inf"))}),
     Case("generate-vocab-entries-swapped", cli("generate", "{tmp}/mc"), 2,
          "{tmp}/mc/vocab.json: was changed since the weights were saved",
          files={**MODEL_COPY, "mc/vocab.json": ("edit", '"the",\n".",', '".",\n"the",')}),
@@ -1217,6 +1225,13 @@ CASES: list[Case] = [
          "{tmp}/cc/model.safetensors: 'head.output.weight' has shape (2, 4), model expects (2, 12) (config and "
          "weights disagree)", files={"cc": ("copy", "{classifier}"),
                                      "cc/config.yaml": ("edit", "pooling: last", "pooling: concat")}),
+    Case("classify-weights-nan", cli("classify", "{tmp}/cc", "x y", "--probs"), 2,
+         "{tmp}/cc/model.safetensors: 'head.output.bias' holds a value that is not finite (NaN or infinity)",
+         files={"cc": ("copy", "{classifier}"), "cc/model.safetensors": ("nan", "head.output.bias", float("nan"))}),
+    Case("classify-train-init-from-nan-weights", cli(*TRAIN_CLS, "--init-from", "{tmp}/cc"), 2,
+         "{tmp}/cc/model.safetensors: 'head.output.bias' holds a value that is not finite (NaN or infinity)",
+         files={"t.jsonl": LABELLED, "cc": ("copy", "{classifier}"),
+                "cc/model.safetensors": ("nan", "head.output.bias", float("-inf"))}),
     Case("classify-labels-file-missing", cli("classify", "{tmp}/cc", "x y"), 2,
          "not a complete model directory: 'labels.json' is missing",
          files={"cc": ("copy", "{classifier}"), "cc/labels.json": ("delete",)}),
@@ -1244,6 +1259,10 @@ CASES: list[Case] = [
     Case("api-classify-probs-string", api("classify", inputs=["x y"], probs="yes"), TypeError,
          "probs must be True or False"),
     Case("api-classify-batch-size-zero", api("classify", inputs=["x y"], batch_size=0), E, "batch_size"),
+    *[Case(f"api-classify-numeric-{value}", api("classify_numeric", inputs=[[[0.0, 1.0]], [[1.0, 0.0], [value, 0.0]]],
+                                                probs=True), E,
+           "<input>: input 2 holds a value that is not finite (nan or inf)")
+      for value in (float("nan"), float("-inf"), 1e39)],  # 1e39: beyond float32
     # ------------------------------------------------------------------------------ seq2seq: training data
     s2s_data("tsv-no-tab", {"p.tsv": "a b\tb a\nc d\nd a\ta d\n"}, "{tmp}/p.tsv",
              "{tmp}/p.tsv:2: no tab on this line: expected source<TAB>target"),
@@ -1639,6 +1658,8 @@ def _make_files(root: Path, files: dict[str, Any]) -> None:
                 f.truncate(content[1])
         elif content[0] == "float64":
             _save_as_float64(path)
+        elif content[0] == "nan":
+            _save_with(path, content[1], content[2])
         elif content[0] in ("fifo", "mkdir", "symlink"):
             path.unlink(missing_ok=True)
             os.mkfifo(path) if content[0] == "fifo" else path.mkdir() if content[0] == "mkdir" else \
@@ -1654,6 +1675,17 @@ def _save_as_float64(path: Path) -> None:
     with safe_open(str(path), "np") as f:
         tensors = {name: f.get_tensor(name).astype("float64") for name in f.keys()}
         metadata = f.metadata()
+    save_file(tensors, str(path), metadata=metadata)
+
+
+def _save_with(path: Path, name: str, value: float) -> None:
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    with safe_open(str(path), "np") as f:
+        tensors = {key: f.get_tensor(key) for key in f.keys()}
+        metadata = f.metadata()
+    tensors[name][...] = value
     save_file(tensors, str(path), metadata=metadata)
 
 
@@ -1716,6 +1748,7 @@ def _run_api(entry: str, kwargs: dict[str, Any], inputs: dict[str, str]) -> Base
              "generate": lambda **kw: rnnkit.load(model).generate(**kw),
              "generate_numpy": lambda **kw: load_numpy(model).generate(**kw),
              "classify": lambda **kw: rnnkit.load(inputs["classifier"]).classify(**kw),
+             "classify_numeric": lambda **kw: rnnkit.load(inputs["numeric_classifier"]).classify(**kw),
              "reconstruct": lambda **kw: rnnkit.load(inputs["autoencoder"]).reconstruct(**kw),
              "translate": lambda **kw: rnnkit.load(s2s_model).translate(**kw),
              "attention": lambda **kw: rnnkit.load(s2s_model).attention(**kw),

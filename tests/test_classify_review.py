@@ -203,3 +203,18 @@ def test_example_counts_are_whole_numbers(tmp_path: Path, capsys) -> None:
     assert main(["evaluate", str(tmp_path / "m"), "--data", str(data)]) == 0
     printed = capsys.readouterr().out.splitlines()
     assert "examples  20" in printed and json.loads(printed[-1])["examples"] == 20
+
+
+# ------------------------------------------------------------------ the next review (3): nothing but JSON
+def test_scores_that_are_not_finite_are_an_error_not_bare_nan_in_json(tmp_path: Path, classifier: Path, capsys,
+                                                                      monkeypatch) -> None:
+    from rnnkit.tasks import classify
+
+    monkeypatch.setattr(classify, "predict", lambda model, data, *_, **__: torch.full((len(data.lengths), 2),
+                                                                                      torch.nan))
+    assert main(["classify", str(classifier), "x y", "--probs"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "error: the output's 'probs.xy' is not a finite number (nan or inf)" in err
+    assert main(["evaluate", str(classifier), "--data", str(tmp_path / "t.jsonl")]) == 2
+    out, err = capsys.readouterr()
+    assert "NaN" not in out and "error: the output's 'loss' is not a finite number" in err

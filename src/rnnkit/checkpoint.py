@@ -17,7 +17,8 @@ kill at any moment leaves either the old or the new checkpoint, never a mix.
 
 A model directory is untrusted input when it is loaded: the safetensors header (names, shapes, dtypes)
 is checked against the model the config describes before any weights are allocated, and a fingerprint
-saved in the weights' metadata binds them to the config fields and files that decide what they mean.
+saved in the weights' metadata binds them to the config fields and files that decide what they mean; the
+weights read are finite numbers (no NaN or infinity).
 """
 
 from __future__ import annotations
@@ -261,10 +262,21 @@ def check_weights_header(model: nn.Module, path: str | Path,
     return metadata
 
 
+def check_finite(state: dict, path: Path) -> None:
+    """Every floating-point tensor of ``state`` (torch tensors or NumPy arrays, by name) holds finite numbers: a
+    weight that is NaN or infinite (a header, shapes and fingerprint can all be right) makes the model's every
+    answer NaN, which would still print as a label."""
+    for name, tensor in state.items():
+        tensor = torch.as_tensor(tensor)
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise RnnkitError(f"'{name}' holds a value that is not finite (NaN or infinity): the weights are "
+                              "damaged", path)
+
+
 def load_weights(model: nn.Module, path: str | Path,
                  legacy_weight_names: dict[str, str] | None = None) -> dict[str, str]:
-    """Load safetensors weights into ``model`` (any device) after checking the header; returns the metadata.
-    Tensors under an old name (:func:`legacy_names`) load into their new one."""
+    """Load safetensors weights into ``model`` (any device) after checking the header, every value finite; returns
+    the metadata. Tensors under an old name (:func:`legacy_names`) load into their new one."""
     path = Path(path)
     legacy = legacy_names(model, legacy_weight_names)
     metadata = check_weights_header(model, path, legacy)
@@ -272,6 +284,7 @@ def load_weights(model: nn.Module, path: str | Path,
         state = _renamed(load_safetensors_bytes(path.read_bytes()), legacy, path)
     except (SafetensorError, ValueError, OSError) as e:
         raise RnnkitError(f"weights file is corrupt ({e})", path) from None
+    check_finite(state, path)
     _, aliases = expected_tensors(model)
     for alias, name in aliases.items():
         if name not in state:

@@ -541,9 +541,13 @@ def _input_examples(inputs: Sequence, numeric: bool) -> Examples:
         return Examples("<input>", None, where, texts=list(inputs))
     if any(isinstance(x, str) for x in inputs):
         raise RnnkitError("this model classifies numeric sequences (.npz, IDX), not texts", "<input>")
-    rows = [np.asarray(x, dtype=np.float32) for x in inputs]
+    with np.errstate(over="ignore"):  # a value beyond float32 becomes inf: refused below, not warned about
+        rows = [np.asarray(x, dtype=np.float32) for x in inputs]
     if any(r.ndim != 2 or r.shape[0] < 1 for r in rows):
         raise TypeError("classify: each numeric input must be a (T, F) array of at least one step")
+    bad = [i for i, r in enumerate(rows) if not np.isfinite(r).all()]  # as the .npz reader refuses its X rows
+    if bad:
+        raise RnnkitError(f"input {bad[0] + 1} holds a value that is not finite (nan or inf)", "<input>")
     if len({r.shape[1] for r in rows}) > 1:
         raise ValueError("classify: the inputs have different numbers of features per step")
     steps = max(r.shape[0] for r in rows)
