@@ -190,6 +190,8 @@ def bad_labelled(id_: str, content: str, message: str, name: str = "t.jsonl", ex
     return Case(f"classify-train-{id_}", cli(*TRAIN_CLS, *extra), 2, message, files=files)
 
 
+CLASS_FOLDER = {f"d/{label}/{k}.txt": f"{text}\n" for k in range(5)  # a folder per class
+                for text, label in (("x a y", "xy"), ("y b x", "yx"))}
 GOOD_NPZ = {"t.npz": npz_bytes(X=[[[0.0, 1.0]], [[1.0, 0.0]]] * 6, y=["a", "b"] * 6)}
 EVAL_FILES = {"e.jsonl": '{"text": "x y", "label": "xy"}\n'}  # a file to evaluate {classifier} on
 CLASSIFIER_COPY = {"mc": ("copy", "{classifier}"), **EVAL_FILES}
@@ -1086,6 +1088,16 @@ CASES: list[Case] = [
              '{tmp}/t.jsonl:2: the "text" field is not valid Unicode: a lone surrogate \\udce9'),
     bad_labelled("classes-for-jsonl", LABELLED, "data.classes names class folders: it applies to a folder per "
                  "class, not to {tmp}/t.jsonl (jsonl)", extra=("--set", "data.classes=xy,yx")),
+    # --out in (or equal to) a folder per class: the model's folder would be read as a class of its own
+    *[Case(f"{task}-train-out-{id_}", cli("train", task, "--data", "{tmp}/d", "--out", out, *sets(*AE_TINY)), 2,
+           f"{out}: --out {message} the --data folder", files=CLASS_FOLDER)
+      for task in ("classify", "autoencoder")
+      for id_, out, message in (("in-the-data-folder", "{tmp}/d/m", "lies in"),
+                                ("in-a-class-folder", "{tmp}/d/xy", "lies in"),
+                                ("is-the-data-folder", "{tmp}/d", "names"))],
+    Case("classify-train-valid-folder-holds-out", cli("train", "classify", "--data", "{tmp}/t.jsonl", "--valid",
+                                                           "{tmp}/d", "--out", "{tmp}/d/m", *sets(*CLS_TINY)), 2,
+         "{tmp}/d/m: --out lies in the --valid folder", files={**CLASS_FOLDER, "t.jsonl": LABELLED}),
     Case("evaluate-classifier-data-set-root", cli("evaluate", "{classifier}", "--data", "{tmp}/acl"), 2,
          "{tmp}/acl: holds test/, train/: folders of class folders (a data set's splits), not classes: give one "
          "of them ({tmp}/acl/test)", files={"acl/train/xy/1.txt": "x y\n", "acl/test/xy/1.txt": "x y\n",
@@ -1497,7 +1509,8 @@ CASES: list[Case] = [
          "{tmp}/e.jsonl: --confusion-png names the --data file", files=EVAL_FILES),
     Case("evaluate-json-in-the-data-folder", cli("evaluate", "{classifier}", "--data", "{tmp}/d", "--json",
                                                  "{tmp}/d/xy/m.json"), 2,
-         "{tmp}/d/xy/m.json: --json names the --data folder", files={"d/xy/1.txt": "x y\n", "d/yx/1.txt": "y x\n"}),
+         "{tmp}/d/xy/m.json: --json lies in the --data folder: rnnkit does not write into its input",
+         files={"d/xy/1.txt": "x y\n", "d/yx/1.txt": "y x\n"}),
     Case("evaluate-confusion-png-over-the-weights", cli("evaluate", "{tmp}/mc", "--data", "{tmp}/e.jsonl",
                                                         "--confusion-png", "{tmp}/mc/model.safetensors",
                                                         "--overwrite"), 2,
