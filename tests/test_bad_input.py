@@ -192,6 +192,7 @@ def bad_labelled(id_: str, content: str, message: str, name: str = "t.jsonl", ex
 
 CLASS_FOLDER = {f"d/{label}/{k}.txt": f"{text}\n" for k in range(5)  # a folder per class
                 for text, label in (("x a y", "xy"), ("y b x", "yx"))}
+RARE = '{"text": "x z y", "label": "zz"}\n'  # a class of one example
 GOOD_NPZ = {"t.npz": npz_bytes(X=[[[0.0, 1.0]], [[1.0, 0.0]]] * 6, y=["a", "b"] * 6)}
 EVAL_FILES = {"e.jsonl": '{"text": "x y", "label": "xy"}\n'}  # a file to evaluate {classifier} on
 CLASSIFIER_COPY = {"mc": ("copy", "{classifier}"), **EVAL_FILES}
@@ -1560,6 +1561,26 @@ CASES: list[Case] = [
     bad_labelled("csv-unclosed-quote", 'text,label\nx y,xy\n"y x,yx\nx c y,xy\n',
                  "{tmp}/t.csv:3: 1 columns, the header has 2 (a quoted field opened on line 3 runs to line 4: is a "
                  "quote left open?)", "t.csv", ("--valid", "{tmp}/t.csv")),
+    # a class the held-out split draws wholly out of training (split_seed 8 draws the last example): said as such,
+    # not as an unknown label on a line of the training file
+    bad_labelled("rare-class-drawn-into-validation", LABELLED + RARE, "{tmp}/t.jsonl: the class 'zz' has 1 example, "
+                 "all drawn into the validation split (data.valid_fraction 0.1): none is left to train on; give it "
+                 "more examples, another data.split_seed, a smaller share held out, or a --valid file",
+                 extra=sets("data.split_seed=8")),
+    bad_labelled("rare-class-drawn-into-test", LABELLED + RARE, "the class 'zz' has 1 example, all drawn into the "
+                 "test split (data.valid_fraction 0.1 and data.test_fraction 0.2)",
+                 extra=sets("data.split_seed=8", "data.test_fraction=0.2")),
+    bad_labelled("rare-class-at-the-tail", LABELLED + RARE, "the class 'zz' has 1 example, all drawn into the "
+                 "validation split (data.valid_fraction 0.1): none is left to train on; give it more examples, "
+                 "data.split random,", extra=sets("data.split=tail")),
+    bad_labelled("valid-fraction-leaves-one", LABELLED, "{tmp}/t.jsonl: only 1 of its 20 examples left to train on "
+                 "after data.valid_fraction 0.99 held out, too few for 2 classes: lower data.valid_fraction or give a "
+                 "--valid file", extra=sets("data.valid_fraction=0.99")),
+    bad_labelled("label-field-is-the-text", "".join(f'{{"text": "{"review " * 20}{k}", "label": "xy"}}\n'
+                                                    for k in range(20)),
+                 "{tmp}/t.jsonl: 20 classes among 20 examples (one is 'review review review review review review "
+                 "review review rev... (str)): a class needs examples to train on and to validate",
+                 extra=sets("data.label_field=text")),
     bad_labelled("label-nan", LABELLED + '{"text": "x y", "label": NaN}\n',
                  "{tmp}/t.jsonl:21: the label is nan: not a class (a label must be a finite number or a string)"),
     bad_labelled("label-infinity", LABELLED + '{"text": "x y", "label": -Infinity}\n', "{tmp}/t.jsonl:21: the label "

@@ -52,7 +52,7 @@ from rnnkit.data.readers import check_file, shown_name
 from rnnkit.data.tokenizers import SPM_FILE, TOKENIZER_FILE, Tokenizer, build_tokenizer, load_tokenizer
 from rnnkit.data.vocab import CHECK_READING, CLASSIFY_OOV_WARN_RATE, SPECIALS, Vocab, oov_warning, reused_vocabulary
 from rnnkit.distributed import DistInfo
-from rnnkit.errors import RnnkitError, parse_json
+from rnnkit.errors import RnnkitError, parse_json, shown_value
 from rnnkit.metrics import ClassificationReport, classification_report
 from rnnkit.models.classifier import SequenceClassifier
 from rnnkit.nn.rnn import describe_kernels
@@ -127,12 +127,44 @@ def _splits(cfg: ClassifyConfig) -> tuple[Examples, Examples, Examples | None]:
     test_fraction = 0.0 if d.test else d.test_fraction
     if not d.valid and valid_fraction == 0:
         raise RnnkitError("no validation data: give --valid FILE or a data.valid_fraction above 0")
+    whole = train
     train, held_valid, held_test = split_examples(train, valid_fraction, test_fraction, d.split, d.split_seed)
+    _check_every_class_trains(whole, train, held_valid, held_test, cfg)
     valid = read_examples(d.valid, options) if d.valid else held_valid
     if valid.numeric != train.numeric:
         kinds = {True: "numeric sequences", False: "texts"}
         raise RnnkitError(f"holds {kinds[valid.numeric]}, the training data {kinds[train.numeric]}", valid.path)
     return train, valid, held_test if len(held_test) else None
+
+
+def _check_every_class_trains(whole: Examples, train: Examples, held_valid: Examples, held_test: Examples,
+                              cfg: ClassifyConfig) -> None:
+    """Every class of the training file keeps a training example after the held-out parts are drawn: else an error
+    saying what happened (too few examples left to train, or a rare class drawn wholly out), not an unknown label on
+    a line of the training file. (A split stratified by label would avoid it, but change every recipe's split.)"""
+    classes, kept = label_set(whole.labels), set(train.labels)
+    missing = [label for label in classes if label not in kept]
+    if not missing:
+        return
+    d = cfg.data
+    fractions = " and ".join(f"data.{key} {getattr(d, key):g}" for key in ("valid_fraction", "test_fraction")
+                             if getattr(d, key) and not getattr(d, key.split("_")[0]))
+    if len(classes) > len(whole) // 2:  # most classes have one example: a text field read as the label?
+        raise RnnkitError(f"{len(classes)} classes among {len(whole)} examples (one is {shown_value(missing[0])}): a "
+                          "class needs examples to train on and to validate, so each needs several; is the label "
+                          f"field data.label_field {d.label_field!r} (JSONL, CSV/TSV) the right one?", whole.path)
+    if len(train) < len(classes):
+        raise RnnkitError(f"only {len(train)} of its {len(whole)} examples left to train on after {fractions} held "
+                          f"out, too few for {len(classes)} classes: lower {fractions.split()[0]} or give a --valid "
+                          "file", whole.path)
+    label = missing[0]
+    parts = [name for name, part in (("validation", held_valid), ("test", held_test)) if label in part.labels]
+    count = whole.labels.count(label)
+    another = "another data.split_seed" if d.split == "random" else "data.split random"
+    raise RnnkitError(f"the class {shown_value(label)} has {count} example{'s' if count > 1 else ''}, all drawn into "
+                      f"the {' and '.join(parts)} split{'s' if len(parts) > 1 else ''} ({fractions}): none is left to "
+                      f"train on; give it more examples, {another}, a smaller share held out, or a --valid file",
+                      whole.path)
 
 
 def read_labels(path: Path) -> list[str]:
