@@ -988,6 +988,22 @@ CASES: list[Case] = [
     Case("autoencoder-train-freeze-everything", cli("train", "autoencoder", "--data", "{tmp}/t.jsonl", "--out",
                                                     "{tmp}/m", *sets(*AE_TINY, "train.freeze=encoder,decoder")), 2,
          "train.freeze: 'encoder,decoder' freezes every parameter", files={"t.jsonl": LABELLED}),
+    # a same-task --init-from whose reading or classes do not fit the data: the error names the model, not the data
+    Case("classify-train-init-from-text-model-numeric-data", cli(*TRAIN_NPZ, "--init-from", "{classifier}"), 2,
+         "{classifier}: this model reads texts, the training data {tmp}/t.npz holds numeric sequences (.npz, IDX): a "
+         "same-task --init-from takes the model's reading, so start from a model of numeric sequences (.npz, IDX), "
+         "or add --init-partial", files=GOOD_NPZ),
+    Case("classify-train-init-from-numeric-model-text-data", cli(*TRAIN_CLS, "--init-from", "{numeric_classifier}"),
+         2, "{numeric_classifier}: this model reads numeric sequences (.npz, IDX), the training data {tmp}/t.jsonl "
+         "holds texts", files={"t.jsonl": LABELLED}),
+    Case("classify-train-init-from-numeric-model-other-width", cli(*TRAIN_NPZ, "--init-from", "{numeric_classifier}"),
+         2, "{numeric_classifier}: this model reads sequences of 2 features per step, the training data {tmp}/t.npz "
+         "holds sequences of 3 features per step", files={"t.npz": npz_bytes(X=[[[0.0, 1.0, 2.0]]] * 12,
+                                                                             y=["a", "b"] * 6)}),
+    Case("classify-train-init-from-other-labels", cli(*TRAIN_CLS, "--init-from", "{classifier}"), 2,
+         "{classifier}: the training data {tmp}/t.jsonl has labels this model lacks ('ab'; its labels: xy, yx): a "
+         "same-task --init-from keeps the model's classes; add --init-partial",
+         files={"t.jsonl": LABELLED.replace('"xy"', '"ab"')}),
     Case("classify-train-init-prefix-not-needed", cli(*TRAIN_CLS, "--init-from", "{autoencoder}", "--init-prefix",
                                                        "encoder"), 2,
          "drop --init-prefix 'encoder' (without it the names match: ", files={"t.jsonl": LABELLED}),

@@ -167,6 +167,29 @@ def _check_every_class_trains(whole: Examples, train: Examples, held_valid: Exam
                       whole.path)
 
 
+def _check_reused_reading(reused: InputReader, train: Examples, model_dir: Path) -> None:
+    """The training data fits the classes and reading a run takes from ``model_dir`` (a same-task --init-from's
+    source; on --resume the run's own): the same kind of input (and step width), and no label the model lacks.
+    Else an error naming the model (not the data, which is fine on its own) and what to do."""
+    kinds = {True: "numeric sequences (.npz, IDX)", False: "texts"}
+    numeric = bool(reused.features)
+    partial = "add --init-partial to build this run's own from its data and copy what fits"
+    if numeric != train.numeric or numeric and train.features.shape[2] != reused.features:
+        data = (f"sequences of {train.features.shape[2]} features per step" if numeric == train.numeric
+                else kinds[train.numeric])
+        reads = f"sequences of {reused.features} features per step" if numeric == train.numeric else kinds[numeric]
+        raise RnnkitError(f"this model reads {reads}, the training data {train.path} holds {data}: a same-task "
+                          f"--init-from takes the model's reading, so start from a model of {data}, or {partial}",
+                          model_dir)
+    lacking = [label for label in label_set(train.labels) if label not in reused.labels]
+    if lacking:
+        shown = ", ".join(shown_value(label) for label in lacking[:5]) + (" ..." if len(lacking) > 5 else "")
+        raise RnnkitError(f"the training data {train.path} has labels this model lacks ({shown}; its labels: "
+                          f"{', '.join(reused.labels[:10])}{' ...' if len(reused.labels) > 10 else ''}): a same-task "
+                          f"--init-from keeps the model's classes; {partial} (the output rows of the labels both "
+                          "have are copied by name)", model_dir)
+
+
 def read_labels(path: Path) -> list[str]:
     try:
         labels = parse_json(path.read_text(encoding="utf-8"))
@@ -463,6 +486,7 @@ class ClassifyTask(Task):
                               "at least", d.train)
         if vocab_from is not None:
             parts = Classifier.assets(vocab_from)
+            _check_reused_reading(parts, train, vocab_from)
             return dataclasses.replace(parts, max_length=d.max_length, side=d.truncate)
         if train.numeric:
             if text_from is not None:
