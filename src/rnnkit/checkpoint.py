@@ -558,12 +558,13 @@ def _stopped_early(model_dir: Path, name: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- ownership
-def write_marker(model_dir: str | Path, made_by: str) -> None:
-    """Mark ``model_dir`` as made by rnnkit (``made_by``: "rnnkit train" or "rnnkit demo")."""
+def write_marker(model_dir: str | Path, made_by: str, init: str = "") -> None:
+    """Mark ``model_dir`` as made by rnnkit (``made_by``: "rnnkit train" or "rnnkit demo"); ``init``: the options the
+    run started from another model with (``--init-from /abs/DIR ...``), which the same command with --resume repeats."""
     from rnnkit import __version__
 
     marker = {"made_by": made_by, "rnnkit_version": __version__,
-              "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+              "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **({"init": init} if init else {})}
     atomic_write_text(Path(model_dir) / MARKER_FILE, json.dumps(marker, indent=1) + "\n")
 
 
@@ -579,6 +580,8 @@ def read_marker(model_dir: str | Path) -> dict[str, str] | None:
     if not isinstance(marker, dict) or not all(isinstance(marker.get(k), str)
                                                for k in ("made_by", "rnnkit_version", "created")):
         raise RnnkitError("ownership marker is corrupt (made_by, rnnkit_version and created must be strings)", path)
+    if not isinstance(marker.get("init", ""), str):
+        raise RnnkitError("ownership marker is corrupt (init must be a string)", path)
     return marker
 
 

@@ -76,19 +76,19 @@ def _add_train(sub) -> None:
                    help="override a config key, e.g. --set train.lr=0.5 (repeatable; a YAML value; nothing after = is "
                         "the empty string for a text key, e.g. --set train.freeze=, no file for a path key, e.g. "
                         "--set data.valid=, and an error for a number or a switch)")
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--resume", action="store_true",
-                       help="continue the run in --out exactly where its last checkpoint left it "
-                            "(weights, optimizer, schedule, data position, RNG); --set may change train.lr, "
-                            "the optimizer's betas, momentum and rmsprop_alpha, clip, epochs, max_steps, the "
-                            "eval/save/log cadence, "
-                            "early_stop, device, threads, progress, and repeat any other value unchanged; --test may "
-                            "add a test file")
-    group.add_argument("--init-from", metavar="DIR",
-                       help="start from another model's weights; fresh optimizer and schedule. Same task: all of "
-                            "them and its vocabulary (strict), unless --init-partial; another task: what matches "
-                            "by name and shape, vocabulary rows by token, with a report (--set "
-                            "tokenizer.from_init=true: its tokenizer and vocabulary too, every row copied)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out exactly where its last checkpoint left it "
+                        "(weights, optimizer, schedule, data position, RNG); --set may change train.lr, "
+                        "the optimizer's betas, momentum and rmsprop_alpha, clip, epochs, max_steps, the "
+                        "eval/save/log cadence, "
+                        "early_stop, device, threads, progress, and repeat any other value unchanged; --test may "
+                        "add a test file; the run's own --init-from options may be repeated (the same command), "
+                        "and are not read again")
+    p.add_argument("--init-from", metavar="DIR",
+                   help="start from another model's weights; fresh optimizer and schedule. Same task: all of "
+                        "them and its vocabulary (strict), unless --init-partial; another task: what matches "
+                        "by name and shape, vocabulary rows by token, with a report (--set "
+                        "tokenizer.from_init=true: its tokenizer and vocabulary too, every row copied)")
     p.add_argument("--init-prefix", metavar="PREFIX",
                    help="with --init-from: the part of the new model the source's weights go under, e.g. "
                         "encoder (an LM's embedding and stack into a classifier's encoder; with "
