@@ -6,6 +6,7 @@ the help and counts the review found wrong. (Bad input: rows of tests/test_bad_i
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -218,3 +219,14 @@ def test_scores_that_are_not_finite_are_an_error_not_bare_nan_in_json(tmp_path: 
     assert main(["evaluate", str(classifier), "--data", str(tmp_path / "t.jsonl")]) == 2
     out, err = capsys.readouterr()
     assert "NaN" not in out and "error: the output's 'loss' is not a finite number" in err
+
+
+# ------------------------------------------------------------------ the next review (10): the run's header
+def test_the_run_header_counts_tokens_or_time_steps_not_training_steps(tmp_path: Path, capsys) -> None:
+    argv = ["train", "classify", "--out", str(tmp_path / "m"),
+            *sets([*TINY, "train.max_steps=1", "train.progress=true"])]
+    assert main([*argv, "--data", str(labelled(tmp_path / "t.jsonl"))]) == 0
+    assert re.search(r"; 18 training / 2 validation examples \(\d\d tokens\); ", capsys.readouterr().out)
+    np.savez(tmp_path / "t.npz", X=np.zeros((10, 3, 2)), y=["a", "b"] * 5)
+    assert main([*argv[:3], str(tmp_path / "n"), *argv[4:], "--data", str(tmp_path / "t.npz")]) == 0
+    assert "; 9 training / 1 validation examples (27 time steps); " in capsys.readouterr().out  # 9 x 3 steps

@@ -525,9 +525,10 @@ class ClassifyTask(Task):
             inputs = f"vocabulary {len(self.reader.vocab):,}{source}"
         if self.joint:
             encoder += f", joint {m.joint} (weight {self.cfg.train.joint_weight:g})"
+        steps = "time steps" if self.reader.features else "tokens"  # not updates (train.max_steps counts those)
         return (f"classify: {params:,} parameters; {inputs}; {encoder}, {self.model.pooling_description()}; "
                 f"{len(self.reader.labels)} classes; {self.sizes[0]:,} training / {self.sizes[1]:,} validation "
-                f"examples ({self.train_data.num_tokens:,} training steps)")
+                f"examples ({self.train_data.num_tokens:,} {steps})")
 
     @property
     def joint(self) -> bool:
