@@ -1,7 +1,8 @@
 """The session-9 review's findings on classification (notes/review.md), each checked: TSV split on tabs only,
 CSV quoting and its long fields, labels read only where labels are needed, byte-string labels, labels mapped by
 name on --init-partial, training accuracy in log.csv and curves.png, output files never replaced unasked, and
-the help and counts the review found wrong. (Bad input: rows of tests/test_bad_input.py.)"""
+the help and counts the review found wrong; and of the next review (notes/review.md at 2373ade), scores that are
+not finite never printed as JSON and the run header's counts. (Bad input: rows of tests/test_bad_input.py.)"""
 
 from __future__ import annotations
 
