@@ -284,7 +284,8 @@ CASES: list[Case] = [
          files={"v.txt": b"ok\n\xff\xfe\n"}),
     Case("train-valid-too-short", cli(*TRAIN, "--valid", "{tmp}/v.txt"), 2,
          "{tmp}/v.txt: cannot batch the validation data", files={"v.txt": "Fin\n"}),
-    Case("train-valid-is-a-folder", cli(*TRAIN, "--valid", "{tmp}"), 2, "{tmp}: is a directory"),
+    Case("train-valid-is-a-folder", cli(*TRAIN, "--valid", "{tmp}/v"), 2, "{tmp}/v: is a directory",
+         files={"v": ("mkdir",)}),  # (not the folder --out lies in: that is refused first)
     Case("train-test-missing", cli(*TRAIN, "--test", "{tmp}/nope.txt"), 2, "{tmp}/nope.txt: file not found"),
     Case("train-test-device", cli(*TRAIN, "--test", "/dev/null"), 2, "/dev/null: is not a regular file"),
     Case("train-vocab-only-specials", cli(*TRAIN, "--set", "tokenizer.min_freq=1000"), 2,
