@@ -7,7 +7,8 @@ One table, ``CASES``. Each row is plain data, ``Case(id, run, expect, message, f
              ``("api", ENTRY, {kwargs})`` with ENTRY one of ``train``, ``load``, ``evaluate``,
              ``generate`` (methods of ``rnnkit.load("{model}")``), ``train_numpy``, ``load_numpy``,
              ``generate_numpy`` (``load_numpy("{model}").generate``), ``classify``
-             (``rnnkit.load("{classifier}").classify``), ``reconstruct`` (``rnnkit.load("{autoencoder}")``'s),
+             (``rnnkit.load("{classifier}").classify``), ``classify_numeric`` (``{numeric_classifier}``'s),
+             ``reconstruct`` (``rnnkit.load("{autoencoder}")``'s),
              ``translate``, ``attention``, ``evaluate_seq2seq`` (methods of ``rnnkit.load("{s2s_model}")``),
              ``evaluate_classifier`` (``rnnkit.load("{classifier}").evaluate``).
 ``expect``   CLI: the exit status (2: a user error; argparse's own errors exit 2 too).
@@ -20,7 +21,8 @@ One table, ``CASES``. Each row is plain data, ``Case(id, run, expect, message, f
              (a named pipe), ``("mkdir",)`` (a folder), ``("symlink", TARGET)``; the last three replace a
              file of that name.
              ``("float64",)`` rewrites a safetensors file (written or copied before it) with its tensors as
-             float64, metadata kept.
+             float64, metadata kept; ``("nan", NAME, VALUE)`` sets every value of its tensor NAME to VALUE (NaN,
+             infinity), metadata kept.
 ``isolate``  run in a subprocess under an address-space limit (``RLIMIT_AS``) and a timeout: the rows
              that would hang, or abort the process, if the fix regressed (huge models, /dev/zero, FIFOs,
              alias bombs, 10**8 threads). In-process rows run under a lowered RLIMIT_AS too.
@@ -189,6 +191,9 @@ def bad_labelled(id_: str, content: str, message: str, name: str = "t.jsonl", ex
     return Case(f"classify-train-{id_}", cli(*TRAIN_CLS, *extra), 2, message, files=files)
 
 
+CLASS_FOLDER = {f"d/{label}/{k}.txt": f"{text}\n" for k in range(5)  # a folder per class
+                for text, label in (("x a y", "xy"), ("y b x", "yx"))}
+RARE = '{"text": "x z y", "label": "zz"}\n'  # a class of one example
 GOOD_NPZ = {"t.npz": npz_bytes(X=[[[0.0, 1.0]], [[1.0, 0.0]]] * 6, y=["a", "b"] * 6)}
 EVAL_FILES = {"e.jsonl": '{"text": "x y", "label": "xy"}\n'}  # a file to evaluate {classifier} on
 CLASSIFIER_COPY = {"mc": ("copy", "{classifier}"), **EVAL_FILES}
@@ -213,8 +218,10 @@ CASES: list[Case] = [
     Case("train-no-task", cli("train"), 2, "the following arguments are required: task"),
     Case("train-unknown-task", cli("train", "xyz", "--out", "{tmp}/m"), 2, "invalid choice: 'xyz'"),
     Case("train-no-out", cli("train", "lm", "--data", "{train}"), 2, "the following arguments are required: --out"),
-    Case("train-resume-and-init-from", cli(*TRAIN, "--resume", "--init-from", "{model}"), 2,
-         "not allowed with argument"),
+    Case("train-resume-with-another-init-from", cli("train", "lm", "--out", "{tmp}/mc", "--resume", "--init-from",
+                                                    "{model}"), 2,
+         "{tmp}/mc/rnnkit.json: --resume continues this run, which records no --init-from (it started without one, or "
+         "before rnnkit recorded it), not `--init-from {model}`: leave out --init-from", files=MODEL_COPY),
     Case("train-unknown-device", cli(*TRAIN, "--device", "tpu"), 2, "invalid choice: 'tpu'"),
     Case("train-unknown-backend", cli(*TRAIN, "--backend", "jax"), 2, "invalid choice: 'jax'"),
     Case("generate-no-model", cli("generate"), 2, "the following arguments are required: model"),
@@ -278,7 +285,8 @@ CASES: list[Case] = [
          files={"v.txt": b"ok\n\xff\xfe\n"}),
     Case("train-valid-too-short", cli(*TRAIN, "--valid", "{tmp}/v.txt"), 2,
          "{tmp}/v.txt: cannot batch the validation data", files={"v.txt": "Fin\n"}),
-    Case("train-valid-is-a-folder", cli(*TRAIN, "--valid", "{tmp}"), 2, "{tmp}: is a directory"),
+    Case("train-valid-is-a-folder", cli(*TRAIN, "--valid", "{tmp}/v"), 2, "{tmp}/v: is a directory",
+         files={"v": ("mkdir",)}),  # (not the folder --out lies in: that is refused first)
     Case("train-test-missing", cli(*TRAIN, "--test", "{tmp}/nope.txt"), 2, "{tmp}/nope.txt: file not found"),
     Case("train-test-device", cli(*TRAIN, "--test", "/dev/null"), 2, "/dev/null: is not a regular file"),
     Case("train-vocab-only-specials", cli(*TRAIN, "--set", "tokenizer.min_freq=1000"), 2,
@@ -776,6 +784,12 @@ CASES: list[Case] = [
     Case("generate-weights-float64", cli("generate", "{tmp}/mc"), 2,
          "{tmp}/mc/model.safetensors: 'embedding.weight' is stored as F64, the model holds F32",
          files={**MODEL_COPY, "mc/model.safetensors": ("float64",)}),
+    Case("generate-weights-nan", cli("generate", "{tmp}/mc"), 2,
+         "{tmp}/mc/model.safetensors: 'embedding.weight' holds a value that is not finite (NaN or infinity)",
+         files={**MODEL_COPY, "mc/model.safetensors": ("nan", "embedding.weight", float("nan"))}),
+    Case("evaluate-numpy-weights-infinite", cli("evaluate", "{tmp}/mc", "--data", "{valid}", "--backend", "numpy"), 2,
+         "{tmp}/mc/model.safetensors: 'embedding.weight' holds a value that is not finite (NaN or infinity)",
+         files={**MODEL_COPY, "mc/model.safetensors": ("nan", "embedding.weight", float("inf"))}),
     Case("generate-vocab-entries-swapped", cli("generate", "{tmp}/mc"), 2,
          "{tmp}/mc/vocab.json: was changed since the weights were saved",
          files={**MODEL_COPY, "mc/vocab.json": ("edit", '"the",\n".",', '".",\n"the",')}),
@@ -840,8 +854,12 @@ CASES: list[Case] = [
     Case("api-train-device-unknown", api("train", device="tpu", **TRAIN_KW), E, "unknown device 'tpu'"),
     Case("api-train-data-missing", api("train", **{**TRAIN_KW, "data": "{tmp}/nope.txt"}), E,
          "{tmp}/nope.txt: data path not found"),
-    Case("api-train-resume-and-init-from", api("train", resume=True, init_from="{model}", **TRAIN_KW), E,
-         "--resume and --init-from exclude each other"),
+    Case("train-resume-marker-init-not-a-string", cli("train", "lm", "--out", "{tmp}/mc", "--resume"), 2,
+         "{tmp}/mc/rnnkit.json: ownership marker is corrupt (init must be a string)",
+         files={**MODEL_COPY, "mc/rnnkit.json": ("edit", '"made_by": "rnnkit train"',
+                                                 '"made_by": "rnnkit train", "init": 5')}),
+    Case("api-train-resume-with-another-init-from", api("train", resume=True, init_from="{model}", out="{tmp}/mc"),
+         E, "--resume continues this run, which records no --init-from", files=MODEL_COPY),
     Case("api-train-resume-and-overwrite", api("train", resume=True, overwrite=True, **TRAIN_KW), E,
          "--resume and --overwrite exclude each other"),
     Case("api-train-nan-lr", api("train", **{**TRAIN_KW, "overrides": ["train.lr=.nan"]}), E,
@@ -978,6 +996,22 @@ CASES: list[Case] = [
     Case("autoencoder-train-freeze-everything", cli("train", "autoencoder", "--data", "{tmp}/t.jsonl", "--out",
                                                     "{tmp}/m", *sets(*AE_TINY, "train.freeze=encoder,decoder")), 2,
          "train.freeze: 'encoder,decoder' freezes every parameter", files={"t.jsonl": LABELLED}),
+    # a same-task --init-from whose reading or classes do not fit the data: the error names the model, not the data
+    Case("classify-train-init-from-text-model-numeric-data", cli(*TRAIN_NPZ, "--init-from", "{classifier}"), 2,
+         "{classifier}: this model reads texts, the training data {tmp}/t.npz holds numeric sequences (.npz, IDX): a "
+         "same-task --init-from takes the model's reading, so start from a model of numeric sequences (.npz, IDX), "
+         "or add --init-partial", files=GOOD_NPZ),
+    Case("classify-train-init-from-numeric-model-text-data", cli(*TRAIN_CLS, "--init-from", "{numeric_classifier}"),
+         2, "{numeric_classifier}: this model reads numeric sequences (.npz, IDX), the training data {tmp}/t.jsonl "
+         "holds texts", files={"t.jsonl": LABELLED}),
+    Case("classify-train-init-from-numeric-model-other-width", cli(*TRAIN_NPZ, "--init-from", "{numeric_classifier}"),
+         2, "{numeric_classifier}: this model reads sequences of 2 features per step, the training data {tmp}/t.npz "
+         "holds sequences of 3 features per step", files={"t.npz": npz_bytes(X=[[[0.0, 1.0, 2.0]]] * 12,
+                                                                             y=["a", "b"] * 6)}),
+    Case("classify-train-init-from-other-labels", cli(*TRAIN_CLS, "--init-from", "{classifier}"), 2,
+         "{classifier}: the training data {tmp}/t.jsonl has labels this model lacks ('ab'; its labels: xy, yx): a "
+         "same-task --init-from keeps the model's classes; add --init-partial",
+         files={"t.jsonl": LABELLED.replace('"xy"', '"ab"')}),
     Case("classify-train-init-prefix-not-needed", cli(*TRAIN_CLS, "--init-from", "{autoencoder}", "--init-prefix",
                                                        "encoder"), 2,
          "drop --init-prefix 'encoder' (without it the names match: ", files={"t.jsonl": LABELLED}),
@@ -1079,6 +1113,16 @@ CASES: list[Case] = [
              '{tmp}/t.jsonl:2: the "text" field is not valid Unicode: a lone surrogate \\udce9'),
     bad_labelled("classes-for-jsonl", LABELLED, "data.classes names class folders: it applies to a folder per "
                  "class, not to {tmp}/t.jsonl (jsonl)", extra=("--set", "data.classes=xy,yx")),
+    # --out in (or equal to) a folder per class: the model's folder would be read as a class of its own
+    *[Case(f"{task}-train-out-{id_}", cli("train", task, "--data", "{tmp}/d", "--out", out, *sets(*AE_TINY)), 2,
+           f"{out}: --out {message} the --data folder", files=CLASS_FOLDER)
+      for task in ("classify", "autoencoder")
+      for id_, out, message in (("in-the-data-folder", "{tmp}/d/m", "lies in"),
+                                ("in-a-class-folder", "{tmp}/d/xy", "lies in"),
+                                ("is-the-data-folder", "{tmp}/d", "names"))],
+    Case("classify-train-valid-folder-holds-out", cli("train", "classify", "--data", "{tmp}/t.jsonl", "--valid",
+                                                           "{tmp}/d", "--out", "{tmp}/d/m", *sets(*CLS_TINY)), 2,
+         "{tmp}/d/m: --out lies in the --valid folder", files={**CLASS_FOLDER, "t.jsonl": LABELLED}),
     Case("evaluate-classifier-data-set-root", cli("evaluate", "{classifier}", "--data", "{tmp}/acl"), 2,
          "{tmp}/acl: holds test/, train/: folders of class folders (a data set's splits), not classes: give one "
          "of them ({tmp}/acl/test)", files={"acl/train/xy/1.txt": "x y\n", "acl/test/xy/1.txt": "x y\n",
@@ -1218,6 +1262,13 @@ CASES: list[Case] = [
          "{tmp}/cc/model.safetensors: 'head.output.weight' has shape (2, 4), model expects (2, 12) (config and "
          "weights disagree)", files={"cc": ("copy", "{classifier}"),
                                      "cc/config.yaml": ("edit", "pooling: last", "pooling: concat")}),
+    Case("classify-weights-nan", cli("classify", "{tmp}/cc", "x y", "--probs"), 2,
+         "{tmp}/cc/model.safetensors: 'head.output.bias' holds a value that is not finite (NaN or infinity)",
+         files={"cc": ("copy", "{classifier}"), "cc/model.safetensors": ("nan", "head.output.bias", float("nan"))}),
+    Case("classify-train-init-from-nan-weights", cli(*TRAIN_CLS, "--init-from", "{tmp}/cc"), 2,
+         "{tmp}/cc/model.safetensors: 'head.output.bias' holds a value that is not finite (NaN or infinity)",
+         files={"t.jsonl": LABELLED, "cc": ("copy", "{classifier}"),
+                "cc/model.safetensors": ("nan", "head.output.bias", float("-inf"))}),
     Case("classify-labels-file-missing", cli("classify", "{tmp}/cc", "x y"), 2,
          "not a complete model directory: 'labels.json' is missing",
          files={"cc": ("copy", "{classifier}"), "cc/labels.json": ("delete",)}),
@@ -1245,6 +1296,10 @@ CASES: list[Case] = [
     Case("api-classify-probs-string", api("classify", inputs=["x y"], probs="yes"), TypeError,
          "probs must be True or False"),
     Case("api-classify-batch-size-zero", api("classify", inputs=["x y"], batch_size=0), E, "batch_size"),
+    *[Case(f"api-classify-numeric-{value}", api("classify_numeric", inputs=[[[0.0, 1.0]], [[1.0, 0.0], [value, 0.0]]],
+                                                probs=True), E,
+           "<input>: input 2 holds a value that is not finite (nan or inf)")
+      for value in (float("nan"), float("-inf"), 1e39)],  # 1e39: beyond float32
     # ------------------------------------------------------------------------------ seq2seq: training data
     s2s_data("tsv-no-tab", {"p.tsv": "a b\tb a\nc d\nd a\ta d\n"}, "{tmp}/p.tsv",
              "{tmp}/p.tsv:2: no tab on this line: expected source<TAB>target"),
@@ -1479,7 +1534,8 @@ CASES: list[Case] = [
          "{tmp}/e.jsonl: --confusion-png names the --data file", files=EVAL_FILES),
     Case("evaluate-json-in-the-data-folder", cli("evaluate", "{classifier}", "--data", "{tmp}/d", "--json",
                                                  "{tmp}/d/xy/m.json"), 2,
-         "{tmp}/d/xy/m.json: --json names the --data folder", files={"d/xy/1.txt": "x y\n", "d/yx/1.txt": "y x\n"}),
+         "{tmp}/d/xy/m.json: --json lies in the --data folder: rnnkit does not write into its input",
+         files={"d/xy/1.txt": "x y\n", "d/yx/1.txt": "y x\n"}),
     Case("evaluate-confusion-png-over-the-weights", cli("evaluate", "{tmp}/mc", "--data", "{tmp}/e.jsonl",
                                                         "--confusion-png", "{tmp}/mc/model.safetensors",
                                                         "--overwrite"), 2,
@@ -1582,6 +1638,26 @@ CASES: list[Case] = [
     Case("classify-input-csv-blank-row", cli("classify", "{classifier}", "--input", "{tmp}/in.csv"), 2,
          "{tmp}/in.csv:3: blank row: texts read without labels are one per row, none skipped",
          files={"in.csv": "text\nx y\n\ny x\n"}),
+    # a class the held-out split draws wholly out of training (split_seed 8 draws the last example): said as such,
+    # not as an unknown label on a line of the training file
+    bad_labelled("rare-class-drawn-into-validation", LABELLED + RARE, "{tmp}/t.jsonl: the class 'zz' has 1 example, "
+                 "all drawn into the validation split (data.valid_fraction 0.1): none is left to train on; give it "
+                 "more examples, another data.split_seed, a smaller share held out, or a --valid file",
+                 extra=sets("data.split_seed=8")),
+    bad_labelled("rare-class-drawn-into-test", LABELLED + RARE, "the class 'zz' has 1 example, all drawn into the "
+                 "test split (data.valid_fraction 0.1 and data.test_fraction 0.2)",
+                 extra=sets("data.split_seed=8", "data.test_fraction=0.2")),
+    bad_labelled("rare-class-at-the-tail", LABELLED + RARE, "the class 'zz' has 1 example, all drawn into the "
+                 "validation split (data.valid_fraction 0.1): none is left to train on; give it more examples, "
+                 "data.split random,", extra=sets("data.split=tail")),
+    bad_labelled("valid-fraction-leaves-one", LABELLED, "{tmp}/t.jsonl: only 1 of its 20 examples left to train on "
+                 "after data.valid_fraction 0.99 held out, too few for 2 classes: lower data.valid_fraction or give a "
+                 "--valid file", extra=sets("data.valid_fraction=0.99")),
+    bad_labelled("label-field-is-the-text", "".join(f'{{"text": "{"review " * 20}{k}", "label": "xy"}}\n'
+                                                    for k in range(20)),
+                 "{tmp}/t.jsonl: 20 classes among 20 examples (one is 'review review review review review review "
+                 "review review rev... (str)): a class needs examples to train on and to validate",
+                 extra=sets("data.label_field=text")),
     bad_labelled("label-nan", LABELLED + '{"text": "x y", "label": NaN}\n',
                  "{tmp}/t.jsonl:21: the label is nan: not a class (a label must be a finite number or a string)"),
     bad_labelled("label-infinity", LABELLED + '{"text": "x y", "label": -Infinity}\n', "{tmp}/t.jsonl:21: the label "
@@ -1693,6 +1769,8 @@ def _make_files(root: Path, files: dict[str, Any]) -> None:
                 f.truncate(content[1])
         elif content[0] == "float64":
             _save_as_float64(path)
+        elif content[0] == "nan":
+            _save_with(path, content[1], content[2])
         elif content[0] in ("fifo", "mkdir", "symlink"):
             path.unlink(missing_ok=True)
             os.mkfifo(path) if content[0] == "fifo" else path.mkdir() if content[0] == "mkdir" else \
@@ -1708,6 +1786,17 @@ def _save_as_float64(path: Path) -> None:
     with safe_open(str(path), "np") as f:
         tensors = {name: f.get_tensor(name).astype("float64") for name in f.keys()}
         metadata = f.metadata()
+    save_file(tensors, str(path), metadata=metadata)
+
+
+def _save_with(path: Path, name: str, value: float) -> None:
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    with safe_open(str(path), "np") as f:
+        tensors = {key: f.get_tensor(key) for key in f.keys()}
+        metadata = f.metadata()
+    tensors[name][...] = value
     save_file(tensors, str(path), metadata=metadata)
 
 
@@ -1770,6 +1859,7 @@ def _run_api(entry: str, kwargs: dict[str, Any], inputs: dict[str, str]) -> Base
              "generate": lambda **kw: rnnkit.load(model).generate(**kw),
              "generate_numpy": lambda **kw: load_numpy(model).generate(**kw),
              "classify": lambda **kw: rnnkit.load(inputs["classifier"]).classify(**kw),
+             "classify_numeric": lambda **kw: rnnkit.load(inputs["numeric_classifier"]).classify(**kw),
              "reconstruct": lambda **kw: rnnkit.load(inputs["autoencoder"]).reconstruct(**kw),
              "translate": lambda **kw: rnnkit.load(s2s_model).translate(**kw),
              "attention": lambda **kw: rnnkit.load(s2s_model).attention(**kw),

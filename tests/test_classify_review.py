@@ -1,11 +1,13 @@
 """The session-9 review's findings on classification (notes/review.md), each checked: TSV split on tabs only,
 CSV quoting and its long fields, labels read only where labels are needed, byte-string labels, labels mapped by
 name on --init-partial, training accuracy in log.csv and curves.png, output files never replaced unasked, and
-the help and counts the review found wrong. (Bad input: rows of tests/test_bad_input.py.)"""
+the help and counts the review found wrong; and of the next review (notes/review.md at 2373ade), scores that are
+not finite never printed as JSON and the run header's counts. (Bad input: rows of tests/test_bad_input.py.)"""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -207,3 +209,29 @@ def test_example_counts_are_whole_numbers(tmp_path: Path, capsys) -> None:
     assert main(["evaluate", str(tmp_path / "m"), "--data", str(data)]) == 0
     printed = capsys.readouterr().out.splitlines()
     assert "examples  20" in printed and json.loads(printed[-1])["examples"] == 20
+
+
+# ------------------------------------------------------------------ the next review (3): nothing but JSON
+def test_scores_that_are_not_finite_are_an_error_not_bare_nan_in_json(tmp_path: Path, classifier: Path, capsys,
+                                                                      monkeypatch) -> None:
+    from rnnkit.tasks import classify
+
+    monkeypatch.setattr(classify, "predict", lambda model, data, *_, **__: torch.full((len(data.lengths), 2),
+                                                                                      torch.nan))
+    assert main(["classify", str(classifier), "x y", "--probs"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "error: the output's 'probs.xy' is not a finite number (nan or inf)" in err
+    assert main(["evaluate", str(classifier), "--data", str(tmp_path / "t.jsonl")]) == 2
+    out, err = capsys.readouterr()
+    assert "NaN" not in out and "error: the output's 'loss' is not a finite number" in err
+
+
+# ------------------------------------------------------------------ the next review (10): the run's header
+def test_the_run_header_counts_tokens_or_time_steps_not_training_steps(tmp_path: Path, capsys) -> None:
+    argv = ["train", "classify", "--out", str(tmp_path / "m"),
+            *sets([*TINY, "train.max_steps=1", "train.progress=true"])]
+    assert main([*argv, "--data", str(labelled(tmp_path / "t.jsonl"))]) == 0
+    assert re.search(r"; 18 training / 2 validation examples \(\d\d tokens\); ", capsys.readouterr().out)
+    np.savez(tmp_path / "t.npz", X=np.zeros((10, 3, 2)), y=["a", "b"] * 5)
+    assert main([*argv[:3], str(tmp_path / "n"), *argv[4:], "--data", str(tmp_path / "t.npz")]) == 0
+    assert "; 9 training / 1 validation examples (27 time steps); " in capsys.readouterr().out  # 9 x 3 steps

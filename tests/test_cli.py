@@ -306,13 +306,20 @@ def test_resume_and_init_from_commands(capsys, tmp_path: Path, corpus: Path, tin
     rc, _, err = run(capsys, "train", "lm", "--out", out, "--resume", *sets("train.max_steps=6"))
     assert rc == 0, err
     assert [int(r["step"]) for r in read_log(out) if r["split"] == "train"] == list(range(1, 7))
-    rc, _, err = run(capsys, "train", "lm", "--data", corpus, "--out", tmp_path / "fine", "--init-from", tiny_model,
-                     *sets(*TINY, "train.max_steps=2"))
+    fine = ["train", "lm", "--data", corpus, "--out", tmp_path / "fine", "--init-from", tiny_model,
+            *sets(*TINY, "train.max_steps=2")]
+    rc, _, err = run(capsys, *fine)
     assert rc == 0, err
     assert (tmp_path / "fine" / "vocab.json").read_text() == (tiny_model / "vocab.json").read_text()
-    with pytest.raises(SystemExit) as exit_:  # argparse: the two exclude each other
-        main(["train", "lm", "--out", str(out), "--resume", "--init-from", str(tiny_model)])
-    assert exit_.value.code == 2
+    # the same command with --resume goes on from the run's checkpoint; its --init-from is accepted, not read again
+    rc, printed, err = run(capsys, *fine, "--resume", *sets("train.max_steps=3"))
+    assert rc == 0, err
+    assert "resuming" in printed and "--init-from" not in printed  # no weights copied: no transfer report
+    assert [int(r["step"]) for r in read_log(tmp_path / "fine") if r["split"] == "train"] == [1, 2, 3]
+    rc, _, err = run(capsys, *fine, "--init-partial", "--resume")
+    assert rc == 2 and f"which started from `--init-from {tiny_model.resolve()}`, not `--init-from " in err
+    rc, _, err = run(capsys, "train", "lm", "--out", out, "--resume", "--init-from", tiny_model)
+    assert rc == 2 and "--resume continues this run, which records no --init-from" in err
 
 
 @pytest.mark.parametrize("verb", ["train", "generate", "classify"])

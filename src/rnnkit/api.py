@@ -6,6 +6,7 @@ import copy
 import json
 import os
 import re
+import shlex
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from rnnkit.arguments import (
 from rnnkit.checkpoint import (
     CONFIG_FILE,
     LAST_WEIGHTS,
+    MARKER_FILE,
     RESULTS_FILE,
     WEIGHTS_FILE,
     atomic_write_text,
@@ -31,6 +33,7 @@ from rnnkit.checkpoint import (
     fingerprint_metadata,
     foreign_entries,
     load_weights,
+    read_marker,
     read_safetensors_header,
     refuse_foreign_run_entries,
     remove_run_files,
@@ -56,6 +59,7 @@ from rnnkit.config import (
 )
 from rnnkit.data.readers import check_file
 from rnnkit.errors import RnnkitError, parse_json
+from rnnkit.files import check_not_input
 from rnnkit.lock import LOCK_FILE, ModelDirLock
 from rnnkit.tasks import get_task
 from rnnkit.train import (
@@ -268,6 +272,10 @@ def prepare_config(task: str, recipe: str | None, data: str | None, out_dir: Pat
         _check_resume_inputs(cfg, out_dir, recipe, data, valid, test)
     else:
         cfg = build_config(task, recipe, data, valid, test, overrides)
+    # a model folder inside a data folder would be read as data (in a folder per class, as a class of its own)
+    check_not_input(out_dir, "--out", [("--data" if split == "train" else f"--{split}", getattr(cfg.data, split))
+                                       for split in ("train", "valid", "test") if hasattr(cfg.data, split)])
+    if not resume:
         _check_new_out_dir(out_dir, overwrite)
     config_file = out_dir / CONFIG_FILE if resume else resolve_recipe(recipe) if recipe else None
     check_training_keys(cfg.train, get_task(cfg.task), lambda key: key_source(key, overrides, config_file),
@@ -275,10 +283,11 @@ def prepare_config(task: str, recipe: str | None, data: str | None, out_dir: Pat
     return cfg
 
 
-def set_up_model_dir(cfg: TaskConfig, task, out_dir: Path, made_by: str, overwrite: bool = False) -> ModelDirLock:
-    """A new run's model directory before training, under its lock (returned, held): marker, config and
-    the task's assets (the LM: tokenizer and vocabulary); with ``overwrite`` an earlier run's files are removed
-    first (only rnnkit's)."""
+def set_up_model_dir(cfg: TaskConfig, task, out_dir: Path, made_by: str, overwrite: bool = False,
+                     init: str = "") -> ModelDirLock:
+    """A new run's model directory before training, under its lock (returned, held): marker (with ``init``, the
+    run's :func:`init_options`), config and the task's assets (the LM: tokenizer and vocabulary); with ``overwrite``
+    an earlier run's files are removed first (only rnnkit's)."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -289,7 +298,7 @@ def set_up_model_dir(cfg: TaskConfig, task, out_dir: Path, made_by: str, overwri
         removed = remove_run_files(out_dir) if overwrite else []
         if removed:
             print(f"replacing the earlier run in {out_dir}: removed {', '.join(removed)}", flush=True)
-        write_marker(out_dir, made_by)
+        write_marker(out_dir, made_by, init)
         save_config(cfg, out_dir / CONFIG_FILE)
         task.save_assets(out_dir)
     except BaseException:
@@ -309,6 +318,27 @@ def open_for_resume(out_dir: Path, cfg: TaskConfig, backend: str = "torch") -> M
         lock.release()
         raise
     return lock
+
+
+def init_options(init_from: str | Path | None, prefix: str | None, partial: bool) -> str:
+    """The --init-from options of a run as rnnkit.json records them (the folder's absolute path), "" for none."""
+    if not init_from:
+        return ""
+    return shlex.join(["--init-from", str(Path(init_from).resolve()), *(["--init-prefix", prefix] if prefix else []),
+                       *(["--init-partial"] if partial else [])])
+
+
+def check_resume_init(out_dir: Path, init: str) -> None:
+    """--resume with the --init-from options (``init``, :func:`init_options`) the run started with, as rnnkit.json
+    records them (the same command again), is accepted: the resume loads the run's own checkpoint, not the source.
+    Other options are refused."""
+    recorded = (read_marker(out_dir) or {}).get("init", "")
+    if init and init != recorded:
+        started = (f"started from `{recorded}`" if recorded else
+                   "records no --init-from (it started without one, or before rnnkit recorded it)")
+        raise RnnkitError(f"--resume continues this run, which {started}, not `{init}`: leave out --init-from, "
+                          "--init-prefix and --init-partial to resume (or give the run's own), or --overwrite to start "
+                          "it again", out_dir / MARKER_FILE)
 
 
 def record_resume_changes(out_dir: Path, cfg: TaskConfig, changes: dict[str, tuple[Any, Any]]) -> None:
@@ -418,7 +448,8 @@ def train(task: str = DEFAULT_TASK, recipe: str | None = None, data: str | None 
     ``recipe`` is a built-in name (``rnnkit recipes``) or a YAML file; ``data`` a training file or a
     folder with train/valid/test files; ``overrides`` are ``section.key=value`` strings.
     ``resume`` continues the checkpoint in ``out`` exactly (optimizer, schedule, data position, RNG);
-    overrides may then change only :func:`resumable_keys`. ``init_from`` starts a fresh run from another
+    overrides may then change only :func:`resumable_keys`, and the run's own ``init_from`` (``init_prefix``,
+    ``init_partial``) may be given again, unread (another is an error). ``init_from`` starts a fresh run from another
     model's weights: of the same task, all of them and its vocabulary (strict); with ``init_partial``, or
     from another task, what matches by name and shape (vocabulary rows by token) into a model built from
     this run's data, with a report (:mod:`rnnkit.transfer`); ``init_prefix`` puts the source's names under
@@ -430,11 +461,12 @@ def train(task: str = DEFAULT_TASK, recipe: str | None = None, data: str | None 
     check_str_argument(init_prefix, "init_prefix", "e.g. 'encoder'", optional=True)
     check_bool_argument(init_partial, "init_partial")
     out_dir = Path(out)
-    if resume and init_from:
-        raise RnnkitError("--resume and --init-from exclude each other")
     if (init_prefix or init_partial) and not init_from:
         raise RnnkitError(f"{'--init-prefix' if init_prefix else '--init-partial'} needs --init-from DIR")
     cfg = prepare_config(task, recipe, data, out_dir, overrides, valid, test, resume, overwrite)
+    if resume:  # the same command again: the run's own --init-from is accepted and not read
+        check_resume_init(out_dir, init_options(init_from, init_prefix, init_partial))
+        init_from, init_prefix, init_partial = None, None, False
     if device:
         cfg.train.device = device
     device_ = resolve_device(cfg.train.device)
@@ -496,7 +528,8 @@ def run(cfg: TaskConfig, out_dir: Path, device: torch.device, dist: dist_utils.D
         trainer = Trainer(task, cfg.train, out_dir, device, dist)
         trainer.announce_rates()
         if dist.is_main and not resume:
-            held.enter_context(set_up_model_dir(cfg, task, out_dir, made_by, overwrite))
+            held.enter_context(set_up_model_dir(cfg, task, out_dir, made_by, overwrite,
+                                                init_options(init_from, init_prefix, init_partial)))
         if dist.is_main:
             trainer.weights_metadata = weights_metadata(out_dir, cfg, trainer.backend)
         dist_utils.barrier()

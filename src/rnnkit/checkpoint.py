@@ -17,7 +17,8 @@ kill at any moment leaves either the old or the new checkpoint, never a mix.
 
 A model directory is untrusted input when it is loaded: the safetensors header (names, shapes, dtypes)
 is checked against the model the config describes before any weights are allocated, and a fingerprint
-saved in the weights' metadata binds them to the config fields and files that decide what they mean.
+saved in the weights' metadata binds them to the config fields and files that decide what they mean; the
+weights read are finite numbers (no NaN or infinity).
 """
 
 from __future__ import annotations
@@ -261,10 +262,21 @@ def check_weights_header(model: nn.Module, path: str | Path,
     return metadata
 
 
+def check_finite(state: dict, path: Path) -> None:
+    """Every floating-point tensor of ``state`` (torch tensors or NumPy arrays, by name) holds finite numbers: a
+    weight that is NaN or infinite (a header, shapes and fingerprint can all be right) makes the model's every
+    answer NaN, which would still print as a label."""
+    for name, tensor in state.items():
+        tensor = torch.as_tensor(tensor)
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise RnnkitError(f"'{name}' holds a value that is not finite (NaN or infinity): the weights are "
+                              "damaged", path)
+
+
 def load_weights(model: nn.Module, path: str | Path,
                  legacy_weight_names: dict[str, str] | None = None) -> dict[str, str]:
-    """Load safetensors weights into ``model`` (any device) after checking the header; returns the metadata.
-    Tensors under an old name (:func:`legacy_names`) load into their new one."""
+    """Load safetensors weights into ``model`` (any device) after checking the header, every value finite; returns
+    the metadata. Tensors under an old name (:func:`legacy_names`) load into their new one."""
     path = Path(path)
     legacy = legacy_names(model, legacy_weight_names)
     metadata = check_weights_header(model, path, legacy)
@@ -272,6 +284,7 @@ def load_weights(model: nn.Module, path: str | Path,
         state = _renamed(load_safetensors_bytes(path.read_bytes()), legacy, path)
     except (SafetensorError, ValueError, OSError) as e:
         raise RnnkitError(f"weights file is corrupt ({e})", path) from None
+    check_finite(state, path)
     _, aliases = expected_tensors(model)
     for alias, name in aliases.items():
         if name not in state:
@@ -545,12 +558,13 @@ def _stopped_early(model_dir: Path, name: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- ownership
-def write_marker(model_dir: str | Path, made_by: str) -> None:
-    """Mark ``model_dir`` as made by rnnkit (``made_by``: "rnnkit train" or "rnnkit demo")."""
+def write_marker(model_dir: str | Path, made_by: str, init: str = "") -> None:
+    """Mark ``model_dir`` as made by rnnkit (``made_by``: "rnnkit train" or "rnnkit demo"); ``init``: the options the
+    run started from another model with (``--init-from /abs/DIR ...``), which the same command with --resume repeats."""
     from rnnkit import __version__
 
     marker = {"made_by": made_by, "rnnkit_version": __version__,
-              "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+              "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **({"init": init} if init else {})}
     atomic_write_text(Path(model_dir) / MARKER_FILE, json.dumps(marker, indent=1) + "\n")
 
 
@@ -566,6 +580,8 @@ def read_marker(model_dir: str | Path) -> dict[str, str] | None:
     if not isinstance(marker, dict) or not all(isinstance(marker.get(k), str)
                                                for k in ("made_by", "rnnkit_version", "created")):
         raise RnnkitError("ownership marker is corrupt (made_by, rnnkit_version and created must be strings)", path)
+    if not isinstance(marker.get("init", ""), str):
+        raise RnnkitError("ownership marker is corrupt (init must be a string)", path)
     return marker
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import signal
 import sys
@@ -75,19 +76,19 @@ def _add_train(sub) -> None:
                    help="override a config key, e.g. --set train.lr=0.5 (repeatable; a YAML value; nothing after = is "
                         "the empty string for a text key, e.g. --set train.freeze=, no file for a path key, e.g. "
                         "--set data.valid=, and an error for a number or a switch)")
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--resume", action="store_true",
-                       help="continue the run in --out exactly where its last checkpoint left it "
-                            "(weights, optimizer, schedule, data position, RNG); --set may change train.lr, "
-                            "the optimizer's betas, momentum and rmsprop_alpha, clip, epochs, max_steps, the "
-                            "eval/save/log cadence, "
-                            "early_stop, device, threads, progress, and repeat any other value unchanged; --test may "
-                            "add a test file")
-    group.add_argument("--init-from", metavar="DIR",
-                       help="start from another model's weights; fresh optimizer and schedule. Same task: all of "
-                            "them and its vocabulary (strict), unless --init-partial; another task: what matches "
-                            "by name and shape, vocabulary rows by token, with a report (--set "
-                            "tokenizer.from_init=true: its tokenizer and vocabulary too, every row copied)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out exactly where its last checkpoint left it "
+                        "(weights, optimizer, schedule, data position, RNG); --set may change train.lr, "
+                        "the optimizer's betas, momentum and rmsprop_alpha, clip, epochs, max_steps, the "
+                        "eval/save/log cadence, "
+                        "early_stop, device, threads, progress, and repeat any other value unchanged; --test may "
+                        "add a test file; the run's own --init-from options may be repeated (the same command), "
+                        "and are not read again")
+    p.add_argument("--init-from", metavar="DIR",
+                   help="start from another model's weights; fresh optimizer and schedule. Same task: all of "
+                        "them and its vocabulary (strict), unless --init-partial; another task: what matches "
+                        "by name and shape, vocabulary rows by token, with a report (--set "
+                        "tokenizer.from_init=true: its tokenizer and vocabulary too, every row copied)")
     p.add_argument("--init-prefix", metavar="PREFIX",
                    help="with --init-from: the part of the new model the source's weights go under, e.g. "
                         "encoder (an LM's embedding and stack into a classifier's encoder; with "
@@ -774,6 +775,24 @@ def _shown(key: str, value: float) -> str:
     return str(int(value)) if key in COUNTS else f"{value:.4f}"
 
 
+def json_line(record: dict, ensure_ascii: bool = True) -> str:
+    """``record`` as one line of JSON; a number in it that is not finite is an error naming it: json.dumps would
+    print a bare NaN or Infinity, which is not JSON (RFC 8259) and which parsers such as jq refuse."""
+    try:
+        return json.dumps(record, ensure_ascii=ensure_ascii, allow_nan=False)
+    except ValueError:
+        raise RnnkitError(f"the output's '{_not_finite(record)}' is not a finite number (nan or inf), which JSON "
+                          "cannot carry: the model's scores overflowed (extreme weights or input values)") from None
+
+
+def _not_finite(value, name: str = "") -> str | None:
+    """The name (``probs.neg``) of the first number in ``value`` (nested mappings) that is not finite, else None."""
+    if isinstance(value, dict):
+        found = (_not_finite(v, f"{name}.{k}" if name else str(k)) for k, v in value.items())
+        return next((f for f in found if f), None)
+    return name if isinstance(value, float) and not math.isfinite(value) else None
+
+
 def cmd_evaluate(args) -> int:
     from rnnkit.checkpoint import check_output_file, write_output_file
     from rnnkit.files import check_distinct_outputs
@@ -801,8 +820,8 @@ def cmd_evaluate(args) -> int:
     extra = {"backend": "numpy"} if args.backend == "numpy" else {}
     given = {key: str(value) if isinstance(value, os.PathLike) else value for key, value in options.items()
              if value is not None and key != "overwrite"}
-    line = json.dumps({"model": str(args.model), "data": args.data and str(args.data), **given, **extra, **metrics,
-                       **({"signatures": signatures} if signatures else {})})
+    line = json_line({"model": str(args.model), "data": args.data and str(args.data), **given, **extra, **metrics,
+                      **({"signatures": signatures} if signatures else {})})
     print(line)
     if args.json_out:
         write_output_file(args.json_out, line + "\n", "--json", args.overwrite, inputs)
@@ -850,7 +869,7 @@ def cmd_classify(args) -> int:
     for k, answer in enumerate(answers):
         if args.probs:
             record = {"label": max(answer, key=answer.get), "probs": answer}
-            print(json.dumps({"file": files[k], **record} if files else record, ensure_ascii=False))
+            print(json_line({"file": files[k], **record} if files else record, ensure_ascii=False))
         else:
             print(f"{files[k]}\t{answer}" if files else answer)
     return 0
@@ -913,8 +932,6 @@ MAX_GRADCHECK_LAYERS = 8  # finite differences over every weight: more layers ta
 
 
 def cmd_gradcheck(args) -> int:
-    import math
-
     from rnnkit.reference.gradcheck import run
 
     if not 1 <= args.layers <= MAX_GRADCHECK_LAYERS:

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from rnnkit.errors import RnnkitError
+from rnnkit.errors import RnnkitError, shown_value
 
 _EXPONENT_FLOAT = re.compile(r"[-+]?\d+(\.\d*)?[eE][-+]?\d+")
 
@@ -130,7 +130,8 @@ def task_of(values: dict[str, Any] | None, source: str = "<config>") -> type:
 
     name = (values or {}).get("task", DEFAULT_TASK)
     if not isinstance(name, str):
-        raise RnnkitError(f"config key 'task' must be a string, got {_shown(name)}", source, _line_of(source, "task"))
+        raise RnnkitError(f"config key 'task' must be a string, got {shown_value(name)}", source,
+                          _line_of(source, "task"))
     try:
         return get_task(name)
     except RnnkitError as e:
@@ -167,31 +168,31 @@ def _check_type(value: Any, default: Any, name: str, source: str) -> Any:
     integers no 64-bit library call can take."""
     if default is None:  # the optional paths (data.train, tokenizer.spm_model, ...): a string or nothing
         if value is not None and not isinstance(value, str):
-            raise RnnkitError(f"config key '{name}' must be a file path (a string), got {_shown(value)}", source)
+            raise RnnkitError(f"config key '{name}' must be a file path (a string), got {shown_value(value)}", source)
         return value
     if value is None:
         raise RnnkitError(f"config key '{name}' needs a value (default {default!r})", source)
     if isinstance(default, bool):
         if not isinstance(value, bool):
-            raise RnnkitError(f"config key '{name}' must be true or false, got {_shown(value)}", source)
+            raise RnnkitError(f"config key '{name}' must be true or false, got {shown_value(value)}", source)
     elif isinstance(default, float):
         return _check_number(value, name, source)
     elif isinstance(default, int):
         if isinstance(value, bool) or not isinstance(value, int):
-            raise RnnkitError(f"config key '{name}' must be an integer, got {_shown(value)}", source)
+            raise RnnkitError(f"config key '{name}' must be an integer, got {shown_value(value)}", source)
         if not -_INT64_LIMIT <= value < _INT64_LIMIT:
-            raise RnnkitError(f"config key '{name}' is too large ({_shown(value)}; at most 2**63 - 1)", source)
+            raise RnnkitError(f"config key '{name}' is too large ({shown_value(value)}; at most 2**63 - 1)", source)
     elif isinstance(default, str) and not isinstance(value, str):
-        raise RnnkitError(f"config key '{name}' must be a string, got {_shown(value)}", source)
+        raise RnnkitError(f"config key '{name}' must be a string, got {shown_value(value)}", source)
     elif isinstance(default, list) and default and isinstance(default[0], float):  # numbers (train.betas)
         if not isinstance(value, list):
-            raise RnnkitError(f"config key '{name}' must be a list of numbers, e.g. {default}, got {_shown(value)}",
-                              source)
+            raise RnnkitError(f"config key '{name}' must be a list of numbers, e.g. {default}, got "
+                              f"{shown_value(value)}", source)
         return [_check_number(v, name, source, f" in {_yaml_shown(value)}") for v in value]
     elif isinstance(default, list):  # a list of integers (model.adaptive_cutoffs)
         if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
             raise RnnkitError(f"config key '{name}' must be a list of integers, e.g. [2000, 10000], got "
-                              f"{_shown(value)}", source)
+                              f"{shown_value(value)}", source)
         return [_check_type(v, 0, name, source) for v in value]  # each within 64 bits
     return value
 
@@ -201,25 +202,19 @@ def _check_number(value: Any, name: str, source: str, within: str = "") -> float
     (the item is then shown as YAML writes it, as the list is: ``null``, ``true``)."""
     if isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value.strip()):
         value = float(value)  # PyYAML (YAML 1.1) reads 1e-3, without a dot, as a string
-    shown = _yaml_shown(value) if within else _shown(value)
+    shown = _yaml_shown(value) if within else shown_value(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise RnnkitError(f"config key '{name}' must be a number, got {shown}{within}", source)
     if isinstance(value, float) and not math.isfinite(value):  # (an int is finite, and may exceed a float64)
         raise RnnkitError(f"config key '{name}' must be a finite number, got {shown}{within}", source)
     if abs(value) > _FLOAT32_MAX:  # compared exactly, an int (10**400) unconverted
-        size = _shown(value) if isinstance(value, int) else f"{value:g}"
+        size = shown_value(value) if isinstance(value, int) else f"{value:g}"
         raise RnnkitError(f"config key '{name}' is too large for float32 ({size}; at most 3.4e38){within}", source)
     return float(value)
 
 
 _INT64_LIMIT = 2**63  # torch and numpy take signed 64-bit integers
 _FLOAT32_MAX = 3.4028234663852886e38  # the weights, and the optimizer's scalars applied to them, are float32
-
-
-def _shown(value: Any, limit: int = 60) -> str:
-    """``repr(value)`` cut short: a wrong value may be a huge list or string."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}... ({type(value).__name__})"
 
 
 def _yaml_shown(value: Any, limit: int = 60) -> str:
@@ -444,7 +439,7 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
     overrides = overrides or []
     for index, item in enumerate(overrides):
         if not isinstance(item, str):
-            raise RnnkitError(f"an override must be a 'key=value' string, got {_shown(item)}")
+            raise RnnkitError(f"an override must be a 'key=value' string, got {shown_value(item)}")
         if "=" not in item:
             raise RnnkitError(f"override '{item}' is not of the form key=value (e.g. train.lr=0.5)")
         key, raw = item.split("=", 1)

@@ -23,6 +23,12 @@ def place(path: str | Path | None, line: int | None = None) -> str | None:
     return None if path is None else f"{path}:{line}" if line is not None else str(path)
 
 
+def shown_value(value, limit: int = 60) -> str:
+    """``repr(value)`` cut short for a message: a wrong value may be a huge list or string (a whole review)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({type(value).__name__})"
+
+
 def parse_json(text: str | bytes):
     """``json.loads`` for files rnnkit reads back: nesting too deep for the parser is a ValueError (like any
     malformed JSON) rather than a RecursionError, so every caller's "is corrupt" error covers it."""

@@ -95,17 +95,27 @@ def _target(path: Path) -> Path:
     return path.parent.resolve() / path.name
 
 
-def _check_not_protected(path: Path, option: str, inputs: Sequence[tuple[str, str | Path | None]]) -> None:
-    """``path`` is none of the command's inputs, lies in no input folder and in no model directory."""
-    target = _target(path)
+def check_not_input(path: str | Path, option: str, inputs: Sequence[tuple[str, str | Path | None]]) -> None:
+    """``path`` (a file or folder rnnkit is to write, named by ``option``) is none of the command's ``inputs``
+    ((option, path): a file or a folder) and lies in no input folder: a file written into a data folder would be
+    read as data (a model's folder inside a folder per class, as a class)."""
+    target = _target(Path(path))
     for input_option, given in inputs:
         if given is None:
             continue
         source = Path(given).resolve()
-        if _same_file(target, source) or (source.is_dir() and source in target.parents):
-            where = "folder" if source.is_dir() else "file"
-            raise RnnkitError(f"{option} names the {input_option} {where}: rnnkit does not write over its input "
-                              "(give another name)", path)
+        if _same_file(target, source):
+            raise RnnkitError(f"{option} names the {input_option} {'folder' if source.is_dir() else 'file'}: rnnkit "
+                              "does not write over its input (give another name)", path)
+        if source.is_dir() and source in target.parents:
+            raise RnnkitError(f"{option} lies in the {input_option} folder: rnnkit does not write into its input, "
+                              "where it would be read as data (give a path outside it)", path)
+
+
+def _check_not_protected(path: Path, option: str, inputs: Sequence[tuple[str, str | Path | None]]) -> None:
+    """``path`` is none of the command's inputs, lies in no input folder and in no model directory."""
+    check_not_input(path, option, inputs)
+    target = _target(path)
     # a model directory's files lie in it or in its checkpoint/: a folder further up holding a model.safetensors of
     # its own (a project's root) does not make every folder below it one
     folders = [target.parent, *([target.parent.parent] if target.parent.name == "checkpoint" else [])]

@@ -26,7 +26,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load as load_safetensors_bytes
 from safetensors.numpy import save as save_safetensors_bytes
 
-from rnnkit.checkpoint import WEIGHTS_FILE, atomic_write_bytes, read_safetensors_header
+from rnnkit.checkpoint import WEIGHTS_FILE, atomic_write_bytes, check_finite, read_safetensors_header
 from rnnkit.config import Config
 from rnnkit.data.lm import IGNORE_INDEX, make_batches
 from rnnkit.data.tokenizers import CharTokenizer
@@ -110,6 +110,7 @@ def load_numpy_weights(model: NumpyLanguageModel, path: str | Path) -> dict[str,
         state = dict(load_safetensors_bytes(path.read_bytes()))
     except (SafetensorError, ValueError, OSError) as e:
         raise RnnkitError(f"weights file is corrupt ({e})", path) from None
+    check_finite(state, path)
     state = {RNNLanguageModel.legacy_weight_names.get(name, name): array for name, array in state.items()}
     if model.tie_weights and "output.weight" not in state and "embedding.weight" in state:
         state["output.weight"] = state["embedding.weight"]

@@ -52,7 +52,7 @@ from rnnkit.data.readers import check_file, shown_name
 from rnnkit.data.tokenizers import SPM_FILE, TOKENIZER_FILE, Tokenizer, build_tokenizer, load_tokenizer
 from rnnkit.data.vocab import CHECK_READING, CLASSIFY_OOV_WARN_RATE, SPECIALS, Vocab, oov_warning, reused_vocabulary
 from rnnkit.distributed import DistInfo
-from rnnkit.errors import RnnkitError, parse_json
+from rnnkit.errors import RnnkitError, parse_json, shown_value
 from rnnkit.metrics import ClassificationReport, classification_report
 from rnnkit.models.classifier import SequenceClassifier
 from rnnkit.nn.rnn import describe_kernels
@@ -127,12 +127,67 @@ def _splits(cfg: ClassifyConfig) -> tuple[Examples, Examples, Examples | None]:
     test_fraction = 0.0 if d.test else d.test_fraction
     if not d.valid and valid_fraction == 0:
         raise RnnkitError("no validation data: give --valid FILE or a data.valid_fraction above 0")
+    whole = train
     train, held_valid, held_test = split_examples(train, valid_fraction, test_fraction, d.split, d.split_seed)
+    _check_every_class_trains(whole, train, held_valid, held_test, cfg)
     valid = read_examples(d.valid, options) if d.valid else held_valid
     if valid.numeric != train.numeric:
         kinds = {True: "numeric sequences", False: "texts"}
         raise RnnkitError(f"holds {kinds[valid.numeric]}, the training data {kinds[train.numeric]}", valid.path)
     return train, valid, held_test if len(held_test) else None
+
+
+def _check_every_class_trains(whole: Examples, train: Examples, held_valid: Examples, held_test: Examples,
+                              cfg: ClassifyConfig) -> None:
+    """Every class of the training file keeps a training example after the held-out parts are drawn: else an error
+    saying what happened (too few examples left to train, or a rare class drawn wholly out), not an unknown label on
+    a line of the training file. (A split stratified by label would avoid it, but change every recipe's split.)"""
+    classes, kept = label_set(whole.labels), set(train.labels)
+    missing = [label for label in classes if label not in kept]
+    if not missing:
+        return
+    d = cfg.data
+    fractions = " and ".join(f"data.{key} {getattr(d, key):g}" for key in ("valid_fraction", "test_fraction")
+                             if getattr(d, key) and not getattr(d, key.split("_")[0]))
+    if len(classes) > len(whole) // 2:  # most classes have one example: a text field read as the label?
+        raise RnnkitError(f"{len(classes)} classes among {len(whole)} examples (one is {shown_value(missing[0])}): a "
+                          "class needs examples to train on and to validate, so each needs several; is the label "
+                          f"field data.label_field {d.label_field!r} (JSONL, CSV/TSV) the right one?", whole.path)
+    if len(train) < len(classes):
+        raise RnnkitError(f"only {len(train)} of its {len(whole)} examples left to train on after {fractions} held "
+                          f"out, too few for {len(classes)} classes: lower {fractions.split()[0]} or give a --valid "
+                          "file", whole.path)
+    label = missing[0]
+    parts = [name for name, part in (("validation", held_valid), ("test", held_test)) if label in part.labels]
+    count = whole.labels.count(label)
+    another = "another data.split_seed" if d.split == "random" else "data.split random"
+    raise RnnkitError(f"the class {shown_value(label)} has {count} example{'s' if count > 1 else ''}, all drawn into "
+                      f"the {' and '.join(parts)} split{'s' if len(parts) > 1 else ''} ({fractions}): none is left to "
+                      f"train on; give it more examples, {another}, a smaller share held out, or a --valid file",
+                      whole.path)
+
+
+def _check_reused_reading(reused: InputReader, train: Examples, model_dir: Path) -> None:
+    """The training data fits the classes and reading a run takes from ``model_dir`` (a same-task --init-from's
+    source; on --resume the run's own): the same kind of input (and step width), and no label the model lacks.
+    Else an error naming the model (not the data, which is fine on its own) and what to do."""
+    kinds = {True: "numeric sequences (.npz, IDX)", False: "texts"}
+    numeric = bool(reused.features)
+    partial = "add --init-partial to build this run's own from its data and copy what fits"
+    if numeric != train.numeric or numeric and train.features.shape[2] != reused.features:
+        data = (f"sequences of {train.features.shape[2]} features per step" if numeric == train.numeric
+                else kinds[train.numeric])
+        reads = f"sequences of {reused.features} features per step" if numeric == train.numeric else kinds[numeric]
+        raise RnnkitError(f"this model reads {reads}, the training data {train.path} holds {data}: a same-task "
+                          f"--init-from takes the model's reading, so start from a model of {data}, or {partial}",
+                          model_dir)
+    lacking = [label for label in label_set(train.labels) if label not in reused.labels]
+    if lacking:
+        shown = ", ".join(shown_value(label) for label in lacking[:5]) + (" ..." if len(lacking) > 5 else "")
+        raise RnnkitError(f"the training data {train.path} has labels this model lacks ({shown}; its labels: "
+                          f"{', '.join(reused.labels[:10])}{' ...' if len(reused.labels) > 10 else ''}): a same-task "
+                          f"--init-from keeps the model's classes; {partial} (the output rows of the labels both "
+                          "have are copied by name)", model_dir)
 
 
 def read_labels(path: Path) -> list[str]:
@@ -431,6 +486,7 @@ class ClassifyTask(Task):
                               "at least", d.train)
         if vocab_from is not None:
             parts = Classifier.assets(vocab_from)
+            _check_reused_reading(parts, train, vocab_from)
             return dataclasses.replace(parts, max_length=d.max_length, side=d.truncate)
         if train.numeric:
             if text_from is not None:
@@ -469,9 +525,10 @@ class ClassifyTask(Task):
             inputs = f"vocabulary {len(self.reader.vocab):,}{source}"
         if self.joint:
             encoder += f", joint {m.joint} (weight {self.cfg.train.joint_weight:g})"
+        steps = "time steps" if self.reader.features else "tokens"  # not updates (train.max_steps counts those)
         return (f"classify: {params:,} parameters; {inputs}; {encoder}, {self.model.pooling_description()}; "
                 f"{len(self.reader.labels)} classes; {self.sizes[0]:,} training / {self.sizes[1]:,} validation "
-                f"examples ({self.train_data.num_tokens:,} training steps)")
+                f"examples ({self.train_data.num_tokens:,} {steps})")
 
     @property
     def joint(self) -> bool:
@@ -541,9 +598,13 @@ def _input_examples(inputs: Sequence, numeric: bool) -> Examples:
         return Examples("<input>", None, where, texts=list(inputs))
     if any(isinstance(x, str) for x in inputs):
         raise RnnkitError("this model classifies numeric sequences (.npz, IDX), not texts", "<input>")
-    rows = [np.asarray(x, dtype=np.float32) for x in inputs]
+    with np.errstate(over="ignore"):  # a value beyond float32 becomes inf: refused below, not warned about
+        rows = [np.asarray(x, dtype=np.float32) for x in inputs]
     if any(r.ndim != 2 or r.shape[0] < 1 for r in rows):
         raise TypeError("classify: each numeric input must be a (T, F) array of at least one step")
+    bad = [i for i, r in enumerate(rows) if not np.isfinite(r).all()]  # as the .npz reader refuses its X rows
+    if bad:
+        raise RnnkitError(f"input {bad[0] + 1} holds a value that is not finite (nan or inf)", "<input>")
     if len({r.shape[1] for r in rows}) > 1:
         raise ValueError("classify: the inputs have different numbers of features per step")
     steps = max(r.shape[0] for r in rows)
