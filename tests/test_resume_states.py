@@ -4,22 +4,28 @@ findings 1, 2, 6, 7, 8b, 8c). The folder states a kill leaves are built directly
 from __future__ import annotations
 
 import errno
+import importlib
+import json
 import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 
 import pytest
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file
 from torch import nn
 
 import rnnkit
-from conftest import TINY, read_log, timeless
+from conftest import TINY, assert_same_run, read_log, timeless
 from rnnkit import checkpoint
 from rnnkit.cli import main
+from rnnkit.tasks.lm import LMTask
 
 pytestmark = pytest.mark.usefixtures("no_curves")
+trainer_module = importlib.import_module("rnnkit.train")  # rnnkit.train is also the API function
 
 
 def saved_step(folder: Path) -> int:
@@ -120,6 +126,39 @@ def train_rows(out: Path) -> list[dict[str, str]]:
     return [row for row in timeless(read_log(out)) if row["split"] == "train"]
 
 
+# ---------------------------------------------------------------------------------------------- 2. results.json
+def weights_step(path: Path) -> int:
+    with safe_open(str(path), "pt") as f:
+        return int(f.metadata()["step"])
+
+
+def test_results_json_never_describes_other_weights_than_model_safetensors(train_tiny, monkeypatch) -> None:
+    """A finished run resumed for more steps replaces model.safetensors at a better validation: results.json (the
+    metrics of the weights there before) goes in the same step, and the run writes it again when it ends."""
+    out = train_tiny("model", "train.max_steps=4", "train.eval_every=2")
+    assert weights_step(out / "model.safetensors") <= 4 and (out / "results.json").is_file()
+    losses = iter([1 / n for n in range(1, 100)])  # every validation better than the last (and than step 4's)
+    monkeypatch.setattr(LMTask, "validate", lambda task, model: {"loss": next(losses)})
+    calls: list[int] = []
+    original = LMTask.batch_loss
+
+    def batch_loss(task, model, batch, state):  # SIGINT in update 7, after the step-6 validation replaced the weights
+        calls.append(1)
+        if len(calls) == 3:
+            signal.raise_signal(signal.SIGINT)
+        return original(task, model, batch, state)
+
+    monkeypatch.setattr(LMTask, "batch_loss", batch_loss)
+    with pytest.raises(KeyboardInterrupt):
+        rnnkit.train("lm", out=out, resume=True, overrides=["train.max_steps=10"])
+    assert weights_step(out / "model.safetensors") == 6
+    assert not (out / "results.json").exists()
+    monkeypatch.setattr(LMTask, "batch_loss", original)
+    model = rnnkit.train("lm", out=out, resume=True, overrides=["train.max_steps=10"])
+    assert weights_step(out / "model.safetensors") == 10
+    assert json.loads((out / "results.json").read_text()) == model.results == {"valid": {"loss": 1 / 3}}
+
+
 # ---------------------------------------------------------------------------------------------- 6. a full disk
 def disk_full_at(name: str, monkeypatch, after: int = 0) -> None:
     """Creating the temporary file of ``name`` (its atomic write) fails as on a full disk, after ``after`` times."""
@@ -156,3 +195,67 @@ def test_a_full_disk_while_training_is_one_error_naming_the_file_and_the_run_res
     assert (out / "results.json").is_file()
 
 
+# ---------------------------------------------------------------------------------------------- 8. late signals
+@pytest.fixture
+def sigterm_raises(monkeypatch):
+    """SIGTERM outside training raises Terminated, as under the CLI (pytest's own SIGTERM would end the tests)."""
+    from rnnkit.cli import Terminated, _raise_terminated
+
+    old = signal.signal(signal.SIGTERM, _raise_terminated)
+    yield Terminated
+    signal.signal(signal.SIGTERM, old)
+
+
+def test_sigterm_during_the_last_validation_stops_with_the_checkpoint_saved(train_tiny, monkeypatch,
+                                                                            sigterm_raises) -> None:
+    """The last validation (the stop's own, at step 5) is past the last step boundary: the signal is honoured
+    after it, the run finished and its checkpoint saved; the resume validates and writes results.json."""
+    full = train_tiny("full", "train.max_steps=5", "train.eval_every=2")
+    calls: list[int] = []
+    original = LMTask.validate
+
+    def validate(task, model):  # the third validation is the last (steps 2, 4, 5)
+        calls.append(1)
+        if len(calls) == 3:
+            signal.raise_signal(signal.SIGTERM)
+        return original(task, model)
+
+    monkeypatch.setattr(LMTask, "validate", validate)
+    with pytest.raises(KeyboardInterrupt):
+        train_tiny("stopped", "train.max_steps=5", "train.eval_every=2")
+    monkeypatch.undo()
+    out = full.parent / "stopped"
+    assert torch.load(out / "checkpoint" / "trainer_state.pt", weights_only=True)["finished"]
+    assert not (out / "results.json").exists()
+    model = rnnkit.train("lm", out=out, resume=True)
+    assert_same_run(full, out)
+    assert json.loads((out / "results.json").read_text()) == model.results
+    assert model.results == json.loads((full / "results.json").read_text())
+
+
+@pytest.mark.curves
+def test_a_signal_while_the_last_curves_are_drawn_is_honoured(train_tiny, tmp_path: Path, monkeypatch,
+                                                              sigterm_raises) -> None:
+    draw = trainer_module.plot_curves
+
+    def interrupted(rows, path, metric="ppl"):
+        signal.raise_signal(signal.SIGTERM)
+        draw(rows, path, metric)
+
+    monkeypatch.setattr(trainer_module, "CURVES_EVERY_SEC", 1e9)  # drawn at the end only
+    monkeypatch.setattr(trainer_module, "plot_curves", interrupted)
+    with pytest.raises(KeyboardInterrupt):  # the trainer's (checkpoint saved), not Terminated from outside it
+        train_tiny("model", "train.max_steps=4", "train.eval_every=2")
+    out = tmp_path / "model"
+    assert (out / "curves.png").is_file()
+    assert torch.load(out / "checkpoint" / "trainer_state.pt", weights_only=True)["finished"]
+
+
+def test_resume_of_a_finished_run_draws_its_curves(train_tiny, monkeypatch) -> None:
+    """A run stopped while its last curves were drawn (by a kill) has no curves.png: the resume draws it."""
+    drawn: list[Path] = []
+    monkeypatch.setattr(trainer_module, "plot_curves", lambda rows, path, metric="ppl": drawn.append(Path(path)))
+    out = train_tiny("model", "train.max_steps=4", "train.eval_every=2")
+    drawn.clear()
+    rnnkit.train("lm", out=out, resume=True)
+    assert drawn == [out / "curves.png"]
