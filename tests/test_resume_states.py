@@ -195,6 +195,31 @@ def test_a_full_disk_while_training_is_one_error_naming_the_file_and_the_run_res
     assert (out / "results.json").is_file()
 
 
+# ---------------------------------------------------------------------------------------------- 7. set-up cut short
+def test_a_run_stopped_while_it_set_up_its_folder_is_resumed_or_refused_with_the_fix(
+        tmp_path: Path, corpus: Path, monkeypatch, capsys) -> None:
+    """Set-up writes config.yaml last: a folder that has it holds its vocabulary and tokenizer, and --resume
+    starts the run from step 0 as the README says; one cut short before it names --overwrite."""
+    out = tmp_path / "model"
+    args = ["train", "lm", "--data", str(corpus), "--out", str(out), *[a for s in TINY for a in ("--set", s)],
+            "--set", "train.max_steps=2"]
+    with monkeypatch.context() as patch:
+        disk_full_at("vocab.json", patch)
+        assert main(args) == 2
+    assert capsys.readouterr().err == f"error: {out}/vocab.json: cannot write the file (No space left on device)\n"
+    assert not (out / "config.yaml").exists()
+    assert main(["train", "lm", "--out", str(out), "--resume"]) == 2
+    assert capsys.readouterr().err == (f"error: {out}: the run stopped while it set up this folder, before "
+                                       "config.yaml: nothing was trained; --overwrite starts it again\n")
+    assert main([*args, "--overwrite"]) == 0, capsys.readouterr().err
+    for name in ("checkpoint", "model.safetensors", "log.csv", "results.json"):  # stopped after set-up
+        path = out / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    capsys.readouterr()
+    assert main(["train", "lm", "--out", str(out), "--resume"]) == 0
+    assert "starting it from the beginning" in capsys.readouterr().out
+
+
 # ---------------------------------------------------------------------------------------------- 8. late signals
 @pytest.fixture
 def sigterm_raises(monkeypatch):
