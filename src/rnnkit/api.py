@@ -263,6 +263,9 @@ def prepare_config(task: str, recipe: str | None, data: str | None, out_dir: Pat
         if out_dir.is_dir():
             check_model_files(out_dir)
         if not (out_dir / CONFIG_FILE).is_file():
+            if (out_dir / MARKER_FILE).is_file():  # set-up writes config.yaml last
+                raise RnnkitError("the run stopped while it set up this folder, before config.yaml: nothing was "
+                                  "trained; --overwrite starts it again", out_dir)
             raise RnnkitError("nothing to resume: no config.yaml in the output folder", out_dir)
         require_marker(out_dir, "resume")
         cfg = _resume_config(out_dir, overrides)
@@ -299,8 +302,8 @@ def set_up_model_dir(cfg: TaskConfig, task, out_dir: Path, made_by: str, overwri
         if removed:
             print(f"replacing the earlier run in {out_dir}: removed {', '.join(removed)}", flush=True)
         write_marker(out_dir, made_by, init)
-        save_config(cfg, out_dir / CONFIG_FILE)
         task.save_assets(out_dir)
+        save_config(cfg, out_dir / CONFIG_FILE)  # last: a folder with config.yaml holds its assets (see --resume)
     except BaseException:
         lock.release()
         raise

@@ -43,12 +43,11 @@ from safetensors.torch import save as save_safetensors_bytes
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from rnnkit import files
 from rnnkit.errors import RnnkitError, parse_json
-from rnnkit.files import (  # noqa: F401 (re-exported: the model directory's writers)
+from rnnkit.files import (  # noqa: F401 (re-exported)
     DIR_MODE,
     FILE_MODE,
-    atomic_write_bytes,
-    atomic_write_text,
     check_output_file,
     write_output_file,
 )
@@ -82,7 +81,8 @@ _TEMP_FILE = re.compile(rf"^\.(?P<name>.+)\.{_RANDOM}\.tmp$")
 _TEMP_CHECKPOINT = re.compile(rf"^\.{CHECKPOINT_DIR}\.{_RANDOM}$")
 #: what a checkpoint folder (or its temporary) holds: nothing else is rnnkit's
 _CHECKPOINT_ENTRY = re.compile(
-    rf"^(trainer_state\.pt|last\.safetensors|rng_rank\d+\.pt|\.last\.safetensors\.{_RANDOM}\.tmp)$")
+    rf"^(trainer_state\.pt|last\.safetensors|rng_rank\d+\.pt|\.(last\.safetensors|trainer_state\.pt|rng_rank\d+\.pt)"
+    rf"\.{_RANDOM}\.tmp)$")
 
 
 def _unique_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -98,8 +98,25 @@ def _unique_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return out
 
 
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """:func:`rnnkit.files.atomic_write_bytes` for a model directory's files (every writer of one uses it): a write
+    that fails (a full disk, a folder made read-only) is one error naming the file, which stays as it was."""
+    try:
+        files.atomic_write_bytes(path, data)
+    except OSError as e:
+        raise RnnkitError(f"cannot write the file ({e.strerror or e})", path) from None
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _weights_bytes(model: nn.Module, metadata: dict[str, str] | None) -> bytes:
+    return save_safetensors_bytes(_unique_state(model), metadata=metadata)
+
+
 def save_weights(model: nn.Module, path: str | Path, metadata: dict[str, str] | None = None) -> None:
-    atomic_write_bytes(path, save_safetensors_bytes(_unique_state(model), metadata=metadata))
+    atomic_write_bytes(path, _weights_bytes(model, metadata))
 
 
 _DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.float16: "F16", torch.bfloat16: "BF16"}
@@ -365,30 +382,61 @@ def verify_fingerprint(model_dir: str | Path, cfg, weights: str | Path, metadata
 # ---------------------------------------------------------------------------------------------- checkpoints
 def save_checkpoint(out_dir: str | Path, model: nn.Module, trainer_state: dict,
                     rank_states: dict[int, dict] | None = None, metadata: dict[str, str] | None = None) -> None:
-    """Write ``checkpoint/`` whole: build it under a temporary name, then swap it in."""
+    """Write ``checkpoint/`` whole: build it under a temporary name, its trainer state last (renamed into place:
+    what marks it complete, :func:`_complete`), then swap it in (:func:`_swap_in`). A write that fails (a full
+    disk) is one error naming the checkpoint, and leaves the last one as it was."""
     out_dir = Path(out_dir)
-    final = out_dir / CHECKPOINT_DIR
-    tmp = Path(tempfile.mkdtemp(prefix=".checkpoint.", dir=out_dir))
+    tmp = None
     try:
+        tmp = Path(tempfile.mkdtemp(prefix=".checkpoint.", dir=out_dir))
         os.chmod(tmp, DIR_MODE)
-        save_weights(model, tmp / LAST_WEIGHTS, {**(metadata or {}), "step": str(trainer_state["step"])})
-        torch.save(trainer_state, tmp / TRAINER_STATE)
+        files.atomic_write_bytes(tmp / LAST_WEIGHTS,
+                                 _weights_bytes(model, {**(metadata or {}), "step": str(trainer_state["step"])}))
         for rank, state in (rank_states or {}).items():
-            torch.save(state, tmp / f"rng_rank{rank}.pt")
-        old = out_dir / f"{CHECKPOINT_DIR}.old"
-        for path in (old, final):  # checked before the swap: a file of the user's is never moved or removed
-            if os.path.lexists(path):
-                _refuse_foreign(path)
-        if os.path.lexists(old):
-            _remove_own(old)
-        if os.path.lexists(final):
-            os.replace(final, old)
-        os.replace(tmp, final)
-        if os.path.lexists(old):
-            _remove_own(old)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+            _torch_save(state, tmp / f"rng_rank{rank}.pt")
+        _torch_save(trainer_state, tmp / TRAINER_STATE)
+        _swap_in(tmp, out_dir)
+    except BaseException as e:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError):
+            raise RnnkitError(f"cannot write the checkpoint ({e.strerror or e})", out_dir / CHECKPOINT_DIR) from None
         raise
+
+
+def _torch_save(value: dict, path: Path) -> None:
+    """``torch.save`` under a temporary name, then a rename: a checkpoint's file is there whole or not at all."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "wb") as f:
+        os.fchmod(f.fileno(), FILE_MODE)
+        torch.save(value, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _swap_in(tmp: Path, out_dir: Path) -> None:
+    """Make the complete checkpoint ``tmp`` the run's ``checkpoint/``, keeping a complete checkpoint on disk at every
+    moment: the current one moves to ``checkpoint.old`` first, and ``checkpoint.old`` is removed only while a newer
+    one exists (with no ``checkpoint/``, a kill cut the last swap short: ``checkpoint.old`` stays until ``tmp`` is
+    in)."""
+    final, old = (out_dir / name for name in _CHECKPOINT_DIRS)
+    for path in (old, final):  # checked before the swap: a file of the user's is never moved or removed
+        if os.path.lexists(path):
+            _refuse_foreign(path)
+    if os.path.lexists(final):
+        if os.path.lexists(old):
+            _remove_own(old)
+        os.replace(final, old)
+    os.replace(tmp, final)
+    if os.path.lexists(old):
+        _remove_own(old)
+
+
+def _complete(folder: Path) -> bool:
+    """Whether a checkpoint folder holds a trainer state (written last, renamed into place), weights and the first
+    rank's RNG state: everything a resume reads."""
+    return all((folder / name).is_file() for name in (TRAINER_STATE, LAST_WEIGHTS, "rng_rank0.pt"))
 
 
 #: what a run leaves once it got as far as its first validation or checkpoint (before that, a resume
@@ -672,10 +720,23 @@ def remove_run_files(model_dir: str | Path) -> list[str]:
 
 
 def remove_stale_temps(model_dir: str | Path) -> list[str]:
-    """Remove temporary files and folders left by writes that a kill cut short (rnnkit's own temp names
-    only, holding only rnnkit's files; call under the lock, when no write is in progress)."""
-    stale = sorted(p.name for p in Path(model_dir).iterdir()
+    """Settle what writes that a kill cut short left (call under the lock, when no write is in progress): a complete
+    temporary checkpoint folder is newer than ``checkpoint/`` and ``checkpoint.old`` (it was built after them), so the
+    newest one is swapped in as ``checkpoint/``; the other temporary files and folders are removed (rnnkit's own temp
+    names only, holding only rnnkit's files). Returns the names removed."""
+    model_dir = Path(model_dir)
+    temps = [p for p in model_dir.iterdir() if _TEMP_CHECKPOINT.match(p.name) and p.is_dir() and not p.is_symlink()]
+    complete = [p for p in temps if _complete(p)]
+    if complete:
+        newest = max(complete, key=lambda p: (p / TRAINER_STATE).stat().st_mtime_ns)
+        _refuse_foreign(newest)
+        try:
+            _swap_in(newest, model_dir)
+        except OSError as e:
+            raise RnnkitError(f"cannot move the checkpoint {newest.name} into place ({e.strerror or e})",
+                              model_dir / CHECKPOINT_DIR) from None
+    stale = sorted(p.name for p in model_dir.iterdir()
                    if _TEMP_FILE.match(p.name) and _written_as(p.name) or _TEMP_CHECKPOINT.match(p.name))
     for name in stale:
-        _remove_own(Path(model_dir) / name)
+        _remove_own(model_dir / name)
     return stale

@@ -33,6 +33,7 @@ from torch import nn
 from rnnkit import distributed as dist_utils
 from rnnkit.checkpoint import (
     LAST_WEIGHTS,
+    RESULTS_FILE,
     TRAINER_STATE,
     WEIGHTS_FILE,
     atomic_write_text,
@@ -662,16 +663,20 @@ class Trainer:
 
     # ----------------------------------------------------------------- training
     def fit(self) -> dict[str, float]:
-        """Train until ``epochs`` / ``max_steps`` / early stopping; returns the last validation metrics."""
-        if self.finished and self.done():  # resuming may raise epochs / max_steps: then go on
-            return self._validate()
-        try:
-            with _StopFlag() as stop:
-                self._stop, self._agreed_stop = stop, False
-                return self._train_until_done()
-        finally:  # however the run ends (finished, stopped early, interrupted, failed), the curves show log.csv
-            if self.dist.is_main:
-                self._draw_curves(final=True)
+        """Train until ``epochs`` / ``max_steps`` / early stopping; returns the last validation metrics. A
+        finished run (resuming may raise epochs / max_steps: then it goes on) validates its weights. Ctrl-C /
+        SIGTERM is honoured to the end, the last validation and the curves included: the checkpoint is saved by
+        then, and KeyboardInterrupt says so."""
+        with _StopFlag() as stop:
+            self._stop, self._agreed_stop = stop, False
+            try:
+                metrics = self._validate() if self.finished and self.done() else self._train_until_done()
+            finally:  # however the run ends (finished, stopped, interrupted, failed), the curves show log.csv
+                if self.dist.is_main:
+                    self._draw_curves(final=True)
+            if self._stop_requested():
+                raise KeyboardInterrupt
+        return metrics
 
     def _train_until_done(self) -> dict[str, float]:
         """The training loop of :meth:`fit`: epochs of updates, validations and checkpoints."""
@@ -814,6 +819,9 @@ class Trainer:
         if saved:
             self.saved_value, self.best_metrics = value, metrics
             if self.dist.is_main:
+                # results.json holds the metrics of model.safetensors: gone before the weights change (a resumed
+                # run stopped here leaves none), written again when the run ends
+                (self.out_dir / RESULTS_FILE).unlink(missing_ok=True)
                 self._save_best()
         if averaged is not None:
             _restore(self.model, averaged)
