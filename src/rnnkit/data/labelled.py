@@ -523,9 +523,7 @@ def _read_npz(path: Path, labelled: bool) -> Examples:
     if np.issubdtype(x.dtype, np.complexfloating):  # float32() would drop the imaginary parts with a mere warning
         raise RnnkitError(f"X holds complex numbers ({x.dtype}): the features must be real", path)
     features = x.astype(np.float32)
-    bad = ~np.isfinite(features).all(axis=(1, 2))
-    if bad.any():
-        raise RnnkitError(f"X row {int(bad.argmax())} holds a value that is not finite (nan or inf)", path)
+    check_finite(features, path)
     lengths = _npz_lengths(arrays.get("lengths"), x.shape, path)
     labels = None
     if "y" in arrays:
@@ -538,6 +536,14 @@ def _read_npz(path: Path, labelled: bool) -> Examples:
         raise RnnkitError("has no array 'y' (one label per row of X)", path)
     return Examples(str(path), labels, [(str(path), None)] * x.shape[0], features=features, lengths=lengths,
                     label_at=None if labels is None else [f"y[{row}]" for row in range(len(labels))])
+
+
+def check_finite(features: np.ndarray, path: str | Path, row: str = "X row", first: int = 0) -> None:
+    """An error naming the first row of ``features`` (N, T, F) that holds nan or inf (a value beyond float32 has
+    become inf) as ``{row} {first + n}``: the .npz reader's rows and ``Classifier.classify``'s inputs."""
+    bad = ~np.isfinite(features).all(axis=(1, 2))
+    if bad.any():
+        raise RnnkitError(f"{row} {first + int(bad.argmax())} holds a value that is not finite (nan or inf)", path)
 
 
 def _npz_lengths(lengths: np.ndarray | None, shape: tuple, path: Path) -> np.ndarray:
