@@ -61,7 +61,7 @@ from rnnkit.data.readers import MAX_LINE_BYTES, check_file, check_unicode, clean
 from rnnkit.data.splits import held_out_parts
 from rnnkit.data.tokenizers import Tokenizer
 from rnnkit.data.vocab import OovCount, Vocab
-from rnnkit.errors import RnnkitError
+from rnnkit.errors import RnnkitError, shown_value
 
 FORMATS = ("auto", "jsonl", "csv", "tsv", "folder", "lines", "npz", "idx")
 NUMERIC_FORMATS = ("npz", "idx")
@@ -647,11 +647,18 @@ def label_ids(examples: Examples, classes: list[str]) -> list[int]:
     ids = []
     for k, (label, (path, line)) in enumerate(zip(examples.labels or [], examples.where, strict=False)):
         if label not in index:
-            shown = ", ".join(classes[:10]) + (" ..." if len(classes) > 10 else "")
+            shown = ", ".join(map(_listed, classes[:10])) + (" ..." if len(classes) > 10 else "")
             at = f"{examples.label_at[k]}; " if examples.label_at else ""
-            raise RnnkitError(f"unknown label {label!r} ({at}the model's labels: {shown})", path, line)
+            raise RnnkitError(f"unknown label {shown_value(label)} ({at}the model's labels: {shown})", path, line)
         ids.append(index[label])
     return ids
+
+
+def _listed(label: str) -> str:
+    """One of ten labels in a message: as it is, or cut short when long (data.label_field naming a text field
+    makes each text a label)."""
+    shown = shown_value(label, 30)
+    return label if shown == repr(label) else shown
 
 
 def split_examples(data: Examples, valid_fraction: float, test_fraction: float, mode: str = "random",
