@@ -387,3 +387,33 @@ def test_ctrl_c_in_any_command_is_one_line_not_a_traceback(monkeypatch, capsys) 
     assert main(["recipes"]) == 130
     assert capsys.readouterr().err == "\ninterrupted\n"
 
+
+# torch's import as review3 (8a) found it: a KeyboardInterrupt raised inside its C init is swallowed
+SWALLOWING_TORCH = """
+import os, signal, sys, time
+
+class SwallowingImport:
+    def find_spec(self, name, path, target=None):
+        if name == "torch":  # Ctrl-C arrives while torch is imported, and torch's init loses it
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.1)
+            except KeyboardInterrupt:
+                pass
+        return None
+
+sys.meta_path.insert(0, SwallowingImport())
+from rnnkit.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_ctrl_c_while_torch_is_imported_stops_the_run_before_it_writes(tmp_path: Path, corpus: Path) -> None:
+    """A Ctrl-C in the first seconds of `rnnkit train` (torch's import) exits 130 with "interrupted", nothing
+    written; without it held, the run trained to the end and exited 0."""
+    out = tmp_path / "m"
+    proc = subprocess.run([sys.executable, "-c", SWALLOWING_TORCH, "train", "lm", "--data", str(corpus), "--out",
+                           str(out), *sets(*TINY, "train.max_steps=2")], capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(Path(rnnkit.__file__).parents[1])}, timeout=120)
+    assert proc.returncode == 130 and "interrupted before anything was written" in proc.stderr, proc.stderr
+    assert not out.exists()
