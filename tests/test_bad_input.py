@@ -1068,6 +1068,14 @@ CASES: list[Case] = [
     bad_labelled("valid-unknown-label", '{"text": "x y", "label": "xy"}\n{"text": "y x", "label": "maybe"}\n',
                  "{tmp}/v.jsonl:2: unknown label 'maybe' (the model's labels: xy, yx)", "v.jsonl",
                  ("--valid", "{tmp}/v.jsonl")),
+    # data.label_field naming the text field: the unknown label (a whole text) is cut short, as on training (#10),
+    # and so are the model's labels
+    Case("classify-train-valid-unknown-label-is-a-text",
+         cli(*TRAIN_CLS, "--valid", "{tmp}/v.jsonl", *sets("data.label_field=text")), 2,
+         "{tmp}/v.jsonl:1: unknown label 'review review review review review review review review rev... (str) (the "
+         "model's labels: 'a review review review review... (str), 'b review review review review... (str))",
+         files={"t.jsonl": "".join(f'{{"text": "{w} {"review " * 20}", "label": "xy"}}\n' for w in "ab" * 5),
+                "v.jsonl": f'{{"text": "{"review " * 20}", "label": "xy"}}\n'}),
     bad_labelled("test-unknown-label", '{"text": "x y", "label": "xz"}\n', "{tmp}/s.jsonl:1: unknown label 'xz'",
                  "s.jsonl", ("--test", "{tmp}/s.jsonl")),
     bad_labelled("test-missing", "", "{tmp}/nope.jsonl: file not found", "x.jsonl", ("--test", "{tmp}/nope.jsonl")),

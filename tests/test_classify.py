@@ -35,6 +35,7 @@ from rnnkit.distributed import DistInfo
 from rnnkit.errors import RnnkitError
 from rnnkit.models.classifier import SequenceClassifier, pool, top_state
 from rnnkit.nn import stack
+from rnnkit.tasks import classify
 from rnnkit.tasks.classify import Classifier, ClassifyTask
 from rnnkit.tasks.classify_config import ClassifyModel
 
@@ -357,6 +358,22 @@ def test_npz_sequences_with_lengths_and_truncation(tmp_path: Path) -> None:
     assert examples.labels == ["a", "b", "a"] and list(examples.lengths) == [5, 2, 3]
     assert truncate([1, 2, 3, 4], 2, "post") == [1, 2] and truncate([1, 2, 3, 4], 2, "pre") == [3, 4]
     assert clean_text("a <b>bold</b>\nline", True) == "a bold line"
+
+
+def test_nan_or_inf_in_an_npz_file_and_in_api_inputs_is_one_check(tmp_path: Path) -> None:
+    from rnnkit.data.labelled import check_finite
+
+    x = np.zeros((3, 2, 1), dtype=np.float32)
+    x[2, 1, 0] = np.nan
+    np.savez(tmp_path / "s.npz", X=x, y=np.array(["a", "b", "a"]))
+    message = "holds a value that is not finite (nan or inf)"
+    with pytest.raises(RnnkitError) as read:
+        read_examples(tmp_path / "s.npz")
+    assert str(read.value) == f"{tmp_path / 's.npz'}: X row 2 {message}"
+    with pytest.raises(RnnkitError) as given:
+        classify._input_examples([row[:1] for row in x[:2]] + [x[2]], numeric=True)  # (ragged, as classify takes)
+    assert str(given.value) == f"<input>: input 3 {message}"
+    assert classify.check_finite is check_finite  # the reader's check, not a copy of it
 
 
 def shifted_by(x: torch.Tensor, length: int, step: int, feature: int) -> torch.Tensor:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import rnnkit
-from conftest import DEMO_CONTINUATION, DEMO_PROMPT, TINY, read_log, write_lines
+from conftest import DEMO_CONTINUATION, DEMO_PROMPT, TINY, assert_same_run, read_log, write_lines
 from rnnkit.cli import COMMANDS, SAMPLE_SEPARATOR, main
 from rnnkit.config import list_recipes
 from rnnkit.data.vocab import OOV_WARN_RATE
@@ -322,6 +322,42 @@ def test_resume_and_init_from_commands(capsys, tmp_path: Path, corpus: Path, tin
     assert rc == 2 and "--resume continues this run, which records no --init-from" in err
 
 
+def test_an_init_from_run_stopped_before_its_first_checkpoint_resumes_from_the_init_weights(
+        capsys, monkeypatch, tmp_path: Path, corpus: Path, tiny_model: Path) -> None:
+    """A kill before the step-0 checkpoint leaves rnnkit.json (with the --init-from options), config.yaml and the
+    vocabulary: --resume applies the recorded init again, and the run equals one that was not stopped."""
+    from rnnkit.train import Trainer
+
+    fine = ["train", "lm", "--data", corpus, "--init-from", tiny_model, *sets(*TINY, "train.max_steps=2")]
+    rc, _, err = run(capsys, *fine, "--out", tmp_path / "whole")
+    assert rc == 0, err
+
+    def killed(self) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Trainer, "save_checkpoint", killed)  # Ctrl-C just before the step-0 checkpoint is written
+        rc, _, err = run(capsys, *fine, "--out", tmp_path / "stopped")
+    assert rc == 130, err
+    assert sorted(p.name for p in (tmp_path / "stopped").iterdir()) == ["config.yaml", "rnnkit.json", "rnnkit.lock",
+                                                                         "tokenizer.json", "vocab.json"]
+    rc, printed, err = run(capsys, "train", "lm", "--out", tmp_path / "stopped", "--resume")
+    assert rc == 0, err
+    assert f"--init-from {tiny_model.resolve()}" in printed and "starting it from the beginning" in printed
+    assert_same_run(tmp_path / "stopped", tmp_path / "whole")
+    # the source changed since the run started (or is gone): one error, not a different run
+    shutil.copytree(tiny_model, tmp_path / "source")
+    with monkeypatch.context() as patched:
+        patched.setattr(Trainer, "save_checkpoint", killed)
+        assert run(capsys, *fine[:5], tmp_path / "source", *fine[6:], "--out", tmp_path / "again")[0] == 130
+    os.utime(tmp_path / "source" / "model.safetensors", (2e9, 2e9))
+    rc, _, err = run(capsys, "train", "lm", "--out", tmp_path / "again", "--resume")
+    assert rc == 2 and "changed since this run started" in err, err
+    shutil.rmtree(tmp_path / "source")
+    rc, _, err = run(capsys, "train", "lm", "--out", tmp_path / "again", "--resume")
+    assert rc == 2 and "is missing" in err and "--overwrite" in err, err
+
+
 @pytest.mark.parametrize("verb", ["train", "generate", "classify"])
 def test_output_into_a_closed_pipe_stops_quietly(tmp_path: Path, corpus: Path, tiny_model: Path, verb: str) -> None:
     """`rnnkit VERB ... | head`: when the reader has gone, no BrokenPipeError traceback, SIGPIPE's exit status."""
@@ -350,3 +386,34 @@ def test_ctrl_c_in_any_command_is_one_line_not_a_traceback(monkeypatch, capsys) 
     monkeypatch.setitem(COMMANDS, "recipes", interrupted)
     assert main(["recipes"]) == 130
     assert capsys.readouterr().err == "\ninterrupted\n"
+
+
+# torch's import as review3 (8a) found it: a KeyboardInterrupt raised inside its C init is swallowed
+SWALLOWING_TORCH = """
+import os, signal, sys, time
+
+class SwallowingImport:
+    def find_spec(self, name, path, target=None):
+        if name == "torch":  # Ctrl-C arrives while torch is imported, and torch's init loses it
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.1)
+            except KeyboardInterrupt:
+                pass
+        return None
+
+sys.meta_path.insert(0, SwallowingImport())
+from rnnkit.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_ctrl_c_while_torch_is_imported_stops_the_run_before_it_writes(tmp_path: Path, corpus: Path) -> None:
+    """A Ctrl-C in the first seconds of `rnnkit train` (torch's import) exits 130 with "interrupted", nothing
+    written; without it held, the run trained to the end and exited 0."""
+    out = tmp_path / "m"
+    proc = subprocess.run([sys.executable, "-c", SWALLOWING_TORCH, "train", "lm", "--data", str(corpus), "--out",
+                           str(out), *sets(*TINY, "train.max_steps=2")], capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(Path(rnnkit.__file__).parents[1])}, timeout=120)
+    assert proc.returncode == 130 and "interrupted before anything was written" in proc.stderr, proc.stderr
+    assert not out.exists()

@@ -8,6 +8,7 @@ import os
 import re
 import shlex
 from contextlib import ExitStack
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -344,6 +345,33 @@ def check_resume_init(out_dir: Path, init: str) -> None:
                           "it again", out_dir / MARKER_FILE)
 
 
+def init_to_repeat(out_dir: Path) -> tuple[str | None, str | None, bool]:
+    """The --init-from options (source, prefix, partial) that rnnkit.json records for a run stopped before its first
+    checkpoint (the step-0 one holds the copied weights): a resume starts it again from step 0 as it first started,
+    so it applies them again. None for other runs. The source's weights must still be there, unchanged since the run
+    started (rnnkit.json's ``created``): else an error, not a silently different run."""
+    marker = read_marker(out_dir) or {}
+    recorded = marker.get("init", "")
+    if not recorded or run_started(out_dir):
+        return None, None, False
+    try:  # as init_options wrote it
+        options = shlex.split(recorded)
+        source = Path(options[options.index("--init-from") + 1])
+        started = datetime.strptime(marker["created"], "%Y-%m-%dT%H:%M:%S%z").timestamp()
+    except (ValueError, IndexError):
+        raise RnnkitError("ownership marker is corrupt (init or created is not as rnnkit writes it)",
+                          out_dir / MARKER_FILE) from None
+    weights = source / WEIGHTS_FILE
+    problem = ("is missing" if not weights.is_file() else
+               "has changed since this run started" if int(weights.stat().st_mtime) > started else "")
+    if problem:
+        raise RnnkitError(f"this run started from `{recorded}` and stopped before its first checkpoint, so --resume "
+                          f"would apply that again, but {weights} {problem}: --overwrite starts the run again",
+                          out_dir / MARKER_FILE)
+    prefix = options[options.index("--init-prefix") + 1] if "--init-prefix" in options else None
+    return str(source), prefix, "--init-partial" in options
+
+
 def record_resume_changes(out_dir: Path, cfg: TaskConfig, changes: dict[str, tuple[Any, Any]]) -> None:
     """Write the settings a resume changes (:func:`resume_changes`) into the run's config.yaml, once the task was
     built with them: a test file added that its task refuses (missing, an unknown label) is never recorded."""
@@ -452,7 +480,8 @@ def train(task: str = DEFAULT_TASK, recipe: str | None = None, data: str | None 
     folder with train/valid/test files; ``overrides`` are ``section.key=value`` strings.
     ``resume`` continues the checkpoint in ``out`` exactly (optimizer, schedule, data position, RNG);
     overrides may then change only :func:`resumable_keys`, and the run's own ``init_from`` (``init_prefix``,
-    ``init_partial``) may be given again, unread (another is an error). ``init_from`` starts a fresh run from another
+    ``init_partial``) may be given again, unread (another is an error); a run stopped before its first checkpoint
+    applies its recorded ones again (:func:`init_to_repeat`). ``init_from`` starts a fresh run from another
     model's weights: of the same task, all of them and its vocabulary (strict); with ``init_partial``, or
     from another task, what matches by name and shape (vocabulary rows by token) into a model built from
     this run's data, with a report (:mod:`rnnkit.transfer`); ``init_prefix`` puts the source's names under
@@ -467,9 +496,9 @@ def train(task: str = DEFAULT_TASK, recipe: str | None = None, data: str | None 
     if (init_prefix or init_partial) and not init_from:
         raise RnnkitError(f"{'--init-prefix' if init_prefix else '--init-partial'} needs --init-from DIR")
     cfg = prepare_config(task, recipe, data, out_dir, overrides, valid, test, resume, overwrite)
-    if resume:  # the same command again: the run's own --init-from is accepted and not read
+    if resume:  # the same command again: the run's own --init-from is accepted, read only if no checkpoint holds it
         check_resume_init(out_dir, init_options(init_from, init_prefix, init_partial))
-        init_from, init_prefix, init_partial = None, None, False
+        init_from, init_prefix, init_partial = init_to_repeat(out_dir)
     if device:
         cfg.train.device = device
     device_ = resolve_device(cfg.train.device)
@@ -541,7 +570,7 @@ def run(cfg: TaskConfig, out_dir: Path, device: torch.device, dist: dist_utils.D
             if dist.is_main:
                 record_resume_changes(out_dir, cfg, changes)
                 announce_resume(trainer, changes)
-        elif init_from is not None:  # a step-0 checkpoint holds the copied weights: a resume starts from them
+        if init_from is not None:  # a step-0 checkpoint holds the copied weights: a resume starts from them
             trainer.save_checkpoint()
         trainer.fit()
         results = _final_results(task, trainer.best_metrics, out_dir, device) if dist.is_main else None

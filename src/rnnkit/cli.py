@@ -375,6 +375,25 @@ def _sigterm_raises_terminated():
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+@contextlib.contextmanager
+def _ctrl_c_held():
+    """Ctrl-C during the block is held and raised (KeyboardInterrupt) when it ends. Around torch's import (1-3 s as
+    a run starts): a KeyboardInterrupt raised inside it is swallowed by torch's C init, and the run would train to the
+    end. A handler someone else installed (a program calling :func:`main`) is left alone."""
+    ours = (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+    held = []
+    if ours:
+        signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        if ours:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    if held:
+        raise KeyboardInterrupt
+
+
 def _reader_gone() -> int:
     """Stop quietly, as a Unix tool killed by SIGPIPE does (exit status 128 + 13); a run being trained stops
     as if killed there (its last checkpoint resumes it)."""
@@ -420,6 +439,8 @@ def cmd_train(args) -> int:
     if args.threads:
         args.overrides = [*args.overrides, f"train.threads={args.threads}"]
     try:
+        with _ctrl_c_held():
+            import rnnkit.api  # noqa: F401  (torch: both backends train with it)
         if args.backend == "numpy":
             from rnnkit.reference.train import train_numpy
 

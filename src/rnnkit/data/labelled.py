@@ -61,7 +61,7 @@ from rnnkit.data.readers import MAX_LINE_BYTES, check_file, check_unicode, clean
 from rnnkit.data.splits import held_out_parts
 from rnnkit.data.tokenizers import Tokenizer
 from rnnkit.data.vocab import OovCount, Vocab
-from rnnkit.errors import RnnkitError
+from rnnkit.errors import RnnkitError, shown_value
 
 FORMATS = ("auto", "jsonl", "csv", "tsv", "folder", "lines", "npz", "idx")
 NUMERIC_FORMATS = ("npz", "idx")
@@ -523,9 +523,7 @@ def _read_npz(path: Path, labelled: bool) -> Examples:
     if np.issubdtype(x.dtype, np.complexfloating):  # float32() would drop the imaginary parts with a mere warning
         raise RnnkitError(f"X holds complex numbers ({x.dtype}): the features must be real", path)
     features = x.astype(np.float32)
-    bad = ~np.isfinite(features).all(axis=(1, 2))
-    if bad.any():
-        raise RnnkitError(f"X row {int(bad.argmax())} holds a value that is not finite (nan or inf)", path)
+    check_finite(features, path)
     lengths = _npz_lengths(arrays.get("lengths"), x.shape, path)
     labels = None
     if "y" in arrays:
@@ -538,6 +536,14 @@ def _read_npz(path: Path, labelled: bool) -> Examples:
         raise RnnkitError("has no array 'y' (one label per row of X)", path)
     return Examples(str(path), labels, [(str(path), None)] * x.shape[0], features=features, lengths=lengths,
                     label_at=None if labels is None else [f"y[{row}]" for row in range(len(labels))])
+
+
+def check_finite(features: np.ndarray, path: str | Path, row: str = "X row", first: int = 0) -> None:
+    """An error naming the first row of ``features`` (N, T, F) that holds nan or inf (a value beyond float32 has
+    become inf) as ``{row} {first + n}``: the .npz reader's rows and ``Classifier.classify``'s inputs."""
+    bad = ~np.isfinite(features).all(axis=(1, 2))
+    if bad.any():
+        raise RnnkitError(f"{row} {first + int(bad.argmax())} holds a value that is not finite (nan or inf)", path)
 
 
 def _npz_lengths(lengths: np.ndarray | None, shape: tuple, path: Path) -> np.ndarray:
@@ -641,11 +647,18 @@ def label_ids(examples: Examples, classes: list[str]) -> list[int]:
     ids = []
     for k, (label, (path, line)) in enumerate(zip(examples.labels or [], examples.where, strict=False)):
         if label not in index:
-            shown = ", ".join(classes[:10]) + (" ..." if len(classes) > 10 else "")
+            shown = ", ".join(map(_listed, classes[:10])) + (" ..." if len(classes) > 10 else "")
             at = f"{examples.label_at[k]}; " if examples.label_at else ""
-            raise RnnkitError(f"unknown label {label!r} ({at}the model's labels: {shown})", path, line)
+            raise RnnkitError(f"unknown label {shown_value(label)} ({at}the model's labels: {shown})", path, line)
         ids.append(index[label])
     return ids
+
+
+def _listed(label: str) -> str:
+    """One of ten labels in a message: as it is, or cut short when long (data.label_field naming a text field
+    makes each text a label)."""
+    shown = shown_value(label, 30)
+    return label if shown == repr(label) else shown
 
 
 def split_examples(data: Examples, valid_fraction: float, test_fraction: float, mode: str = "random",

@@ -35,6 +35,7 @@ from rnnkit.data.labelled import (
     Encoded,
     Examples,
     ReadOptions,
+    check_finite,
     class_names,
     clean_text,
     detect_format,
@@ -602,15 +603,13 @@ def _input_examples(inputs: Sequence, numeric: bool) -> Examples:
         rows = [np.asarray(x, dtype=np.float32) for x in inputs]
     if any(r.ndim != 2 or r.shape[0] < 1 for r in rows):
         raise TypeError("classify: each numeric input must be a (T, F) array of at least one step")
-    bad = [i for i, r in enumerate(rows) if not np.isfinite(r).all()]  # as the .npz reader refuses its X rows
-    if bad:
-        raise RnnkitError(f"input {bad[0] + 1} holds a value that is not finite (nan or inf)", "<input>")
     if len({r.shape[1] for r in rows}) > 1:
         raise ValueError("classify: the inputs have different numbers of features per step")
     steps = max(r.shape[0] for r in rows)
     x = np.zeros((len(rows), steps, rows[0].shape[1]), dtype=np.float32)
     for i, r in enumerate(rows):
         x[i, : len(r)] = r
+    check_finite(x, "<input>", "input", first=1)  # (the zeros that pad it are finite)
     return Examples("<input>", None, where, features=x, lengths=np.array([len(r) for r in rows], dtype=np.int64))
 
 
