@@ -544,6 +544,42 @@ def test_sigterm_during_start_up_says_terminated_and_exits_143(tmp_path: Path, c
     assert not out.exists()  # nothing was written yet: the same command starts it
 
 
+# the CLI, stopped while it scores the test file after training: the hook says when it is there, then waits
+_SCORING_FOREVER = """
+import sys, time
+import rnnkit.tasks.lm
+from rnnkit.cli import main
+
+def scoring(self, out_dir, device):
+    print("scoring", flush=True)
+    time.sleep(120)
+
+rnnkit.tasks.lm.LMTask.test_metrics = scoring
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_sigterm_while_the_test_file_is_scored_says_how_to_resume(tmp_path: Path, corpus: Path) -> None:
+    out = tmp_path / "model"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", _SCORING_FOREVER, "train", "lm", "--data", str(corpus),
+                             "--test", str(corpus), "--out", str(out), *[a for s in TINY for a in ("--set", s)],
+                             "--set", "train.max_steps=3"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout.readline().endswith("scoring\n"), proc.stderr.read()
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    assert f"terminated: checkpoint saved in {out}; continue with" in stderr and "--resume" in stderr
+    assert not (out / "results.json").exists()
+    model = rnnkit.train("lm", out=out, resume=True)  # the finished run scores its test file again
+    assert set(model.results) == {"valid", "test"} and (out / "results.json").is_file()
+
+
 # ----------------------------------------------------------------------------------------------------
 # --init-from
 

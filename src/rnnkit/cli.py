@@ -456,17 +456,22 @@ def cmd_train(args) -> int:
                                  overrides=args.overrides, resume=args.resume, init_from=args.init_from,
                                  device=args.device, valid=args.valid, test=args.test, overwrite=args.overwrite,
                                  init_prefix=args.init_prefix, init_partial=args.init_partial)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated) as stop:
+        # Ctrl-C anywhere; SIGTERM outside the trainer's steps (setup, test scoring: the trainer itself turns it into
+        # KeyboardInterrupt at a step boundary)
         from rnnkit.checkpoint import CONFIG_FILE, has_checkpoint
 
+        terminated = isinstance(stop, Terminated)
         if not (Path(args.out) / CONFIG_FILE).is_file():
+            if terminated:
+                raise  # main: "terminated", 143
             print(f"\ninterrupted before anything was written to {args.out}; run the same command again",
                   file=sys.stderr)
             return 130
         saved = "checkpoint saved in" if has_checkpoint(args.out) else "stopped before the first checkpoint of"
-        print(f"\ninterrupted: {saved} {args.out}; continue with\n"
+        print(f"\n{'terminated' if terminated else 'interrupted'}: {saved} {args.out}; continue with\n"
               f"  rnnkit train {args.task} --out {args.out} --resume{backend}", file=sys.stderr)
-        return 130
+        return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
     if model is not None:  # None on the non-zero ranks of a torchrun job
         for split, metrics in (model.results or {}).items():
             print(f"{split}: " + ", ".join(f"{k} {_shown(k, v)}" for k, v in metrics.items() if k != "tokens"))
