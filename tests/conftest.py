@@ -7,6 +7,7 @@ import importlib
 import importlib.resources
 import os
 import random
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,3 +174,18 @@ def shared_data() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"shared data folder not found at {SHARED}")
     return SHARED
+
+
+def signal_on_call(original: Callable, at: int, signum: int = signal.SIGINT,
+                   calls: list[int] | None = None) -> Callable:
+    """A stand-in for ``original`` (a task's ``batch_loss``, ``validate`` ...) that delivers a real signal ``signum`` to
+    this process during call ``at``, then does what ``original`` does; ``calls`` (a list) counts the calls."""
+    calls = [] if calls is None else calls
+
+    def wrapper(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == at:
+            signal.raise_signal(signum)
+        return original(*args, **kwargs)
+
+    return wrapper

@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 import rnnkit
-from conftest import TINY, assert_same_run, read_log, timeless
+from conftest import TINY, assert_same_run, read_log, signal_on_call, timeless
 from rnnkit import checkpoint
 from rnnkit.cli import main
 from rnnkit.tasks.lm import LMTask
@@ -139,16 +139,9 @@ def test_results_json_never_describes_other_weights_than_model_safetensors(train
     assert weights_step(out / "model.safetensors") <= 4 and (out / "results.json").is_file()
     losses = iter([1 / n for n in range(1, 100)])  # every validation better than the last (and than step 4's)
     monkeypatch.setattr(LMTask, "validate", lambda task, model: {"loss": next(losses)})
-    calls: list[int] = []
+    # SIGINT in update 7 (the resume's third), after the step-6 validation replaced the weights
     original = LMTask.batch_loss
-
-    def batch_loss(task, model, batch, state):  # SIGINT in update 7, after the step-6 validation replaced the weights
-        calls.append(1)
-        if len(calls) == 3:
-            signal.raise_signal(signal.SIGINT)
-        return original(task, model, batch, state)
-
-    monkeypatch.setattr(LMTask, "batch_loss", batch_loss)
+    monkeypatch.setattr(LMTask, "batch_loss", signal_on_call(original, 3))
     with pytest.raises(KeyboardInterrupt):
         rnnkit.train("lm", out=out, resume=True, overrides=["train.max_steps=10"])
     assert weights_step(out / "model.safetensors") == 6
@@ -236,16 +229,8 @@ def test_sigterm_during_the_last_validation_stops_with_the_checkpoint_saved(trai
     """The last validation (the stop's own, at step 5) is past the last step boundary: the signal is honoured
     after it, the run finished and its checkpoint saved; the resume validates and writes results.json."""
     full = train_tiny("full", "train.max_steps=5", "train.eval_every=2")
-    calls: list[int] = []
-    original = LMTask.validate
-
-    def validate(task, model):  # the third validation is the last (steps 2, 4, 5)
-        calls.append(1)
-        if len(calls) == 3:
-            signal.raise_signal(signal.SIGTERM)
-        return original(task, model)
-
-    monkeypatch.setattr(LMTask, "validate", validate)
+    # the third validation is the last (steps 2, 4, 5)
+    monkeypatch.setattr(LMTask, "validate", signal_on_call(LMTask.validate, 3, signal.SIGTERM))
     with pytest.raises(KeyboardInterrupt):
         train_tiny("stopped", "train.max_steps=5", "train.eval_every=2")
     monkeypatch.undo()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import rnnkit
-from conftest import TINY, read_log
+from conftest import TINY, read_log, signal_on_call
 from rnnkit import runtime
 from rnnkit.cli import main
 from rnnkit.config import recipe_dir, resolve_recipe
@@ -167,15 +166,8 @@ def test_an_interrupted_run_draws_every_row_of_its_log(monkeypatch, train_tiny, 
     from rnnkit.tasks.lm import LMTask
 
     drawn = drawings(monkeypatch)
-    original, calls = LMTask.batch_loss, []
-
-    def interrupted(task, model, batch, state):  # Ctrl-C during the 7th update
-        calls.append(1)
-        if len(calls) == 7:
-            signal.raise_signal(signal.SIGINT)
-        return original(task, model, batch, state)
-
-    monkeypatch.setattr(LMTask, "batch_loss", interrupted)
+    calls: list[int] = []
+    monkeypatch.setattr(LMTask, "batch_loss", signal_on_call(LMTask.batch_loss, 7, calls=calls))  # Ctrl-C in update 7
     with pytest.raises(KeyboardInterrupt):
         train_tiny("model", "train.epochs=4", "train.eval_every=3")
     assert len(calls) == 7 and drawn == [len(read_log(tmp_path / "model"))]  # the rows of steps 1-7 included

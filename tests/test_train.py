@@ -23,7 +23,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 import rnnkit
-from conftest import DEMO_CONTINUATION, DEMO_PROMPT, FABLE, TINY, corpus_lines, read_log, write_lines
+from conftest import DEMO_CONTINUATION, DEMO_PROMPT, FABLE, TINY, corpus_lines, read_log, signal_on_call, write_lines
 from rnnkit.api import RESUMABLE_KEYS
 from rnnkit.checkpoint import has_checkpoint
 from rnnkit.config import TrainConfig, load_config
@@ -448,26 +448,13 @@ def test_a_resume_may_add_a_test_file_to_a_run_that_has_none(train_tiny, valid_c
         rnnkit.train("lm", out=tested, resume=True, test=str(other))
 
 
-def interrupt_at(at: int, signum: int, calls: list[int]):
-    """A stand-in for LMTask.batch_loss that delivers a real signal to this process during update ``at``."""
-    original = LMTask.batch_loss
-
-    def batch_loss(task, model, batch, state):
-        calls.append(1)
-        if len(calls) == at:
-            signal.raise_signal(signum)
-        return original(task, model, batch, state)
-
-    return batch_loss
-
-
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupted_run_saves_a_complete_checkpoint_and_resumes_exactly(train_tiny, monkeypatch, signum) -> None:
     settings = ["model.dropout=0.3", "train.eval_every=5", "train.epochs=2"]
     full = train_tiny("full", *settings, "train.max_steps=20")
     calls: list[int] = []
     handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
-    monkeypatch.setattr(LMTask, "batch_loss", interrupt_at(7, signum, calls))
+    monkeypatch.setattr(LMTask, "batch_loss", signal_on_call(LMTask.batch_loss, 7, signum, calls))
     with pytest.raises(KeyboardInterrupt):
         train_tiny("part", *settings, "train.max_steps=20")
     monkeypatch.undo()

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import math
 import re
-import signal
 from pathlib import Path
 
 import pytest
 import torch
 
 import rnnkit
-from conftest import TINY, assert_same_run, read_log
+from conftest import TINY, assert_same_run, read_log, signal_on_call
 from rnnkit.config import load_config
 from rnnkit.distributed import DistInfo
 from rnnkit.errors import RnnkitError
@@ -24,20 +23,6 @@ from test_classify import CLS, order_texts, write_jsonl
 
 CPU = torch.device("cpu")
 pytestmark = pytest.mark.usefixtures("no_curves")
-
-
-def interrupt_at(task_class: type, at: int):
-    """A stand-in for ``task_class.batch_loss`` that delivers a real SIGINT to this process during update ``at``:
-    the run stops after that update and saves its checkpoint, as at Ctrl-C."""
-    original, calls = task_class.batch_loss, []
-
-    def batch_loss(task, model, batch, state):
-        calls.append(1)
-        if len(calls) == at:
-            signal.raise_signal(signal.SIGINT)
-        return original(task, model, batch, state)
-
-    return batch_loss
 
 
 def train_lrs(out: Path) -> list[float]:
@@ -99,7 +84,7 @@ def test_a_resume_names_the_rates_updates_train_at_or_that_none_is_left(train_ti
                                                                         capsys) -> None:
     """A resume at a new train.lr: the triangular rate stays the one the last update trained at (a row logged
     before the next update names it, not the new peak); one whose max_steps is reached says no update is left."""
-    monkeypatch.setattr(LMTask, "batch_loss", interrupt_at(LMTask, 7))
+    monkeypatch.setattr(LMTask, "batch_loss", signal_on_call(LMTask.batch_loss, 7))
     with pytest.raises(KeyboardInterrupt):
         train_tiny("cut", "train.schedule=triangular")
     monkeypatch.undo()
@@ -116,7 +101,7 @@ def test_a_resume_names_the_rates_updates_train_at_or_that_none_is_left(train_ti
 def assert_interrupted_run_resumes_exactly(train_tiny, monkeypatch, settings: list[str]) -> None:
     """A tiny LM run stopped by Ctrl-C at update 7 and resumed ends as the same run trained straight through."""
     full = train_tiny("full", *settings)
-    monkeypatch.setattr(LMTask, "batch_loss", interrupt_at(LMTask, 7))
+    monkeypatch.setattr(LMTask, "batch_loss", signal_on_call(LMTask.batch_loss, 7))
     with pytest.raises(KeyboardInterrupt):
         train_tiny("part", *settings)
     monkeypatch.undo()
@@ -177,7 +162,7 @@ def test_a_classifier_with_both_fine_tuning_pieces_resumes_exactly(tmp_path: Pat
           "overrides": [*CLS, "model.layers=2", "train.epochs=2", "train.schedule=triangular",
                         "train.layer_lr_decay=2.6", "train.eval_every=5"]}
     rnnkit.train("classify", out=tmp_path / "whole", **kw)
-    monkeypatch.setattr(ClassifyTask, "batch_loss", interrupt_at(ClassifyTask, 7))
+    monkeypatch.setattr(ClassifyTask, "batch_loss", signal_on_call(ClassifyTask.batch_loss, 7))
     with pytest.raises(KeyboardInterrupt):
         rnnkit.train("classify", out=tmp_path / "cut", **kw)
     monkeypatch.undo()
