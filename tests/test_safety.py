@@ -309,8 +309,24 @@ def test_an_edited_hidden_size_is_an_error_before_any_memory_is_allocated(tmp_pa
                           preexec_fn=limit_memory, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 2, proc.stderr
-    assert "'rnns.0.weight_ih_l0' has shape (64, 8), model expects (120000, 8) (config and weights disagree)" \
-        in proc.stderr
+    assert "config.yaml: 'model.hidden_size' is 30,000, but model.safetensors holds 2,289 values in all (config and " \
+        "weights disagree)" in proc.stderr
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("hidden_size: 16", "hidden_size: 1000000000", "'model.hidden_size' is 1,000,000,000, but model.safetensors holds"),
+    ("layers: 1", "layers: 40000", "'model.layers' asks for 40,000 layers or clusters, but model.safetensors holds")])
+def test_absurd_sizes_in_config_yaml_are_refused_at_once(tmp_path: Path, tiny_model: Path, old: str, new: str,
+                                                         message: str) -> None:
+    """Before any model is built, even on the meta device (where 40,000 layers took 19 s and hidden_size 10**9
+    overflowed torch): the sizes are checked against the weights' header."""
+    model = copy_model(tiny_model, tmp_path / "m")
+    rnnkit.load(model)  # imports done: what follows times the check alone
+    _edit(model / "config.yaml", old, new)
+    start = time.perf_counter()
+    with pytest.raises(RnnkitError, match="config.yaml: " + message):
+        rnnkit.load(model)
+    assert time.perf_counter() - start < 0.5
 
 
 def _limited_rnnkit(*argv) -> subprocess.CompletedProcess:
@@ -338,7 +354,7 @@ def test_resume_checks_an_edited_hidden_size_before_building_the_model(capsys, t
         _drop_metadata(run / "checkpoint" / "last.safetensors", "rnnkit.run")  # as saved before the record
         proc = _limited_rnnkit("train", "lm", "--out", run, "--resume", "--backend", backend)
         assert proc.returncode == 2, proc.stderr
-        assert "last.safetensors: 'rnns.0.weight_ih_l0' has shape (64, 8), model expects (120000, 8)" in proc.stderr
+        assert "config.yaml: 'model.hidden_size' is 30,000, but last.safetensors holds" in proc.stderr
 
 
 def test_weights_of_another_dtype_are_refused(capsys, tmp_path: Path, tiny_model: Path) -> None:

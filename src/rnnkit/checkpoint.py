@@ -23,6 +23,7 @@ weights read are finite numbers (no NaN or infinity).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -206,12 +207,32 @@ def check_model_weights(model_dir: str | Path, cfg, build: Callable[[], nn.Modul
     fingerprint binds ``cfg`` and the directory's asset files. A config no model can be built from is an error
     naming config.yaml."""
     model_dir = Path(model_dir)
+    weights = Path(weights) if weights else model_dir / WEIGHTS_FILE
+    check_model_sizes(cfg, read_safetensors_header(weights)[0], weights, model_dir / CONFIG_FILE)
     try:
         expected = shapes_only(build).to(dtype)
-    except (ValueError, RnnkitError) as e:  # a config.yaml edited into a model no one can build
+    except (ValueError, RuntimeError, RnnkitError) as e:  # a config.yaml edited into a model no one can build
         raise RnnkitError(str(e), model_dir / CONFIG_FILE) from None
-    weights = Path(weights) if weights else model_dir / WEIGHTS_FILE
     verify_fingerprint(model_dir, cfg, weights, check_weights_header(expected, weights))
+
+
+def check_model_sizes(cfg, stored: dict[str, tuple[str, tuple[int, ...]]], weights: Path, config_path: Path) -> None:
+    """Refuse a ``cfg.model`` no weights file like ``stored`` (its header's tensors) can hold, before any model is
+    built: even on the meta device 40,000 layers take seconds and a hidden_size of 10**9 overflows torch. Each layer
+    (a ``*layers`` key) and each adaptive-softmax cluster (an item of a list key) has tensors of its own, so their
+    count is at most the file's tensors; a size of n units (any other integer key) puts at least n values in the
+    file (a key the model does not use, such as a bag's hidden_size, is held to it too)."""
+    values = sum(math.prod(shape) for _, shape in stored.values())
+    for f in dataclasses.fields(cfg.model):
+        value = getattr(cfg.model, f.name)
+        if isinstance(value, list) or f.name.endswith("layers"):
+            count = len(value) if isinstance(value, list) else value
+            if count > len(stored):
+                raise RnnkitError(f"'model.{f.name}' asks for {count:,} layers or clusters, but {weights.name} "
+                                  f"holds {len(stored):,} tensors (config and weights disagree)", config_path)
+        elif type(value) is int and value > values:
+            raise RnnkitError(f"'model.{f.name}' is {value:,}, but {weights.name} holds {values:,} values in all "
+                              "(config and weights disagree)", config_path)
 
 
 def legacy_names(model: nn.Module, given: dict[str, str] | None = None) -> dict[str, str]:
