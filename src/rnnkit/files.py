@@ -48,7 +48,8 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 #: what marks a folder as a model directory (checkpoint.MARKER_FILE, the ownership marker, and WEIGHTS_FILE):
 #: no file the user asks for is written into one, or into a folder inside it (its checkpoint/)
-MODEL_DIR_FILES = ("rnnkit.json", "model.safetensors")
+MARKER = "rnnkit.json"  # what a run writes first into its folder (rnnkit.checkpoint.MARKER_FILE)
+MODEL_DIR_FILES = (MARKER, "model.safetensors")
 
 
 def check_output_file(path: str | Path, option: str, overwrite: bool = False,
@@ -115,14 +116,29 @@ def check_not_input(path: str | Path, option: str, inputs: Sequence[tuple[str, s
 def _check_not_protected(path: Path, option: str, inputs: Sequence[tuple[str, str | Path | None]]) -> None:
     """``path`` is none of the command's inputs, lies in no input folder and in no model directory."""
     check_not_input(path, option, inputs)
-    target = _target(path)
+    folder = _model_dir_holding(_target(path))
+    if folder:
+        raise RnnkitError(f"{option}: {folder} is a model directory: rnnkit writes into one only when it trains "
+                          "(give a path outside it)", path)
+
+
+def _model_dir_holding(target: Path) -> Path | None:
+    """The model directory ``target`` lies in as one of its files: its folder, or the folder of its checkpoint/."""
     # a model directory's files lie in it or in its checkpoint/: a folder further up holding a model.safetensors of
     # its own (a project's root) does not make every folder below it one
     folders = [target.parent, *([target.parent.parent] if target.parent.name == "checkpoint" else [])]
-    for folder in folders:
-        if any((folder / name).is_file() for name in MODEL_DIR_FILES):
-            raise RnnkitError(f"{option}: {folder} is a model directory: rnnkit writes into one only when it trains "
-                              "(give a path outside it)", path)
+    return next((folder for folder in folders if any((folder / name).is_file() for name in MODEL_DIR_FILES)), None)
+
+
+def check_not_in_model_dir(path: str | Path, option: str) -> None:
+    """A run's folder (``option``: --out) lies in no model directory: the run that owns that one would meet a
+    folder it did not write (its checkpoint saves and --resume refuse one) and stop. A folder at any depth
+    below a run's (one holding rnnkit's marker), or where a model directory's files go, is refused."""
+    target = _target(Path(path))
+    folder = _model_dir_holding(target) or next((f for f in target.parents if (f / MARKER).is_file()), None)
+    if folder:
+        raise RnnkitError(f"{option} lies in the model directory {folder}: a run there would stop at a folder it did "
+                          "not write (give a path outside it)", path)
 
 
 def _same_file(a: Path, b: Path) -> bool:
