@@ -27,6 +27,7 @@ from conftest import TINY, write_lines
 from rnnkit.checkpoint import read_safetensors_header
 from rnnkit.cli import main
 from rnnkit.errors import RnnkitError
+from rnnkit.files import data_fingerprint
 from rnnkit.lock import ModelDirLock
 from rnnkit.reference.backend import load_numpy
 
@@ -578,6 +579,48 @@ def csv_rows(out: Path) -> list[dict[str, str]]:
 
     with (out / "log.csv").open(encoding="utf-8") as f:
         return list(csv.DictReader(f))
+
+
+def test_resume_refuses_data_changed_since_the_run_started(capsys, tmp_path: Path, corpus: Path,
+                                                           valid_corpus: Path) -> None:
+    """rnnkit.json records each data file's size and sha256 when the run starts (review3 finding 3); a run
+    recorded before that resumes unchecked, as it did."""
+    out = tmp_path / "run"
+    assert cli(capsys, "train", "lm", "--data", corpus, "--valid", valid_corpus, "--out", out,
+               *sets(*TINY, "train.max_steps=2"))[0] == 0
+    resume = ("train", "lm", "--out", out, "--resume", *sets("train.max_steps=3"))
+    train, valid = corpus.read_bytes(), valid_corpus.read_bytes()
+    fix = "--resume continues a run on its own data; restore it, or start a new run (--overwrite, or another --out)"
+    corpus.write_bytes(train.replace(b"the cat", b"the bat", 1))
+    assert fails(capsys, *resume) == (f"error: {corpus}: the train data changed since the run started (the same size, "
+                                      f"other contents (sha256)): {fix}\n")
+    corpus.write_bytes(train + b"the cat sees more text .\n")
+    assert f"the train data changed since the run started ({len(train):,} bytes then, " in fails(capsys, *resume)
+    corpus.write_bytes(train)
+    valid_corpus.write_bytes(valid.replace(b"a dog", b"a hog", 1))
+    assert f"error: {valid_corpus}: the valid data changed since the run started" in fails(capsys, *resume)
+    valid_corpus.write_bytes(valid)
+    assert cli(capsys, *resume)[0] == 0  # restored: the run goes on
+    marker = json.loads((out / "rnnkit.json").read_text(encoding="utf-8"))
+    del marker["data"]  # as an older rnnkit wrote it
+    (out / "rnnkit.json").write_text(json.dumps(marker), encoding="utf-8")
+    corpus.write_bytes(train + b"the cat sees more text .\n")
+    assert cli(capsys, "train", "lm", "--out", out, "--resume", *sets("train.max_steps=4"))[0] == 0
+
+
+def test_the_data_fingerprint_of_a_folder_covers_names_sizes_and_contents(tmp_path: Path) -> None:
+    folder = tmp_path / "d"
+    write_lines(folder / "pos" / "1.txt", ["good"])
+    write_lines(folder / "neg" / "1.txt", ["bad"])
+    seen = {data_fingerprint(folder)["sha256"]}
+    (folder / "neg" / "1.txt").rename(folder / "neg" / "2.txt")
+    seen.add(data_fingerprint(folder)["sha256"])
+    write_lines(folder / "neg" / "2.txt", ["bed"])
+    seen.add(data_fingerprint(folder)["sha256"])
+    (folder / "neg" / "2.txt").rename(folder / "pos" / "2.txt")
+    seen.add(data_fingerprint(folder)["sha256"])
+    assert len(seen) == 4 and data_fingerprint(folder) == data_fingerprint(folder)
+    assert data_fingerprint(folder)["bytes"] == 9
 
 
 def test_a_changed_lr_takes_effect_from_the_checkpoint(tmp_path: Path, corpus: Path) -> None:

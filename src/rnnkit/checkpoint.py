@@ -579,13 +579,15 @@ def _stopped_early(model_dir: Path, name: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- ownership
-def write_marker(model_dir: str | Path, made_by: str, init: str = "") -> None:
+def write_marker(model_dir: str | Path, made_by: str, init: str = "", data: dict | None = None) -> None:
     """Mark ``model_dir`` as made by rnnkit (``made_by``: "rnnkit train" or "rnnkit demo"); ``init``: the options the
-    run started from another model with (``--init-from /abs/DIR ...``), which the same command with --resume repeats."""
+    run started from another model with (``--init-from /abs/DIR ...``), which the same command with --resume repeats;
+    ``data``: the fingerprint of each data file the run reads, by split, which --resume checks."""
     from rnnkit import __version__
 
     marker = {"made_by": made_by, "rnnkit_version": __version__,
-              "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **({"init": init} if init else {})}
+              "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **({"init": init} if init else {}),
+              **({"data": data} if data else {})}
     atomic_write_text(Path(model_dir) / MARKER_FILE, json.dumps(marker, indent=1) + "\n")
 
 
@@ -603,6 +605,11 @@ def read_marker(model_dir: str | Path) -> dict[str, str] | None:
         raise RnnkitError("ownership marker is corrupt (made_by, rnnkit_version and created must be strings)", path)
     if not isinstance(marker.get("init", ""), str):
         raise RnnkitError("ownership marker is corrupt (init must be a string)", path)
+    data = marker.get("data", {})
+    if not isinstance(data, dict) or not all(
+            isinstance(record, dict) and set(record) == {"bytes", "sha256"} and type(record["bytes"]) is int
+            and isinstance(record["sha256"], str) for record in data.values()):
+        raise RnnkitError("ownership marker is corrupt (data must map each split to its bytes and sha256)", path)
     return marker
 
 
