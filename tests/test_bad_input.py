@@ -122,6 +122,17 @@ def bad_data(id_: str, content: Any, name: str, message: str, verb: str = "train
     return Case(f"{verb}-data-{id_}", cli(*argv), 2, message, files={name: content}, **kw)
 
 
+def absurd_size(verb: str, argv: tuple, model: str, hidden: int, key: str, value: int) -> Case:
+    """``model`` (its config.yaml's hidden_size is ``hidden``) copied with ``key`` (hidden_size or the layer counts:
+    a seq2seq model's encoder_layers) set to ``value``, then loaded by ``argv``: refused naming the file and key."""
+    old, new = ((f"hidden_size: {hidden}", f"hidden_size: {value}") if key == "hidden_size" else
+                ("layers: 1", f"layers: {value}"))
+    name = f"model.{'encoder_' if key == 'layers' and verb == 'translate' else ''}{key}"
+    told = f"is {value:,}" if key == "hidden_size" else f"asks for {value:,} layers"
+    return Case(f"{verb}-config-{key}-{value}", cli(*argv), 2, f"{{tmp}}/mc/config.yaml: '{name}' {told}",
+                files={"mc": ("copy", model), "mc/config.yaml": ("edit", old, new)})
+
+
 # seq2seq: a tiny run on good pairs ({pairs}); {s2s_model} is a tiny trained attention model (source
 # limit 10 tokens) and {s2s_text} a good input for it
 S2S_TINY = ["model.src_embedding_size=4", "model.trg_embedding_size=4", "model.hidden_size=8", "train.batch_size=4",
@@ -684,11 +695,22 @@ CASES: list[Case] = [
                                                                               "model.hidden_size=30000")), 2,
          "parameters x (weights, gradients, checkpoint copy, the model loaded at the end)", isolate=True),
     Case("generate-config-hidden-30000", cli("generate", "{tmp}/mc", "--prompt", "the cat"), 2,
-         "model expects (120000, 8) (config and weights disagree)",
+         "{tmp}/mc/config.yaml: 'model.hidden_size' is 30,000, but model.safetensors holds 2,289 values in all (config "
+         "and weights disagree)",
          files={**MODEL_COPY, "mc/config.yaml": ("edit", "hidden_size: 16", "hidden_size: 30000")}, isolate=True),
     Case("evaluate-numpy-config-hidden-30000", cli("evaluate", "{tmp}/mc", "--data", "{valid}", "--backend", "numpy"),
-         2, "model expects (120000, 8) (config and weights disagree)",
+         2, "{tmp}/mc/config.yaml: 'model.hidden_size' is 30,000, but model.safetensors holds 2,289 values",
          files={**MODEL_COPY, "mc/config.yaml": ("edit", "hidden_size: 16", "hidden_size: 30000")}),
+    # absurd sizes in an untrusted config.yaml: refused against the weights' header before any model is built (even
+    # on the meta device, where hidden_size 10**9 overflowed torch and 40,000 layers took 19 s), by every loader
+    *[absurd_size(verb, argv, copy, hidden, key, value) for key, value in (("hidden_size", 10**9), ("layers", 40000))
+      for verb, argv, copy, hidden in (
+          ("generate", ("generate", "{tmp}/mc"), "{model}", 16),
+          ("evaluate", ("evaluate", "{tmp}/mc", "--data", "{valid}"), "{model}", 16),
+          ("train-init-from", (*TRAIN, "--init-from", "{tmp}/mc"), "{model}", 16),
+          ("classify", ("classify", "{tmp}/mc", "x y"), "{classifier}", 4),
+          ("translate", ("translate", "{tmp}/mc", "{s2s_text}"), "{s2s_model}", 8),
+          ("reconstruct", ("reconstruct", "{tmp}/mc", "x y"), "{autoencoder}", 4))],
     # ------------------------------------------------------------------------------ evaluate
     bad_data("missing", None, "nope.txt", "{tmp}/nope.txt: file not found", verb="evaluate"),
     bad_data("empty", "\n", "e.txt", "{tmp}/e.txt: file is empty", verb="evaluate"),
@@ -1128,6 +1150,12 @@ CASES: list[Case] = [
       for id_, out, message in (("in-the-data-folder", "{tmp}/d/m", "lies in"),
                                 ("in-a-class-folder", "{tmp}/d/xy", "lies in"),
                                 ("is-the-data-folder", "{tmp}/d", "names"))],
+    # --out in another model directory: the run that owns it would stop at a folder it did not write (review3 #4)
+    *[Case(f"train-out-{id_}", cli("train", "lm", "--data", "{train}", "--out", out, *sets(*TINY)), 2,
+           f"{out}: --out lies in the model directory {{tmp}}/mc: a run there would stop at a folder it did not write",
+           files=MODEL_COPY)
+      for id_, out in (("in-a-checkpoint", "{tmp}/mc/checkpoint/x"), ("in-a-model-dir", "{tmp}/mc/sub"),
+                       ("deep-in-a-model-dir", "{tmp}/mc/a/b"))],
     Case("classify-train-valid-folder-holds-out", cli("train", "classify", "--data", "{tmp}/t.jsonl", "--valid",
                                                            "{tmp}/d", "--out", "{tmp}/d/m", *sets(*CLS_TINY)), 2,
          "{tmp}/d/m: --out lies in the --valid folder", files={**CLASS_FOLDER, "t.jsonl": LABELLED}),

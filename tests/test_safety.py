@@ -27,6 +27,7 @@ from conftest import TINY, write_lines
 from rnnkit.checkpoint import read_safetensors_header
 from rnnkit.cli import main
 from rnnkit.errors import RnnkitError
+from rnnkit.files import data_fingerprint
 from rnnkit.lock import ModelDirLock
 from rnnkit.reference.backend import load_numpy
 
@@ -309,8 +310,24 @@ def test_an_edited_hidden_size_is_an_error_before_any_memory_is_allocated(tmp_pa
                           preexec_fn=limit_memory, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 2, proc.stderr
-    assert "'rnns.0.weight_ih_l0' has shape (64, 8), model expects (120000, 8) (config and weights disagree)" \
-        in proc.stderr
+    assert "config.yaml: 'model.hidden_size' is 30,000, but model.safetensors holds 2,289 values in all (config and " \
+        "weights disagree)" in proc.stderr
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("hidden_size: 16", "hidden_size: 1000000000", "'model.hidden_size' is 1,000,000,000, but model.safetensors holds"),
+    ("layers: 1", "layers: 40000", "'model.layers' asks for 40,000 layers or clusters, but model.safetensors holds")])
+def test_absurd_sizes_in_config_yaml_are_refused_at_once(tmp_path: Path, tiny_model: Path, old: str, new: str,
+                                                         message: str) -> None:
+    """Before any model is built, even on the meta device (where 40,000 layers took 19 s and hidden_size 10**9
+    overflowed torch): the sizes are checked against the weights' header."""
+    model = copy_model(tiny_model, tmp_path / "m")
+    rnnkit.load(model)  # imports done: what follows times the check alone
+    _edit(model / "config.yaml", old, new)
+    start = time.perf_counter()
+    with pytest.raises(RnnkitError, match="config.yaml: " + message):
+        rnnkit.load(model)
+    assert time.perf_counter() - start < 0.5
 
 
 def _limited_rnnkit(*argv) -> subprocess.CompletedProcess:
@@ -338,7 +355,7 @@ def test_resume_checks_an_edited_hidden_size_before_building_the_model(capsys, t
         _drop_metadata(run / "checkpoint" / "last.safetensors", "rnnkit.run")  # as saved before the record
         proc = _limited_rnnkit("train", "lm", "--out", run, "--resume", "--backend", backend)
         assert proc.returncode == 2, proc.stderr
-        assert "last.safetensors: 'rnns.0.weight_ih_l0' has shape (64, 8), model expects (120000, 8)" in proc.stderr
+        assert "config.yaml: 'model.hidden_size' is 30,000, but last.safetensors holds" in proc.stderr
 
 
 def test_weights_of_another_dtype_are_refused(capsys, tmp_path: Path, tiny_model: Path) -> None:
@@ -562,6 +579,48 @@ def csv_rows(out: Path) -> list[dict[str, str]]:
 
     with (out / "log.csv").open(encoding="utf-8") as f:
         return list(csv.DictReader(f))
+
+
+def test_resume_refuses_data_changed_since_the_run_started(capsys, tmp_path: Path, corpus: Path,
+                                                           valid_corpus: Path) -> None:
+    """rnnkit.json records each data file's size and sha256 when the run starts (review3 finding 3); a run
+    recorded before that resumes unchecked, as it did."""
+    out = tmp_path / "run"
+    assert cli(capsys, "train", "lm", "--data", corpus, "--valid", valid_corpus, "--out", out,
+               *sets(*TINY, "train.max_steps=2"))[0] == 0
+    resume = ("train", "lm", "--out", out, "--resume", *sets("train.max_steps=3"))
+    train, valid = corpus.read_bytes(), valid_corpus.read_bytes()
+    fix = "--resume continues a run on its own data; restore it, or start a new run (--overwrite, or another --out)"
+    corpus.write_bytes(train.replace(b"the cat", b"the bat", 1))
+    assert fails(capsys, *resume) == (f"error: {corpus}: the train data changed since the run started (the same size, "
+                                      f"other contents (sha256)): {fix}\n")
+    corpus.write_bytes(train + b"the cat sees more text .\n")
+    assert f"the train data changed since the run started ({len(train):,} bytes then, " in fails(capsys, *resume)
+    corpus.write_bytes(train)
+    valid_corpus.write_bytes(valid.replace(b"a dog", b"a hog", 1))
+    assert f"error: {valid_corpus}: the valid data changed since the run started" in fails(capsys, *resume)
+    valid_corpus.write_bytes(valid)
+    assert cli(capsys, *resume)[0] == 0  # restored: the run goes on
+    marker = json.loads((out / "rnnkit.json").read_text(encoding="utf-8"))
+    del marker["data"]  # as an older rnnkit wrote it
+    (out / "rnnkit.json").write_text(json.dumps(marker), encoding="utf-8")
+    corpus.write_bytes(train + b"the cat sees more text .\n")
+    assert cli(capsys, "train", "lm", "--out", out, "--resume", *sets("train.max_steps=4"))[0] == 0
+
+
+def test_the_data_fingerprint_of_a_folder_covers_names_sizes_and_contents(tmp_path: Path) -> None:
+    folder = tmp_path / "d"
+    write_lines(folder / "pos" / "1.txt", ["good"])
+    write_lines(folder / "neg" / "1.txt", ["bad"])
+    seen = {data_fingerprint(folder)["sha256"]}
+    (folder / "neg" / "1.txt").rename(folder / "neg" / "2.txt")
+    seen.add(data_fingerprint(folder)["sha256"])
+    write_lines(folder / "neg" / "2.txt", ["bed"])
+    seen.add(data_fingerprint(folder)["sha256"])
+    (folder / "neg" / "2.txt").rename(folder / "pos" / "2.txt")
+    seen.add(data_fingerprint(folder)["sha256"])
+    assert len(seen) == 4 and data_fingerprint(folder) == data_fingerprint(folder)
+    assert data_fingerprint(folder)["bytes"] == 9
 
 
 def test_a_changed_lr_takes_effect_from_the_checkpoint(tmp_path: Path, corpus: Path) -> None:

@@ -333,11 +333,17 @@ def test_the_nt_asgd_switch_says_that_momentum_stops_there(tmp_path: Path, corpu
 
 def test_a_resume_on_a_changed_training_file_mostly_outside_its_vocabulary_asks_whether_it_changed(
         train_tiny, tmp_path: Path, corpus: Path) -> None:
-    """The run keeps its own vocabulary: the --init-from advice (--init-partial) would not apply to a resume."""
+    """The run keeps its own vocabulary: the --init-from advice (--init-partial) would not apply to a resume. (A run
+    whose rnnkit.json records its data is refused before, naming the change: this is a run recorded without it.)"""
     text = tmp_path / "text.txt"
     shutil.copy(corpus, text)
     out = train_tiny("model", "train.max_steps=2", data=str(text))
     text.write_text("la souris voit le chat .\n" * 40)
+    with pytest.raises(RnnkitError, match="the train data changed since the run started"):
+        train_tiny("model", "train.max_steps=4", resume=True, data=str(text))
+    marker = json.loads((out / "rnnkit.json").read_text(encoding="utf-8"))
+    del marker["data"]
+    (out / "rnnkit.json").write_text(json.dumps(marker), encoding="utf-8")
     with pytest.raises(RnnkitError) as error:
         train_tiny("model", "train.max_steps=4", resume=True, data=str(text))
     assert str(error.value).startswith(f"{text.resolve()}: ")

@@ -60,7 +60,7 @@ from rnnkit.config import (
 )
 from rnnkit.data.readers import check_file
 from rnnkit.errors import RnnkitError, parse_json
-from rnnkit.files import check_not_input
+from rnnkit.files import check_not_in_model_dir, check_not_input, data_fingerprint
 from rnnkit.lock import LOCK_FILE, ModelDirLock
 from rnnkit.tasks import get_task
 from rnnkit.train import (
@@ -279,6 +279,7 @@ def prepare_config(task: str, recipe: str | None, data: str | None, out_dir: Pat
     # a model folder inside a data folder would be read as data (in a folder per class, as a class of its own)
     check_not_input(out_dir, "--out", [("--data" if split == "train" else f"--{split}", getattr(cfg.data, split))
                                        for split in ("train", "valid", "test") if hasattr(cfg.data, split)])
+    check_not_in_model_dir(out_dir, "--out")  # nor in another run's folder, which it would stop
     if not resume:
         _check_new_out_dir(out_dir, overwrite)
     config_file = out_dir / CONFIG_FILE if resume else resolve_recipe(recipe) if recipe else None
@@ -302,13 +303,41 @@ def set_up_model_dir(cfg: TaskConfig, task, out_dir: Path, made_by: str, overwri
         removed = remove_run_files(out_dir) if overwrite else []
         if removed:
             print(f"replacing the earlier run in {out_dir}: removed {', '.join(removed)}", flush=True)
-        write_marker(out_dir, made_by, init)
+        write_marker(out_dir, made_by, init, data_record(cfg))
         task.save_assets(out_dir)
         save_config(cfg, out_dir / CONFIG_FILE)  # last: a folder with config.yaml holds its assets (see --resume)
     except BaseException:
         lock.release()
         raise
     return lock
+
+
+def _data_files(cfg: TaskConfig) -> dict[str, Path]:
+    """The run's data files and folders by split (a seq2seq run's aligned files, named by their stem, are not
+    one file: they are left out)."""
+    given = {split: getattr(cfg.data, split, None) for split in ("train", "valid", "test")}
+    return {split: Path(path) for split, path in given.items() if path and Path(path).exists()}
+
+
+def data_record(cfg: TaskConfig) -> dict[str, dict[str, int | str]]:
+    """What rnnkit.json records of a new run's data: each split's bytes and sha256 (:func:`data_fingerprint`)."""
+    return {split: data_fingerprint(path) for split, path in _data_files(cfg).items()}
+
+
+def _check_data_record(out_dir: Path, cfg: TaskConfig) -> None:
+    """--resume continues on the data the run started with: a data file (or folder) rnnkit.json records that
+    changed since is refused, naming it (runs recorded before rnnkit kept the record, and a test file added by a
+    resume, are not checked)."""
+    recorded = (read_marker(out_dir) or {}).get("data", {})
+    for split, path in _data_files(cfg).items():
+        if split not in recorded:
+            continue
+        now = data_fingerprint(path)
+        if now != recorded[split]:
+            change = (f"{recorded[split]['bytes']:,} bytes then, {now['bytes']:,} now" if now["bytes"] !=
+                      recorded[split]["bytes"] else "the same size, other contents (sha256)")
+            raise RnnkitError(f"the {split} data changed since the run started ({change}): --resume continues a run "
+                              "on its own data; restore it, or start a new run (--overwrite, or another --out)", path)
 
 
 def open_for_resume(out_dir: Path, cfg: TaskConfig, backend: str = "torch") -> ModelDirLock:
@@ -426,9 +455,11 @@ def check_resume_dir(out_dir: Path, cfg: TaskConfig, backend: str = "torch") -> 
     """Before a resume builds anything: a run that got as far as weights, a log or a checkpoint has a
     complete checkpoint (else an error naming what is missing); its weights and model.safetensors match
     the model config.yaml describes (header names, shapes, dtypes: nothing allocated) and the folder
-    (fingerprint), and config.yaml holds the settings the run was trained with. A run stopped before any
+    (fingerprint), config.yaml holds the settings the run was trained with, and its data files are those it
+    started with (:func:`_check_data_record`). A run stopped before any
     of those starts again from step 0 (:meth:`Trainer.resume`)."""
     refuse_foreign_run_entries(out_dir)
+    _check_data_record(out_dir, cfg)
     if not run_started(out_dir):
         return
     ckpt = checkpoint_path(out_dir)

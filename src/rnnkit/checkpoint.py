@@ -23,6 +23,7 @@ weights read are finite numbers (no NaN or infinity).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -223,12 +224,32 @@ def check_model_weights(model_dir: str | Path, cfg, build: Callable[[], nn.Modul
     fingerprint binds ``cfg`` and the directory's asset files. A config no model can be built from is an error
     naming config.yaml."""
     model_dir = Path(model_dir)
+    weights = Path(weights) if weights else model_dir / WEIGHTS_FILE
+    check_model_sizes(cfg, read_safetensors_header(weights)[0], weights, model_dir / CONFIG_FILE)
     try:
         expected = shapes_only(build).to(dtype)
-    except (ValueError, RnnkitError) as e:  # a config.yaml edited into a model no one can build
+    except (ValueError, RuntimeError, RnnkitError) as e:  # a config.yaml edited into a model no one can build
         raise RnnkitError(str(e), model_dir / CONFIG_FILE) from None
-    weights = Path(weights) if weights else model_dir / WEIGHTS_FILE
     verify_fingerprint(model_dir, cfg, weights, check_weights_header(expected, weights))
+
+
+def check_model_sizes(cfg, stored: dict[str, tuple[str, tuple[int, ...]]], weights: Path, config_path: Path) -> None:
+    """Refuse a ``cfg.model`` no weights file like ``stored`` (its header's tensors) can hold, before any model is
+    built: even on the meta device 40,000 layers take seconds and a hidden_size of 10**9 overflows torch. Each layer
+    (a ``*layers`` key) and each adaptive-softmax cluster (an item of a list key) has tensors of its own, so their
+    count is at most the file's tensors; a size of n units (any other integer key) puts at least n values in the
+    file (a key the model does not use, such as a bag's hidden_size, is held to it too)."""
+    values = sum(math.prod(shape) for _, shape in stored.values())
+    for f in dataclasses.fields(cfg.model):
+        value = getattr(cfg.model, f.name)
+        if isinstance(value, list) or f.name.endswith("layers"):
+            count = len(value) if isinstance(value, list) else value
+            if count > len(stored):
+                raise RnnkitError(f"'model.{f.name}' asks for {count:,} layers or clusters, but {weights.name} "
+                                  f"holds {len(stored):,} tensors (config and weights disagree)", config_path)
+        elif type(value) is int and value > values:
+            raise RnnkitError(f"'model.{f.name}' is {value:,}, but {weights.name} holds {values:,} values in all "
+                              "(config and weights disagree)", config_path)
 
 
 def legacy_names(model: nn.Module, given: dict[str, str] | None = None) -> dict[str, str]:
@@ -606,13 +627,15 @@ def _stopped_early(model_dir: Path, name: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- ownership
-def write_marker(model_dir: str | Path, made_by: str, init: str = "") -> None:
+def write_marker(model_dir: str | Path, made_by: str, init: str = "", data: dict | None = None) -> None:
     """Mark ``model_dir`` as made by rnnkit (``made_by``: "rnnkit train" or "rnnkit demo"); ``init``: the options the
-    run started from another model with (``--init-from /abs/DIR ...``), which the same command with --resume repeats."""
+    run started from another model with (``--init-from /abs/DIR ...``), which the same command with --resume repeats;
+    ``data``: the fingerprint of each data file the run reads, by split, which --resume checks."""
     from rnnkit import __version__
 
     marker = {"made_by": made_by, "rnnkit_version": __version__,
-              "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **({"init": init} if init else {})}
+              "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **({"init": init} if init else {}),
+              **({"data": data} if data else {})}
     atomic_write_text(Path(model_dir) / MARKER_FILE, json.dumps(marker, indent=1) + "\n")
 
 
@@ -630,6 +653,11 @@ def read_marker(model_dir: str | Path) -> dict[str, str] | None:
         raise RnnkitError("ownership marker is corrupt (made_by, rnnkit_version and created must be strings)", path)
     if not isinstance(marker.get("init", ""), str):
         raise RnnkitError("ownership marker is corrupt (init must be a string)", path)
+    data = marker.get("data", {})
+    if not isinstance(data, dict) or not all(
+            isinstance(record, dict) and set(record) == {"bytes", "sha256"} and type(record["bytes"]) is int
+            and isinstance(record["sha256"], str) for record in data.values()):
+        raise RnnkitError("ownership marker is corrupt (data must map each split to its bytes and sha256)", path)
     return marker
 
 

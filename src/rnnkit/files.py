@@ -6,6 +6,7 @@ Torch-free so that light commands (``rnnkit data toy``) start in a fraction of a
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import tempfile
@@ -48,7 +49,8 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 #: what marks a folder as a model directory (checkpoint.MARKER_FILE, the ownership marker, and WEIGHTS_FILE):
 #: no file the user asks for is written into one, or into a folder inside it (its checkpoint/)
-MODEL_DIR_FILES = ("rnnkit.json", "model.safetensors")
+MARKER = "rnnkit.json"  # what a run writes first into its folder (rnnkit.checkpoint.MARKER_FILE)
+MODEL_DIR_FILES = (MARKER, "model.safetensors")
 
 
 def check_output_file(path: str | Path, option: str, overwrite: bool = False,
@@ -115,14 +117,29 @@ def check_not_input(path: str | Path, option: str, inputs: Sequence[tuple[str, s
 def _check_not_protected(path: Path, option: str, inputs: Sequence[tuple[str, str | Path | None]]) -> None:
     """``path`` is none of the command's inputs, lies in no input folder and in no model directory."""
     check_not_input(path, option, inputs)
-    target = _target(path)
+    folder = _model_dir_holding(_target(path))
+    if folder:
+        raise RnnkitError(f"{option}: {folder} is a model directory: rnnkit writes into one only when it trains "
+                          "(give a path outside it)", path)
+
+
+def _model_dir_holding(target: Path) -> Path | None:
+    """The model directory ``target`` lies in as one of its files: its folder, or the folder of its checkpoint/."""
     # a model directory's files lie in it or in its checkpoint/: a folder further up holding a model.safetensors of
     # its own (a project's root) does not make every folder below it one
     folders = [target.parent, *([target.parent.parent] if target.parent.name == "checkpoint" else [])]
-    for folder in folders:
-        if any((folder / name).is_file() for name in MODEL_DIR_FILES):
-            raise RnnkitError(f"{option}: {folder} is a model directory: rnnkit writes into one only when it trains "
-                              "(give a path outside it)", path)
+    return next((folder for folder in folders if any((folder / name).is_file() for name in MODEL_DIR_FILES)), None)
+
+
+def check_not_in_model_dir(path: str | Path, option: str) -> None:
+    """A run's folder (``option``: --out) lies in no model directory: the run that owns that one would meet a
+    folder it did not write (its checkpoint saves and --resume refuse one) and stop. A folder at any depth
+    below a run's (one holding rnnkit's marker), or where a model directory's files go, is refused."""
+    target = _target(Path(path))
+    folder = _model_dir_holding(target) or next((f for f in target.parents if (f / MARKER).is_file()), None)
+    if folder:
+        raise RnnkitError(f"{option} lies in the model directory {folder}: a run there would stop at a folder it did "
+                          "not write (give a path outside it)", path)
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -141,3 +158,26 @@ def write_output_file(path: str | Path, text: str, option: str, overwrite: bool 
         atomic_write_text(path, text)
     except OSError as e:
         raise RnnkitError(f"{option}: cannot write the file ({e.strerror})", path) from None
+
+
+def data_fingerprint(path: str | Path) -> dict[str, int | str]:
+    """``{"bytes", "sha256"}`` of a data file, or of a folder (one per class): every file under it, in the order of
+    their relative paths, hashed as path, size and contents, so a file renamed, added, removed or edited changes it.
+    Streamed: a 25 MB file costs a fraction of a second, once per run started."""
+    path = Path(path)
+    folder = path.is_dir()
+    digest, size = hashlib.sha256(), 0
+    try:
+        files = (sorted((str(p.relative_to(path)), p) for p in path.rglob("*") if p.is_file()) if folder
+                 else [("", path)])
+        for name, file in files:
+            length = file.stat().st_size
+            size += length
+            if folder:
+                digest.update(f"{name}\0{length}\0".encode("utf-8", "surrogateescape"))
+            with file.open("rb") as f:
+                while chunk := f.read(1 << 20):
+                    digest.update(chunk)
+    except OSError as e:
+        raise RnnkitError(f"cannot read the data ({e.strerror})", e.filename or path) from None
+    return {"bytes": size, "sha256": digest.hexdigest()}
