@@ -330,6 +330,24 @@ def test_absurd_sizes_in_config_yaml_are_refused_at_once(tmp_path: Path, tiny_mo
     assert time.perf_counter() - start < 0.5
 
 
+@pytest.mark.parametrize("size", [("model.layers=4",), ("model.embedding_size=2",)])
+def test_a_bag_classifier_loads_whatever_its_unused_sizes(capsys, tmp_path: Path, size: tuple[str, ...]) -> None:
+    """A bag reads neither layers nor hidden_size (review4 finding 2): layers 4 above its 3 tensors, and the default
+    hidden_size 128 above a tiny bag's 26 values, are not held to the weights' header; the model trains, loads,
+    evaluates and resumes."""
+    data = tmp_path / "c.jsonl"
+    words = ["good", "fine", "great", "nice", "bad", "poor", "awful", "dull"]
+    write_lines(data, [json.dumps({"text": f"{words[i % 4 + 4 * (i % 2)]} {words[(i + 1) % 4 + 4 * (i % 2)]}",
+                                   "label": ["pos", "neg"][i % 2]}) for i in range(60)])
+    out = tmp_path / "bag"
+    bag = sets("model.encoder=bag", "model.pooling=mean", "train.max_steps=2", "train.progress=false", *size)
+    assert cli(capsys, "train", "classify", "--data", data, "--out", out, *bag)[0] == 0
+    assert cli(capsys, "evaluate", out, "--data", data)[0] == 0
+    assert cli(capsys, "classify", out, "good fine")[0] == 0
+    assert cli(capsys, "train", "classify", "--out", out, "--resume", *sets("train.max_steps=3"))[0] == 0
+    assert rnnkit.load(out) is not None
+
+
 def _limited_rnnkit(*argv) -> subprocess.CompletedProcess:
     """``rnnkit ARGV`` under 4 GB of address space (building a model with hidden_size 30000 would fail)."""
     return subprocess.run([sys.executable, "-m", "rnnkit", *map(str, argv)], capture_output=True, text=True,

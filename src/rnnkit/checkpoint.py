@@ -238,9 +238,13 @@ def check_model_sizes(cfg, stored: dict[str, tuple[str, tuple[int, ...]]], weigh
     built: even on the meta device 40,000 layers take seconds and a hidden_size of 10**9 overflows torch. Each layer
     (a ``*layers`` key) and each adaptive-softmax cluster (an item of a list key) has tensors of its own, so their
     count is at most the file's tensors; a size of n units (any other integer key) puts at least n values in the
-    file (a key the model does not use, such as a bag's hidden_size, is held to it too)."""
+    file. Only keys the built model uses are held to this: a model config's ``unused_keys()`` names the others (a
+    bag's layers and hidden_size, which may be anything)."""
     values = sum(math.prod(shape) for _, shape in stored.values())
+    unused = cfg.model.unused_keys() if hasattr(cfg.model, "unused_keys") else ()
     for f in dataclasses.fields(cfg.model):
+        if f.name in unused:
+            continue
         value = getattr(cfg.model, f.name)
         if isinstance(value, list) or f.name.endswith("layers"):
             count = len(value) if isinstance(value, list) else value
