@@ -649,6 +649,25 @@ def test_a_changed_lr_takes_effect_from_the_checkpoint(tmp_path: Path, corpus: P
     assert lrs == [(1, 0.01), (2, 0.01), (3, 0.01), (4, 0.002), (5, 0.002)]
 
 
+def test_a_run_may_lie_below_another_runs_folder_but_not_in_its_checkpoint(capsys, tmp_path: Path,
+                                                                            corpus: Path) -> None:
+    """review4 finding 3: a fine-tuning run in A/ft starts and resumes, and so does A around it; a folder holding a
+    model.safetensors or an rnnkit.json that rnnkit did not write is no run's; A/checkpoint/x is refused."""
+    outer, inner = tmp_path / "A", tmp_path / "A" / "ft"
+    for out in (outer, inner):
+        assert cli(capsys, "train", "lm", "--data", corpus, "--out", out, *sets(*TINY, "train.max_steps=2"))[0] == 0
+    for out in (inner, outer):
+        assert cli(capsys, "train", "lm", "--out", out, "--resume", *sets("train.max_steps=3"))[0] == 0
+    assert "A/checkpoint, which the run in" in fails(capsys, "train", "lm", "--data", corpus, "--out",
+                                                     outer / "checkpoint" / "x", *sets(*TINY))
+    (tmp_path / "hf").mkdir()
+    (tmp_path / "hf" / "model.safetensors").write_bytes(b"")
+    (tmp_path / "proj" / "checkpoint").mkdir(parents=True)
+    (tmp_path / "proj" / "rnnkit.json").write_text('{"name": "x"}', encoding="utf-8")
+    for out in (tmp_path / "hf" / "run", tmp_path / "proj" / "runs" / "deep" / "a", tmp_path / "proj" / "checkpoint" / "r"):
+        assert cli(capsys, "train", "lm", "--data", corpus, "--out", out, *sets(*TINY, "train.max_steps=1"))[0] == 0
+
+
 def test_an_output_file_is_refused_in_a_model_directory_not_below_a_folder_holding_weights(tmp_path: Path) -> None:
     """A model directory's files lie in it or its checkpoint/; a project folder with a model.safetensors of its own
     (a download) does not make every folder below it one."""

@@ -30,6 +30,7 @@ from rnnkit.checkpoint import (
     WEIGHTS_FILE,
     atomic_write_text,
     check_model_files,
+    check_not_a_run_entry,
     checkpoint_path,
     fingerprint_metadata,
     foreign_entries,
@@ -60,7 +61,7 @@ from rnnkit.config import (
 )
 from rnnkit.data.readers import check_file
 from rnnkit.errors import RnnkitError, parse_json
-from rnnkit.files import check_not_in_model_dir, check_not_input, data_fingerprint
+from rnnkit.files import check_not_input, data_fingerprint
 from rnnkit.lock import LOCK_FILE, ModelDirLock
 from rnnkit.tasks import get_task
 from rnnkit.train import (
@@ -279,7 +280,7 @@ def prepare_config(task: str, recipe: str | None, data: str | None, out_dir: Pat
     # a model folder inside a data folder would be read as data (in a folder per class, as a class of its own)
     check_not_input(out_dir, "--out", [("--data" if split == "train" else f"--{split}", getattr(cfg.data, split))
                                        for split in ("train", "valid", "test") if hasattr(cfg.data, split)])
-    check_not_in_model_dir(out_dir, "--out")  # nor in another run's folder, which it would stop
+    check_not_a_run_entry(out_dir, "--out")  # nor in another run's checkpoint/, which it would stop
     if not resume:
         _check_new_out_dir(out_dir, overwrite)
     config_file = out_dir / CONFIG_FILE if resume else resolve_recipe(recipe) if recipe else None

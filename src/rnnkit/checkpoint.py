@@ -686,6 +686,26 @@ def _written_as(name: str) -> str | None:
     return None
 
 
+def check_not_a_run_entry(out_dir: str | Path, option: str) -> None:
+    """A run's folder (``option``: --out) is no entry another run writes in its folder (its checkpoint/, a
+    temporary checkpoint, log.csv, ...) and lies in none: that run replaces its checkpoint/ whole and would stop
+    at a folder where it writes a file. A folder below a run's of another name (a fine-tuning run in A/ft) is
+    fine; a run's folder is one whose rnnkit.json rnnkit wrote (read_marker), not any file of that name."""
+    out_dir = Path(out_dir)
+    target = out_dir.parent.resolve() / out_dir.name
+    for entry in (target, *target.parents):
+        if _written_as(entry.name) and entry.name != LOCK_FILE and _is_run_folder(entry.parent):
+            raise RnnkitError(f"{option} is or lies in {entry}, which the run in {entry.parent} writes (give a path "
+                              "outside it)", out_dir)
+
+
+def _is_run_folder(folder: Path) -> bool:
+    try:
+        return read_marker(folder) is not None
+    except (RnnkitError, OSError):  # a file of that name rnnkit did not write
+        return False
+
+
 def _foreign_parts(path: Path) -> list[str]:
     """The parts of one model-directory entry rnnkit did not write ([] when it is all rnnkit's): an entry
     of another name, a folder or link where rnnkit writes a file, anything but a checkpoint's files in a

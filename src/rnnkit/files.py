@@ -131,17 +131,6 @@ def _model_dir_holding(target: Path) -> Path | None:
     return next((folder for folder in folders if any((folder / name).is_file() for name in MODEL_DIR_FILES)), None)
 
 
-def check_not_in_model_dir(path: str | Path, option: str) -> None:
-    """A run's folder (``option``: --out) lies in no model directory: the run that owns that one would meet a
-    folder it did not write (its checkpoint saves and --resume refuse one) and stop. A folder at any depth
-    below a run's (one holding rnnkit's marker), or where a model directory's files go, is refused."""
-    target = _target(Path(path))
-    folder = _model_dir_holding(target) or next((f for f in target.parents if (f / MARKER).is_file()), None)
-    if folder:
-        raise RnnkitError(f"{option} lies in the model directory {folder}: a run there would stop at a folder it did "
-                          "not write (give a path outside it)", path)
-
-
 def _same_file(a: Path, b: Path) -> bool:
     """The same path, or two names of one file (a hard link)."""
     try:
