@@ -664,7 +664,8 @@ def test_a_run_may_lie_below_another_runs_folder_but_not_in_its_checkpoint(capsy
     (tmp_path / "hf" / "model.safetensors").write_bytes(b"")
     (tmp_path / "proj" / "checkpoint").mkdir(parents=True)
     (tmp_path / "proj" / "rnnkit.json").write_text('{"name": "x"}', encoding="utf-8")
-    for out in (tmp_path / "hf" / "run", tmp_path / "proj" / "runs" / "deep" / "a", tmp_path / "proj" / "checkpoint" / "r"):
+    proj = tmp_path / "proj"
+    for out in (tmp_path / "hf" / "run", proj / "runs" / "deep" / "a", proj / "checkpoint" / "r"):
         assert cli(capsys, "train", "lm", "--data", corpus, "--out", out, *sets(*TINY, "train.max_steps=1"))[0] == 0
 
 
