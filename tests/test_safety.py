@@ -641,6 +641,29 @@ def test_the_data_fingerprint_of_a_folder_covers_names_sizes_and_contents(tmp_pa
     assert data_fingerprint(folder)["bytes"] == 9
 
 
+def test_the_data_record_of_a_folder_per_class_covers_the_files_read_and_only_those(capsys, tmp_path: Path) -> None:
+    """review4 findings 4, 5a: a .DS_Store, a README, unsup/ or a hidden ._N.txt (none read) leave the record alone;
+    a text in a class folder reached through a link is covered."""
+    real, data = tmp_path / "real", tmp_path / "d"
+    for i in range(20):
+        write_lines(real / "pos" / f"{i}.txt", [f"good fine film {i}"])
+        write_lines(real / "neg" / f"{i}.txt", [f"bad dull film {i}"])
+    data.mkdir()
+    for name in ("pos", "neg"):
+        (data / name).symlink_to(real / name)
+    out = tmp_path / "run"
+    tiny = sets("model.hidden_size=8", "model.embedding_size=8", "train.max_steps=2", "train.progress=false")
+    assert cli(capsys, "train", "classify", "--data", data, "--out", out, *tiny)[0] == 0
+    (data / ".DS_Store").write_bytes(b"\0\1")
+    write_lines(data / "README.md", ["notes"])
+    write_lines(data / "unsup" / "0.txt", ["no label"])
+    write_lines(real / "pos" / "._0.txt", ["appledouble"])
+    assert cli(capsys, "train", "classify", "--out", out, "--resume", *sets("train.max_steps=3"))[0] == 0
+    write_lines(real / "pos" / "0.txt", ["good fine film 9"])
+    assert "the train data changed since the run started" in fails(
+        capsys, "train", "classify", "--out", out, "--resume", *sets("train.max_steps=4"))
+
+
 def test_a_changed_lr_takes_effect_from_the_checkpoint(tmp_path: Path, corpus: Path) -> None:
     out = tmp_path / "m"
     rnnkit.train("lm", data=str(corpus), out=out, overrides=[*TINY, "train.max_steps=3", "train.lr=0.01"])

@@ -149,16 +149,16 @@ def write_output_file(path: str | Path, text: str, option: str, overwrite: bool 
         raise RnnkitError(f"{option}: cannot write the file ({e.strerror})", path) from None
 
 
-def data_fingerprint(path: str | Path) -> dict[str, int | str]:
-    """``{"bytes", "sha256"}`` of a data file, or of a folder (one per class): every file under it, in the order of
-    their relative paths, hashed as path, size and contents, so a file renamed, added, removed or edited changes it.
-    Streamed: a 25 MB file costs a fraction of a second, once per run started."""
+def data_fingerprint(path: str | Path, read: Sequence[Path] | None = None) -> dict[str, int | str]:
+    """``{"bytes", "sha256"}`` of a data file, or of a folder: the files its reader reads (``read``; default every
+    file under it), in the order of their relative paths, hashed as path, size and contents, so a file renamed,
+    added, removed or edited changes it. Streamed: a 25 MB file costs a fraction of a second, once per run started."""
     path = Path(path)
     folder = path.is_dir()
     digest, size = hashlib.sha256(), 0
     try:
-        files = (sorted((str(p.relative_to(path)), p) for p in path.rglob("*") if p.is_file()) if folder
-                 else [("", path)])
+        listed = read if read is not None else (p for p in path.rglob("*") if p.is_file())
+        files = sorted((str(p.relative_to(path)), p) for p in listed) if folder else [("", path)]
         for name, file in files:
             length = file.stat().st_size
             size += length
