@@ -1150,12 +1150,15 @@ CASES: list[Case] = [
       for id_, out, message in (("in-the-data-folder", "{tmp}/d/m", "lies in"),
                                 ("in-a-class-folder", "{tmp}/d/xy", "lies in"),
                                 ("is-the-data-folder", "{tmp}/d", "names"))],
-    # --out in another model directory: the run that owns it would stop at a folder it did not write (review3 #4)
+    # --out in what another run writes in its folder: that run replaces its checkpoint/ whole, and stops at a
+    # folder where it writes a file (review3 #4); a folder of another name below a run's is fine (review4 #3)
     *[Case(f"train-out-{id_}", cli("train", "lm", "--data", "{train}", "--out", out, *sets(*TINY)), 2,
-           f"{out}: --out lies in the model directory {{tmp}}/mc: a run there would stop at a folder it did not write",
-           files=MODEL_COPY)
-      for id_, out in (("in-a-checkpoint", "{tmp}/mc/checkpoint/x"), ("in-a-model-dir", "{tmp}/mc/sub"),
-                       ("deep-in-a-model-dir", "{tmp}/mc/a/b"))],
+           f"{out}: --out is or lies in {{tmp}}/mc/{entry}, which the run in {{tmp}}/mc writes", files=MODEL_COPY)
+      for id_, out, entry in (("in-a-checkpoint", "{tmp}/mc/checkpoint/x", "checkpoint"),
+                              ("deep-in-a-checkpoint", "{tmp}/mc/checkpoint/a/b", "checkpoint"),
+                              ("in-checkpoint-old", "{tmp}/mc/checkpoint.old/x", "checkpoint.old"),
+                              ("in-a-temp-checkpoint", "{tmp}/mc/.checkpoint.ab12cd34/x", ".checkpoint.ab12cd34"),
+                              ("is-a-run-file", "{tmp}/mc/log.csv", "log.csv"))],
     Case("classify-train-valid-folder-holds-out", cli("train", "classify", "--data", "{tmp}/t.jsonl", "--valid",
                                                            "{tmp}/d", "--out", "{tmp}/d/m", *sets(*CLS_TINY)), 2,
          "{tmp}/d/m: --out lies in the --valid folder", files={**CLASS_FOLDER, "t.jsonl": LABELLED}),

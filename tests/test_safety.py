@@ -330,6 +330,24 @@ def test_absurd_sizes_in_config_yaml_are_refused_at_once(tmp_path: Path, tiny_mo
     assert time.perf_counter() - start < 0.5
 
 
+@pytest.mark.parametrize("size", [("model.layers=4",), ("model.embedding_size=2",)])
+def test_a_bag_classifier_loads_whatever_its_unused_sizes(capsys, tmp_path: Path, size: tuple[str, ...]) -> None:
+    """A bag reads neither layers nor hidden_size (review4 finding 2): layers 4 above its 3 tensors, and the default
+    hidden_size 128 above a tiny bag's 26 values, are not held to the weights' header; the model trains, loads,
+    evaluates and resumes."""
+    data = tmp_path / "c.jsonl"
+    words = ["good", "fine", "great", "nice", "bad", "poor", "awful", "dull"]
+    write_lines(data, [json.dumps({"text": f"{words[i % 4 + 4 * (i % 2)]} {words[(i + 1) % 4 + 4 * (i % 2)]}",
+                                   "label": ["pos", "neg"][i % 2]}) for i in range(60)])
+    out = tmp_path / "bag"
+    bag = sets("model.encoder=bag", "model.pooling=mean", "train.max_steps=2", "train.progress=false", *size)
+    assert cli(capsys, "train", "classify", "--data", data, "--out", out, *bag)[0] == 0
+    assert cli(capsys, "evaluate", out, "--data", data)[0] == 0
+    assert cli(capsys, "classify", out, "good fine")[0] == 0
+    assert cli(capsys, "train", "classify", "--out", out, "--resume", *sets("train.max_steps=3"))[0] == 0
+    assert rnnkit.load(out) is not None
+
+
 def _limited_rnnkit(*argv) -> subprocess.CompletedProcess:
     """``rnnkit ARGV`` under 4 GB of address space (building a model with hidden_size 30000 would fail)."""
     return subprocess.run([sys.executable, "-m", "rnnkit", *map(str, argv)], capture_output=True, text=True,
@@ -623,12 +641,55 @@ def test_the_data_fingerprint_of_a_folder_covers_names_sizes_and_contents(tmp_pa
     assert data_fingerprint(folder)["bytes"] == 9
 
 
+def test_the_data_record_of_a_folder_per_class_covers_the_files_read_and_only_those(capsys, tmp_path: Path) -> None:
+    """review4 findings 4, 5a: a .DS_Store, a README, unsup/ or a hidden ._N.txt (none read) leave the record alone;
+    a text in a class folder reached through a link is covered."""
+    real, data = tmp_path / "real", tmp_path / "d"
+    for i in range(20):
+        write_lines(real / "pos" / f"{i}.txt", [f"good fine film {i}"])
+        write_lines(real / "neg" / f"{i}.txt", [f"bad dull film {i}"])
+    data.mkdir()
+    for name in ("pos", "neg"):
+        (data / name).symlink_to(real / name)
+    out = tmp_path / "run"
+    tiny = sets("model.hidden_size=8", "model.embedding_size=8", "train.max_steps=2", "train.progress=false")
+    assert cli(capsys, "train", "classify", "--data", data, "--out", out, *tiny)[0] == 0
+    (data / ".DS_Store").write_bytes(b"\0\1")
+    write_lines(data / "README.md", ["notes"])
+    write_lines(data / "unsup" / "0.txt", ["no label"])
+    write_lines(real / "pos" / "._0.txt", ["appledouble"])
+    assert cli(capsys, "train", "classify", "--out", out, "--resume", *sets("train.max_steps=3"))[0] == 0
+    write_lines(real / "pos" / "0.txt", ["good fine film 9"])
+    assert "the train data changed since the run started" in fails(
+        capsys, "train", "classify", "--out", out, "--resume", *sets("train.max_steps=4"))
+
+
 def test_a_changed_lr_takes_effect_from_the_checkpoint(tmp_path: Path, corpus: Path) -> None:
     out = tmp_path / "m"
     rnnkit.train("lm", data=str(corpus), out=out, overrides=[*TINY, "train.max_steps=3", "train.lr=0.01"])
     rnnkit.train("lm", out=out, resume=True, overrides=["train.max_steps=5", "train.lr=0.002"])
     lrs = [(int(r["step"]), float(r["lr"])) for r in csv_rows(out) if r["split"] == "train"]
     assert lrs == [(1, 0.01), (2, 0.01), (3, 0.01), (4, 0.002), (5, 0.002)]
+
+
+def test_a_run_may_lie_below_another_runs_folder_but_not_in_its_checkpoint(capsys, tmp_path: Path,
+                                                                            corpus: Path) -> None:
+    """review4 finding 3: a fine-tuning run in A/ft starts and resumes, and so does A around it; a folder holding a
+    model.safetensors or an rnnkit.json that rnnkit did not write is no run's; A/checkpoint/x is refused."""
+    outer, inner = tmp_path / "A", tmp_path / "A" / "ft"
+    for out in (outer, inner):
+        assert cli(capsys, "train", "lm", "--data", corpus, "--out", out, *sets(*TINY, "train.max_steps=2"))[0] == 0
+    for out in (inner, outer):
+        assert cli(capsys, "train", "lm", "--out", out, "--resume", *sets("train.max_steps=3"))[0] == 0
+    assert "A/checkpoint, which the run in" in fails(capsys, "train", "lm", "--data", corpus, "--out",
+                                                     outer / "checkpoint" / "x", *sets(*TINY))
+    (tmp_path / "hf").mkdir()
+    (tmp_path / "hf" / "model.safetensors").write_bytes(b"")
+    (tmp_path / "proj" / "checkpoint").mkdir(parents=True)
+    (tmp_path / "proj" / "rnnkit.json").write_text('{"name": "x"}', encoding="utf-8")
+    proj = tmp_path / "proj"
+    for out in (tmp_path / "hf" / "run", proj / "runs" / "deep" / "a", proj / "checkpoint" / "r"):
+        assert cli(capsys, "train", "lm", "--data", corpus, "--out", out, *sets(*TINY, "train.max_steps=1"))[0] == 0
 
 
 def test_an_output_file_is_refused_in_a_model_directory_not_below_a_folder_holding_weights(tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ from rnnkit.checkpoint import (
     WEIGHTS_FILE,
     atomic_write_text,
     check_model_files,
+    check_not_a_run_entry,
     checkpoint_path,
     fingerprint_metadata,
     foreign_entries,
@@ -58,9 +59,10 @@ from rnnkit.config import (
     save_config,
     task_of,
 )
+from rnnkit.data.labelled import class_names, read_files
 from rnnkit.data.readers import check_file
 from rnnkit.errors import RnnkitError, parse_json
-from rnnkit.files import check_not_in_model_dir, check_not_input, data_fingerprint
+from rnnkit.files import check_not_input, data_fingerprint
 from rnnkit.lock import LOCK_FILE, ModelDirLock
 from rnnkit.tasks import get_task
 from rnnkit.train import (
@@ -279,7 +281,7 @@ def prepare_config(task: str, recipe: str | None, data: str | None, out_dir: Pat
     # a model folder inside a data folder would be read as data (in a folder per class, as a class of its own)
     check_not_input(out_dir, "--out", [("--data" if split == "train" else f"--{split}", getattr(cfg.data, split))
                                        for split in ("train", "valid", "test") if hasattr(cfg.data, split)])
-    check_not_in_model_dir(out_dir, "--out")  # nor in another run's folder, which it would stop
+    check_not_a_run_entry(out_dir, "--out")  # nor in another run's checkpoint/, which it would stop
     if not resume:
         _check_new_out_dir(out_dir, overwrite)
     config_file = out_dir / CONFIG_FILE if resume else resolve_recipe(recipe) if recipe else None
@@ -321,7 +323,16 @@ def _data_files(cfg: TaskConfig) -> dict[str, Path]:
 
 def data_record(cfg: TaskConfig) -> dict[str, dict[str, int | str]]:
     """What rnnkit.json records of a new run's data: each split's bytes and sha256 (:func:`data_fingerprint`)."""
-    return {split: data_fingerprint(path) for split, path in _data_files(cfg).items()}
+    return {split: _fingerprint(cfg, path) for split, path in _data_files(cfg).items()}
+
+
+def _fingerprint(cfg: TaskConfig, path: Path) -> dict[str, int | str]:
+    """:func:`data_fingerprint` of the files the task reads: of a folder per class (or of texts), its reader's own
+    listing (the class folders' non-hidden .txt files, links followed; not unsup/, .DS_Store or a README)."""
+    if cfg.task not in ("classify", "autoencoder") or not path.is_dir():
+        return data_fingerprint(path)
+    classes = class_names(cfg.data.classes) if cfg.task == "classify" else ()
+    return data_fingerprint(path, read_files(path, classes, labelled=cfg.task == "classify"))
 
 
 def _check_data_record(out_dir: Path, cfg: TaskConfig) -> None:
@@ -332,7 +343,7 @@ def _check_data_record(out_dir: Path, cfg: TaskConfig) -> None:
     for split, path in _data_files(cfg).items():
         if split not in recorded:
             continue
-        now = data_fingerprint(path)
+        now = _fingerprint(cfg, path)
         if now != recorded[split]:
             change = (f"{recorded[split]['bytes']:,} bytes then, {now['bytes']:,} now" if now["bytes"] !=
                       recorded[split]["bytes"] else "the same size, other contents (sha256)")

@@ -238,9 +238,13 @@ def check_model_sizes(cfg, stored: dict[str, tuple[str, tuple[int, ...]]], weigh
     built: even on the meta device 40,000 layers take seconds and a hidden_size of 10**9 overflows torch. Each layer
     (a ``*layers`` key) and each adaptive-softmax cluster (an item of a list key) has tensors of its own, so their
     count is at most the file's tensors; a size of n units (any other integer key) puts at least n values in the
-    file (a key the model does not use, such as a bag's hidden_size, is held to it too)."""
+    file. Only keys the built model uses are held to this: a model config's ``unused_keys()`` names the others (a
+    bag's layers and hidden_size, which may be anything)."""
     values = sum(math.prod(shape) for _, shape in stored.values())
+    unused = cfg.model.unused_keys() if hasattr(cfg.model, "unused_keys") else ()
     for f in dataclasses.fields(cfg.model):
+        if f.name in unused:
+            continue
         value = getattr(cfg.model, f.name)
         if isinstance(value, list) or f.name.endswith("layers"):
             count = len(value) if isinstance(value, list) else value
@@ -680,6 +684,26 @@ def _written_as(name: str) -> str | None:
     if name in names or name == LOCK_FILE or (temp and temp["name"] in names):
         return "file"
     return None
+
+
+def check_not_a_run_entry(out_dir: str | Path, option: str) -> None:
+    """A run's folder (``option``: --out) is no entry another run writes in its folder (its checkpoint/, a
+    temporary checkpoint, log.csv, ...) and lies in none: that run replaces its checkpoint/ whole and would stop
+    at a folder where it writes a file. A folder below a run's of another name (a fine-tuning run in A/ft) is
+    fine; a run's folder is one whose rnnkit.json rnnkit wrote (read_marker), not any file of that name."""
+    out_dir = Path(out_dir)
+    target = out_dir.parent.resolve() / out_dir.name
+    for entry in (target, *target.parents):
+        if _written_as(entry.name) and entry.name != LOCK_FILE and _is_run_folder(entry.parent):
+            raise RnnkitError(f"{option} is or lies in {entry}, which the run in {entry.parent} writes (give a path "
+                              "outside it)", out_dir)
+
+
+def _is_run_folder(folder: Path) -> bool:
+    try:
+        return read_marker(folder) is not None
+    except (RnnkitError, OSError):  # a file of that name rnnkit did not write
+        return False
 
 
 def _foreign_parts(path: Path) -> list[str]:

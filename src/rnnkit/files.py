@@ -131,17 +131,6 @@ def _model_dir_holding(target: Path) -> Path | None:
     return next((folder for folder in folders if any((folder / name).is_file() for name in MODEL_DIR_FILES)), None)
 
 
-def check_not_in_model_dir(path: str | Path, option: str) -> None:
-    """A run's folder (``option``: --out) lies in no model directory: the run that owns that one would meet a
-    folder it did not write (its checkpoint saves and --resume refuse one) and stop. A folder at any depth
-    below a run's (one holding rnnkit's marker), or where a model directory's files go, is refused."""
-    target = _target(Path(path))
-    folder = _model_dir_holding(target) or next((f for f in target.parents if (f / MARKER).is_file()), None)
-    if folder:
-        raise RnnkitError(f"{option} lies in the model directory {folder}: a run there would stop at a folder it did "
-                          "not write (give a path outside it)", path)
-
-
 def _same_file(a: Path, b: Path) -> bool:
     """The same path, or two names of one file (a hard link)."""
     try:
@@ -160,16 +149,16 @@ def write_output_file(path: str | Path, text: str, option: str, overwrite: bool 
         raise RnnkitError(f"{option}: cannot write the file ({e.strerror})", path) from None
 
 
-def data_fingerprint(path: str | Path) -> dict[str, int | str]:
-    """``{"bytes", "sha256"}`` of a data file, or of a folder (one per class): every file under it, in the order of
-    their relative paths, hashed as path, size and contents, so a file renamed, added, removed or edited changes it.
-    Streamed: a 25 MB file costs a fraction of a second, once per run started."""
+def data_fingerprint(path: str | Path, read: Sequence[Path] | None = None) -> dict[str, int | str]:
+    """``{"bytes", "sha256"}`` of a data file, or of a folder: the files its reader reads (``read``; default every
+    file under it), in the order of their relative paths, hashed as path, size and contents, so a file renamed,
+    added, removed or edited changes it. Streamed: a 25 MB file costs a fraction of a second, once per run started."""
     path = Path(path)
     folder = path.is_dir()
     digest, size = hashlib.sha256(), 0
     try:
-        files = (sorted((str(p.relative_to(path)), p) for p in path.rglob("*") if p.is_file()) if folder
-                 else [("", path)])
+        listed = read if read is not None else (p for p in path.rglob("*") if p.is_file())
+        files = sorted((str(p.relative_to(path)), p) for p in listed) if folder else [("", path)]
         for name, file in files:
             length = file.stat().st_size
             size += length

@@ -47,7 +47,7 @@ import re
 import sys
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property, partial
 from itertools import chain
@@ -404,7 +404,25 @@ def _read_folder(path: Path, options: ReadOptions, labelled: bool, max_examples:
     return examples
 
 
-def _folder_texts(folder: Path, labelled: bool) -> list[Path]:
+def _note(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def read_files(path: str | Path, classes: tuple[str, ...] = (), labelled: bool = True) -> list[Path]:
+    """The files :func:`read_examples` reads of a folder (per class, or of texts), in its order, without its notes
+    on stderr: what a run's data record hashes (rnnkit.api.data_record)."""
+    path = Path(path)
+    folders = _class_folders(path, classes, labelled, note=_quiet)
+    if not folders and not labelled and _holds_texts(path):
+        folders = [path]
+    return [file for folder in folders for file in _folder_texts(folder, labelled, note=_quiet)]
+
+
+def _quiet(message: str) -> None:
+    """A note not printed (read_files lists again what the reader has said or will say)."""
+
+
+def _folder_texts(folder: Path, labelled: bool, note: Callable[[str], None] = _note) -> list[Path]:
     """The ``.txt`` files of one folder, in name order; a folder inside it, or a hidden file, is not read, and stderr
     says so."""
     with os.scandir(folder) as scan:
@@ -412,12 +430,12 @@ def _folder_texts(folder: Path, labelled: bool) -> list[Path]:
     nested = sorted(f"{e.name}/" for e in entries if e.is_dir() and not e.name.startswith("."))
     if nested:
         kind = "class folder" if labelled else "folder"
-        _note(f"{folder}: {', '.join(nested)} inside it not read (a {kind}'s texts are its own .txt files)")
+        note(f"{folder}: {', '.join(nested)} inside it not read (a {kind}'s texts are its own .txt files)")
     files = [folder / e.name for e in entries if e.name.endswith(".txt") and e.is_file()]
     hidden = sorted(f.name for f in files if not _is_text(f))
     if hidden:  # one per text where macOS made the tar: name a few
         more = f" and {len(hidden) - 3:,} more" if len(hidden) > 3 else ""
-        _note(f"{folder}: {', '.join(hidden[:3])}{more}: {'a hidden file' if len(hidden) == 1 else 'hidden files'}, "
+        note(f"{folder}: {', '.join(hidden[:3])}{more}: {'a hidden file' if len(hidden) == 1 else 'hidden files'}, "
               "not read")
     return sorted(f for f in files if _is_text(f))
 
@@ -432,11 +450,8 @@ def _holds_texts(folder: Path) -> bool:
     return any(_is_text(f) for f in folder.glob("*.txt"))
 
 
-def _note(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def _class_folders(path: Path, classes: tuple[str, ...], labelled: bool) -> list[Path]:
+def _class_folders(path: Path, classes: tuple[str, ...], labelled: bool,
+                   note: Callable[[str], None] = _note) -> list[Path]:
     """The sub-folders of ``path`` read: ``classes`` when given (each must exist), else every one but hidden ones,
     ``__MACOSX`` and, for labelled examples, the unlabelled ``unsup``; unlabelled, one without .txt files is
     skipped (no class either). Each folder skipped is said on stderr."""
@@ -453,11 +468,11 @@ def _class_folders(path: Path, classes: tuple[str, ...], labelled: bool) -> list
         why = "; ".join(f"{name}/ {_SKIPPED_WHY.get(name, 'holds unlabelled texts, not a class')}" for name in skipped)
         if labelled and not folders:
             raise RnnkitError(f"no class folders ({why}; the layout is FOLDER/LABEL/*.txt)", path)
-        _note(f"{path}: {why}: not read" + (" (data.classes names the class folders)" if labelled else ""))
+        note(f"{path}: {why}: not read" + (" (data.classes names the class folders)" if labelled else ""))
     if not labelled:
         texts = [p for p in folders if _holds_texts(p)]
         for folder in (p for p in folders if texts and p not in texts):  # all empty: none read, an error
-            _note(f"{folder}: no .txt files: not read")
+            note(f"{folder}: no .txt files: not read")
         return texts
     for folder in folders:
         _check_label_name(folder)

@@ -100,6 +100,11 @@ class ClassifyModel:
     # LSTM's forget-gate bias 1; rnnkit.nn.init). Token embeddings: model.embedding_init.
     init: str = "torch"
 
+    def unused_keys(self) -> tuple[str, ...]:
+        """The size keys the built model does not read (rnnkit.checkpoint.check_model_sizes skips them): a bag has
+        no recurrent layers."""
+        return ("hidden_size", "layers") if self.encoder == "bag" else ()
+
 
 @dataclass
 class ClassifyTrainConfig(TrainConfig):
