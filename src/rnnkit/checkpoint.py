@@ -410,8 +410,8 @@ def verify_fingerprint(model_dir: str | Path, cfg, weights: str | Path, metadata
 def save_checkpoint(out_dir: str | Path, model: nn.Module, trainer_state: dict,
                     rank_states: dict[int, dict] | None = None, metadata: dict[str, str] | None = None) -> None:
     """Write ``checkpoint/`` whole: build it under a temporary name, its ``complete`` file last (renamed into place
-    once every other file is: what marks it whole, :func:`_complete`), then swap it in (:func:`_swap_in`). A write that fails (a full
-    disk) is one error naming the checkpoint, and leaves the last one as it was."""
+    once every other file is: what marks it whole, :func:`_complete`), then swap it in (:func:`_swap_in`). A write
+    that fails (a full disk) is one error naming the checkpoint, and leaves the last one as it was."""
     out_dir = Path(out_dir)
     tmp = None
     try:
