@@ -18,6 +18,7 @@ from conftest import corpus_lines, write_lines
 from rnnkit import transfer
 from rnnkit.cli import main
 from rnnkit.config import load_config
+from rnnkit.data.labelled import read_examples
 from rnnkit.distributed import DistInfo
 from rnnkit.errors import RnnkitError
 from rnnkit.tasks.autoencoder import Autoencoder
@@ -245,3 +246,24 @@ def test_the_first_line_says_how_padded_batches_run(tmp_path: Path, capsys) -> N
                                                                              "train.progress=true"])
     first = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("autoencoder: "))
     assert "lstm encoder (padded batches in length segments (oneDNN" in first and "-> state decoder" in first
+
+
+def test_blank_lines_are_skipped_in_a_corpus_and_at_the_end_of_texts_answered(tmp_path: Path) -> None:
+    """Review 4, finding 7: an autoencoder's training corpus in JSONL or CSV skips blank lines (rows), as it did;
+    texts answered one by one (classify / reconstruct --input) skip only the blank ones at the end of the file (an
+    interior one is an error: tests/test_bad_input.py)."""
+    lines = corpus_lines(40, 5)
+    jsonl = tmp_path / "ae.jsonl"
+    jsonl.write_text("\n".join(json.dumps({"text": t}) for t in lines[:20]) + "\n\n"
+                     + "\n".join(json.dumps({"text": t}) for t in lines[20:]) + "\n\n", encoding="utf-8")
+    table = tmp_path / "ae.csv"
+    table.write_text("text\n" + "\n".join(lines[:20]) + "\n\n" + "\n".join(lines[20:]) + "\n\n", encoding="utf-8")
+    for data in (jsonl, table):
+        out = tmp_path / f"ae-{data.suffix[1:]}"
+        rnnkit.train("autoencoder", data=str(data), out=out, overrides=[*SIZES, "train.max_steps=2"])
+        assert read_examples(data, labelled=False).texts == lines
+    for name, content in (("in.txt", "x y\ny x\n\n \n"), ("in.jsonl", '{"text": "x y"}\n{"text": "y x"}\n\n'),
+                          ("in.csv", "text\nx y\ny x\n\n")):
+        path = write_lines(tmp_path / name, content.split("\n")[:-1])
+        assert read_examples(path, labelled=False, answered=True).texts == ["x y", "y x"]
+    assert rnnkit.load(tmp_path / "ae-csv").read_texts(tmp_path / "in.csv") == ["x y", "y x"]

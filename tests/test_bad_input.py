@@ -1281,7 +1281,8 @@ CASES: list[Case] = [
     Case("classify-input-missing", cli("classify", "{classifier}", "--input", "{tmp}/nope.txt"), 2,
          "{tmp}/nope.txt: file not found"),
     Case("classify-input-blank-line", cli("classify", "{classifier}", "--input", "{tmp}/in.txt"), 2,
-         "{tmp}/in.txt:2: empty text", files={"in.txt": "x y\n\ny x\n"}),
+         "{tmp}/in.txt:2: blank line: answer k is text k here, so only blank lines at the end of the file are skipped",
+         files={"in.txt": "x y\n\ny x\n"}),
     Case("classify-input-jsonl-no-text", cli("classify", "{classifier}", "--input", "{tmp}/in.jsonl"), 2,
          '{tmp}/in.jsonl:1: JSON record has no "text" field', files={"in.jsonl": '{"body": "x y"}\n'}),
     Case("classify-text-model-given-arrays", cli("classify", "{classifier}", "--input", "{tmp}/in.npz"), 2,
@@ -1670,12 +1671,13 @@ CASES: list[Case] = [
          "{tmp}/e-images-idx3-ubyte.gz: unknown label '7' (image 0; the model's labels: a, b)",
          files={"e-images-idx3-ubyte.gz": idx_bytes(b"\0\0\x08\x03", [2, 2, 2], 8),
                 "e-labels-idx1-ubyte.gz": idx_bytes(b"\0\0\x08\x01", [2], b"\x07\x01")}),
-    # texts read without labels are one per line (row): a blank one is an error, as in plain text (#10)
+    # texts answered one by one (answer k is text k): a blank line (row) followed by a text is an error (#10)
     Case("classify-input-jsonl-blank-line", cli("classify", "{classifier}", "--input", "{tmp}/in.jsonl"), 2,
-         "{tmp}/in.jsonl:2: blank line: texts read without labels are one per line, none skipped",
+         "{tmp}/in.jsonl:2: blank line: answer k is text k here, so only blank lines at the end of the file are "
+         "skipped",
          files={"in.jsonl": '{"text": "x y"}\n\n{"text": "y x"}\n'}),
     Case("classify-input-csv-blank-row", cli("classify", "{classifier}", "--input", "{tmp}/in.csv"), 2,
-         "{tmp}/in.csv:3: blank row: texts read without labels are one per row, none skipped",
+         "{tmp}/in.csv:3: blank row: answer k is text k here, so only blank rows at the end of the file are skipped",
          files={"in.csv": "text\nx y\n\ny x\n"}),
     # a class the held-out split draws wholly out of training (split_seed 8 draws the last example): said as such,
     # not as an unknown label on a line of the training file

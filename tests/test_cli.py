@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -388,17 +389,18 @@ def test_ctrl_c_in_any_command_is_one_line_not_a_traceback(monkeypatch, capsys) 
     assert capsys.readouterr().err == "\ninterrupted\n"
 
 
-# torch's import as review3 (8a) found it: a KeyboardInterrupt raised inside its C init is swallowed
+# torch's import as review3 (8a) found it: a KeyboardInterrupt raised inside its C init is swallowed (SIGTERM's
+# exception there, review4 finding 6, also left torch half-initialized: a segfault, a RecursionError)
 SWALLOWING_TORCH = """
 import os, signal, sys, time
 
 class SwallowingImport:
     def find_spec(self, name, path, target=None):
-        if name == "torch":  # Ctrl-C arrives while torch is imported, and torch's init loses it
+        if name == "torch":  # the signal arrives while torch is imported, and torch's init loses its exception
             try:
-                os.kill(os.getpid(), signal.SIGINT)
+                os.kill(os.getpid(), int(os.environ["RNNKIT_TEST_SIGNAL"]))
                 time.sleep(0.1)
-            except KeyboardInterrupt:
+            except BaseException:
                 pass
         return None
 
@@ -412,8 +414,25 @@ def test_ctrl_c_while_torch_is_imported_stops_the_run_before_it_writes(tmp_path:
     """A Ctrl-C in the first seconds of `rnnkit train` (torch's import) exits 130 with "interrupted", nothing
     written; without it held, the run trained to the end and exited 0."""
     out = tmp_path / "m"
-    proc = subprocess.run([sys.executable, "-c", SWALLOWING_TORCH, "train", "lm", "--data", str(corpus), "--out",
-                           str(out), *sets(*TINY, "train.max_steps=2")], capture_output=True, text=True, cwd=tmp_path,
-                          env={**os.environ, "PYTHONPATH": str(Path(rnnkit.__file__).parents[1])}, timeout=120)
+    proc = signalled_in_torch_import(signal.SIGINT, tmp_path, "train", "lm", "--data", str(corpus), "--out", str(out),
+                                     *sets(*TINY, "train.max_steps=2"))
     assert proc.returncode == 130 and "interrupted before anything was written" in proc.stderr, proc.stderr
+    assert not out.exists()
+
+
+def signalled_in_torch_import(signum: int, cwd: Path, *argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", SWALLOWING_TORCH, *argv], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, "PYTHONPATH": str(Path(rnnkit.__file__).parents[1]),
+                               "RNNKIT_TEST_SIGNAL": str(int(signum))}, timeout=120)
+
+
+@pytest.mark.parametrize("command", ["train", "generate"])
+def test_sigterm_while_torch_is_imported_says_terminated(tmp_path: Path, corpus: Path, command: str) -> None:
+    """Review 4, finding 6: SIGTERM in the first second of a command that imports torch exits 143 with
+    "terminated", nothing written (the run trained to the end; generate went on to read the model)."""
+    out = tmp_path / "m"
+    argv = (["train", "lm", "--data", str(corpus), "--out", str(out), *sets(*TINY, "train.max_steps=2")]
+            if command == "train" else ["generate", str(out)])
+    proc = signalled_in_torch_import(signal.SIGTERM, tmp_path, *argv)
+    assert (proc.returncode, proc.stderr) == (143, "terminated\n"), proc.stderr
     assert not out.exists()

@@ -88,7 +88,7 @@ def test_an_incomplete_temporary_checkpoint_is_removed_and_the_last_complete_one
     out = tmp_path / "run"
     out.mkdir()
     save_step(out, 1)
-    partial = out / ".checkpoint.abcd1234"  # killed before its trainer state (written last) was renamed in
+    partial = out / ".checkpoint.abcd1234"  # killed before its trainer state (and then its complete file) was in
     partial.mkdir()
     (partial / "last.safetensors").write_bytes(b"x")
     (partial / "rng_rank0.pt").write_bytes(b"x")
@@ -120,6 +120,27 @@ def test_resume_goes_on_from_a_complete_temporary_checkpoint(train_tiny, capsys,
     last = [load_file(run / "checkpoint" / "last.safetensors") for run in (full, out)]
     assert all(torch.equal(last[0][k], last[1][k]) for k in last[0])
     assert train_rows(full) == train_rows(out)  # (the stopped run has its stop's validation row at step 4 besides)
+
+
+def test_a_temporary_checkpoint_without_its_complete_file_never_replaces_the_checkpoint(train_tiny, capsys) -> None:
+    """Review 4, finding 1: rnnkit before the ``complete`` file wrote a checkpoint's files unrenamed, so a kill during
+    its RNG state left a temp with every file there, one cut short. The resume removes it and goes on from
+    ``checkpoint/``, which it keeps (it swapped the temp in, and then could not read it)."""
+    full = train_tiny("full", "train.max_steps=6")
+    out = train_tiny("killed", "train.max_steps=4")
+    good = out / "checkpoint"
+    old_style = out / ".checkpoint.k1ll3d00"
+    old_style.mkdir()
+    for name in ("last.safetensors", "trainer_state.pt"):
+        shutil.copy(good / name, old_style / name)
+    (old_style / "rng_rank0.pt").write_bytes((good / "rng_rank0.pt").read_bytes()[:200])
+    capsys.readouterr()
+    rnnkit.train("lm", out=out, resume=True, overrides=["train.max_steps=6"])
+    assert f"resuming {out} from step 4 " in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir() if "checkpoint" in p.name) == ["checkpoint"]
+    assert (good / "complete").read_text() == "step 6\n"
+    last = [load_file(run / "checkpoint" / "last.safetensors") for run in (full, out)]
+    assert all(torch.equal(last[0][k], last[1][k]) for k in last[0])
 
 
 def train_rows(out: Path) -> list[dict[str, str]]:

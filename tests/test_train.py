@@ -468,7 +468,8 @@ def test_interrupted_run_saves_a_complete_checkpoint_and_resumes_exactly(train_t
     assert len(calls) == 7  # stopped at the end of the update the signal came in
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers  # given back
     ckpt = part / "checkpoint"
-    assert sorted(p.name for p in ckpt.iterdir()) == ["last.safetensors", "rng_rank0.pt", "trainer_state.pt"]
+    assert sorted(p.name for p in ckpt.iterdir()) == ["complete", "last.safetensors", "rng_rank0.pt",
+                                                      "trainer_state.pt"]
     assert torch.load(ckpt / "trainer_state.pt", weights_only=True)["step"] == 7
     assert not [p for p in part.iterdir() if p.name.startswith(".")]
     rnnkit.train("lm", out=part, resume=True)

@@ -6,7 +6,8 @@
       config.yaml          the full resolved config (its ``task`` says which task made the folder)
       the task's assets    vocabularies, tokenizers, ... (the LM: vocab.json, tokenizer.json, spm.model)
       model.safetensors    the weights to use (best on validation); no pickle, loads on any device
-      checkpoint/          what --resume needs: last.safetensors + trainer_state.pt (+ rng per rank)
+      checkpoint/          what --resume needs: last.safetensors + trainer_state.pt (+ rng per rank), and
+                           ``complete``, written last (what marks a temporary checkpoint whole)
       log.csv, curves.png  training log and learning curves
       results.json         final metrics (valid/test)
       rnnkit.json          the ownership marker: what made the folder (rnnkit train | demo), version, time
@@ -60,6 +61,10 @@ CHECKPOINT_DIR = "checkpoint"
 LAST_WEIGHTS = "last.safetensors"
 TRAINER_STATE = "trainer_state.pt"
 RESULTS_FILE = "results.json"
+#: written into a checkpoint folder last, after every other file is renamed in and fsynced: only a temporary
+#: checkpoint that holds it is whole (older rnnkit wrote no such file, and its files unrenamed: a kill could leave
+#: a temp with every file there, one cut short)
+COMPLETE_FILE = "complete"
 MARKER_FILE = "rnnkit.json"
 
 #: what every run writes into a model directory, beside its task's asset files
@@ -82,7 +87,8 @@ _TEMP_FILE = re.compile(rf"^\.(?P<name>.+)\.{_RANDOM}\.tmp$")
 _TEMP_CHECKPOINT = re.compile(rf"^\.{CHECKPOINT_DIR}\.{_RANDOM}$")
 #: what a checkpoint folder (or its temporary) holds: nothing else is rnnkit's
 _CHECKPOINT_ENTRY = re.compile(
-    rf"^(trainer_state\.pt|last\.safetensors|rng_rank\d+\.pt|\.(last\.safetensors|trainer_state\.pt|rng_rank\d+\.pt)"
+    rf"^(trainer_state\.pt|last\.safetensors|rng_rank\d+\.pt|{COMPLETE_FILE}"
+    rf"|\.(last\.safetensors|trainer_state\.pt|rng_rank\d+\.pt|{COMPLETE_FILE})"
     rf"\.{_RANDOM}\.tmp)$")
 
 
@@ -407,9 +413,9 @@ def verify_fingerprint(model_dir: str | Path, cfg, weights: str | Path, metadata
 # ---------------------------------------------------------------------------------------------- checkpoints
 def save_checkpoint(out_dir: str | Path, model: nn.Module, trainer_state: dict,
                     rank_states: dict[int, dict] | None = None, metadata: dict[str, str] | None = None) -> None:
-    """Write ``checkpoint/`` whole: build it under a temporary name, its trainer state last (renamed into place:
-    what marks it complete, :func:`_complete`), then swap it in (:func:`_swap_in`). A write that fails (a full
-    disk) is one error naming the checkpoint, and leaves the last one as it was."""
+    """Write ``checkpoint/`` whole: build it under a temporary name, its ``complete`` file last (renamed into place
+    once every other file is: what marks it whole, :func:`_complete`), then swap it in (:func:`_swap_in`). A write
+    that fails (a full disk) is one error naming the checkpoint, and leaves the last one as it was."""
     out_dir = Path(out_dir)
     tmp = None
     try:
@@ -420,6 +426,7 @@ def save_checkpoint(out_dir: str | Path, model: nn.Module, trainer_state: dict,
         for rank, state in (rank_states or {}).items():
             _torch_save(state, tmp / f"rng_rank{rank}.pt")
         _torch_save(trainer_state, tmp / TRAINER_STATE)
+        files.atomic_write_bytes(tmp / COMPLETE_FILE, f"step {trainer_state['step']}\n".encode())
         _swap_in(tmp, out_dir)
     except BaseException as e:
         if tmp is not None:
@@ -459,9 +466,10 @@ def _swap_in(tmp: Path, out_dir: Path) -> None:
 
 
 def _complete(folder: Path) -> bool:
-    """Whether a checkpoint folder holds a trainer state (written last, renamed into place), weights and the first
-    rank's RNG state: everything a resume reads."""
-    return all((folder / name).is_file() for name in (TRAINER_STATE, LAST_WEIGHTS, "rng_rank0.pt"))
+    """Whether a temporary checkpoint folder is whole: its ``complete`` file, written last, is there. Files alone do
+    not tell: rnnkit before the marker wrote them unrenamed, so a kill during its last RNG state left them all,
+    one cut short (such a temp is removed, and the resume goes on from ``checkpoint/``)."""
+    return (folder / COMPLETE_FILE).is_file()
 
 
 #: what a run leaves once it got as far as its first validation or checkpoint (before that, a resume

@@ -375,23 +375,29 @@ def _sigterm_raises_terminated():
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+#: the signals :func:`_signals_held` holds, each with the handler main installs and the exception it raises
+_HOLDABLE = {signal.SIGINT: (signal.default_int_handler, KeyboardInterrupt),
+             signal.SIGTERM: (_raise_terminated, Terminated)}
+
+
 @contextlib.contextmanager
-def _ctrl_c_held():
-    """Ctrl-C during the block is held and raised (KeyboardInterrupt) when it ends. Around torch's import (1-3 s as
-    a run starts): a KeyboardInterrupt raised inside it is swallowed by torch's C init, and the run would train to the
-    end. A handler someone else installed (a program calling :func:`main`) is left alone."""
-    ours = (threading.current_thread() is threading.main_thread()
-            and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
-    held = []
-    if ours:
-        signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+def _signals_held():
+    """Ctrl-C and SIGTERM during the block are held, and the first one raised (KeyboardInterrupt, Terminated) when it
+    ends. Around torch's import (1-3 s as a command starts): an exception raised inside it is swallowed by torch's C
+    init (the run would train to the end) or leaves torch half-initialized (a segfault, a RecursionError). A handler
+    someone else installed (a program calling :func:`main`) is left alone."""
+    held: list[int] = []
+    ours = [signum for signum, (handler, _) in _HOLDABLE.items()
+            if threading.current_thread() is threading.main_thread() and signal.getsignal(signum) is handler]
+    for signum in ours:
+        signal.signal(signum, lambda signum, frame: held.append(signum))
     try:
         yield
     finally:
-        if ours:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+        for signum in ours:
+            signal.signal(signum, _HOLDABLE[signum][0])
     if held:
-        raise KeyboardInterrupt
+        raise _HOLDABLE[held[0]][1]
 
 
 def _reader_gone() -> int:
@@ -416,6 +422,9 @@ def _run(argv: list[str] | None) -> int:
         print(f"error: --threads must be at least 1 (or 0: rnnkit's choice), got {args.threads}", file=sys.stderr)
         return 2
     try:
+        if args.command in _TORCH_IMPORT_HELD:
+            with _signals_held():
+                import torch  # noqa: F401
         return COMMANDS[args.command](args)
     except RnnkitError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -439,7 +448,7 @@ def cmd_train(args) -> int:
     if args.threads:
         args.overrides = [*args.overrides, f"train.threads={args.threads}"]
     try:
-        with _ctrl_c_held():
+        with _signals_held():
             import rnnkit.api  # noqa: F401  (torch: both backends train with it)
         if args.backend == "numpy":
             from rnnkit.reference.train import train_numpy
@@ -1014,6 +1023,9 @@ def cmd_data(args) -> int:
     return 0
 
 
+#: the commands whose torch import _run makes first, signals held (recipes and data run without torch; train holds
+#: them itself, around the import of its API: a Ctrl-C there says that nothing was written)
+_TORCH_IMPORT_HELD = ("demo", "generate", "translate", "evaluate", "classify", "reconstruct", "gradcheck")
 COMMANDS = {"demo": cmd_demo, "data": cmd_data, "recipes": cmd_recipes, "train": cmd_train, "generate": cmd_generate,
             "translate": cmd_translate, "evaluate": cmd_evaluate, "classify": cmd_classify,
             "reconstruct": cmd_reconstruct, "gradcheck": cmd_gradcheck}

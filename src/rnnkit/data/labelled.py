@@ -32,8 +32,9 @@ a missing label, a label that is not finite (nan) or holds a tab or line break, 
 (validation and test files), ragged or wrong-width arrays, an IDX file whose magic number is not an images (labels)
 file's or whose header does not match its size.
 Unlabelled input (texts to classify, an autoencoder's corpus) is read without its labels: a label field, column
-or array there is not looked at; it is one text per line (row), so a blank one is an error naming it (labelled
-files skip blank lines between JSON records and blank CSV/TSV rows).
+or array there is not looked at. Blank lines between JSON records and blank CSV/TSV rows are skipped, labelled or
+not (a corpus), except in texts read to be answered (``answered``: classify / reconstruct --input, where answer k is
+text k): there a blank line (row) followed by a text is an error naming it, and blank ones at the end are ignored.
 """
 
 from __future__ import annotations
@@ -47,11 +48,12 @@ import re
 import sys
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property, partial
 from itertools import chain
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -161,9 +163,9 @@ def detect_format(path: str | Path, fmt: str = "auto") -> str:
 
 
 def read_examples(path: str | Path, options: ReadOptions = ReadOptions(), labelled: bool = True,
-                  max_examples: int = 0) -> Examples:
+                  max_examples: int = 0, answered: bool = False) -> Examples:
     """Examples of ``path`` (labels required when ``labelled``; else not read, even when present);
-    ``max_examples`` > 0: the first that many."""
+    ``max_examples`` > 0: the first that many; ``answered``: texts answered one by one (:func:`_blanks_dropped`)."""
     fmt = detect_format(path, options.format)
     if fmt == "folder":
         return _read_folder(Path(path), options, labelled, max_examples)
@@ -176,10 +178,10 @@ def read_examples(path: str | Path, options: ReadOptions = ReadOptions(), labell
         if labelled:
             raise RnnkitError("plain text has no labels: give JSON Lines (.jsonl), CSV/TSV with a header, a "
                               "folder per class, .npz or IDX (or set data.format)", path)
-        return _read_lines(path, options, max_examples)
+        return _read_lines(path, options, max_examples, answered)
     if fmt == "jsonl":
-        return _read_jsonl(path, options, labelled, max_examples)
-    return _read_table(path, options, labelled, max_examples, "\t" if fmt == "tsv" else ",")
+        return _read_jsonl(path, options, labelled, max_examples, answered)
+    return _read_table(path, options, labelled, max_examples, "\t" if fmt == "tsv" else ",", answered)
 
 
 def _cut(examples: Examples, max_examples: int) -> Examples:
@@ -233,13 +235,11 @@ def _shown(raw: object) -> str:
         return repr(raw)
 
 
-def _jsonl_records(path: Path, labelled: bool, max_examples: int):
+def _jsonl_records(path: Path, max_examples: int, answered: bool):
     count = 0
-    for number, line in numbered_lines(path):
+    for number, line in _blanks_dropped(numbered_lines(path), lambda line: not line.strip(), answered, path, "line"):
         if max_examples and count == max_examples:
             return
-        if not line.strip() and _skips_blank("line", labelled, path, number):
-            continue
         count += 1
         try:
             record = json.loads(line)
@@ -250,9 +250,9 @@ def _jsonl_records(path: Path, labelled: bool, max_examples: int):
         yield number, record
 
 
-def _read_jsonl(path: Path, options: ReadOptions, labelled: bool, max_examples: int) -> Examples:
+def _read_jsonl(path: Path, options: ReadOptions, labelled: bool, max_examples: int, answered: bool) -> Examples:
     texts, labels, where = [], [], []
-    for number, record in _jsonl_records(path, labelled, max_examples):
+    for number, record in _jsonl_records(path, max_examples, answered):
         if options.text_field not in record:
             raise RnnkitError(f'JSON record has no "{options.text_field}" field (data.text_field)', path, number)
         texts.append(_text(record[options.text_field], options, path, number, f'"{options.text_field}" field'))
@@ -265,13 +265,20 @@ def _read_jsonl(path: Path, options: ReadOptions, labelled: bool, max_examples: 
     return _texts(path, texts, labels, where)
 
 
-def _skips_blank(what: str, labelled: bool, path: Path, number: int) -> bool:
-    """A blank line of JSON Lines (row of CSV/TSV) is skipped in labelled data; texts read without labels (to
-    classify: answer k is text k; an autoencoder's corpus) are one per line (row), as in plain text, so there it is
-    an error naming it."""
-    if not labelled:
-        raise RnnkitError(f"blank {what}: texts read without labels are one per {what}, none skipped", path, number)
-    return True
+def _blanks_dropped(numbered: Iterable[tuple[int, Any]], blank: Callable[[Any], bool], answered: bool, path: Path,
+                    what: str) -> Iterator[tuple[int, Any]]:
+    """``numbered`` ((line number, line or row) pairs) without its blank lines (rows): skipped in a corpus; in texts
+    read to be ``answered`` (classify / reconstruct --input: answer k is text k) only those at the end of the file
+    are, and one followed by a text is an error naming it (skipping it would shift every later answer)."""
+    blank_at = 0
+    for number, item in numbered:
+        if blank(item):
+            blank_at = blank_at or number
+        elif answered and blank_at:
+            raise RnnkitError(f"blank {what}: answer k is text k here, so only blank {what}s at the end of the file "
+                              f"are skipped", path, blank_at)
+        else:
+            yield number, item
 
 
 def _texts(path: Path, texts: list[str], labels: list[str], where: list) -> Examples:
@@ -281,9 +288,12 @@ def _texts(path: Path, texts: list[str], labels: list[str], where: list) -> Exam
     return Examples(str(path), labels or None, where, texts=texts)
 
 
-def _read_lines(path: Path, options: ReadOptions, max_examples: int) -> Examples:
+def _read_lines(path: Path, options: ReadOptions, max_examples: int, answered: bool) -> Examples:
     texts, where = [], []
-    for number, line in numbered_lines(path):
+    lines = numbered_lines(path)
+    if answered:  # (a corpus in plain text keeps a blank line an error: "empty text")
+        lines = _blanks_dropped(lines, lambda line: not line.strip(), answered, path, "line")
+    for number, line in lines:
         if max_examples and len(texts) >= max_examples:
             break
         texts.append(_text(line, options, path, number, "line"))
@@ -291,7 +301,8 @@ def _read_lines(path: Path, options: ReadOptions, max_examples: int) -> Examples
     return _texts(path, texts, [], where)
 
 
-def _read_table(path: Path, options: ReadOptions, labelled: bool, max_examples: int, delimiter: str) -> Examples:
+def _read_table(path: Path, options: ReadOptions, labelled: bool, max_examples: int, delimiter: str,
+                answered: bool) -> Examples:
     """CSV or TSV with a header row naming the text and label columns (the label's only when ``labelled``)."""
     rows = _table_rows(path, delimiter)
     try:
@@ -313,11 +324,11 @@ def _read_table(path: Path, options: ReadOptions, labelled: bool, max_examples: 
                                   f"{at[-1]}; data.{key})", path, 1)
         text_col, label_col = columns[options.text_field], columns[options.label_field] if labelled else None
         texts, labels, where = [], [], []
-        for (number, last), row in rows:
+        numbered = ((number, (last, row)) for (number, last), row in rows)
+        for number, (last, row) in _blanks_dropped(numbered, lambda item: not any(cell.strip() for cell in item[1]),
+                                                   answered, path, "row"):
             if max_examples and len(texts) >= max_examples:
                 break
-            if not any(cell.strip() for cell in row) and _skips_blank("row", labelled, path, number):
-                continue
             if len(row) != len(header):
                 hint = _row_hint(row, number, last, delimiter)
                 raise RnnkitError(f"{len(row)} columns, the header has {len(header)}{hint}", path, number)

@@ -76,15 +76,17 @@ def build_model(cfg: AutoencoderConfig, vocab_size: int) -> Seq2SeqModel:
         dropout=m.dropout), vocab_size, vocab_size, softmax)
 
 
-def read_texts(cfg: AutoencoderConfig, path: str | Path, max_examples: int = 0, fmt: str | None = None) -> Examples:
+def read_texts(cfg: AutoencoderConfig, path: str | Path, max_examples: int = 0, fmt: str | None = None,
+               answered: bool = False) -> Examples:
     """The texts of ``path`` in ``fmt`` (default: data.format; labels, when present, are ignored); numeric formats
-    are refused."""
+    are refused. Blank lines are skipped, but in texts ``answered`` one by one (reconstruct --input): see
+    :func:`rnnkit.data.labelled.read_examples`."""
     d = cfg.data
     fmt = fmt or d.format
     if detect_format(path, fmt) in NUMERIC_FORMATS:
         raise RnnkitError("an autoencoder reads texts (JSONL, CSV/TSV, plain lines or a folder of .txt files), not "
                           "numeric sequences", path)
-    return read_examples(path, ReadOptions(fmt, d.text_field, "label", d.strip_markup), False, max_examples)
+    return read_examples(path, ReadOptions(fmt, d.text_field, "label", d.strip_markup), False, max_examples, answered)
 
 
 @dataclass
@@ -295,14 +297,15 @@ class Autoencoder(LoadedModel):
 
     def read_texts(self, path: str | Path) -> list[str]:
         """The texts of a file in the format its name says (one per line; JSONL / CSV / TSV: the text field; a
-        folder of .txt files), as :meth:`evaluate` reads them."""
-        return self._read(path).texts
+        folder of .txt files), as :meth:`evaluate` reads them but answered one by one: a blank line followed by a
+        text is an error, not skipped."""
+        return self._read(path, answered=True).texts
 
-    def _read(self, path: str | Path, max_examples: int = 0) -> Examples:
+    def _read(self, path: str | Path, max_examples: int = 0, answered: bool = False) -> Examples:
         """A file's texts read by its name, whatever data.format the training data was read in: the one reading
         of both verbs (a file to score or reconstruct need not be in the training file's format)."""
         check_path_argument(path, "path")
-        return read_texts(self.config, path, max_examples, fmt="auto")
+        return read_texts(self.config, path, max_examples, fmt="auto", answered=answered)
 
     def _ids(self, examples: Examples) -> list[list[int]]:
         d = self.config.data

@@ -742,7 +742,7 @@ class Classifier(LoadedModel):
         options = read_options(self.config)
         if not labelled:
             options = dataclasses.replace(options, format="auto")
-        return read_examples(path, options, labelled, max_examples)
+        return read_examples(path, options, labelled, max_examples, answered=not labelled)
 
     def classify_file(self, path: str | Path, probs: bool = False, batch_size: int | None = None) -> list:
         """:meth:`classify` of every example of a file (one text per line, JSONL, CSV/TSV, .npz, IDX)."""
