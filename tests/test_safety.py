@@ -705,3 +705,17 @@ def test_an_output_file_is_refused_in_a_model_directory_not_below_a_folder_holdi
             check_output_file(inside, "--json")
     (model / "runs").mkdir()
     check_output_file(model / "runs" / "r.json", "--json")  # a folder of the user's own below it
+
+
+def test_a_tiny_model_loads_with_a_key_its_decoder_does_not_use_at_its_default(capsys, tmp_path: Path) -> None:
+    """review5 finding 1: a repeat decoder embeds no target tokens, so trg_embedding_size keeps its default (256),
+    more than a tiny model's whole weights file holds: the size check refuses only what would not build at once."""
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("".join(f"{s}\t{' '.join(reversed(s.split()))}\n" for s in ["a b", "b c a", "c a", "a b c"] * 10),
+                     encoding="utf-8")
+    out = tmp_path / "m"
+    tiny = ("model.decoder=repeat", "model.hidden_size=2", "model.src_embedding_size=2", "train.max_steps=2",
+            "data.valid_fraction=0.1")
+    assert cli(capsys, "train", "seq2seq", "--data", pairs, "--out", out, *sets(*tiny))[0] == 0
+    assert cli(capsys, "translate", out, "a b")[0] == 0
+    assert cli(capsys, "train", "seq2seq", "--out", out, "--resume", *sets("train.max_steps=3"))[0] == 0

@@ -239,13 +239,20 @@ def check_model_weights(model_dir: str | Path, cfg, build: Callable[[], nn.Modul
     verify_fingerprint(model_dir, cfg, weights, check_weights_header(expected, weights))
 
 
+#: layer / cluster counts and unit sizes a config may hold whatever its weights file holds (check_model_sizes)
+FEW_LAYERS, FEW_UNITS = 64, 4096
+
+
 def check_model_sizes(cfg, stored: dict[str, tuple[str, tuple[int, ...]]], weights: Path, config_path: Path) -> None:
     """Refuse a ``cfg.model`` no weights file like ``stored`` (its header's tensors) can hold, before any model is
     built: even on the meta device 40,000 layers take seconds and a hidden_size of 10**9 overflows torch. Each layer
     (a ``*layers`` key) and each adaptive-softmax cluster (an item of a list key) has tensors of its own, so their
     count is at most the file's tensors; a size of n units (any other integer key) puts at least n values in the
     file. Only keys the built model uses are held to this: a model config's ``unused_keys()`` names the others (a
-    bag's layers and hidden_size, which may be anything)."""
+    bag's layers and hidden_size, which may be anything). Counts up to :data:`FEW_LAYERS` and sizes up to
+    :data:`FEW_UNITS` pass whatever the file holds: they build on the meta device at once, the header check that
+    follows names what disagrees, and a key a tiny model leaves at its default (a repeat decoder's
+    trg_embedding_size 256) is not refused."""
     values = sum(math.prod(shape) for _, shape in stored.values())
     unused = cfg.model.unused_keys() if hasattr(cfg.model, "unused_keys") else ()
     for f in dataclasses.fields(cfg.model):
@@ -254,10 +261,10 @@ def check_model_sizes(cfg, stored: dict[str, tuple[str, tuple[int, ...]]], weigh
         value = getattr(cfg.model, f.name)
         if isinstance(value, list) or f.name.endswith("layers"):
             count = len(value) if isinstance(value, list) else value
-            if count > len(stored):
+            if count > max(len(stored), FEW_LAYERS):
                 raise RnnkitError(f"'model.{f.name}' asks for {count:,} layers or clusters, but {weights.name} "
                                   f"holds {len(stored):,} tensors (config and weights disagree)", config_path)
-        elif type(value) is int and value > values:
+        elif type(value) is int and value > max(values, FEW_UNITS):
             raise RnnkitError(f"'model.{f.name}' is {value:,}, but {weights.name} holds {values:,} values in all "
                               "(config and weights disagree)", config_path)
 
