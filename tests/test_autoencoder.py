@@ -267,3 +267,15 @@ def test_blank_lines_are_skipped_in_a_corpus_and_at_the_end_of_texts_answered(tm
         path = write_lines(tmp_path / name, content.split("\n")[:-1])
         assert read_examples(path, labelled=False, answered=True).texts == ["x y", "y x"]
     assert rnnkit.load(tmp_path / "ae-csv").read_texts(tmp_path / "in.csv") == ["x y", "y x"]
+
+
+def test_a_plain_text_corpus_may_end_in_blank_lines_not_hold_one_between_texts(tmp_path: Path) -> None:
+    """review5 finding 5: in plain text every line is a text, so a blank line between texts stays an error ("empty
+    text"), but blank lines at the end of the file are no texts (an editor's trailing newline)."""
+    lines = corpus_lines(40, 5)
+    ending = write_lines(tmp_path / "ending.txt", [*lines, "", "  "])
+    assert read_examples(ending, labelled=False).texts == lines
+    rnnkit.train("autoencoder", data=str(ending), out=tmp_path / "ae", overrides=[*SIZES, "train.max_steps=2"])
+    between = write_lines(tmp_path / "between.txt", [*lines[:20], "", *lines[20:]])
+    with pytest.raises(RnnkitError, match=r"between.txt:21: empty text"):
+        read_examples(between, labelled=False)

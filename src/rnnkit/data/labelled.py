@@ -35,6 +35,7 @@ Unlabelled input (texts to classify, an autoencoder's corpus) is read without it
 or array there is not looked at. Blank lines between JSON records and blank CSV/TSV rows are skipped, labelled or
 not (a corpus), except in texts read to be answered (``answered``: classify / reconstruct --input, where answer k is
 text k): there a blank line (row) followed by a text is an error naming it, and blank ones at the end are ignored.
+In plain text every line is a text: a blank line is an error ("empty text") unless only blank lines follow it.
 """
 
 from __future__ import annotations
@@ -281,6 +282,19 @@ def _blanks_dropped(numbered: Iterable[tuple[int, Any]], blank: Callable[[Any], 
             yield number, item
 
 
+def _trailing_blanks_dropped(numbered: Iterable[tuple[int, str]]) -> Iterator[tuple[int, str]]:
+    """``numbered`` (line number, line) pairs without the blank lines at the end; a blank one followed by a text is
+    kept (for the reader to refuse)."""
+    held: list[tuple[int, str]] = []
+    for number, line in numbered:
+        if not line.strip():
+            held.append((number, line))
+            continue
+        yield from held
+        held.clear()
+        yield number, line
+
+
 def _texts(path: Path, texts: list[str], labels: list[str], where: list) -> Examples:
     """Examples of texts, with ``labels`` (one per text) or unlabelled (``[]``)."""
     if not texts:
@@ -291,8 +305,10 @@ def _texts(path: Path, texts: list[str], labels: list[str], where: list) -> Exam
 def _read_lines(path: Path, options: ReadOptions, max_examples: int, answered: bool) -> Examples:
     texts, where = [], []
     lines = numbered_lines(path)
-    if answered:  # (a corpus in plain text keeps a blank line an error: "empty text")
+    if answered:
         lines = _blanks_dropped(lines, lambda line: not line.strip(), answered, path, "line")
+    else:  # a corpus in plain text keeps a blank line between texts an error ("empty text"), not those at its end
+        lines = _trailing_blanks_dropped(lines)
     for number, line in lines:
         if max_examples and len(texts) >= max_examples:
             break
