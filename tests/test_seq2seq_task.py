@@ -412,3 +412,16 @@ def test_an_lm_initialises_the_decoder_through_init_prefix(tmp_path: Path, capsy
                      overrides=["model.embedding_size=16", "model.hidden_size=16", "train.epochs=1",
                                 "train.device=cpu", "tokenizer.kind=word"])
     assert not (tmp_path / "none").exists() and not (tmp_path / "lm2").exists()
+
+
+def test_a_resume_adds_a_test_set_named_by_its_stem(multi30k_like: Path, tmp_path: Path) -> None:
+    """review6 finding 3: --test DIR/test_2016_flickr (the stem of .de + .en) joins a run on resume, as --data,
+    --valid and a new run's --test take it; a stem that names nothing is still refused."""
+    out = tmp_path / "m"
+    aligned = ["data.src=de", "data.trg=en", *TINY, "train.max_steps=2"]
+    rnnkit.train("seq2seq", data=str(multi30k_like / "train"), valid=str(multi30k_like / "val"), out=out,
+                 overrides=aligned)
+    with pytest.raises(RnnkitError, match="test file not found"):
+        rnnkit.train("seq2seq", out=out, resume=True, test=str(multi30k_like / "nothing"))
+    model = rnnkit.train("seq2seq", out=out, resume=True, test=str(multi30k_like / "test_2016_flickr"))
+    assert "test" in model.results

@@ -217,7 +217,7 @@ def _check_resume_inputs(cfg: TaskConfig, out_dir: Path, recipe, data, valid, te
             continue
         if split == "test" and not cfg.data.test:
             check_test_addable(cfg, f"{option} {path}", out_dir)
-            if not Path(path).exists():  # recorded in config.yaml, so checked now, not after training
+            if not _names_data(cfg, path):  # recorded in config.yaml, so checked now, not after training
                 raise RnnkitError("test file not found", path)
             cfg.data.test = path
             continue
@@ -226,6 +226,17 @@ def _check_resume_inputs(cfg: TaskConfig, out_dir: Path, recipe, data, valid, te
                           out_dir / CONFIG_FILE)
     if recipe:
         print(f"resuming with {out_dir / CONFIG_FILE} (the recipe is not read again)", flush=True)
+
+
+def _names_data(cfg: TaskConfig, path: str) -> bool:
+    """``path`` is a file, or names data as the task reads it (seq2seq's stem form: PATH.de beside PATH.en)."""
+    if Path(path).exists():
+        return True
+    try:
+        get_task(cfg.task).find_data(path, cfg)
+    except RnnkitError:
+        return False
+    return True
 
 
 def _check_replaceable(out_dir: Path) -> None:
