@@ -50,7 +50,7 @@ def test_anki_file_reads_whole(shared_data: Path) -> None:
     ("a\tb\nno tab here\n", "no tab on this line", 2),
     ("a\tb\n\t x\n", "the source side is empty", 2),
     ("a\tb\nc\t  \n", "the target side is empty", 2),
-    ("a\tb\n\n", "no tab", 2),
+    ("a\tb\n\nc\td\n", "no tab", 2),  # a blank line between pairs (at the end: none, test_blank_lines_at_the_end...)
     (b"a\tb\nc\t\xe9t\xe9\n", "not UTF-8", 2),
     ("\n \n", "file is empty", None),
 ])
@@ -189,3 +189,14 @@ def test_pair_batches_on_real_pairs(shared_data: Path) -> None:
         b = train.batch(spec)
         assert b.src.size(0) * b.src.size(1) <= 500 and b.trg_in.size(0) * b.trg_in.size(1) <= 500
     assert train.num_tokens == sum(len(t) - 1 for t in enc.targets)
+
+
+def test_blank_lines_at_the_end_hold_no_pair(tmp_path: Path) -> None:
+    """review6 finding 5: an editor's trailing newline after a TSV or after both aligned files is no pair; a blank
+    line between pairs, or facing a sentence in the other file, stays an error."""
+    tsv = write(tmp_path / "p.tsv", "a\tb\nc\td\n\n \n")
+    assert read_tsv_pairs(tsv).sources == ["a", "c"]
+    with pytest.raises(RnnkitError, match="no tab"):
+        read_tsv_pairs(write(tmp_path / "q.tsv", "a\tb\n\nc\td\n"))
+    de, en = write(tmp_path / "t.de", "a\nb\n\n"), write(tmp_path / "t.en", "x\ny\n\n")
+    assert read_aligned_pairs(de, en).targets == ["x", "y"]

@@ -57,6 +57,16 @@ def _pair_lines(path: str | Path, max_pairs: int) -> list[str]:
     return read_lines(path, max_pairs)
 
 
+def _without_blank_ends(max_pairs: int, *files: list[str]) -> None:
+    """Drop the lines at the end of ``files`` (read whole: fewer than ``max_pairs``) that are blank in every one of
+    them (an editor's trailing newline holds no pair; a blank line facing a sentence stays an error)."""
+    if max_pairs and any(len(lines) >= max_pairs for lines in files):
+        return
+    while all(lines and not lines[-1].strip() for lines in files) and len({len(lines) for lines in files}) == 1:
+        for lines in files:
+            lines.pop()
+
+
 def _side(text: str, which: str, path: str | Path, line: int) -> str:
     text = text.strip()
     if not text:
@@ -66,8 +76,9 @@ def _side(text: str, which: str, path: str | Path, line: int) -> str:
 
 def read_tsv_pairs(path: str | Path, max_pairs: int = 0) -> ParallelText:
     """Pairs from ``source<TAB>target[<TAB>anything]`` lines; ``max_pairs``: only the first N lines."""
-    sources, targets = [], []
-    for number, line in enumerate(_pair_lines(path, max_pairs), 1):
+    sources, targets, lines = [], [], _pair_lines(path, max_pairs)
+    _without_blank_ends(max_pairs, lines)
+    for number, line in enumerate(lines, 1):
         fields = line.split("\t")
         if len(fields) < 2:
             raise RnnkitError("no tab on this line: expected source<TAB>target", path, number)
@@ -80,6 +91,7 @@ def read_aligned_pairs(source_path: str | Path, target_path: str | Path, max_pai
     """Pairs from two files aligned by line; ``max_pairs``: only the first N lines of each."""
     source_lines = _pair_lines(source_path, max_pairs)
     target_lines = _pair_lines(target_path, max_pairs)
+    _without_blank_ends(max_pairs, source_lines, target_lines)
     if len(source_lines) != len(target_lines):
         raise RnnkitError(f"has {len(source_lines)} lines but {target_path} has {len(target_lines)}: aligned "
                           "files must have one line per pair", source_path)
