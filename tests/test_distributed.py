@@ -110,11 +110,17 @@ def test_a_signal_to_one_rank_stops_every_rank_at_the_same_step(tmp_path: Path) 
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    assert "interrupted: checkpoint saved" in output, output[-3000:]
+    assert output.count("interrupted: checkpoint saved") == 1, output[-3000:]  # said by rank 0 alone
+    # the resume it names runs under torchrun with as many processes (review6: it named plain rnnkit)
+    assert f"torchrun --standalone --nproc-per-node 2 -m rnnkit train lm --out {out} --resume" in output
     state = torch.load(out / "checkpoint" / "trainer_state.pt", weights_only=True)
     assert 0 < state["step"] < 400 * 4
     for rank in (0, 1):  # both ranks contributed their state at that same step
         assert (out / "checkpoint" / f"rng_rank{rank}.pt").is_file()
+    one = subprocess.run([sys.executable, "-m", "rnnkit", "train", "lm", "--out", str(out), "--resume"],
+                         capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=120)
+    assert one.returncode == 2 and "saved by 2 process(es) and is resumed by 1" in one.stderr, one.stderr
+    assert "--overwrite" not in one.stderr  # nothing is damaged: the advice is the torchrun resume
 
 
 NAN_ON_RANK_1 = """

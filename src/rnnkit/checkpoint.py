@@ -495,15 +495,22 @@ def has_checkpoint(out_dir: str | Path) -> bool:
     return any((Path(out_dir) / name / TRAINER_STATE).is_file() for name in _CHECKPOINT_DIRS)
 
 
-def checkpoint_path(out_dir: str | Path, rank: int = 0) -> Path:
+def checkpoint_path(out_dir: str | Path, rank: int = 0, world: int | None = None) -> Path:
     """The checkpoint folder to resume from (``checkpoint``, or ``checkpoint.old`` when a kill cut the swap
     short), with its trainer state, weights and ``rank``'s RNG state each a plain file; else an error
-    naming the first one missing or irregular."""
+    naming the first one missing or irregular. ``world``: the processes resuming it, which must be as many as
+    saved it (one RNG state each)."""
     final, old = (Path(out_dir) / name for name in _CHECKPOINT_DIRS)
     ckpt = old if os.path.lexists(old) and not os.path.lexists(final) else final
     if not ckpt.is_dir():
         what = "is not a folder" if os.path.lexists(ckpt) else "is missing"
         raise RnnkitError(f"the checkpoint folder {what}: {_RESTART_ADVICE}", ckpt)
+    saved_by = len([p for p in ckpt.iterdir() if re.fullmatch(r"rng_rank\d+\.pt", p.name)])
+    if world is not None and saved_by and saved_by != world:
+        again = (f"torchrun --nproc-per-node {saved_by} -m rnnkit train ... --resume" if saved_by > 1
+                 else "rnnkit train ... --resume, without torchrun")
+        raise RnnkitError(f"this run was saved by {saved_by} process(es) and is resumed by {world}: each resumes "
+                          f"from its own RNG state, so resume it with as many ({again})", ckpt)
     for name, what in ((TRAINER_STATE, "trainer state"), (LAST_WEIGHTS, "checkpoint weights file"),
                        (f"rng_rank{rank}.pt", "RNG state")):
         try:

@@ -477,15 +477,28 @@ def cmd_train(args) -> int:
             print(f"\ninterrupted before anything was written to {args.out}; run the same command again",
                   file=sys.stderr)
             return 130
+        code = 128 + (signal.SIGTERM if terminated else signal.SIGINT)
+        if os.environ.get("RANK", "0") != "0":  # under torchrun: said once, by rank 0
+            return code
         saved = "checkpoint saved in" if has_checkpoint(args.out) else "stopped before the first checkpoint of"
         print(f"\n{'terminated' if terminated else 'interrupted'}: {saved} {args.out}; continue with\n"
-              f"  rnnkit train {args.task} --out {args.out} --resume{backend}", file=sys.stderr)
-        return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
+              f"  {_rerun()} train {args.task} --out {args.out} --resume{backend}", file=sys.stderr)
+        return code
     if model is not None:  # None on the non-zero ranks of a torchrun job
         for split, metrics in (model.results or {}).items():
             print(f"{split}: " + ", ".join(f"{k} {_shown(k, v)}" for k, v in metrics.items() if k != "tokens"))
         print(f"model saved in {args.out}")
     return 0
+
+
+def _rerun() -> str:
+    """The command that runs rnnkit as this process runs: under torchrun with as many processes (a run resumes
+    with the number that saved it), else ``rnnkit``."""
+    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if world <= 1:
+        return "rnnkit"
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", world) or world)
+    return f"torchrun {'--standalone ' if local == world else ''}--nproc-per-node {local} -m rnnkit"
 
 
 def _load_model(args):

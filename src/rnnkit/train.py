@@ -582,7 +582,7 @@ class Trainer:
                 print(f"no checkpoint yet in {self.out_dir} (the run stopped before it wrote weights, a log or "
                       "a checkpoint): starting it from the beginning", flush=True)
             return
-        ckpt = checkpoint_path(self.out_dir, self.dist.rank)
+        ckpt = checkpoint_path(self.out_dir, self.dist.rank, self.dist.world)
         state, rng = load_trainer_state(ckpt, self.dist.rank)
         refuse_other_backend(state.get("backend", "torch"), self.backend, self.out_dir)
         load_weights(self.model, ckpt / LAST_WEIGHTS)
